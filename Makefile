@@ -1,0 +1,17 @@
+# Thin targets over scripts/: each one line, the scripts do the work.
+.PHONY: install run test check generate stack drill bench lint
+
+install:        ## install Python dependencies and the system components (apt, as root)
+	scripts/install
+
+run: install    ## start the service on the embedded default (SQLite, in-process FAISS), port $$JM_PORT or 8766
+	scripts/run
+
+test: install   ## the whole suite, installing what it needs
+	scripts/test
+
+check:          ## static validations: lint, generated files, rules, configs
+	scripts/check
+
+lint:
+	scripts/lint

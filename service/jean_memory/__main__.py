@@ -1,0 +1,5 @@
+import sys
+
+from jean_memory.cli import main
+
+sys.exit(main())

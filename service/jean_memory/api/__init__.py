@@ -1,0 +1,1 @@
+"""The HTTP API: thin handlers, request/response models, error mapping."""

@@ -1,0 +1,81 @@
+"""Map every failure to a clear status and a message that names the field; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from jean_memory.api.responses import FastJSONResponse
+from jean_memory.errors import Overloaded, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'items', 3, 'content') -> 'items[3].content'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def error_response(
+    status: int, errors: list[tuple[str | None, str]], headers: dict[str, str] | None = None
+) -> FastJSONResponse:
+    detail = "; ".join(f"{f}: {m}" if f else m for f, m in errors)
+    body = {"detail": detail, "errors": [{"field": f, "message": m} for f, m in errors]}
+    return FastJSONResponse(body, status_code=status, headers=headers)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> FastJSONResponse:
+    errs = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errs):
+        msg = next(e.get("msg", "") for e in errs if e.get("type") == "json_invalid")
+        return error_response(400, [("body", f"malformed JSON ({msg})")])
+    out: list[tuple[str | None, str]] = []
+    for e in errs:
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "missing":
+            msg = "is required"
+        elif e.get("type") == "extra_forbidden":
+            msg = "is not a known field"
+        elif e.get("type") in ("dict_type", "model_type", "model_attributes_type"):
+            msg = "must be a JSON object"
+            if len(e.get("loc", ())) <= 1:
+                msg += " (send Content-Type: application/json)"
+        out.append((field_name(e.get("loc", ())), msg))
+    return error_response(422, out)
+
+
+async def _service_error(request: Request, exc: ServiceError) -> FastJSONResponse:
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+    if exc.status == 503 and headers is None:
+        headers = {"Retry-After": "5"}
+    message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+    return error_response(exc.status, [(exc.field, message)], headers)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> FastJSONResponse:
+    return error_response(exc.status_code, [(None, str(exc.detail))], dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, [(None, "internal error; it has been logged")])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,108 @@
+"""The read caches: L1 search results, L2 query embeddings, and the Bloom filter of known ids.
+
+- L1 (cachetools LRU) keeps recent search results per (user, user version, query, k, filters). Every
+  write to a user bumps its version, so a cached result can never hide a write: stale keys just
+  stop matching and age out.
+- L2 (cachetools LRU) keeps query embeddings by text: a repeated query skips the model even when
+  the user's memories changed.
+- The Bloom filter (rbloom) holds every id that may exist. "Not in the filter" is certain, so a
+  lookup of an unknown id answers 404 without touching a tier; it is the negative cache.
+Every lookup counts a hit or a miss for its level, and the searches window feeds `cache_hit_rate`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+from cachetools import LRUCache
+from rbloom import Bloom
+
+from jean_memory.telemetry.metrics import Metrics
+
+
+class LevelCache:
+    """An LRU cache that counts its hits and misses under one level label."""
+
+    def __init__(self, level: str, size: int, metrics: Metrics) -> None:
+        self._cache: LRUCache[Hashable, Any] | None = LRUCache(maxsize=size) if size > 0 else None
+        self._hits = metrics.cache_hits.labels(level)
+        self._misses = metrics.cache_misses.labels(level)
+        self.enabled = self._cache is not None
+
+    def get(self, key: Hashable) -> Any | None:
+        if self._cache is None:
+            return None
+        value = self._cache.get(key)
+        (self._misses if value is None else self._hits).inc()
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self._cache is not None:
+            self._cache[key] = value
+
+    def clear(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()
+
+    def __len__(self) -> int:
+        return len(self._cache) if self._cache is not None else 0
+
+
+class IdFilter:
+    """Bloom filter of ids that may exist. Until `ready`, or when disabled, everything may exist."""
+
+    def __init__(self, capacity: int, metrics: Metrics, *, enabled: bool = True) -> None:
+        self._bloom = Bloom(capacity, 0.01)
+        self.enabled = enabled
+        self.ready = False
+        self._lock = threading.Lock()
+        self._hits = metrics.cache_hits.labels("bloom")
+        self._misses = metrics.cache_misses.labels("bloom")
+
+    def add(self, memory_id: str) -> None:
+        self._bloom.add(memory_id)
+
+    def update(self, memory_ids: list[str]) -> None:
+        self._bloom.update(memory_ids)
+
+    def may_exist(self, memory_id: str) -> bool:
+        """False only when the id certainly does not exist (a negative-cache hit)."""
+        if not (self.enabled and self.ready):
+            return True
+        if memory_id in self._bloom:
+            self._misses.inc()
+            return True
+        self._hits.inc()
+        return False
+
+
+class SearchCacheWindow:
+    """Whether each recent search avoided the model, over the last `size` searches: cache_hit_rate."""
+
+    def __init__(self, metrics: Metrics, size: int = 1000) -> None:
+        self._window: deque[bool] = deque(maxlen=size)
+        self._hits = 0
+        self._gauge = metrics.cache_hit_rate
+
+    def record(self, hit: bool) -> None:
+        if len(self._window) == self._window.maxlen and self._window[0]:
+            self._hits -= 1
+        self._window.append(hit)
+        self._hits += hit
+        self._gauge.set(self.rate)
+
+    @property
+    def rate(self) -> float:
+        return self._hits / len(self._window) if self._window else 1.0
+
+
+def embedding_key(model_id: str, text: str) -> tuple[str, str]:
+    return (model_id, text)
+
+
+def copy_vector(v: np.ndarray) -> np.ndarray:
+    return np.array(v, dtype=np.float32, copy=True)

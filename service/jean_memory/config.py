@@ -1,0 +1,148 @@
+"""The one Settings object: the only code in the service that reads the environment.
+
+Every field is a `JM_*` variable; `docs/settings.md` and the README table are generated from the
+field descriptions here (`scripts/generate`), so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class EmbedderKind(StrEnum):
+    """Which embedding backend turns text into vectors."""
+
+    MINILM = "minilm"
+    HASH = "hash"
+
+
+class IndexKind(StrEnum):
+    """FAISS index type for a user's vectors in the short-term tier."""
+
+    AUTO = "auto"
+    FLAT = "flat"
+    HNSW = "hnsw"
+    SQ8 = "sq8"
+
+
+class JournalSync(StrEnum):
+    """SQLite `synchronous` level of the journal: what an acknowledgement survives."""
+
+    NORMAL = "normal"  # survives a process crash (kill -9); WAL fsyncs at checkpoints
+    FULL = "full"  # also survives power loss: one fsync per group commit
+
+
+class Settings(BaseSettings):
+    """Service settings, read from `JM_*` environment variables and validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="JM_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8766, ge=1, le=65535, description="HTTP port.")
+    data_dir: Path = Field(Path("./data"), description="Folder for the journal and the embedded long-term store.")
+    embedder: EmbedderKind = Field(
+        EmbedderKind.MINILM, description="`minilm` (semantic, 384-d) or `hash` (lexical, no model)."
+    )
+    embedding_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="sentence-transformers model name for `minilm`; the bundled offline copy is used when it matches.",
+    )
+    embedding_dim: int = Field(384, ge=8, le=4096, description="Vector size of the `hash` embedder.")
+    embed_batch_size: int = Field(64, ge=1, le=1024, description="Largest embedding micro-batch.")
+    embed_max_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="How long the embedder waits to fill a micro-batch."
+    )
+    embed_max_backlog: int = Field(
+        2000,
+        ge=1,
+        description="Memories waiting for an embedding before adds are refused with 429.",
+    )
+    torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads (0: torch's default).")
+    ltm_url: str = Field(
+        "",
+        description="Long-term store: `sqlite:///path`, `postgresql://...` or `http(s)://host:port` "
+        "(another instance of this service). Empty: `sqlite:///<data_dir>/ltm.db`.",
+    )
+    ltm_api_key: str = Field("", description="Bearer key sent to an `http` long-term store.")
+    ltm_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one long-term store call.")
+    ltm_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL / HTTP connection pool size.")
+    api_keys: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(),
+        description="Comma-separated API keys; when set every `/v1` call needs `Authorization: Bearer`.",
+    )
+    max_content_bytes: int = Field(32768, ge=1, description="Largest memory content, in UTF-8 bytes.")
+    max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata object, as JSON bytes.")
+    max_batch_items: int = Field(1000, ge=1, le=10000, description="Most items in one batch add.")
+    stm_index: IndexKind = Field(
+        IndexKind.AUTO,
+        description="`flat` (exact), `hnsw`, `sq8`, or `auto`: exact until a user has "
+        "`stm_large_user_vectors` vectors, then `stm_large_index`.",
+    )
+    stm_large_index: IndexKind = Field(
+        IndexKind.SQ8, description="Index used by `auto` for large users: `hnsw` or `sq8`."
+    )
+    stm_large_user_vectors: int = Field(
+        20000, ge=16, description="Vectors at which `auto` switches a user to the large index."
+    )
+    stm_budget_bytes: int = Field(
+        512 * 1024 * 1024, ge=1 << 20, description="RAM budget of the short-term tier, in bytes."
+    )
+    stm_warm_users: int = Field(
+        1000, ge=0, description="Most recently active users promoted into the short-term tier at start-up."
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree.")
+    hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW search breadth.")
+    result_cache_size: int = Field(10000, ge=0, description="L1 cache: entries of recent search results (0 disables).")
+    embedding_cache_size: int = Field(50000, ge=0, description="L2 cache: entries of query embeddings (0 disables).")
+    bloom_capacity: int = Field(
+        2_000_000, ge=1000, description="Ids the Bloom filter is sized for at a 1 % false-positive rate."
+    )
+    journal_sync: JournalSync = Field(
+        JournalSync.NORMAL,
+        description="`normal`: an acknowledged add survives kill -9; `full`: it also survives power loss.",
+    )
+    journal_max_pending: int = Field(
+        1_000_000, ge=1, description="Journal rows not yet in the long-term store before adds get 503."
+    )
+    shuttle_batch_size: int = Field(500, ge=1, le=10000, description="Most journal rows per LTM write.")
+    shuttle_max_wait_ms: float = Field(50.0, ge=0, description="How long the shuttle waits to fill a batch.")
+    shuttle_embed_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long the shuttle holds a memory back waiting for its vector before shipping it without one.",
+    )
+    shuttle_backoff_initial_s: float = Field(0.1, gt=0, description="First retry delay after an LTM failure.")
+    shuttle_backoff_max_s: float = Field(10.0, gt=0, description="Longest retry delay.")
+    max_inflight_writes: int = Field(256, ge=1, description="Concurrent add/delete requests before new ones get 503.")
+    max_inflight_reads: int = Field(
+        512, ge=1, description="Concurrent get/list/search requests before new ones get 503."
+    )
+    retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 and 503.")
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_large_index(self) -> Settings:
+        if self.stm_large_index not in (IndexKind.HNSW, IndexKind.SQ8, IndexKind.FLAT):
+            raise ValueError("JM_STM_LARGE_INDEX must be flat, hnsw or sq8")
+        return self
+
+    @property
+    def effective_ltm_url(self) -> str:
+        """The long-term store URL, defaulting to an SQLite file in the data folder."""
+        return self.ltm_url or f"sqlite:///{(self.data_dir / 'ltm.db').resolve()}"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.db"

@@ -1,0 +1,143 @@
+"""Background micro-batching of embeddings, with a priority lane for reads.
+
+Adds never wait for the model: their texts queue in the background lane. Searches put their query
+(and the searching user's own still-pending memories, for read-your-writes) in the priority lane,
+which the worker always drains first. The background lane is bounded: `backlog` tells admission
+control when to refuse new adds with 429 instead of queueing without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jean_memory.embedding.base import Embedder
+from jean_memory.telemetry.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EmbedJob:
+    """One text to embed; `future` resolves to its vector."""
+
+    text: str
+    future: asyncio.Future[np.ndarray]
+    enqueued_at: float = field(default_factory=time.perf_counter)
+
+
+class EmbeddingWorker:
+    def __init__(self, embedder: Embedder, metrics: Metrics, *, batch_size: int, max_wait_ms: float) -> None:
+        self.embedder = embedder
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._max_wait = max_wait_ms / 1000.0
+        self._priority: deque[EmbedJob] = deque()
+        self._background: OrderedDict[int, EmbedJob] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # One thread: model calls never overlap; torch parallelises inside a call.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._next_key = 0
+
+    @property
+    def backlog(self) -> int:
+        return len(self._background)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="embedding-worker")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def enqueue(self, text: str) -> tuple[int, asyncio.Future[np.ndarray]]:
+        """Queue a memory's text in the background lane; the key lets a reader promote it."""
+        fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        key = self._next_key
+        self._next_key += 1
+        self._background[key] = EmbedJob(text, fut)
+        self._wakeup.set()
+        return key, fut
+
+    def prioritise(self, keys: Sequence[int]) -> None:
+        """Move queued background jobs to the priority lane (a reader is waiting on them)."""
+        for key in keys:
+            job = self._background.pop(key, None)
+            if job is not None:
+                self._priority.append(job)
+        self._wakeup.set()
+
+    async def embed_now(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed on the priority lane and wait: for queries."""
+        if self.embedder.inline:
+            return self._timed(list(texts), "query")
+        loop = asyncio.get_running_loop()
+        futures = []
+        for text in texts:
+            fut: asyncio.Future[np.ndarray] = loop.create_future()
+            self._priority.append(EmbedJob(text, fut))
+            futures.append(fut)
+        self._wakeup.set()
+        return np.vstack(await asyncio.gather(*futures))
+
+    def _take_batch(self) -> list[EmbedJob]:
+        batch: list[EmbedJob] = []
+        while self._priority and len(batch) < self._batch_size:
+            batch.append(self._priority.popleft())
+        while self._background and len(batch) < self._batch_size:
+            batch.append(self._background.popitem(last=False)[1])
+        return [job for job in batch if not job.future.done()]
+
+    def _timed(self, texts: list[str], lane: str) -> np.ndarray:
+        start = time.perf_counter()
+        vectors = self.embedder.embed(texts)
+        self._metrics.embedding_duration.observe(time.perf_counter() - start)
+        self._metrics.embedding_batch_size.observe(len(texts))
+        return vectors
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._priority and not self._background:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if (
+                self._max_wait > 0
+                and not self._priority
+                and len(self._background) < self._batch_size
+                and not self.embedder.inline
+            ):
+                await asyncio.sleep(self._max_wait)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            texts = [job.text for job in batch]
+            try:
+                if self.embedder.inline:
+                    vectors = self._timed(texts, "background")
+                else:
+                    vectors = await loop.run_in_executor(self._executor, self._timed, texts, "background")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a model failure must not kill the worker
+                log.exception("embedding batch failed")
+                self._metrics.errors.labels("embedder", "embed", type(exc).__name__).inc()
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            for job, vector in zip(batch, vectors, strict=True):
+                if not job.future.done():
+                    job.future.set_result(vector)
+            if self.embedder.inline:
+                await asyncio.sleep(0)  # let request handlers run between inline batches

@@ -1,0 +1,261 @@
+"""The local write-ahead journal: an add is acknowledged once its row is committed here.
+
+SQLite in WAL mode, one connection owned by one thread. Writers hand their rows to the thread and
+await a future; the thread drains everything queued into one transaction (group commit), so under
+load many acknowledgements share one commit. With `synchronous=NORMAL` a committed row survives a
+process crash (kill -9); `JM_JOURNAL_SYNC=full` also fsyncs each commit against power loss.
+
+The shuttle reads rows in sequence order, ships them to the long-term store and deletes the
+shipped prefix. Rows the store refuses for good move to `dead_letter`, so nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from jean_memory.config import JournalSync
+from jean_memory.memory import Memory, WriteOp
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    salience REAL NOT NULL,
+    created_at REAL NOT NULL,
+    embedding BLOB,
+    model TEXT,
+    journaled_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_user ON journal(user_id);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    salience REAL NOT NULL,
+    created_at REAL NOT NULL,
+    error TEXT NOT NULL,
+    parked_at REAL NOT NULL
+);
+"""
+_COLUMNS = "seq, kind, id, user_id, content, metadata, salience, created_at, embedding, model, journaled_at"
+_MAX_GROUP = 2048
+
+Kind = Literal["upsert", "delete"]
+_Task = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
+
+
+def _row_to_op(row: tuple[Any, ...]) -> WriteOp:
+    seq, kind, mid, user_id, content, metadata, salience, created_at, embedding, model, journaled_at = row
+    memory = Memory(mid, user_id, content, orjson.loads(metadata), salience, created_at, embedding, model)
+    return WriteOp(seq, kind, memory, journaled_at)
+
+
+def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class Journal:
+    def __init__(self, path: Path, sync: JournalSync = JournalSync.NORMAL) -> None:
+        self.path = path
+        self._sync = sync
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        #: Rows not yet shipped; maintained here so metrics never count(*) a large table.
+        self.pending = 0
+        self.commits = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._thread = threading.Thread(
+            target=self._main, args=(ready, asyncio.get_running_loop()), name="journal", daemon=True
+        )
+        self._thread.start()
+        await ready
+        self.pending = await self._call(lambda c: c.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+    async def close(self) -> None:
+        if self._thread and self._thread.is_alive():
+            self._tasks.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._sync.value.upper()}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def _main(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._conn = self._open()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_resolve, ready, None, exc)
+            return
+        loop.call_soon_threadsafe(_resolve, ready, None, None)
+        conn = self._conn
+        while True:
+            first = self._tasks.get()
+            if first is None:
+                break
+            group = [first]
+            stop = False
+            while len(group) < _MAX_GROUP:
+                try:
+                    nxt = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._run_group(conn, group)
+            if stop:
+                break
+        conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Task]) -> None:
+        """Run a group in one transaction; if it fails, run each task alone so one bad task fails alone."""
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in group:
+                results.append((fn(conn), None))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(group) > 1:
+                for task in group:
+                    self._run_group(conn, [task])
+                return
+            results = [(None, _exc_now())]
+        for (_, fut, loop), (result, error) in zip(group, results, strict=True):
+            if fut is not None and loop is not None:
+                loop.call_soon_threadsafe(_resolve, fut, result, error)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._tasks.put((fn, fut, loop))
+        return fut
+
+    # ---- writes ----------------------------------------------------------------------------
+    async def append(self, ops: Sequence[tuple[Kind, Memory]]) -> list[int]:
+        """Durably journal writes in one transaction; returns their sequence numbers."""
+        now = time.time()
+        rows = [
+            (kind, m.id, m.user_id, m.content, orjson.dumps(m.metadata).decode(), m.salience, m.created_at, now)
+            for kind, m in ops
+        ]
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            seqs = []
+            for row in rows:
+                cur = conn.execute(
+                    "INSERT INTO journal (kind, id, user_id, content, metadata, salience, created_at,"
+                    " journaled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                seqs.append(int(cur.lastrowid or 0))
+            return seqs
+
+        seqs: list[int] = await self._call(insert)
+        self.pending += len(seqs)
+        return seqs
+
+    def attach_embeddings(self, items: Sequence[tuple[int, bytes, str]]) -> None:
+        """Store computed vectors with their rows (fire and forget), so the shuttle ships them to LTM."""
+        if not items:
+            return
+        params = [(vec, model, seq) for seq, vec, model in items]
+        self._tasks.put(
+            (lambda c: c.executemany("UPDATE journal SET embedding=?, model=? WHERE seq=?", params), None, None)
+        )
+
+    async def mark_shipped(self, last_seq: int, count: int) -> None:
+        await self._call(lambda c: c.execute("DELETE FROM journal WHERE seq <= ?", (last_seq,)))
+        self.pending = max(0, self.pending - count)
+
+    async def park(self, ops: Sequence[WriteOp], error: str) -> None:
+        """Move writes the long-term store refused for good to the dead-letter table."""
+        now = time.time()
+        rows = [
+            (
+                op.seq,
+                op.kind,
+                op.memory.id,
+                op.memory.user_id,
+                op.memory.content,
+                orjson.dumps(op.memory.metadata).decode(),
+                op.memory.salience,
+                op.memory.created_at,
+                error,
+                now,
+            )
+            for op in ops
+        ]
+
+        def move(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR REPLACE INTO dead_letter VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany("DELETE FROM journal WHERE seq = ?", [(r[0],) for r in rows])
+
+        await self._call(move)
+        self.pending = max(0, self.pending - len(rows))
+
+    # ---- reads -----------------------------------------------------------------------------
+    async def read_after(self, after_seq: int, limit: int) -> list[WriteOp]:
+        rows = await self._call(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            ).fetchall()
+        )
+        return [_row_to_op(r) for r in rows]
+
+    async def for_user(self, user_id: str) -> list[WriteOp]:
+        rows = await self._call(
+            lambda c: c.execute(f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? ORDER BY seq", (user_id,)).fetchall()
+        )
+        return [_row_to_op(r) for r in rows]
+
+    async def ids(self) -> list[str]:
+        return await self._call(lambda c: [r[0] for r in c.execute("SELECT id FROM journal")])
+
+    async def oldest_journaled_at(self) -> float | None:
+        row = await self._call(lambda c: c.execute("SELECT journaled_at FROM journal ORDER BY seq LIMIT 1").fetchone())
+        return row[0] if row else None
+
+    async def dead_letters(self) -> int:
+        return int(await self._call(lambda c: c.execute("SELECT count(*) FROM dead_letter").fetchone()[0]))
+
+
+def _exc_now() -> BaseException:
+    import sys
+
+    exc = sys.exc_info()[1]
+    return exc if exc is not None else RuntimeError("journal task failed")

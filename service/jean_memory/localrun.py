@@ -1,0 +1,176 @@
+"""Start and stop real local processes: the service and a PostgreSQL server.
+
+Used by the tests, the benchmarks and the fire drills, so all of them exercise the real thing over
+real sockets. Every process is started in its own process group and killed with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(
+    url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, ok: tuple[int, ...] = (200,)
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
+        try:
+            r = httpx.get(url, timeout=1.0)
+            if r.status_code in ok:
+                return
+            last = r.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout_s}s (last: {last})")
+
+
+class ServiceProcess:
+    """The service as a subprocess (`python -m jean_memory serve`), configured by JM_* variables."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = {"JM_EMBEDDER": "hash", **(env or {})}
+        self.log_path = log_path or data_dir.parent / f"service-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: str = "/readyz", timeout_s: float = 120.0) -> ServiceProcess:
+        env = {
+            **os.environ,
+            **self.env,
+            "JM_PORT": str(self.port),
+            "JM_HOST": "127.0.0.1",
+            "JM_DATA_DIR": str(self.data_dir),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jean_memory", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_http(self.url + wait, timeout_s, self.proc)
+        return self
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hook runs."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _pg_bin(name: str) -> str:
+    for version in ("17", "16", "15"):
+        path = Path(f"/usr/lib/postgresql/{version}/bin/{name}")
+        if path.exists():
+            return str(path)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"PostgreSQL's {name} not found: run scripts/install-system")
+    return found
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster in a folder, on a free port, trust auth on loopback."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = list(args)
+        if self._as_root:  # PostgreSQL refuses to run as root
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> PostgresServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._as_root:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run(
+            _pg_bin("initdb"),
+            "-D",
+            str(self.folder / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        return self
+
+    def start(self) -> PostgresServer:
+        opts = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.folder / "data"),
+            "-o",
+            opts,
+            "-l",
+            str(self.folder / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", mode, "-w", "stop", check=False)
+
+    def psql(self, sql: str) -> str:
+        out = subprocess.run(["psql", self.url, "-At", "-c", sql], check=True, capture_output=True, text=True)
+        return out.stdout.strip()

@@ -1,0 +1,73 @@
+"""The interface every long-term store implements.
+
+Writes arrive from the shuttle as ordered batches of upserts and deletes. Every implementation is
+idempotent: replaying a batch (after a timeout whose outcome was unknown) leaves one row per id.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+
+from jean_memory.memory import Memory, WriteOp
+
+
+class LongTermStore(ABC):
+    #: Bounded metric label: sqlite, postgres or http.
+    kind: str
+    #: Whether `iter_ids` can enumerate every id (so the Bloom filter can be complete).
+    enumerable: bool = True
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections and create the schema."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise `LtmError` unless the store answers now."""
+
+    @abstractmethod
+    async def apply(self, ops: Sequence[WriteOp]) -> None:
+        """Apply writes in order, atomically where the store allows; raise `LtmError` on failure."""
+
+    @abstractmethod
+    async def load_user(self, user_id: str) -> list[Memory]:
+        """Every memory of one user, with its vector where the store keeps one."""
+
+    @abstractmethod
+    async def get(self, user_id: str, memory_id: str) -> Memory | None: ...
+
+    async def iter_ids(self) -> AsyncIterator[list[str]]:
+        """Every id, in chunks; only called when `enumerable`."""
+        if False:  # pragma: no cover - makes this an async generator
+            yield []
+
+    async def recent_users(self, limit: int) -> list[str]:
+        """Users with the most recent memories, newest first (for start-up warm-up)."""
+        return []
+
+    @abstractmethod
+    async def count(self) -> int: ...
+
+
+def last_write_wins(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:
+    """Split ordered ops into runs of one kind, keeping only the last write to an id within a run.
+
+    A run of upserts then becomes one statement without two rows for one id, and the order between
+    an upsert and a later delete of the same id is kept.
+    """
+    runs: list[list[WriteOp]] = []
+    for op in ops:
+        if runs and runs[-1][0].kind == op.kind:
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    deduped = []
+    for run in runs:
+        latest: dict[str, WriteOp] = {}
+        for op in run:
+            latest[op.memory.id] = op
+        deduped.append(list(latest.values()))
+    return deduped

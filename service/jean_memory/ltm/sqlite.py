@@ -1,0 +1,156 @@
+"""SQLite long-term store: the embedded default, one file, one connection on one thread."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from jean_memory.errors import LtmError
+from jean_memory.ltm.base import LongTermStore, last_write_wins
+from jean_memory.memory import Memory, WriteOp
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    salience REAL NOT NULL,
+    created_at REAL NOT NULL,
+    embedding BLOB,
+    model TEXT
+);
+CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
+"""
+_UPSERT = (
+    "INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET user_id=excluded.user_id,"
+    " content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
+    " created_at=excluded.created_at,"
+    " embedding=coalesce(excluded.embedding, memories.embedding),"
+    " model=CASE WHEN excluded.embedding IS NULL THEN memories.model ELSE excluded.model END"
+)
+_SELECT = "SELECT id, user_id, content, metadata, salience, created_at, embedding, model FROM memories"
+
+
+def _row(r: tuple[Any, ...]) -> Memory:
+    return Memory(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7])
+
+
+def _ids_after(conn: sqlite3.Connection, after: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM memories WHERE id > ? ORDER BY id LIMIT 50000", (after,))]
+
+
+class SqliteStore(LongTermStore):
+    kind = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltm-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise LtmError("sqlite store is closed", retryable=False)
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise LtmError(f"sqlite: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def start(self) -> None:
+        def open_db() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
+
+    async def close(self) -> None:
+        def close_db() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def apply(self, ops: Sequence[WriteOp]) -> None:
+        runs = last_write_wins(ops)
+
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                for run in runs:
+                    if run[0].kind == "delete":
+                        conn.executemany("DELETE FROM memories WHERE id = ?", [(op.memory.id,) for op in run])
+                        continue
+                    conn.executemany(
+                        _UPSERT,
+                        [
+                            (
+                                m.id,
+                                m.user_id,
+                                m.content,
+                                orjson.dumps(m.metadata).decode(),
+                                m.salience,
+                                m.created_at,
+                                m.embedding,
+                                m.model,
+                            )
+                            for m in (op.memory for op in run)
+                        ],
+                    )
+
+        await self._run(write)
+
+    async def load_user(self, user_id: str) -> list[Memory]:
+        rows = await self._run(lambda c: c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall())
+        return [_row(r) for r in rows]
+
+    async def get(self, user_id: str, memory_id: str) -> Memory | None:
+        row = await self._run(
+            lambda c: c.execute(f"{_SELECT} WHERE id = ? AND user_id = ?", (memory_id, user_id)).fetchone()
+        )
+        return _row(row) if row else None
+
+    async def iter_ids(self) -> AsyncIterator[list[str]]:
+        last = ""
+        while True:
+            chunk = await self._run(functools.partial(_ids_after, after=last))
+            if not chunk:
+                return
+            yield chunk
+            last = chunk[-1]
+
+    async def recent_users(self, limit: int) -> list[str]:
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT user_id, max(created_at) AS t FROM (SELECT user_id, created_at FROM memories"
+                " ORDER BY created_at DESC LIMIT 100000) GROUP BY user_id ORDER BY t DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def count(self) -> int:
+        return int(await self._run(lambda c: c.execute("SELECT count(*) FROM memories").fetchone()[0]))

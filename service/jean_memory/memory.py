@@ -1,0 +1,58 @@
+"""The memory record and the write operations that flow from the journal to the long-term store."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Memory:
+    """One stored memory. `embedding` is float32 bytes, absent until the embedder has run."""
+
+    id: str
+    user_id: str
+    content: str
+    metadata: JsonObject
+    salience: float
+    created_at: float
+    embedding: bytes | None = None
+    model: str | None = None
+
+    def fingerprint(self) -> str:
+        """What makes two writes of one id the same write (idempotency): content and metadata."""
+        return content_fingerprint(self.content, self.metadata, self.salience)
+
+    def approx_bytes(self) -> int:
+        """RAM this record costs in the short-term tier, for the memory budget (object overhead included)."""
+        return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata)
+
+    def public(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "content": self.content,
+            "metadata": self.metadata,
+            "salience": self.salience,
+            "created_at": self.created_at,
+        }
+
+
+def content_fingerprint(content: str, metadata: JsonObject, salience: float) -> str:
+    blob = orjson.dumps([content, metadata, salience], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class WriteOp:
+    """A journaled change, shipped in order to the long-term store by the shuttle."""
+
+    seq: int
+    kind: Literal["upsert", "delete"]
+    memory: Memory
+    journaled_at: float = field(default=0.0)

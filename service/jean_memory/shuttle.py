@@ -1,0 +1,233 @@
+"""The memory shuttle: journal -> long-term store in batches, and long-term store -> STM on access.
+
+Shipping: read the journal in sequence order, take the prefix that is ready (deletes, memories with
+their vector, or memories that waited `shuttle_embed_wait_s` for one), write it to the store in one
+call, then delete it from the journal. While the store fails, retry the same batch with exponential
+backoff and jitter (tenacity), forever: the journal on disk is the queue and nothing is dropped.
+Writes the store refuses for good are retried one by one and parked in the dead-letter table.
+
+Promotion: the first read of a user who is not resident loads their memories from the store and
+their unshipped journal rows, merges them under the writes made meanwhile, and indexes the vectors
+(re-embedding those made by another model or kept by a store without vectors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
+
+from jean_memory.config import Settings
+from jean_memory.errors import LtmError, Unavailable
+from jean_memory.journal import Journal
+from jean_memory.ltm.base import LongTermStore
+from jean_memory.memory import Memory, WriteOp
+from jean_memory.stm import ShortTermTier, UserSpace
+from jean_memory.telemetry.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+#: Called with memories whose vectors must be (re)computed, and their journal seqs (0: not journaled).
+ScheduleEmbedding = Callable[[UserSpace, list[Memory], list[int]], None]
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, LtmError) and exc.retryable
+
+
+class MemoryShuttle:
+    def __init__(
+        self,
+        settings: Settings,
+        journal: Journal,
+        store: LongTermStore,
+        stm: ShortTermTier,
+        metrics: Metrics,
+        model_id: str,
+        schedule_embedding: ScheduleEmbedding,
+    ) -> None:
+        self._s = settings
+        self._journal = journal
+        self._store = store
+        self._stm = stm
+        self._m = metrics
+        self._model_id = model_id
+        self._schedule_embedding = schedule_embedding
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._up = metrics.ltm_up.labels(store.kind)
+        self._write_hist = metrics.ltm_write_duration.labels(store.kind)
+        self._read_hist = metrics.ltm_read_duration.labels(store.kind)
+        self.store_ok = False
+        self.last_store_ok = 0.0
+        self.shipped = 0
+        self.oldest_pending_at: float | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="memory-shuttle")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _mark(self, ok: bool) -> None:
+        self.store_ok = ok
+        self._up.set(1 if ok else 0)
+        if ok:
+            self.last_store_ok = time.monotonic()
+
+    async def check_store(self) -> bool:
+        try:
+            await self._store.ping()
+        except LtmError:
+            self._mark(False)
+            return False
+        self._mark(True)
+        return True
+
+    # ---- shipping --------------------------------------------------------------------------
+    def _ready_prefix(self, ops: list[WriteOp]) -> list[WriteOp]:
+        deadline = time.time() - self._s.shuttle_embed_wait_s
+        for i, op in enumerate(ops):
+            if op.kind == "upsert" and op.memory.embedding is None and op.journaled_at > deadline:
+                return ops[:i]
+        return ops
+
+    async def _run(self) -> None:
+        after = 0
+        max_wait = self._s.shuttle_max_wait_ms / 1000.0
+        while True:
+            try:
+                ops = await self._journal.read_after(after, self._s.shuttle_batch_size)
+                self.oldest_pending_at = ops[0].journaled_at if ops else None
+                ready = self._ready_prefix(ops)
+                if not ready:
+                    self._wake.clear()
+                    timeout = 1.0 if not ops else 0.05
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    if max_wait:
+                        await asyncio.sleep(max_wait)  # let a batch fill
+                    continue
+                await self._ship(ready)
+                after = ready[-1].seq
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the shuttle die; the journal keeps everything
+                log.exception("shuttle loop error")
+                self._m.errors.labels("shuttle", "ship", "internal").inc()
+                await asyncio.sleep(1.0)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self._m.shuttle_retries.inc()
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("long-term store write failed (attempt %d), retrying: %s", state.attempt_number, exc)
+
+    async def _write(self, ops: Sequence[WriteOp]) -> None:
+        start = time.perf_counter()
+        try:
+            await self._store.apply(ops)
+        except LtmError as exc:
+            self._mark(False)
+            self._m.shuttle_failures.labels("true" if exc.retryable else "false").inc()
+            self._m.errors.labels("ltm", "write", "retryable" if exc.retryable else "rejected").inc()
+            raise
+        self._write_hist.observe(time.perf_counter() - start)
+        self._mark(True)
+
+    async def _write_retrying(self, ops: Sequence[WriteOp]) -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(
+                initial=self._s.shuttle_backoff_initial_s,
+                max=self._s.shuttle_backoff_max_s,
+                jitter=self._s.shuttle_backoff_initial_s,
+            ),
+            stop=stop_never,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._write(ops)
+
+    async def _ship(self, ops: list[WriteOp]) -> None:
+        try:
+            await self._write_retrying(ops)
+        except LtmError as exc:  # refused for good: find the culprits one by one
+            for op in ops:
+                try:
+                    await self._write_retrying([op])
+                except LtmError as one:
+                    log.error("long-term store refused write %s for good: %s", op.memory.id, one)
+                    await self._journal.park([op], str(one))
+                    self._m.shuttle_dead_letters.inc()
+            log.warning("batch refused (%s); shipped one by one", exc)
+        self._m.shuttle_batch_size.observe(len(ops))
+        self._m.shuttle_batches.inc()
+        await self._journal.mark_shipped(ops[-1].seq, len(ops))
+        self.shipped += len(ops)
+
+    # ---- promotion -------------------------------------------------------------------------
+    async def promote(self, space: UserSpace) -> bool:
+        """Make the space complete; True when this call had to wait for a load (a cold read)."""
+        if space.loaded:
+            return False
+        if space.loading is None or (space.loading.done() and space.loading.exception() is not None):
+            space.loading = asyncio.ensure_future(self._load(space))
+        await asyncio.shield(space.loading)
+        return True
+
+    async def _load(self, space: UserSpace) -> None:
+        journal_ops = await self._journal.for_user(space.user_id)
+        start = time.perf_counter()
+        try:
+            stored = await self._store.load_user(space.user_id)
+        except LtmError as exc:
+            self._mark(False)
+            self._m.errors.labels("ltm", "promote", "unavailable").inc()
+            raise Unavailable(f"long-term store unavailable: {exc}") from exc
+        self._read_hist.observe(time.perf_counter() - start)
+        self._mark(True)
+        merged: dict[str, Memory] = {m.id: m for m in stored}
+        seq_of: dict[str, int] = {}
+        for op in journal_ops:
+            if op.kind == "delete":
+                merged.pop(op.memory.id, None)
+                seq_of.pop(op.memory.id, None)
+            else:
+                merged[op.memory.id] = op.memory
+                seq_of[op.memory.id] = op.seq
+        if not self._stm.is_current(space):
+            return  # evicted while loading; the next access starts again
+        ids: list[str] = []
+        vectors: list[np.ndarray] = []
+        without: list[Memory] = []
+        for mid, memory in merged.items():
+            if mid in space.records or mid in space.deleted:
+                continue  # a write made since the space was created wins
+            if memory.embedding is not None and memory.model == self._model_id:
+                ids.append(mid)
+                vectors.append(np.frombuffer(memory.embedding, dtype=np.float32))
+            else:
+                without.append(memory)
+            memory.embedding = None  # the index holds the vector; do not keep a second copy
+            self._stm.put(space, memory)
+        if ids:
+            self._stm.set_vectors(space, ids, np.vstack(vectors))
+        if without:
+            self._schedule_embedding(space, without, [seq_of.get(m.id, 0) for m in without])
+        space.loaded = True
+        space.deleted.clear()
+        self._m.shuttle_promotions.inc()
+        self._stm.evict_over_budget()

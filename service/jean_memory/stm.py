@@ -1,0 +1,205 @@
+"""The short-term tier: hot users' memories and vectors in RAM, within a byte budget.
+
+A user's space holds their records (for get and list) and their FAISS index (for search). A space is
+`loaded` once it holds everything the long-term store and the journal know of that user; before
+that it is an overlay of the writes made since it was created, and readers first await the
+promotion (`MemoryShuttle.promote`). When the tier is over budget the least recently used users
+are dropped whole: everything they hold is already durable in the journal or the long-term store,
+so eviction loses nothing and the next access promotes them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import numpy as np
+
+from jean_memory.config import Settings
+from jean_memory.memory import JsonObject, Memory
+from jean_memory.telemetry.metrics import Metrics
+from jean_memory.vector_index import UserIndex
+
+
+class UserSpace:
+    """One user's slice of the short-term tier."""
+
+    __slots__ = (
+        "deleted",
+        "index",
+        "loaded",
+        "loading",
+        "order",
+        "pending",
+        "record_bytes",
+        "records",
+        "user_id",
+        "version",
+    )
+
+    def __init__(self, user_id: str, index: UserIndex) -> None:
+        self.user_id = user_id
+        self.records: dict[str, Memory] = {}
+        self.order: list[tuple[float, str]] = []  # (created_at, id), ascending
+        self.index = index
+        #: id -> (embedding-worker key, future), for memories whose vector is not in the index yet.
+        self.pending: dict[str, tuple[int, asyncio.Future[np.ndarray]]] = {}
+        self.loaded = False
+        self.loading: asyncio.Future[None] | None = None
+        #: ids deleted while a promotion was in flight, so the promotion does not resurrect them.
+        self.deleted: set[str] = set()
+        self.version = 0
+        self.record_bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.record_bytes + self.index.nbytes + 16 * len(self.order) + 200
+
+
+class ShortTermTier:
+    def __init__(self, settings: Settings, dim: int, metrics: Metrics) -> None:
+        self._settings = settings
+        self.dim = dim
+        self._users: OrderedDict[str, UserSpace] = OrderedDict()
+        self._metrics = metrics
+        self.budget = settings.stm_budget_bytes
+        metrics.stm_budget_bytes.set(self.budget)
+        metrics.stm_bytes.set_function(lambda: self.nbytes)
+        metrics.stm_vectors.set_function(lambda: self.vectors)
+        metrics.stm_users.set_function(lambda: len(self._users))
+        self._nbytes_cache = (0.0, 0)
+
+    # ---- spaces ----------------------------------------------------------------------------
+    def space(self, user_id: str) -> UserSpace:
+        """The user's space (created empty and unloaded if absent), marked most recently used."""
+        space = self._users.get(user_id)
+        if space is None:
+            s = self._settings
+            index = UserIndex(
+                self.dim,
+                s.stm_index,
+                large_kind=s.stm_large_index,
+                large_threshold=s.stm_large_user_vectors,
+                hnsw_m=s.hnsw_m,
+                ef_search=s.hnsw_ef_search,
+            )
+            space = self._users[user_id] = UserSpace(user_id, index)
+        else:
+            self._users.move_to_end(user_id)
+        return space
+
+    def peek(self, user_id: str) -> UserSpace | None:
+        return self._users.get(user_id)
+
+    def is_current(self, space: UserSpace) -> bool:
+        return self._users.get(space.user_id) is space
+
+    def users(self) -> list[str]:
+        return list(self._users)
+
+    @property
+    def vectors(self) -> int:
+        return sum(len(s.index) for s in self._users.values())
+
+    @property
+    def nbytes(self) -> int:
+        # Summing every space is O(users); scrapes and eviction checks reuse it for 100 ms.
+        now = time.monotonic()
+        at, value = self._nbytes_cache
+        if now - at > 0.1:
+            value = sum(s.nbytes for s in self._users.values())
+            self._nbytes_cache = (now, value)
+        return value
+
+    def evict_over_budget(self) -> int:
+        """Drop least recently used spaces (never one being promoted) until within budget."""
+        self._nbytes_cache = (0.0, 0)
+        total = self.nbytes
+        evicted = 0
+        if total <= self.budget:
+            return 0
+        for user_id in list(self._users):
+            if total <= self.budget * 0.9 or len(self._users) <= 1:
+                break
+            space = self._users[user_id]
+            if space.loading is not None and not space.loading.done():
+                continue
+            total -= space.nbytes
+            del self._users[user_id]
+            evicted += 1
+        if evicted:
+            self._metrics.stm_evictions.inc(evicted)
+            self._nbytes_cache = (0.0, 0)
+        return evicted
+
+    # ---- records ---------------------------------------------------------------------------
+    def put(self, space: UserSpace, memory: Memory) -> None:
+        """Insert or replace a record (its vector arrives later through `set_vectors`)."""
+        old = space.records.get(memory.id)
+        if old is not None:
+            self._drop_order(space, old)
+            space.record_bytes -= old.approx_bytes()
+        space.records[memory.id] = memory
+        bisect.insort(space.order, (memory.created_at, memory.id))
+        space.record_bytes += memory.approx_bytes()
+        space.deleted.discard(memory.id)
+        space.version += 1
+
+    def remove(self, space: UserSpace, memory_id: str) -> Memory | None:
+        memory = space.records.pop(memory_id, None)
+        space.index.remove(memory_id)
+        space.pending.pop(memory_id, None)
+        if not space.loaded:
+            space.deleted.add(memory_id)
+        if memory is not None:
+            self._drop_order(space, memory)
+            space.record_bytes -= memory.approx_bytes()
+        space.version += 1
+        return memory
+
+    @staticmethod
+    def _drop_order(space: UserSpace, memory: Memory) -> None:
+        key = (memory.created_at, memory.id)
+        i = bisect.bisect_left(space.order, key)
+        if i < len(space.order) and space.order[i] == key:
+            del space.order[i]
+
+    def set_vectors(self, space: UserSpace, ids: list[str], vectors: np.ndarray) -> None:
+        """Make memories searchable; ids deleted meanwhile are skipped."""
+        keep = [i for i, mid in enumerate(ids) if mid in space.records]
+        if not keep:
+            return
+        kept_ids = [ids[i] for i in keep]
+        space.index.add(kept_ids, vectors[keep] if len(keep) != len(ids) else vectors)
+        for mid in kept_ids:
+            space.pending.pop(mid, None)
+        space.version += 1
+
+    # ---- reads -----------------------------------------------------------------------------
+    @staticmethod
+    def page(space: UserSpace, limit: int, before: tuple[float, str] | None) -> list[Memory]:
+        """Newest first, strictly older than the cursor `before`."""
+        end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
+        start = max(0, end - limit)
+        return [space.records[mid] for _, mid in reversed(space.order[start:end])]
+
+    @staticmethod
+    def matching(space: UserSpace, filters: JsonObject) -> list[str]:
+        return [
+            mid
+            for mid, m in space.records.items()
+            if all(m.metadata.get(key) == value for key, value in filters.items())
+        ]
+
+    def search(
+        self, space: UserSpace, query: np.ndarray, k: int, filters: JsonObject | None
+    ) -> list[tuple[Memory, float]]:
+        allowed = self.matching(space, filters) if filters else None
+        hits = space.index.search(query, k, allowed)
+        return [(space.records[mid], score) for mid, score in hits if mid in space.records]
+
+    def all_spaces(self) -> Iterable[UserSpace]:
+        return self._users.values()

@@ -1,0 +1,1 @@
+"""Metrics, traces and logs: defined once here, injectable in tests."""

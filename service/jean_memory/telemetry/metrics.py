@@ -1,0 +1,219 @@
+"""Every metric the service exports, defined once, on an injectable registry.
+
+Names follow Prometheus conventions (base units, `_seconds`, `_bytes`, `_total`) and, for HTTP, the
+OpenTelemetry semantic conventions (`http.server.request.duration` becomes
+`http_server_request_duration_seconds`). No label takes an unbounded value: never a user id, a
+memory id or query text. The table in `docs/metrics.md` is generated from `METRIC_DOCS` below.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+from jean_memory import __version__
+
+# `_created` series double the exposition for no use in our rules and dashboards.
+disable_created_metrics()
+
+#: Latency buckets, in seconds, that resolve every target (0.5 ms .. 1 s, plus a tail).
+LATENCY_BUCKETS = (
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+#: Time until searchable can be long (the model's backlog), so it gets a longer tail.
+DELAY_BUCKETS = (*LATENCY_BUCKETS, 30.0, 60.0, 120.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDoc:
+    name: str
+    kind: str
+    unit: str
+    labels: tuple[str, ...]
+    help: str
+
+
+class Metrics:
+    """All instruments. Tests pass a fresh `CollectorRegistry`; the app uses its own, never the global."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_duration = Histogram(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests (OTel http.server.request.duration).",
+            ["http_request_method", "http_route", "http_response_status_class"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.http_active = Gauge(
+            "http_server_active_requests",
+            "HTTP requests being served now (OTel http.server.active_requests).",
+            registry=r,
+        )
+        self.creation_duration = Histogram(
+            "memory_creation_duration_seconds",
+            "Time to acknowledge a memory write (durable in the journal), per request.",
+            ["mode"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.time_to_searchable = Histogram(
+            "memory_time_to_searchable_seconds",
+            "Time from a write's acknowledgement until its vector is searchable in the short-term tier.",
+            buckets=DELAY_BUCKETS,
+            registry=r,
+        )
+        self.search_duration = Histogram(
+            "search_duration_seconds",
+            "Search latency by the tier that answered: cache (L1 result), stm (hot), ltm (cold: promoted).",
+            ["tier"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.embedding_duration = Histogram(
+            "embedding_duration_seconds",
+            "Time the embedding model takes for one micro-batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.embedding_batch_size = Histogram(
+            "embedding_batch_size",
+            "Texts per embedding micro-batch.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.embedding_backlog = Gauge("embedding_backlog", "Memories waiting for their embedding.", registry=r)
+        self.cache_hits = Counter(
+            "cache_hits_total",
+            "Cache hits by level (l1 results, l2 query embeddings, bloom).",
+            ["level"],
+            registry=r,
+        )
+        self.cache_misses = Counter(
+            "cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r
+        )
+        self.cache_hit_rate = Gauge(
+            "cache_hit_rate",
+            "Share of searches answered without the model (L1 or L2 hit) over the dashboard window.",
+            registry=r,
+        )
+        self.errors = Counter(
+            "errors_total",
+            "Errors by component, operation and error type (bounded values).",
+            ["service", "operation", "error_type"],
+            registry=r,
+        )
+        self.shuttle_pending = Gauge("shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r)
+        self.shuttle_oldest_age = Gauge(
+            "shuttle_oldest_pending_age_seconds",
+            "Age of the oldest journaled write not yet in the long-term store.",
+            registry=r,
+        )
+        self.shuttle_batch_size = Histogram(
+            "shuttle_batch_size", "Writes per shuttle batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.shuttle_batches = Counter(
+            "shuttle_batches_total", "Shuttle batches written to the long-term store.", registry=r
+        )
+        self.shuttle_retries = Counter(
+            "shuttle_retries_total", "Shuttle batch retries after a long-term store failure.", registry=r
+        )
+        self.shuttle_failures = Counter(
+            "shuttle_failures_total",
+            "Failed long-term store writes, by whether they will be retried.",
+            ["retryable"],
+            registry=r,
+        )
+        self.shuttle_dead_letters = Counter(
+            "shuttle_dead_letters_total",
+            "Writes the long-term store refused for good, parked in the journal's dead-letter table.",
+            registry=r,
+        )
+        self.shuttle_promotions = Counter(
+            "shuttle_promotions_total",
+            "Users promoted from the long-term into the short-term tier.",
+            registry=r,
+        )
+        self.ltm_write_duration = Histogram(
+            "ltm_write_duration_seconds",
+            "Duration of one batch write to the long-term store.",
+            ["store"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ltm_read_duration = Histogram(
+            "ltm_read_duration_seconds",
+            "Duration of one read (promotion or lookup) from the long-term store.",
+            ["store"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ltm_up = Gauge("ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r)
+        self.stm_vectors = Gauge("stm_vectors", "Vectors held in the short-term tier.", registry=r)
+        self.stm_bytes = Gauge("stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r)
+        self.stm_budget_bytes = Gauge("stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
+        self.stm_users = Gauge("stm_users", "Users resident in the short-term tier.", registry=r)
+        self.stm_evictions = Counter(
+            "stm_evictions_total",
+            "Users evicted from the short-term tier to stay within budget.",
+            registry=r,
+        )
+        self.admission_inflight = Gauge(
+            "admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r
+        )
+        self.admission_rejected = Counter(
+            "admission_rejected_total",
+            "Requests refused with 429/503 by admission control.",
+            ["operation", "reason"],
+            registry=r,
+        )
+        self.build_info = Info("jean_memory_build", "Version of the running service.", registry=r)
+        self.build_info.info({"version": __version__, "python": platform.python_version()})
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+
+
+def metric_docs(metrics: Metrics | None = None) -> list[MetricDoc]:
+    """Describe every family in the registry: the single source of the metrics table in the docs."""
+    metrics = metrics or Metrics()
+    docs: list[MetricDoc] = []
+    for family in metrics.registry.collect():
+        name = family.name
+        kind = family.type
+        exposed = {
+            "counter": f"{name}_total",
+            "info": f"{name}_info",
+        }.get(kind, name)
+        labels: set[str] = set()
+        for sample in family.samples:
+            labels.update(k for k in sample.labels if k not in ("le", "quantile"))
+        unit = "seconds" if name.endswith("_seconds") else "bytes" if name.endswith("_bytes") else ""
+        docs.append(MetricDoc(exposed, kind, unit, tuple(sorted(labels)), family.documentation))
+    return sorted(docs, key=lambda d: d.name)
