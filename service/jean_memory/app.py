@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from jean_memory import __version__
+from jean_memory.api.deps import require_api_key
 from jean_memory.api.errors import install_error_handlers
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.routes import health, v1
@@ -46,7 +47,8 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(v1)
+    auth = [Depends(require_api_key)] if settings.api_keys else []
+    app.include_router(v1, dependencies=auth)
     app.include_router(health)
 
     @app.get("/metrics", include_in_schema=False)

@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
+from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.memory import Memory, WriteOp
 
@@ -62,7 +61,7 @@ _Task = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any] | None, a
 
 def _row_to_op(row: tuple[Any, ...]) -> WriteOp:
     seq, kind, mid, user_id, content, metadata, salience, created_at, embedding, model, journaled_at = row
-    memory = Memory(mid, user_id, content, orjson.loads(metadata), salience, created_at, embedding, model)
+    memory = Memory(mid, user_id, content, jsonutil.loads(metadata), salience, created_at, embedding, model)
     return WriteOp(seq, kind, memory, journaled_at)
 
 
@@ -170,7 +169,7 @@ class Journal:
         """Durably journal writes in one transaction; returns their sequence numbers."""
         now = time.time()
         rows = [
-            (kind, m.id, m.user_id, m.content, orjson.dumps(m.metadata).decode(), m.salience, m.created_at, now)
+            (kind, m.id, m.user_id, m.content, jsonutil.dumps_str(m.metadata), m.salience, m.created_at, now)
             for kind, m in ops
         ]
 
@@ -212,7 +211,7 @@ class Journal:
                 op.memory.id,
                 op.memory.user_id,
                 op.memory.content,
-                orjson.dumps(op.memory.metadata).decode(),
+                jsonutil.dumps_str(op.memory.metadata),
                 op.memory.salience,
                 op.memory.created_at,
                 error,

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
+from jean_memory import jsonutil
 
 JsonObject = dict[str, Any]
 
@@ -44,7 +44,7 @@ class Memory:
 
 
 def content_fingerprint(content: str, metadata: JsonObject, salience: float) -> str:
-    blob = orjson.dumps([content, metadata, salience], option=orjson.OPT_SORT_KEYS)
+    blob = jsonutil.dumps([content, metadata, salience], sort_keys=True)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 

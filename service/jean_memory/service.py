@@ -8,8 +8,6 @@ a user who is not resident first promote the user from the long-term store (a co
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import functools
 import logging
 import time
@@ -18,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 
 from jean_memory.admission import ConcurrencyLimit
 from jean_memory.caches import IdFilter, LevelCache, SearchCacheWindow
@@ -29,7 +26,7 @@ from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.errors import Conflict, NotFound, Overloaded
 from jean_memory.journal import Journal
 from jean_memory.ltm.base import LongTermStore
-from jean_memory.memory import JsonObject, Memory, content_fingerprint
+from jean_memory.memory import JsonObject, Memory
 from jean_memory.shuttle import MemoryShuttle
 from jean_memory.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import Metrics
@@ -63,6 +60,10 @@ class SearchResult:
     hits: list[SearchHit]
     tier: str
     took_s: float
+
+
+def _id_field(mode: str, index: int) -> str:
+    return "id" if mode == "single" else f"items[{index}].id"
 
 
 def _key(user_id: str, memory_id: str) -> str:
@@ -239,72 +240,75 @@ class MemoryService:
         with self.write_limit.slot():
             self._admit_writes(len(items))
             out: list[Memory | None] = [None] * len(items)
-            fresh: list[tuple[int, Memory]] = []
-            batch_ids: dict[str, int] = {}
+            first: dict[str, int] = {}
+            candidates: list[tuple[int, Memory]] = []
             now = time.time()
             for i, item in enumerate(items):
-                fingerprint = content_fingerprint(item.content, item.metadata, item.salience)
-                field = "id" if mode == "single" else f"items[{i}].id"
+                memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
+                                item.created_at or now)  # fmt: skip
                 if item.id is not None:
-                    if item.id in batch_ids:
-                        j = batch_ids[item.id]
-                        if items[j].content != item.content or items[j].metadata != item.metadata:
-                            raise Conflict(f"{field}: repeated in this batch with different content", field=field)
+                    if item.id in first:
+                        if candidates[first[item.id]][1].fingerprint() != memory.fingerprint():
+                            raise Conflict("repeated in this batch with different content", field=_id_field(mode, i))
                         continue
-                    batch_ids[item.id] = i
-                    existing = await self._existing(user_id, item.id)
-                    if existing is not None:
-                        if existing.fingerprint() != fingerprint:
-                            raise Conflict(f"{field}: {item.id} already exists with different content", field=field)
-                        out[i] = existing
-                        continue
-                memory = Memory(
-                    item.id or str(uuid.uuid4()),
-                    user_id,
-                    item.content,
-                    item.metadata,
-                    item.salience,
-                    item.created_at or now,
-                )
-                fresh.append((i, memory))
-            await self._commit(user_id, fresh, out)
+                    first[item.id] = len(candidates)
+                candidates.append((i, memory))
+            fresh: list[tuple[int, Memory]] = []
+            for i, memory in candidates:
+                existing = await self._existing(user_id, memory.id) if items[i].id is not None else None
+                if existing is None:
+                    fresh.append((i, memory))
+                elif existing.fingerprint() != memory.fingerprint():
+                    raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
+                else:
+                    out[i] = existing
+            await self._commit(user_id, fresh, out, mode)
             for i, item in enumerate(items):
                 if out[i] is None and item.id is not None:
-                    out[i] = out[batch_ids[item.id]]
+                    out[i] = out[candidates[first[item.id]][0]]
         self.metrics.creation_duration.labels(mode).observe(time.perf_counter() - start)
         return [m for m in out if m is not None]
 
-    async def _commit(self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Memory | None]) -> None:
-        if not fresh:
-            return
+    async def _commit(self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Memory | None], mode: str) -> None:
+        """Journal the fresh writes; an id a concurrent request reserved since our check is decided by it."""
         loop = asyncio.get_running_loop()
-        reserved: list[str] = []
-        for _, memory in fresh:
+        reserved: list[tuple[str, Memory]] = []
+        contested: list[tuple[int, Memory, asyncio.Future[Memory]]] = []
+        free: list[tuple[int, Memory]] = []
+        for i, memory in fresh:  # no await in this loop: checking and reserving is atomic
             key = _key(user_id, memory.id)
-            if key in self._inflight:  # a concurrent write of the same id: let it decide
+            if key in self._inflight:
+                contested.append((i, memory, self._inflight[key][1]))
                 continue
             self._inflight[key] = (memory.fingerprint(), loop.create_future())
-            reserved.append(key)
-        try:
-            seqs = await self.journal.append([("upsert", m) for _, m in fresh])
-        except BaseException as exc:
-            for key in reserved:
+            reserved.append((key, memory))
+            free.append((i, memory))
+        if free:
+            try:
+                seqs = await self.journal.append([("upsert", m) for _, m in free])
+            except BaseException as exc:
+                for key, _ in reserved:
+                    _, fut = self._inflight.pop(key)
+                    fut.set_exception(exc)
+                    fut.exception()  # mark retrieved: there may be no other waiter
+                raise
+            space = self.stm.space(user_id)
+            memories = [m for _, m in free]
+            for memory in memories:
+                self.stm.put(space, memory)
+                self.ids.add(_key(user_id, memory.id))
+            self._schedule_embedding(space, memories, seqs)
+            for i, memory in free:
+                out[i] = memory
+            for key, memory in reserved:
                 _, fut = self._inflight.pop(key)
-                fut.set_exception(exc)
-                fut.exception()  # retrieved: nobody else may be waiting
-            raise
-        space = self.stm.space(user_id)
-        memories = [m for _, m in fresh]
-        for memory in memories:
-            self.stm.put(space, memory)
-            self.ids.add(_key(user_id, memory.id))
-        self._schedule_embedding(space, memories, seqs)
-        for i, memory in fresh:
-            out[i] = memory
-        for key in reserved:
-            _, fut = self._inflight.pop(key)
-            fut.set_result(space.records[key.split("\x00", 1)[1]])
-        self.shuttle.wake()
+                fut.set_result(memory)
+            self.shuttle.wake()
+        for i, memory, fut in contested:
+            winner = await asyncio.shield(fut)
+            if winner.fingerprint() != memory.fingerprint():
+                raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
+            out[i] = winner
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         with self.write_limit.slot():
@@ -400,12 +404,14 @@ class MemoryService:
         return merged[:k]
 
 
+#: A cursor is a position, `<created_at>_<id>`: every string matching this is a valid cursor.
+CURSOR_PATTERN = r"^[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 def parse_cursor(cursor: str) -> tuple[float, str]:
-    with contextlib.suppress(Exception):
-        created_at, memory_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
-        return float(created_at), str(memory_id)
-    raise ValueError("cursor: not a cursor this service issued")
+    created_at, _, memory_id = cursor.partition("_")
+    return float(created_at), memory_id
 
 
 def make_cursor(memory: Memory) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([memory.created_at, memory.id])).decode().rstrip("=")
+    return f"{memory.created_at!r}_{memory.id}"

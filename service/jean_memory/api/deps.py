@@ -29,8 +29,6 @@ def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     keys = request.app.state.settings.api_keys
-    if not keys:
-        return
     token = credentials.credentials if credentials else ""
     if not any(secrets.compare_digest(token, key) for key in keys):
         raise HTTPException(

@@ -65,8 +65,21 @@ async def _service_error(request: Request, exc: ServiceError) -> FastJSONRespons
     return error_response(exc.status, [(exc.field, message)], headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: HTTPException) -> FastJSONResponse:
-    return error_response(exc.status_code, [(None, str(exc.detail))], dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_response(exc.status_code, [(None, str(exc.detail))], headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:

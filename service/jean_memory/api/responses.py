@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse
+
+from jean_memory import jsonutil
 
 
 class FastJSONResponse(JSONResponse):
     """orjson renders several times faster than the standard library's json for our payloads."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+        return jsonutil.dumps(content)

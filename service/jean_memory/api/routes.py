@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import orjson
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Path, Query, Response
+from starlette.exceptions import HTTPException
 
-from jean_memory.api.deps import Config, Service, require_api_key
+from jean_memory import jsonutil
+from jean_memory.api.deps import Config, Service
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import (
+    USER_ID_PATTERN,
     AddBatch,
     AddMemory,
     Created,
@@ -24,32 +26,30 @@ from jean_memory.api.schemas import (
 )
 from jean_memory.config import Settings
 from jean_memory.errors import Invalid
-from jean_memory.service import NewMemory, make_cursor, parse_cursor
+from jean_memory.service import CURSOR_PATTERN, NewMemory, make_cursor, parse_cursor
 
 _ERRORS = {
     s: {"model": ErrorOut} for s in (400, 401, 404, 409, 422, 429, 503)
 }  # documented for every route, so the OpenAPI schema tells clients (and schemathesis) the truth
-UserIdQuery = Annotated[str, Query(min_length=1, max_length=256, pattern=r"\S", description="Owner of the memory.")]
+UserIdQuery = Annotated[
+    str, Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Owner of the memory.")
+]
+MemoryId = Annotated[uuid.UUID, Path(description="The memory's UUID.")]
 
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=_ERRORS)  # type: ignore[arg-type]
+#: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
+v1 = APIRouter(prefix="/v1", responses=_ERRORS)  # type: ignore[arg-type]
 health = APIRouter()
 
 
 def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
     if len(item.content.encode()) > settings.max_content_bytes:
         raise Invalid(f"{field}content: longer than {settings.max_content_bytes} bytes", field=f"{field}content")
-    if len(orjson.dumps(item.metadata)) > settings.max_metadata_bytes:
+    if len(jsonutil.dumps(item.metadata)) > settings.max_metadata_bytes:
         raise Invalid(
             f"{field}metadata: larger than {settings.max_metadata_bytes} bytes as JSON", field=f"{field}metadata"
         )
-    return NewMemory(item.content, item.metadata, item.salience, item.id, item.created_at)
-
-
-def _memory_id(memory_id: str) -> str:
-    try:
-        return str(uuid.UUID(memory_id))
-    except ValueError:
-        raise Invalid("id: must be a UUID", field="id") from None
+    memory_id = str(item.id) if item.id is not None else None
+    return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at)
 
 
 @v1.post("/memories", status_code=201, response_model=Created)
@@ -69,15 +69,21 @@ async def add_batch(body: AddBatch, service: Service, settings: Config) -> FastJ
     return FastJSONResponse({"ids": [m.id for m in memories]}, status_code=201)
 
 
-@v1.get("/memories/{memory_id}", response_model=MemoryOut)
-async def get_memory(memory_id: str, user_id: UserIdQuery, service: Service) -> FastJSONResponse:
-    memory = await service.get(user_id, _memory_id(memory_id))
+@v1.api_route("/memories/batch", methods=["GET", "DELETE", "PUT", "PATCH"], include_in_schema=False)
+async def batch_other_methods() -> None:
+    """`/memories/batch` is not a memory id: answer 405, not a 422 about a malformed id."""
+    raise HTTPException(405, "Method Not Allowed")
+
+
+@v1.get("/memories/{id}", response_model=MemoryOut)
+async def get_memory(id: MemoryId, user_id: UserIdQuery, service: Service) -> FastJSONResponse:
+    memory = await service.get(user_id, str(id))
     return FastJSONResponse(memory.public())
 
 
-@v1.delete("/memories/{memory_id}", status_code=204)
-async def delete_memory(memory_id: str, user_id: UserIdQuery, service: Service) -> Response:
-    await service.delete(user_id, _memory_id(memory_id))
+@v1.delete("/memories/{id}", status_code=204)
+async def delete_memory(id: MemoryId, user_id: UserIdQuery, service: Service) -> Response:
+    await service.delete(user_id, str(id))
     return Response(status_code=204)
 
 
@@ -86,14 +92,11 @@ async def list_memories(
     user_id: UserIdQuery,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
+    ] = None,
 ) -> FastJSONResponse:
-    before = None
-    if cursor:
-        try:
-            before = parse_cursor(cursor)
-        except ValueError as exc:
-            raise Invalid(str(exc), field="cursor") from None
+    before = parse_cursor(cursor) if cursor else None
     page = await service.list_page(user_id, limit, before)
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

@@ -3,26 +3,58 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False, pattern=r"\S")]
+#: Printable text with at least one non-space character; control characters are refused.
+USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
 Scalar = str | int | float | bool | None
 
 
-def _check_uuid(value: str | None) -> str | None:
+def _not_bool(value: Any) -> Any:
+    """JSON's true/false are not numbers; pydantic's lax mode would take them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+UnixTime = Annotated[float, Field(gt=0), BeforeValidator(_not_bool)]
+
+
+def _check_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refuse what JSON cannot carry: NaN and infinities."""
     if value is None:
         return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError("must be a UUID") from None
+    if _has_nonfinite(value):
+        raise ValueError("numbers must be finite")
+    return value
+
+
+def _has_nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nonfinite(v) for v in value)
+    return False
+
+
+#: Text must hold a character outside this class: the same class in the schema and in the check,
+#: so a client validating against the published schema and the server agree on what is blank.
+_BLANK = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+TEXT_PATTERN = f"[^{_BLANK}]"
+_TEXT = re.compile(TEXT_PATTERN)
 
 
 def _check_content(value: str) -> str:
-    if not value.strip():
+    if not _TEXT.search(value):
         raise ValueError("must not be empty or whitespace")
     return value
 
@@ -30,14 +62,17 @@ def _check_content(value: str) -> str:
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(description="The text to remember (UTF-8, at most JM_MAX_CONTENT_BYTES).")
+    content: str = Field(
+        description="The text to remember (UTF-8, at most JM_MAX_CONTENT_BYTES).",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object; filters match its keys.")
-    salience: float = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
-    id: str | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
-    created_at: float | None = Field(None, gt=0, description="Unix time; for imports and replication (default: now).")
+    salience: Number = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
+    id: uuid.UUID | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
+    created_at: UnixTime | None = Field(None, description="Unix time; for imports and replication (default: now).")
 
     _content = field_validator("content")(_check_content)
-    _id = field_validator("id")(_check_uuid)
+    _metadata = field_validator("metadata")(_check_json)
 
     @field_validator("created_at")
     @classmethod
@@ -66,11 +101,12 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: UserId
-    query: str = Field(description="What to look for, matched by meaning.")
-    k: int = Field(10, ge=1, le=100, description="How many results.")
+    query: str = Field(description="What to look for, matched by meaning.", json_schema_extra={"pattern": TEXT_PATTERN})
+    k: Integer = Field(10, ge=1, le=100, description="How many results.")
     filters: dict[str, Scalar] | None = Field(None, description="Metadata key: value pairs that must all match.")
 
     _query = field_validator("query")(_check_content)
+    _filters = field_validator("filters")(_check_json)
 
 
 class Created(BaseModel):

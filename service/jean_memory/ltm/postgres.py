@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 
+from jean_memory import jsonutil
 from jean_memory.errors import LtmError
 from jean_memory.ltm.base import LongTermStore, last_write_wins
 from jean_memory.memory import Memory, WriteOp
@@ -53,7 +53,7 @@ _RETRYABLE = (
 
 
 def _row(r: Any) -> Memory:
-    return Memory(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7])
+    return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
 
 
 class PostgresStore(LongTermStore):
@@ -123,7 +123,7 @@ class PostgresStore(LongTermStore):
                         [m.id for m in ms],
                         [m.user_id for m in ms],
                         [m.content for m in ms],
-                        [orjson.dumps(m.metadata).decode() for m in ms],
+                        [jsonutil.dumps_str(m.metadata) for m in ms],
                         [m.salience for m in ms],
                         [m.created_at for m in ms],
                         [m.embedding for m in ms],

@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
+from jean_memory import jsonutil
 from jean_memory.errors import LtmError
 from jean_memory.ltm.base import LongTermStore, last_write_wins
 from jean_memory.memory import Memory, WriteOp
@@ -44,7 +43,7 @@ _SELECT = "SELECT id, user_id, content, metadata, salience, created_at, embeddin
 
 
 def _row(r: tuple[Any, ...]) -> Memory:
-    return Memory(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7])
+    return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
 
 
 def _ids_after(conn: sqlite3.Connection, after: str) -> list[str]:
@@ -111,7 +110,7 @@ class SqliteStore(LongTermStore):
                                 m.id,
                                 m.user_id,
                                 m.content,
-                                orjson.dumps(m.metadata).decode(),
+                                jsonutil.dumps_str(m.metadata),
                                 m.salience,
                                 m.created_at,
                                 m.embedding,

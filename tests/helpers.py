@@ -1,0 +1,95 @@
+"""Small helpers shared by the tests: scraping a metric, waiting for a condition, load streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` (with these labels) on the service's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def wait_shipped(url: str, timeout_s: float = 60) -> None:
+    wait_until(lambda: metric(url, "shuttle_pending") == 0, timeout_s, "the journal to drain into the store")
+
+
+class AddStream:
+    """Threads adding memories as fast as they can, remembering every acknowledged id."""
+
+    def __init__(self, url: str, user: str, threads: int = 4) -> None:
+        self.url = url
+        self.user = user
+        self.acked: dict[str, str] = {}
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+
+    def _run(self, worker: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                items = [{"id": str(uuid.uuid4()), "content": f"w{worker} n{n} item{j}"} for j in range(1 + n % 3)]
+                try:
+                    if len(items) == 1:
+                        r = client.post("/v1/memories", json={"user_id": self.user, **items[0]})
+                    else:
+                        r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": items})
+                except httpx.HTTPError:
+                    continue  # no answer: not acknowledged, and the server may be gone
+                if r.status_code == 201:
+                    with self._lock:
+                        self.acked.update((i["id"], i["content"]) for i in items)
+                else:
+                    self.errors.append(f"{r.status_code} {r.text[:200]}")
+
+    def start(self) -> AddStream:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> dict[str, str]:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+        return dict(self.acked)
+
+
+def all_ids(client: httpx.Client, user: str) -> list[str]:
+    """Every id in the user's listing, following cursors (duplicates kept, to catch them)."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        params = {"user_id": user, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/memories", params=params).json()
+        ids += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
