@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     )
     shuttle_backoff_initial_s: float = Field(0.1, gt=0, description="First retry delay after an LTM failure.")
     shuttle_backoff_max_s: float = Field(10.0, gt=0, description="Longest retry delay.")
+    shutdown_drain_s: float = Field(
+        5.0, ge=0, le=300, description="On shutdown, how long the shuttle keeps shipping the journal to the store."
+    )
     max_inflight_writes: int = Field(256, ge=1, description="Concurrent add/delete requests before new ones get 503.")
     max_inflight_reads: int = Field(
         512, ge=1, description="Concurrent get/list/search requests before new ones get 503."

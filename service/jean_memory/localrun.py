@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -117,12 +118,18 @@ def _pg_bin(name: str) -> str:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster in a folder, on a free port, trust auth on loopback."""
+    """A throwaway PostgreSQL cluster in a folder of its own, on a free port, trust auth on loopback.
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder = folder
+    As root the cluster runs as the `postgres` user, in a fresh folder it can reach (a test's
+    temporary folder is private to root); `destroy()` removes it.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self._as_root = os.geteuid() == 0
+        self.folder = Path(tempfile.mkdtemp(prefix="jm-pg-"))
+        if self._as_root:
+            shutil.chown(self.folder, "postgres", "postgres")
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = list(args)
@@ -135,9 +142,6 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def init(self) -> PostgresServer:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if self._as_root:
-            shutil.chown(self.folder, "postgres", "postgres")
         self._run(
             _pg_bin("initdb"),
             "-D",
@@ -170,6 +174,10 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", mode, "-w", "stop", check=False)
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def psql(self, sql: str) -> str:
         out = subprocess.run(["psql", self.url, "-At", "-c", sql], check=True, capture_output=True, text=True)

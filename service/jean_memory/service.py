@@ -116,7 +116,7 @@ class MemoryService:
             if task:
                 task.cancel()
         await asyncio.gather(*(t for t in (self._warmup, self._housekeeping) if t), return_exceptions=True)
-        await self.shuttle.close()
+        await self.shuttle.close(drain_timeout_s=self.settings.shutdown_drain_s)
         await self.worker.close()
         await self.journal.close()
         await self.store.close()

@@ -67,12 +67,23 @@ class MemoryShuttle:
         self.last_store_ok = 0.0
         self.shipped = 0
         self.oldest_pending_at: float | None = None
+        self._draining = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="memory-shuttle")
 
-    async def close(self) -> None:
+    async def close(self, drain_timeout_s: float = 0.0) -> None:
+        """Stop; first try for up to `drain_timeout_s` to ship what the journal holds (graceful shutdown).
+
+        Whatever is not shipped stays in the journal and ships after the next start.
+        """
+        if self._task and drain_timeout_s > 0 and self._journal.pending:
+            self._draining = True
+            self.wake()
+            deadline = time.monotonic() + drain_timeout_s
+            while self._journal.pending and time.monotonic() < deadline and not self._task.done():
+                await asyncio.sleep(0.02)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -97,6 +108,8 @@ class MemoryShuttle:
 
     # ---- shipping --------------------------------------------------------------------------
     def _ready_prefix(self, ops: list[WriteOp]) -> list[WriteOp]:
+        if self._draining:
+            return ops
         deadline = time.time() - self._s.shuttle_embed_wait_s
         for i, op in enumerate(ops):
             if op.kind == "upsert" and op.memory.embedding is None and op.journaled_at > deadline:

@@ -42,7 +42,7 @@ class MiniLMEmbedder(Embedder):
             torch.set_num_threads(threads)
         self._model: Any = SentenceTransformer(resolve_model_path(model_name), device="cpu")
         self._batch_size = batch_size
-        dim = self._model.get_sentence_embedding_dimension()
+        dim = self._model.get_embedding_dimension()
         self.dim = int(dim) if dim else 384
         self.model_id = f"st:{model_name.rsplit('/', 1)[-1]}"
 
