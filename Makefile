@@ -15,3 +15,6 @@ check:          ## static validations: lint, generated files, rules, configs
 
 lint:
 	scripts/lint
+
+generate:       ## regenerate every generated file from its source
+	scripts/generate

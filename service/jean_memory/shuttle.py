@@ -68,6 +68,7 @@ class MemoryShuttle:
         self.shipped = 0
         self.oldest_pending_at: float | None = None
         self._draining = False
+        self._drained = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,9 +82,8 @@ class MemoryShuttle:
         if self._task and drain_timeout_s > 0 and self._journal.pending:
             self._draining = True
             self.wake()
-            deadline = time.monotonic() + drain_timeout_s
-            while self._journal.pending and time.monotonic() < deadline and not self._task.done():
-                await asyncio.sleep(0.02)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain_timeout_s)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -190,6 +190,8 @@ class MemoryShuttle:
         self._m.shuttle_batches.inc()
         await self._journal.mark_shipped(ops[-1].seq, len(ops))
         self.shipped += len(ops)
+        if self._draining and not self._journal.pending:
+            self._drained.set()
 
     # ---- promotion -------------------------------------------------------------------------
     async def promote(self, space: UserSpace) -> bool:
