@@ -33,10 +33,45 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.perf.baseline import Scenario, run, table
+
+    scenarios = [
+        Scenario(
+            embedder=e,
+            memories=n,
+            users=max(1, n // args.per_user),
+            rate=args.rate,
+            duration_s=args.duration,
+            stm_index=args.index,
+        )
+        for e in args.embedder
+        for n in args.memories
+    ]
+    save = Path(args.results) / f"{args.save}.json" if args.save else None
+    report = run(scenarios, save)
+    print(table(report))
+    if save:
+        print(f"saved {save}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (settings from JM_* variables)").set_defaults(func=_serve)
+    b = sub.add_parser("baseline", help="measure latency and throughput over HTTP; save JSON")
+    b.add_argument("--embedder", nargs="+", default=["hash"], choices=["hash", "minilm"])
+    b.add_argument("--memories", nargs="+", type=int, default=[10_000])
+    b.add_argument("--per-user", type=int, default=1000, help="memories per user in the preload")
+    b.add_argument("--index", default="auto", choices=["auto", "flat", "hnsw", "sq8"])
+    b.add_argument("--rate", type=float, default=500.0, help="offered requests/s for latency runs")
+    b.add_argument("--duration", type=float, default=10.0, help="seconds per latency run")
+    b.add_argument("--save", metavar="NAME", help="save the JSON report as RESULTS/NAME.json")
+    b.add_argument("--results", default="perf-results", help="folder of saved reports")
+    b.set_defaults(func=_baseline)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,0 +1,1 @@
+"""Performance tooling: paced load generation, the baseline analyzer, profiling."""

@@ -1,0 +1,323 @@
+"""The baseline analyzer: measure the service over HTTP on loopback and save the result as JSON.
+
+It starts a real service process per scenario (so settings are exactly what is reported), preloads
+memories, then measures at a stated offered load:
+- `GET /healthz` p50/p99 at the same rate, the yardstick (this VM adds ~1 ms to any request that
+  finds the server idle, so ratios to healthz are what the targets are stated in);
+- add acknowledgement latency (open loop, constant rate);
+- time until searchable (the server's own histogram, interpolated within buckets);
+- hot search (resident users, a pool of repeating queries) and cold search (first search of a user
+  after a restart: promotion from the long-term store);
+- STM size and the cache hit rate reported by the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from jean_memory.localrun import ServiceProcess
+from jean_memory.perf.loadgen import LoadResult, open_loop
+
+#: The previous version's figures, from the product plan.
+V2 = {"creation_ms": 250.0, "search_ms": 125.0}
+#: The product plan's targets.
+TARGETS = {
+    "creation_ms": 5.0,
+    "hot_search_ms": 25.0,
+    "cache_hit_rate": 0.9,
+    "ops_per_s": 1000.0,
+    "error_rate": 0.001,
+    "stm_bytes": 512 * 1024 * 1024,
+}
+
+WORDS = [
+    "meeting",
+    "budget",
+    "travel",
+    "doctor",
+    "garden",
+    "recipe",
+    "birthday",
+    "project",
+    "invoice",
+    "flight",
+    "hotel",
+    "train",
+    "coffee",
+    "tea",
+    "dog",
+    "cat",
+    "school",
+    "piano",
+    "guitar",
+    "football",
+    "tennis",
+    "allergy",
+    "peanut",
+    "car",
+    "bicycle",
+    "berlin",
+    "paris",
+    "london",
+    "monday",
+    "friday",
+    "morning",
+    "evening",
+    "password",
+    "drawer",
+    "fridge",
+    "passport",
+    "insurance",
+    "dentist",
+    "sister",
+    "brother",
+    "mother",
+    "father",
+    "weekend",
+    "holiday",
+    "beach",
+    "mountain",
+    "book",
+    "movie",
+    "concert",
+    "museum",
+]
+
+
+def sentence(rng: random.Random, n: int = 8) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+@dataclass
+class Scenario:
+    embedder: str = "hash"
+    memories: int = 10_000
+    users: int = 100
+    rate: float = 500.0
+    duration_s: float = 10.0
+    stm_index: str = "auto"
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.embedder}-{self.memories}"
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for pkg in ("fastapi", "uvicorn", "faiss-cpu", "numpy", "torch", "sentence-transformers", "jean-memory"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
+
+
+def histogram_quantile(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, q: float, **labels: str
+) -> float | None:
+    """PromQL-style quantile from cumulative buckets (linear within a bucket), in milliseconds."""
+    buckets: dict[float, float] = {}
+    for lbls, value in samples.get(f"{name}_bucket", []):
+        if all(lbls.get(k) == v for k, v in labels.items()):
+            le = float(lbls["le"])
+            buckets[le] = buckets.get(le, 0.0) + value
+    if not buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total == 0:
+        return None
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound * 1000
+            width = count - prev_count
+            frac = (rank - prev_count) / width if width else 0.0
+            return (prev_bound + (bound - prev_bound) * frac) * 1000
+        prev_bound, prev_count = bound, count
+    return None
+
+
+def delta(
+    before: dict[str, list[tuple[dict[str, str], float]]], after: dict[str, list[tuple[dict[str, str], float]]]
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Counter and bucket increase between two scrapes (series absent before count from zero)."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for name, samples in after.items():
+        old = {tuple(sorted(lbl.items())): v for lbl, v in before.get(name, [])}
+        out[name] = [(lbl, v - old.get(tuple(sorted(lbl.items())), 0.0)) for lbl, v in samples]
+    return out
+
+
+def gauge(samples: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float | None:
+    values = samples.get(name)
+    return sum(v for _, v in values) if values else None
+
+
+def preload(url: str, sc: Scenario, rng: random.Random) -> float:
+    """Batch-add `sc.memories` across `sc.users` users; returns memories/s."""
+    per_user = max(1, sc.memories // sc.users)
+    start = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=600) as c:
+        for u in range(sc.users):
+            left = per_user
+            while left > 0:
+                n = min(1000, left)
+                items = [{"content": sentence(rng)} for _ in range(n)]
+                while True:
+                    r = c.post("/v1/memories/batch", json={"user_id": f"user{u}", "items": items})
+                    if r.status_code in (429, 503):  # the model's backlog is full: wait as told
+                        time.sleep(float(r.headers.get("retry-after", "1")))
+                        continue
+                    r.raise_for_status()
+                    break
+                left -= n
+        # Wait until every vector is indexed, so searches measure the index, not the backlog.
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            s = scrape(url)
+            if (gauge(s, "embedding_backlog") or 0) == 0 and (gauge(s, "stm_vectors") or 0) >= sc.memories * 0.99:
+                break
+            time.sleep(0.5)
+    return sc.memories / (time.perf_counter() - start)
+
+
+def _healthz(n: int) -> tuple[str, str, Any]:
+    return ("GET", "/healthz", None)
+
+
+def run_scenario(sc: Scenario, workdir: Path, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    env = {"JM_EMBEDDER": sc.embedder, "JM_STM_INDEX": sc.stm_index, "JM_EMBED_MAX_BACKLOG": "200000", **sc.env}
+    data = workdir / sc.name
+    svc = ServiceProcess(data, env=env).start(timeout_s=300)
+    out: dict[str, Any] = {"scenario": sc.__dict__ | {"env": env}}
+    try:
+        out["preload_memories_per_s"] = round(preload(svc.url, sc, rng), 1)
+        queries = [sentence(rng, 4) for _ in range(200)]
+        hot_users = [f"user{u}" for u in range(min(sc.users, 20))]
+
+        def add(n: int) -> tuple[str, str, Any]:
+            return ("POST", "/v1/memories", {"user_id": f"user{n % sc.users}", "content": sentence(rng)})
+
+        def search(n: int) -> tuple[str, str, Any]:
+            body = {"user_id": hot_users[n % len(hot_users)], "query": queries[(n * 7) % len(queries)], "k": 10}
+            return ("POST", "/v1/search", body)
+
+        results: list[LoadResult] = []
+        searchable: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for name, make in (("healthz", _healthz), ("add", add), ("healthz", _healthz), ("search_hot", search)):
+            before = scrape(svc.url)
+            results.append(asyncio.run(open_loop(svc.url, make, sc.rate, sc.duration_s, name)))
+            if name == "add":  # only the paced adds, not the preload's 1000-item batches
+                searchable = delta(before, scrape(svc.url))
+        samples = scrape(svc.url)
+        out["load"] = [r.summary() for r in results]
+        out["time_to_searchable_ms"] = {
+            "p50": histogram_quantile(searchable, "memory_time_to_searchable_seconds", 0.5),
+            "p99": histogram_quantile(searchable, "memory_time_to_searchable_seconds", 0.99),
+            "source": "server histogram over the paced add run, interpolated within buckets",
+        }
+        out["stm_bytes"] = gauge(samples, "stm_bytes")
+        out["stm_vectors"] = gauge(samples, "stm_vectors")
+        out["cache_hit_rate"] = gauge(samples, "cache_hit_rate")
+        rss = samples.get("process_resident_memory_bytes")
+        out["rss_bytes"] = rss[0][1] if rss else None
+    finally:
+        svc.stop()
+    # Cold search: a restart empties the short-term tier; each user's first search promotes them.
+    cold_env = {**env, "JM_STM_WARM_USERS": "0"}
+    cold = ServiceProcess(data, env=cold_env, port=svc.port).start(timeout_s=300)
+    try:
+        lat = []
+        with httpx.Client(base_url=cold.url, timeout=60) as c:
+            for u in range(sc.users):
+                t = time.perf_counter()
+                c.post(
+                    "/v1/search", json={"user_id": f"user{u}", "query": queries[u % len(queries)]}
+                ).raise_for_status()
+                lat.append(time.perf_counter() - t)
+        cold_result = LoadResult("search_cold", None, sum(lat), lat)
+        out["load"].append(cold_result.summary())
+    finally:
+        cold.stop()
+    return out
+
+
+def run(scenarios: list[Scenario], save: Path | None = None) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="jm-baseline-"))
+    try:
+        report = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine_facts(),
+            "previous_version": V2,
+            "targets": TARGETS,
+            "results": [run_scenario(sc, workdir) for sc in scenarios],
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if save:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(json.dumps(report, indent=2, sort_keys=True))
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "| scenario | load | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in report["results"]:
+        name = f"{res['scenario']['embedder']}, {res['scenario']['memories']:,} memories"
+        for load in res["load"]:
+            lines.append(
+                f"| {name} | {load['name']} | {load['offered_rps'] or '-'} | {load['achieved_rps']} | "
+                f"{load['p50_ms']} | {load['p95_ms']} | {load['p99_ms']} | {load['error_rate']} |"
+            )
+        tts = res["time_to_searchable_ms"]
+        p50 = f"{tts['p50']:.2f}" if tts["p50"] is not None else "-"
+        p99 = f"{tts['p99']:.2f}" if tts["p99"] is not None else "-"
+        lines.append(f"| {name} | time to searchable | - | - | {p50} | - | {p99} | - |")
+    return "\n".join(lines)
