@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-import numpy as np
 from cachetools import LRUCache
 from rbloom import Bloom
 
@@ -99,10 +98,7 @@ class SearchCacheWindow:
     def rate(self) -> float:
         return self._hits / len(self._window) if self._window else 1.0
 
-
-def embedding_key(model_id: str, text: str) -> tuple[str, str]:
-    return (model_id, text)
-
-
-def copy_vector(v: np.ndarray) -> np.ndarray:
-    return np.array(v, dtype=np.float32, copy=True)
+    @property
+    def rate_or_none(self) -> float | None:
+        """The hit rate, or None before the first search (no data is not a 100 % hit rate)."""
+        return self._hits / len(self._window) if self._window else None

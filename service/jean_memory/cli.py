@@ -58,6 +58,22 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overhead(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jean_memory.perf.overhead import run, table
+
+    results = run(rounds=args.rounds, seconds=args.seconds, connections=args.connections)
+    print(table(results))
+    if args.save:
+        path = Path(args.results) / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, sort_keys=True))
+        print(f"saved {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--save", metavar="NAME", help="save the JSON report as RESULTS/NAME.json")
     b.add_argument("--results", default="perf-results", help="folder of saved reports")
     b.set_defaults(func=_baseline)
+    o = sub.add_parser("overhead", help="telemetry off vs lean vs stock OpenTelemetry, side by side (wrk)")
+    o.add_argument("--rounds", type=int, default=3)
+    o.add_argument("--seconds", type=float, default=5.0)
+    o.add_argument("--connections", type=int, default=16)
+    o.add_argument("--save", metavar="NAME")
+    o.add_argument("--results", default="perf-results")
+    o.set_defaults(func=_overhead)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -30,6 +30,15 @@ class IndexKind(StrEnum):
     SQ8 = "sq8"
 
 
+class TelemetryMode(StrEnum):
+    """How requests are instrumented: `lean` (ours), `off`, or `stock` (OTel's FastAPI instrumentation,
+    kept only so the overhead benchmark can compare against it)."""
+
+    LEAN = "lean"
+    OFF = "off"
+    STOCK = "stock"
+
+
 class JournalSync(StrEnum):
     """SQLite `synchronous` level of the journal: what an acknowledgement survives."""
 
@@ -40,7 +49,7 @@ class JournalSync(StrEnum):
 class Settings(BaseSettings):
     """Service settings, read from `JM_*` environment variables and validated at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="JM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="JM_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8766, ge=1, le=65535, description="HTTP port.")
@@ -127,6 +136,48 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 and 503.")
     log_level: str = Field("INFO", description="Python log level.")
+    log_format: str = Field("json", pattern="^(json|text)$", description="`json` (one object per line) or `text`.")
+    telemetry: TelemetryMode = Field(
+        TelemetryMode.LEAN, description="`lean` (metrics, traces, exemplars), `off`, or `stock` (benchmark only)."
+    )
+    trace_sample_ratio: float = Field(
+        0.1, ge=0.0, le=1.0, description="Share of new traces sampled (parent-based: a sampled caller is followed)."
+    )
+    slow_op_ms: float = Field(50.0, ge=0, description="Operations slower than this write the performance log line.")
+    pseudonym_key: str = Field(
+        "", description="Key of the HMAC that pseudonymises user ids in logs (random per process when empty)."
+    )
+    dashboard_window_s: float = Field(60.0, gt=0, le=3600, description="Sliding window of /metrics/dashboard.")
+    otel_service_name: str = Field(
+        "jean-memory",
+        validation_alias="OTEL_SERVICE_NAME",
+        description="`OTEL_SERVICE_NAME`: the resource's service.name, and the Prometheus `job` over OTLP.",
+    )
+    otlp_endpoint: str = Field(
+        "",
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="`OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP base URL for traces and metrics; empty: no export.",
+    )
+    otlp_traces_endpoint: str = Field(
+        "",
+        validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        description="`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: full URL for traces only (overrides the base URL).",
+    )
+    otlp_metrics_endpoint: str = Field(
+        "",
+        validation_alias="OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        description="`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`: full URL for metrics only, e.g. Prometheus's "
+        "`/api/v1/otlp/v1/metrics`.",
+    )
+    otlp_metrics: bool = Field(
+        True, description="Export metrics over OTLP when an endpoint is set (false: traces only, metrics by scrape)."
+    )
+    metric_export_interval_ms: int = Field(
+        60000,
+        ge=100,
+        validation_alias="OTEL_METRIC_EXPORT_INTERVAL",
+        description="`OTEL_METRIC_EXPORT_INTERVAL`: milliseconds between OTLP metric exports.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -145,6 +196,20 @@ class Settings(BaseSettings):
     def effective_ltm_url(self) -> str:
         """The long-term store URL, defaulting to an SQLite file in the data folder."""
         return self.ltm_url or f"sqlite:///{(self.data_dir / 'ltm.db').resolve()}"
+
+    @property
+    def traces_endpoint(self) -> str:
+        if self.otlp_traces_endpoint:
+            return self.otlp_traces_endpoint
+        return f"{self.otlp_endpoint.rstrip('/')}/v1/traces" if self.otlp_endpoint else ""
+
+    @property
+    def metrics_endpoint(self) -> str:
+        if not self.otlp_metrics:
+            return ""
+        if self.otlp_metrics_endpoint:
+            return self.otlp_metrics_endpoint
+        return f"{self.otlp_endpoint.rstrip('/')}/v1/metrics" if self.otlp_endpoint else ""
 
     @property
     def journal_path(self) -> Path:

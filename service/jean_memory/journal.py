@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 _COLUMNS = "seq, kind, id, user_id, content, metadata, salience, created_at, embedding, model, journaled_at"
 _MAX_GROUP = 2048
 
-Kind = Literal["upsert", "delete"]
+Kind = Literal["upsert", "delete", "vector"]
 _Task = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
 
 
@@ -168,25 +168,19 @@ class Journal:
     async def append(self, ops: Sequence[tuple[Kind, Memory]]) -> list[int]:
         """Durably journal writes in one transaction; returns their sequence numbers."""
         now = time.time()
-        rows = [
-            (kind, m.id, m.user_id, m.content, jsonutil.dumps_str(m.metadata), m.salience, m.created_at, now)
-            for kind, m in ops
-        ]
-
-        def insert(conn: sqlite3.Connection) -> list[int]:
-            seqs = []
-            for row in rows:
-                cur = conn.execute(
-                    "INSERT INTO journal (kind, id, user_id, content, metadata, salience, created_at,"
-                    " journaled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                seqs.append(int(cur.lastrowid or 0))
-            return seqs
-
-        seqs: list[int] = await self._call(insert)
+        seqs: list[int] = await self._call(lambda c: _insert_rows(c, ops, now))
         self.pending += len(seqs)
         return seqs
+
+    def backfill_vectors(self, memories: Sequence[Memory]) -> None:
+        """Journal `vector` ops (fire and forget): the store updates the vector of a row it already has,
+        so a memory that reached it without one is not re-embedded at every promotion. Update-only: a
+        backfill can never bring back a deleted memory."""
+        if not memories:
+            return
+        fut = self._call(lambda c: _insert_rows(c, [("vector", m) for m in memories], time.time()))
+        fut.add_done_callback(lambda f: f.exception())  # logged nowhere on purpose: best effort
+        self.pending += len(memories)
 
     def attach_embeddings(self, items: Sequence[tuple[int, bytes, str]]) -> None:
         """Store computed vectors with their rows (fire and forget), so the shuttle ships them to LTM."""
@@ -251,6 +245,29 @@ class Journal:
 
     async def dead_letters(self) -> int:
         return int(await self._call(lambda c: c.execute("SELECT count(*) FROM dead_letter").fetchone()[0]))
+
+
+def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[Kind, Memory]], now: float) -> list[int]:
+    seqs = []
+    for kind, m in ops:
+        cur = conn.execute(
+            "INSERT INTO journal (kind, id, user_id, content, metadata, salience, created_at, embedding, model,"
+            " journaled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                m.id,
+                m.user_id,
+                m.content,
+                jsonutil.dumps_str(m.metadata),
+                m.salience,
+                m.created_at,
+                m.embedding,
+                m.model,
+                now,
+            ),
+        )
+        seqs.append(int(cur.lastrowid or 0))
+    return seqs
 
 
 def _exc_now() -> BaseException:

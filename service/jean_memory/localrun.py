@@ -182,3 +182,56 @@ class PostgresServer:
     def psql(self, sql: str) -> str:
         out = subprocess.run(["psql", self.url, "-At", "-c", sql], check=True, capture_output=True, text=True)
         return out.stdout.strip()
+
+
+class PrometheusServer:
+    """A real Prometheus (Debian's 2.53) with the OTLP receiver and exemplar storage on."""
+
+    def __init__(self, config: Path, folder: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.config = config
+        self.folder = folder
+        self.port = port or free_port()
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        binary = shutil.which("prometheus")
+        if not binary:
+            raise FileNotFoundError("prometheus not found: run scripts/install-system")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = (self.folder / "prometheus.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.folder / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+                "--enable-feature=otlp-write-receiver,exemplar-storage",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_http(f"{self.url}/-/ready", 60, self.proc)
+        return self
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        r = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        r.raise_for_status()
+        result: list[dict[str, object]] = r.json()["data"]["result"]
+        return result
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)

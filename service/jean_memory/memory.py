@@ -53,6 +53,6 @@ class WriteOp:
     """A journaled change, shipped in order to the long-term store by the shuttle."""
 
     seq: int
-    kind: Literal["upsert", "delete"]
+    kind: Literal["upsert", "delete", "vector"]
     memory: Memory
     journaled_at: float = field(default=0.0)

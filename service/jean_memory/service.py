@@ -8,6 +8,7 @@ a user who is not resident first promote the user from the long-term store (a co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -29,7 +30,7 @@ from jean_memory.ltm.base import LongTermStore
 from jean_memory.memory import JsonObject, Memory
 from jean_memory.shuttle import MemoryShuttle
 from jean_memory.stm import ShortTermTier, UserSpace
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.core import Telemetry, current_exemplar
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +72,24 @@ def _key(user_id: str, memory_id: str) -> str:
 
 
 class MemoryService:
-    def __init__(self, settings: Settings, metrics: Metrics, embedder: Embedder, store: LongTermStore) -> None:
+    def __init__(self, settings: Settings, telemetry: Telemetry, embedder: Embedder, store: LongTermStore) -> None:
         self.settings = settings
-        self.metrics = metrics
+        self.telemetry = telemetry
+        self.tracer = telemetry.tracer
+        metrics = self.metrics = telemetry.metrics
         self.embedder = embedder
         self.store = store
         self.journal = Journal(settings.journal_path, settings.journal_sync)
         self.stm = ShortTermTier(settings, embedder.dim, metrics)
         self.worker = EmbeddingWorker(
-            embedder, metrics, batch_size=settings.embed_batch_size, max_wait_ms=settings.embed_max_wait_ms
+            embedder,
+            metrics,
+            batch_size=settings.embed_batch_size,
+            max_wait_ms=settings.embed_max_wait_ms,
+            tracer=self.tracer,
         )
         self.shuttle = MemoryShuttle(
-            settings, self.journal, store, self.stm, metrics, embedder.model_id, self._schedule_embedding
+            settings, self.journal, store, self.stm, metrics, embedder.model_id, self._schedule_embedding, self.tracer
         )
         self.results = LevelCache("l1", settings.result_cache_size, metrics)
         self.query_vectors = LevelCache("l2", settings.embedding_cache_size, metrics)
@@ -104,7 +111,7 @@ class MemoryService:
     async def start(self) -> None:
         await self.journal.start()
         await self.store.start()
-        await asyncio.get_running_loop().run_in_executor(None, self.embedder.warm_up)
+        await self.worker.warm_up()
         self.worker.start()
         self.shuttle.start()
         await self.shuttle.check_store()
@@ -196,6 +203,10 @@ class MemoryService:
         vector = fut.result()
         if seq:
             self.journal.attach_embeddings([(seq, vector.tobytes(), self.embedder.model_id)])
+        elif self.store.keeps_vectors and space.records.get(memory.id) is memory:
+            # It came from the store without a vector (or with another model's): give the store this one.
+            backfill = dataclasses.replace(memory, embedding=vector.tobytes(), model=self.embedder.model_id)
+            self.journal.backfill_vectors([backfill])
         if self.stm.is_current(space) and space.records.get(memory.id) is memory:
             self.stm.set_vectors(space, [memory.id], vector.reshape(1, -1))
             self.metrics.time_to_searchable.observe(time.perf_counter() - acked)
@@ -262,11 +273,18 @@ class MemoryService:
                     raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
                 else:
                     out[i] = existing
-            await self._commit(user_id, fresh, out, mode)
+            with self.tracer.start_as_current_span("journal.commit") as span:
+                span.set_attribute("jm.memories", len(fresh))
+                await self._commit(user_id, fresh, out, mode)
             for i, item in enumerate(items):
                 if out[i] is None and item.id is not None:
                     out[i] = out[candidates[first[item.id]][0]]
-        self.metrics.creation_duration.labels(mode).observe(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.metrics.creation_duration.labels(mode).observe(elapsed, current_exemplar())
+        self.telemetry.window.record("creation", elapsed)
+        self.telemetry.perf.maybe_log(
+            f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
+        )
         return [m for m in out if m is not None]
 
     async def _commit(self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Memory | None], mode: str) -> None:
@@ -352,31 +370,42 @@ class MemoryService:
         start = time.perf_counter()
         with self.read_limit.slot():
             space = self.stm.space(user_id)
-            cold = await self.shuttle.promote(space)
+            if space.loaded:
+                cold = False
+            else:
+                with self.tracer.start_as_current_span("stm.promote"):
+                    cold = await self.shuttle.promote(space)
             filter_key = tuple(sorted((k_, repr(v)) for k_, v in filters.items())) if filters else ()
             cache_key = (user_id, space.version, query, k, filter_key)
             cached = self.results.get(cache_key) if not space.pending else None
             if cached is not None:
                 self.search_window.record(True)
-                return self._finish(cached, "cache", start)
+                return self._finish(cached, "cache", start, user_id, query)
             qvec = self.query_vectors.get((self.embedder.model_id, query))
             hit_l2 = qvec is not None
             pending = self._await_pending(space)
             if qvec is None:
-                qvec = (await self.worker.embed_now([query]))[0]
+                with self.tracer.start_as_current_span("embedding.query"):
+                    qvec = (await self.worker.embed_now([query]))[0]
                 self.query_vectors.put((self.embedder.model_id, query), qvec)
             self.search_window.record(hit_l2)
             await pending
-            hits = [SearchHit(m, s, "stm") for m, s in self.stm.search(space, qvec, k, filters)]
+            with self.tracer.start_as_current_span("stm.search") as span:
+                span.set_attribute("jm.k", k)
+                span.set_attribute("jm.index", space.index.kind.value)
+                hits = [SearchHit(m, s, "stm") for m, s in self.stm.search(space, qvec, k, filters)]
             if space.pending:
                 hits = self._merge_lexical(space, query, k, filters, hits)
             elif self.results.enabled:
                 self.results.put((user_id, space.version, query, k, filter_key), hits)
-            return self._finish(hits, "ltm" if cold else "stm", start)
+            return self._finish(hits, "ltm" if cold else "stm", start, user_id, query, cache_hit=hit_l2)
 
-    def _finish(self, hits: list[SearchHit], tier: str, start: float) -> SearchResult:
+    def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,
+                cache_hit: bool = True) -> SearchResult:  # fmt: skip
         took = time.perf_counter() - start
-        self.metrics.search_duration.labels(tier).observe(took)
+        self.metrics.search_duration.labels(tier).observe(took, current_exemplar())
+        self.telemetry.window.record("search", took)
+        self.telemetry.perf.maybe_log(f"search_{tier}", start, user_id, len(query), cache_hit)
         return SearchResult(hits, tier, took)
 
     async def _await_pending(self, space: UserSpace) -> None:

@@ -18,8 +18,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from opentelemetry import trace
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
 
 from jean_memory.config import Settings
@@ -50,6 +52,7 @@ class MemoryShuttle:
         metrics: Metrics,
         model_id: str,
         schedule_embedding: ScheduleEmbedding,
+        tracer: Any = None,
     ) -> None:
         self._s = settings
         self._journal = journal
@@ -58,6 +61,7 @@ class MemoryShuttle:
         self._m = metrics
         self._model_id = model_id
         self._schedule_embedding = schedule_embedding
+        self._tracer = tracer or trace.NoOpTracer()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._up = metrics.ltm_up.labels(store.kind)
@@ -69,6 +73,18 @@ class MemoryShuttle:
         self.oldest_pending_at: float | None = None
         self._draining = False
         self._drained = asyncio.Event()
+        # Exponential backoff with jitter, forever, for retryable failures only.
+        self._retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(
+                multiplier=settings.shuttle_backoff_initial_s,
+                max=settings.shuttle_backoff_max_s,
+                jitter=settings.shuttle_backoff_initial_s,
+            ),
+            stop=stop_never,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,7 +165,10 @@ class MemoryShuttle:
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         start = time.perf_counter()
         try:
-            await self._store.apply(ops)
+            with self._tracer.start_as_current_span("ltm.write") as span:
+                span.set_attribute("jm.store", self._store.kind)
+                span.set_attribute("jm.batch_size", len(ops))
+                await self._store.apply(ops)
         except LtmError as exc:
             self._mark(False)
             self._m.shuttle_failures.labels("true" if exc.retryable else "false").inc()
@@ -159,22 +178,16 @@ class MemoryShuttle:
         self._mark(True)
 
     async def _write_retrying(self, ops: Sequence[WriteOp]) -> None:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=wait_exponential_jitter(
-                initial=self._s.shuttle_backoff_initial_s,
-                max=self._s.shuttle_backoff_max_s,
-                jitter=self._s.shuttle_backoff_initial_s,
-            ),
-            stop=stop_never,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._retrying.copy():
             with attempt:
                 await self._write(ops)
 
     async def _ship(self, ops: list[WriteOp]) -> None:
+        with self._tracer.start_as_current_span("shuttle.batch") as span:
+            span.set_attribute("jm.batch_size", len(ops))
+            await self._ship_batch(ops)
+
+    async def _ship_batch(self, ops: list[WriteOp]) -> None:
         try:
             await self._write_retrying(ops)
         except LtmError as exc:  # refused for good: find the culprits one by one
@@ -220,6 +233,10 @@ class MemoryShuttle:
             if op.kind == "delete":
                 merged.pop(op.memory.id, None)
                 seq_of.pop(op.memory.id, None)
+            elif op.kind == "vector":
+                if op.memory.id in merged:  # update-only, as in the store
+                    merged[op.memory.id].embedding = op.memory.embedding
+                    merged[op.memory.id].model = op.memory.model
             else:
                 merged[op.memory.id] = op.memory
                 seq_of[op.memory.id] = op.seq

@@ -17,6 +17,8 @@ class LongTermStore(ABC):
     kind: str
     #: Whether `iter_ids` can enumerate every id (so the Bloom filter can be complete).
     enumerable: bool = True
+    #: Whether the store keeps vectors (so promotion need not re-embed, and vectors are backfilled).
+    keeps_vectors: bool = True
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and create the schema."""

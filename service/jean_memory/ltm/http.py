@@ -29,6 +29,7 @@ def _memory(d: dict[str, Any]) -> Memory:
 class HttpStore(LongTermStore):
     kind = "http"
     enumerable = False
+    keeps_vectors = False
 
     def __init__(self, url: str, *, api_key: str = "", timeout_s: float = 5.0, pool_size: int = 10) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -59,6 +60,8 @@ class HttpStore(LongTermStore):
 
     async def apply(self, ops: Sequence[WriteOp]) -> None:
         for run in last_write_wins(ops):
+            if run[0].kind == "vector":
+                continue  # the remote service keeps its own vectors
             if run[0].kind == "delete":
                 for op in run:
                     await self._request(

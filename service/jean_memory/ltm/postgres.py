@@ -40,6 +40,11 @@ ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, content = excluded.co
     embedding = coalesce(excluded.embedding, memories.embedding),
     model = CASE WHEN excluded.embedding IS NULL THEN memories.model ELSE excluded.model END
 """
+_BACKFILL = """
+UPDATE memories AS m SET embedding = v.embedding, model = v.model
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(id, user_id, embedding, model)
+WHERE m.id = v.id AND m.user_id = v.user_id
+"""
 _SELECT = "SELECT id, user_id, content, metadata::text, salience, created_at, embedding, model FROM memories"
 
 _RETRYABLE = (
@@ -117,6 +122,15 @@ class PostgresStore(LongTermStore):
                     ms = [op.memory for op in run]
                     if run[0].kind == "delete":
                         await conn.execute("DELETE FROM memories WHERE id = ANY($1::text[])", [m.id for m in ms])
+                        continue
+                    if run[0].kind == "vector":
+                        await conn.execute(
+                            _BACKFILL,
+                            [m.id for m in ms],
+                            [m.user_id for m in ms],
+                            [m.embedding for m in ms],
+                            [m.model for m in ms],
+                        )
                         continue
                     await conn.execute(
                         _UPSERT,

@@ -103,6 +103,12 @@ class SqliteStore(LongTermStore):
                     if run[0].kind == "delete":
                         conn.executemany("DELETE FROM memories WHERE id = ?", [(op.memory.id,) for op in run])
                         continue
+                    if run[0].kind == "vector":
+                        conn.executemany(
+                            "UPDATE memories SET embedding = ?, model = ? WHERE id = ? AND user_id = ?",
+                            [(op.memory.embedding, op.memory.model, op.memory.id, op.memory.user_id) for op in run],
+                        )
+                        continue
                     conn.executemany(
                         _UPSERT,
                         [

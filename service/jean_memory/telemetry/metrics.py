@@ -21,6 +21,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from jean_memory import __version__
 
@@ -194,6 +195,17 @@ class Metrics:
             ["operation", "reason"],
             registry=r,
         )
+        self.telemetry_exports = Counter(
+            "telemetry_exports_total",
+            "OTLP export attempts of this process, by signal (traces, metrics) and result (success, failure).",
+            ["signal", "result"],
+            registry=r,
+        )
+        self.telemetry_dropped_spans = Counter(
+            "telemetry_dropped_spans_total",
+            "Spans dropped before export (the export queue was full or the export failed).",
+            registry=r,
+        )
         self.build_info = Info("jean_memory_build", "Version of the running service.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
@@ -201,17 +213,21 @@ class Metrics:
 
 
 def metric_docs(metrics: Metrics | None = None) -> list[MetricDoc]:
-    """Describe every family in the registry: the single source of the metrics table in the docs."""
+    """Describe every family the service exposes: the single source of the metrics table in the docs.
+
+    Label names come from the instruments' declarations, so a family documents its labels before
+    any sample has used them.
+    """
     metrics = metrics or Metrics()
+    declared: dict[str, tuple[str, ...]] = {}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            declared[value._name] = tuple(value._labelnames)
     docs: list[MetricDoc] = []
     for family in metrics.registry.collect():
-        name = family.name
-        kind = family.type
-        exposed = {
-            "counter": f"{name}_total",
-            "info": f"{name}_info",
-        }.get(kind, name)
-        labels: set[str] = set()
+        name, kind = family.name, family.type
+        exposed = {"counter": f"{name}_total", "info": f"{name}_info"}.get(kind, name)
+        labels = set(declared.get(name, ()))
         for sample in family.samples:
             labels.update(k for k in sample.labels if k not in ("le", "quantile"))
         unit = "seconds" if name.endswith("_seconds") else "bytes" if name.endswith("_bytes") else ""

@@ -1,0 +1,84 @@
+"""The Telemetry object: every signal's machinery, built once from Settings, injectable in tests.
+
+Tests pass their own `Metrics` (a fresh registry), a span processor with the SDK's in-memory
+exporter, or a metric exporter; the app builds the real ones. With `JM_TELEMETRY=off` the tracer is a no-op
+and no middleware runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+from jean_memory import __version__
+from jean_memory.config import Settings, TelemetryMode
+from jean_memory.telemetry.logs import PerfLog
+from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.otlp_metrics import OtlpMetricsBridge
+from jean_memory.telemetry.tracing import make_provider
+from jean_memory.telemetry.window import SlidingWindow
+
+
+def current_exemplar() -> dict[str, str] | None:
+    """The current span's ids, if it is sampled: the exemplar attached to a latency observation."""
+    ctx = trace.get_current_span().get_span_context()
+    if not (ctx.is_valid and ctx.trace_flags.sampled):
+        return None
+    return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+
+
+class Telemetry:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        span_processor: SpanProcessor | None = None,
+        metric_exporter: MetricExporter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mode = settings.telemetry
+        self.metrics = metrics or Metrics()
+        self.window = SlidingWindow(settings.dashboard_window_s)
+        self.perf = PerfLog(settings.slow_op_ms, settings.pseudonym_key)
+        self.resource = Resource.create({"service.name": settings.otel_service_name, "service.version": __version__})
+        self.provider: TracerProvider | None = None
+        if self.mode is not TelemetryMode.OFF:
+            self.provider = make_provider(
+                self.resource, settings.trace_sample_ratio, self._span_exporter(), self.metrics
+            )
+            if span_processor is not None:  # tests: the SDK's in-memory exporter
+                self.provider.add_span_processor(span_processor)
+        self.tracer: Any = self.provider.get_tracer("jean_memory", __version__) if self.provider else trace.NoOpTracer()
+        self.bridge: OtlpMetricsBridge | None = None
+        metrics_exporter = metric_exporter or self._metric_exporter()
+        if metrics_exporter is not None and self.mode is not TelemetryMode.OFF:
+            interval = settings.metric_export_interval_ms / 1000
+            self.bridge = OtlpMetricsBridge(self.metrics, metrics_exporter, self.resource, interval)
+
+    def _span_exporter(self) -> Any:
+        if not self.settings.traces_endpoint:
+            return None
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=self.settings.traces_endpoint, timeout=5)
+
+    def _metric_exporter(self) -> MetricExporter | None:
+        if not self.settings.metrics_endpoint:
+            return None
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(endpoint=self.settings.metrics_endpoint, timeout=5)
+
+    def start(self) -> None:
+        if self.bridge:
+            self.bridge.start()
+
+    def shutdown(self) -> None:
+        if self.bridge:
+            self.bridge.shutdown()
+        if self.provider:
+            self.provider.shutdown()
