@@ -31,6 +31,7 @@ from jean_memory.memory import JsonObject, Memory
 from jean_memory.shuttle import MemoryShuttle
 from jean_memory.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
+from jean_memory.telemetry.spans import child_span
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,17 @@ class MemoryService:
             metrics,
             batch_size=settings.embed_batch_size,
             max_wait_ms=settings.embed_max_wait_ms,
-            tracer=self.tracer,
+            roots=telemetry.roots,
         )
         self.shuttle = MemoryShuttle(
-            settings, self.journal, store, self.stm, metrics, embedder.model_id, self._schedule_embedding, self.tracer
+            settings,
+            self.journal,
+            store,
+            self.stm,
+            metrics,
+            embedder.model_id,
+            self._schedule_embedding,
+            telemetry.roots,
         )
         self.results = LevelCache("l1", settings.result_cache_size, metrics)
         self.query_vectors = LevelCache("l2", settings.embedding_cache_size, metrics)
@@ -273,7 +281,7 @@ class MemoryService:
                     raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
                 else:
                     out[i] = existing
-            with self.tracer.start_as_current_span("journal.commit") as span:
+            with child_span(self.tracer, "journal.commit") as span:
                 span.set_attribute("jm.memories", len(fresh))
                 await self._commit(user_id, fresh, out, mode)
             for i, item in enumerate(items):
@@ -373,7 +381,7 @@ class MemoryService:
             if space.loaded:
                 cold = False
             else:
-                with self.tracer.start_as_current_span("stm.promote"):
+                with child_span(self.tracer, "stm.promote"):
                     cold = await self.shuttle.promote(space)
             filter_key = tuple(sorted((k_, repr(v)) for k_, v in filters.items())) if filters else ()
             cache_key = (user_id, space.version, query, k, filter_key)
@@ -385,12 +393,12 @@ class MemoryService:
             hit_l2 = qvec is not None
             pending = self._await_pending(space)
             if qvec is None:
-                with self.tracer.start_as_current_span("embedding.query"):
+                with child_span(self.tracer, "embedding.query"):
                     qvec = (await self.worker.embed_now([query]))[0]
                 self.query_vectors.put((self.embedder.model_id, query), qvec)
             self.search_window.record(hit_l2)
             await pending
-            with self.tracer.start_as_current_span("stm.search") as span:
+            with child_span(self.tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
                 hits = [SearchHit(m, s, "stm") for m, s in self.stm.search(space, qvec, k, filters)]

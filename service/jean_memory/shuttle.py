@@ -31,6 +31,7 @@ from jean_memory.ltm.base import LongTermStore
 from jean_memory.memory import Memory, WriteOp
 from jean_memory.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.spans import RootSampler, child_span
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class MemoryShuttle:
         metrics: Metrics,
         model_id: str,
         schedule_embedding: ScheduleEmbedding,
-        tracer: Any = None,
+        roots: Any = None,
     ) -> None:
         self._s = settings
         self._journal = journal
@@ -61,7 +62,8 @@ class MemoryShuttle:
         self._m = metrics
         self._model_id = model_id
         self._schedule_embedding = schedule_embedding
-        self._tracer = tracer or trace.NoOpTracer()
+        self._roots = roots or RootSampler(trace.NoOpTracer(), 0.0)
+        self._tracer = self._roots.tracer
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._up = metrics.ltm_up.labels(store.kind)
@@ -165,7 +167,7 @@ class MemoryShuttle:
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         start = time.perf_counter()
         try:
-            with self._tracer.start_as_current_span("ltm.write") as span:
+            with child_span(self._tracer, "ltm.write") as span:
                 span.set_attribute("jm.store", self._store.kind)
                 span.set_attribute("jm.batch_size", len(ops))
                 await self._store.apply(ops)
@@ -183,7 +185,7 @@ class MemoryShuttle:
                 await self._write(ops)
 
     async def _ship(self, ops: list[WriteOp]) -> None:
-        with self._tracer.start_as_current_span("shuttle.batch") as span:
+        with self._roots.root_span("shuttle.batch") as span:
             span.set_attribute("jm.batch_size", len(ops))
             await self._ship_batch(ops)
 

@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from jean_memory.embedding.base import Embedder
 from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.spans import RootSampler
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,11 @@ class EmbedJob:
 
 class EmbeddingWorker:
     def __init__(
-        self, embedder: Embedder, metrics: Metrics, *, batch_size: int, max_wait_ms: float, tracer: Any = None
+        self, embedder: Embedder, metrics: Metrics, *, batch_size: int, max_wait_ms: float, roots: Any = None
     ) -> None:
         self.embedder = embedder
         self._metrics = metrics
-        self._tracer = tracer or trace.NoOpTracer()
+        self._roots = roots or RootSampler(trace.NoOpTracer(), 0.0)
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000.0
         self._priority: deque[EmbedJob] = deque()
@@ -147,7 +148,7 @@ class EmbeddingWorker:
                 continue
             texts = [job.text for job in batch]
             try:
-                with self._tracer.start_as_current_span("embedding.batch") as span:
+                with self._roots.root_span("embedding.batch") as span:
                     span.set_attribute("jm.batch_size", len(texts))
                     if self.embedder.inline:
                         vectors = self._timed(texts, "background")

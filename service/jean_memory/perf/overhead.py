@@ -36,7 +36,7 @@ def wrk(url: str, workload: str, connections: int, seconds: float) -> dict[str, 
         raise FileNotFoundError("wrk not found: run scripts/install-system")
     trivial = workload.startswith("trivial")
     script = LUA.with_name("report.lua") if trivial else LUA
-    args = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script)]
+    args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
     target = f"{url}/healthz" if trivial else url
     env = {"JM_ADD_SHARE": "0.5", "JM_USERS": "50"}
     out = subprocess.run([*args, target], capture_output=True, text=True, timeout=seconds + 60, env=env).stdout

@@ -42,6 +42,7 @@ class TelemetryMiddleware:
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
         self._tracer = telemetry.tracer
+        self._roots = telemetry.roots
         self._hist = telemetry.metrics.http_duration
         self._active = telemetry.metrics.http_active
         self._window = telemetry.window
@@ -62,7 +63,11 @@ class TelemetryMiddleware:
             await send(message)
 
         self._active.inc()
-        span = self._tracer.start_span(method, context=_parent(scope), kind=SpanKind.SERVER)
+        parent = _parent(scope)
+        if parent is None and not self._roots.sampled():
+            span = self._roots.unsampled_span()  # the common case: no SDK work at all
+        else:
+            span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await self.app(scope, receive, send_wrapper)

@@ -19,6 +19,7 @@ from jean_memory.config import Settings, TelemetryMode
 from jean_memory.telemetry.logs import PerfLog
 from jean_memory.telemetry.metrics import Metrics
 from jean_memory.telemetry.otlp_metrics import OtlpMetricsBridge
+from jean_memory.telemetry.spans import RootSampler
 from jean_memory.telemetry.tracing import make_provider
 from jean_memory.telemetry.window import SlidingWindow
 
@@ -53,6 +54,7 @@ class Telemetry:
             if span_processor is not None:  # tests: the SDK's in-memory exporter
                 self.provider.add_span_processor(span_processor)
         self.tracer: Any = self.provider.get_tracer("jean_memory", __version__) if self.provider else trace.NoOpTracer()
+        self.roots = RootSampler(self.tracer, settings.trace_sample_ratio if self.provider else 0.0)
         self.bridge: OtlpMetricsBridge | None = None
         metrics_exporter = metric_exporter or self._metric_exporter()
         if metrics_exporter is not None and self.mode is not TelemetryMode.OFF:
