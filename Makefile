@@ -10,7 +10,7 @@ run: install    ## start the service on the embedded default (SQLite, in-process
 test: install   ## the whole suite, installing what it needs
 	scripts/test
 
-check:          ## static validations: lint, generated files, rules, configs
+check: install  ## every validation of the stack as code: lint, generated files, rules, configs
 	scripts/check
 
 lint:

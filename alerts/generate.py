@@ -79,6 +79,111 @@ def promtool(data: dict[str, Any]) -> str:
     return to_yaml(test_file(Mixin(data, "production"), files))
 
 
+TARGET_MAP = [
+    # (target, metric, recording rule, alert, dashboard / panel)
+    (
+        "Memory creation under {creation} on average",
+        "memory_creation_duration_seconds",
+        "jm:creation_latency:avg{rate}, jm:creation_latency:p99_{rate}",
+        "JeanMemoryCreationLatencyHigh",
+        "Overview / Memory creation latency",
+    ),
+    (
+        "Hot search under {search} (p99)",
+        "search_duration_seconds{{tier}}",
+        "jm:hot_search_latency:p99_{rate}",
+        "JeanMemorySearchLatencyHigh",
+        "Overview / Search latency",
+    ),
+    (
+        "Average response under {avg} (plan's alert)",
+        "http_server_request_duration_seconds",
+        "jm:api_latency:avg{rate}",
+        "JeanMemoryHighLatency",
+        "Overview / Memory creation latency, Search latency",
+    ),
+    (
+        "Cache hit rate over {hit} (alert under {hit_min})",
+        "cache_hits_total, cache_misses_total{{level}}",
+        "jm:cache_hit:ratio_rate{rate}",
+        "JeanMemoryLowCacheHitRate",
+        "Overview / Cache hit rate",
+    ),
+    (
+        "Over {ops} operations/s",
+        "memory_creation_duration_seconds_count, search_duration_seconds_count",
+        "jm:operations:rate{rate}",
+        "(capacity: JeanMemoryAdmissionRejecting)",
+        "Overview / Throughput",
+    ),
+    (
+        "Errors under {err} (alert over {err_max})",
+        "http_server_request_duration_seconds_count{{status class}}",
+        "jm:http_errors:ratio_rate{rate}, jm:slo_availability_errors:ratio_rate*",
+        "JeanMemoryHighErrorRate, JeanMemoryAvailabilityBudgetBurn",
+        "Overview / Error rate; SLOs / Burn rate",
+    ),
+    (
+        "STM under {stm}",
+        "stm_bytes, stm_budget_bytes, process_resident_memory_bytes",
+        "jm:stm_budget:ratio",
+        "JeanMemorySTMNearBudget",
+        "Overview / Process memory (RSS); STM / STM bytes vs budget",
+    ),
+    (
+        "Writes reach the store of record",
+        "shuttle_pending, shuttle_oldest_pending_age_seconds, ltm_up",
+        "-",
+        "JeanMemoryShuttleBacklogGrowing, JeanMemoryShuttleStale, JeanMemoryLTMUnreachable",
+        "Shuttle and LTM / Pending writes, Oldest pending age, LTM up",
+    ),
+    ("The service is up", "up, jean_memory_build_info", "-", "JeanMemoryDown", "Telemetry / Scrape health"),
+    (
+        "Telemetry reaches the backends",
+        "telemetry_exports_total, otelcol_*",
+        "-",
+        "JeanMemoryTelemetryPipelineBroken",
+        "Telemetry pipeline / all panels",
+    ),
+    ("Alerting works end to end", "-", "-", "Watchdog", "Overview / Active alerts"),
+]
+
+
+def target_map(data: dict[str, Any]) -> str:
+    t, th, rate = data["targets"], data["thresholds"], data["windows"]["production"]["rate"]
+    values = {
+        "creation": f"{t['creation_avg_seconds'] * 1000:g} ms",
+        "search": f"{t['hot_search_p99_seconds'] * 1000:g} ms",
+        "avg": f"{th['avg_response_seconds'] * 1000:g} ms",
+        "hit": f"{t['cache_hit_ratio']:.0%}",
+        "hit_min": f"{th['cache_hit_ratio_min']:.0%}",
+        "ops": t["throughput_ops_per_second"],
+        "err": f"{t['error_ratio']:.1%}",
+        "err_max": f"{th['error_ratio_max']:.0%}",
+        "stm": f"{t['stm_bytes'] // 2**20} MB",
+        "rate": rate,
+    }
+    rows = ["| target | metric | recording rule | alert | dashboard / panel | runbook |", "|---|---|---|---|---|---|"]
+    for target, metric, record, alerts, panel in TARGET_MAP:
+        names = [a.strip() for a in alerts.strip("()").replace("capacity: ", "").split(",")]
+        books = ", ".join(f"[{n}](alerts/runbooks/{n}.md)" for n in names)
+        rows.append(
+            f"| {target.format(**values)} | `{metric.format(**values)}` | `{record.format(**values)}` | "
+            f"{alerts} | {panel} | {books} |"
+        )
+    return "\n".join(rows)
+
+
+def readme(data: dict[str, Any]) -> str:
+    text = (ROOT / "README.md").read_text()
+    start, end = "<!-- targets:start -->\n", "<!-- targets:end -->"
+    if start not in text:
+        return text
+    a = text.index(start) + len(start)
+    b = text.index(end)
+    return text[:a] + target_map(data) + "\n" + text[b:]
+
+
 def outputs(data: dict[str, Any]) -> dict[Path, Callable[[dict[str, Any]], str]]:
     out: dict[Path, Callable[[dict[str, Any]], str]] = {
         ROOT / "service" / "jean_memory" / "telemetry" / "thresholds.py": service_thresholds,
@@ -88,6 +193,7 @@ def outputs(data: dict[str, Any]) -> dict[Path, Callable[[dict[str, Any]], str]]
         ROOT / "alerts" / "rules-fast" / "jean-memory.alerts.yml": alerting("fast"),
         ROOT / "alerts" / "tests" / "jean-memory.test.yml": promtool,
     }
+    out[ROOT / "README.md"] = readme
     for name, text in runbooks(data).items():
         out[ROOT / "alerts" / "runbooks" / f"{name}.md"] = lambda _data, text=text: text
     return out

@@ -229,9 +229,85 @@ class PrometheusServer:
         return result
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        _stop(self.proc)
+
+
+class AlertmanagerServer:
+    """A real Alertmanager (Debian's 0.28), single node, on a free port."""
+
+    def __init__(self, config: Path, folder: Path, port: int | None = None) -> None:
+        self.config = config
+        self.folder = folder
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AlertmanagerServer:
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if not binary:
+            raise FileNotFoundError("alertmanager not found: run scripts/install-system")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = (self.folder / "alertmanager.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={self.config}",
+                f"--storage.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_http(f"{self.url}/-/ready", 60, self.proc)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class ReceiverProcess:
+    """scripts/alert-receiver on a free port: what Alertmanager delivered, for tests and drills."""
+
+    def __init__(self, script: Path, log: Path, port: int | None = None) -> None:
+        self.script = script
+        self.log = log
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ReceiverProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self.script), "--host", "127.0.0.1", "--port", str(self.port), "--log", str(self.log)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_http(f"{self.url}/healthz", 30, self.proc)
+        return self
+
+    def received(self) -> list[dict[str, object]]:
+        alerts: list[dict[str, object]] = httpx.get(f"{self.url}/alerts", timeout=5).json()
+        return alerts
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)

@@ -385,7 +385,9 @@ class MemoryService:
                     cold = await self.shuttle.promote(space)
             filter_key = tuple(sorted((k_, repr(v)) for k_, v in filters.items())) if filters else ()
             cache_key = (user_id, space.version, query, k, filter_key)
-            cached = self.results.get(cache_key) if not space.pending else None
+            # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
+            # for the current version cannot exist while writes are pending (each write bumps the version).
+            cached = self.results.get(cache_key)
             if cached is not None:
                 self.search_window.record(True)
                 return self._finish(cached, "cache", start, user_id, query)

@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jean_memory.localrun import ServiceProcess
 from jean_memory.perf.loadgen import LoadResult, open_loop
+from jean_memory.perf.workload import sentence
 
 #: The previous version's figures, from the product plan.
 V2 = {"creation_ms": 250.0, "search_ms": 125.0}
@@ -44,63 +45,6 @@ TARGETS = {
     "error_rate": 0.001,
     "stm_bytes": 512 * 1024 * 1024,
 }
-
-WORDS = [
-    "meeting",
-    "budget",
-    "travel",
-    "doctor",
-    "garden",
-    "recipe",
-    "birthday",
-    "project",
-    "invoice",
-    "flight",
-    "hotel",
-    "train",
-    "coffee",
-    "tea",
-    "dog",
-    "cat",
-    "school",
-    "piano",
-    "guitar",
-    "football",
-    "tennis",
-    "allergy",
-    "peanut",
-    "car",
-    "bicycle",
-    "berlin",
-    "paris",
-    "london",
-    "monday",
-    "friday",
-    "morning",
-    "evening",
-    "password",
-    "drawer",
-    "fridge",
-    "passport",
-    "insurance",
-    "dentist",
-    "sister",
-    "brother",
-    "mother",
-    "father",
-    "weekend",
-    "holiday",
-    "beach",
-    "mountain",
-    "book",
-    "movie",
-    "concert",
-    "museum",
-]
-
-
-def sentence(rng: random.Random, n: int = 8) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
 @dataclass

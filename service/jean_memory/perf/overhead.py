@@ -24,6 +24,7 @@ LUA = Path(__file__).parent / "wrk" / "mixed.lua"
 VARIANTS: dict[str, dict[str, str]] = {
     "off": {"JM_TELEMETRY": "off"},
     "lean (sample 0.1)": {"JM_TELEMETRY": "lean", "JM_TRACE_SAMPLE_RATIO": "0.1"},
+    "lean (sample 0.01)": {"JM_TELEMETRY": "lean", "JM_TRACE_SAMPLE_RATIO": "0.01"},
     "lean (sample 1.0)": {"JM_TELEMETRY": "lean", "JM_TRACE_SAMPLE_RATIO": "1.0"},
     "stock otel (sample 0.1)": {"JM_TELEMETRY": "stock", "JM_TRACE_SAMPLE_RATIO": "0.1"},
 }

@@ -1,0 +1,59 @@
+"""Jean Memory / Shuttle and LTM: the journal, the shuttle and the long-term store."""
+
+from grafanalib.core import Dashboard, Time
+
+from common import RATE, SEL, TH, quantiles, target, timeseries
+
+dashboard = Dashboard(
+    title="Jean Memory / Shuttle and LTM",
+    uid="jm-shuttle",
+    tags=["jean-memory"],
+    timezone="utc",
+    refresh="10s",
+    time=Time("now-1h", "now"),
+    panels=[
+        timeseries(
+            "Pending writes",
+            [target(f"shuttle_pending{{{SEL}}}", "journaled, not yet in the store")],
+            (0, 0, 12, 8),
+            "short",
+            threshold=TH["shuttle_backlog_min"],
+        ),
+        timeseries(
+            "Oldest pending age",
+            [target(f"shuttle_oldest_pending_age_seconds{{{SEL}}}", "oldest")],
+            (12, 0, 12, 8),
+            "s",
+            threshold=TH["shuttle_oldest_pending_seconds"],
+        ),
+        timeseries(
+            "Batch size",
+            [
+                target(
+                    f"rate(shuttle_batch_size_sum{{{SEL}}}[{RATE}]) / rate(shuttle_batch_size_count{{{SEL}}}[{RATE}])",
+                    "mean writes per batch",
+                ),
+                target(f"rate(shuttle_batches_total{{{SEL}}}[{RATE}])", "batches/s", "B"),
+            ],
+            (0, 8, 8, 7),
+            "short",
+        ),
+        timeseries(
+            "Retries and failures",
+            [
+                target(f"rate(shuttle_retries_total{{{SEL}}}[{RATE}])", "retries/s"),
+                target(
+                    f"sum by (retryable) (rate(shuttle_failures_total{{{SEL}}}[{RATE}]))",
+                    "failures/s retryable={{retryable}}",
+                    "B",
+                ),
+                target(f"increase(shuttle_dead_letters_total{{{SEL}}}[1h])", "dead letters (1h)", "C"),
+            ],
+            (8, 8, 8, 7),
+            "short",
+        ),
+        timeseries("LTM up", [target(f"ltm_up{{{SEL}}}", "{{store}}")], (16, 8, 8, 7), "short", valueMin=0, valueMax=1),
+        timeseries("LTM write latency", quantiles("ltm_write_duration_seconds", by="store"), (0, 15, 12, 7), "s"),
+        timeseries("LTM read latency", quantiles("ltm_read_duration_seconds", by="store"), (12, 15, 12, 7), "s"),
+    ],
+).auto_panel_ids()

@@ -1,0 +1,87 @@
+"""Jean Memory / STM and caches: the short-term tier, the caches and the embedding model."""
+
+from grafanalib.core import Dashboard, Time
+
+from common import RATE, SEL, TH, T, quantiles, target, timeseries
+
+dashboard = Dashboard(
+    title="Jean Memory / STM and caches",
+    uid="jm-stm",
+    tags=["jean-memory"],
+    timezone="utc",
+    refresh="10s",
+    time=Time("now-1h", "now"),
+    panels=[
+        timeseries(
+            "Cache hits and misses by level",
+            [
+                target(f"sum by (level) (rate(cache_hits_total{{{SEL}}}[{RATE}]))", "hits {{level}}"),
+                target(f"sum by (level) (rate(cache_misses_total{{{SEL}}}[{RATE}]))", "misses {{level}}", "B"),
+            ],
+            (0, 0, 12, 8),
+            "ops",
+            description="l1: search results; l2: query embeddings; bloom: unknown ids.",
+        ),
+        timeseries(
+            "Cache hit rate",
+            [
+                target(f"jm:cache_hit:ratio_rate{RATE}", "rate (PromQL)"),
+                target(f"cache_hit_rate{{{SEL}}}", "gauge (last 1000 searches)", "B"),
+            ],
+            (12, 0, 12, 8),
+            "percentunit",
+            threshold=TH["cache_hit_ratio_min"],
+            valueMin=0,
+            valueMax=1,
+        ),
+        timeseries(
+            "STM bytes vs budget",
+            [target(f"stm_bytes{{{SEL}}}", "used"), target(f"stm_budget_bytes{{{SEL}}}", "budget", "B")],
+            (0, 8, 8, 7),
+            "bytes",
+            threshold=T["stm_bytes"] * TH["stm_budget_ratio"],
+        ),
+        timeseries(
+            "STM vectors and users",
+            [target(f"stm_vectors{{{SEL}}}", "vectors"), target(f"stm_users{{{SEL}}}", "users", "B")],
+            (8, 8, 8, 7),
+            "short",
+        ),
+        timeseries(
+            "Evictions and promotions",
+            [
+                target(f"rate(stm_evictions_total{{{SEL}}}[{RATE}])", "evicted users/s"),
+                target(f"rate(shuttle_promotions_total{{{SEL}}}[{RATE}])", "promoted users/s", "B"),
+            ],
+            (16, 8, 8, 7),
+            "ops",
+        ),
+        timeseries("Embedding latency", quantiles("embedding_duration_seconds"), (0, 15, 8, 7), "s"),
+        timeseries(
+            "Embedding batch size",
+            [
+                target(
+                    f"rate(embedding_batch_size_sum{{{SEL}}}[{RATE}])"
+                    f" / rate(embedding_batch_size_count{{{SEL}}}[{RATE}])",
+                    "mean texts per batch",
+                )
+            ],
+            (8, 15, 8, 7),
+            "short",
+        ),
+        timeseries(
+            "Embedding backlog",
+            [target(f"embedding_backlog{{{SEL}}}", "memories waiting for the model")],
+            (16, 15, 8, 7),
+            "short",
+        ),
+        timeseries(
+            "Time to searchable",
+            quantiles("memory_time_to_searchable_seconds"),
+            (0, 22, 24, 7),
+            "s",
+            description="From acknowledgement to the vector being in the index (search sees pending writes "
+            "lexically meanwhile).",
+        ),
+    ],
+).auto_panel_ids()

@@ -1,0 +1,225 @@
+"""The observability stack as code, validated with the real tools available here.
+
+Run for real: docker-compose (config -q), promtool (check config), a real Prometheus parsing every
+PromQL expression of every rule and dashboard. Checked structurally (their binaries cannot be
+installed here): the OpenTelemetry Collector, Tempo and Grafana configs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from jean_memory.localrun import PrometheusServer
+from jean_memory.telemetry.metrics import metric_docs
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "alerts"))
+from mixin import COLLECTOR_METRICS  # noqa: E402
+
+DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
+
+
+def dashboard_exprs() -> Iterator[tuple[str, str, dict]]:
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for t in panel.get("targets", []):
+                yield path.stem, panel["title"], t
+
+
+def rule_exprs() -> Iterator[str]:
+    for path in [*ROOT.glob("alerts/rules*/*.yml"), *ROOT.glob("prometheus/rules*/*.yml")]:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                yield rule["expr"]
+
+
+def render(template: str, out: Path, **env: str) -> Path:
+    subprocess.run(
+        [sys.executable, "scripts/render-config", template, str(out)], cwd=ROOT, check=True, env={**os.environ, **env}
+    )
+    return out
+
+
+def test_compose_config_is_valid() -> None:
+    for args in ([], ["--profile", "load"]):
+        result = subprocess.run(["docker-compose", *args, "config", "-q"], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
+    config = yaml.safe_load(
+        subprocess.run(
+            ["docker-compose", "--profile", "load", "config"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for name, svc in config["services"].items():
+        image = svc.get("image", "")
+        assert image and ":" in image and not image.endswith(":latest"), f"{name}: image not pinned ({image})"
+        if name in ("config", "loadgen"):
+            continue
+        assert svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory"), f"{name}: no memory limit"
+        if name != "otel-collector":  # distroless: no shell to run a healthcheck in
+            assert "healthcheck" in svc, f"{name}: no healthcheck"
+    for image_var in ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE"):
+        assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
+    assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
+    assert config["services"]["service"]["build"]["dockerfile"] == "service/Dockerfile"
+    assert config["services"]["loadgen"]["profiles"] == ["load"]
+    for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data"):
+        assert name in config["volumes"]
+
+
+@pytest.mark.parametrize("variant", ["compose", "native"])
+def test_promtool_check_config(tmp_path: Path, variant: str) -> None:
+    env = {"PROM_RULES_DIR": str(ROOT / "prometheus" / "rules"), "PROM_ALERTS_DIR": str(ROOT / "alerts" / "rules")}
+    if variant == "native":
+        env |= {"JM_SCRAPE_TARGETS": "'127.0.0.1:8766'", "ALERTMANAGER_ADDR": "127.0.0.1:9093"}
+    else:
+        env |= {"COLLECTOR_METRICS_TARGETS": "'otel-collector:8888'", "TEMPO_METRICS_TARGETS": "'tempo:3200'"}
+    config = render("prometheus/prometheus.yml", tmp_path / "prometheus.yml", **env)
+    result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "27 rules found" in result.stdout and "17 rules found" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    folder = tmp_path_factory.mktemp("prom")
+    config = folder / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 15s}\n")
+    prom = PrometheusServer(config, folder).start()
+    yield prom
+    prom.stop()
+
+
+def parse_error(prom: PrometheusServer, expr: str) -> str | None:
+    r = httpx.get(f"{prom.url}/api/v1/query", params={"query": expr}, timeout=10)
+    return None if r.status_code == 200 else r.json().get("error", r.text)
+
+
+def test_prometheus_parses_every_rule_expression(prometheus: PrometheusServer) -> None:
+    errors = [(e, err) for e in rule_exprs() if (err := parse_error(prometheus, e))]
+    assert not errors, errors
+
+
+def test_prometheus_parses_every_dashboard_query(prometheus: PrometheusServer) -> None:
+    errors = [(d, p, err) for d, p, t in dashboard_exprs() if (err := parse_error(prometheus, t["expr"]))]
+    assert not errors, errors
+
+
+def test_every_dashboard_metric_exists() -> None:
+    known = {"up", "ALERTS", *COLLECTOR_METRICS}
+    for d in metric_docs():
+        known.add(d.name)
+        if d.kind == "histogram":
+            known |= {f"{d.name}_bucket", f"{d.name}_count", f"{d.name}_sum"}
+    records = {
+        r["record"]
+        for p in ROOT.glob("prometheus/rules*/*.yml")
+        for g in yaml.safe_load(p.read_text())["groups"]
+        for r in g["rules"]
+    }
+    words = {
+        "sum",
+        "rate",
+        "by",
+        "histogram_quantile",
+        "increase",
+        "max",
+        "le",
+        "job",
+        "tier",
+        "level",
+        "store",
+        "signal",
+        "result",
+        "exporter",
+        "retryable",
+        "alertname",
+        "severity",
+        "or",
+        "and",
+        "vector",
+    }
+    for dash, panel, t in dashboard_exprs():
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]', " ", t["expr"])
+        for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+            if token in words or token in records or re.fullmatch(r"e|\d+", token):
+                continue
+            assert token in known, f"{dash} / {panel}: {token} is not a known metric"
+
+
+def test_dashboards_are_generated_and_stable() -> None:
+    result = subprocess.run(
+        [sys.executable, "dashboards/generate.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
+    assert sorted(uids) == ["jm-overview", "jm-shuttle", "jm-slo", "jm-stm", "jm-telemetry"]
+
+
+def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
+    provisioned = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/datasources.yml").read_text())
+    uids = {d["uid"]: d for d in provisioned["datasources"]}
+    assert {"prometheus", "tempo", "alertmanager"} <= set(uids)
+    prom = uids["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]
+    assert prom == {"name": "trace_id", "datasourceUid": "tempo"}, "exemplars link to Tempo"
+    assert uids["tempo"]["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    for dash, panel, t in dashboard_exprs():
+        assert t["datasource"]["uid"] in uids, (dash, panel)
+    overview = json.loads((ROOT / "dashboards/json/jm-overview.json").read_text())
+    panels = {p["title"]: p for p in overview["panels"]}
+    for title in ("Memory creation latency", "Search latency"):
+        assert all(t.get("exemplar") for t in panels[title]["targets"]), f"{title} shows exemplars"
+    thresholds = yaml.safe_load((ROOT / "alerts/thresholds.yaml").read_text())["targets"]
+    steps = lambda title: [s["value"] for s in panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]]  # noqa: E731
+    assert thresholds["creation_avg_seconds"] in steps("Memory creation latency")
+    assert thresholds["cache_hit_ratio"] in steps("Cache hit rate")
+    assert thresholds["throughput_ops_per_second"] in steps("Throughput")
+    assert thresholds["error_ratio"] in steps("Error rate")
+    assert thresholds["stm_bytes"] in steps("Process memory (RSS)")
+    assert "Active alerts" in panels
+
+
+def test_collector_config_structure() -> None:
+    config = yaml.safe_load((ROOT / "otel-collector/config.yaml").read_text())
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics"}
+    for name, pipeline in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline[kind]:
+                assert component in config[kind], f"{name}: {kind[:-1]} {component} is not defined"
+        assert pipeline["processors"] == ["memory_limiter", "batch"], "memory_limiter must come first"
+    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    assert "${env:TEMPO_OTLP_ENDPOINT}" in config["exporters"]["otlp/tempo"]["endpoint"]
+    assert "${env:PROMETHEUS_OTLP_ENDPOINT}" in config["exporters"]["otlphttp/prometheus"]["metrics_endpoint"]
+    for ext in config["service"]["extensions"]:
+        assert ext in config["extensions"]
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    env = compose["services"]["otel-collector"]["environment"]
+    assert {"TEMPO_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT"} <= set(env), "every endpoint is set by compose"
+
+
+def test_tempo_config_structure() -> None:
+    config = yaml.safe_load((ROOT / "tempo/tempo.yaml").read_text())
+    assert set(config["distributor"]["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    assert config["storage"]["trace"]["backend"] == "local"
+    assert config["metrics_generator"]["storage"]["remote_write"][0]["url"].endswith("/api/v1/write")
+    assert {"service-graphs", "span-metrics"} <= set(config["overrides"]["defaults"]["metrics_generator"]["processors"])
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert "--web.enable-remote-write-receiver" in compose["services"]["prometheus"]["command"]
