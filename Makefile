@@ -18,3 +18,12 @@ lint:
 
 generate:       ## regenerate every generated file from its source
 	scripts/generate
+
+stack: install  ## start the service, Prometheus, Alertmanager and the alert receiver locally (scripts/stack down stops them)
+	scripts/stack up
+
+drill: install  ## fire drills: inject each fault into the native stack, check the page arrives and resolves
+	scripts/drill
+
+bench: install  ## smoke-sized benchmarks (JSON and a latency-vs-concurrency PNG in perf-results/); scripts/bench --full for all
+	scripts/bench

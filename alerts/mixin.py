@@ -63,8 +63,7 @@ class Mixin:
             {"record": f"jm:api_requests:rate{r}", "expr": f"sum by (job) (rate({http}_count{{{api}}}[{r}]))"},
             {
                 "record": f"jm:http_errors:ratio_rate{r}",
-                "expr": f'sum by (job) (rate({http}_count{{{s}, http_response_status_class="5xx"}}[{r}]))\n'
-                f"/\nsum by (job) (rate({http}_count{{{s}}}[{r}]))",
+                "expr": _error_ratio(f"{http}_count{{{s}", r),
             },
             {
                 "record": f"jm:api_latency:avg{r}",
@@ -117,11 +116,7 @@ class Mixin:
         slo_rules = []
         for w in self.slo_windows():
             slo_rules.append(
-                {
-                    "record": f"jm:slo_availability_errors:ratio_rate{w}",
-                    "expr": f'sum by (job) (rate({http}_count{{{api}, http_response_status_class="5xx"}}[{w}]))\n/\n'
-                    f"sum by (job) (rate({http}_count{{{api}}}[{w}]))",
-                }
+                {"record": f"jm:slo_availability_errors:ratio_rate{w}", "expr": _error_ratio(f"{http}_count{{{api}", w)}
             )
             slo_rules.append(
                 {
@@ -130,10 +125,11 @@ class Mixin:
                     f"  sum by (job) (rate({http}_count{{{api}}}[{w}]))\n)",
                 }
             )
+        tag = "" if self.variant == "production" else f".{self.variant}"
         return {
             "groups": [
-                {"name": "jean-memory.recording", "interval": None, "rules": rules},
-                {"name": "jean-memory.slo.recording", "interval": None, "rules": slo_rules},
+                {"name": f"jean-memory.recording{tag}", "interval": None, "rules": rules},
+                {"name": f"jean-memory.slo.recording{tag}", "interval": None, "rules": slo_rules},
             ]
         }
 
@@ -290,7 +286,8 @@ class Mixin:
                 },
             }
         )
-        return {"groups": [{"name": "jean-memory.alerts", "rules": alerts}]}
+        tag = "" if self.variant == "production" else f".{self.variant}"
+        return {"groups": [{"name": f"jean-memory.alerts{tag}", "rules": alerts}]}
 
     def _telemetry_expr(self) -> str:
         r = self.rate
@@ -341,6 +338,13 @@ class Mixin:
 
     def alert_names(self) -> list[str]:
         return sorted({a["alert"] for a in self.alert_rules()["groups"][0]["rules"]})
+
+
+def _error_ratio(series: str, window: str) -> str:
+    """5xx share of requests; 0 (not "no data") while no 5xx series exists yet."""
+    total = f"sum by (job) (rate({series}}}[{window}]))"
+    errors = f'sum by (job) (rate({series}, http_response_status_class="5xx"}}[{window}]))'
+    return f"(\n  {errors}\n  or\n  0 * {total}\n)\n/\n{total}"
 
 
 def _ms(seconds: float) -> str:

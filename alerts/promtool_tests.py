@@ -304,6 +304,27 @@ class Cases:
             )
         )
 
+        # A healthy service's error ratio is 0, not absent: panels show 0 % and budgets stay full.
+        cases.append(
+            {
+                "interval": "1m",
+                "input_series": [http(job, "2xx", 100, 30, route="/v1/search")],
+                "promql_expr_test": [
+                    {
+                        "expr": "jm:http_errors:ratio_rate5m",
+                        "eval_time": "20m",
+                        "exp_samples": [{"labels": f'jm:http_errors:ratio_rate5m{{job="{job}"}}', "value": 0}],
+                    },
+                    {
+                        "expr": "jm:slo_availability_errors:ratio_rate1h",
+                        "eval_time": "20m",
+                        "exp_samples": [
+                            {"labels": f'jm:slo_availability_errors:ratio_rate1h{{job="{job}"}}', "value": 0}
+                        ],
+                    },
+                ],
+            }
+        )
         cases += self._burn_cases()
         cases.append(
             self.case(

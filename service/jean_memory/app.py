@@ -54,6 +54,10 @@ def create_app(
     auth = [Depends(require_api_key)] if settings.api_keys else []
     app.include_router(v1, dependencies=auth)
     app.include_router(health)
+    if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
+        from jean_memory.api.admin import admin
+
+        app.include_router(admin)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:

@@ -31,9 +31,14 @@ class LevelCache:
         self._hits = metrics.cache_hits.labels(level)
         self._misses = metrics.cache_misses.labels(level)
         self.enabled = self._cache is not None
+        #: Set by the fire drill's `cache_disabled` fault: every lookup misses.
+        self.suspended = False
 
     def get(self, key: Hashable) -> Any | None:
         if self._cache is None:
+            return None
+        if self.suspended:
+            self._misses.inc()
             return None
         value = self._cache.get(key)
         (self._misses if value is None else self._hits).inc()

@@ -34,9 +34,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
+    import json
     from pathlib import Path
 
-    from jean_memory.perf.baseline import Scenario, run, table
+    from jean_memory.perf.baseline import Scenario, compare_table, run, table, targets_table
 
     scenarios = [
         Scenario(
@@ -53,6 +54,12 @@ def _baseline(args: argparse.Namespace) -> int:
     save = Path(args.results) / f"{args.save}.json" if args.save else None
     report = run(scenarios, save)
     print(table(report))
+    print()
+    print(targets_table(report))
+    if args.compare:
+        before = json.loads((Path(args.results) / f"{args.compare}.json").read_text())
+        print()
+        print(compare_table(before, report))
     if save:
         print(f"saved {save}")
     return 0
@@ -74,6 +81,44 @@ def _overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.perf.profiling import profile
+
+    out = Path(args.out)
+    print(profile(args.workload, args.n, args.embedder, out))
+    print(
+        f"wrote {out.with_suffix('.prof')} (cProfile: snakeviz, pstats) and {out.with_suffix('.html')} (pyinstrument)"
+    )
+    return 0
+
+
+def _indexbench(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jean_memory.perf.indexbench import run, table
+
+    rows = run(args.embedder, args.memories, args.queries)
+    print(table(rows))
+    if args.save:
+        path = Path(args.results) / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows, indent=2))
+        print(f"saved {path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.perf.bench import run, summary
+
+    print(summary(run(args.full, Path(args.results))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--rate", type=float, default=500.0, help="offered requests/s for latency runs")
     b.add_argument("--duration", type=float, default=10.0, help="seconds per latency run")
     b.add_argument("--save", metavar="NAME", help="save the JSON report as RESULTS/NAME.json")
+    b.add_argument("--compare", metavar="NAME", help="print improvement factors against RESULTS/NAME.json")
     b.add_argument("--results", default="perf-results", help="folder of saved reports")
     b.set_defaults(func=_baseline)
     o = sub.add_parser("overhead", help="telemetry off vs lean vs stock OpenTelemetry, side by side (wrk)")
@@ -95,6 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--save", metavar="NAME")
     o.add_argument("--results", default="perf-results")
     o.set_defaults(func=_overhead)
+    p = sub.add_parser("profile", help="profile a workload in-process: cProfile .prof and pyinstrument .html")
+    p.add_argument("--workload", choices=["add", "search", "mixed"], default="mixed")
+    p.add_argument("--n", type=int, default=2000, help="operations")
+    p.add_argument("--embedder", choices=["hash", "minilm"], default="hash")
+    p.add_argument("--out", default="perf-results/profile", help="path without suffix")
+    p.set_defaults(func=_profile)
+    i = sub.add_parser("indexbench", help="STM index latency, memory and recall@10 at scale")
+    i.add_argument("--embedder", nargs="+", default=["hash"], choices=["hash", "minilm"])
+    i.add_argument("--memories", nargs="+", type=int, default=[10_000, 100_000])
+    i.add_argument("--queries", type=int, default=200)
+    i.add_argument("--save", metavar="NAME")
+    i.add_argument("--results", default="perf-results")
+    i.set_defaults(func=_indexbench)
+    bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
+    bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
+    bb.add_argument("--results", default="perf-results")
+    bb.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

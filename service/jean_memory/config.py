@@ -135,6 +135,10 @@ class Settings(BaseSettings):
         512, ge=1, description="Concurrent get/list/search requests before new ones get 503."
     )
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 and 503.")
+    faults_enabled: bool = Field(
+        False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
+    )
+    admin_token: str = Field("", description="Bearer token of the admin routes; at least 16 characters.")
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` (one object per line) or `text`.")
     telemetry: TelemetryMode = Field(
@@ -185,6 +189,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(k.strip() for k in value.split(",") if k.strip())
         return value
+
+    @model_validator(mode="after")
+    def _check_faults(self) -> Settings:
+        if self.faults_enabled and len(self.admin_token) < 16:
+            raise ValueError("JM_FAULTS_ENABLED needs JM_ADMIN_TOKEN of at least 16 characters")
+        return self
 
     @model_validator(mode="after")
     def _check_large_index(self) -> Settings:

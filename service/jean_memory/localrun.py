@@ -185,7 +185,7 @@ class PostgresServer:
 
 
 class PrometheusServer:
-    """A real Prometheus (Debian's 2.53) with the OTLP receiver and exemplar storage on."""
+    """A real Prometheus (Debian's 2.53, whose OTLP receiver Debian disabled) with exemplar storage on."""
 
     def __init__(self, config: Path, folder: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.config = config

@@ -25,6 +25,7 @@ from jean_memory.embedding.base import Embedder
 from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.errors import Conflict, NotFound, Overloaded
+from jean_memory.faults import Faults, FaultyStore
 from jean_memory.journal import Journal
 from jean_memory.ltm.base import LongTermStore
 from jean_memory.memory import JsonObject, Memory
@@ -79,7 +80,8 @@ class MemoryService:
         self.tracer = telemetry.tracer
         metrics = self.metrics = telemetry.metrics
         self.embedder = embedder
-        self.store = store
+        self.faults = Faults()
+        self.store: LongTermStore = FaultyStore(store, self.faults) if settings.faults_enabled else store
         self.journal = Journal(settings.journal_path, settings.journal_sync)
         self.stm = ShortTermTier(settings, embedder.dim, metrics)
         self.worker = EmbeddingWorker(
@@ -92,7 +94,7 @@ class MemoryService:
         self.shuttle = MemoryShuttle(
             settings,
             self.journal,
-            store,
+            self.store,
             self.stm,
             metrics,
             embedder.model_id,
@@ -101,7 +103,7 @@ class MemoryService:
         )
         self.results = LevelCache("l1", settings.result_cache_size, metrics)
         self.query_vectors = LevelCache("l2", settings.embedding_cache_size, metrics)
-        self.ids = IdFilter(settings.bloom_capacity, metrics, enabled=store.enumerable)
+        self.ids = IdFilter(settings.bloom_capacity, metrics, enabled=self.store.enumerable)
         self.search_window = SearchCacheWindow(metrics)
         self._lexical = HashEmbedder(256)
         retry = settings.retry_after_s
@@ -257,6 +259,7 @@ class MemoryService:
         """Durably store memories; returns them (existing ones for idempotent repeats), in order."""
         start = time.perf_counter()
         with self.write_limit.slot():
+            await self.faults.before("add")
             self._admit_writes(len(items))
             out: list[Memory | None] = [None] * len(items)
             first: dict[str, int] = {}
@@ -338,6 +341,7 @@ class MemoryService:
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         with self.write_limit.slot():
+            await self.faults.before("delete")
             if not self.ids.may_exist(_key(user_id, memory_id)):
                 raise NotFound(f"id: no memory {memory_id} for this user", field="id")
             space = await self._hot(user_id)
@@ -357,6 +361,7 @@ class MemoryService:
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
         with self.read_limit.slot():
+            await self.faults.before("get")
             space = self.stm.peek(user_id)
             if space is not None and memory_id in space.records:
                 self.stm.space(user_id)  # touch: most recently used
@@ -371,12 +376,14 @@ class MemoryService:
 
     async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
         with self.read_limit.slot():
+            await self.faults.before("list")
             space = await self._hot(user_id)
             return self.stm.page(space, limit, before)
 
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         start = time.perf_counter()
         with self.read_limit.slot():
+            await self.faults.before("search")
             space = self.stm.space(user_id)
             if space.loaded:
                 cold = False

@@ -265,3 +265,53 @@ def table(report: dict[str, Any]) -> str:
         p99 = f"{tts['p99']:.2f}" if tts["p99"] is not None else "-"
         lines.append(f"| {name} | time to searchable | - | - | {p50} | - | {p99} | - |")
     return "\n".join(lines)
+
+
+def _loads(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for res in report["results"]:
+        name = f"{res['scenario']['embedder']}-{res['scenario']['memories']}"
+        for load in res["load"]:
+            out[(name, load["name"])] = load
+    return out
+
+
+def compare_table(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Improvement factors (before / after; above 1 is faster) for every load both reports ran."""
+    lines = [
+        "| scenario | load | p50 before → after (ms) | factor | p99 before → after (ms) | factor |",
+        "|---|---|---|---|---|---|",
+    ]
+    b, a = _loads(before), _loads(after)
+    for key in sorted(set(b) & set(a)):
+        x, y = b[key], a[key]
+        f50 = x["p50_ms"] / y["p50_ms"] if y["p50_ms"] else float("nan")
+        f99 = x["p99_ms"] / y["p99_ms"] if y["p99_ms"] else float("nan")
+        lines.append(
+            f"| {key[0]} | {key[1]} | {x['p50_ms']} → {y['p50_ms']} | {f50:.2f}x | "
+            f"{x['p99_ms']} → {y['p99_ms']} | {f99:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def targets_table(report: dict[str, Any]) -> str:
+    """This run against the previous version's figures and the product plan's targets."""
+    lines = [
+        "| scenario | creation p50 / p99 ms | vs V2 250 ms | hot search p50 / p99 ms | vs V2 125 ms | targets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in report["results"]:
+        loads = {ld["name"]: ld for ld in res["load"]}
+        add, hot = loads.get("add"), loads.get("search_hot")
+        if not add or not hot:
+            continue
+        ok = (
+            f"creation mean {add['mean_ms']} ms {'≤' if add['mean_ms'] <= TARGETS['creation_ms'] else '>'} 5; "
+            f"hot p99 {hot['p99_ms']} ms {'≤' if hot['p99_ms'] <= TARGETS['hot_search_ms'] else '>'} 25"
+        )
+        lines.append(
+            f"| {res['scenario']['embedder']}, {res['scenario']['memories']:,} | {add['p50_ms']} / "
+            f"{add['p99_ms']} | {V2['creation_ms'] / add['p50_ms']:.0f}x faster (p50) | {hot['p50_ms']} / "
+            f"{hot['p99_ms']} | {V2['search_ms'] / hot['p50_ms']:.0f}x faster (p50) | {ok} |"
+        )
+    return "\n".join(lines)

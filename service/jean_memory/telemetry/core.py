@@ -20,7 +20,7 @@ from jean_memory.telemetry.logs import PerfLog
 from jean_memory.telemetry.metrics import Metrics
 from jean_memory.telemetry.otlp_metrics import OtlpMetricsBridge
 from jean_memory.telemetry.spans import RootSampler
-from jean_memory.telemetry.tracing import make_provider
+from jean_memory.telemetry.tracing import CountingSpanExporter, make_provider
 from jean_memory.telemetry.window import SlidingWindow
 
 
@@ -47,6 +47,7 @@ class Telemetry:
         self.perf = PerfLog(settings.slow_op_ms, settings.pseudonym_key)
         self.resource = Resource.create({"service.name": settings.otel_service_name, "service.version": __version__})
         self.provider: TracerProvider | None = None
+        self.span_exporter: CountingSpanExporter | None = None
         if self.mode is not TelemetryMode.OFF:
             self.provider = make_provider(
                 self.resource, settings.trace_sample_ratio, self._span_exporter(), self.metrics
@@ -74,6 +75,13 @@ class Telemetry:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         return OTLPMetricExporter(endpoint=self.settings.metrics_endpoint, timeout=5)
+
+    def block_exports(self, blocked: bool) -> None:
+        """The fire drill's `collector_unreachable` fault: every OTLP export fails while set."""
+        if self.span_exporter is not None:
+            self.span_exporter.blocked = blocked
+        if self.bridge is not None:
+            self.bridge.blocked = blocked
 
     def start(self) -> None:
         if self.bridge:

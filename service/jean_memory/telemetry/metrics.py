@@ -210,6 +210,22 @@ class Metrics:
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
+        self._initialise_known_children()
+
+    def _initialise_known_children(self) -> None:
+        """Create the known label combinations at zero, so a rate over them is 0, not "no data"."""
+        for tier in ("cache", "stm", "ltm"):
+            self.search_duration.labels(tier)
+        for mode in ("single", "batch"):
+            self.creation_duration.labels(mode)
+        for operation in ("write", "read"):
+            for reason in ("concurrency", "embedding_backlog", "shuttle_backlog"):
+                self.admission_rejected.labels(operation, reason)
+        for signal in ("traces", "metrics"):
+            for result in ("success", "failure"):
+                self.telemetry_exports.labels(signal, result)
+        for retryable in ("true", "false"):
+            self.shuttle_failures.labels(retryable)
 
 
 def metric_docs(metrics: Metrics | None = None) -> list[MetricDoc]:

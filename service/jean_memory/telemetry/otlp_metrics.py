@@ -148,6 +148,7 @@ class OtlpMetricsBridge:
         self._resource = resource
         self._interval = interval_s
         self._start_ns = time.time_ns()
+        self.blocked = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="otlp-metrics", daemon=True)
 
@@ -157,6 +158,9 @@ class OtlpMetricsBridge:
         return MetricsData([ResourceMetrics(self._resource, [scope], "")])
 
     def export_once(self) -> bool:
+        if self.blocked:  # the fire drill's collector_unreachable fault
+            self._metrics.telemetry_exports.labels("metrics", "failure").inc()
+            return False
         try:
             ok = self._exporter.export(self.snapshot(), timeout_millis=10_000) is MetricExportResult.SUCCESS
         except Exception:  # the exporter should not raise, but a broken pipeline must not kill the thread

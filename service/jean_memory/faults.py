@@ -1,0 +1,127 @@
+"""Fault injection for fire drills: off by default, and impossible to switch on by accident.
+
+It needs `JM_FAULTS_ENABLED=true` *and* a `JM_ADMIN_TOKEN` of at least 16 characters (start-up fails
+otherwise); without both, the `/admin/faults` routes do not exist. Faults:
+
+- `latency_ms`: extra latency per operation (`add`, `search`, `get`, `list`, `delete`);
+- `error_ratio`: share of requests per operation answered with an injected 500;
+- `ltm_unreachable`: every long-term store call fails (the shuttle retries, cold reads get 503);
+- `cache_disabled`: the L1 and L2 caches miss on every lookup;
+- `collector_unreachable`: every OTLP export fails (as if the collector were gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jean_memory.errors import LtmError, ServiceError
+from jean_memory.ltm.base import LongTermStore
+from jean_memory.memory import Memory, WriteOp
+
+OPERATIONS = ("add", "search", "get", "list", "delete")
+
+
+class InjectedFault(ServiceError):
+    """An error injected by a fire drill."""
+
+    status = 500
+    code = "injected_fault"
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: dict[str, float] = Field(default_factory=dict, description="Extra latency per operation.")
+    error_ratio: dict[str, float] = Field(default_factory=dict, description="Share of requests failed per operation.")
+    ltm_unreachable: bool = False
+    cache_disabled: bool = False
+    collector_unreachable: bool = False
+
+
+class Faults:
+    """The active faults; consulted on the request path only when something is set."""
+
+    def __init__(self) -> None:
+        self.spec = FaultSpec()
+        self.active = False
+
+    def set(self, spec: FaultSpec) -> None:
+        for name in (*spec.latency_ms, *spec.error_ratio):
+            if name not in OPERATIONS:
+                raise ValueError(f"unknown operation {name!r} (one of {', '.join(OPERATIONS)})")
+        if any(not 0 <= r <= 1 for r in spec.error_ratio.values()):
+            raise ValueError("error_ratio values must be between 0 and 1")
+        if any(not 0 <= ms <= 60_000 for ms in spec.latency_ms.values()):
+            raise ValueError("latency_ms values must be between 0 and 60000")
+        self.spec = spec
+        self.active = spec != FaultSpec()
+
+    def clear(self) -> None:
+        self.set(FaultSpec())
+
+    async def before(self, operation: str) -> None:
+        """Apply this operation's injected latency and error, if any."""
+        if not self.active:
+            return
+        delay = self.spec.latency_ms.get(operation, 0.0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        ratio = self.spec.error_ratio.get(operation, 0.0)
+        if ratio and random.random() < ratio:
+            raise InjectedFault(f"injected fault on {operation} (fire drill)")
+
+
+class FaultyStore(LongTermStore):
+    """Wraps the real store; fails every call while `ltm_unreachable` is set."""
+
+    def __init__(self, inner: LongTermStore, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+        self.kind = inner.kind
+        self.enumerable = inner.enumerable
+        self.keeps_vectors = inner.keeps_vectors
+
+    def _check(self) -> None:
+        if self._faults.spec.ltm_unreachable:
+            raise LtmError("injected fault: long-term store unreachable (fire drill)")
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def ping(self) -> None:
+        self._check()
+        await self._inner.ping()
+
+    async def apply(self, ops: Sequence[WriteOp]) -> None:
+        self._check()
+        await self._inner.apply(ops)
+
+    async def load_user(self, user_id: str) -> list[Memory]:
+        self._check()
+        return await self._inner.load_user(user_id)
+
+    async def get(self, user_id: str, memory_id: str) -> Memory | None:
+        self._check()
+        return await self._inner.get(user_id, memory_id)
+
+    async def iter_ids(self) -> AsyncIterator[list[str]]:
+        async for chunk in self._inner.iter_ids():
+            yield chunk
+
+    async def recent_users(self, limit: int) -> list[str]:
+        return await self._inner.recent_users(limit)
+
+    async def count(self) -> int:
+        return await self._inner.count()
+
+
+def describe(faults: Faults) -> dict[str, Any]:
+    return faults.spec.model_dump()

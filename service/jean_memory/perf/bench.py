@@ -1,0 +1,67 @@
+"""`make bench`: every measurement in one command, smoke-sized by default, full with `--full`.
+
+Smoke (seconds; run by CI, asserts nothing about speed): the baseline analyzer on 2,000 memories,
+the index benchmark at 10,000, a short concurrency sweep and its plot. Full (tens of minutes): the
+baseline with both embedders at 10k and 100k, the index benchmark at 10k and 100k for both
+embedders, the sweep from 1 to 64 connections. 1M memories is its own command:
+`jean-memory indexbench --embedder hash --memories 1000000`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jean_memory.perf import baseline, indexbench, sweep
+
+
+def run(full: bool, results: Path) -> dict[str, Any]:
+    results.mkdir(parents=True, exist_ok=True)
+    tag = "full" if full else "smoke"
+    work = Path(tempfile.mkdtemp(prefix="jm-bench-"))
+    try:
+        if full:
+            scenarios = [
+                baseline.Scenario(embedder=e, memories=n, users=n // 1000, duration_s=10.0)
+                for e in ("hash", "minilm")
+                for n in (10_000, 100_000)
+            ]
+            index_rows = indexbench.run(["hash", "minilm"], [10_000, 100_000])
+            levels: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+            seconds = 5.0
+        else:
+            scenarios = [baseline.Scenario(embedder="hash", memories=2000, users=4, rate=200.0, duration_s=3.0)]
+            index_rows = indexbench.run(["hash"], [10_000], n_queries=100)
+            levels, seconds = (1, 4, 16), 2.0
+        report = baseline.run(scenarios)
+        sweep_rows = sweep.sweep(work, levels, seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    png = results / f"latency-vs-concurrency-{tag}.png"
+    sweep.plot(sweep_rows, png, f"Jean Memory, hash embedder, add+search mix ({tag}, {datetime.now(UTC):%Y-%m-%d})")
+    out = {"kind": tag, "baseline": report, "index": index_rows, "sweep": sweep_rows, "plot": str(png)}
+    (results / f"bench-{tag}.json").write_text(json.dumps(out, indent=2, sort_keys=True))
+    return out
+
+
+def summary(out: dict[str, Any]) -> str:
+    parts = [
+        baseline.table(out["baseline"]),
+        "",
+        baseline.targets_table(out["baseline"]),
+        "",
+        indexbench.table(out["index"]),
+        "",
+        "| connections | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    parts += [
+        f"| {r['connections']} | {r['rps']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['error_rate']} |"
+        for r in out["sweep"]
+    ]
+    parts.append(f"\nplot: {out['plot']}")
+    return "\n".join(parts)
