@@ -103,6 +103,14 @@ def detection_bound_s(alert: str) -> float:
     )
 
 
+def settle_s() -> float:
+    """How long after a fault its consequences may still start firing: rate window + longest `for`."""
+    windows = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())["windows"]["fast"]
+    rules = yaml.safe_load((ROOT / "alerts" / "rules-fast" / "jean-memory.alerts.yml").read_text())
+    longest = max(_seconds(r.get("for", "0s")) for r in rules["groups"][0]["rules"] if "Budget" not in r["alert"])
+    return _seconds(windows["rate"]) + longest + 2.0
+
+
 def resolution_bound_s() -> float:
     """Faulty samples leave the rate window, one evaluation, one group_interval, plus the same slack."""
     windows = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())["windows"]["fast"]
