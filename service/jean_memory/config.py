@@ -71,7 +71,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Memories waiting for an embedding before adds are refused with 429.",
     )
-    torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads (0: torch's default).")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="torch intra-op threads (0: torch's default, all cores). 1 leaves a core to the event loop.",
+    )
     ltm_url: str = Field(
         "",
         description="Long-term store: `sqlite:///path`, `postgresql://...` or `http(s)://host:port` "

@@ -37,7 +37,10 @@ from jean_memory.telemetry.spans import child_span
 log = logging.getLogger(__name__)
 
 #: How long a search waits for the user's own pending embeddings before scoring them lexically.
-READ_YOUR_WRITES_WAIT_S = 0.5
+READ_YOUR_WRITES_WAIT_S = 0.1
+#: How many of the user's most recent pending memories a search moves to the front of the model's
+#: queue: the writes an agent is most likely to look for; older ones are scored lexically meanwhile.
+READ_YOUR_WRITES_PRIORITY = 16
 
 
 @dataclass(slots=True)
@@ -429,7 +432,7 @@ class MemoryService:
         """Read-your-writes: bring the user's own queued embeddings forward and wait a little for them."""
         if not space.pending:
             return
-        waiting = list(space.pending.values())
+        waiting = list(space.pending.values())[-READ_YOUR_WRITES_PRIORITY:]
         self.worker.prioritise([key for key, _ in waiting])
         # The futures' own callbacks index the vectors before this wait returns (they were added first).
         await asyncio.wait([fut for _, fut in waiting], timeout=READ_YOUR_WRITES_WAIT_S)
@@ -443,8 +446,16 @@ class MemoryService:
             pending = [m for m in pending if all(m.metadata.get(a) == b for a, b in filters.items())]
         if not pending:
             return hits
-        vectors = self._lexical.embed([query] + [m.content for m in pending])
-        scores = vectors[1:] @ vectors[0]
+        # Each pending memory is hash-embedded once (cached on the space until its real vector lands),
+        # so a user with thousands of pending writes costs one matrix product per search, not thousands
+        # of embeddings on the event loop.
+        cache = space.lexical
+        missing = [m for m in pending if m.id not in cache]
+        if missing:
+            for m, v in zip(missing, self._lexical.embed([m.content for m in missing]), strict=True):
+                cache[m.id] = v
+        query_vector = self._lexical.embed([query])[0]
+        scores = np.vstack([cache[m.id] for m in pending]) @ query_vector
         extra = [SearchHit(m, float(s), "pending") for m, s in zip(pending, scores, strict=True)]
         merged = sorted(hits + extra, key=lambda h: -h.score)
         return merged[:k]

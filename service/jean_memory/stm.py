@@ -30,6 +30,7 @@ class UserSpace:
     __slots__ = (
         "deleted",
         "index",
+        "lexical",
         "loaded",
         "loading",
         "order",
@@ -47,6 +48,8 @@ class UserSpace:
         self.index = index
         #: id -> (embedding-worker key, future), for memories whose vector is not in the index yet.
         self.pending: dict[str, tuple[int, asyncio.Future[np.ndarray]]] = {}
+        #: Lexical vectors of pending memories, for read-your-writes scoring (dropped with the pending).
+        self.lexical: dict[str, np.ndarray] = {}
         self.loaded = False
         self.loading: asyncio.Future[None] | None = None
         #: ids deleted while a promotion was in flight, so the promotion does not resurrect them.
@@ -152,6 +155,7 @@ class ShortTermTier:
         memory = space.records.pop(memory_id, None)
         space.index.remove(memory_id)
         space.pending.pop(memory_id, None)
+        space.lexical.pop(memory_id, None)
         if not space.loaded:
             space.deleted.add(memory_id)
         if memory is not None:
@@ -176,6 +180,7 @@ class ShortTermTier:
         space.index.add(kept_ids, vectors[keep] if len(keep) != len(ids) else vectors)
         for mid in kept_ids:
             space.pending.pop(mid, None)
+            space.lexical.pop(mid, None)
         space.version += 1
 
     # ---- reads -----------------------------------------------------------------------------

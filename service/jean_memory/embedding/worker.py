@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -27,17 +25,6 @@ from jean_memory.telemetry.metrics import Metrics
 from jean_memory.telemetry.spans import RootSampler
 
 log = logging.getLogger(__name__)
-
-#: Niceness of the embedding thread: CFS gives a nice-0 thread ~9x the CPU of a nice-10 one.
-EMBED_NICENESS = 10
-
-
-def lower_priority() -> None:
-    """Lower this thread's CPU priority (Linux: niceness is per thread, inherited by threads it creates)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EMBED_NICENESS)
-    except (OSError, AttributeError):  # not Linux, or not permitted: run at normal priority
-        log.debug("could not lower the embedding thread's priority")
 
 
 @dataclass(slots=True)
@@ -62,14 +49,13 @@ class EmbeddingWorker:
         self._background: OrderedDict[int, EmbedJob] = OrderedDict()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        # One thread: model calls never overlap; torch parallelises inside a call. It runs niced, and
-        # torch's worker threads, created from it, inherit that: the model soaks up idle CPU but the
-        # event loop (acknowledgements, searches) wins every contended core.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed", initializer=lower_priority)
+        # One thread: model calls never overlap. Not niced: a low-priority thread holding the GIL would
+        # stall the event loop (priority inversion); the model is kept to one core by JM_TORCH_THREADS.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._next_key = 0
 
     async def warm_up(self) -> None:
-        """Load the model on the worker's own (niced) thread, so torch's threads are created there."""
+        """Load and run the model once on the worker's thread, so the first request does not pay for it."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self.embedder.warm_up)
 
     @property
