@@ -70,14 +70,6 @@ FAULTS = (
 )
 
 
-def _started(alert: dict[str, Any]) -> float:
-    """When Alertmanager says the alert became active (its pending period included)."""
-    try:
-        return datetime.fromisoformat(str(alert.get("startsAt", "")).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return float("inf")
-
-
 def _seconds(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     return float(text[:-1]) * units[text[-1]]
@@ -293,10 +285,13 @@ class Drill:
             self.result.failures.append(
                 f"{fault.name}: {fault.expect} not resolved within {resolve_bound:.0f}s ({resolved})"
             )
-        # Let every alert this fault raised clear before the next, so faults do not mask each other.
-        self.wait_for(
-            lambda: not (self.firing() - {"JeanMemoryLatencyBudgetBurn", "JeanMemoryAvailabilityBudgetBurn"}), 120
-        )
+        # Let every alert this fault raised clear before the next fault, so faults do not mask each other:
+        # an alert can still turn firing up to (rate window + longest `for`) after the fault is gone, so
+        # wait that long, then until nothing is firing or pending (the slow SLO burn windows aside: they
+        # take minutes by design).
+        time.sleep(settle_s())
+        slow = {"JeanMemoryLatencyBudgetBurn", "JeanMemoryAvailabilityBudgetBurn"}
+        self.wait_for(lambda: not (self.firing(pending=True) - slow), 120)
 
     def check_dashboards(self) -> None:
         """Every panel query returns data from this Prometheus, except the collector's own panels (the

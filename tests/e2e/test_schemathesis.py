@@ -1,7 +1,11 @@
 """Property-based API testing with schemathesis against the service's own OpenAPI schema.
 
-Every check is on: no 5xx, responses match the schema, schema-valid input is accepted and invalid
-input rejected, and (with keys set) every call without a valid key is refused.
+Every check is on but one: no 5xx, responses match the schema, schema-valid input is accepted and
+invalid input rejected, and (with keys set) every call without a valid key is refused. The exception
+is `use_after_free`: it assumes `/v1/memories/{id}` names one resource whatever the query, but ids are
+scoped by user here (two users may each own a memory under one UUID, by design), so a DELETE for user
+A followed by a GET for user B is, rightly, still 200. Deletion for the same user is tested in
+tests/api/test_memories.py.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ def run_schemathesis(url: str, workdir: Path, *extra: str) -> subprocess.Complet
         f"{url}/openapi.json",
         "--checks",
         "all",
+        "--exclude-checks",
+        "use_after_free",
         "--max-examples",
         "60",
         "--workers",

@@ -49,9 +49,9 @@ class Telemetry:
         self.provider: TracerProvider | None = None
         self.span_exporter: CountingSpanExporter | None = None
         if self.mode is not TelemetryMode.OFF:
-            self.provider = make_provider(
-                self.resource, settings.trace_sample_ratio, self._span_exporter(), self.metrics
-            )
+            inner = self._span_exporter()
+            self.span_exporter = CountingSpanExporter(inner, self.metrics) if inner is not None else None
+            self.provider = make_provider(self.resource, settings.trace_sample_ratio, self.span_exporter, self.metrics)
             if span_processor is not None:  # tests: the SDK's in-memory exporter
                 self.provider.add_span_processor(span_processor)
         self.tracer: Any = self.provider.get_tracer("jean_memory", __version__) if self.provider else trace.NoOpTracer()
