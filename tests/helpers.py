@@ -91,5 +91,24 @@ def all_ids(client: httpx.Client, user: str) -> list[str]:
             return ids
 
 
+def known_metric_names() -> set[str]:
+    """Every series name the service exposes (histograms expanded), `up`, and the collector's
+    self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
+    import sys
+    from pathlib import Path
+
+    from jean_memory.telemetry.metrics import metric_docs
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alerts"))
+    from mixin import COLLECTOR_METRICS
+
+    known = {"up", *COLLECTOR_METRICS}
+    for doc in metric_docs():
+        known.add(doc.name)
+        if doc.kind == "histogram":
+            known |= {f"{doc.name}_bucket", f"{doc.name}_count", f"{doc.name}_sum"}
+    return known
+
+
 def new_id() -> str:
     return str(uuid.uuid4())

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from jean_memory.telemetry.metrics import metric_docs
+from tests.helpers import known_metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "alerts"))
-from mixin import COLLECTOR_METRICS  # noqa: E402
 
 RULE_FILES = sorted([*ROOT.glob("alerts/rules*/*.yml"), *ROOT.glob("prometheus/rules*/*.yml")])
 
@@ -75,12 +73,7 @@ def test_fast_rules_differ_from_production_only_in_timing() -> None:
 def test_every_metric_used_exists() -> None:
     import re
 
-    known = {d.name for d in metric_docs()} | {"up"} | set(COLLECTOR_METRICS)
-    suffixed = set()
-    for d in metric_docs():
-        if d.kind == "histogram":
-            suffixed |= {f"{d.name}_bucket", f"{d.name}_count", f"{d.name}_sum"}
-    known |= suffixed
+    known = known_metric_names()
     records = {
         r["record"]
         for p in ROOT.glob("prometheus/rules*/*.yml")

@@ -20,11 +20,9 @@ import pytest
 import yaml
 
 from jean_memory.localrun import PrometheusServer
-from jean_memory.telemetry.metrics import metric_docs
+from tests.helpers import known_metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "alerts"))
-from mixin import COLLECTOR_METRICS  # noqa: E402
 
 DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
@@ -123,11 +121,7 @@ def test_prometheus_parses_every_dashboard_query(prometheus: PrometheusServer) -
 
 
 def test_every_dashboard_metric_exists() -> None:
-    known = {"up", "ALERTS", *COLLECTOR_METRICS}
-    for d in metric_docs():
-        known.add(d.name)
-        if d.kind == "histogram":
-            known |= {f"{d.name}_bucket", f"{d.name}_count", f"{d.name}_sum"}
+    known = known_metric_names() | {"ALERTS"}
     records = {
         r["record"]
         for p in ROOT.glob("prometheus/rules*/*.yml")
