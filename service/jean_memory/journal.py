@@ -253,18 +253,7 @@ def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[Kind, Memory]], n
         cur = conn.execute(
             "INSERT INTO journal (kind, id, user_id, content, metadata, salience, created_at, embedding, model,"
             " journaled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                kind,
-                m.id,
-                m.user_id,
-                m.content,
-                jsonutil.dumps_str(m.metadata),
-                m.salience,
-                m.created_at,
-                m.embedding,
-                m.model,
-                now,
-            ),
+            (kind, *m.row(), now),
         )
         seqs.append(int(cur.lastrowid or 0))
     return seqs

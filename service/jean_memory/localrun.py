@@ -75,16 +75,7 @@ class ServiceProcess:
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         }
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jean_memory", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.proc = _spawn([sys.executable, "-m", "jean_memory", "serve"], self.log_path, env)
         wait_http(self.url + wait, timeout_s, self.proc)
         return self
 
@@ -95,12 +86,7 @@ class ServiceProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        _stop(self.proc)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -202,23 +188,16 @@ class PrometheusServer:
         binary = shutil.which("prometheus")
         if not binary:
             raise FileNotFoundError("prometheus not found: run scripts/install-system")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / "prometheus.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={self.folder / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-                "--enable-feature=otlp-write-receiver,exemplar-storage",
-                *self.extra_args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        cmd = [
+            binary,
+            f"--config.file={self.config}",
+            f"--storage.tsdb.path={self.folder / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--enable-feature=exemplar-storage",
+            *self.extra_args,
+        ]
+        self.proc = _spawn(cmd, self.folder / "prometheus.log")
         wait_http(f"{self.url}/-/ready", 60, self.proc)
         return self
 
@@ -249,21 +228,14 @@ class AlertmanagerServer:
         binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if not binary:
             raise FileNotFoundError("alertmanager not found: run scripts/install-system")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / "alertmanager.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={self.config}",
-                f"--storage.path={self.folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        cmd = [
+            binary,
+            f"--config.file={self.config}",
+            f"--storage.path={self.folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+        ]
+        self.proc = _spawn(cmd, self.folder / "alertmanager.log")
         wait_http(f"{self.url}/-/ready", 60, self.proc)
         return self
 
@@ -285,13 +257,18 @@ class ReceiverProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ReceiverProcess:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(self.script), "--host", "127.0.0.1", "--port", str(self.port), "--log", str(self.log)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.log.parent.mkdir(parents=True, exist_ok=True)  # the receiver appends every alert there
+        cmd = [
+            sys.executable,
+            str(self.script),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log",
+            str(self.log),
+        ]
+        self.proc = _spawn(cmd, None)
         wait_http(f"{self.url}/healthz", 30, self.proc)
         return self
 
@@ -301,6 +278,17 @@ class ReceiverProcess:
 
     def stop(self) -> None:
         _stop(self.proc)
+
+
+def _spawn(cmd: list[str], log_path: Path | None, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a process in its own session (so it is stopped with its children), output to a log file."""
+    if log_path is None:
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:

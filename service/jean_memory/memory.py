@@ -32,6 +32,19 @@ class Memory:
         """RAM this record costs in the short-term tier, for the memory budget (object overhead included)."""
         return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata)
 
+    def row(self) -> tuple[Any, ...]:
+        """The stored columns, in the order the journal and the SQLite store both use."""
+        return (
+            self.id,
+            self.user_id,
+            self.content,
+            jsonutil.dumps_str(self.metadata),
+            self.salience,
+            self.created_at,
+            self.embedding,
+            self.model,
+        )
+
     def public(self) -> JsonObject:
         return {
             "id": self.id,

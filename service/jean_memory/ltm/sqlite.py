@@ -111,19 +111,7 @@ class SqliteStore(LongTermStore):
                         continue
                     conn.executemany(
                         _UPSERT,
-                        [
-                            (
-                                m.id,
-                                m.user_id,
-                                m.content,
-                                jsonutil.dumps_str(m.metadata),
-                                m.salience,
-                                m.created_at,
-                                m.embedding,
-                                m.model,
-                            )
-                            for m in (op.memory for op in run)
-                        ],
+                        [op.memory.row() for op in run],
                     )
 
         await self._run(write)
