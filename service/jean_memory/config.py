@@ -144,6 +144,17 @@ class Settings(BaseSettings):
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
     admin_token: str = Field("", description="Bearer token of the admin routes; at least 16 characters.")
+    gc_freeze_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="Move long-lived objects out of the garbage collector's full collections this often "
+        "(`gc.freeze`; 0 keeps CPython's default behaviour).",
+    )
+    gc_full_collect_interval_s: float = Field(
+        600.0,
+        ge=0,
+        description="Run one full collection over the frozen objects this often, reclaiming cyclic garbage (0: never).",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` (one object per line) or `text`.")
     telemetry: TelemetryMode = Field(

@@ -26,6 +26,7 @@ from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.errors import Conflict, NotFound, Overloaded
 from jean_memory.faults import Faults, FaultyStore
+from jean_memory.gcpolicy import GcPolicy
 from jean_memory.journal import Journal
 from jean_memory.ltm.base import LongTermStore
 from jean_memory.memory import JsonObject, Memory
@@ -109,6 +110,7 @@ class MemoryService:
         self.ids = IdFilter(settings.bloom_capacity, metrics, enabled=self.store.enumerable)
         self.search_window = SearchCacheWindow(metrics)
         self._lexical = HashEmbedder(256)
+        self.gc = GcPolicy(metrics, settings.gc_freeze_interval_s, settings.gc_full_collect_interval_s)
         retry = settings.retry_after_s
         self.write_limit = ConcurrencyLimit("write", settings.max_inflight_writes, retry, metrics)
         self.read_limit = ConcurrencyLimit("read", settings.max_inflight_reads, retry, metrics)
@@ -122,6 +124,7 @@ class MemoryService:
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self.gc.install()
         await self.journal.start()
         await self.store.start()
         await self.worker.warm_up()
@@ -140,6 +143,7 @@ class MemoryService:
         await self.worker.close()
         await self.journal.close()
         await self.store.close()
+        self.gc.uninstall()
 
     async def _warm_up(self) -> None:
         """Re-embed journal rows that lost their pending embedding in a crash, fill the Bloom filter
@@ -179,6 +183,7 @@ class MemoryService:
             await asyncio.sleep(1.0)
             try:
                 self.stm.evict_over_budget()
+                self.gc.tick()
                 if time.monotonic() - self.shuttle.last_store_ok > 5.0:
                     await self.shuttle.check_store()
             except asyncio.CancelledError:

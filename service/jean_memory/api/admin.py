@@ -17,7 +17,7 @@ from jean_memory.faults import FaultSpec, describe
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(
+async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     token = credentials.credentials if credentials else ""

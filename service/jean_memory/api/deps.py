@@ -1,4 +1,8 @@
-"""Request dependencies, as `Annotated` aliases used by the handlers."""
+"""Request dependencies, as `Annotated` aliases used by the handlers.
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread
+hop per dependency per request (5 % of the event loop's samples in a profile at 32 connections).
+"""
 
 from __future__ import annotations
 
@@ -15,17 +19,17 @@ from jean_memory.service import MemoryService
 _bearer = HTTPBearer(auto_error=False, description="Needed when JM_API_KEYS is set.")
 
 
-def get_service(request: Request) -> MemoryService:
+async def get_service(request: Request) -> MemoryService:
     service: MemoryService = request.app.state.service
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     keys = request.app.state.settings.api_keys

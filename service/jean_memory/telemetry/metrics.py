@@ -206,6 +206,18 @@ class Metrics:
             "Spans dropped before export (the export queue was full or the export failed).",
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "gc_pause_seconds",
+            "Pauses of CPython's cyclic garbage collector, by generation (0, 1, 2); they stall the event loop.",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        self.gc_frozen_objects = Gauge(
+            "gc_frozen_objects",
+            "Objects in the collector's permanent generation (frozen survivors the full collection skips).",
+            registry=r,
+        )
         self.build_info = Info("jean_memory_build", "Version of the running service.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
