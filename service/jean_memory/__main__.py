@@ -2,4 +2,5 @@ import sys
 
 from jean_memory.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a spawned child process (the embedding model) imports this module too
+    sys.exit(main())

@@ -98,14 +98,33 @@ def _indexbench(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from jean_memory.config import IndexKind
     from jean_memory.perf.indexbench import run, table
 
-    rows = run(args.embedder, args.memories, args.queries)
+    kinds = tuple(IndexKind(k) for k in args.index)
+    rows = run(args.embedder, args.memories, args.queries, kinds, Path(args.cache) if args.cache else None)
     print(table(rows))
     if args.save:
         path = Path(args.results) / f"{args.save}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rows, indent=2))
+        print(f"saved {path}")
+    return 0
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jean_memory.perf.capacity import run, table
+
+    env = dict(kv.split("=", 1) for kv in args.env)
+    report = run(args.embedder, args.seconds, args.model_seconds, args.overload, env=env)
+    print(table(report))
+    if args.save:
+        path = Path(args.results) / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True))
         print(f"saved {path}")
     return 0
 
@@ -151,9 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--embedder", nargs="+", default=["hash"], choices=["hash", "minilm"])
     i.add_argument("--memories", nargs="+", type=int, default=[10_000, 100_000])
     i.add_argument("--queries", type=int, default=200)
+    i.add_argument("--index", nargs="+", default=["flat", "hnsw", "sq8"], choices=["flat", "hnsw", "sq8"])
+    i.add_argument("--cache", metavar="DIR", help="keep the embeddings in DIR/*.npy for the next run")
     i.add_argument("--save", metavar="NAME")
     i.add_argument("--results", default="perf-results")
     i.set_defaults(func=_indexbench)
+    c = sub.add_parser("capacity", help="model-bound capacity: the model alone vs sustained adds, 429s, Zipf searches")
+    c.add_argument("--embedder", choices=["hash", "minilm"], default="minilm")
+    c.add_argument("--seconds", type=float, default=30.0, help="length of the add and search phases")
+    c.add_argument("--model-seconds", type=float, default=10.0, help="length of each model-alone measurement")
+    c.add_argument("--overload", type=float, default=1.5, help="adds offered, as a multiple of the model's rate")
+    c.add_argument("--env", nargs="*", default=[], metavar="JM_X=V", help="service settings for this run")
+    c.add_argument("--save", metavar="NAME")
+    c.add_argument("--results", default="perf-results")
+    c.set_defaults(func=_capacity)
     bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
     bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
     bb.add_argument("--results", default="perf-results")

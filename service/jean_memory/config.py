@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Memories waiting for an embedding before adds are refused with 429.",
     )
+    embed_in_process: bool = Field(
+        True,
+        description="Run the `minilm` model in a child process (no GIL contention with the event loop); "
+        "false runs it on a thread of the service.",
+    )
     torch_threads: int = Field(
         1,
         ge=0,

@@ -1,12 +1,20 @@
-"""The default embedder finds memories by meaning, and a fresh write is searchable at once."""
+"""The default embedder finds memories by meaning, a fresh write is searchable at once, and the model's
+child process is replaced when it dies and never outlives the service."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from jean_memory.config import Settings
+from jean_memory.embedding import make_embedder
+from jean_memory.embedding.process import ProcessEmbedder
 from tests.conftest import StartService
 
 pytestmark = [pytest.mark.minilm, pytest.mark.slow]
@@ -45,3 +53,42 @@ def test_read_your_writes_with_the_model(start_service: StartService) -> None:
             mid = c.post("/v1/memories", json={"user_id": "ryw", "content": text}).json()["id"]
             hits = c.post("/v1/search", json={"user_id": "ryw", "query": "dentist appointment", "k": 10}).json()
             assert mid in [h["id"] for h in hits["results"]], "a write is visible to its author's next search"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_the_model_process_is_replaced_when_it_dies() -> None:
+    embedder = make_embedder(Settings(embedder="minilm"))
+    try:
+        assert isinstance(embedder, ProcessEmbedder)
+        before = embedder.embed(["a cat sleeps on the mat"])
+        (pid,) = embedder.pids
+        os.kill(pid, signal.SIGKILL)
+        after = embedder.embed(["a cat sleeps on the mat"])  # a new process, same vector
+        assert embedder.pids != [pid]
+        np.testing.assert_allclose(before, after, atol=1e-5)
+    finally:
+        embedder.close()
+
+
+def test_the_model_process_never_outlives_the_service(start_service: StartService) -> None:
+    svc = start_service({"JM_EMBEDDER": "minilm"})
+    assert svc.proc is not None
+    children = _children(svc.proc.pid)
+    assert children, "the model runs in a child process"
+    os.kill(svc.proc.pid, signal.SIGKILL)  # no graceful shutdown: the child must notice on its own
+    svc.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{c}").exists() for c in children), "orphaned model process"

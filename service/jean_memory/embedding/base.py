@@ -24,3 +24,6 @@ class Embedder(ABC):
     def warm_up(self) -> None:
         """Load weights and run once, so the first request does not pay for it."""
         self.embed(["warm up"])
+
+    def close(self) -> None:  # noqa: B027 (an optional hook: most embedders hold nothing)
+        """Release what the embedder holds (a child process, for instance)."""

@@ -70,6 +70,7 @@ class EmbeddingWorker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.embedder.close()
 
     def enqueue(self, text: str) -> tuple[int, asyncio.Future[np.ndarray]]:
         """Queue a memory's text in the background lane; the key lets a reader promote it."""

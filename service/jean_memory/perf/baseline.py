@@ -34,6 +34,9 @@ from jean_memory.localrun import ServiceProcess
 from jean_memory.perf.loadgen import LoadResult, open_loop
 from jean_memory.perf.workload import sentence
 
+#: A parsed scrape: sample name -> [(labels, value)].
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
 #: The previous version's figures, from the product plan.
 V2 = {"creation_ms": 250.0, "search_ms": 125.0}
 #: The product plan's targets.
@@ -86,18 +89,16 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+def scrape(url: str) -> Samples:
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             out.setdefault(s.name, []).append((s.labels, s.value))
     return out
 
 
-def histogram_quantile(
-    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, q: float, **labels: str
-) -> float | None:
+def histogram_quantile(samples: Samples, name: str, q: float, **labels: str) -> float | None:
     """PromQL-style quantile from cumulative buckets (linear within a bucket), in milliseconds."""
     buckets: dict[float, float] = {}
     for lbls, value in samples.get(f"{name}_bucket", []):
@@ -124,18 +125,16 @@ def histogram_quantile(
     return None
 
 
-def delta(
-    before: dict[str, list[tuple[dict[str, str], float]]], after: dict[str, list[tuple[dict[str, str], float]]]
-) -> dict[str, list[tuple[dict[str, str], float]]]:
+def delta(before: Samples, after: Samples) -> Samples:
     """Counter and bucket increase between two scrapes (series absent before count from zero)."""
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    out: Samples = {}
     for name, samples in after.items():
         old = {tuple(sorted(lbl.items())): v for lbl, v in before.get(name, [])}
         out[name] = [(lbl, v - old.get(tuple(sorted(lbl.items())), 0.0)) for lbl, v in samples]
     return out
 
 
-def gauge(samples: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float | None:
+def gauge(samples: Samples, name: str) -> float | None:
     values = samples.get(name)
     return sum(v for _, v in values) if values else None
 
@@ -192,7 +191,7 @@ def run_scenario(sc: Scenario, workdir: Path, seed: int = 7) -> dict[str, Any]:
             return ("POST", "/v1/search", body)
 
         results: list[LoadResult] = []
-        searchable: dict[str, list[tuple[dict[str, str], float]]] = {}
+        searchable: Samples = {}
         for name, make in (("healthz", _healthz), ("add", add), ("healthz", _healthz), ("search_hot", search)):
             before = scrape(svc.url)
             results.append(asyncio.run(open_loop(svc.url, make, sc.rate, sc.duration_s, name)))

@@ -1,10 +1,11 @@
 """`make bench`: every measurement in one command, smoke-sized by default, full with `--full`.
 
-Smoke (seconds; run by CI, asserts nothing about speed): the baseline analyzer on 2,000 memories,
-the index benchmark at 10,000, a short concurrency sweep and its plot. Full (tens of minutes): the
-baseline with both embedders at 10k and 100k, the index benchmark at 10k and 100k for both
-embedders, the sweep from 1 to 64 connections. 1M memories is its own command:
-`jean-memory indexbench --embedder hash --memories 1000000`.
+Smoke (about two minutes; run by CI, asserts nothing about speed): the baseline analyzer on 2,000
+memories, the index benchmark at 10,000, a short concurrency sweep and its plot, a short MiniLM
+capacity run. Full (tens of minutes): the baseline with both embedders at 10k and 100k, the index
+benchmark at 10k and 100k for both embedders, the sweep from 1 to 64 connections, the capacity run
+for 40 s. 1M memories is its own command (half an hour of embedding):
+`jean-memory indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jean_memory.perf import baseline, indexbench, sweep
+from jean_memory.perf import baseline, capacity, indexbench, sweep
 
 
 def run(full: bool, results: Path) -> dict[str, Any]:
@@ -33,17 +34,27 @@ def run(full: bool, results: Path) -> dict[str, Any]:
             index_rows = indexbench.run(["hash", "minilm"], [10_000, 100_000])
             levels: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
             seconds = 5.0
+            cap_seconds, model_seconds = 40.0, 10.0
         else:
             scenarios = [baseline.Scenario(embedder="hash", memories=2000, users=4, rate=200.0, duration_s=3.0)]
             index_rows = indexbench.run(["hash"], [10_000], n_queries=100)
-            levels, seconds = (1, 4, 16), 2.0
+            levels, seconds = (1, 4, 16, 32), 2.0
+            cap_seconds, model_seconds = 6.0, 3.0
         report = baseline.run(scenarios)
         sweep_rows = sweep.sweep(work, levels, seconds)
+        capacity_report = capacity.run("minilm", cap_seconds, model_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     png = results / f"latency-vs-concurrency-{tag}.png"
     sweep.plot(sweep_rows, png, f"Jean Memory, hash embedder, add+search mix ({tag}, {datetime.now(UTC):%Y-%m-%d})")
-    out = {"kind": tag, "baseline": report, "index": index_rows, "sweep": sweep_rows, "plot": str(png)}
+    out = {
+        "kind": tag,
+        "baseline": report,
+        "index": index_rows,
+        "sweep": sweep_rows,
+        "capacity": capacity_report,
+        "plot": str(png),
+    }
     (results / f"bench-{tag}.json").write_text(json.dumps(out, indent=2, sort_keys=True))
     return out
 
@@ -63,5 +74,6 @@ def summary(out: dict[str, Any]) -> str:
         f"| {r['connections']} | {r['rps']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['error_rate']} |"
         for r in out["sweep"]
     ]
+    parts += ["", capacity.table(out["capacity"])]
     parts.append(f"\nplot: {out['plot']}")
     return "\n".join(parts)

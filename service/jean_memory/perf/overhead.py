@@ -10,17 +10,15 @@ and its CPU cost depends on where the collector runs.
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from jean_memory.localrun import ServiceProcess
+from jean_memory.perf.wrkrun import run_wrk
 
-LUA = Path(__file__).parent / "wrk" / "mixed.lua"
 VARIANTS: dict[str, dict[str, str]] = {
     "off": {"JM_TELEMETRY": "off"},
     "lean (sample 0.1)": {"JM_TELEMETRY": "lean", "JM_TRACE_SAMPLE_RATIO": "0.1"},
@@ -32,23 +30,12 @@ WORKLOADS = ("trivial /healthz", "add+search mix")
 
 
 def wrk(url: str, workload: str, connections: int, seconds: float) -> dict[str, float]:
-    binary = shutil.which("wrk")
-    if not binary:
-        raise FileNotFoundError("wrk not found: run scripts/install-system")
-    trivial = workload.startswith("trivial")
-    script = LUA.with_name("report.lua") if trivial else LUA
-    args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
-    target = f"{url}/healthz" if trivial else url
-    env = {"JM_ADD_SHARE": "0.5", "JM_USERS": "50"}
-    out = subprocess.run([*args, target], capture_output=True, text=True, timeout=seconds + 60, env=env).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("JSON "))
-    raw = json.loads(line[5:])
-    return {
-        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
-        "p50_ms": raw["p50_us"] / 1000,
-        "p99_ms": raw["p99_us"] / 1000,
-        "error_rate": raw["errors"] / max(1, raw["requests"]),
-    }
+    """Throughput and latency of one workload; the keys the overhead and sweep tables use."""
+    if workload.startswith("trivial"):
+        r = run_wrk(url, "report.lua", connections, seconds, path="/healthz")
+    else:
+        r = run_wrk(url, "mixed.lua", connections, seconds, {"JM_ADD_SHARE": "0.5", "JM_USERS": "50"})
+    return {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "error_rate")}
 
 
 def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> dict[str, Any]:

@@ -6,6 +6,13 @@ local words = {"meeting", "budget", "travel", "doctor", "garden", "recipe", "bir
 local add_share = tonumber(os.getenv("JM_ADD_SHARE") or "0.5")
 local users = tonumber(os.getenv("JM_USERS") or "50")
 local counter = 0
+local delay_ms = tonumber(os.getenv("JM_DELAY_MS") or "0")
+dofile(os.getenv("JM_WRK_DIR") .. "/report.lua")
+
+-- Think time between a connection's requests: a paced load below saturation.
+if delay_ms > 0 then
+  delay = function() return delay_ms end
+end
 
 local function sentence(n)
   local out = {}
@@ -23,11 +30,4 @@ request = function()
   end
   return wrk.format("POST", "/v1/search", headers,
     string.format('{"user_id": "%s", "query": "%s", "k": 10}', user, sentence(3)))
-end
-
-done = function(summary, latency, requests)
-  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout
-  io.write(string.format("JSON {\"requests\": %d, \"duration_us\": %d, \"errors\": %d, \"p50_us\": %d, \"p99_us\": %d, \"mean_us\": %.1f}\n",
-    summary.requests, summary.duration, errors, latency:percentile(50), latency:percentile(99), latency.mean))
 end
