@@ -160,6 +160,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Run one full collection over the frozen objects this often, reclaiming cyclic garbage (0: never).",
     )
+    slow_callback_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Above 0, asyncio debug mode logs every event-loop callback slower than this (development "
+        "and tests: it slows the service).",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` (one object per line) or `text`.")
     telemetry: TelemetryMode = Field(

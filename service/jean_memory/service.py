@@ -33,6 +33,7 @@ from jean_memory.memory import JsonObject, Memory
 from jean_memory.shuttle import MemoryShuttle
 from jean_memory.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
+from jean_memory.telemetry.looplag import LoopLagMonitor
 from jean_memory.telemetry.spans import child_span
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class MemoryService:
         self.ids = IdFilter(settings.bloom_capacity, metrics, enabled=self.store.enumerable)
         self.search_window = SearchCacheWindow(metrics)
         self._lexical = HashEmbedder(256)
+        self.loop_lag = LoopLagMonitor(metrics, settings.slow_callback_ms)
         self.gc = GcPolicy(metrics, settings.gc_freeze_interval_s, settings.gc_full_collect_interval_s)
         retry = settings.retry_after_s
         self.write_limit = ConcurrencyLimit("write", settings.max_inflight_writes, retry, metrics)
@@ -125,6 +127,7 @@ class MemoryService:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.gc.install()
+        self.loop_lag.start()
         await self.journal.start()
         await self.store.start()
         await self.worker.warm_up()
@@ -143,6 +146,7 @@ class MemoryService:
         await self.worker.close()
         await self.journal.close()
         await self.store.close()
+        await self.loop_lag.close()
         self.gc.uninstall()
 
     async def _warm_up(self) -> None:

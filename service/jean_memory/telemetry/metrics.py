@@ -206,6 +206,12 @@ class Metrics:
             "Spans dropped before export (the export queue was full or the export failed).",
             registry=r,
         )
+        self.event_loop_lag = Histogram(
+            "event_loop_lag_seconds",
+            "How late a 100 ms timer on the event loop fires: time the loop was blocked or saturated.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
         self.gc_pause = Histogram(
             "gc_pause_seconds",
             "Pauses of CPython's cyclic garbage collector, by generation (0, 1, 2); they stall the event loop.",
