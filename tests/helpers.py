@@ -31,6 +31,19 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
+def add_batch(
+    client: httpx.Client, user: str, items: list[dict[str, object]], timeout_s: float = 120
+) -> httpx.Response:
+    """Batch add as a well-behaved client does: on 429 (the embedding backlog is full), wait and retry."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = client.post("/v1/memories/batch", json={"user_id": user, "items": items})
+        if r.status_code != 429 or time.monotonic() > deadline:
+            r.raise_for_status()
+            return r
+        time.sleep(min(0.25, float(r.headers["retry-after"])))
+
+
 def wait_shipped(url: str, timeout_s: float = 60) -> None:
     wait_until(lambda: metric(url, "shuttle_pending") == 0, timeout_s, "the journal to drain into the store")
 

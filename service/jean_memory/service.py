@@ -8,12 +8,13 @@ a user who is not resident first promote the user from the long-term store (a co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,7 @@ class MemoryService:
         self.write_limit = ConcurrencyLimit("write", settings.max_inflight_writes, retry, metrics)
         self.read_limit = ConcurrencyLimit("read", settings.max_inflight_reads, retry, metrics)
         self._inflight: dict[str, tuple[str, asyncio.Future[Memory]]] = {}
+        self._reserved = 0  # writes admitted but not yet queued for embedding
         self._housekeeping: asyncio.Task[None] | None = None
         self._warmup: asyncio.Task[None] | None = None
         self.warm = False
@@ -236,21 +238,32 @@ class MemoryService:
             space.pending.pop(memory.id, None)
 
     # ---- writes ----------------------------------------------------------------------------
-    def _admit_writes(self, n: int) -> None:
+    @contextlib.contextmanager
+    def _admit_writes(self, n: int) -> Iterator[None]:
+        """Refuse writes the backlogs cannot take; reserve room for those admitted until they are queued.
+
+        Without the reservation, concurrent adds that all passed the check before any of them had
+        queued its embedding overshot the bound by up to the number of adds in flight.
+        """
         s = self.settings
-        if self.worker.backlog + n > s.embed_max_backlog:
+        if self.worker.backlog + self._reserved + n > s.embed_max_backlog:
             self.metrics.admission_rejected.labels("write", "embedding_backlog").inc()
             raise Overloaded(
                 f"embedding backlog full ({self.worker.backlog} memories waiting for the model)",
                 retry_after_s=s.retry_after_s,
                 status=429,
             )
-        if self.journal.pending + n > s.journal_max_pending:
+        if self.journal.pending + self._reserved + n > s.journal_max_pending:
             self.metrics.admission_rejected.labels("write", "shuttle_backlog").inc()
             raise Overloaded(
                 f"long-term store backlog full ({self.journal.pending} writes not yet shipped)",
                 retry_after_s=s.retry_after_s,
             )
+        self._reserved += n
+        try:
+            yield
+        finally:
+            self._reserved -= n
 
     async def _existing(self, user_id: str, memory_id: str) -> Memory | None:
         """The memory already stored under this user's id, if any (for idempotent writes)."""
@@ -270,9 +283,8 @@ class MemoryService:
     async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]:
         """Durably store memories; returns them (existing ones for idempotent repeats), in order."""
         start = time.perf_counter()
-        with self.write_limit.slot():
+        with self.write_limit.slot(), self._admit_writes(len(items)):
             await self.faults.before("add")
-            self._admit_writes(len(items))
             out: list[Memory | None] = [None] * len(items)
             first: dict[str, int] = {}
             candidates: list[tuple[int, Memory]] = []

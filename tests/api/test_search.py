@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.helpers import add_batch
+
 
 def add_many(client: httpx.Client, user: str, contents: list[str], **extra: object) -> list[str]:
     r = client.post("/v1/memories/batch", json={"user_id": user, "items": [{"content": c, **extra} for c in contents]})
@@ -61,7 +63,7 @@ def test_user_with_five_among_100k_others_gets_all_five(client: httpx.Client, us
     text = "meeting notes about the quarterly budget review"
     for start in range(0, 100_000, 1000):
         items = [{"content": f"{text} {i}"} for i in range(start, start + 1000)]
-        client.post("/v1/memories/batch", json={"user_id": crowd, "items": items}).raise_for_status()
+        add_batch(client, crowd, items)
     mine = add_many(client, user, [f"{text} mine {i}" for i in range(5)])
     body = search(client, user, text, k=10)
     assert sorted(h["id"] for h in body["results"]) == sorted(mine)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import StartService
-from tests.helpers import metric, wait_shipped
+from tests.helpers import add_batch, metric, wait_shipped
 
 #: Debug mode itself slows the loop (it records a traceback for every future created: a 1,000-item
 #: batch add, ~25 ms normally, takes ~180 ms in debug mode), so the bar is 250 ms: far above any
@@ -33,11 +33,7 @@ def test_no_operation_blocks_the_event_loop(start_service: StartService, tmp_pat
     with httpx.Client(base_url=svc.url, timeout=60) as c:
         for batch in range(5):
             items = [{"content": f"note {batch}-{i} about the garden and the budget"} for i in range(1000)]
-            r = c.post("/v1/memories/batch", json={"user_id": "big", "items": items})
-            while r.status_code == 429:  # the embedding backlog is full: wait as told
-                time.sleep(float(r.headers["retry-after"]) / 4)
-                r = c.post("/v1/memories/batch", json={"user_id": "big", "items": items})
-            assert r.status_code == 201
+            assert add_batch(c, "big", items).status_code == 201
         ids = [c.post("/v1/memories", json={"user_id": f"u{i % 10}", "content": f"memory {i}"}).json()["id"]
                for i in range(200)]  # fmt: skip
         for i in range(200):
