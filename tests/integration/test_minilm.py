@@ -27,8 +27,9 @@ MEMORIES = [
 ]
 
 
-def test_paraphrase_sharing_no_words_is_found(start_service: StartService) -> None:
-    svc = start_service({"JM_EMBEDDER": "minilm"})
+@pytest.mark.parametrize("backend", ["onnx", "torch", "onnx-int8"])
+def test_paraphrase_sharing_no_words_is_found(start_service: StartService, backend: str) -> None:
+    svc = start_service({"JM_EMBEDDER": "minilm", "JM_EMBEDDING_BACKEND": backend})
     query = "which food makes me ill"
     assert not set(query.lower().split()) & {w for m in MEMORIES for w in m.lower().split()}
     with httpx.Client(base_url=svc.url, timeout=60) as c:
@@ -53,6 +54,19 @@ def test_read_your_writes_with_the_model(start_service: StartService) -> None:
             mid = c.post("/v1/memories", json={"user_id": "ryw", "content": text}).json()["id"]
             hits = c.post("/v1/search", json={"user_id": "ryw", "query": "dentist appointment", "k": 10}).json()
             assert mid in [h["id"] for h in hits["results"]], "a write is visible to its author's next search"
+
+
+def test_onnx_backends_reproduce_the_torch_vectors() -> None:
+    texts = ["I am allergic to peanuts", "relocating to Germany", "a cat sleeps on the mat"]
+    vectors, ids = {}, {}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        embedder = make_embedder(Settings(embedder="minilm", embedding_backend=backend, embed_in_process=False))
+        vectors[backend], ids[backend] = embedder.embed(texts), embedder.model_id
+    cosine = {b: (vectors[b] * vectors["torch"]).sum(axis=1) for b in ("onnx", "onnx-int8")}
+    assert cosine["onnx"].min() > 0.9999, "fp32 ONNX is the same model: the same vectors"
+    assert ids["onnx"] == ids["torch"]
+    assert cosine["onnx-int8"].min() > 0.9, "int8 is close"
+    assert ids["onnx-int8"] != ids["torch"], "but not the same vectors: never compared with torch's"
 
 
 def _children(pid: int) -> list[int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from jean_memory.config import EmbedderKind, Settings
+from jean_memory.config import EmbedderKind, EmbeddingBackend, Settings
 from jean_memory.embedding.base import Embedder
 from jean_memory.embedding.hashing import HashEmbedder
 
@@ -12,11 +13,26 @@ from jean_memory.embedding.hashing import HashEmbedder
 def make_embedder(settings: Settings) -> Embedder:
     if settings.embedder is EmbedderKind.HASH:
         return HashEmbedder(settings.embedding_dim)
-    from jean_memory.embedding.minilm import MiniLMEmbedder
+    build: Callable[[], Embedder]
+    if settings.embedding_backend is EmbeddingBackend.TORCH:
+        from jean_memory.embedding.minilm import MiniLMEmbedder
 
-    build = functools.partial(
-        MiniLMEmbedder, settings.embedding_model, batch_size=settings.embed_batch_size, threads=settings.torch_threads
-    )
+        build = functools.partial(
+            MiniLMEmbedder,
+            settings.embedding_model,
+            batch_size=settings.embed_batch_size,
+            threads=settings.torch_threads,
+        )
+    else:
+        from jean_memory.embedding.onnx import OnnxEmbedder
+
+        build = functools.partial(
+            OnnxEmbedder,
+            settings.embedding_model,
+            settings.model_cache,
+            int8=settings.embedding_backend is EmbeddingBackend.ONNX_INT8,
+            threads=settings.torch_threads,
+        )
     if not settings.embed_in_process:
         return build()
     from jean_memory.embedding.process import ProcessEmbedder
