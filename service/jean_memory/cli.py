@@ -65,19 +65,25 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overhead(args: argparse.Namespace) -> int:
+def _save(args: argparse.Namespace, report: object) -> None:
+    """`--save NAME`: the report as JSON in the results folder."""
     import json
     from pathlib import Path
+
+    if args.save:
+        path = Path(args.results) / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True))
+        print(f"saved {path}")
+
+
+def _overhead(args: argparse.Namespace) -> int:
 
     from jean_memory.perf.overhead import run, table
 
     results = run(rounds=args.rounds, seconds=args.seconds, connections=args.connections)
     print(table(results))
-    if args.save:
-        path = Path(args.results) / f"{args.save}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2, sort_keys=True))
-        print(f"saved {path}")
+    _save(args, results)
     return 0
 
 
@@ -95,7 +101,6 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _indexbench(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from jean_memory.config import IndexKind
@@ -104,28 +109,18 @@ def _indexbench(args: argparse.Namespace) -> int:
     kinds = tuple(IndexKind(k) for k in args.index)
     rows = run(args.embedder, args.memories, args.queries, kinds, Path(args.cache) if args.cache else None)
     print(table(rows))
-    if args.save:
-        path = Path(args.results) / f"{args.save}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=2))
-        print(f"saved {path}")
+    _save(args, rows)
     return 0
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
 
     from jean_memory.perf.capacity import run, table
 
     env = dict(kv.split("=", 1) for kv in args.env)
     report = run(args.embedder, args.seconds, args.model_seconds, args.overload, env=env)
     print(table(report))
-    if args.save:
-        path = Path(args.results) / f"{args.save}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2, sort_keys=True))
-        print(f"saved {path}")
+    _save(args, report)
     return 0
 
 

@@ -30,10 +30,12 @@ def make_embedder(name: str) -> Embedder:
         from jean_memory.embedding.hashing import HashEmbedder
 
         return HashEmbedder(384)
-    from jean_memory.embedding.minilm import MiniLMEmbedder
+    from jean_memory.config import Settings
+    from jean_memory.embedding import make_embedder as configured
 
-    # The bare model with all cores: here it only prepares data, nothing else competes for the CPU.
-    return MiniLMEmbedder("sentence-transformers/all-MiniLM-L6-v2", threads=os.cpu_count() or 1)
+    # The service's default runtime (ONNX fp32: torch's vectors, faster) with all cores, in this
+    # process: here the model only prepares data, nothing else competes for the CPU.
+    return configured(Settings(embedder="minilm", torch_threads=0, embed_in_process=False))  # type: ignore[arg-type]
 
 
 def vectors(embedder: Embedder, n: int, seed: int = 1, cache: Path | None = None) -> tuple[np.ndarray, float | None]:
