@@ -1,4 +1,5 @@
-"""Jean Memory / STM and caches: the short-term tier, the caches and the embedding model."""
+"""Jean Memory / STM and caches: the short-term tier, the caches, the embedding model and the runtime
+(event-loop lag, garbage-collector pauses)."""
 
 from grafanalib.core import Dashboard, Time
 
@@ -82,6 +83,27 @@ dashboard = Dashboard(
             "s",
             description="From acknowledgement to the vector being in the index (search sees pending writes "
             "lexically meanwhile).",
+        ),
+        timeseries(
+            "Event-loop lag",
+            quantiles("event_loop_lag_seconds"),
+            (0, 29, 12, 7),
+            "s",
+            description="How late a 100 ms timer fires: every request waits this long when the loop is blocked. "
+            "A rise with flat traffic means something blocks the loop (run with JM_SLOW_CALLBACK_MS to name it).",
+        ),
+        timeseries(
+            "Garbage-collector pauses (p99) and frozen objects",
+            [
+                target(
+                    f"histogram_quantile(0.99, sum by (le, generation) (rate(gc_pause_seconds_bucket{{{SEL}}}[{RATE}])))",
+                    "p99 generation {{generation}}",
+                ),
+                target(f"gc_frozen_objects{{{SEL}}}", "frozen objects", "B"),
+            ],
+            (12, 29, 12, 7),
+            "s",
+            description="Full collections stall the loop; the GC policy freezes survivors every JM_GC_FREEZE_INTERVAL_S.",
         ),
     ],
 ).auto_panel_ids()
