@@ -71,6 +71,11 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
                 f"sum by (http_route) (rate(http_server_request_duration_seconds_count{{{s}}}[{r}]))`.",
                 f"CPU saturation: `rate(process_cpu_seconds_total{{{s}}}[{r}])` near the core count; the embedding "
                 f"backlog `embedding_backlog{{{s}}}`.",
+                f"Dashboard **{DASH['stm']}**, panels **Event-loop lag** and **Garbage-collector pauses**: every "
+                "request shares one event loop, so anything that blocks it slows them all. Lag up with flat traffic: "
+                "something blocks the loop; restart one instance with `JM_SLOW_CALLBACK_MS=100` and its log names "
+                "the callback. Generation-2 pauses up: the GC policy is off (`JM_GC_FREEZE_INTERVAL_S=0`) or the "
+                "heap grows faster than it freezes.",
                 traces,
             ],
             mitigate=[
