@@ -25,7 +25,7 @@ from typing import Any
 
 from jean_memory.config import Settings
 from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.baseline import Samples, delta, gauge, machine_facts, scrape
+from jean_memory.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape
 from jean_memory.perf.workload import sentence
 from jean_memory.perf.wrkrun import run_wrk
 
@@ -72,11 +72,6 @@ class BacklogWatch:
 
 def _total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for lbl, v in samples.get(name, []) if all(lbl.get(k) == x for k, x in labels.items()))
-
-
-def _hit_rate(d: Samples, level: str) -> float | None:
-    hits, misses = _total(d, "cache_hits_total", level=level), _total(d, "cache_misses_total", level=level)
-    return round(hits / (hits + misses), 4) if hits + misses else None
 
 
 def sustained_adds(
@@ -135,8 +130,7 @@ def zipf_searches(url: str, connections: int, seconds: float, users: int, querie
         "p50_ms": round(load["p50_ms"], 3),
         "p99_ms": round(load["p99_ms"], 3),
         "error_rate": round(load["error_rate"], 5),
-        "l1_hit_rate": _hit_rate(d, "l1"),
-        "l2_hit_rate": _hit_rate(d, "l2"),
+        **{f"{level}_hit_rate": rate for level, rate in cache_hit_rates(d).items()},
         "queries_embedded": _total(d, "embedding_batch_size_sum"),
         "statuses": load["statuses"],
     }
