@@ -96,14 +96,16 @@ dashboard = Dashboard(
             "Garbage-collector pauses (p99) and frozen objects",
             [
                 target(
-                    f"histogram_quantile(0.99, sum by (le, generation) (rate(gc_pause_seconds_bucket{{{SEL}}}[{RATE}])))",
+                    "histogram_quantile(0.99, sum by (le, generation) "
+                    f"(rate(gc_pause_seconds_bucket{{{SEL}}}[{RATE}])))",
                     "p99 generation {{generation}}",
                 ),
                 target(f"gc_frozen_objects{{{SEL}}}", "frozen objects", "B"),
             ],
             (12, 29, 12, 7),
             "s",
-            description="Full collections stall the loop; the GC policy freezes survivors every JM_GC_FREEZE_INTERVAL_S.",
+            description="Full collections stall the loop; the GC policy freezes survivors every "
+            "JM_GC_FREEZE_INTERVAL_S.",
         ),
     ],
 ).auto_panel_ids()

@@ -85,10 +85,10 @@ class Settings(BaseSettings):
         "faster here), `onnx-int8` (about 4.5x, slightly different vectors, so its own model id) or `torch`.",
     )
     model_cache: Path = Field(
-        Path.home() / ".cache" / "jean-memory",
+        Path("~/.cache/jean-memory"),
         description="Where the ONNX export of the model is kept (made on first start, two seconds).",
     )
-    embed_in_process: bool = Field(
+    embed_subprocess: bool = Field(
         True,
         description="Run the `minilm` model in a child process (no GIL contention with the event loop); "
         "false runs it on a thread of the service.",
@@ -226,6 +226,11 @@ class Settings(BaseSettings):
         validation_alias="OTEL_METRIC_EXPORT_INTERVAL",
         description="`OTEL_METRIC_EXPORT_INTERVAL`: milliseconds between OTLP metric exports.",
     )
+
+    @field_validator("model_cache")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -60,7 +60,7 @@ def test_onnx_backends_reproduce_the_torch_vectors() -> None:
     texts = ["I am allergic to peanuts", "relocating to Germany", "a cat sleeps on the mat"]
     vectors, ids = {}, {}
     for backend in ("torch", "onnx", "onnx-int8"):
-        embedder = make_embedder(Settings(embedder="minilm", embedding_backend=backend, embed_in_process=False))
+        embedder = make_embedder(Settings(embedder="minilm", embedding_backend=backend, embed_subprocess=False))
         vectors[backend], ids[backend] = embedder.embed(texts), embedder.model_id
     cosine = {b: (vectors[b] * vectors["torch"]).sum(axis=1) for b in ("onnx", "onnx-int8")}
     assert cosine["onnx"].min() > 0.9999, "fp32 ONNX is the same model: the same vectors"

@@ -33,7 +33,7 @@ def make_embedder(settings: Settings) -> Embedder:
             int8=settings.embedding_backend is EmbeddingBackend.ONNX_INT8,
             threads=settings.torch_threads,
         )
-    if not settings.embed_in_process:
+    if not settings.embed_subprocess:
         return build()
     from jean_memory.embedding.process import ProcessEmbedder
 

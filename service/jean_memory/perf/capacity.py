@@ -32,7 +32,7 @@ from jean_memory.perf.wrkrun import run_wrk
 
 def model_throughput(embedder_name: str, threads: int, seconds: float, batch: int) -> float:
     """Texts/s of the bare embedder on the benchmark's sentences, in micro-batches of `batch`."""
-    settings = Settings(embedder=embedder_name, torch_threads=threads, embed_in_process=False)  # type: ignore[arg-type]
+    settings = Settings(embedder=embedder_name, torch_threads=threads, embed_subprocess=False)  # type: ignore[arg-type]
     from jean_memory.embedding import make_embedder
 
     embedder = make_embedder(settings)

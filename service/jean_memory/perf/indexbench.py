@@ -35,7 +35,7 @@ def make_embedder(name: str) -> Embedder:
 
     # The service's default runtime (ONNX fp32: torch's vectors, faster) with all cores, in this
     # process: here the model only prepares data, nothing else competes for the CPU.
-    return configured(Settings(embedder="minilm", torch_threads=0, embed_in_process=False))  # type: ignore[arg-type]
+    return configured(Settings(embedder="minilm", torch_threads=0, embed_subprocess=False))  # type: ignore[arg-type]
 
 
 def vectors(embedder: Embedder, n: int, seed: int = 1, cache: Path | None = None) -> tuple[np.ndarray, float | None]:
