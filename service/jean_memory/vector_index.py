@@ -18,14 +18,18 @@ from jean_memory.config import IndexKind
 faiss.omp_set_num_threads(1)
 
 _SQ8_RANGE = 1.0  # unit vectors never leave [-1, 1], so a fixed range never clips
+#: Vectors an SQ8 index is trained on (per-dimension ranges) before a user is quantised.
+SQ8_MIN_TRAIN = 1000
 
 
 def _sq8(dim: int, sample: np.ndarray | None) -> faiss.Index:
     index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-    if sample is not None and len(sample) >= 1000:
-        # Per-dimension range from the data, with a margin for vectors added later.
+    if sample is not None and len(sample) >= SQ8_MIN_TRAIN:
+        # Per-dimension range from the data, with a small margin for vectors added later (a vector
+        # outside it is clipped, not lost; compaction retrains). On a million MiniLM vectors, recall@10
+        # was 0.984 with a 10 % margin, 0.9875 with 2 %, 0.9925 with none.
         lo, hi = sample.min(axis=0), sample.max(axis=0)
-        margin = 0.1 * (hi - lo) + 1e-3
+        margin = 0.02 * (hi - lo) + 1e-3
         train = np.vstack([lo - margin, hi + margin]).astype(np.float32)
     else:
         train = np.vstack([np.full(dim, -_SQ8_RANGE), np.full(dim, _SQ8_RANGE)]).astype(np.float32)
@@ -70,6 +74,11 @@ class UserIndex:
         ef_search: int = 128,
     ) -> None:
         self.dim = dim
+        if kind is IndexKind.SQ8:
+            # SQ8 quantises each dimension over a range trained on the user's own vectors; a fixed [-1, 1]
+            # range wastes most of the 256 levels (recall@10 0.947 against 0.984 on a million MiniLM
+            # vectors). Until the user has enough vectors to train on, they are kept exact.
+            kind, large_kind, large_threshold = IndexKind.AUTO, IndexKind.SQ8, SQ8_MIN_TRAIN
         self._auto = kind is IndexKind.AUTO
         self.kind = IndexKind.FLAT if self._auto else kind
         self._large_kind = large_kind

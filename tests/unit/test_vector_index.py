@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jean_memory.config import IndexKind
-from jean_memory.vector_index import UserIndex
+from jean_memory.vector_index import SQ8_MIN_TRAIN, UserIndex
 
 
 def unit(rows: int, dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -20,9 +20,10 @@ def exact_top(vectors: np.ndarray, q: np.ndarray, k: int) -> list[int]:
 
 @pytest.mark.parametrize("kind", [IndexKind.FLAT, IndexKind.HNSW, IndexKind.SQ8])
 def test_search_matches_exact(kind: IndexKind) -> None:
-    vecs = unit(500)
+    vecs = unit(1500)
     index = UserIndex(32, kind)
-    index.add([f"m{i}" for i in range(500)], vecs)
+    index.add([f"m{i}" for i in range(1500)], vecs)
+    assert index.kind is kind
     q = vecs[17]
     got = [mid for mid, _ in index.search(q, 10)]
     want = [f"m{i}" for i in exact_top(vecs, q, 10)]
@@ -43,6 +44,16 @@ def test_deleted_ids_never_returned_and_compaction_keeps_the_rest() -> None:
     for mid, _ in index.search(vecs[0], 50):
         assert int(mid[1:]) % 2 == 1
     assert index.search(vecs[1], 1)[0][0] == "m1"
+
+
+def test_sq8_is_exact_until_it_has_vectors_to_train_its_ranges_on() -> None:
+    index = UserIndex(32, IndexKind.SQ8)
+    vecs = unit(SQ8_MIN_TRAIN + 10)
+    index.add([f"m{i}" for i in range(10)], vecs[:10])
+    assert index.kind is IndexKind.FLAT
+    index.add([f"m{i}" for i in range(10, SQ8_MIN_TRAIN + 10)], vecs[10:])
+    assert index.kind is IndexKind.SQ8
+    assert index.search(vecs[3], 1)[0][0] == "m3"
 
 
 def test_auto_switches_large_users_to_the_large_index() -> None:

@@ -32,6 +32,7 @@ def make_embedder(settings: Settings) -> Embedder:
             settings.model_cache,
             int8=settings.embedding_backend is EmbeddingBackend.ONNX_INT8,
             threads=settings.torch_threads,
+            batch_size=settings.embed_batch_size,
         )
     if not settings.embed_subprocess:
         return build()

@@ -93,7 +93,9 @@ def model_file(model_name: str, cache: Path, int8: bool) -> Path:
 class OnnxEmbedder(Embedder):
     inline = False
 
-    def __init__(self, model_name: str, cache: Path, *, int8: bool = False, threads: int = 1) -> None:
+    def __init__(
+        self, model_name: str, cache: Path, *, int8: bool = False, threads: int = 1, batch_size: int = 64
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -104,6 +106,7 @@ class OnnxEmbedder(Embedder):
         self._session = ort.InferenceSession(
             str(model_file(model_name, cache, int8)), options, providers=["CPUExecutionProvider"]
         )
+        self._batch_size = batch_size
         self._tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
         self._tokenizer.enable_padding()
         self._tokenizer.enable_truncation(_max_tokens(checkpoint))
@@ -113,6 +116,14 @@ class OnnxEmbedder(Embedder):
         self.model_id = f"st:{stem}" if not int8 else f"onnx-int8:{stem}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """In chunks of `batch_size`, as sentence-transformers does: each chunk is padded to its own
+        longest text, and a huge input never becomes one huge tensor."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        step = self._batch_size
+        return np.vstack([self._embed_chunk(texts[i : i + step]) for i in range(0, len(texts), step)])
+
+    def _embed_chunk(self, texts: Sequence[str]) -> np.ndarray:
         encoded = self._tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
