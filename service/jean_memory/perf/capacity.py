@@ -30,12 +30,13 @@ from jean_memory.perf.workload import sentence
 from jean_memory.perf.wrkrun import run_wrk
 
 
-def model_throughput(embedder_name: str, threads: int, seconds: float, batch: int) -> float:
-    """Texts/s of the bare embedder on the benchmark's sentences, in micro-batches of `batch`."""
-    settings = Settings(embedder=embedder_name, torch_threads=threads, embed_subprocess=False)  # type: ignore[arg-type]
+def model_throughput(service: Settings, threads: int, seconds: float) -> float:
+    """Texts/s of the bare embedder the service is configured with (same backend, same micro-batch
+    size), in this process, on the benchmark's sentences."""
     from jean_memory.embedding import make_embedder
 
-    embedder = make_embedder(settings)
+    embedder = make_embedder(service.model_copy(update={"torch_threads": threads, "embed_subprocess": False}))
+    batch = service.embed_batch_size
     embedder.warm_up()
     rng = random.Random(11)
     texts = [f"{sentence(rng)} {i}" for i in range(batch * 200)]
@@ -158,12 +159,9 @@ def run(
     service_threads = settings.torch_threads
     model = {
         "service_threads": service_threads,
-        "per_s_service_threads": round(
-            model_throughput(embedder, service_threads, model_seconds, settings.embed_batch_size), 1
-        ),
-        "per_s_all_cores": round(
-            model_throughput(embedder, os.cpu_count() or 1, model_seconds, settings.embed_batch_size), 1
-        ),
+        "backend": settings.embedding_backend.value if embedder == "minilm" else embedder,
+        "per_s_service_threads": round(model_throughput(settings, service_threads, model_seconds), 1),
+        "per_s_all_cores": round(model_throughput(settings, os.cpu_count() or 1, model_seconds), 1),
         "batch": settings.embed_batch_size,
     }
     work = Path(tempfile.mkdtemp(prefix="jm-capacity-"))
@@ -196,7 +194,8 @@ def table(r: dict[str, Any]) -> str:
         [
             "| measurement | value |",
             "|---|---|",
-            f"| model alone, {m['service_threads']} torch thread(s) (the service's setting), batch {m['batch']} | "
+            f"| model alone ({m.get('backend', 'torch')}), {m['service_threads']} thread(s) (the service's setting), "
+            f"batch {m['batch']} | "
             f"{m['per_s_service_threads']} texts/s |",
             f"| model alone, all cores | {m['per_s_all_cores']} texts/s |",
             f"| adds offered (wrk, paced) | {a['offered_per_s']}/s |",
