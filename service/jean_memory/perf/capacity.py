@@ -157,7 +157,7 @@ def run(
     # The service's settings as it will read them (its JM_* variables), to size the model runs alike.
     settings = Settings.model_validate({k[3:].lower(): v for k, v in svc_env.items() if k.startswith("JM_")})
     service_threads = settings.torch_threads
-    model = {
+    model: dict[str, Any] = {
         "service_threads": service_threads,
         "backend": settings.embedding_backend.value if embedder == "minilm" else embedder,
         "per_s_service_threads": round(model_throughput(settings, service_threads, model_seconds), 1),
