@@ -119,6 +119,7 @@ class MemoryService:
         self.read_limit = ConcurrencyLimit("read", settings.max_inflight_reads, retry, metrics)
         self._inflight: dict[str, tuple[str, asyncio.Future[Memory]]] = {}
         self._reserved = 0  # writes admitted but not yet queued for embedding
+        self._ready_vectors: list[tuple[UserSpace, Memory, int, np.ndarray, float]] = []
         self._housekeeping: asyncio.Task[None] | None = None
         self._warmup: asyncio.Task[None] | None = None
         self.warm = False
@@ -221,21 +222,43 @@ class MemoryService:
     def _vector_ready(
         self, space: UserSpace, memory: Memory, seq: int, fut: asyncio.Future[np.ndarray], *, acked: float
     ) -> None:
+        """Collect a finished vector; one flush per embedding batch handles them all.
+
+        A batch resolves its futures together, so their callbacks run back to back; the flush is
+        queued behind them (`call_soon`) and indexes the whole batch with one FAISS add per user and
+        one journal update, instead of one of each per memory. It still runs before any reader that
+        waited on these futures resumes (the reader's wake-up is queued after it).
+        """
         if fut.cancelled() or fut.exception() is not None:
             space.pending.pop(memory.id, None)
             return
-        vector = fut.result()
-        if seq:
-            self.journal.attach_embeddings([(seq, vector.tobytes(), self.embedder.model_id)])
-        elif self.store.keeps_vectors and space.records.get(memory.id) is memory:
-            # It came from the store without a vector (or with another model's): give the store this one.
-            backfill = dataclasses.replace(memory, embedding=vector.tobytes(), model=self.embedder.model_id)
-            self.journal.backfill_vectors([backfill])
-        if self.stm.is_current(space) and space.records.get(memory.id) is memory:
-            self.stm.set_vectors(space, [memory.id], vector.reshape(1, -1))
-            self.metrics.time_to_searchable.observe(time.perf_counter() - acked)
-        else:
-            space.pending.pop(memory.id, None)
+        self._ready_vectors.append((space, memory, seq, fut.result(), acked))
+        if len(self._ready_vectors) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_vectors)
+
+    def _flush_vectors(self) -> None:
+        ready, self._ready_vectors = self._ready_vectors, []
+        now = time.perf_counter()
+        attach: list[tuple[int, bytes, str]] = []
+        backfill: list[Memory] = []
+        per_space: dict[int, tuple[UserSpace, dict[str, np.ndarray]]] = {}
+        for space, memory, seq, vector, acked in ready:
+            current = space.records.get(memory.id) is memory
+            if seq:
+                attach.append((seq, vector.tobytes(), self.embedder.model_id))
+            elif self.store.keeps_vectors and current:
+                # It came from the store without a vector (or with another model's): give the store this one.
+                backfill.append(dataclasses.replace(memory, embedding=vector.tobytes(), model=self.embedder.model_id))
+            if current and self.stm.is_current(space):
+                per_space.setdefault(id(space), (space, {}))[1][memory.id] = vector  # the last vector wins
+                self.metrics.time_to_searchable.observe(now - acked)
+            else:
+                space.pending.pop(memory.id, None)
+        self.journal.attach_embeddings(attach)
+        if backfill:
+            self.journal.backfill_vectors(backfill)
+        for space, vectors in per_space.values():
+            self.stm.set_vectors(space, list(vectors), np.vstack(list(vectors.values())))
 
     # ---- writes ----------------------------------------------------------------------------
     @contextlib.contextmanager
