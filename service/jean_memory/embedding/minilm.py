@@ -28,6 +28,11 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def sentence_transformers_id(name: str) -> str:
+    """The model id stored beside its vectors; every runtime that gives the same vectors must use it."""
+    return f"st:{name.rsplit('/', 1)[-1]}"
+
+
 class MiniLMEmbedder(Embedder):
     """Costs about 14 ms a sentence here: run it off the event loop, in micro-batches."""
 
@@ -44,7 +49,7 @@ class MiniLMEmbedder(Embedder):
         self._batch_size = batch_size
         dim = self._model.get_embedding_dimension()
         self.dim = int(dim) if dim else 384
-        self.model_id = f"st:{model_name.rsplit('/', 1)[-1]}"
+        self.model_id = sentence_transformers_id(model_name)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from jean_memory.embedding.base import Embedder
-from jean_memory.embedding.minilm import resolve_model_path
+from jean_memory.embedding.minilm import resolve_model_path, sentence_transformers_id
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,10 @@ class OnnxEmbedder(Embedder):
         self._tokenizer.enable_padding()
         self._tokenizer.enable_truncation(_max_tokens(checkpoint))
         self.dim = int(self._session.get_outputs()[0].shape[-1] or 384)
-        stem = model_name.rsplit("/", 1)[-1]
         # fp32 reproduces torch's vectors (cosine 0.99999): the same model id, so nothing is re-embedded.
-        self.model_id = f"st:{stem}" if not int8 else f"onnx-int8:{stem}"
+        self.model_id = sentence_transformers_id(model_name)
+        if int8:
+            self.model_id = self.model_id.replace("st:", "onnx-int8:", 1)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """In chunks of `batch_size`, as sentence-transformers does: each chunk is padded to its own

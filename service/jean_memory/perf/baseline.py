@@ -168,13 +168,17 @@ def preload(url: str, sc: Scenario, rng: random.Random) -> float:
     return sc.memories / (time.perf_counter() - start)
 
 
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` whose labels include `labels` (0 when there are none)."""
+    return sum(v for lbl, v in samples.get(name, []) if all(lbl.get(k) == x for k, x in labels.items()))
+
+
 def cache_hit_rates(d: Samples) -> dict[str, float | None]:
-    """Hit rate per cache level over a scrape delta, and the share of searches answered from a cache
-    (L1: the result; L2: the query's embedding, so the model did not run)."""
+    """Hit rate per cache level over a scrape delta (L1: the search result; L2: the query's
+    embedding, so the model did not run)."""
     out: dict[str, float | None] = {}
     for level in ("l1", "l2"):
-        hits = sum(v for lbl, v in d.get("cache_hits_total", []) if lbl.get("level") == level)
-        misses = sum(v for lbl, v in d.get("cache_misses_total", []) if lbl.get("level") == level)
+        hits, misses = total(d, "cache_hits_total", level=level), total(d, "cache_misses_total", level=level)
         out[level] = round(hits / (hits + misses), 4) if hits + misses else None
     return out
 

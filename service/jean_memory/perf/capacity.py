@@ -25,7 +25,7 @@ from typing import Any
 
 from jean_memory.config import Settings
 from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape
+from jean_memory.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape, total
 from jean_memory.perf.workload import sentence
 from jean_memory.perf.wrkrun import run_wrk
 
@@ -71,10 +71,6 @@ class BacklogWatch:
         self._thread.join()
 
 
-def _total(samples: Samples, name: str, **labels: str) -> float:
-    return sum(v for lbl, v in samples.get(name, []) if all(lbl.get(k) == x for k, x in labels.items()))
-
-
 def sustained_adds(
     url: str, model_rate: float, seconds: float, overload: float, users: int, max_backlog: int
 ) -> dict[str, Any]:
@@ -100,8 +96,8 @@ def sustained_adds(
     (t0, s0), (t1, s1) = snapshots[0], end
     d = delta(s0, s1)
     span = t1 - t0
-    embedded = _total(d, "embedding_batch_size_sum") / span
-    acked = _total(d, "memory_creation_duration_seconds_count") / span
+    embedded = total(d, "embedding_batch_size_sum") / span
+    acked = total(d, "memory_creation_duration_seconds_count") / span
     statuses = {int(k): v for k, v in load["statuses"].items()}
     refused = sum(n for code, n in statuses.items() if code in (429, 503))
     result.update(
@@ -132,7 +128,7 @@ def zipf_searches(url: str, connections: int, seconds: float, users: int, querie
         "p99_ms": round(load["p99_ms"], 3),
         "error_rate": round(load["error_rate"], 5),
         **{f"{level}_hit_rate": rate for level, rate in cache_hit_rates(d).items()},
-        "queries_embedded": _total(d, "embedding_batch_size_sum"),
+        "queries_embedded": total(d, "embedding_batch_size_sum"),
         "statuses": load["statuses"],
     }
 
