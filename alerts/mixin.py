@@ -72,44 +72,47 @@ class Mixin:
             },
             {
                 "record": f"jm:creation_latency:avg{r}",
-                "expr": f"sum by (job) (rate(memory_creation_duration_seconds_sum{{{s}}}[{r}]))\n/\n"
-                f"sum by (job) (rate(memory_creation_duration_seconds_count{{{s}}}[{r}]))",
+                "expr": f"sum by (job) (rate(jm_memory_creation_duration_seconds_sum{{{s}}}[{r}]))\n/\n"
+                f"sum by (job) (rate(jm_memory_creation_duration_seconds_count{{{s}}}[{r}]))",
             },
             {
                 "record": f"jm:creation_latency:p99_{r}",
                 "expr": "histogram_quantile(0.99, sum by (job, le) "
-                f"(rate(memory_creation_duration_seconds_bucket{{{s}}}[{r}])))",
+                f"(rate(jm_memory_creation_duration_seconds_bucket{{{s}}}[{r}])))",
             },
             {
                 "record": f"jm:search_latency:p99_{r}",
                 "expr": "histogram_quantile(0.99, sum by (job, le) "
-                f"(rate(search_duration_seconds_bucket{{{s}}}[{r}])))",
+                f"(rate(jm_search_duration_seconds_bucket{{{s}}}[{r}])))",
             },
             {
                 "record": f"jm:hot_search_latency:p99_{r}",
                 "expr": "histogram_quantile(0.99, sum by (job, le) "
-                f'(rate(search_duration_seconds_bucket{{{s}, tier=~"cache|stm"}}[{r}])))',
+                f'(rate(jm_search_duration_seconds_bucket{{{s}, tier=~"cache|stm"}}[{r}])))',
             },
             {
                 "record": f"jm:searches:rate{r}",
-                "expr": f"sum by (job) (rate(search_duration_seconds_count{{{s}}}[{r}]))",
+                "expr": f"sum by (job) (rate(jm_search_duration_seconds_count{{{s}}}[{r}]))",
             },
             # Every search looks in L1; on a miss it looks in L2. Model avoided = L1 hits + L2 hits.
             {
                 "record": f"jm:cache_hit:ratio_rate{r}",
-                "expr": f'sum by (job) (rate(cache_hits_total{{{s}, level=~"l1|l2"}}[{r}]))\n/\n'
-                f'sum by (job) (rate(cache_hits_total{{{s}, level="l1"}}[{r}]) '
-                f'+ rate(cache_misses_total{{{s}, level="l1"}}[{r}]))',
+                "expr": f'sum by (job) (rate(jm_cache_hits_total{{{s}, level=~"l1|l2"}}[{r}]))\n/\n'
+                f'sum by (job) (rate(jm_cache_hits_total{{{s}, level="l1"}}[{r}]) '
+                f'+ rate(jm_cache_misses_total{{{s}, level="l1"}}[{r}]))',
             },
             {
                 "record": f"jm:operations:rate{r}",
-                "expr": f"sum by (job) (rate(memory_creation_duration_seconds_count{{{s}}}[{r}]))\n+\n"
-                f"sum by (job) (rate(search_duration_seconds_count{{{s}}}[{r}]))",
+                "expr": f"sum by (job) (rate(jm_memory_creation_duration_seconds_count{{{s}}}[{r}]))\n+\n"
+                f"sum by (job) (rate(jm_search_duration_seconds_count{{{s}}}[{r}]))",
             },
-            {"record": "jm:stm_budget:ratio", "expr": f"max by (job) (stm_bytes{{{s}}} / stm_budget_bytes{{{s}}})"},
+            {
+                "record": "jm:stm_budget:ratio",
+                "expr": f"max by (job) (jm_stm_bytes{{{s}}} / jm_stm_budget_bytes{{{s}}})",
+            },
             {
                 "record": f"jm:admission_rejections:rate{r}",
-                "expr": f"sum by (job) (rate(admission_rejected_total{{{s}}}[{r}]))",
+                "expr": f"sum by (job) (rate(jm_admission_rejected_total{{{s}}}[{r}]))",
             },
         ]
         le = self.slo["latency"]["threshold_seconds"]
@@ -162,7 +165,7 @@ class Mixin:
         alerts = [
             self._alert(
                 "JeanMemoryDown",
-                f"(up{{{s}}} == 0)\nor\n(absent_over_time(jean_memory_build_info{{{s}}}[{w['absent']}]) == 1)",
+                f"(up{{{s}}} == 0)\nor\n(absent_over_time(jm_build_info{{{s}}}[{w['absent']}]) == 1)",
                 "critical",
                 w["service_down_for"],
                 "Jean Memory is down",
@@ -218,8 +221,8 @@ class Mixin:
             ),
             self._alert(
                 "JeanMemoryShuttleBacklogGrowing",
-                f"deriv(shuttle_pending{{{s}}}[{r}]) > {th['shuttle_backlog_growth_per_second']}\n"
-                f"and\nshuttle_pending{{{s}}} > {th['shuttle_backlog_min']}",
+                f"deriv(jm_shuttle_pending{{{s}}}[{r}]) > {th['shuttle_backlog_growth_per_second']}\n"
+                f"and\njm_shuttle_pending{{{s}}} > {th['shuttle_backlog_min']}",
                 "warning",
                 w["for"],
                 "Writes are piling up in the journal",
@@ -228,7 +231,7 @@ class Mixin:
             ),
             self._alert(
                 "JeanMemoryShuttleStale",
-                f"max by (job) (shuttle_oldest_pending_age_seconds{{{s}}}) > {th['shuttle_oldest_pending_seconds']}",
+                f"max by (job) (jm_shuttle_oldest_pending_age_seconds{{{s}}}) > {th['shuttle_oldest_pending_seconds']}",
                 "warning",
                 w["for_short"],
                 "The oldest unshipped write is over {} s old".format(th["shuttle_oldest_pending_seconds"]),
@@ -237,7 +240,7 @@ class Mixin:
             ),
             self._alert(
                 "JeanMemoryLTMUnreachable",
-                f"max by (job) (ltm_up{{{s}}}) == 0",
+                f"max by (job) (jm_ltm_up{{{s}}}) == 0",
                 "critical",
                 w["for_short"],
                 "The long-term store is unreachable",
@@ -292,8 +295,8 @@ class Mixin:
     def _telemetry_expr(self) -> str:
         r = self.rate
         parts = [
-            f'sum(rate(telemetry_exports_total{{{self.sel}, result="failure"}}[{r}]))',
-            f"sum(rate(telemetry_dropped_spans_total{{{self.sel}}}[{r}]))",
+            f'sum(rate(jm_telemetry_exports_total{{{self.sel}, result="failure"}}[{r}]))',
+            f"sum(rate(jm_telemetry_dropped_spans_total{{{self.sel}}}[{r}]))",
         ]
         parts += [f"sum(rate({m}[{r}]))" for m in COLLECTOR_METRICS]
         joined = "\n+ ".join(f"({p} or vector(0))" for p in parts)

@@ -110,7 +110,7 @@ class Cases:
                 "JeanMemoryDown",
                 [
                     gauge("up", {**j, "instance": "a:8766"}, 1, 20),
-                    gauge("jean_memory_build_info", {**j, "version": "3"}, 1, 20),
+                    gauge("jm_build_info", {**j, "version": "3"}, 1, 20),
                 ],
                 "10m",
                 [],
@@ -134,7 +134,7 @@ class Cases:
 
         # Creation p99: everything in the (25 ms, 50 ms] bucket gives 49.75 ms; in (0.5, 1] ms, silence.
         for bucket, fires in (("0.05", True), ("0.001", False)):
-            series = histogram("memory_creation_duration_seconds", {**j, "mode": "single"}, 60, bucket, 30)
+            series = histogram("jm_memory_creation_duration_seconds", {**j, "mode": "single"}, 60, bucket, 30)
             exp = [
                 {
                     "exp_labels": self.labels("warning", job=job),
@@ -148,7 +148,7 @@ class Cases:
 
         # Search p99: everything in (100 ms, 250 ms] gives 248.5 ms.
         for bucket, fires in (("0.25", True), ("0.005", False)):
-            series = histogram("search_duration_seconds", {**j, "tier": "stm"}, 60, bucket, 30)
+            series = histogram("jm_search_duration_seconds", {**j, "tier": "stm"}, 60, bucket, 30)
             exp = [
                 {
                     "exp_labels": self.labels("warning", job=job),
@@ -163,10 +163,10 @@ class Cases:
         # Cache hit rate: (L1 hits + L2 hits) / L1 lookups = (10 + 20) / 100 = 30 %; silent at 95 %.
         for l1_hit, l1_miss, l2_hit, fires in ((10, 90, 20, True), (90, 10, 5, False)):
             series = [
-                counter("cache_hits_total", {**j, "level": "l1"}, l1_hit, 30),
-                counter("cache_misses_total", {**j, "level": "l1"}, l1_miss, 30),
-                counter("cache_hits_total", {**j, "level": "l2"}, l2_hit, 30),
-                counter("search_duration_seconds_count", {**j, "tier": "stm"}, 100, 30),
+                counter("jm_cache_hits_total", {**j, "level": "l1"}, l1_hit, 30),
+                counter("jm_cache_misses_total", {**j, "level": "l1"}, l1_miss, 30),
+                counter("jm_cache_hits_total", {**j, "level": "l2"}, l2_hit, 30),
+                counter("jm_search_duration_seconds_count", {**j, "tier": "stm"}, 100, 30),
             ]
             exp = [
                 {
@@ -195,7 +195,7 @@ class Cases:
 
         # Shuttle backlog: +100 writes a minute over 2000 waiting = 1.667/s; flat is silent.
         for growth, fires in ((100, True), (0, False)):
-            series = [counter("shuttle_pending", j, growth, 30, start=th["shuttle_backlog_min"] * 2)]
+            series = [counter("jm_shuttle_pending", j, growth, 30, start=th["shuttle_backlog_min"] * 2)]
             exp = [
                 {
                     "exp_labels": self.labels("warning", job=job),
@@ -208,7 +208,7 @@ class Cases:
             cases.append(self.case("JeanMemoryShuttleBacklogGrowing", series, "20m", exp if fires else []))
 
         for age, fires in ((600, True), (30, False)):
-            series = [gauge("shuttle_oldest_pending_age_seconds", j, age, 20)]
+            series = [gauge("jm_shuttle_oldest_pending_age_seconds", j, age, 20)]
             exp = [
                 {
                     "exp_labels": self.labels("warning", job=job),
@@ -221,7 +221,7 @@ class Cases:
             cases.append(self.case("JeanMemoryShuttleStale", series, "10m", exp if fires else []))
 
         for up, fires in ((0, True), (1, False)):
-            series = [gauge("ltm_up", {**j, "store": "postgres"}, up, 20)]
+            series = [gauge("jm_ltm_up", {**j, "store": "postgres"}, up, 20)]
             exp = [
                 {
                     "exp_labels": self.labels("critical", job=job),
@@ -236,7 +236,7 @@ class Cases:
 
         budget = self.m.t["stm_bytes"]
         for share, fires in ((0.95, True), (0.5, False)):
-            series = [gauge("stm_bytes", j, budget * share, 30), gauge("stm_budget_bytes", j, budget, 30)]
+            series = [gauge("jm_stm_bytes", j, budget * share, 30), gauge("jm_stm_budget_bytes", j, budget, 30)]
             exp = [
                 {
                     "exp_labels": self.labels("warning", job=job),
@@ -251,7 +251,10 @@ class Cases:
         for per_min, fires in ((300, True), (6, False)):
             series = [
                 counter(
-                    "admission_rejected_total", {**j, "operation": "write", "reason": "embedding_backlog"}, per_min, 20
+                    "jm_admission_rejected_total",
+                    {**j, "operation": "write", "reason": "jm_embedding_backlog"},
+                    per_min,
+                    20,
                 )
             ]
             exp = [
@@ -270,7 +273,7 @@ class Cases:
             "(service OTLP exports, collector receivers and exporters)."
         )
         for series, value in (
-            ([counter("telemetry_exports_total", {**j, "signal": "traces", "result": "failure"}, 60, 20)], "1"),
+            ([counter("jm_telemetry_exports_total", {**j, "signal": "traces", "result": "failure"}, 60, 20)], "1"),
             (
                 [
                     counter(
@@ -296,7 +299,7 @@ class Cases:
             self.case(
                 "JeanMemoryTelemetryPipelineBroken",
                 [
-                    counter("telemetry_exports_total", {**j, "signal": "traces", "result": "success"}, 60, 20),
+                    counter("jm_telemetry_exports_total", {**j, "signal": "traces", "result": "success"}, 60, 20),
                     counter("otelcol_exporter_send_failed_spans_total", {"job": "otel-collector"}, 0, 20),
                 ],
                 "10m",

@@ -48,7 +48,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             impact="Agents cannot store or recall memories. Acknowledged writes are safe in the journal on disk.",
             diagnose=[
                 f"Dashboard **{DASH['overview']}**: every panel goes blank at the same moment.",
-                f"PromQL: `up{{{s}}}` (scrape path) and `jean_memory_build_info{{{s}}}` (either path).",
+                f"PromQL: `up{{{s}}}` (scrape path) and `jm_build_info{{{s}}}` (either path).",
                 "`curl -s localhost:8766/healthz` and `/readyz` on the host; `make stack` → `scripts/stack status`.",
                 "Process gone? Check the service log's last lines for a traceback, and the host for OOM kills "
                 "(`dmesg | grep -i oom`).",
@@ -70,7 +70,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
                 f"PromQL: `sum by (http_route) (rate(http_server_request_duration_seconds_sum{{{s}}}[{r}])) / "
                 f"sum by (http_route) (rate(http_server_request_duration_seconds_count{{{s}}}[{r}]))`.",
                 f"CPU saturation: `rate(process_cpu_seconds_total{{{s}}}[{r}])` near the core count; the embedding "
-                f"backlog `embedding_backlog{{{s}}}`.",
+                f"backlog `jm_embedding_backlog{{{s}}}`.",
                 f"Dashboard **{DASH['stm']}**, panels **Event-loop lag** and **Garbage-collector pauses**: every "
                 "request shares one event loop, so anything that blocks it slows them all. Lag up with flat traffic: "
                 "something blocks the loop; restart one instance with `JM_SLOW_CALLBACK_MS=100` and its log names "
@@ -95,7 +95,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
                 f"Dashboard **{DASH['overview']}**, panel **Memory creation latency** (p50/p95/p99 against the "
                 f"{_ms(t['creation_avg_seconds'])} target); click an exemplar for the slow request's trace.",
                 f"PromQL: `jm:creation_latency:p99_{r}`, `histogram_quantile(0.99, sum by (le, mode) "
-                f"(rate(memory_creation_duration_seconds_bucket{{{s}}}[{r}])))` (single vs batch).",
+                f"(rate(jm_memory_creation_duration_seconds_bucket{{{s}}}[{r}])))` (single vs batch).",
                 "The `journal.commit` span: a slow commit means a slow disk (check `iostat`) or "
                 "`JM_JOURNAL_SYNC=full` on a disk with expensive fsync.",
                 "CPU: is the event loop starved (`rate(process_cpu_seconds_total[1m])` near 1 per worker)?",
@@ -114,9 +114,9 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             diagnose=[
                 f"Dashboard **{DASH['overview']}**, panel **Search latency** by tier; **{DASH['stm']}**, panels "
                 "**Embedding latency** and **Embedding backlog**.",
-                f"PromQL: `histogram_quantile(0.99, sum by (le, tier) (rate(search_duration_seconds_bucket{{{s}}}[{r}])))`.",
+                f"PromQL: `histogram_quantile(0.99, sum by (le, tier) (rate(jm_search_duration_seconds_bucket{{{s}}}[{r}])))`.",
                 'Cold searches (`tier="ltm"`) include promotion from the store; many of them mean evictions '
-                f"(`rate(stm_evictions_total{{{s}}}[{r}])`).",
+                f"(`rate(jm_stm_evictions_total{{{s}}}[{r}])`).",
                 traces,
             ],
             mitigate=[
@@ -132,7 +132,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             impact="Each miss costs a model call (~14 ms with MiniLM); search latency and CPU rise.",
             diagnose=[
                 f"Dashboard **{DASH['stm']}**, panels **Cache hits and misses by level** and **Cache hit rate**.",
-                f"PromQL: `sum by (level) (rate(cache_hits_total{{{s}}}[{r}]))` and `cache_misses_total`.",
+                f"PromQL: `sum by (level) (rate(jm_cache_hits_total{{{s}}}[{r}]))` and `jm_cache_misses_total`.",
                 "A sudden drop to zero: caches disabled (`JM_RESULT_CACHE_SIZE=0`, `JM_EMBEDDING_CACHE_SIZE=0`, or "
                 "the drill fault `cache_disabled`).",
                 "A slow drift: the workload's queries stopped repeating (new clients, new query templates).",
@@ -151,7 +151,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
                 f"Dashboard **{DASH['overview']}**, panel **Error rate**; **{DASH['slo']}** for the budget impact.",
                 f"PromQL: `sum by (http_route) (rate(http_server_request_duration_seconds_count{{{s}, "
                 f'http_response_status_class="5xx"}}[{r}]))` and `sum by (service, operation, error_type) '
-                f"(rate(errors_total{{{s}}}[{r}]))`.",
+                f"(rate(jm_errors_total{{{s}}}[{r}]))`.",
                 "503s with `Retry-After` are admission control or the store being down: see "
                 "JeanMemoryAdmissionRejecting and JeanMemoryLTMUnreachable.",
                 'Traces: in Tempo, `{ status = error }`; logs: lines with `"level": "error"`.',
@@ -171,8 +171,8 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             diagnose=[
                 f"Dashboard **{DASH['shuttle']}**, panels **Pending writes**, **Retries and failures**, "
                 "**LTM write latency**.",
-                f"PromQL: `deriv(shuttle_pending{{{s}}}[{r}])`, `rate(shuttle_retries_total{{{s}}}[{r}])`, "
-                f"`histogram_quantile(0.99, rate(ltm_write_duration_seconds_bucket{{{s}}}[{r}]))`.",
+                f"PromQL: `deriv(jm_shuttle_pending{{{s}}}[{r}])`, `rate(jm_shuttle_retries_total{{{s}}}[{r}])`, "
+                f"`histogram_quantile(0.99, rate(jm_ltm_write_duration_seconds_bucket{{{s}}}[{r}]))`.",
                 "Traces: `shuttle.batch` spans and their `ltm.write` children show slow or failing store writes.",
             ],
             mitigate=[
@@ -187,10 +187,10 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             impact="The store of record misses recent memories; other instances reading it do not see them.",
             diagnose=[
                 f"Dashboard **{DASH['shuttle']}**, panel **Oldest pending age**.",
-                f"PromQL: `shuttle_oldest_pending_age_seconds{{{s}}}`, `ltm_up{{{s}}}`, "
-                f"`increase(shuttle_dead_letters_total{{{s}}}[1h])`.",
+                f"PromQL: `jm_shuttle_oldest_pending_age_seconds{{{s}}}`, `jm_ltm_up{{{s}}}`, "
+                f"`increase(jm_shuttle_dead_letters_total{{{s}}}[1h])`.",
                 "Writes held for their vector: with MiniLM saturated, rows wait up to `JM_SHUTTLE_EMBED_WAIT_S` "
-                "before shipping without one; see `embedding_backlog`.",
+                "before shipping without one; see `jm_embedding_backlog`.",
             ],
             mitigate=["Restore the store (see JeanMemoryLTMUnreachable); reduce the embedding backlog."],
             minutes=60,
@@ -201,13 +201,13 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             "resident in the short-term tier fail with 503; /readyz reports not ready.",
             diagnose=[
                 f"Dashboard **{DASH['shuttle']}**, panels **LTM up** and **Retries and failures**.",
-                f"PromQL: `ltm_up{{{s}}}`, `rate(shuttle_failures_total{{{s}}}[{r}])`.",
+                f"PromQL: `jm_ltm_up{{{s}}}`, `rate(jm_shuttle_failures_total{{{s}}}[{r}])`.",
                 "Service log: `long-term store write failed (attempt N), retrying: ...` names the error.",
                 "PostgreSQL: `pg_isready -h HOST -p PORT`; remote: `curl REMOTE/readyz`.",
             ],
             mitigate=[
                 "Bring the store back; the shuttle resumes by itself and ships everything exactly once.",
-                "Watch `shuttle_pending` drain to 0 afterwards.",
+                "Watch `jm_shuttle_pending` drain to 0 afterwards.",
             ],
             minutes=15,
         ),
@@ -217,7 +217,7 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             impact="Cold users are evicted; their next read promotes them from the store (a cold, slower search).",
             diagnose=[
                 f"Dashboard **{DASH['stm']}**, panels **STM bytes vs budget**, **Evictions**, **Promotions**.",
-                f"PromQL: `jm:stm_budget:ratio`, `rate(stm_evictions_total{{{s}}}[{r}])`, "
+                f"PromQL: `jm:stm_budget:ratio`, `rate(jm_stm_evictions_total{{{s}}}[{r}])`, "
                 f"`process_resident_memory_bytes{{{s}}}`.",
             ],
             mitigate=[
@@ -232,8 +232,8 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             impact="Clients must retry after `Retry-After`; sustained, it means the service is under-provisioned.",
             diagnose=[
                 f"Dashboard **{DASH['overview']}**, panel **Throughput**; **{DASH['stm']}**, **Embedding backlog**.",
-                f"PromQL: `sum by (operation, reason) (rate(admission_rejected_total{{{s}}}[{r}]))`.",
-                '`reason="embedding_backlog"`: adds arrive faster than the model embeds; `concurrency`: too many '
+                f"PromQL: `sum by (operation, reason) (rate(jm_admission_rejected_total{{{s}}}[{r}]))`.",
+                '`reason="jm_embedding_backlog"`: adds arrive faster than the model embeds; `concurrency`: too many '
                 "requests in flight; `shuttle_backlog`: the store is not keeping up.",
             ],
             mitigate=[
@@ -249,8 +249,8 @@ def runbooks(data: dict[str, Any]) -> dict[str, str]:
             "itself is unaffected: exports never block requests.",
             diagnose=[
                 f"Dashboard **{DASH['telemetry']}**, every panel.",
-                f'PromQL: `rate(telemetry_exports_total{{{s}, result="failure"}}[{r}])`, '
-                f"`rate(telemetry_dropped_spans_total{{{s}}}[{r}])`, "
+                f'PromQL: `rate(jm_telemetry_exports_total{{{s}, result="failure"}}[{r}])`, '
+                f"`rate(jm_telemetry_dropped_spans_total{{{s}}}[{r}])`, "
                 f"`rate(otelcol_exporter_send_failed_spans_total[{r}])`, `rate(otelcol_receiver_refused_spans_total[{r}])`.",
                 "Collector logs (`docker compose logs otel-collector`): memory_limiter refusing, exporter errors.",
             ],

@@ -15,7 +15,7 @@ dashboard = Dashboard(
     panels=[
         timeseries(
             "Memory creation latency",
-            quantiles("memory_creation_duration_seconds"),
+            quantiles("jm_memory_creation_duration_seconds"),
             (0, 0, 12, 8),
             "s",
             threshold=T["creation_avg_seconds"],
@@ -25,7 +25,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Search latency",
-            quantiles("search_duration_seconds", by="tier"),
+            quantiles("jm_search_duration_seconds", by="tier"),
             (12, 0, 12, 8),
             "s",
             threshold=T["hot_search_p99_seconds"],
@@ -65,7 +65,7 @@ dashboard = Dashboard(
             "Process memory (RSS)",
             [
                 target(f"process_resident_memory_bytes{{{SEL}}}", "RSS {{instance}}"),
-                target(f"stm_bytes{{{SEL}}}", "STM {{instance}}", "B"),
+                target(f"jm_stm_bytes{{{SEL}}}", "STM {{instance}}", "B"),
             ],
             (0, 15, 12, 7),
             "bytes",
@@ -74,7 +74,7 @@ dashboard = Dashboard(
         ),
         stat(
             "Admission rejections",
-            f"sum(rate(admission_rejected_total{{{SEL}}}[{RATE}]))",
+            f"sum(rate(jm_admission_rejected_total{{{SEL}}}[{RATE}]))",
             (12, 15, 4, 7),
             "reqps",
             [Threshold("green", 0, 0.0), Threshold("red", 1, float(TH["admission_rejections_per_second"]))],

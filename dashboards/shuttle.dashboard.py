@@ -14,14 +14,14 @@ dashboard = Dashboard(
     panels=[
         timeseries(
             "Pending writes",
-            [target(f"shuttle_pending{{{SEL}}}", "journaled, not yet in the store")],
+            [target(f"jm_shuttle_pending{{{SEL}}}", "journaled, not yet in the store")],
             (0, 0, 12, 8),
             "short",
             threshold=TH["shuttle_backlog_min"],
         ),
         timeseries(
             "Oldest pending age",
-            [target(f"shuttle_oldest_pending_age_seconds{{{SEL}}}", "oldest")],
+            [target(f"jm_shuttle_oldest_pending_age_seconds{{{SEL}}}", "oldest")],
             (12, 0, 12, 8),
             "s",
             threshold=TH["shuttle_oldest_pending_seconds"],
@@ -30,10 +30,11 @@ dashboard = Dashboard(
             "Batch size",
             [
                 target(
-                    f"rate(shuttle_batch_size_sum{{{SEL}}}[{RATE}]) / rate(shuttle_batch_size_count{{{SEL}}}[{RATE}])",
+                    f"rate(jm_shuttle_batch_size_sum{{{SEL}}}[{RATE}])"
+                    f" / rate(jm_shuttle_batch_size_count{{{SEL}}}[{RATE}])",
                     "mean writes per batch",
                 ),
-                target(f"rate(shuttle_batches_total{{{SEL}}}[{RATE}])", "batches/s", "B"),
+                target(f"rate(jm_shuttle_batches_total{{{SEL}}}[{RATE}])", "batches/s", "B"),
             ],
             (0, 8, 8, 7),
             "short",
@@ -41,19 +42,21 @@ dashboard = Dashboard(
         timeseries(
             "Retries and failures",
             [
-                target(f"rate(shuttle_retries_total{{{SEL}}}[{RATE}])", "retries/s"),
+                target(f"rate(jm_shuttle_retries_total{{{SEL}}}[{RATE}])", "retries/s"),
                 target(
-                    f"sum by (retryable) (rate(shuttle_failures_total{{{SEL}}}[{RATE}]))",
+                    f"sum by (retryable) (rate(jm_shuttle_failures_total{{{SEL}}}[{RATE}]))",
                     "failures/s retryable={{retryable}}",
                     "B",
                 ),
-                target(f"increase(shuttle_dead_letters_total{{{SEL}}}[1h])", "dead letters (1h)", "C"),
+                target(f"increase(jm_shuttle_dead_letters_total{{{SEL}}}[1h])", "dead letters (1h)", "C"),
             ],
             (8, 8, 8, 7),
             "short",
         ),
-        timeseries("LTM up", [target(f"ltm_up{{{SEL}}}", "{{store}}")], (16, 8, 8, 7), "short", valueMin=0, valueMax=1),
-        timeseries("LTM write latency", quantiles("ltm_write_duration_seconds", by="store"), (0, 15, 12, 7), "s"),
-        timeseries("LTM read latency", quantiles("ltm_read_duration_seconds", by="store"), (12, 15, 12, 7), "s"),
+        timeseries(
+            "LTM up", [target(f"jm_ltm_up{{{SEL}}}", "{{store}}")], (16, 8, 8, 7), "short", valueMin=0, valueMax=1
+        ),
+        timeseries("LTM write latency", quantiles("jm_ltm_write_duration_seconds", by="store"), (0, 15, 12, 7), "s"),
+        timeseries("LTM read latency", quantiles("jm_ltm_read_duration_seconds", by="store"), (12, 15, 12, 7), "s"),
     ],
 ).auto_panel_ids()

@@ -16,8 +16,8 @@ dashboard = Dashboard(
         timeseries(
             "Cache hits and misses by level",
             [
-                target(f"sum by (level) (rate(cache_hits_total{{{SEL}}}[{RATE}]))", "hits {{level}}"),
-                target(f"sum by (level) (rate(cache_misses_total{{{SEL}}}[{RATE}]))", "misses {{level}}", "B"),
+                target(f"sum by (level) (rate(jm_cache_hits_total{{{SEL}}}[{RATE}]))", "hits {{level}}"),
+                target(f"sum by (level) (rate(jm_cache_misses_total{{{SEL}}}[{RATE}]))", "misses {{level}}", "B"),
             ],
             (0, 0, 12, 8),
             "ops",
@@ -27,7 +27,7 @@ dashboard = Dashboard(
             "Cache hit rate",
             [
                 target(f"jm:cache_hit:ratio_rate{RATE}", "rate (PromQL)"),
-                target(f"cache_hit_rate{{{SEL}}}", "gauge (last 1000 searches)", "B"),
+                target(f"jm_cache_hit_ratio{{{SEL}}}", "gauge (last 1000 searches)", "B"),
             ],
             (12, 0, 12, 8),
             "percentunit",
@@ -37,33 +37,33 @@ dashboard = Dashboard(
         ),
         timeseries(
             "STM bytes vs budget",
-            [target(f"stm_bytes{{{SEL}}}", "used"), target(f"stm_budget_bytes{{{SEL}}}", "budget", "B")],
+            [target(f"jm_stm_bytes{{{SEL}}}", "used"), target(f"jm_stm_budget_bytes{{{SEL}}}", "budget", "B")],
             (0, 8, 8, 7),
             "bytes",
             threshold=T["stm_bytes"] * TH["stm_budget_ratio"],
         ),
         timeseries(
             "STM vectors and users",
-            [target(f"stm_vectors{{{SEL}}}", "vectors"), target(f"stm_users{{{SEL}}}", "users", "B")],
+            [target(f"jm_stm_vectors{{{SEL}}}", "vectors"), target(f"jm_stm_users{{{SEL}}}", "users", "B")],
             (8, 8, 8, 7),
             "short",
         ),
         timeseries(
             "Evictions and promotions",
             [
-                target(f"rate(stm_evictions_total{{{SEL}}}[{RATE}])", "evicted users/s"),
-                target(f"rate(shuttle_promotions_total{{{SEL}}}[{RATE}])", "promoted users/s", "B"),
+                target(f"rate(jm_stm_evictions_total{{{SEL}}}[{RATE}])", "evicted users/s"),
+                target(f"rate(jm_shuttle_promotions_total{{{SEL}}}[{RATE}])", "promoted users/s", "B"),
             ],
             (16, 8, 8, 7),
             "ops",
         ),
-        timeseries("Embedding latency", quantiles("embedding_duration_seconds"), (0, 15, 8, 7), "s"),
+        timeseries("Embedding latency", quantiles("jm_embedding_duration_seconds"), (0, 15, 8, 7), "s"),
         timeseries(
             "Embedding batch size",
             [
                 target(
-                    f"rate(embedding_batch_size_sum{{{SEL}}}[{RATE}])"
-                    f" / rate(embedding_batch_size_count{{{SEL}}}[{RATE}])",
+                    f"rate(jm_embedding_batch_size_sum{{{SEL}}}[{RATE}])"
+                    f" / rate(jm_embedding_batch_size_count{{{SEL}}}[{RATE}])",
                     "mean texts per batch",
                 )
             ],
@@ -72,13 +72,13 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Embedding backlog",
-            [target(f"embedding_backlog{{{SEL}}}", "memories waiting for the model")],
+            [target(f"jm_embedding_backlog{{{SEL}}}", "memories waiting for the model")],
             (16, 15, 8, 7),
             "short",
         ),
         timeseries(
             "Time to searchable",
-            quantiles("memory_time_to_searchable_seconds"),
+            quantiles("jm_memory_time_to_searchable_seconds"),
             (0, 22, 24, 7),
             "s",
             description="From acknowledgement to the vector being in the index (search sees pending writes "
@@ -86,7 +86,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Event-loop lag",
-            quantiles("event_loop_lag_seconds"),
+            quantiles("jm_event_loop_lag_seconds"),
             (0, 29, 12, 7),
             "s",
             description="How late a 100 ms timer fires: every request waits this long when the loop is blocked. "
@@ -97,10 +97,10 @@ dashboard = Dashboard(
             [
                 target(
                     "histogram_quantile(0.99, sum by (le, generation) "
-                    f"(rate(gc_pause_seconds_bucket{{{SEL}}}[{RATE}])))",
+                    f"(rate(jm_gc_pause_seconds_bucket{{{SEL}}}[{RATE}])))",
                     "p99 generation {{generation}}",
                 ),
-                target(f"gc_frozen_objects{{{SEL}}}", "frozen objects", "B"),
+                target(f"jm_gc_frozen_objects{{{SEL}}}", "frozen objects", "B"),
             ],
             (12, 29, 12, 7),
             "s",

@@ -16,7 +16,8 @@ dashboard = Dashboard(
             "Service OTLP exports",
             [
                 target(
-                    f"sum by (signal, result) (rate(telemetry_exports_total{{{SEL}}}[{RATE}]))", "{{signal}} {{result}}"
+                    f"sum by (signal, result) (rate(jm_telemetry_exports_total{{{SEL}}}[{RATE}]))",
+                    "{{signal}} {{result}}",
                 )
             ],
             (0, 0, 12, 8),
@@ -24,7 +25,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Dropped spans",
-            [target(f"rate(telemetry_dropped_spans_total{{{SEL}}}[{RATE}])", "dropped/s")],
+            [target(f"rate(jm_telemetry_dropped_spans_total{{{SEL}}}[{RATE}])", "dropped/s")],
             (12, 0, 12, 8),
             "ops",
             threshold=0.0001,

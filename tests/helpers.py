@@ -45,7 +45,7 @@ def add_batch(
 
 
 def wait_shipped(url: str, timeout_s: float = 60) -> None:
-    wait_until(lambda: metric(url, "shuttle_pending") == 0, timeout_s, "the journal to drain into the store")
+    wait_until(lambda: metric(url, "jm_shuttle_pending") == 0, timeout_s, "the journal to drain into the store")
 
 
 class AddStream:

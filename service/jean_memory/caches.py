@@ -7,7 +7,7 @@
   the user's memories changed.
 - The Bloom filter (rbloom) holds every id that may exist. "Not in the filter" is certain, so a
   lookup of an unknown id answers 404 without touching a tier; it is the negative cache.
-Every lookup counts a hit or a miss for its level, and the searches window feeds `cache_hit_rate`.
+Every lookup counts a hit or a miss for its level, and the searches window feeds `jm_cache_hit_ratio`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class IdFilter:
 
 
 class SearchCacheWindow:
-    """Whether each recent search avoided the model, over the last `size` searches: cache_hit_rate."""
+    """Whether each recent search avoided the model, over the last `size` searches: jm_cache_hit_ratio."""
 
     def __init__(self, metrics: Metrics, size: int = 1000) -> None:
         self._window: deque[bool] = deque(maxlen=size)

@@ -8,7 +8,7 @@ moves the survivors into the permanent generation every `gc_freeze_interval_s` (
 a young collection so fresh garbage is not frozen), so a full collection only walks what arrived
 since. Objects frozen are still freed by reference counting; only *cyclic* garbage that was frozen
 waits, until every `gc_full_collect_interval_s` the policy unfreezes and runs one full collection:
-one long pause, rarely, instead of many. Pauses are observed in `gc_pause_seconds`.
+one long pause, rarely, instead of many. Pauses are observed in `jm_gc_pause_seconds`.
 """
 
 from __future__ import annotations

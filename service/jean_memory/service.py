@@ -270,7 +270,7 @@ class MemoryService:
         """
         s = self.settings
         if self.worker.backlog + self._reserved + n > s.embed_max_backlog:
-            self.metrics.admission_rejected.labels("write", "embedding_backlog").inc()
+            self.metrics.admission_rejected.labels("write", "jm_embedding_backlog").inc()
             raise Overloaded(
                 f"embedding backlog full ({self.worker.backlog} memories waiting for the model)",
                 retry_after_s=s.retry_after_s,

@@ -21,7 +21,7 @@ def test_embedding_backlog_full_is_429(tmp_path: Path) -> None:
             assert "backlog" in r.json()["detail"]
             assert c.get("/v1/memories", params={"user_id": "u"}).json()["items"] == []
             assert c.post("/v1/memories", json={"user_id": "u", "content": "fits"}).status_code == 201
-        assert metric(svc.url, "admission_rejected_total", operation="write", reason="embedding_backlog") == 1
+        assert metric(svc.url, "jm_admission_rejected_total", operation="write", reason="jm_embedding_backlog") == 1
     finally:
         svc.stop()
 
@@ -39,7 +39,7 @@ def test_unreachable_store_bounds_the_journal_with_503(tmp_path: Path) -> None:
             assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
             ready = c.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["ltm_reachable"] is False
-        assert metric(svc.url, "shuttle_pending") == 10
-        assert metric(svc.url, "ltm_up", store="http") == 0
+        assert metric(svc.url, "jm_shuttle_pending") == 10
+        assert metric(svc.url, "jm_ltm_up", store="http") == 0
     finally:
         svc.stop()

@@ -43,7 +43,7 @@ def test_no_operation_blocks_the_event_loop(start_service: StartService, tmp_pat
         assert c.delete(f"/v1/memories/{ids[0]}", params={"user_id": "u0"}).status_code == 204
         wait_shipped(svc.url)
         time.sleep(2.5)  # housekeeping: the GC policy's freeze, eviction checks
-        assert metric(svc.url, "event_loop_lag_seconds_count") > 0
+        assert metric(svc.url, "jm_event_loop_lag_seconds_count") > 0
     assert _slow_callbacks(svc.logs()) == []
     svc.stop()
 

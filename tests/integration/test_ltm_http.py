@@ -23,8 +23,8 @@ def test_remote_store_killed_mid_run(tmp_path: Path) -> None:
         remote.kill()
         before = len(stream.acked)
         wait_until(lambda: len(stream.acked) > before + 300, 60, "writes acknowledged during the outage")
-        wait_until(lambda: metric(local.url, "shuttle_retries_total") > 0, 30, "the shuttle to retry")
-        assert metric(local.url, "ltm_up", store="http") == 0
+        wait_until(lambda: metric(local.url, "jm_shuttle_retries_total") > 0, 30, "the shuttle to retry")
+        assert metric(local.url, "jm_ltm_up", store="http") == 0
         remote.start()
         acked = stream.stop()
         assert not stream.errors, stream.errors[:5]

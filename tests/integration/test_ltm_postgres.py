@@ -42,7 +42,7 @@ def test_roundtrip_and_promotion_from_postgres(postgres: PostgresServer, tmp_pat
             hits = c.post("/v1/search", json={"user_id": "pg-user", "query": "where is the bicycle"}).json()
             assert hits["results"][0]["id"] == ids[0]
             assert sorted(all_ids(c, "pg-user")) == sorted(ids)
-        assert metric(fresh.url, "embedding_batch_size_count") <= 2, "vectors came from the store, not the model"
+        assert metric(fresh.url, "jm_embedding_batch_size_count") <= 2, "vectors came from the store, not the model"
     finally:
         fresh.stop()
 
@@ -55,14 +55,14 @@ def test_postgres_outage_mid_run(postgres: PostgresServer, tmp_path: Path) -> No
         postgres.stop("immediate")
         before = len(stream.acked)
         wait_until(lambda: len(stream.acked) > before + 300, 60, "writes acknowledged during the outage")
-        wait_until(lambda: metric(svc.url, "shuttle_retries_total") > 0, 30, "the shuttle to retry")
-        assert metric(svc.url, "ltm_up", store="postgres") == 0
+        wait_until(lambda: metric(svc.url, "jm_shuttle_retries_total") > 0, 30, "the shuttle to retry")
+        assert metric(svc.url, "jm_ltm_up", store="postgres") == 0
         assert httpx.get(f"{svc.url}/readyz").status_code == 503
         postgres.start()
         acked = stream.stop()
         assert not stream.errors, stream.errors[:5]
         wait_shipped(svc.url, timeout_s=90)
-        assert metric(svc.url, "ltm_up", store="postgres") == 1
+        assert metric(svc.url, "jm_ltm_up", store="postgres") == 1
     finally:
         svc.stop()
     ids = postgres.psql("SELECT id FROM memories WHERE user_id = 'outage-user'").split()

@@ -26,8 +26,8 @@ def test_eviction_keeps_budget_and_data(tmp_path: Path) -> None:
                 hits = c.post("/v1/search", json={"user_id": u, "query": f"{u} remembers fact 7", "k": 1}).json()
                 assert hits["results"][0]["id"] == ids[u][7]
                 assert sorted(all_ids(c, u)) == sorted(ids[u])
-        assert metric(svc.url, "stm_evictions_total") > 0
-        assert metric(svc.url, "stm_bytes") <= budget
-        assert metric(svc.url, "shuttle_promotions_total") >= len(users)
+        assert metric(svc.url, "jm_stm_evictions_total") > 0
+        assert metric(svc.url, "jm_stm_bytes") <= budget
+        assert metric(svc.url, "jm_shuttle_promotions_total") >= len(users)
     finally:
         svc.stop()

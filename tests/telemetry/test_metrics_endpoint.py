@@ -63,7 +63,11 @@ def test_latency_histograms_carry_trace_id_exemplars(start_service: StartService
     exercise(svc.url)
     text = httpx.get(f"{svc.url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}).text
     families = {f.name: f for f in parse_openmetrics(text)}
-    for name in ("http_server_request_duration_seconds", "search_duration_seconds", "memory_creation_duration_seconds"):
+    for name in (
+        "http_server_request_duration_seconds",
+        "jm_search_duration_seconds",
+        "jm_memory_creation_duration_seconds",
+    ):
         exemplars = [s.exemplar for s in families[name].samples if s.exemplar is not None]
         assert exemplars, f"{name} has no exemplar"
         assert all(re.fullmatch(r"[0-9a-f]{32}", e.labels["trace_id"]) for e in exemplars)

@@ -36,16 +36,16 @@ def test_dead_collector_changes_nothing_for_clients(start_service: StartService)
     traffic(svc.url, 300)
     elapsed = time.monotonic() - start
     wait_until(
-        lambda: metric(svc.url, "telemetry_exports_total", signal="traces", result="failure") > 0,
+        lambda: metric(svc.url, "jm_telemetry_exports_total", signal="traces", result="failure") > 0,
         30,
         "a failed span export to be counted",
     )
     wait_until(
-        lambda: metric(svc.url, "telemetry_exports_total", signal="metrics", result="failure") > 0,
+        lambda: metric(svc.url, "jm_telemetry_exports_total", signal="metrics", result="failure") > 0,
         30,
         "a failed metric export to be counted",
     )
-    assert metric(svc.url, "telemetry_exports_total", result="success") == 0
+    assert metric(svc.url, "jm_telemetry_exports_total", result="success") == 0
     assert httpx.get(f"{svc.url}/readyz").status_code == 200
     assert elapsed < 60, "600 requests must not wait on exports"
 

@@ -34,8 +34,8 @@ def test_tick_freezes_survivors_and_observes_pauses(policy: tuple[GcPolicy, Coll
     p._last_freeze -= 2.0  # a freeze is due
     p.tick()
     assert gc.get_freeze_count() >= len(survivors)
-    assert registry.get_sample_value("gc_frozen_objects") == gc.get_freeze_count()
-    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "1"}) >= 1
+    assert registry.get_sample_value("jm_gc_frozen_objects") == gc.get_freeze_count()
+    assert registry.get_sample_value("jm_gc_pause_seconds_count", {"generation": "1"}) >= 1
 
 
 def test_full_collection_reclaims_frozen_cycles(policy: tuple[GcPolicy, CollectorRegistry]) -> None:
@@ -50,4 +50,4 @@ def test_full_collection_reclaims_frozen_cycles(policy: tuple[GcPolicy, Collecto
     p._last_full -= 61.0
     p.tick()
     assert ref() is None, "the periodic full collection frees it"
-    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "2"}) >= 1
+    assert registry.get_sample_value("jm_gc_pause_seconds_count", {"generation": "2"}) >= 1

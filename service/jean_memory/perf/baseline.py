@@ -162,7 +162,7 @@ def preload(url: str, sc: Scenario, rng: random.Random) -> float:
         deadline = time.monotonic() + 3600
         while time.monotonic() < deadline:
             s = scrape(url)
-            if (gauge(s, "embedding_backlog") or 0) == 0 and (gauge(s, "stm_vectors") or 0) >= sc.memories * 0.99:
+            if (gauge(s, "jm_embedding_backlog") or 0) == 0 and (gauge(s, "jm_stm_vectors") or 0) >= sc.memories * 0.99:
                 break
             time.sleep(0.5)
     return sc.memories / (time.perf_counter() - start)
@@ -178,7 +178,7 @@ def cache_hit_rates(d: Samples) -> dict[str, float | None]:
     embedding, so the model did not run)."""
     out: dict[str, float | None] = {}
     for level in ("l1", "l2"):
-        hits, misses = total(d, "cache_hits_total", level=level), total(d, "cache_misses_total", level=level)
+        hits, misses = total(d, "jm_cache_hits_total", level=level), total(d, "jm_cache_misses_total", level=level)
         out[level] = round(hits / (hits + misses), 4) if hits + misses else None
     return out
 
@@ -223,13 +223,13 @@ def run_scenario(sc: Scenario, workdir: Path, seed: int = 7) -> dict[str, Any]:
         samples = scrape(svc.url)
         out["load"] = [r.summary() for r in results]
         out["time_to_searchable_ms"] = {
-            "p50": histogram_quantile(searchable, "memory_time_to_searchable_seconds", 0.5),
-            "p99": histogram_quantile(searchable, "memory_time_to_searchable_seconds", 0.99),
+            "p50": histogram_quantile(searchable, "jm_memory_time_to_searchable_seconds", 0.5),
+            "p99": histogram_quantile(searchable, "jm_memory_time_to_searchable_seconds", 0.99),
             "source": "server histogram over the paced add run, interpolated within buckets",
         }
-        out["stm_bytes"] = gauge(samples, "stm_bytes")
-        out["stm_vectors"] = gauge(samples, "stm_vectors")
-        out["cache_hit_rate"] = gauge(samples, "cache_hit_rate")
+        out["stm_bytes"] = gauge(samples, "jm_stm_bytes")
+        out["stm_vectors"] = gauge(samples, "jm_stm_vectors")
+        out["cache_hit_rate"] = gauge(samples, "jm_cache_hit_ratio")
         rss = samples.get("process_resident_memory_bytes")
         out["rss_bytes"] = rss[0][1] if rss else None
     finally:

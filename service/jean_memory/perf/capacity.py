@@ -59,7 +59,7 @@ class BacklogWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            backlog = gauge(scrape(self.url), "embedding_backlog") or 0.0
+            backlog = gauge(scrape(self.url), "jm_embedding_backlog") or 0.0
             self.max_backlog = max(self.max_backlog, backlog)
 
     def __enter__(self) -> BacklogWatch:
@@ -96,8 +96,8 @@ def sustained_adds(
     (t0, s0), (t1, s1) = snapshots[0], end
     d = delta(s0, s1)
     span = t1 - t0
-    embedded = total(d, "embedding_batch_size_sum") / span
-    acked = total(d, "memory_creation_duration_seconds_count") / span
+    embedded = total(d, "jm_embedding_batch_size_sum") / span
+    acked = total(d, "jm_memory_creation_duration_seconds_count") / span
     statuses = {int(k): v for k, v in load["statuses"].items()}
     refused = sum(n for code, n in statuses.items() if code in (429, 503))
     result.update(
@@ -128,14 +128,14 @@ def zipf_searches(url: str, connections: int, seconds: float, users: int, querie
         "p99_ms": round(load["p99_ms"], 3),
         "error_rate": round(load["error_rate"], 5),
         **{f"{level}_hit_rate": rate for level, rate in cache_hit_rates(d).items()},
-        "queries_embedded": total(d, "embedding_batch_size_sum"),
+        "queries_embedded": total(d, "jm_embedding_batch_size_sum"),
         "statuses": load["statuses"],
     }
 
 
 def wait_for_drain(url: str, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and (gauge(scrape(url), "embedding_backlog") or 0) > 0:
+    while time.monotonic() < deadline and (gauge(scrape(url), "jm_embedding_backlog") or 0) > 0:
         time.sleep(0.5)
 
 

@@ -2,7 +2,7 @@
 
 Every request shares one event loop; anything that blocks it (synchronous I/O, a long computation,
 a full garbage collection) delays every request in flight, and no latency histogram says why. A task
-sleeps `INTERVAL_S` and records how late it woke in `event_loop_lag_seconds`. With
+sleeps `INTERVAL_S` and records how late it woke in `jm_event_loop_lag_seconds`. With
 `JM_SLOW_CALLBACK_MS` above 0, asyncio's debug mode also logs each callback that ran longer, with
 its name: for development and tests (debug mode slows the service down).
 """

@@ -79,152 +79,158 @@ class Metrics:
             registry=r,
         )
         self.creation_duration = Histogram(
-            "memory_creation_duration_seconds",
+            "jm_memory_creation_duration_seconds",
             "Time to acknowledge a memory write (durable in the journal), per request.",
             ["mode"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.time_to_searchable = Histogram(
-            "memory_time_to_searchable_seconds",
+            "jm_memory_time_to_searchable_seconds",
             "Time from a write's acknowledgement until its vector is searchable in the short-term tier.",
             buckets=DELAY_BUCKETS,
             registry=r,
         )
         self.search_duration = Histogram(
-            "search_duration_seconds",
+            "jm_search_duration_seconds",
             "Search latency by the tier that answered: cache (L1 result), stm (hot), ltm (cold: promoted).",
             ["tier"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.embedding_duration = Histogram(
-            "embedding_duration_seconds",
+            "jm_embedding_duration_seconds",
             "Time the embedding model takes for one micro-batch.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.embedding_batch_size = Histogram(
-            "embedding_batch_size",
+            "jm_embedding_batch_size",
             "Texts per embedding micro-batch.",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.embedding_backlog = Gauge("embedding_backlog", "Memories waiting for their embedding.", registry=r)
+        self.embedding_backlog = Gauge("jm_embedding_backlog", "Memories waiting for their embedding.", registry=r)
         self.cache_hits = Counter(
-            "cache_hits_total",
+            "jm_cache_hits_total",
             "Cache hits by level (l1 results, l2 query embeddings, bloom).",
             ["level"],
             registry=r,
         )
         self.cache_misses = Counter(
-            "cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r
+            "jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r
         )
         self.cache_hit_rate = Gauge(
-            "cache_hit_rate",
+            "jm_cache_hit_ratio",
             "Share of searches answered without the model (L1 or L2 hit) over the dashboard window.",
             registry=r,
         )
         self.errors = Counter(
-            "errors_total",
+            "jm_errors_total",
             "Errors by component, operation and error type (bounded values).",
             ["service", "operation", "error_type"],
             registry=r,
         )
-        self.shuttle_pending = Gauge("shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r)
+        self.shuttle_pending = Gauge(
+            "jm_shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r
+        )
         self.shuttle_oldest_age = Gauge(
-            "shuttle_oldest_pending_age_seconds",
+            "jm_shuttle_oldest_pending_age_seconds",
             "Age of the oldest journaled write not yet in the long-term store.",
             registry=r,
         )
         self.shuttle_batch_size = Histogram(
-            "shuttle_batch_size", "Writes per shuttle batch.", buckets=BATCH_BUCKETS, registry=r
+            "jm_shuttle_batch_size", "Writes per shuttle batch.", buckets=BATCH_BUCKETS, registry=r
         )
         self.shuttle_batches = Counter(
-            "shuttle_batches_total", "Shuttle batches written to the long-term store.", registry=r
+            "jm_shuttle_batches_total", "Shuttle batches written to the long-term store.", registry=r
         )
         self.shuttle_retries = Counter(
-            "shuttle_retries_total", "Shuttle batch retries after a long-term store failure.", registry=r
+            "jm_shuttle_retries_total", "Shuttle batch retries after a long-term store failure.", registry=r
         )
         self.shuttle_failures = Counter(
-            "shuttle_failures_total",
+            "jm_shuttle_failures_total",
             "Failed long-term store writes, by whether they will be retried.",
             ["retryable"],
             registry=r,
         )
         self.shuttle_dead_letters = Counter(
-            "shuttle_dead_letters_total",
+            "jm_shuttle_dead_letters_total",
             "Writes the long-term store refused for good, parked in the journal's dead-letter table.",
             registry=r,
         )
         self.shuttle_promotions = Counter(
-            "shuttle_promotions_total",
+            "jm_shuttle_promotions_total",
             "Users promoted from the long-term into the short-term tier.",
             registry=r,
         )
         self.ltm_write_duration = Histogram(
-            "ltm_write_duration_seconds",
+            "jm_ltm_write_duration_seconds",
             "Duration of one batch write to the long-term store.",
             ["store"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.ltm_read_duration = Histogram(
-            "ltm_read_duration_seconds",
+            "jm_ltm_read_duration_seconds",
             "Duration of one read (promotion or lookup) from the long-term store.",
             ["store"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ltm_up = Gauge("ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r)
-        self.stm_vectors = Gauge("stm_vectors", "Vectors held in the short-term tier.", registry=r)
-        self.stm_bytes = Gauge("stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r)
-        self.stm_budget_bytes = Gauge("stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
-        self.stm_users = Gauge("stm_users", "Users resident in the short-term tier.", registry=r)
+        self.ltm_up = Gauge(
+            "jm_ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r
+        )
+        self.stm_vectors = Gauge("jm_stm_vectors", "Vectors held in the short-term tier.", registry=r)
+        self.stm_bytes = Gauge(
+            "jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r
+        )
+        self.stm_budget_bytes = Gauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
+        self.stm_users = Gauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
         self.stm_evictions = Counter(
-            "stm_evictions_total",
+            "jm_stm_evictions_total",
             "Users evicted from the short-term tier to stay within budget.",
             registry=r,
         )
         self.admission_inflight = Gauge(
-            "admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r
+            "jm_admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r
         )
         self.admission_rejected = Counter(
-            "admission_rejected_total",
+            "jm_admission_rejected_total",
             "Requests refused with 429/503 by admission control.",
             ["operation", "reason"],
             registry=r,
         )
         self.telemetry_exports = Counter(
-            "telemetry_exports_total",
+            "jm_telemetry_exports_total",
             "OTLP export attempts of this process, by signal (traces, metrics) and result (success, failure).",
             ["signal", "result"],
             registry=r,
         )
         self.telemetry_dropped_spans = Counter(
-            "telemetry_dropped_spans_total",
+            "jm_telemetry_dropped_spans_total",
             "Spans dropped before export (the export queue was full or the export failed).",
             registry=r,
         )
         self.event_loop_lag = Histogram(
-            "event_loop_lag_seconds",
+            "jm_event_loop_lag_seconds",
             "How late a 100 ms timer on the event loop fires: time the loop was blocked or saturated.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
         self.gc_pause = Histogram(
-            "gc_pause_seconds",
+            "jm_gc_pause_seconds",
             "Pauses of CPython's cyclic garbage collector, by generation (0, 1, 2); they stall the event loop.",
             ["generation"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
         self.gc_frozen_objects = Gauge(
-            "gc_frozen_objects",
+            "jm_gc_frozen_objects",
             "Objects in the collector's permanent generation (frozen survivors the full collection skips).",
             registry=r,
         )
-        self.build_info = Info("jean_memory_build", "Version of the running service.", registry=r)
+        self.build_info = Info("jm_build", "Version of the running service.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -237,7 +243,7 @@ class Metrics:
         for mode in ("single", "batch"):
             self.creation_duration.labels(mode)
         for operation in ("write", "read"):
-            for reason in ("concurrency", "embedding_backlog", "shuttle_backlog"):
+            for reason in ("concurrency", "jm_embedding_backlog", "shuttle_backlog"):
                 self.admission_rejected.labels(operation, reason)
         for signal in ("traces", "metrics"):
             for result in ("success", "failure"):

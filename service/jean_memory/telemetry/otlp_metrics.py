@@ -6,13 +6,13 @@ through the OpenTelemetry SDK's OTLP exporter (to the collector, or straight to 
 receiver). Names and units are chosen so that Prometheus's OTLP translation (unit suffixes, `_total`
 for monotonic sums) yields exactly the names `/metrics` shows:
 
-    counter  cache_hits{level}                 -> Sum(monotonic) "cache_hits"          -> cache_hits_total
-    gauge    stm_bytes                          -> Gauge "stm_bytes", unit "By"         -> stm_bytes
-    hist     search_duration_seconds{tier}      -> Histogram "search_duration_seconds", unit "s"
-    info     jean_memory_build{version}         -> Gauge "jean_memory_build_info" = 1
+    counter  jm_cache_hits{level}              -> Sum(monotonic) "jm_cache_hits"    -> jm_cache_hits_total
+    gauge    jm_stm_bytes                      -> Gauge "jm_stm_bytes", unit "By"   -> jm_stm_bytes
+    hist     jm_search_duration_seconds{tier}  -> Histogram "jm_search_duration_seconds", unit "s"
+    info     jm_build{version}                 -> Gauge "jm_build_info" = 1
 
 Exemplars (trace and span ids) travel with histogram buckets either way. A failed export is counted
-(`telemetry_exports_total{signal="metrics",result="failure"}`) and dropped: each export is a fresh
+(`jm_telemetry_exports_total{signal="metrics",result="failure"}`) and dropped: each export is a fresh
 snapshot, so nothing accumulates while the collector is down.
 """
 
