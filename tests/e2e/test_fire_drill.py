@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jean_memory.drill import FAULTS, Drill, table
+from jean_memory_dev.drill import FAULTS, Drill, table
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jean_memory.localrun import ServiceProcess, free_port
+from jean_memory_dev.processes import ServiceProcess, free_port
 from tests.helpers import metric
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jean_memory.localrun import ServiceProcess
+from jean_memory_dev.processes import ServiceProcess
 from tests.helpers import AddStream, all_ids, wait_shipped
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jean_memory.localrun import PostgresServer, ServiceProcess
+from jean_memory_dev.processes import PostgresServer, ServiceProcess
 from tests.helpers import AddStream, all_ids, metric, wait_shipped, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

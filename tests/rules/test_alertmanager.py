@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from jean_memory.localrun import AlertmanagerServer
+from jean_memory_dev.processes import AlertmanagerServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from jean_memory.localrun import PrometheusServer
 from jean_memory.telemetry.metrics import metric_docs
+from jean_memory_dev.processes import PrometheusServer
 from tests.helpers import known_metric_names
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from jean_memory.localrun import free_port
+from jean_memory_dev.processes import free_port
 from tests.conftest import StartService
 from tests.helpers import metric, wait_until
 from tests.telemetry.otlp_sink import OtlpSink, series_names

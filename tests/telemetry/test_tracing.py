@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from jean_memory.app import create_app
 from jean_memory.config import Settings
-from jean_memory.localrun import free_port, wait_http
 from jean_memory.telemetry.core import Telemetry
 from jean_memory.telemetry.metrics import Metrics
+from jean_memory_dev.processes import free_port, wait_http
 
 
 @pytest.fixture

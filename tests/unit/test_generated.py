@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jean_memory import docgen
+from jean_memory_dev import docgen
 
 ROOT = Path(__file__).resolve().parents[2]
 

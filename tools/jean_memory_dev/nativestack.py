@@ -19,9 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from jean_memory.localrun import AlertmanagerServer, PrometheusServer, ReceiverProcess, ServiceProcess
-
-ROOT = Path(__file__).resolve().parents[2]
+from jean_memory_dev.paths import ROOT
+from jean_memory_dev.processes import AlertmanagerServer, PrometheusServer, ReceiverProcess, ServiceProcess
 
 
 @dataclass

@@ -31,9 +31,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.loadgen import LoadResult, open_loop
-from jean_memory.perf.workload import sentence, zipf_cum_weights
+from jean_memory_dev.perf.loadgen import LoadResult, open_loop
+from jean_memory_dev.perf.workload import sentence, zipf_cum_weights
+from jean_memory_dev.processes import ServiceProcess
 
 #: A parsed scrape: sample name -> [(labels, value)].
 Samples = dict[str, list[tuple[dict[str, str], float]]]

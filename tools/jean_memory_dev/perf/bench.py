@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jean_memory.perf import baseline, capacity, indexbench, sweep
+from jean_memory_dev.perf import baseline, capacity, indexbench, sweep
 
 
 def run(full: bool, results: Path) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from pathlib import Path
 from jean_memory.config import Settings
 from jean_memory.embedding import make_embedder
 from jean_memory.ltm import open_store
-from jean_memory.perf.workload import sentence
 from jean_memory.service import MemoryService, NewMemory
 from jean_memory.telemetry.core import Telemetry
+from jean_memory_dev.perf.workload import sentence
 
 
 async def workload(service: MemoryService, kind: str, n: int) -> None:

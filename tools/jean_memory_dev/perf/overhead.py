@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.wrkrun import run_wrk
+from jean_memory_dev.perf.wrkrun import run_wrk
+from jean_memory_dev.processes import ServiceProcess
 
 VARIANTS: dict[str, dict[str, str]] = {
     "off": {"JM_TELEMETRY": "off"},

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from jean_memory.config import Settings
-from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape, total
-from jean_memory.perf.workload import sentence
-from jean_memory.perf.wrkrun import run_wrk
+from jean_memory_dev.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape, total
+from jean_memory_dev.perf.workload import sentence
+from jean_memory_dev.perf.wrkrun import run_wrk
+from jean_memory_dev.processes import ServiceProcess
 
 
 def model_throughput(service: Settings, threads: int, seconds: float) -> float:

@@ -19,7 +19,7 @@ import uuid
 
 from locust import FastHttpUser, between, task
 
-from jean_memory.perf.workload import sentence, zipf_cum_weights
+from jean_memory_dev.perf.workload import sentence, zipf_cum_weights
 
 POPULATION = int(os.environ.get("JM_LOAD_USERS", "5000"))
 ZIPF = float(os.environ.get("JM_LOAD_ZIPF", "1.1"))

@@ -25,9 +25,11 @@ from typing import Any
 import httpx
 import yaml
 
-from jean_memory.localrun import free_port
-from jean_memory.nativestack import ROOT, NativeStack, StackPorts
+from jean_memory_dev.nativestack import NativeStack, StackPorts
+from jean_memory_dev.paths import ROOT
+from jean_memory_dev.processes import free_port
 
+LOCUSTFILE = Path(__file__).resolve().parent / "load" / "locustfile.py"
 ADMIN_TOKEN = "drill-admin-token-0123456789"  # a throwaway stack's token, never a production one
 
 
@@ -158,7 +160,7 @@ class Drill:
                 "-m",
                 "locust",
                 "-f",
-                str(ROOT / "scripts" / "locustfile.py"),
+                str(LOCUSTFILE),
                 "--headless",
                 "--host",
                 self.stack.service.url,

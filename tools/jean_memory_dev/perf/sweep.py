@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jean_memory.localrun import ServiceProcess
-from jean_memory.perf.overhead import WORKLOADS, wrk
+from jean_memory_dev.perf.overhead import WORKLOADS, wrk
+from jean_memory_dev.processes import ServiceProcess
 
 
 def sweep(work: Path, levels: tuple[int, ...], seconds: float, embedder: str = "hash") -> list[dict[str, Any]]:

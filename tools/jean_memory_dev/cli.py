@@ -1,0 +1,183 @@
+"""The `jean-memory-dev` command: benchmarks, profiling, fire drills, the native stack, generation.
+
+Each subcommand drives the service from the outside; `make bench`, `make drill`, `make stack` and
+`make generate` are thin wrappers over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jean_memory_dev.perf.baseline import Scenario, compare_table, run, table, targets_table
+
+    scenarios = [
+        Scenario(
+            embedder=e,
+            memories=n,
+            users=max(1, n // args.per_user),
+            rate=args.rate,
+            duration_s=args.duration,
+            stm_index=args.index,
+        )
+        for e in args.embedder
+        for n in args.memories
+    ]
+    save = Path(args.results) / f"{args.save}.json" if args.save else None
+    report = run(scenarios, save)
+    print(table(report))
+    print()
+    print(targets_table(report))
+    if args.compare:
+        before = json.loads((Path(args.results) / f"{args.compare}.json").read_text())
+        print()
+        print(compare_table(before, report))
+    if save:
+        print(f"saved {save}")
+    return 0
+
+
+def _save(args: argparse.Namespace, report: object) -> None:
+    """`--save NAME`: the report as JSON in the results folder."""
+    import json
+    from pathlib import Path
+
+    if args.save:
+        path = Path(args.results) / f"{args.save}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True))
+        print(f"saved {path}")
+
+
+def _overhead(args: argparse.Namespace) -> int:
+
+    from jean_memory_dev.perf.overhead import run, table
+
+    results = run(rounds=args.rounds, seconds=args.seconds, connections=args.connections)
+    print(table(results))
+    _save(args, results)
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory_dev.perf.profiling import profile
+
+    out = Path(args.out)
+    print(profile(args.workload, args.n, args.embedder, out))
+    print(
+        f"wrote {out.with_suffix('.prof')} (cProfile: snakeviz, pstats) and {out.with_suffix('.html')} (pyinstrument)"
+    )
+    return 0
+
+
+def _indexbench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.config import IndexKind
+    from jean_memory_dev.perf.indexbench import run, table
+
+    kinds = tuple(IndexKind(k) for k in args.index)
+    rows = run(args.embedder, args.memories, args.queries, kinds, Path(args.cache) if args.cache else None)
+    print(table(rows))
+    _save(args, rows)
+    return 0
+
+
+def _capacity(args: argparse.Namespace) -> int:
+
+    from jean_memory_dev.perf.capacity import run, table
+
+    env = dict(kv.split("=", 1) for kv in args.env)
+    report = run(args.embedder, args.seconds, args.model_seconds, args.overload, env=env)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory_dev.perf.bench import run, summary
+
+    print(summary(run(args.full, Path(args.results))))
+    return 0
+
+
+#: Subcommands with a parser of their own: the rest of the command line goes to them unparsed.
+DELEGATED = {
+    "drill": "jean_memory_dev.drill",
+    "stack": "jean_memory_dev.nativestack",
+    "docs": "jean_memory_dev.docgen",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        module = importlib.import_module(DELEGATED[argv[0]])
+        return int(module.main(argv[1:]))
+    parser = argparse.ArgumentParser(
+        prog="jean-memory-dev", description=__doc__, epilog=f"also: {', '.join(sorted(DELEGATED))} (each with --help)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("baseline", help="measure latency and throughput over HTTP; save JSON")
+    b.add_argument("--embedder", nargs="+", default=["hash"], choices=["hash", "minilm"])
+    b.add_argument("--memories", nargs="+", type=int, default=[10_000])
+    b.add_argument("--per-user", type=int, default=1000, help="memories per user in the preload")
+    b.add_argument("--index", default="auto", choices=["auto", "flat", "hnsw", "sq8"])
+    b.add_argument("--rate", type=float, default=500.0, help="offered requests/s for latency runs")
+    b.add_argument("--duration", type=float, default=10.0, help="seconds per latency run")
+    b.add_argument("--save", metavar="NAME", help="save the JSON report as RESULTS/NAME.json")
+    b.add_argument("--compare", metavar="NAME", help="print improvement factors against RESULTS/NAME.json")
+    b.add_argument("--results", default="perf-results", help="folder of saved reports")
+    b.set_defaults(func=_baseline)
+    o = sub.add_parser("overhead", help="telemetry off vs lean vs stock OpenTelemetry, side by side (wrk)")
+    o.add_argument("--rounds", type=int, default=3)
+    o.add_argument("--seconds", type=float, default=5.0)
+    o.add_argument("--connections", type=int, default=16)
+    o.add_argument("--save", metavar="NAME")
+    o.add_argument("--results", default="perf-results")
+    o.set_defaults(func=_overhead)
+    p = sub.add_parser("profile", help="profile a workload in-process: cProfile .prof and pyinstrument .html")
+    p.add_argument("--workload", choices=["add", "search", "mixed"], default="mixed")
+    p.add_argument("--n", type=int, default=2000, help="operations")
+    p.add_argument("--embedder", choices=["hash", "minilm"], default="hash")
+    p.add_argument("--out", default="perf-results/profile", help="path without suffix")
+    p.set_defaults(func=_profile)
+    i = sub.add_parser("indexbench", help="STM index latency, memory and recall@10 at scale")
+    i.add_argument("--embedder", nargs="+", default=["hash"], choices=["hash", "minilm"])
+    i.add_argument("--memories", nargs="+", type=int, default=[10_000, 100_000])
+    i.add_argument("--queries", type=int, default=200)
+    i.add_argument("--index", nargs="+", default=["flat", "hnsw", "sq8"], choices=["flat", "hnsw", "sq8"])
+    i.add_argument("--cache", metavar="DIR", help="keep the embeddings in DIR/*.npy for the next run")
+    i.add_argument("--save", metavar="NAME")
+    i.add_argument("--results", default="perf-results")
+    i.set_defaults(func=_indexbench)
+    c = sub.add_parser("capacity", help="model-bound capacity: the model alone vs sustained adds, 429s, Zipf searches")
+    c.add_argument("--embedder", choices=["hash", "minilm"], default="minilm")
+    c.add_argument("--seconds", type=float, default=30.0, help="length of the add and search phases")
+    c.add_argument("--model-seconds", type=float, default=10.0, help="length of each model-alone measurement")
+    c.add_argument("--overload", type=float, default=1.5, help="adds offered, as a multiple of the model's rate")
+    c.add_argument("--env", nargs="*", default=[], metavar="JM_X=V", help="service settings for this run")
+    c.add_argument("--save", metavar="NAME")
+    c.add_argument("--results", default="perf-results")
+    c.set_defaults(func=_capacity)
+    bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
+    bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
+    bb.add_argument("--results", default="perf-results")
+    bb.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
