@@ -1,44 +1,47 @@
-"""create_app(settings): wiring only."""
+"""create_app(settings): the FastAPI application, wired. The collaborators are built by the
+composition root (`container.py`) when the application starts, and stopped when it stops."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
-from prometheus_client.exposition import choose_encoder
+from fastapi import Depends, FastAPI
 
 from jean_memory import __version__
+from jean_memory.api import health, memories, observability, search
 from jean_memory.api.deps import require_api_key
 from jean_memory.api.errors import install_error_handlers
 from jean_memory.api.responses import FastJSONResponse
-from jean_memory.api.routes import health, v1
 from jean_memory.config import Settings, TelemetryMode
+from jean_memory.container import Container
 from jean_memory.embedding import Embedder, make_embedder
-from jean_memory.ltm import open_store
-from jean_memory.service import MemoryService
+from jean_memory.storage.ltm import LongTermStore, open_store
 from jean_memory.telemetry.asgi import TelemetryMiddleware
 from jean_memory.telemetry.core import Telemetry
-from jean_memory.telemetry.dashboard import snapshot
 
 
 def create_app(
-    settings: Settings | None = None, *, telemetry: Telemetry | None = None, embedder: Embedder | None = None
+    settings: Settings | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    embedder: Embedder | None = None,
+    store: LongTermStore | None = None,
 ) -> FastAPI:
+    """The application for these settings; tests may inject the telemetry, the embedder or the store."""
     settings = settings or Settings()
     telemetry = telemetry or Telemetry(settings)
-    metrics = telemetry.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = MemoryService(settings, telemetry, embedder or make_embedder(settings), open_store(settings))
-        app.state.service = service
+        container = Container(settings, telemetry, embedder or make_embedder(settings), store or open_store(settings))
+        app.state.container = container
         telemetry.start()
-        await service.start()
+        await container.start()
         try:
             yield
         finally:
-            await service.close()
+            await container.close()
             telemetry.shutdown()
 
     app = FastAPI(
@@ -52,26 +55,14 @@ def create_app(
     app.state.telemetry = telemetry
     install_error_handlers(app)
     auth = [Depends(require_api_key)] if settings.api_keys else []
-    app.include_router(v1, dependencies=auth)
-    app.include_router(health)
+    app.include_router(memories.router, dependencies=auth)
+    app.include_router(search.router, dependencies=auth)
+    app.include_router(health.router)
+    app.include_router(observability.router)
     if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
         from jean_memory.api.admin import admin
 
         app.include_router(admin)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics(request: Request) -> Response:
-        """Prometheus text, or OpenMetrics (with exemplars) when the scraper asks for it."""
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(metrics.registry), media_type=content_type)
-
-    @app.get("/metrics/dashboard", tags=["telemetry"])
-    async def dashboard(request: Request) -> FastJSONResponse:
-        """The product plan's dashboard over a sliding window, with the alert thresholds' breach flags."""
-        service: MemoryService = request.app.state.service
-        return FastJSONResponse(
-            snapshot(telemetry.window, metrics, service.search_window.rate_or_none, service.stm.nbytes)
-        )
 
     if settings.telemetry is TelemetryMode.LEAN:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)

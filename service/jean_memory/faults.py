@@ -8,6 +8,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `ltm_unreachable`: every long-term store call fails (the shuttle retries, cold reads get 503);
 - `cache_disabled`: the L1 and L2 caches miss on every lookup;
 - `collector_unreachable`: every OTLP export fails (as if the collector were gone).
+
+Faults wrap components at their edges (the write and read use cases, the long-term store), so no
+use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jean_memory.core.reads import ReadOps, SearchResult
+from jean_memory.core.writes import NewMemory, WriteOps
 from jean_memory.errors import LtmError, ServiceError
-from jean_memory.ltm.base import LongTermStore
-from jean_memory.memory import Memory, WriteOp
+from jean_memory.memory import JsonObject, Memory, WriteOp
+from jean_memory.storage.ltm.base import LongTermStore
 
 OPERATIONS = ("add", "search", "get", "list", "delete")
 
@@ -76,6 +81,42 @@ class Faults:
             raise InjectedFault(f"injected fault on {operation} (fire drill)")
 
 
+class FaultyWrites:
+    """Wraps the write use cases: each operation first suffers its injected latency and errors."""
+
+    def __init__(self, inner: WriteOps, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]:
+        await self._faults.before("add")
+        return await self._inner.add(user_id, items, mode)
+
+    async def delete(self, user_id: str, memory_id: str) -> None:
+        await self._faults.before("delete")
+        await self._inner.delete(user_id, memory_id)
+
+
+class FaultyReads:
+    """Wraps the read use cases: each operation first suffers its injected latency and errors."""
+
+    def __init__(self, inner: ReadOps, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    async def get(self, user_id: str, memory_id: str) -> Memory:
+        await self._faults.before("get")
+        return await self._inner.get(user_id, memory_id)
+
+    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
+        await self._faults.before("list")
+        return await self._inner.list_page(user_id, limit, before)
+
+    async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
+        await self._faults.before("search")
+        return await self._inner.search(user_id, query, k, filters)
+
+
 class FaultyStore(LongTermStore):
     """Wraps the real store; fails every call while `ltm_unreachable` is set."""
 
@@ -112,8 +153,8 @@ class FaultyStore(LongTermStore):
         self._check()
         return await self._inner.get(user_id, memory_id)
 
-    async def iter_ids(self) -> AsyncIterator[list[str]]:
-        async for chunk in self._inner.iter_ids():
+    async def iter_keys(self) -> AsyncIterator[list[str]]:
+        async for chunk in self._inner.iter_keys():
             yield chunk
 
     async def recent_users(self, limit: int) -> list[str]:

@@ -18,13 +18,13 @@ import logging
 import time
 from typing import Any
 
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
 
 
 class GcPolicy:
-    def __init__(self, metrics: Metrics, freeze_interval_s: float, full_collect_interval_s: float) -> None:
+    def __init__(self, metrics: RuntimeMetrics, freeze_interval_s: float, full_collect_interval_s: float) -> None:
         self._metrics = metrics
         self._freeze_interval = freeze_interval_s
         self._full_interval = full_collect_interval_s

@@ -56,6 +56,11 @@ class Memory:
         }
 
 
+def memory_key(user_id: str, memory_id: str) -> str:
+    """A memory's identity across users: ids are scoped by user (two users may use one UUID)."""
+    return f"{user_id}\x00{memory_id}"
+
+
 def content_fingerprint(content: str, metadata: JsonObject, salience: float) -> str:
     blob = jsonutil.dumps([content, metadata, salience], sort_keys=True)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()

@@ -21,7 +21,7 @@ def test_embedding_backlog_full_is_429(tmp_path: Path) -> None:
             assert "backlog" in r.json()["detail"]
             assert c.get("/v1/memories", params={"user_id": "u"}).json()["items"] == []
             assert c.post("/v1/memories", json={"user_id": "u", "content": "fits"}).status_code == 201
-        assert metric(svc.url, "jm_admission_rejected_total", operation="write", reason="jm_embedding_backlog") == 1
+        assert metric(svc.url, "jm_admission_rejected_total", operation="write", reason="embedding_backlog") == 1
     finally:
         svc.stop()
 

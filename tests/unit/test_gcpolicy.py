@@ -21,7 +21,7 @@ class Node:
 @pytest.fixture
 def policy() -> Iterator[tuple[GcPolicy, CollectorRegistry]]:
     registry = CollectorRegistry()
-    p = GcPolicy(Metrics(registry), freeze_interval_s=1.0, full_collect_interval_s=60.0)
+    p = GcPolicy(Metrics(registry).runtime, freeze_interval_s=1.0, full_collect_interval_s=60.0)
     p.install()
     yield p, registry
     p.uninstall()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from jean_memory.journal import Journal
 from jean_memory.memory import Memory
+from jean_memory.storage.journal import Journal
 
 
 def memory(i: int, user: str = "u") -> Memory:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jean_memory.ltm.base import last_write_wins
 from jean_memory.memory import Memory, WriteOp
+from jean_memory.storage.ltm.base import last_write_wins
 
 
 def op(seq: int, kind: str, mid: str, content: str = "c") -> WriteOp:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jean_memory.config import IndexKind
-from jean_memory.vector_index import SQ8_MIN_TRAIN, UserIndex
+from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex
 
 
 def unit(rows: int, dim: int = 32, seed: int = 0) -> np.ndarray:

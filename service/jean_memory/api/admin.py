@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from jean_memory.api.deps import Service
+from jean_memory.api.deps import AppContainer
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.errors import Invalid
 from jean_memory.faults import FaultSpec, describe
@@ -28,27 +28,25 @@ async def require_admin(
 admin = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], include_in_schema=False)
 
 
-def _apply(request: Request, service: Service, spec: FaultSpec) -> FastJSONResponse:
+def _apply(container: AppContainer, spec: FaultSpec) -> FastJSONResponse:
     try:
-        service.faults.set(spec)
+        container.apply_faults(spec)
     except ValueError as exc:
         raise Invalid(str(exc), field="body") from None
-    service.results.suspended = service.query_vectors.suspended = spec.cache_disabled
-    request.app.state.telemetry.block_exports(spec.collector_unreachable)
-    return FastJSONResponse(describe(service.faults))
+    return FastJSONResponse(describe(container.faults))
 
 
 @admin.put("/faults")
-async def set_faults(spec: FaultSpec, request: Request, service: Service) -> FastJSONResponse:
+async def set_faults(spec: FaultSpec, container: AppContainer) -> FastJSONResponse:
     """Replace the active faults."""
-    return _apply(request, service, spec)
+    return _apply(container, spec)
 
 
 @admin.get("/faults")
-async def get_faults(service: Service) -> FastJSONResponse:
-    return FastJSONResponse(describe(service.faults))
+async def get_faults(container: AppContainer) -> FastJSONResponse:
+    return FastJSONResponse(describe(container.faults))
 
 
 @admin.delete("/faults")
-async def clear_faults(request: Request, service: Service) -> FastJSONResponse:
-    return _apply(request, service, FaultSpec())
+async def clear_faults(container: AppContainer) -> FastJSONResponse:
+    return _apply(container, FaultSpec())

@@ -14,14 +14,26 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from jean_memory.config import Settings
-from jean_memory.service import MemoryService
+from jean_memory.container import Container
+from jean_memory.core.reads import ReadOps
+from jean_memory.core.writes import WriteOps
 
 _bearer = HTTPBearer(auto_error=False, description="Needed when JM_API_KEYS is set.")
 
 
-async def get_service(request: Request) -> MemoryService:
-    service: MemoryService = request.app.state.service
-    return service
+async def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+async def get_writes(request: Request) -> WriteOps:
+    writes: WriteOps = request.app.state.container.writes
+    return writes
+
+
+async def get_reads(request: Request) -> ReadOps:
+    reads: ReadOps = request.app.state.container.reads
+    return reads
 
 
 async def get_settings(request: Request) -> Settings:
@@ -42,5 +54,7 @@ async def require_api_key(
         )
 
 
-Service = Annotated[MemoryService, Depends(get_service)]
+AppContainer = Annotated[Container, Depends(get_container)]
+Writer = Annotated[WriteOps, Depends(get_writes)]
+Reader = Annotated[ReadOps, Depends(get_reads)]
 Config = Annotated[Settings, Depends(get_settings)]

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 from opentelemetry import trace
+from prometheus_client import Counter
 
 from jean_memory.embedding.base import Embedder
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import EmbeddingMetrics
 from jean_memory.telemetry.spans import RootSampler
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,19 @@ class EmbedJob:
 
 class EmbeddingWorker:
     def __init__(
-        self, embedder: Embedder, metrics: Metrics, *, batch_size: int, max_wait_ms: float, roots: Any = None
+        self,
+        embedder: Embedder,
+        metrics: EmbeddingMetrics,
+        errors: Counter,
+        *,
+        batch_size: int,
+        max_wait_ms: float,
+        roots: Any = None,
     ) -> None:
         self.embedder = embedder
         self._metrics = metrics
+        self._errors = errors
+        metrics.backlog.set_function(lambda: self.backlog)
         self._roots = roots or RootSampler(trace.NoOpTracer(), 0.0)
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000.0
@@ -113,8 +123,8 @@ class EmbeddingWorker:
     def _timed(self, texts: list[str], lane: str) -> np.ndarray:
         start = time.perf_counter()
         vectors = self.embedder.embed(texts)
-        self._metrics.embedding_duration.observe(time.perf_counter() - start)
-        self._metrics.embedding_batch_size.observe(len(texts))
+        self._metrics.duration.observe(time.perf_counter() - start)
+        self._metrics.batch_size.observe(len(texts))
         return vectors
 
     async def _run(self) -> None:
@@ -145,7 +155,7 @@ class EmbeddingWorker:
                 raise
             except Exception as exc:  # a model failure must not kill the worker
                 log.exception("embedding batch failed")
-                self._metrics.errors.labels("embedder", "embed", type(exc).__name__).inc()
+                self._errors.labels("embedder", "embed", type(exc).__name__).inc()
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)

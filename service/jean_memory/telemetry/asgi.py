@@ -43,8 +43,8 @@ class TelemetryMiddleware:
         self.app = app
         self._tracer = telemetry.tracer
         self._roots = telemetry.roots
-        self._hist = telemetry.metrics.http_duration
-        self._active = telemetry.metrics.http_active
+        self._hist = telemetry.metrics.http.duration
+        self._active = telemetry.metrics.http.active
         self._window = telemetry.window
         self._children: dict[tuple[str, str, str], Any] = {}
 

@@ -50,8 +50,10 @@ class Telemetry:
         self.span_exporter: CountingSpanExporter | None = None
         if self.mode is not TelemetryMode.OFF:
             inner = self._span_exporter()
-            self.span_exporter = CountingSpanExporter(inner, self.metrics) if inner is not None else None
-            self.provider = make_provider(self.resource, settings.trace_sample_ratio, self.span_exporter, self.metrics)
+            self.span_exporter = CountingSpanExporter(inner, self.metrics.pipeline) if inner is not None else None
+            self.provider = make_provider(
+                self.resource, settings.trace_sample_ratio, self.span_exporter, self.metrics.pipeline
+            )
             if span_processor is not None:  # tests: the SDK's in-memory exporter
                 self.provider.add_span_processor(span_processor)
         self.tracer: Any = self.provider.get_tracer("jean_memory", __version__) if self.provider else trace.NoOpTracer()

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import HttpMetrics
 from jean_memory.telemetry.thresholds import THRESHOLDS
 from jean_memory.telemetry.window import SlidingWindow
 
@@ -24,7 +24,9 @@ def _breach(value: float | None, limit: float, above: bool) -> dict[str, Any]:
     return {"breached": breached, "value": value, "threshold": limit}
 
 
-def snapshot(window: SlidingWindow, metrics: Metrics, cache_hit_rate: float | None, stm_bytes: int) -> dict[str, Any]:
+def snapshot(
+    window: SlidingWindow, metrics: HttpMetrics, cache_hit_rate: float | None, stm_bytes: int
+) -> dict[str, Any]:
     creation = window.stats("creation")
     search = window.stats("search")
     requests, failed, covered = window.requests()
@@ -53,7 +55,7 @@ def snapshot(window: SlidingWindow, metrics: Metrics, cache_hit_rate: float | No
             "memory_usage_mb": round(rss / 2**20, 1),
             "stm_memory_mb": round(stm_bytes / 2**20, 1),
             "cpu_usage_percent": _PROCESS.cpu_percent(None),
-            "active_connections": int(metrics.http_active._value.get()),
+            "active_connections": int(metrics.active._value.get()),
         },
         "errors": {
             "error_rate_percent": round(error_rate * 100, 4),

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import RuntimeMetrics
 
 INTERVAL_S = 0.1
 
 
 class LoopLagMonitor:
-    def __init__(self, metrics: Metrics, slow_callback_ms: float = 0.0) -> None:
+    def __init__(self, metrics: RuntimeMetrics, slow_callback_ms: float = 0.0) -> None:
         self._lag = metrics.event_loop_lag
         self._slow_callback_ms = slow_callback_ms
         self._task: asyncio.Task[None] | None = None

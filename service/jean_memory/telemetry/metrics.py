@@ -2,8 +2,9 @@
 
 Names follow Prometheus conventions (base units, `_seconds`, `_bytes`, `_total`) and, for HTTP, the
 OpenTelemetry semantic conventions (`http.server.request.duration` becomes
-`http_server_request_duration_seconds`). No label takes an unbounded value: never a user id, a
-memory id or query text. The table in `docs/metrics.md` is generated from `METRIC_DOCS` below.
+`http_server_request_duration_seconds`). Every metric the service defines carries the application prefix `jm_`. No
+label takes an unbounded value: never a user id, a memory id or query text. The reference table in
+`docs/reference/metrics.md` is generated from `metric_docs()` below.
 """
 
 from __future__ import annotations
@@ -60,24 +61,40 @@ class MetricDoc:
     help: str
 
 
-class Metrics:
-    """All instruments. Tests pass a fresh `CollectorRegistry`; the app uses its own, never the global."""
+class HttpMetrics:
+    """RED metrics of the HTTP server, with OpenTelemetry semantic-convention names (no prefix)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_duration = Histogram(
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.duration = Histogram(
             "http_server_request_duration_seconds",
             "Duration of HTTP server requests (OTel http.server.request.duration).",
             ["http_request_method", "http_route", "http_response_status_class"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.http_active = Gauge(
+        self.active = Gauge(
             "http_server_active_requests",
             "HTTP requests being served now (OTel http.server.active_requests).",
             registry=r,
         )
+
+
+class ErrorMetrics:
+    """The one error counter, shared by every component that fails on purpose or by accident."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.errors = Counter(
+            "jm_errors_total",
+            "Errors by component, operation and error type (bounded values).",
+            ["service", "operation", "error_type"],
+            registry=r,
+        )
+
+
+class WriteMetrics:
+    """The write path: acknowledgement latency and the delay until a write is searchable."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
         self.creation_duration = Histogram(
             "jm_memory_creation_duration_seconds",
             "Time to acknowledge a memory write (durable in the journal), per request.",
@@ -91,127 +108,177 @@ class Metrics:
             buckets=DELAY_BUCKETS,
             registry=r,
         )
-        self.search_duration = Histogram(
+        for mode in ("single", "batch"):
+            self.creation_duration.labels(mode)
+
+
+class SearchMetrics:
+    """The read path's search latency, by the tier that answered."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.duration = Histogram(
             "jm_search_duration_seconds",
             "Search latency by the tier that answered: cache (L1 result), stm (hot), ltm (cold: promoted).",
             ["tier"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.embedding_duration = Histogram(
+        for tier in ("cache", "stm", "ltm"):
+            self.duration.labels(tier)
+
+
+class EmbeddingMetrics:
+    """The embedding worker: micro-batch time and size, and the backlog waiting for the model."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.duration = Histogram(
             "jm_embedding_duration_seconds",
             "Time the embedding model takes for one micro-batch.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.embedding_batch_size = Histogram(
+        self.batch_size = Histogram(
             "jm_embedding_batch_size",
             "Texts per embedding micro-batch.",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.embedding_backlog = Gauge("jm_embedding_backlog", "Memories waiting for their embedding.", registry=r)
-        self.cache_hits = Counter(
+        self.backlog = Gauge("jm_embedding_backlog", "Memories waiting for their embedding.", registry=r)
+
+
+class CacheMetrics:
+    """Hits and misses of the read caches by level, and the searches' model-avoided ratio."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.hits = Counter(
             "jm_cache_hits_total",
             "Cache hits by level (l1 results, l2 query embeddings, bloom).",
             ["level"],
             registry=r,
         )
-        self.cache_misses = Counter(
-            "jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r
-        )
-        self.cache_hit_rate = Gauge(
+        self.misses = Counter("jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r)
+        self.hit_ratio = Gauge(
             "jm_cache_hit_ratio",
             "Share of searches answered without the model (L1 or L2 hit) over the dashboard window.",
             registry=r,
         )
-        self.errors = Counter(
-            "jm_errors_total",
-            "Errors by component, operation and error type (bounded values).",
-            ["service", "operation", "error_type"],
-            registry=r,
-        )
-        self.shuttle_pending = Gauge(
-            "jm_shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r
-        )
-        self.shuttle_oldest_age = Gauge(
+
+
+class ShuttleMetrics:
+    """The memory shuttle: the journal's backlog towards the store, batches, retries, promotions."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.pending = Gauge("jm_shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r)
+        self.oldest_age = Gauge(
             "jm_shuttle_oldest_pending_age_seconds",
             "Age of the oldest journaled write not yet in the long-term store.",
             registry=r,
         )
-        self.shuttle_batch_size = Histogram(
+        self.batch_size = Histogram(
             "jm_shuttle_batch_size", "Writes per shuttle batch.", buckets=BATCH_BUCKETS, registry=r
         )
-        self.shuttle_batches = Counter(
+        self.batches = Counter(
             "jm_shuttle_batches_total", "Shuttle batches written to the long-term store.", registry=r
         )
-        self.shuttle_retries = Counter(
+        self.retries = Counter(
             "jm_shuttle_retries_total", "Shuttle batch retries after a long-term store failure.", registry=r
         )
-        self.shuttle_failures = Counter(
+        self.failures = Counter(
             "jm_shuttle_failures_total",
             "Failed long-term store writes, by whether they will be retried.",
             ["retryable"],
             registry=r,
         )
-        self.shuttle_dead_letters = Counter(
+        self.dead_letters = Counter(
             "jm_shuttle_dead_letters_total",
             "Writes the long-term store refused for good, parked in the journal's dead-letter table.",
             registry=r,
         )
-        self.shuttle_promotions = Counter(
+        self.promotions = Counter(
             "jm_shuttle_promotions_total",
             "Users promoted from the long-term into the short-term tier.",
             registry=r,
         )
-        self.ltm_write_duration = Histogram(
+        for retryable in ("true", "false"):
+            self.failures.labels(retryable)
+
+
+class LtmMetrics:
+    """The long-term store as the shuttle sees it: write and read latency, reachability."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.write_duration = Histogram(
             "jm_ltm_write_duration_seconds",
             "Duration of one batch write to the long-term store.",
             ["store"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ltm_read_duration = Histogram(
+        self.read_duration = Histogram(
             "jm_ltm_read_duration_seconds",
             "Duration of one read (promotion or lookup) from the long-term store.",
             ["store"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ltm_up = Gauge(
-            "jm_ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r
-        )
-        self.stm_vectors = Gauge("jm_stm_vectors", "Vectors held in the short-term tier.", registry=r)
-        self.stm_bytes = Gauge(
-            "jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r
-        )
-        self.stm_budget_bytes = Gauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
-        self.stm_users = Gauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
-        self.stm_evictions = Counter(
+        self.up = Gauge("jm_ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r)
+
+
+class StmMetrics:
+    """The short-term tier: what it holds against its budget, and its evictions."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.vectors = Gauge("jm_stm_vectors", "Vectors held in the short-term tier.", registry=r)
+        self.bytes = Gauge("jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r)
+        self.budget_bytes = Gauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
+        self.users = Gauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
+        self.evictions = Counter(
             "jm_stm_evictions_total",
             "Users evicted from the short-term tier to stay within budget.",
             registry=r,
         )
-        self.admission_inflight = Gauge(
-            "jm_admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r
-        )
-        self.admission_rejected = Counter(
+
+
+class AdmissionMetrics:
+    """Admission control: slots held and requests refused, by operation and reason."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.inflight = Gauge("jm_admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r)
+        self.rejected = Counter(
             "jm_admission_rejected_total",
             "Requests refused with 429/503 by admission control.",
             ["operation", "reason"],
             registry=r,
         )
-        self.telemetry_exports = Counter(
+        for operation in ("write", "read"):
+            for reason in ("concurrency", "embedding_backlog", "shuttle_backlog"):
+                self.rejected.labels(operation, reason)
+
+
+class PipelineMetrics:
+    """The service's own telemetry pipeline: OTLP exports and dropped spans."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.exports = Counter(
             "jm_telemetry_exports_total",
             "OTLP export attempts of this process, by signal (traces, metrics) and result (success, failure).",
             ["signal", "result"],
             registry=r,
         )
-        self.telemetry_dropped_spans = Counter(
+        self.dropped_spans = Counter(
             "jm_telemetry_dropped_spans_total",
             "Spans dropped before export (the export queue was full or the export failed).",
             registry=r,
         )
+        for signal in ("traces", "metrics"):
+            for result in ("success", "failure"):
+                self.exports.labels(signal, result)
+
+
+class RuntimeMetrics:
+    """The process runtime: event-loop lag, garbage-collector pauses, the build."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
         self.event_loop_lag = Histogram(
             "jm_event_loop_lag_seconds",
             "How late a 100 ms timer on the event loop fires: time the loop was blocked or saturated.",
@@ -232,24 +299,38 @@ class Metrics:
         )
         self.build_info = Info("jm_build", "Version of the running service.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
+
+
+class Metrics:
+    """Every metric family, grouped by the subsystem that owns it, on one injectable registry.
+
+    Each component is handed its own group (`ShortTermTier(..., metrics.stm)`), so what a component
+    can record is visible in its constructor. Tests pass a fresh `CollectorRegistry`; the app uses its
+    own, never the global one. Known label combinations are created at zero, so a rate over them is
+    0, not "no data".
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http = HttpMetrics(r)
+        self.errors = ErrorMetrics(r).errors
+        self.writes = WriteMetrics(r)
+        self.search = SearchMetrics(r)
+        self.embedding = EmbeddingMetrics(r)
+        self.caches = CacheMetrics(r)
+        self.shuttle = ShuttleMetrics(r)
+        self.ltm = LtmMetrics(r)
+        self.stm = StmMetrics(r)
+        self.admission = AdmissionMetrics(r)
+        self.pipeline = PipelineMetrics(r)
+        self.runtime = RuntimeMetrics(r)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self._initialise_known_children()
 
-    def _initialise_known_children(self) -> None:
-        """Create the known label combinations at zero, so a rate over them is 0, not "no data"."""
-        for tier in ("cache", "stm", "ltm"):
-            self.search_duration.labels(tier)
-        for mode in ("single", "batch"):
-            self.creation_duration.labels(mode)
-        for operation in ("write", "read"):
-            for reason in ("concurrency", "jm_embedding_backlog", "shuttle_backlog"):
-                self.admission_rejected.labels(operation, reason)
-        for signal in ("traces", "metrics"):
-            for result in ("success", "failure"):
-                self.telemetry_exports.labels(signal, result)
-        for retryable in ("true", "false"):
-            self.shuttle_failures.labels(retryable)
+    def groups(self) -> list[object]:
+        """Every subsystem group, for documentation."""
+        return [v for v in vars(self).values() if v is not self.registry and not isinstance(v, MetricWrapperBase)]
 
 
 def metric_docs(metrics: Metrics | None = None) -> list[MetricDoc]:
@@ -260,7 +341,8 @@ def metric_docs(metrics: Metrics | None = None) -> list[MetricDoc]:
     """
     metrics = metrics or Metrics()
     declared: dict[str, tuple[str, ...]] = {}
-    for value in vars(metrics).values():
+    instruments = [metrics.errors, *(v for g in metrics.groups() for v in vars(g).values())]
+    for value in instruments:
         if isinstance(value, MetricWrapperBase):
             declared[value._name] = tuple(value._labelnames)
     docs: list[MetricDoc] = []

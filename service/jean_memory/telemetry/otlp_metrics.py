@@ -159,14 +159,14 @@ class OtlpMetricsBridge:
 
     def export_once(self) -> bool:
         if self.blocked:  # the fire drill's collector_unreachable fault
-            self._metrics.telemetry_exports.labels("metrics", "failure").inc()
+            self._metrics.pipeline.exports.labels("metrics", "failure").inc()
             return False
         try:
             ok = self._exporter.export(self.snapshot(), timeout_millis=10_000) is MetricExportResult.SUCCESS
         except Exception:  # the exporter should not raise, but a broken pipeline must not kill the thread
             log.exception("OTLP metrics export raised")
             ok = False
-        self._metrics.telemetry_exports.labels("metrics", "success" if ok else "failure").inc()
+        self._metrics.pipeline.exports.labels("metrics", "success" if ok else "failure").inc()
         return ok
 
     def _run(self) -> None:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import PipelineMetrics
 
 SPAN_QUEUE = 2048
 
@@ -24,11 +24,11 @@ SPAN_QUEUE = 2048
 class CountingSpanExporter(SpanExporter):
     """Counts export results and dropped spans, so a broken pipeline shows on /metrics."""
 
-    def __init__(self, inner: SpanExporter, metrics: Metrics) -> None:
+    def __init__(self, inner: SpanExporter, metrics: PipelineMetrics) -> None:
         self._inner = inner
-        self._ok = metrics.telemetry_exports.labels("traces", "success")
-        self._failed = metrics.telemetry_exports.labels("traces", "failure")
-        self._dropped = metrics.telemetry_dropped_spans
+        self._ok = metrics.exports.labels("traces", "success")
+        self._failed = metrics.exports.labels("traces", "failure")
+        self._dropped = metrics.dropped_spans
         self.blocked = False  # the fire drill's collector_unreachable fault
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -53,7 +53,7 @@ class CountingSpanExporter(SpanExporter):
 class BoundedBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops when its queue is full."""
 
-    def __init__(self, exporter: SpanExporter, metrics: Metrics) -> None:
+    def __init__(self, exporter: SpanExporter, metrics: PipelineMetrics) -> None:
         super().__init__(
             exporter,
             max_queue_size=SPAN_QUEUE,
@@ -61,7 +61,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
             max_export_batch_size=512,
             export_timeout_millis=5000,
         )
-        self._dropped = metrics.telemetry_dropped_spans
+        self._dropped = metrics.dropped_spans
 
     def on_end(self, span: ReadableSpan) -> None:
         queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)  # the SDK's bounded deque
@@ -71,7 +71,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
 
 
 def make_provider(
-    resource: Resource, sample_ratio: float, exporter: SpanExporter | None, metrics: Metrics
+    resource: Resource, sample_ratio: float, exporter: SpanExporter | None, metrics: PipelineMetrics
 ) -> TracerProvider:
     provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
     if exporter is not None:

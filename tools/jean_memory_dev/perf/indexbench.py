@@ -19,7 +19,7 @@ import numpy as np
 
 from jean_memory.config import IndexKind
 from jean_memory.embedding.base import Embedder
-from jean_memory.vector_index import UserIndex
+from jean_memory.storage.vector_index import UserIndex
 from jean_memory_dev.perf.workload import sentence
 
 KINDS = (IndexKind.FLAT, IndexKind.HNSW, IndexKind.SQ8)

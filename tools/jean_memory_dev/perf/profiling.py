@@ -1,7 +1,8 @@
 """Profile the domain operations in-process (no HTTP): cProfile (a .prof file) and pyinstrument (HTML).
 
-Like the product plan's recipe, it drives MemoryService directly, so the profile shows the service's
-own work: the journal commit, the tiers, the caches, the embedding worker.
+Like the product plan's recipe, it drives the use cases directly (the composition root's `writes` and
+`reads`), so the profile shows the service's own work: the journal commit, the tiers, the caches,
+the embedding worker.
 """
 
 from __future__ import annotations
@@ -16,31 +17,32 @@ import tempfile
 from pathlib import Path
 
 from jean_memory.config import Settings
+from jean_memory.container import Container
+from jean_memory.core.writes import NewMemory
 from jean_memory.embedding import make_embedder
-from jean_memory.ltm import open_store
-from jean_memory.service import MemoryService, NewMemory
+from jean_memory.storage.ltm import open_store
 from jean_memory.telemetry.core import Telemetry
 from jean_memory_dev.perf.workload import sentence
 
 
-async def workload(service: MemoryService, kind: str, n: int) -> None:
+async def workload(service: Container, kind: str, n: int) -> None:
     rng = random.Random(3)
     users = [f"user{i}" for i in range(20)]
     if kind in ("add", "mixed"):
         for i in range(n):
-            await service.add(users[i % 20], [NewMemory(sentence(rng), {}, 0.5)])
+            await service.writes.add(users[i % 20], [NewMemory(sentence(rng), {}, 0.5)])
     if kind in ("search", "mixed"):
         for u in users:
-            await service.add(u, [NewMemory(sentence(rng), {}, 0.5) for _ in range(200)], mode="batch")
+            await service.writes.add(u, [NewMemory(sentence(rng), {}, 0.5) for _ in range(200)], mode="batch")
         queries = [sentence(rng, 4) for _ in range(100)]
         for i in range(n):
-            await service.search(users[i % 20], queries[i % len(queries)], 10, None)
+            await service.reads.search(users[i % 20], queries[i % len(queries)], 10, None)
 
 
 async def _run(settings: Settings, kind: str, n: int, profiler: cProfile.Profile, html: Path | None) -> str:
     """Returns pyinstrument's HTML ('' without `html`); the caller writes it, off the event loop."""
     page = ""
-    service = MemoryService(settings, Telemetry(settings), make_embedder(settings), open_store(settings))
+    service = Container(settings, Telemetry(settings), make_embedder(settings), open_store(settings))
     await service.start()
     try:
         if html is not None:

@@ -22,15 +22,16 @@ from typing import Any
 
 import numpy as np
 from opentelemetry import trace
+from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
 
 from jean_memory.config import Settings
 from jean_memory.errors import LtmError, Unavailable
-from jean_memory.journal import Journal
-from jean_memory.ltm.base import LongTermStore
 from jean_memory.memory import Memory, WriteOp
-from jean_memory.stm import ShortTermTier, UserSpace
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.storage.journal import Journal
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.stm import ShortTermTier, UserSpace
+from jean_memory.telemetry.metrics import LtmMetrics, ShuttleMetrics
 from jean_memory.telemetry.spans import RootSampler, child_span
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class MemoryShuttle:
         journal: Journal,
         store: LongTermStore,
         stm: ShortTermTier,
-        metrics: Metrics,
+        metrics: ShuttleMetrics,
+        ltm_metrics: LtmMetrics,
+        errors: Counter,
         model_id: str,
         schedule_embedding: ScheduleEmbedding,
         roots: Any = None,
@@ -60,20 +63,23 @@ class MemoryShuttle:
         self._store = store
         self._stm = stm
         self._m = metrics
+        self._errors = errors
         self._model_id = model_id
         self._schedule_embedding = schedule_embedding
         self._roots = roots or RootSampler(trace.NoOpTracer(), 0.0)
         self._tracer = self._roots.tracer
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._up = metrics.ltm_up.labels(store.kind)
-        self._write_hist = metrics.ltm_write_duration.labels(store.kind)
-        self._read_hist = metrics.ltm_read_duration.labels(store.kind)
+        self._up = ltm_metrics.up.labels(store.kind)
+        self._write_hist = ltm_metrics.write_duration.labels(store.kind)
+        self._read_hist = ltm_metrics.read_duration.labels(store.kind)
         self.store_ok = False
         self.last_store_ok = 0.0
         self.shipped = 0
         self.oldest_pending_at: float | None = None
         self._draining = False
+        metrics.pending.set_function(lambda: self._journal.pending)
+        metrics.oldest_age.set_function(self._oldest_pending_age)
         self._drained = asyncio.Event()
         # Exponential backoff with jitter, forever, for retryable failures only.
         self._retrying = AsyncRetrying(
@@ -105,6 +111,10 @@ class MemoryShuttle:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    def _oldest_pending_age(self) -> float:
+        at = self.oldest_pending_at
+        return max(0.0, time.time() - at) if at and self._journal.pending else 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -156,11 +166,11 @@ class MemoryShuttle:
                 raise
             except Exception:  # never let the shuttle die; the journal keeps everything
                 log.exception("shuttle loop error")
-                self._m.errors.labels("shuttle", "ship", "internal").inc()
+                self._errors.labels("shuttle", "ship", "internal").inc()
                 await asyncio.sleep(1.0)
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        self._m.shuttle_retries.inc()
+        self._m.retries.inc()
         exc = state.outcome.exception() if state.outcome else None
         log.warning("long-term store write failed (attempt %d), retrying: %s", state.attempt_number, exc)
 
@@ -173,8 +183,8 @@ class MemoryShuttle:
                 await self._store.apply(ops)
         except LtmError as exc:
             self._mark(False)
-            self._m.shuttle_failures.labels("true" if exc.retryable else "false").inc()
-            self._m.errors.labels("ltm", "write", "retryable" if exc.retryable else "rejected").inc()
+            self._m.failures.labels("true" if exc.retryable else "false").inc()
+            self._errors.labels("ltm", "write", "retryable" if exc.retryable else "rejected").inc()
             raise
         self._write_hist.observe(time.perf_counter() - start)
         self._mark(True)
@@ -192,7 +202,7 @@ class MemoryShuttle:
         except LtmError as exc:
             if not exc.retryable:
                 raise
-            self._m.shuttle_retries.inc()
+            self._m.retries.inc()
             log.warning("long-term store write failed (attempt 1), retrying: %s", exc)
         await asyncio.sleep(self._s.shuttle_backoff_initial_s)
         async for attempt in self._retrying.copy():
@@ -214,16 +224,22 @@ class MemoryShuttle:
                 except LtmError as one:
                     log.error("long-term store refused write %s for good: %s", op.memory.id, one)
                     await self._journal.park([op], str(one))
-                    self._m.shuttle_dead_letters.inc()
+                    self._m.dead_letters.inc()
             log.warning("batch refused (%s); shipped one by one", exc)
-        self._m.shuttle_batch_size.observe(len(ops))
-        self._m.shuttle_batches.inc()
+        self._m.batch_size.observe(len(ops))
+        self._m.batches.inc()
         await self._journal.mark_shipped(ops[-1].seq, len(ops))
         self.shipped += len(ops)
         if self._draining and not self._journal.pending:
             self._drained.set()
 
     # ---- promotion -------------------------------------------------------------------------
+    async def hot(self, user_id: str) -> UserSpace:
+        """The user's space, complete: promoted from the store first if it is not (most recently used)."""
+        space = self._stm.space(user_id)
+        await self.promote(space)
+        return space
+
     async def promote(self, space: UserSpace) -> bool:
         """Make the space complete; True when this call had to wait for a load (a cold read)."""
         if space.loaded:
@@ -240,7 +256,7 @@ class MemoryShuttle:
             stored = await self._store.load_user(space.user_id)
         except LtmError as exc:
             self._mark(False)
-            self._m.errors.labels("ltm", "promote", "unavailable").inc()
+            self._errors.labels("ltm", "promote", "unavailable").inc()
             raise Unavailable(f"long-term store unavailable: {exc}") from exc
         self._read_hist.observe(time.perf_counter() - start)
         self._mark(True)
@@ -278,5 +294,5 @@ class MemoryShuttle:
             self._schedule_embedding(space, without, [seq_of.get(m.id, 0) for m in without])
         space.loaded = True
         space.deleted.clear()
-        self._m.shuttle_promotions.inc()
+        self._m.promotions.inc()
         self._stm.evict_over_budget()

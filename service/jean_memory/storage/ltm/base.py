@@ -15,7 +15,7 @@ from jean_memory.memory import Memory, WriteOp
 class LongTermStore(ABC):
     #: Bounded metric label: sqlite, postgres or http.
     kind: str
-    #: Whether `iter_ids` can enumerate every id (so the Bloom filter can be complete).
+    #: Whether `iter_keys` can enumerate every memory (so the Bloom filter can be complete).
     enumerable: bool = True
     #: Whether the store keeps vectors (so promotion need not re-embed, and vectors are backfilled).
     keeps_vectors: bool = True
@@ -41,8 +41,8 @@ class LongTermStore(ABC):
     @abstractmethod
     async def get(self, user_id: str, memory_id: str) -> Memory | None: ...
 
-    async def iter_ids(self) -> AsyncIterator[list[str]]:
-        """Every id, in chunks; only called when `enumerable`."""
+    async def iter_keys(self) -> AsyncIterator[list[str]]:
+        """Every memory's key (`memory_key(user_id, id)`), in chunks; only called when `enumerable`."""
         if False:  # pragma: no cover - makes this an async generator
             yield []
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from jean_memory.errors import LtmError
-from jean_memory.ltm.base import LongTermStore, last_write_wins
 from jean_memory.memory import Memory, WriteOp
+from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
 
 _BATCH = 1000
 _PAGE = 1000

@@ -20,16 +20,16 @@ from typing import Any
 from cachetools import LRUCache
 from rbloom import Bloom
 
-from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.metrics import CacheMetrics
 
 
 class LevelCache:
     """An LRU cache that counts its hits and misses under one level label."""
 
-    def __init__(self, level: str, size: int, metrics: Metrics) -> None:
+    def __init__(self, level: str, size: int, metrics: CacheMetrics) -> None:
         self._cache: LRUCache[Hashable, Any] | None = LRUCache(maxsize=size) if size > 0 else None
-        self._hits = metrics.cache_hits.labels(level)
-        self._misses = metrics.cache_misses.labels(level)
+        self._hits = metrics.hits.labels(level)
+        self._misses = metrics.misses.labels(level)
         self.enabled = self._cache is not None
         #: Set by the fire drill's `cache_disabled` fault: every lookup misses.
         self.suspended = False
@@ -59,13 +59,13 @@ class LevelCache:
 class IdFilter:
     """Bloom filter of ids that may exist. Until `ready`, or when disabled, everything may exist."""
 
-    def __init__(self, capacity: int, metrics: Metrics, *, enabled: bool = True) -> None:
+    def __init__(self, capacity: int, metrics: CacheMetrics, *, enabled: bool = True) -> None:
         self._bloom = Bloom(capacity, 0.01)
         self.enabled = enabled
         self.ready = False
         self._lock = threading.Lock()
-        self._hits = metrics.cache_hits.labels("bloom")
-        self._misses = metrics.cache_misses.labels("bloom")
+        self._hits = metrics.hits.labels("bloom")
+        self._misses = metrics.misses.labels("bloom")
 
     def add(self, memory_id: str) -> None:
         self._bloom.add(memory_id)
@@ -87,10 +87,10 @@ class IdFilter:
 class SearchCacheWindow:
     """Whether each recent search avoided the model, over the last `size` searches: jm_cache_hit_ratio."""
 
-    def __init__(self, metrics: Metrics, size: int = 1000) -> None:
+    def __init__(self, metrics: CacheMetrics, size: int = 1000) -> None:
         self._window: deque[bool] = deque(maxlen=size)
         self._hits = 0
-        self._gauge = metrics.cache_hit_rate
+        self._gauge = metrics.hit_ratio
 
     def record(self, hit: bool) -> None:
         if len(self._window) == self._window.maxlen and self._window[0]:

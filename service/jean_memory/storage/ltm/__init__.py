@@ -1,6 +1,6 @@
 """The long-term tier: the durable store of record, behind one small interface."""
 
-from jean_memory.ltm.base import LongTermStore
-from jean_memory.ltm.factory import open_store
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.ltm.factory import open_store
 
 __all__ = ["LongTermStore", "open_store"]

@@ -13,8 +13,8 @@ import asyncpg
 
 from jean_memory import jsonutil
 from jean_memory.errors import LtmError
-from jean_memory.ltm.base import LongTermStore, last_write_wins
-from jean_memory.memory import Memory, WriteOp
+from jean_memory.memory import Memory, WriteOp, memory_key
+from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -156,17 +156,18 @@ class PostgresStore(LongTermStore):
         )
         return _row(row) if row else None
 
-    async def iter_ids(self) -> AsyncIterator[list[str]]:
+    async def iter_keys(self) -> AsyncIterator[list[str]]:
         last = ""
         while True:
             rows = await self._with_conn(
-                lambda c, after=last: c.fetch("SELECT id FROM memories WHERE id > $1 ORDER BY id LIMIT 50000", after)
+                lambda c, after=last: c.fetch(
+                    "SELECT user_id, id FROM memories WHERE id > $1 ORDER BY id LIMIT 50000", after
+                )
             )
             if not rows:
                 return
-            chunk = [r[0] for r in rows]
-            yield chunk
-            last = chunk[-1]
+            yield [memory_key(r[0], r[1]) for r in rows]
+            last = rows[-1][1]
 
     async def recent_users(self, limit: int) -> list[str]:
         rows = await self._with_conn(

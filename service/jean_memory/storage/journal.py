@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
-from jean_memory.memory import Memory, WriteOp
+from jean_memory.memory import Memory, WriteOp, memory_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -236,8 +236,9 @@ class Journal:
         )
         return [_row_to_op(r) for r in rows]
 
-    async def ids(self) -> list[str]:
-        return await self._call(lambda c: [r[0] for r in c.execute("SELECT id FROM journal")])
+    async def keys(self) -> list[str]:
+        """The memory key (`memory_key(user_id, id)`) of every journaled write."""
+        return await self._call(lambda c: [memory_key(u, i) for u, i in c.execute("SELECT user_id, id FROM journal")])
 
     async def oldest_journaled_at(self) -> float | None:
         row = await self._call(lambda c: c.execute("SELECT journaled_at FROM journal ORDER BY seq LIMIT 1").fetchone())

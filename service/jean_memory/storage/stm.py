@@ -20,8 +20,8 @@ import numpy as np
 
 from jean_memory.config import Settings
 from jean_memory.memory import JsonObject, Memory
-from jean_memory.telemetry.metrics import Metrics
-from jean_memory.vector_index import UserIndex
+from jean_memory.storage.vector_index import UserIndex
+from jean_memory.telemetry.metrics import StmMetrics
 
 
 class UserSpace:
@@ -63,16 +63,16 @@ class UserSpace:
 
 
 class ShortTermTier:
-    def __init__(self, settings: Settings, dim: int, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, dim: int, metrics: StmMetrics) -> None:
         self._settings = settings
         self.dim = dim
         self._users: OrderedDict[str, UserSpace] = OrderedDict()
         self._metrics = metrics
         self.budget = settings.stm_budget_bytes
-        metrics.stm_budget_bytes.set(self.budget)
-        metrics.stm_bytes.set_function(lambda: self.nbytes)
-        metrics.stm_vectors.set_function(lambda: self.vectors)
-        metrics.stm_users.set_function(lambda: len(self._users))
+        metrics.budget_bytes.set(self.budget)
+        metrics.bytes.set_function(lambda: self.nbytes)
+        metrics.vectors.set_function(lambda: self.vectors)
+        metrics.users.set_function(lambda: len(self._users))
         self._nbytes_cache = (0.0, 0)
 
     # ---- spaces ----------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class ShortTermTier:
             del self._users[user_id]
             evicted += 1
         if evicted:
-            self._metrics.stm_evictions.inc(evicted)
+            self._metrics.evictions.inc(evicted)
             self._nbytes_cache = (0.0, 0)
         return evicted
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from jean_memory import jsonutil
 from jean_memory.errors import LtmError
-from jean_memory.ltm.base import LongTermStore, last_write_wins
-from jean_memory.memory import Memory, WriteOp
+from jean_memory.memory import Memory, WriteOp, memory_key
+from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
 
 T = TypeVar("T")
 
@@ -46,8 +46,12 @@ def _row(r: tuple[Any, ...]) -> Memory:
     return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
 
 
-def _ids_after(conn: sqlite3.Connection, after: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT id FROM memories WHERE id > ? ORDER BY id LIMIT 50000", (after,))]
+def _keys_after(conn: sqlite3.Connection, after: int) -> tuple[int, list[str]]:
+    """A chunk of memory keys in rowid order, and the last rowid read (keyset pagination)."""
+    rows = conn.execute(
+        "SELECT rowid, user_id, id FROM memories WHERE rowid > ? ORDER BY rowid LIMIT 50000", (after,)
+    ).fetchall()
+    return (rows[-1][0] if rows else after), [memory_key(u, i) for _, u, i in rows]
 
 
 class SqliteStore(LongTermStore):
@@ -126,14 +130,13 @@ class SqliteStore(LongTermStore):
         )
         return _row(row) if row else None
 
-    async def iter_ids(self) -> AsyncIterator[list[str]]:
-        last = ""
+    async def iter_keys(self) -> AsyncIterator[list[str]]:
+        last = 0
         while True:
-            chunk = await self._run(functools.partial(_ids_after, after=last))
+            last, chunk = await self._run(functools.partial(_keys_after, after=last))
             if not chunk:
                 return
             yield chunk
-            last = chunk[-1]
 
     async def recent_users(self, limit: int) -> list[str]:
         rows = await self._run(

@@ -1,0 +1,33 @@
+"""`POST /v1/search`: the user's memories ranked by meaning."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from jean_memory.api.deps import Reader
+from jean_memory.api.params import ERRORS
+from jean_memory.api.responses import FastJSONResponse
+from jean_memory.api.schemas import SearchOut, SearchRequest
+
+#: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@router.post("/search", response_model=SearchOut)
+async def search(body: SearchRequest, reads: Reader) -> FastJSONResponse:
+    result = await reads.search(body.user_id, body.query, body.k, body.filters)
+    return FastJSONResponse(
+        {
+            "results": [
+                {
+                    "id": h.memory.id,
+                    "content": h.memory.content,
+                    "score": h.score,
+                    "metadata": h.memory.metadata,
+                    "tier": h.tier,
+                }
+                for h in result.hits
+            ],
+            "took_ms": round(result.took_s * 1000, 3),
+        }
+    )

@@ -1,0 +1,83 @@
+"""Start-up: rebuild the tiers from disk before the service calls itself ready.
+
+Journal rows that lost their pending embedding in a crash are queued for the model again, the Bloom
+filter is filled with every id the journal and the store know (until then it answers "may exist"),
+and the most recently active users are promoted into the short-term tier (up to 80 % of its budget),
+so the first reads after a restart are hot. A failure here is logged and counted, never fatal: the
+users it did not reach are promoted on their first access instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from jean_memory.core.caches import IdFilter
+from jean_memory.core.vectors import VectorDelivery
+from jean_memory.storage.journal import Journal
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.shuttle import MemoryShuttle
+from jean_memory.storage.stm import ShortTermTier
+
+log = logging.getLogger(__name__)
+
+
+class Warmup:
+    def __init__(
+        self,
+        journal: Journal,
+        store: LongTermStore,
+        stm: ShortTermTier,
+        shuttle: MemoryShuttle,
+        ids: IdFilter,
+        vectors: VectorDelivery,
+        errors: object,
+        *,
+        warm_users: int,
+    ) -> None:
+        self._journal = journal
+        self._store = store
+        self._stm = stm
+        self._shuttle = shuttle
+        self._ids = ids
+        self._vectors = vectors
+        self._errors = errors
+        self._warm_users = warm_users
+        self._task: asyncio.Task[None] | None = None
+        #: True once the tiers are rebuilt (or the attempt is over): part of readiness.
+        self.done = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="warm-up")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            unembedded = [
+                op
+                for op in await self._journal.read_after(0, 10_000_000)
+                if op.kind == "upsert" and op.memory.embedding is None
+            ]
+            for op in unembedded:
+                space = self._stm.peek(op.memory.user_id)
+                if space is None or op.memory.id not in space.records:
+                    self._vectors.schedule_for_journal(op.memory, op.seq)
+            if self._ids.enabled:
+                self._ids.update(await self._journal.keys())
+                async for chunk in self._store.iter_keys():
+                    self._ids.update(chunk)
+                self._ids.ready = True
+            for user_id in await self._store.recent_users(self._warm_users):
+                if self._stm.nbytes > 0.8 * self._stm.budget:
+                    break
+                await self._shuttle.promote(self._stm.space(user_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("warm-up incomplete; users will be promoted on first access")
+            self._errors.labels("stm", "warm_up", "internal").inc()  # type: ignore[attr-defined]
+        self.done = True
