@@ -1,7 +1,8 @@
 """The interface every long-term store implements.
 
 Writes arrive from the shuttle as ordered batches of upserts and deletes. Every implementation is
-idempotent: replaying a batch (after a timeout whose outcome was unknown) leaves one row per id.
+idempotent: replaying a batch (after a timeout whose outcome was unknown) leaves one row per memory.
+A memory is identified by (user_id, id): ids are scoped by user, so two users may use one UUID.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def last_write_wins(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:
             runs.append([op])
     deduped = []
     for run in runs:
-        latest: dict[str, WriteOp] = {}
+        latest: dict[tuple[str, str], WriteOp] = {}
         for op in run:
-            latest[op.memory.id] = op
+            latest[(op.memory.user_id, op.memory.id)] = op
         deduped.append(list(latest.values()))
     return deduped

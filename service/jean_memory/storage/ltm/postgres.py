@@ -18,14 +18,15 @@ from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     content TEXT NOT NULL,
     metadata JSONB NOT NULL,
     salience DOUBLE PRECISION NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     embedding BYTEA,
-    model TEXT
+    model TEXT,
+    PRIMARY KEY (user_id, id)
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
@@ -35,7 +36,7 @@ _UPSERT = """
 INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::float8[], $6::float8[],
                      $7::bytea[], $8::text[])
-ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, content = excluded.content,
+ON CONFLICT (user_id, id) DO UPDATE SET content = excluded.content,
     metadata = excluded.metadata, salience = excluded.salience, created_at = excluded.created_at,
     embedding = coalesce(excluded.embedding, memories.embedding),
     model = CASE WHEN excluded.embedding IS NULL THEN memories.model ELSE excluded.model END
@@ -44,6 +45,21 @@ _BACKFILL = """
 UPDATE memories AS m SET embedding = v.embedding, model = v.model
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(id, user_id, embedding, model)
 WHERE m.id = v.id AND m.user_id = v.user_id
+"""
+_DELETE = """
+DELETE FROM memories AS m USING unnest($1::text[], $2::text[]) AS d(user_id, id)
+WHERE m.user_id = d.user_id AND m.id = d.id
+"""
+#: Stores made before ids were scoped by user were keyed by `id` alone; re-key them (idempotent).
+_MIGRATE_KEY = """
+DO $$
+BEGIN
+    IF (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+        WHERE i.indrelid = 'memories'::regclass AND i.indisprimary) = ARRAY['id'] THEN
+        ALTER TABLE memories DROP CONSTRAINT memories_pkey, ADD PRIMARY KEY (user_id, id);
+    END IF;
+END $$;
 """
 _SELECT = "SELECT id, user_id, content, metadata::text, salience, created_at, embedding, model FROM memories"
 
@@ -83,6 +99,7 @@ class PostgresStore(LongTermStore):
                 )
                 async with self._pool.acquire() as conn:
                     await conn.execute(_SCHEMA)
+                    await conn.execute(_MIGRATE_KEY)
             except Exception as exc:
                 if self._pool is not None:
                     self._pool.terminate()
@@ -121,7 +138,7 @@ class PostgresStore(LongTermStore):
                 for run in runs:
                     ms = [op.memory for op in run]
                     if run[0].kind == "delete":
-                        await conn.execute("DELETE FROM memories WHERE id = ANY($1::text[])", [m.id for m in ms])
+                        await conn.execute(_DELETE, [m.user_id for m in ms], [m.id for m in ms])
                         continue
                     if run[0].kind == "vector":
                         await conn.execute(
@@ -157,17 +174,18 @@ class PostgresStore(LongTermStore):
         return _row(row) if row else None
 
     async def iter_keys(self) -> AsyncIterator[list[str]]:
-        last = ""
-        while True:
+        last = ("", "")
+        while True:  # keyset pagination along the primary key (user_id, id)
             rows = await self._with_conn(
                 lambda c, after=last: c.fetch(
-                    "SELECT user_id, id FROM memories WHERE id > $1 ORDER BY id LIMIT 50000", after
+                    "SELECT user_id, id FROM memories WHERE (user_id, id) > ($1, $2) ORDER BY user_id, id LIMIT 50000",
+                    *after,
                 )
             )
             if not rows:
                 return
             yield [memory_key(r[0], r[1]) for r in rows]
-            last = rows[-1][1]
+            last = (rows[-1][0], rows[-1][1])
 
     async def recent_users(self, limit: int) -> list[str]:
         rows = await self._with_conn(

@@ -17,23 +17,25 @@ from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
 
 T = TypeVar("T")
 
-_SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     content TEXT NOT NULL,
     metadata TEXT NOT NULL,
     salience REAL NOT NULL,
     created_at REAL NOT NULL,
     embedding BLOB,
-    model TEXT
-);
+    model TEXT,
+    PRIMARY KEY (user_id, id)
+)"""
+_SCHEMA = f"""{_TABLE};
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
 """
 _UPSERT = (
     "INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET user_id=excluded.user_id,"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, id) DO UPDATE SET"
     " content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
     " created_at=excluded.created_at,"
     " embedding=coalesce(excluded.embedding, memories.embedding),"
@@ -44,6 +46,29 @@ _SELECT = "SELECT id, user_id, content, metadata, salience, created_at, embeddin
 
 def _row(r: tuple[Any, ...]) -> Memory:
     return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
+
+
+def _migrate_primary_key(conn: sqlite3.Connection) -> None:
+    """Stores made before ids were scoped by user had `id` alone as the key (a second user's write of
+    the same UUID replaced the first's): rebuild the table keyed by (user_id, id), in one transaction."""
+    pk = [r[1] for r in conn.execute("PRAGMA table_info(memories)") if r[5]]
+    if pk != ["id"]:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE memories RENAME TO memories_v1")
+        conn.execute("DROP INDEX IF EXISTS memories_user")
+        conn.execute("DROP INDEX IF EXISTS memories_created")
+        conn.execute(_TABLE)
+        conn.execute(
+            "INSERT INTO memories SELECT id, user_id, content, metadata, salience, created_at, embedding, model"
+            " FROM memories_v1"
+        )
+        conn.execute("DROP TABLE memories_v1")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 def _keys_after(conn: sqlite3.Connection, after: int) -> tuple[int, list[str]]:
@@ -81,6 +106,7 @@ class SqliteStore(LongTermStore):
             conn = sqlite3.connect(self.path, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            _migrate_primary_key(conn)
             conn.executescript(_SCHEMA)
             self._conn = conn
 
@@ -105,7 +131,10 @@ class SqliteStore(LongTermStore):
             with conn:
                 for run in runs:
                     if run[0].kind == "delete":
-                        conn.executemany("DELETE FROM memories WHERE id = ?", [(op.memory.id,) for op in run])
+                        conn.executemany(
+                            "DELETE FROM memories WHERE user_id = ? AND id = ?",
+                            [(op.memory.user_id, op.memory.id) for op in run],
+                        )
                         continue
                     if run[0].kind == "vector":
                         conn.executemany(

@@ -1,0 +1,57 @@
+"""Stores written before ids were scoped by user (keyed by `id` alone) are re-keyed by (user_id, id) on
+start, keeping every row: real SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from jean_memory.memory import Memory, WriteOp
+from jean_memory.storage.ltm.postgres import PostgresStore
+from jean_memory.storage.ltm.sqlite import SqliteStore
+from jean_memory_dev.processes import PostgresServer
+
+OLD_TABLE = """CREATE TABLE memories (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, content TEXT NOT NULL,
+metadata {json} NOT NULL, salience {real} NOT NULL, created_at {real} NOT NULL, embedding {blob}, model TEXT)"""
+SHARED = "3f0e5a52-6f0b-4a53-9d55-0c5c1b0f0a11"
+
+
+async def _check(store: SqliteStore | PostgresStore) -> None:
+    await store.start()
+    try:
+        assert (await store.get("alice", SHARED)) is not None, "the old row survives the migration"
+        bob = Memory(SHARED, "bob", "bob's own", {}, 0.5, 2.0)
+        await store.apply([WriteOp(1, "upsert", bob)])
+        alice = await store.get("alice", SHARED)
+        assert alice is not None and alice.content == "alice's", "bob's write of the same id is another memory"
+        assert (await store.get("bob", SHARED)) is not None
+        assert await store.count() == 2
+        keys = [k async for chunk in store.iter_keys() for k in chunk]
+        assert sorted(keys) == [f"alice\x00{SHARED}", f"bob\x00{SHARED}"]
+    finally:
+        await store.close()
+
+
+def test_sqlite_store_is_rekeyed(tmp_path: Path) -> None:
+    path = tmp_path / "ltm.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(OLD_TABLE.format(json="TEXT", real="REAL", blob="BLOB"))
+        conn.execute("INSERT INTO memories VALUES (?, 'alice', 'alice''s', '{}', 0.5, 1.0, NULL, NULL)", (SHARED,))
+    asyncio.run(_check(SqliteStore(str(path))))
+    with sqlite3.connect(path) as conn:
+        key = sorted((r[5], r[1]) for r in conn.execute("PRAGMA table_info(memories)") if r[5])
+    assert [name for _, name in key] == ["user_id", "id"]
+
+
+@pytest.mark.postgres
+def test_postgres_store_is_rekeyed() -> None:
+    server = PostgresServer().init().start()
+    try:
+        server.psql(OLD_TABLE.format(json="JSONB", real="DOUBLE PRECISION", blob="BYTEA"))
+        server.psql(f"INSERT INTO memories VALUES ('{SHARED}', 'alice', 'alice''s', '{{}}', 0.5, 1.0, NULL, NULL)")
+        asyncio.run(_check(PostgresStore(server.url)))
+    finally:
+        server.destroy()
