@@ -1,4 +1,5 @@
-"""The `jean-memory` command: `serve` runs the service."""
+"""The `jean-memory` command: `serve` runs the service; `export-model` makes the ONNX model bundle
+(where the `export` extra, with torch, is installed: the image's build stage)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.embedding.export import export_bundle
+
+    logging.basicConfig(level="WARNING", stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("jean_memory").setLevel("INFO")
+    settings = Settings()
+    cache = Path(args.cache).expanduser() if args.cache else settings.model_cache
+    folder = export_bundle(args.model or settings.embedding_model, cache, int8=args.int8)
+    for path in sorted(folder.iterdir()):
+        print(f"{path}  {path.stat().st_size:,} bytes")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (settings from JM_* variables)").set_defaults(func=_serve)
+    e = sub.add_parser("export-model", help="export the MiniLM model to an ONNX bundle (needs the export extra)")
+    e.add_argument("--cache", help="bundle folder parent (default JM_MODEL_CACHE)")
+    e.add_argument("--model", help="sentence-transformers model (default JM_EMBEDDING_MODEL)")
+    e.add_argument("--int8", action="store_true", help="also make the int8-quantised model")
+    e.set_defaults(func=_export_model)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

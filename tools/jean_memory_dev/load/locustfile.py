@@ -4,7 +4,7 @@ Each simulated agent picks the user it acts for from a Zipf distribution (a few 
 active, most are not) and mixes adds, batch adds, searches, gets and deletes. Queries come from a
 Zipf-weighted pool too, so popular questions repeat (as agents' do) and the caches have work to do.
 
-    locust -f scripts/locustfile.py --headless --host http://127.0.0.1:8766 \
+    locust -f tools/jean_memory_dev/load/locustfile.py --headless --host http://127.0.0.1:8766 \
         --users 50 --spawn-rate 10 --run-time 2m --csv out/locust --html out/locust.html
 
 Knobs (environment): JM_LOAD_USERS (population, 5000), JM_LOAD_ZIPF (exponent, 1.1),
