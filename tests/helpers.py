@@ -107,13 +107,8 @@ def all_ids(client: httpx.Client, user: str) -> list[str]:
 def known_metric_names() -> set[str]:
     """Every series name the service exposes (histograms expanded), `up`, and the collector's
     self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
-    import sys
-    from pathlib import Path
-
     from jean_memory.telemetry.metrics import metric_docs
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alerts"))
-    from mixin import COLLECTOR_METRICS
+    from jean_memory_dev.mixin import COLLECTOR_METRICS
 
     known = {"up", *COLLECTOR_METRICS}
     for doc in metric_docs():

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from jean_memory_dev.mixin import Alert
 from jean_memory_dev.processes import AlertmanagerServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +70,9 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         now = datetime.now(UTC)
         ends = (now + timedelta(minutes=10)).isoformat()
 
-        def alert(name: str, severity: str) -> dict:
+        def alert(name: Alert, severity: str) -> dict:
             return {
-                "labels": {"alertname": name, "severity": severity, "service": "jean-memory"},
+                "labels": {"alertname": name.value, "severity": severity, "service": "jean-memory"},
                 "startsAt": now.isoformat(),
                 "endsAt": ends,
             }
@@ -79,11 +80,11 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         httpx.post(
             f"{am.url}/api/v2/alerts",
             json=[
-                alert("JeanMemoryAvailabilityBudgetBurn", "critical"),
-                alert("JeanMemoryAvailabilityBudgetBurn", "warning"),
-                alert("JeanMemoryDown", "critical"),
-                alert("JeanMemoryHighErrorRate", "critical"),
-                alert("Watchdog", "none"),
+                alert(Alert.AVAILABILITY_BUDGET_BURN, "critical"),
+                alert(Alert.AVAILABILITY_BUDGET_BURN, "warning"),
+                alert(Alert.DOWN, "critical"),
+                alert(Alert.HIGH_ERROR_RATE, "critical"),
+                alert(Alert.WATCHDOG, "none"),
             ],
         ).raise_for_status()
         deadline = time.monotonic() + 15
@@ -91,13 +92,13 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             got = httpx.get(f"{am.url}/api/v2/alerts").json()
             state = {(a["labels"]["alertname"], a["labels"]["severity"]): bool(a["status"]["inhibitedBy"]) for a in got}
-            if len(state) == 5 and state[("JeanMemoryHighErrorRate", "critical")]:
+            if len(state) == 5 and state[(Alert.HIGH_ERROR_RATE, "critical")]:
                 break
             time.sleep(0.2)
-        assert state[("JeanMemoryAvailabilityBudgetBurn", "warning")], "a ticket is silenced by its page"
-        assert state[("JeanMemoryHighErrorRate", "critical")], "symptoms are silenced while the service is down"
-        assert state[("JeanMemoryAvailabilityBudgetBurn", "critical")], "so are pages about the dead service"
-        assert not state[("JeanMemoryDown", "critical")]
-        assert not state[("Watchdog", "none")], "the Watchdog is never silenced"
+        assert state[(Alert.AVAILABILITY_BUDGET_BURN, "warning")], "a ticket is silenced by its page"
+        assert state[(Alert.HIGH_ERROR_RATE, "critical")], "symptoms are silenced while the service is down"
+        assert state[(Alert.AVAILABILITY_BUDGET_BURN, "critical")], "so are pages about the dead service"
+        assert not state[(Alert.DOWN, "critical")]
+        assert not state[(Alert.WATCHDOG, "none")], "the Watchdog is never silenced"
     finally:
         am.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from jean_memory_dev.mixin import Alert
 from tests.helpers import known_metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def alerts(path: str = "alerts/rules/jean-memory.alerts.yml") -> list[dict]:
 
 
 def test_generated_rules_match_the_thresholds() -> None:
-    result = run(sys.executable, "alerts/generate.py", "--check")
+    result = run(sys.executable, "-m", "jean_memory_dev", "generate", "--check")
     assert result.returncode == 0, result.stderr
 
 
@@ -48,7 +49,7 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
             (fires if check["exp_alerts"] else silent).add(check["alertname"])
     names = {a["alert"] for a in alerts()}
     assert names <= fires, names - fires
-    assert names - {"Watchdog"} <= silent, names - silent
+    assert names - {Alert.WATCHDOG} <= silent, names - silent
 
 
 def test_every_alert_is_labelled_annotated_and_has_a_runbook() -> None:

@@ -79,7 +79,9 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     for image_var in ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
-    assert Path(config["services"]["service"]["build"]["context"]).name == "service", "the image builds the service alone"
+    assert Path(config["services"]["service"]["build"]["context"]).name == "service", (
+        "the image builds the service alone"
+    )
     assert config["services"]["loadgen"]["build"]["dockerfile"] == "tools/Dockerfile"
     assert config["services"]["loadgen"]["profiles"] == ["load"]
     for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data"):

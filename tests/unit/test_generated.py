@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from jean_memory_dev import docgen
-
-ROOT = Path(__file__).resolve().parents[2]
+from jean_memory.config import Settings
+from jean_memory_dev.mixin import docs, generate
 
 
-def test_readme_tables_match_the_code() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert docgen.render(readme) == readme, "README tables are stale: run make generate"
+def test_generated_files_match_their_sources() -> None:
+    """Rules, promtool tests, runbooks, dashboards, the service's thresholds module and the reference
+    docs, checked in-process exactly as `jean-memory-dev generate --check` does (stale files and orphans)."""
+    assert generate.problems() == [], "generated files are stale: run make generate"
 
 
 def test_every_setting_is_documented() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for name in docgen.Settings.model_fields:
-        assert f"`JM_{name.upper()}`" in readme
+    reference = docs.SETTINGS.read_text()
+    for name in Settings.model_fields:
+        assert f"`JM_{name.upper()}`" in reference

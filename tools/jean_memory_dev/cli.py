@@ -114,7 +114,7 @@ def _bench(args: argparse.Namespace) -> int:
 DELEGATED = {
     "drill": "jean_memory_dev.drill",
     "stack": "jean_memory_dev.nativestack",
-    "docs": "jean_memory_dev.docgen",
+    "generate": "jean_memory_dev.mixin.generate",
 }
 
 

@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
+from jean_memory_dev.mixin import BURN_ALERTS, Alert, Context, Variant, load, runbook_url
+from jean_memory_dev.mixin.config import duration_seconds
+from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
+from jean_memory_dev.mixin.rules import catalogue_rules
 from jean_memory_dev.nativestack import NativeStack, StackPorts
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import free_port
@@ -35,80 +38,76 @@ ADMIN_TOKEN = "drill-admin-token-0123456789"  # a throwaway stack's token, never
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault to inject, the alert it must raise, and the alerts it may also raise (its consequences)."""
+
     name: str
     spec: dict[str, Any]
-    expect: str
-    related: frozenset[str] = frozenset()
+    expect: Alert
+    related: frozenset[Alert] = frozenset()
 
 
 FAULTS = (
     Fault(
         "latency",
         {"latency_ms": {"add": 150, "search": 150, "get": 150, "list": 150}},
-        "JeanMemoryHighLatency",
-        frozenset({"JeanMemoryCreationLatencyHigh", "JeanMemorySearchLatencyHigh", "JeanMemoryLatencyBudgetBurn"}),
+        Alert.HIGH_LATENCY,
+        frozenset({Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH, Alert.LATENCY_BUDGET_BURN}),
     ),
     Fault(
         "error_ratio",
         {"error_ratio": {"add": 0.3, "search": 0.3, "get": 0.3}},
-        "JeanMemoryHighErrorRate",
-        frozenset({"JeanMemoryAvailabilityBudgetBurn"}),
+        Alert.HIGH_ERROR_RATE,
+        frozenset({Alert.AVAILABILITY_BUDGET_BURN}),
     ),
     Fault(
         "ltm_unreachable",
         {"ltm_unreachable": True},
-        "JeanMemoryLTMUnreachable",
+        Alert.LTM_UNREACHABLE,
         frozenset(
             {
-                "JeanMemoryHighErrorRate",
-                "JeanMemoryAvailabilityBudgetBurn",
-                "JeanMemoryShuttleStale",
-                "JeanMemoryShuttleBacklogGrowing",
+                Alert.HIGH_ERROR_RATE,
+                Alert.AVAILABILITY_BUDGET_BURN,
+                Alert.SHUTTLE_STALE,
+                Alert.SHUTTLE_BACKLOG_GROWING,
             }
         ),
     ),
-    Fault("cache_disabled", {"cache_disabled": True}, "JeanMemoryLowCacheHitRate"),
-    Fault("collector_unreachable", {"collector_unreachable": True}, "JeanMemoryTelemetryPipelineBroken"),
+    Fault("cache_disabled", {"cache_disabled": True}, Alert.LOW_CACHE_HIT_RATE),
+    Fault("collector_unreachable", {"collector_unreachable": True}, Alert.TELEMETRY_PIPELINE_BROKEN),
 )
 
 
-def _seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]]
+def _fast() -> Context:
+    """The drill runs the fast rules: the typed config seen through the fast windows."""
+    return Context(load(), Variant.FAST)
 
 
-def detection_bound_s(alert: str) -> float:
+def _for_s(for_: str | None) -> float:
+    return duration_seconds(for_) if for_ else 0.0
+
+
+def detection_bound_s(alert: Alert) -> float:
     """Worst case from fault to delivery, derived from the drill's intervals (stated in the report):
     the rate window fills with faulty samples, the alert is pending for its `for`, then evaluation,
     Alertmanager's group_wait and one group_interval, plus 10 s for scheduling on a busy 2-core VM."""
-    windows = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())["windows"]["fast"]
-    rules = yaml.safe_load((ROOT / "alerts" / "rules-fast" / "jean-memory.alerts.yml").read_text())
-    rule = next(r for r in rules["groups"][0]["rules"] if r["alert"] == alert)
+    ctx = _fast()
+    rule = next(r for r in catalogue_rules(ctx) if r.alert is alert)
     scrape = evaluation = 1.0
     group_wait, group_interval = 1.0, 2.0
-    return (
-        _seconds(windows["rate"])
-        + _seconds(rule.get("for", "0s"))
-        + scrape
-        + 2 * evaluation
-        + group_wait
-        + group_interval
-        + 10.0
-    )
+    return duration_seconds(ctx.rate) + _for_s(rule.for_) + scrape + 2 * evaluation + group_wait + group_interval + 10.0
 
 
 def settle_s() -> float:
-    """How long after a fault its consequences may still start firing: rate window + longest `for`."""
-    windows = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())["windows"]["fast"]
-    rules = yaml.safe_load((ROOT / "alerts" / "rules-fast" / "jean-memory.alerts.yml").read_text())
-    longest = max(_seconds(r.get("for", "0s")) for r in rules["groups"][0]["rules"] if "Budget" not in r["alert"])
-    return _seconds(windows["rate"]) + longest + 2.0
+    """How long after a fault its consequences may still start firing: rate window + longest `for`
+    (the SLO burn alerts aside: their long windows make them slow by design)."""
+    ctx = _fast()
+    longest = max(_for_s(r.for_) for r in catalogue_rules(ctx) if r.alert not in BURN_ALERTS)
+    return duration_seconds(ctx.rate) + longest + 2.0
 
 
 def resolution_bound_s() -> float:
     """Faulty samples leave the rate window, one evaluation, one group_interval, plus the same slack."""
-    windows = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())["windows"]["fast"]
-    return _seconds(windows["rate"]) + 2 * 1.0 + 2.0 + 10.0
+    return duration_seconds(_fast().rate) + 2 * 1.0 + 2.0 + 10.0
 
 
 @dataclass
@@ -214,8 +213,8 @@ class Drill:
         """Caches start cold: load until the cache hit ratio and the watchdog are where they belong."""
 
         def warm() -> bool:
-            hit = self.query("jm:cache_hit:ratio_rate20s")
-            watchdog = any(a["labels"].get("alertname") == "Watchdog" for a in self.received())
+            hit = self.query(f"jm:cache_hit:ratio_rate{_fast().rate}")
+            watchdog = any(a["labels"].get("alertname") == Alert.WATCHDOG for a in self.received())
             return bool(hit) and float(hit[0]["value"][1]) > 0.85 and watchdog and not self.firing()
 
         if self.wait_for(warm, 240) is None:
@@ -224,13 +223,15 @@ class Drill:
     def firing(self, pending: bool = False) -> set[str]:
         """Alerts firing now (with `pending`, also those on their way), the Watchdog aside."""
         selector = "ALERTS" if pending else 'ALERTS{alertstate="firing"}'
-        return {r["metric"]["alertname"] for r in self.query(selector)} - {"Watchdog"}
+        return {r["metric"]["alertname"] for r in self.query(selector)} - {Alert.WATCHDOG.value}
 
     def healthy(self) -> None:
         start = time.time()
         time.sleep(self.healthy_s)
         self.result.healthy_seconds = self.healthy_s
-        noise = [a for a in self.received() if a["received_at"] >= start and a["labels"].get("alertname") != "Watchdog"]
+        noise = [
+            a for a in self.received() if a["received_at"] >= start and a["labels"].get("alertname") != Alert.WATCHDOG
+        ]
         self.result.false_positives = noise
         if noise:
             self.result.failures.append(
@@ -265,7 +266,7 @@ class Drill:
         resolved = self.wait_for(lambda: delivered("resolved", cleared) is not None, resolve_bound + 60)
         row = {
             "fault": fault.name,
-            "alert": fault.expect,
+            "alert": fault.expect.value,
             "time_to_detect_s": round(detected, 1) if detected is not None else None,
             "detect_bound_s": bound,
             "time_to_resolve_s": round(resolved, 1) if resolved is not None else None,
@@ -277,9 +278,10 @@ class Drill:
         self.result.faults.append(row)
         if detected is None or detected > bound:
             self.result.failures.append(f"{fault.name}: {fault.expect} not delivered within {bound:.0f}s ({detected})")
-        if alert and not str(alert["annotations"].get("runbook_url", "")).endswith(f"/{fault.expect}.md"):
+        config = load()
+        if alert and alert["annotations"].get("runbook_url") != runbook_url(config, fault.expect):
             self.result.failures.append(f"{fault.name}: wrong runbook link {alert['annotations'].get('runbook_url')}")
-        if alert and alert["labels"].get("service") != "jean-memory":
+        if alert and alert["labels"].get("service") != config.service.job:
             self.result.failures.append(f"{fault.name}: alert lacks the service label")
         if pages:
             self.result.failures.append(f"{fault.name}: unrelated pages {row['unrelated_pages']}")
@@ -292,14 +294,13 @@ class Drill:
         # wait that long, then until nothing is firing or pending (the slow SLO burn windows aside: they
         # take minutes by design).
         time.sleep(settle_s())
-        slow = {"JeanMemoryLatencyBudgetBurn", "JeanMemoryAvailabilityBudgetBurn"}
-        self.wait_for(lambda: not (self.firing(pending=True) - slow), 120)
+        self.wait_for(lambda: not (self.firing(pending=True) - BURN_ALERTS), 120)
 
     def check_dashboards(self) -> None:
         """Every panel query returns data from this Prometheus, except the collector's own panels (the
         native stack has no collector: those series exist only in the compose stack)."""
         checked, empty, skipped = 0, [], []
-        for path in sorted((ROOT / "dashboards" / "json").glob("*.json")):
+        for path in sorted(DASHBOARDS_JSON.glob("*.json")):
             for panel in json.loads(path.read_text())["panels"]:
                 for target in panel.get("targets", []):
                     expr = target["expr"]

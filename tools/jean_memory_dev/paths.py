@@ -9,5 +9,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "alerts"
 PROMETHEUS = ROOT / "prometheus"
 DASHBOARDS = ROOT / "dashboards"
+DOCS = ROOT / "docs"
 SCRIPTS = ROOT / "scripts"
 RESULTS = ROOT / "perf-results"

@@ -1,15 +1,21 @@
-"""promtool unit tests for every alert, generated from the thresholds so they move with them.
+"""promtool unit tests for every alert, generated from the config so they move with it.
 
 Each alert gets a case where it fires (labels and rendered annotations checked exactly) and a case
 where it stays silent. Inputs are chosen so that `$value` is a round number: the expected text is
-then written here by hand, as a person would read it, not computed by the code under test.
+then written here by hand, as a person would read it, not computed by the code under test. The test
+file loads the very rule files Prometheus loads (`layout.py`), by paths relative to itself.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from mixin import Mixin
+from jean_memory_dev.mixin import layout
+from jean_memory_dev.mixin.catalogue import Alert, runbook_url
+from jean_memory_dev.mixin.config import Severity, Variant
+from jean_memory_dev.mixin.context import Context
+from jean_memory_dev.mixin.rules import catalogue_rules
 
 HTTP = "http_server_request_duration_seconds"
 BUCKETS = (
@@ -59,55 +65,59 @@ def http(job: str, cls: str, per_min: float, minutes: int, route: str = "/v1/sea
 
 
 class Cases:
-    def __init__(self, mixin: Mixin) -> None:
-        self.m = mixin
-        self.job = mixin.job
-        self.j = {"job": mixin.job}
+    """The cases, against the production rules (the ones a person reads and Prometheus pages from)."""
 
-    def labels(self, severity: str, **extra: str) -> dict[str, str]:
-        route = {"critical": "page", "warning": "ticket", "none": "watchdog"}[severity]
-        return {"severity": severity, "service": self.job, "route": route, **extra}
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.job = ctx.job
+        self.j = {"job": ctx.job}
+        self.summaries = {r.alert: r.summary for r in catalogue_rules(ctx)}
 
-    def annotations(self, alert: str, description: str) -> dict[str, str]:
-        rule = next(r for r in self.m.alert_rules()["groups"][0]["rules"] if r["alert"] == alert)
+    def labels(self, severity: Severity, **extra: str) -> dict[str, str]:
+        return {"severity": severity.value, "service": self.job, "route": severity.route, **extra}
+
+    def annotations(self, alert: Alert, description: str) -> dict[str, str]:
         return {
-            "summary": rule["annotations"]["summary"],
+            "summary": self.summaries[alert],
             "description": description,
-            "runbook_url": f"{self.m.runbook_base}/{alert}.md",
+            "runbook_url": runbook_url(self.config, alert),
         }
 
-    def case(self, alert: str, series: list[dict[str, str]], at: str, expected: list[dict[str, Any]]) -> dict[str, Any]:
+    def case(
+        self, alert: Alert, series: list[dict[str, str]], at: str, expected: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         return {
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}],
+            "alert_rule_test": [{"eval_time": at, "alertname": alert.value, "exp_alerts": expected}],
         }
 
     def all(self) -> list[dict[str, Any]]:
-        j, job, th = self.j, self.job, self.m.th
+        j, job, th = self.j, self.job, self.config.thresholds
         cases: list[dict[str, Any]] = []
 
         # JeanMemoryDown: a failing scrape (up == 0) and nothing reporting at all (absent).
         cases.append(
             self.case(
-                "JeanMemoryDown",
+                Alert.DOWN,
                 [gauge("up", {**j, "instance": "a:8766"}, 0, 20)],
                 "10m",
                 [
                     {
-                        "exp_labels": self.labels("critical", job=job, instance="a:8766"),
-                        "exp_annotations": self.annotations("JeanMemoryDown", self._down()),
+                        "exp_labels": self.labels(Severity.CRITICAL, job=job, instance="a:8766"),
+                        "exp_annotations": self.annotations(Alert.DOWN, self._down()),
                     },
                     {
-                        "exp_labels": self.labels("critical", job=job),
-                        "exp_annotations": self.annotations("JeanMemoryDown", self._down()),
+                        "exp_labels": self.labels(Severity.CRITICAL, job=job),
+                        "exp_annotations": self.annotations(Alert.DOWN, self._down()),
                     },
                 ],
             )
         )
         cases.append(
             self.case(
-                "JeanMemoryDown",
+                Alert.DOWN,
                 [
                     gauge("up", {**j, "instance": "a:8766"}, 1, 20),
                     gauge("jm_build_info", {**j, "version": "3"}, 1, 20),
@@ -123,42 +133,42 @@ class Cases:
             series = [counter(f"{HTTP}_sum", lat, per_min, 30), counter(f"{HTTP}_count", lat, 60, 30)]
             exp = [
                 {
-                    "exp_labels": self.labels("critical", job=job),
+                    "exp_labels": self.labels(Severity.CRITICAL, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryHighLatency",
+                        Alert.HIGH_LATENCY,
                         "Average /v1 response time over the last 5m is 100ms (threshold 50 ms).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryHighLatency", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.HIGH_LATENCY, series, "20m", exp if fires else []))
 
         # Creation p99: everything in the (25 ms, 50 ms] bucket gives 49.75 ms; in (0.5, 1] ms, silence.
         for bucket, fires in (("0.05", True), ("0.001", False)):
             series = histogram("jm_memory_creation_duration_seconds", {**j, "mode": "single"}, 60, bucket, 30)
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryCreationLatencyHigh",
+                        Alert.CREATION_LATENCY_HIGH,
                         "Memory creation p99 over 5m is 49.75ms (threshold 25 ms; the target is a 5 ms average).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryCreationLatencyHigh", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.CREATION_LATENCY_HIGH, series, "20m", exp if fires else []))
 
         # Search p99: everything in (100 ms, 250 ms] gives 248.5 ms.
         for bucket, fires in (("0.25", True), ("0.005", False)):
             series = histogram("jm_search_duration_seconds", {**j, "tier": "stm"}, 60, bucket, 30)
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemorySearchLatencyHigh",
+                        Alert.SEARCH_LATENCY_HIGH,
                         "Search p99 (all tiers) over 5m is 248.5ms (threshold 100 ms; hot-search target 25 ms).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemorySearchLatencyHigh", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.SEARCH_LATENCY_HIGH, series, "20m", exp if fires else []))
 
         # Cache hit rate: (L1 hits + L2 hits) / L1 lookups = (10 + 20) / 100 = 30 %; silent at 95 %.
         for l1_hit, l1_miss, l2_hit, fires in ((10, 90, 20, True), (90, 10, 5, False)):
@@ -170,102 +180,103 @@ class Cases:
             ]
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryLowCacheHitRate",
+                        Alert.LOW_CACHE_HIT_RATE,
                         "Share of searches answered without the model over 5m is 30% (threshold 80%, target 90%).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryLowCacheHitRate", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.LOW_CACHE_HIT_RATE, series, "20m", exp if fires else []))
 
         # Error rate: 10 of 100 requests a minute are 5xx = 10 %; silent at 0.5 %.
         for bad, fires in ((10, True), (0.5, False)):
             series = [http(job, "5xx", bad, 30), http(job, "2xx", 100 - bad, 30)]
             exp = [
                 {
-                    "exp_labels": self.labels("critical", job=job),
+                    "exp_labels": self.labels(Severity.CRITICAL, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryHighErrorRate",
+                        Alert.HIGH_ERROR_RATE,
                         "5xx share of requests over 5m is 10% (threshold 1%, target under 0.1%).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryHighErrorRate", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.HIGH_ERROR_RATE, series, "20m", exp if fires else []))
 
         # Shuttle backlog: +100 writes a minute over 2000 waiting = 1.667/s; flat is silent.
         for growth, fires in ((100, True), (0, False)):
-            series = [counter("jm_shuttle_pending", j, growth, 30, start=th["shuttle_backlog_min"] * 2)]
+            series = [counter("jm_shuttle_pending", j, growth, 30, start=th.shuttle_backlog_min * 2)]
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryShuttleBacklogGrowing",
+                        Alert.SHUTTLE_BACKLOG_GROWING,
                         "1.667 writes/s more are journaled than shipped to the long-term store; over 1000 are waiting.",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryShuttleBacklogGrowing", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.SHUTTLE_BACKLOG_GROWING, series, "20m", exp if fires else []))
 
         for age, fires in ((600, True), (30, False)):
             series = [gauge("jm_shuttle_oldest_pending_age_seconds", j, age, 20)]
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryShuttleStale",
+                        Alert.SHUTTLE_STALE,
                         "The oldest write not yet in the long-term store is 10m 0s old (threshold 300 s).",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryShuttleStale", series, "10m", exp if fires else []))
+            cases.append(self.case(Alert.SHUTTLE_STALE, series, "10m", exp if fires else []))
 
         for up, fires in ((0, True), (1, False)):
             series = [gauge("jm_ltm_up", {**j, "store": "postgres"}, up, 20)]
             exp = [
                 {
-                    "exp_labels": self.labels("critical", job=job),
+                    "exp_labels": self.labels(Severity.CRITICAL, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryLTMUnreachable",
+                        Alert.LTM_UNREACHABLE,
                         "The last calls to the long-term store failed; writes are acknowledged from the journal and "
                         "retried, reads of users not in the short-term tier fail with 503.",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryLTMUnreachable", series, "10m", exp if fires else []))
+            cases.append(self.case(Alert.LTM_UNREACHABLE, series, "10m", exp if fires else []))
 
-        budget = self.m.t["stm_bytes"]
+        budget = self.config.targets.stm_bytes
         for share, fires in ((0.95, True), (0.5, False)):
             series = [gauge("jm_stm_bytes", j, budget * share, 30), gauge("jm_stm_budget_bytes", j, budget, 30)]
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemorySTMNearBudget",
-                        "The short-term tier uses 95% of its budget (threshold 90% of 512 MB); cold users are being evicted.",
+                        Alert.STM_NEAR_BUDGET,
+                        "The short-term tier uses 95% of its budget (threshold 90% of 512 MB); "
+                        "cold users are being evicted.",
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemorySTMNearBudget", series, "20m", exp if fires else []))
+            cases.append(self.case(Alert.STM_NEAR_BUDGET, series, "20m", exp if fires else []))
 
         for per_min, fires in ((300, True), (6, False)):
             series = [
                 counter(
                     "jm_admission_rejected_total",
-                    {**j, "operation": "write", "reason": "jm_embedding_backlog"},
+                    {**j, "operation": "write", "reason": "embedding_backlog"},
                     per_min,
                     20,
                 )
             ]
             exp = [
                 {
-                    "exp_labels": self.labels("warning", job=job),
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        "JeanMemoryAdmissionRejecting", "5 requests/s are refused with 429/503 (threshold 1/s)."
+                        Alert.ADMISSION_REJECTING, "5 requests/s are refused with 429/503 (threshold 1/s)."
                     ),
                 }
             ]
-            cases.append(self.case("JeanMemoryAdmissionRejecting", series, "10m", exp if fires else []))
+            cases.append(self.case(Alert.ADMISSION_REJECTING, series, "10m", exp if fires else []))
 
         # Telemetry: the service's failed exports, or the collector's failed sends; both silent when 0.
         telemetry_desc = (
@@ -288,16 +299,14 @@ class Cases:
         ):
             exp = [
                 {
-                    "exp_labels": self.labels("warning"),
-                    "exp_annotations": self.annotations(
-                        "JeanMemoryTelemetryPipelineBroken", telemetry_desc.format(value)
-                    ),
+                    "exp_labels": self.labels(Severity.WARNING),
+                    "exp_annotations": self.annotations(Alert.TELEMETRY_PIPELINE_BROKEN, telemetry_desc.format(value)),
                 }
             ]
-            cases.append(self.case("JeanMemoryTelemetryPipelineBroken", series, "10m", exp))
+            cases.append(self.case(Alert.TELEMETRY_PIPELINE_BROKEN, series, "10m", exp))
         cases.append(
             self.case(
-                "JeanMemoryTelemetryPipelineBroken",
+                Alert.TELEMETRY_PIPELINE_BROKEN,
                 [
                     counter("jm_telemetry_exports_total", {**j, "signal": "traces", "result": "success"}, 60, 20),
                     counter("otelcol_exporter_send_failed_spans_total", {"job": "otel-collector"}, 0, 20),
@@ -331,16 +340,17 @@ class Cases:
         cases += self._burn_cases()
         cases.append(
             self.case(
-                "Watchdog",
+                Alert.WATCHDOG,
                 [],
                 "1m",
                 [
                     {
-                        "exp_labels": self.labels("none"),
+                        "exp_labels": self.labels(Severity.NONE),
                         "exp_annotations": {
                             "summary": "The alerting pipeline is alive",
-                            "description": "Always firing. If the receiver stops getting this, alerts are not being delivered.",
-                            "runbook_url": f"{self.m.runbook_base}/Watchdog.md",
+                            "description": "Always firing. If the receiver stops getting this, "
+                            "alerts are not being delivered.",
+                            "runbook_url": runbook_url(self.config, Alert.WATCHDOG),
                         },
                     }
                 ],
@@ -350,7 +360,7 @@ class Cases:
 
     def _down(self) -> str:
         return (
-            f"No Jean Memory instance of job {self.job} has reported for {self.m.w['absent']} "
+            f"No Jean Memory instance of job {self.job} has reported for {self.ctx.windows.absent} "
             "(scrape failing, or no OTLP metrics arriving)."
         )
 
@@ -363,67 +373,84 @@ class Cases:
             "http_route": "/v1/search",
             "http_response_status_class": "2xx",
         }
-        le = str(self.m.slo["latency"]["threshold_seconds"])
-        scenarios = [
+        le = str(self.config.slo.latency.threshold_seconds)
+        scenarios: list[tuple[Alert, list[dict[str, str]], str, str, tuple[Severity, ...]]] = [
             # 5 % of /v1 requests fail for 150 minutes: page and ticket.
             (
-                "Availability",
+                Alert.AVAILABILITY_BUDGET_BURN,
                 [http(job, "5xx", 5, 150), http(job, "2xx", 95, 150)],
                 "150m",
                 "5%",
-                ("critical", "warning"),
+                (Severity.CRITICAL, Severity.WARNING),
             ),
             # 0.4 % fail for 5 hours: over 3x the budget (ticket), under 6x (no page).
-            ("Availability", [http(job, "5xx", 0.4, 300), http(job, "2xx", 99.6, 300)], "300m", "0.4%", ("warning",)),
+            (
+                Alert.AVAILABILITY_BUDGET_BURN,
+                [http(job, "5xx", 0.4, 300), http(job, "2xx", 99.6, 300)],
+                "300m",
+                "0.4%",
+                (Severity.WARNING,),
+            ),
             # 0.05 %: inside the budget.
-            ("Availability", [http(job, "5xx", 0.05, 300), http(job, "2xx", 99.95, 300)], "300m", "", ()),
+            (
+                Alert.AVAILABILITY_BUDGET_BURN,
+                [http(job, "5xx", 0.05, 300), http(job, "2xx", 99.95, 300)],
+                "300m",
+                "",
+                (),
+            ),
             # Half of /v1 requests slower than the threshold: page and ticket; 0.5 % slow: inside the budget.
             (
-                "Latency",
+                Alert.LATENCY_BUDGET_BURN,
                 [counter(f"{HTTP}_bucket", {**lat, "le": le}, 50, 150), counter(f"{HTTP}_count", lat, 100, 150)],
                 "150m",
                 "50%",
-                ("critical", "warning"),
+                (Severity.CRITICAL, Severity.WARNING),
             ),
             (
-                "Latency",
+                Alert.LATENCY_BUDGET_BURN,
                 [counter(f"{HTTP}_bucket", {**lat, "le": le}, 99.5, 150), counter(f"{HTTP}_count", lat, 100, 150)],
                 "150m",
                 "",
                 (),
             ),
         ]
-        for kind, series, at, value, severities in scenarios:
-            what = "5xx" if kind == "Availability" else "slower than 25 ms"
-            objective = self.m.slo[kind.lower()]["objective"]
+        for alert, series, at, value, severities in scenarios:
+            slo = "availability" if alert is Alert.AVAILABILITY_BUDGET_BURN else "latency"
+            what = "5xx" if slo == "availability" else "slower than 25 ms"
+            objective = getattr(self.config.slo, slo).objective
             expected = []
             for severity in severities:
-                factor = "6" if severity == "critical" else "1"
+                factor = "6" if severity is Severity.CRITICAL else "1"
                 desc = (
                     f"The share of /v1 requests {what} is {value} over the long window, at least {factor}x the rate "
                     f"that spends the {objective:.1%} SLO's budget (multiwindow, multi-burn-rate)."
                 )
                 expected.append(
                     {
-                        "exp_labels": self.labels(severity, job=job, slo=kind.lower()),
-                        "exp_annotations": self._burn_annotations(kind, severity, desc),
+                        "exp_labels": self.labels(severity, job=job, slo=slo),
+                        "exp_annotations": self._burn_annotations(alert, slo, severity, desc),
                     }
                 )
-            cases.append(self.case(f"JeanMemory{kind}BudgetBurn", series, at, expected))
+            cases.append(self.case(alert, series, at, expected))
         return cases
 
-    def _burn_annotations(self, kind: str, severity: str, desc: str) -> dict[str, str]:
+    def _burn_annotations(self, alert: Alert, slo: str, severity: Severity, desc: str) -> dict[str, str]:
         summary = (
-            f"Jean Memory is burning its {kind.lower()} error budget fast"
-            if severity == "critical"
-            else f"Jean Memory is burning its {kind.lower()} error budget"
+            f"Jean Memory is burning its {slo} error budget fast"
+            if severity is Severity.CRITICAL
+            else f"Jean Memory is burning its {slo} error budget"
         )
-        return {
-            "summary": summary,
-            "description": desc,
-            "runbook_url": f"{self.m.runbook_base}/JeanMemory{kind}BudgetBurn.md",
-        }
+        return {"summary": summary, "description": desc, "runbook_url": runbook_url(self.config, alert)}
 
 
-def test_file(mixin: Mixin, rule_files: list[str]) -> dict[str, Any]:
-    return {"rule_files": rule_files, "evaluation_interval": "1m", "tests": Cases(mixin).all()}
+def test_file(ctx: Context) -> dict[str, Any]:
+    """The promtool test document. It must run against the production rules, so it is built from the
+    production context whatever variant the caller holds."""
+    production = Context(ctx.config, Variant.PRODUCTION)
+    here = layout.PROMTOOL_TESTS.parent
+    rule_files = [
+        os.path.relpath(layout.recording_rules(fast=False), here),
+        os.path.relpath(layout.alert_rules(fast=False), here),
+    ]
+    return {"rule_files": rule_files, "evaluation_interval": "1m", "tests": Cases(production).all()}

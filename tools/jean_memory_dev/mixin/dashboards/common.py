@@ -1,16 +1,13 @@
-"""Shared pieces of the grafanalib dashboards: datasources, thresholds, panel builders.
+"""Shared pieces of the grafanalib dashboards: the config, datasources, panel builders.
 
-Thresholds come from alerts/thresholds.yaml; datasource UIDs are fixed and match
-dashboards/provisioning/datasources/datasources.yml (a test checks both).
+Thresholds come from the typed config (`alerts/thresholds.yaml`, production windows); datasource UIDs
+are fixed and match dashboards/provisioning/datasources/datasources.yml (a test checks both).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-import yaml
 from grafanalib.core import (
     GridPos,
     Stat,
@@ -19,22 +16,24 @@ from grafanalib.core import (
     TimeSeries,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "alerts"))
+from jean_memory_dev.mixin.config import load
+from jean_memory_dev.mixin.context import Context
 
-THRESHOLDS: dict[str, Any] = yaml.safe_load((ROOT / "alerts" / "thresholds.yaml").read_text())
-JOB = THRESHOLDS["service"]["job"]
-SEL = f'job="{JOB}"'
-RATE = THRESHOLDS["windows"]["production"]["rate"]
-T = THRESHOLDS["targets"]
-TH = THRESHOLDS["thresholds"]
+CONFIG = load()
+PRODUCTION = Context(CONFIG)
+JOB = PRODUCTION.job
+SEL = PRODUCTION.sel
+RATE = PRODUCTION.rate
+T = CONFIG.targets
+TH = CONFIG.thresholds
+SLO = CONFIG.slo
 
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 ALERTMANAGER = {"type": "alertmanager", "uid": "alertmanager"}
 
 
-class ExemplarTarget(Target):  # type: ignore[misc]
+class ExemplarTarget(Target):
     """A Prometheus query that also asks for exemplars (links from points on the graph to Tempo)."""
 
     def to_json_data(self) -> dict[str, Any]:

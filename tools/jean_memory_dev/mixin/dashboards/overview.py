@@ -2,11 +2,23 @@
 
 from grafanalib.core import Dashboard, GridPos, Table, Templating, Threshold, Time
 
-from common import JOB, PROMETHEUS, RATE, SEL, TH, T, line, quantiles, stat, target, timeseries
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.dashboards.common import (
+    JOB,
+    PROMETHEUS,
+    RATE,
+    SEL,
+    TH,
+    T,
+    quantiles,
+    stat,
+    target,
+    timeseries,
+)
 
 dashboard = Dashboard(
-    title="Jean Memory / Overview",
-    uid="jm-overview",
+    title=boards.OVERVIEW.title,
+    uid=boards.OVERVIEW.uid,
     tags=["jean-memory"],
     timezone="utc",
     refresh="10s",
@@ -18,9 +30,9 @@ dashboard = Dashboard(
             quantiles("jm_memory_creation_duration_seconds"),
             (0, 0, 12, 8),
             "s",
-            threshold=T["creation_avg_seconds"],
+            threshold=T.creation_avg_seconds,
             description="Time to a durable acknowledgement (p50/p95/p99). "
-            f"Target: {T['creation_avg_seconds'] * 1000:g} ms "
+            f"Target: {T.creation_avg_seconds * 1000:g} ms "
             "on average. Dots are exemplars: click one for its trace.",
         ),
         timeseries(
@@ -28,17 +40,17 @@ dashboard = Dashboard(
             quantiles("jm_search_duration_seconds", by="tier"),
             (12, 0, 12, 8),
             "s",
-            threshold=T["hot_search_p99_seconds"],
+            threshold=T.hot_search_p99_seconds,
             description=f"By tier: cache (L1 result), stm (hot), ltm (cold: promoted). Hot target: "
-            f"{T['hot_search_p99_seconds'] * 1000:g} ms.",
+            f"{T.hot_search_p99_seconds * 1000:g} ms.",
         ),
         timeseries(
             "Cache hit rate",
             [target(f"jm:cache_hit:ratio_rate{RATE}", "searches without the model")],
             (0, 8, 8, 7),
             "percentunit",
-            threshold=T["cache_hit_ratio"],
-            description=f"Target over {T['cache_hit_ratio']:.0%}; alert under {TH['cache_hit_ratio_min']:.0%}.",
+            threshold=T.cache_hit_ratio,
+            description=f"Target over {T.cache_hit_ratio:.0%}; alert under {TH.cache_hit_ratio_min:.0%}.",
             valueMin=0,
             valueMax=1,
         ),
@@ -50,16 +62,16 @@ dashboard = Dashboard(
             ],
             (8, 8, 8, 7),
             "reqps",
-            threshold=T["throughput_ops_per_second"],
-            description=f"Target over {T['throughput_ops_per_second']} operations/s (at saturation).",
+            threshold=T.throughput_ops_per_second,
+            description=f"Target over {T.throughput_ops_per_second} operations/s (at saturation).",
         ),
         timeseries(
             "Error rate",
             [target(f"jm:http_errors:ratio_rate{RATE}", "5xx share")],
             (16, 8, 8, 7),
             "percentunit",
-            threshold=T["error_ratio"],
-            description=f"Target under {T['error_ratio']:.1%}; alert over {TH['error_ratio_max']:.0%}.",
+            threshold=T.error_ratio,
+            description=f"Target under {T.error_ratio:.1%}; alert over {TH.error_ratio_max:.0%}.",
         ),
         timeseries(
             "Process memory (RSS)",
@@ -69,15 +81,15 @@ dashboard = Dashboard(
             ],
             (0, 15, 12, 7),
             "bytes",
-            threshold=T["stm_bytes"],
-            description=f"The short-term tier must stay under {T['stm_bytes'] // 2**20} MB.",
+            threshold=T.stm_bytes,
+            description=f"The short-term tier must stay under {T.stm_bytes // 2**20} MB.",
         ),
         stat(
             "Admission rejections",
             f"sum(rate(jm_admission_rejected_total{{{SEL}}}[{RATE}]))",
             (12, 15, 4, 7),
             "reqps",
-            [Threshold("green", 0, 0.0), Threshold("red", 1, float(TH["admission_rejections_per_second"]))],
+            [Threshold("green", 0, 0.0), Threshold("red", 1, float(TH.admission_rejections_per_second))],
         ),
         Table(
             title="Active alerts",
@@ -92,5 +104,3 @@ dashboard = Dashboard(
         ),
     ],
 ).auto_panel_ids()
-
-_ = line  # shared helper, used by other dashboards

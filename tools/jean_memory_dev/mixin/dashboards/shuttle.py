@@ -2,11 +2,12 @@
 
 from grafanalib.core import Dashboard, Time
 
-from common import RATE, SEL, TH, quantiles, target, timeseries
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, quantiles, target, timeseries
 
 dashboard = Dashboard(
-    title="Jean Memory / Shuttle and LTM",
-    uid="jm-shuttle",
+    title=boards.SHUTTLE.title,
+    uid=boards.SHUTTLE.uid,
     tags=["jean-memory"],
     timezone="utc",
     refresh="10s",
@@ -17,14 +18,14 @@ dashboard = Dashboard(
             [target(f"jm_shuttle_pending{{{SEL}}}", "journaled, not yet in the store")],
             (0, 0, 12, 8),
             "short",
-            threshold=TH["shuttle_backlog_min"],
+            threshold=TH.shuttle_backlog_min,
         ),
         timeseries(
             "Oldest pending age",
             [target(f"jm_shuttle_oldest_pending_age_seconds{{{SEL}}}", "oldest")],
             (12, 0, 12, 8),
             "s",
-            threshold=TH["shuttle_oldest_pending_seconds"],
+            threshold=TH.shuttle_oldest_pending_seconds,
         ),
         timeseries(
             "Batch size",

@@ -2,16 +2,16 @@
 
 from grafanalib.core import Dashboard, Time
 
-from common import THRESHOLDS, target, timeseries
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.dashboards.common import SLO, target, timeseries
 
-SLO = THRESHOLDS["slo"]
-AVAIL_BUDGET = round(1 - SLO["availability"]["objective"], 6)
-LAT_BUDGET = round(1 - SLO["latency"]["objective"], 6)
-LONG = [b["long"] for b in SLO["burn_alerts"]]
+AVAIL_BUDGET = round(1 - SLO.availability.objective, 6)
+LAT_BUDGET = round(1 - SLO.latency.objective, 6)
+LONG = [b.long for b in SLO.burn_alerts]
 
 dashboard = Dashboard(
-    title="Jean Memory / SLOs and error budget",
-    uid="jm-slo",
+    title=boards.SLO.title,
+    uid=boards.SLO.uid,
     tags=["jean-memory", "slo"],
     timezone="utc",
     refresh="30s",
@@ -25,8 +25,8 @@ dashboard = Dashboard(
             ],
             (0, 0, 12, 8),
             "percentunit",
-            threshold=SLO["availability"]["objective"],
-            description=f"Objective {SLO['availability']['objective']:.1%} of /v1 requests without a 5xx.",
+            threshold=SLO.availability.objective,
+            description=f"Objective {SLO.availability.objective:.1%} of /v1 requests without a 5xx.",
         ),
         timeseries(
             "Error budget remaining",
@@ -42,7 +42,7 @@ dashboard = Dashboard(
             "Burn rate (availability)",
             [
                 target(f"jm:slo_availability_errors:ratio_rate{w} / {AVAIL_BUDGET}", f"{w}", chr(65 + i))
-                for i, w in enumerate(sorted({b[k] for b in SLO["burn_alerts"] for k in ("long", "short")}))
+                for i, w in enumerate(sorted({w for b in SLO.burn_alerts for w in (b.long, b.short)}))
             ],
             (0, 8, 12, 8),
             "short",
@@ -58,9 +58,9 @@ dashboard = Dashboard(
             ],
             (12, 8, 12, 8),
             "percentunit",
-            threshold=SLO["latency"]["objective"],
-            description=f"Objective {SLO['latency']['objective']:.0%} of /v1 requests faster than "
-            f"{SLO['latency']['threshold_seconds'] * 1000:g} ms.",
+            threshold=SLO.latency.objective,
+            description=f"Objective {SLO.latency.objective:.0%} of /v1 requests faster than "
+            f"{SLO.latency.threshold_seconds * 1000:g} ms.",
         ),
     ],
 ).auto_panel_ids()

@@ -3,11 +3,12 @@
 
 from grafanalib.core import Dashboard, Time
 
-from common import RATE, SEL, TH, T, quantiles, target, timeseries
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, T, quantiles, target, timeseries
 
 dashboard = Dashboard(
-    title="Jean Memory / STM and caches",
-    uid="jm-stm",
+    title=boards.STM.title,
+    uid=boards.STM.uid,
     tags=["jean-memory"],
     timezone="utc",
     refresh="10s",
@@ -31,7 +32,7 @@ dashboard = Dashboard(
             ],
             (12, 0, 12, 8),
             "percentunit",
-            threshold=TH["cache_hit_ratio_min"],
+            threshold=TH.cache_hit_ratio_min,
             valueMin=0,
             valueMax=1,
         ),
@@ -40,7 +41,7 @@ dashboard = Dashboard(
             [target(f"jm_stm_bytes{{{SEL}}}", "used"), target(f"jm_stm_budget_bytes{{{SEL}}}", "budget", "B")],
             (0, 8, 8, 7),
             "bytes",
-            threshold=T["stm_bytes"] * TH["stm_budget_ratio"],
+            threshold=T.stm_bytes * TH.stm_budget_ratio,
         ),
         timeseries(
             "STM vectors and users",

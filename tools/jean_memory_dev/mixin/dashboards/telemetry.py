@@ -2,11 +2,12 @@
 
 from grafanalib.core import Dashboard, Time
 
-from common import RATE, SEL, target, timeseries
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.dashboards.common import RATE, SEL, target, timeseries
 
 dashboard = Dashboard(
-    title="Jean Memory / Telemetry pipeline",
-    uid="jm-telemetry",
+    title=boards.TELEMETRY.title,
+    uid=boards.TELEMETRY.uid,
     tags=["jean-memory", "telemetry"],
     timezone="utc",
     refresh="10s",

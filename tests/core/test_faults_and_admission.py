@@ -1,0 +1,36 @@
+"""Fault injection wraps the use cases at their edges; admission refuses what the backlogs cannot take."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.core.conftest import MakeClient
+
+TOKEN = "in-process-admin-token-0123"
+
+
+def test_injected_errors_and_the_store_outage(make_client: MakeClient) -> None:
+    c = make_client(faults_enabled=True, admin_token=TOKEN)
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    assert c.put("/admin/faults", json={"error_ratio": {"add": 1.0}}).status_code == 401
+    assert c.put("/admin/faults", json={"error_ratio": {"add": 1.0}}, headers=admin).status_code == 200
+    assert c.post("/v1/memories", json={"user_id": "f", "content": "x"}).status_code == 500
+    assert c.post("/v1/search", json={"user_id": "f", "query": "x"}).status_code == 200
+    assert c.put("/admin/faults", json={"ltm_unreachable": True}, headers=admin).status_code == 200
+    assert c.post("/v1/memories", json={"user_id": "f", "content": "journaled"}).status_code == 201
+    r = c.get("/v1/memories", params={"user_id": "cold-user"})
+    assert r.status_code == 503 and "retry-after" in r.headers
+    assert c.delete("/admin/faults", headers=admin).json()["ltm_unreachable"] is False
+    assert c.get("/v1/memories", params={"user_id": "cold-user"}).status_code == 200
+
+
+def test_fault_routes_do_not_exist_unless_enabled(client: TestClient) -> None:
+    assert client.put("/admin/faults", json={}).status_code == 404
+
+
+def test_shuttle_backlog_full_is_503(make_client: MakeClient) -> None:
+    c = make_client(journal_max_pending=3, faults_enabled=True, admin_token=TOKEN, shutdown_drain_s=0)
+    c.put("/admin/faults", json={"ltm_unreachable": True}, headers={"Authorization": f"Bearer {TOKEN}"})
+    codes = [c.post("/v1/memories", json={"user_id": "b", "content": f"w{i}"}).status_code for i in range(5)]
+    assert codes[:3] == [201, 201, 201] and codes[3:] == [503, 503]
+    assert 'reason="shuttle_backlog"} 2.0' in c.get("/metrics").text

@@ -1,0 +1,34 @@
+"""The monitoring mixin: Jean Memory's alerts, recording rules, promtool tests, runbooks, dashboards and
+reference docs, all generated from one typed config (`alerts/thresholds.yaml`) and one alert catalogue.
+
+    config.py     the typed config: every selector, threshold and window
+    context.py    the config seen from one variant, its values by name for `${name}` templates
+    catalogue.py  every alert as a typed constant (how to add one: see its docstring)
+    rules.py      recording and alert rules, production and the drill's fast copy
+    promtool.py   a firing and a silent promtool case per alert
+    runbooks.py   runbooks from the Markdown templates in alerts/runbooks/templates/
+    boards.py     dashboard uids and titles; dashboards/ the grafanalib modules
+    docs.py       docs/reference/{settings,metrics,monitoring}.md
+    layout.py     where every source and output lives
+    generate.py   `jean-memory-dev generate [--check]`
+
+The generated files are committed and drift-checked (`make check`; tests/unit/test_generated.py).
+"""
+
+from jean_memory_dev.mixin.catalogue import BURN_ALERTS, CATALOGUE, COLLECTOR_METRICS, Alert, runbook_url
+from jean_memory_dev.mixin.config import Config, ConfigError, Severity, Variant, load
+from jean_memory_dev.mixin.context import Context
+
+__all__ = [
+    "BURN_ALERTS",
+    "CATALOGUE",
+    "COLLECTOR_METRICS",
+    "Alert",
+    "Config",
+    "ConfigError",
+    "Context",
+    "Severity",
+    "Variant",
+    "load",
+    "runbook_url",
+]

@@ -1,0 +1,358 @@
+"""The alert catalogue: every alert's name, severity, `for`, expression, annotations and the panel that
+answers it, as typed constants.
+
+An alert name is typed once, here (STYLE principle 17): the rule files, the runbooks, the promtool
+tests, the drill's fault table and the docs map all refer to `Alert.X`, and a test fails when a quoted
+alert name appears in any other Python file.
+
+Expressions and annotations are `${name}` templates filled from `Context.values` (see `context.py`
+for the names): the same text yields the production rules and the drill's fast copy, which then differ
+only in windows and `for`. Prometheus's own `{{ $value }}` passes through untouched.
+
+Adding an alert is three edits:
+
+1. here: a member of `Alert` and its entry in `CATALOGUE` (severity, `pending`, expression, summary,
+   description, the panel that answers it); the order of `CATALOGUE` is the order of the rule file;
+2. `alerts/runbooks/templates/<AlertName>.md`: Meaning, Impact, Diagnose, Mitigate, Escalate;
+3. `promtool.py`: a case where it fires (labels and annotations checked) and one where it stays silent.
+
+Then `jean-memory-dev generate` writes the rules, runbook, tests and docs; `tests/rules` checks the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from jean_memory_dev.mixin import boards
+from jean_memory_dev.mixin.boards import PanelRef
+from jean_memory_dev.mixin.config import Config, Pending, Severity
+from jean_memory_dev.mixin.context import Context
+
+
+class Alert(StrEnum):
+    """Every alert, by the name Prometheus and Alertmanager see."""
+
+    DOWN = "JeanMemoryDown"
+    HIGH_LATENCY = "JeanMemoryHighLatency"
+    CREATION_LATENCY_HIGH = "JeanMemoryCreationLatencyHigh"
+    SEARCH_LATENCY_HIGH = "JeanMemorySearchLatencyHigh"
+    LOW_CACHE_HIT_RATE = "JeanMemoryLowCacheHitRate"
+    HIGH_ERROR_RATE = "JeanMemoryHighErrorRate"
+    SHUTTLE_BACKLOG_GROWING = "JeanMemoryShuttleBacklogGrowing"
+    SHUTTLE_STALE = "JeanMemoryShuttleStale"
+    LTM_UNREACHABLE = "JeanMemoryLTMUnreachable"
+    STM_NEAR_BUDGET = "JeanMemorySTMNearBudget"
+    ADMISSION_REJECTING = "JeanMemoryAdmissionRejecting"
+    TELEMETRY_PIPELINE_BROKEN = "JeanMemoryTelemetryPipelineBroken"
+    AVAILABILITY_BUDGET_BURN = "JeanMemoryAvailabilityBudgetBurn"
+    LATENCY_BUDGET_BURN = "JeanMemoryLatencyBudgetBurn"
+    WATCHDOG = "Watchdog"
+
+    @property
+    def runbook(self) -> str:
+        """The runbook's file name, in `alerts/runbooks/` and (as a template) in its `templates/`."""
+        return f"{self.value}.md"
+
+
+def runbook_url(config: Config, alert: Alert) -> str:
+    """The one place a runbook link is made from an alert's name (kubernetes-mixin's add-runbook-links)."""
+    return f"{config.service.runbook_base_url}/{alert.runbook}"
+
+
+#: Collector self-metrics the telemetry alert reads (OpenTelemetry Collector >= 0.107 internal
+#: telemetry, Prometheus naming). The metric-name checks accept these besides the service's registry.
+COLLECTOR_METRICS = (
+    "otelcol_exporter_send_failed_spans_total",
+    "otelcol_exporter_send_failed_metric_points_total",
+    "otelcol_receiver_refused_spans_total",
+    "otelcol_receiver_refused_metric_points_total",
+    "otelcol_processor_refused_spans_total",
+    "otelcol_processor_refused_metric_points_total",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRule:
+    """One rule of one variant's rule file, its text filled in; `rules.py` adds the common labels
+    (severity, service, route) and the runbook link."""
+
+    alert: Alert
+    severity: Severity
+    for_: str | None
+    expr: str
+    summary: str
+    description: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdAlert:
+    """An alert with one severity: an expression over a threshold, pending for one of the windows.
+
+    `expr` is a template, or a function of the context where the expression is built (a sum over a
+    list of metrics); `pending` None fires at once (the Watchdog)."""
+
+    alert: Alert
+    severity: Severity
+    pending: Pending | None
+    expr: str | Callable[[Context], str]
+    summary: str
+    description: str
+    answers: tuple[PanelRef, ...]
+
+    def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
+        where = f"{self.alert} in catalogue.py"
+        expr = self.expr(ctx) if callable(self.expr) else ctx.fill(self.expr, where)
+        return (
+            AlertRule(
+                alert=self.alert,
+                severity=self.severity,
+                for_=ctx.windows.pending(self.pending) if self.pending else None,
+                expr=expr,
+                summary=ctx.fill(self.summary, where),
+                description=ctx.fill(self.description, where),
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BurnRateAlert:
+    """A multiwindow, multi-burn-rate SLO alert (SRE workbook, ch. 5): one rule per severity, sharing
+    the name, from the config's burn windows; a page-rate burn is also a ticket-rate burn.
+
+    `record` is the recording rule prefix of the SLI's bad-event ratio (the window is appended);
+    `what` describes a bad request; `${slo}` and, in the description, `${factor}` and `${objective}`
+    are filled per rule."""
+
+    alert: Alert
+    slo: Literal["availability", "latency"]
+    record: str
+    what: str
+    answers: tuple[PanelRef, ...]
+    summary: str = "Jean Memory is burning its ${slo} error budget"
+    summary_page: str = "Jean Memory is burning its ${slo} error budget fast"
+    description: str = (
+        "The share of /v1 requests ${what} is {{ $value | humanizePercentage }} over the long window, at least "
+        "${factor}x the rate that spends the ${objective} SLO's budget (multiwindow, multi-burn-rate)."
+    )
+
+    def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
+        where = f"{self.alert} in catalogue.py"
+        objective = getattr(ctx.config.slo, self.slo).objective
+        budget = round(1 - objective, 6)
+        out = []
+        for severity in (Severity.CRITICAL, Severity.WARNING):
+            burns = [b for b in ctx.burns if b.severity is severity]
+            if not burns:
+                continue
+            clauses = [
+                f"(\n  {self.record}{b.long} > ({b.factor} * {budget})\n  and\n"
+                f"  {self.record}{b.short} > ({b.factor} * {budget})\n)"
+                for b in burns
+            ]
+            extra = {
+                "slo": self.slo,
+                "what": ctx.fill(self.what, where),
+                "factor": str(min(b.factor for b in burns)),
+                "objective": f"{objective:.1%}",
+            }
+            summary = self.summary_page if severity is Severity.CRITICAL else self.summary
+            out.append(
+                AlertRule(
+                    alert=self.alert,
+                    severity=severity,
+                    for_=burns[0].for_,
+                    expr="\nor\n".join(clauses),
+                    summary=ctx.fill(summary, where, **extra),
+                    description=ctx.fill(self.description, where, **extra),
+                    labels={"slo": self.slo},
+                )
+            )
+        return tuple(out)
+
+
+AlertSpec = ThresholdAlert | BurnRateAlert
+
+
+def _telemetry_failures(ctx: Context) -> str:
+    """Failed exports and refused or dropped items, the service's and the collector's, summed; each
+    term `or vector(0)` so that one missing series does not blank the sum."""
+    r, s = ctx.rate, ctx.sel
+    parts = [
+        f'sum(rate(jm_telemetry_exports_total{{{s}, result="failure"}}[{r}]))',
+        f"sum(rate(jm_telemetry_dropped_spans_total{{{s}}}[{r}]))",
+        *(f"sum(rate({m}[{r}]))" for m in COLLECTOR_METRICS),
+    ]
+    joined = "\n+ ".join(f"({p} or vector(0))" for p in parts)
+    return f"(\n  {joined}\n) > {ctx.config.thresholds.telemetry_failures_per_second}"
+
+
+_SPECS: tuple[AlertSpec, ...] = (
+    ThresholdAlert(
+        alert=Alert.DOWN,
+        severity=Severity.CRITICAL,
+        pending=Pending.SERVICE_DOWN,
+        expr="(up{${sel}} == 0)\nor\n(absent_over_time(jm_build_info{${sel}}[${absent}]) == 1)",
+        summary="Jean Memory is down",
+        description="No Jean Memory instance of job ${job} has reported for ${absent} "
+        "(scrape failing, or no OTLP metrics arriving).",
+        answers=(PanelRef(boards.TELEMETRY, "Scrape health"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.HIGH_LATENCY,
+        severity=Severity.CRITICAL,
+        pending=Pending.STANDARD,
+        expr="jm:api_latency:avg${rate} > ${avg_response_seconds}",
+        summary="Jean Memory average response time is over ${avg_response_ms} ms",
+        description="Average /v1 response time over the last ${rate} is {{ $value | humanizeDuration }} "
+        "(threshold ${avg_response_ms} ms).",
+        answers=(
+            PanelRef(boards.OVERVIEW, "Memory creation latency"),
+            PanelRef(boards.OVERVIEW, "Search latency"),
+        ),
+    ),
+    ThresholdAlert(
+        alert=Alert.CREATION_LATENCY_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:creation_latency:p99_${rate} > ${creation_p99_seconds}",
+        summary="Memory creation p99 is over ${creation_p99_ms} ms",
+        description="Memory creation p99 over ${rate} is {{ $value | humanizeDuration }} "
+        "(threshold ${creation_p99_ms} ms; the target is a ${creation_avg_ms} ms average).",
+        answers=(PanelRef(boards.OVERVIEW, "Memory creation latency"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.SEARCH_LATENCY_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:search_latency:p99_${rate} > ${search_p99_seconds}",
+        summary="Search p99 is over ${search_p99_ms} ms",
+        description="Search p99 (all tiers) over ${rate} is {{ $value | humanizeDuration }} "
+        "(threshold ${search_p99_ms} ms; hot-search target ${hot_search_p99_ms} ms).",
+        answers=(PanelRef(boards.OVERVIEW, "Search latency"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.LOW_CACHE_HIT_RATE,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:cache_hit:ratio_rate${rate} < ${cache_hit_ratio_min}\nand\njm:searches:rate${rate} > 0",
+        summary="Cache hit rate is under ${cache_hit_ratio_min_pct}",
+        description="Share of searches answered without the model over ${rate} is {{ $value | humanizePercentage }} "
+        "(threshold ${cache_hit_ratio_min_pct}, target ${cache_hit_ratio_pct}).",
+        answers=(PanelRef(boards.OVERVIEW, "Cache hit rate"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.HIGH_ERROR_RATE,
+        severity=Severity.CRITICAL,
+        pending=Pending.STANDARD,
+        expr="jm:http_errors:ratio_rate${rate} > ${error_ratio_max}",
+        summary="Jean Memory error rate is over ${error_ratio_max_pct}",
+        description="5xx share of requests over ${rate} is {{ $value | humanizePercentage }} "
+        "(threshold ${error_ratio_max_pct}, target under ${error_ratio_pct}).",
+        answers=(PanelRef(boards.OVERVIEW, "Error rate"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.SHUTTLE_BACKLOG_GROWING,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="deriv(jm_shuttle_pending{${sel}}[${rate}]) > ${shuttle_backlog_growth_per_second}\n"
+        "and\njm_shuttle_pending{${sel}} > ${shuttle_backlog_min}",
+        summary="Writes are piling up in the journal",
+        description="{{ $value | humanize }} writes/s more are journaled than shipped to the long-term store; "
+        "over ${shuttle_backlog_min} are waiting.",
+        answers=(PanelRef(boards.SHUTTLE, "Pending writes"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.SHUTTLE_STALE,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr="max by (job) (jm_shuttle_oldest_pending_age_seconds{${sel}}) > ${shuttle_oldest_pending_seconds}",
+        summary="The oldest unshipped write is over ${shuttle_oldest_pending_seconds} s old",
+        description="The oldest write not yet in the long-term store is {{ $value | humanizeDuration }} old "
+        "(threshold ${shuttle_oldest_pending_seconds} s).",
+        answers=(PanelRef(boards.SHUTTLE, "Oldest pending age"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.LTM_UNREACHABLE,
+        severity=Severity.CRITICAL,
+        pending=Pending.SHORT,
+        expr="max by (job) (jm_ltm_up{${sel}}) == 0",
+        summary="The long-term store is unreachable",
+        description="The last calls to the long-term store failed; writes are acknowledged from the journal and "
+        "retried, reads of users not in the short-term tier fail with 503.",
+        answers=(PanelRef(boards.SHUTTLE, "LTM up"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.STM_NEAR_BUDGET,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:stm_budget:ratio > ${stm_budget_ratio}",
+        summary="The short-term tier is near its memory budget",
+        description="The short-term tier uses {{ $value | humanizePercentage }} of its budget "
+        "(threshold ${stm_budget_ratio_pct} of ${stm_mb} MB); cold users are being evicted.",
+        answers=(PanelRef(boards.STM, "STM bytes vs budget"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.ADMISSION_REJECTING,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr="jm:admission_rejections:rate${rate} > ${admission_rejections_per_second}",
+        summary="Admission control is refusing requests",
+        description="{{ $value | humanize }} requests/s are refused with 429/503 "
+        "(threshold ${admission_rejections_per_second}/s).",
+        answers=(PanelRef(boards.OVERVIEW, "Admission rejections"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.TELEMETRY_PIPELINE_BROKEN,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr=_telemetry_failures,
+        summary="Telemetry is being lost between the service and the backends",
+        description="{{ $value | humanize }} failed exports or refused/dropped items per second "
+        "(service OTLP exports, collector receivers and exporters).",
+        answers=(
+            PanelRef(boards.TELEMETRY, "Service OTLP exports"),
+            PanelRef(boards.TELEMETRY, "Dropped spans"),
+            PanelRef(boards.TELEMETRY, "Collector refused"),
+            PanelRef(boards.TELEMETRY, "Collector export failures"),
+        ),
+    ),
+    BurnRateAlert(
+        alert=Alert.AVAILABILITY_BUDGET_BURN,
+        slo="availability",
+        record="jm:slo_availability_errors:ratio_rate",
+        what="5xx",
+        answers=(
+            PanelRef(boards.SLO, "Burn rate (availability)"),
+            PanelRef(boards.SLO, "Error budget remaining"),
+        ),
+    ),
+    BurnRateAlert(
+        alert=Alert.LATENCY_BUDGET_BURN,
+        slo="latency",
+        record="jm:slo_latency_slow:ratio_rate",
+        what="slower than ${latency_threshold_ms} ms",
+        answers=(PanelRef(boards.SLO, "Latency SLO"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.WATCHDOG,
+        severity=Severity.NONE,
+        pending=None,
+        expr="vector(1)",
+        summary="The alerting pipeline is alive",
+        description="Always firing. If the receiver stops getting this, alerts are not being delivered.",
+        answers=(PanelRef(boards.OVERVIEW, "Active alerts"),),
+    ),
+)
+
+#: Every alert's spec, in rule-file order.
+CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in _SPECS}
+
+#: SLO burn alerts: their long windows make them slow to clear by design (the drill does not wait for them).
+BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert))
+
+if set(CATALOGUE) != set(Alert):
+    raise RuntimeError(f"alerts without a catalogue entry: {sorted(set(Alert) - set(CATALOGUE))}")
