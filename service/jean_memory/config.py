@@ -1,6 +1,6 @@
 """The one Settings object: the only code in the service that reads the environment.
 
-Every field is a `JM_*` variable; `docs/settings.md` and the README table are generated from the
+Every field is a `JM_*` variable; the reference table `docs/reference/settings.md` is generated from the
 field descriptions here (`scripts/generate`), so the documentation cannot drift from the code.
 """
 

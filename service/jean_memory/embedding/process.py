@@ -1,6 +1,6 @@
 """Run an embedder in a child process, so the model never competes with the event loop for the GIL.
 
-Measured (issue 6, `jean-memory capacity`): with MiniLM on a thread of the service's own process,
+Measured (issue 6, `jean-memory-dev capacity`): with MiniLM on a thread of the service's own process,
 the service embedded 83 % of what the bare model does on the same single torch thread, and Zipf
 searches had a p99 of 141 ms. Every torch operator releases and retakes the GIL, and CPython hands
 it over at most every 5 ms, so the model thread and the event loop kept stalling each other. In a

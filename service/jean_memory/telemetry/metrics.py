@@ -159,7 +159,7 @@ class CacheMetrics:
         self.misses = Counter("jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r)
         self.hit_ratio = Gauge(
             "jm_cache_hit_ratio",
-            "Share of searches answered without the model (L1 or L2 hit) over the dashboard window.",
+            "Share of the last 1,000 searches answered without the model (an L1 or L2 hit).",
             registry=r,
         )
 

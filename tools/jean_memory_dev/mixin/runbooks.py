@@ -35,22 +35,24 @@ def _header(alert: Alert) -> str:
     )
 
 
-def render(ctx: Context, alert: Alert, rule: AlertRule) -> str:
-    """One runbook. `rule` is the alert's rule whose severity, `for` and expression the page quotes
-    (for an SLO burn alert: the last, ticket-severity one)."""
+def render(ctx: Context, alert: Alert, rules: list[AlertRule]) -> str:
+    """One runbook, quoting every rule of the alert (an SLO burn alert has a page and a ticket rule)."""
     path = template_path(alert)
     prose = ctx.fill(path.read_text(), where=str(path.relative_to(ROOT))).rstrip("\n")
-    return (
-        _header(alert)
-        + f"# {alert}\n\n"
-        + f"Severity: **{rule.severity}** (route: {rule.severity.route}) · for: {rule.for_ or '0s'} · "
-        + f"summary: *{rule.summary}*\n\n"
-        + f"{prose}\n\n"
-        + f"## Rule\n```promql\n{rule.expr.strip()}\n```\n"
+    severities = "; ".join(
+        f"**{r.severity}** (route: {r.severity.route}) · for: {r.for_ or '0s'} · summary: *{r.summary}*" for r in rules
     )
+    quoted = "".join(
+        (f"### {r.severity} ({r.severity.route})\n" if len(rules) > 1 else "")
+        + f"```promql\n{r.expr.strip()}\n```\n"
+        for r in rules
+    )
+    return _header(alert) + f"# {alert}\n\nSeverity: {severities}\n\n{prose}\n\n## Rule\n{quoted}"
 
 
 def runbooks(ctx: Context) -> dict[Path, str]:
     """Every alert's runbook, by output path, from the production rules."""
-    last = {rule.alert: rule for rule in catalogue_rules(ctx)}
-    return {runbook_path(alert): render(ctx, alert, rule) for alert, rule in last.items()}
+    by_alert: dict[Alert, list[AlertRule]] = {}
+    for rule in catalogue_rules(ctx):
+        by_alert.setdefault(rule.alert, []).append(rule)
+    return {runbook_path(alert): render(ctx, alert, rules) for alert, rules in by_alert.items()}

@@ -5,7 +5,7 @@ memories, the index benchmark at 10,000, a short concurrency sweep and its plot,
 capacity run. Full (tens of minutes): the baseline with both embedders at 10k and 100k, the index
 benchmark at 10k and 100k for both embedders, the sweep from 1 to 64 connections, the capacity run
 for 40 s. 1M memories is its own command (half an hour of embedding):
-`jean-memory indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
+`jean-memory-dev indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
 """
 
 from __future__ import annotations
