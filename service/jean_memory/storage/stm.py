@@ -105,7 +105,8 @@ class ShortTermTier:
 
     @property
     def vectors(self) -> int:
-        return sum(len(s.index) for s in self._users.values())
+        # tuple(): one atomic copy, so a reader on another thread never iterates a changing dict.
+        return sum(len(s.index) for s in tuple(self._users.values()))
 
     @property
     def nbytes(self) -> int:
@@ -113,7 +114,7 @@ class ShortTermTier:
         now = time.monotonic()
         at, value = self._nbytes_cache
         if now - at > 0.1:
-            value = sum(s.nbytes for s in self._users.values())
+            value = sum(s.nbytes for s in tuple(self._users.values()))
             self._nbytes_cache = (now, value)
         return value
 

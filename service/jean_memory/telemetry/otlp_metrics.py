@@ -18,6 +18,8 @@ snapshot, so nothing accumulates while the collector is down.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -140,7 +142,14 @@ def registry_to_metrics(registry: CollectorRegistry, start_ns: int, now_ns: int)
 
 
 class OtlpMetricsBridge:
-    """A daemon thread that exports the registry every `interval_s` seconds (and once at shutdown)."""
+    """A daemon thread that exports the registry every `interval_s` seconds (and once at shutdown).
+
+    The registry is collected on the event loop, not on this thread: collecting calls the gauges'
+    functions, which read state only the loop mutates (the short-term tier's users, the backlogs).
+    Read from another thread, a dict could change size mid-iteration, and the failed export fired
+    the telemetry-pipeline alert under healthy load (seen in a fire drill). Only the network export
+    runs here.
+    """
 
     def __init__(self, metrics: Metrics, exporter: MetricExporter, resource: Resource, interval_s: float) -> None:
         self._metrics = metrics
@@ -151,9 +160,28 @@ class OtlpMetricsBridge:
         self.blocked = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="otlp-metrics", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _collect(self) -> list[Metric]:
+        return registry_to_metrics(self._metrics.registry, self._start_ns, time.time_ns())
+
+    def _collect_on_loop(self) -> list[Metric]:
+        loop = self._loop
+        if loop is None or not loop.is_running() or threading.current_thread() is not self._thread:
+            return self._collect()
+        done: concurrent.futures.Future[list[Metric]] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(self._collect())
+            except BaseException as exc:  # handed to the exporting thread, which counts the failure
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout=10)
 
     def snapshot(self) -> MetricsData:
-        metrics = registry_to_metrics(self._metrics.registry, self._start_ns, time.time_ns())
+        metrics = self._collect_on_loop()
         scope = ScopeMetrics(_SCOPE, metrics, "")
         return MetricsData([ResourceMetrics(self._resource, [scope], "")])
 
@@ -174,6 +202,11 @@ class OtlpMetricsBridge:
             self.export_once()
 
     def start(self) -> None:
+        """Start exporting; called on the event loop, whose thread then does every collection."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self._thread.start()
 
     def shutdown(self) -> None:
