@@ -56,6 +56,10 @@ class AddStream:
         self.user = user
         self.acked: dict[str, str] = {}
         self.errors: list[str] = []
+        #: Requests that got no answer, never acknowledged: sent and then the server died with them in
+        #: flight (`lost_in_flight`), or refused because it was already gone (`refused`).
+        self.lost_in_flight = 0
+        self.refused = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
@@ -71,8 +75,14 @@ class AddStream:
                         r = client.post("/v1/memories", json={"user_id": self.user, **items[0]})
                     else:
                         r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": items})
-                except httpx.HTTPError:
-                    continue  # no answer: not acknowledged, and the server may be gone
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        if isinstance(exc, httpx.ConnectError):
+                            self.refused += 1
+                        else:
+                            self.lost_in_flight += 1
+                    time.sleep(0.05)  # no answer: not acknowledged, and the server may be gone
+                    continue
                 if r.status_code == 201:
                     with self._lock:
                         self.acked.update((i["id"], i["content"]) for i in items)

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from jean_memory import __version__
 from jean_memory.api import health, memories, observability, search
 from jean_memory.api.deps import require_api_key
+from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.config import Settings, TelemetryMode
@@ -34,7 +35,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = Container(settings, telemetry, embedder or make_embedder(settings), store or open_store(settings))
+        ltm = None if settings.cluster else store or open_store(settings)
+        container = Container(settings, telemetry, embedder or make_embedder(settings), ltm)
         app.state.container = container
         telemetry.start()
         await container.start()
@@ -64,6 +66,7 @@ def create_app(
 
         app.include_router(admin)
 
+    app.add_middleware(DrainMiddleware, state=app.state)
     if settings.telemetry is TelemetryMode.LEAN:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
     elif settings.telemetry is TelemetryMode.STOCK:

@@ -5,14 +5,42 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
 
 from jean_memory.config import Settings
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain before the graceful stop: on the first SIGTERM the service stops being ready
+    (`/readyz` 503, responses say `Connection: close`) but keeps serving for `drain_s`, so a load
+    balancer's health checks move traffic away before the listener closes; then uvicorn finishes the
+    requests in flight and exits. A second signal stops at once (gracefully)."""
 
+    def __init__(self, config: uvicorn.Config, drain_s: float, on_drain: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._drain_s = drain_s
+        self._on_drain = on_drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._drain_s <= 0 or self._draining or sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self._on_drain()
+        logging.getLogger(__name__).info("SIGTERM: draining for %.1f s, then stopping", self._drain_s)
+        timer = threading.Timer(self._drain_s, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def _serve(args: argparse.Namespace) -> int:
     from jean_memory.app import create_app
 
     settings = Settings()
@@ -20,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -31,6 +59,13 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+
+    def drain() -> None:
+        container = getattr(app.state, "container", None)
+        if container is not None:
+            container.start_draining()
+
+    DrainingServer(config, settings.drain_s, drain).run()
     return 0
 
 

@@ -104,6 +104,43 @@ class Settings(BaseSettings):
         description="Long-term store: `sqlite:///path`, `postgresql://...` or `http(s)://host:port` "
         "(another instance of this service). Empty: `sqlite:///<data_dir>/ltm.db`.",
     )
+    cluster: bool = Field(
+        False,
+        description="Cluster mode: several replicas share one PostgreSQL store of record (`JM_LTM_URL`); a write is "
+        "acknowledged once committed there, and any replica serves any user.",
+    )
+    replica_id: str = Field(
+        "",
+        max_length=128,
+        description="This replica's name in cluster mode (embedding claims, logs); empty: `<hostname>:<port>`.",
+    )
+    cluster_lease_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Cluster mode: how long a replica's claim on a memory's embedding lasts; a dead replica's claims "
+        "are taken over by a live one after it.",
+    )
+    cluster_commit_max: int = Field(
+        512, ge=1, le=10000, description="Cluster mode: most write operations in one group commit."
+    )
+    cluster_max_pending: int = Field(
+        4096,
+        ge=1,
+        description="Cluster mode: write operations waiting for a group commit before adds get 503.",
+    )
+    cluster_tombstone_retention_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Cluster mode: how long deleted memories stay as tombstones, so replicas catch up incrementally.",
+    )
+    drain_s: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM: seconds spent not ready but still serving (a load balancer moves traffic away), "
+        "before in-flight requests are finished and the process exits.",
+    )
     ltm_api_key: str = Field("", description="Bearer key sent to an `http` long-term store.")
     ltm_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one long-term store call.")
     ltm_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL / HTTP connection pool size.")
@@ -243,6 +280,12 @@ class Settings(BaseSettings):
     def _check_faults(self) -> Settings:
         if self.faults_enabled and len(self.admin_token) < 16:
             raise ValueError("JM_FAULTS_ENABLED needs JM_ADMIN_TOKEN of at least 16 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _check_cluster(self) -> Settings:
+        if self.cluster and not self.ltm_url.startswith(("postgres://", "postgresql://")):
+            raise ValueError("JM_CLUSTER needs JM_LTM_URL to name a PostgreSQL store (postgresql://...)")
         return self
 
     @model_validator(mode="after")

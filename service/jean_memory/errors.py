@@ -55,6 +55,10 @@ class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
 
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 class LtmError(Exception):
     """A long-term store call failed; `retryable` says whether the same call may succeed later."""

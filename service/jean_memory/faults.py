@@ -7,7 +7,10 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `error_ratio`: share of requests per operation answered with an injected 500;
 - `ltm_unreachable`: every long-term store call fails (the shuttle retries, cold reads get 503);
 - `cache_disabled`: the L1 and L2 caches miss on every lookup;
-- `collector_unreachable`: every OTLP export fails (as if the collector were gone).
+- `collector_unreachable`: every OTLP export fails (as if the collector were gone);
+- `embedding`: `failing` (every embedding batch fails: writes stay unembedded, as when a model or
+  its process is broken) or `noise` (the model answers random unit vectors: retrieval quality
+  collapses while everything else looks healthy).
 
 Faults wrap components at their edges (the write and read use cases, the long-term store), so no
 use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
@@ -18,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from jean_memory.core.reads import ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, WriteOps
+from jean_memory.embedding.base import Embedder
 from jean_memory.errors import LtmError, ServiceError
 from jean_memory.memory import JsonObject, Memory, WriteOp
 from jean_memory.storage.ltm.base import LongTermStore
@@ -46,6 +51,7 @@ class FaultSpec(BaseModel):
     ltm_unreachable: bool = False
     cache_disabled: bool = False
     collector_unreachable: bool = False
+    embedding: Literal["failing", "noise"] | None = None
 
 
 class Faults:
@@ -115,6 +121,37 @@ class FaultyReads:
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         await self._faults.before("search")
         return await self._inner.search(user_id, query, k, filters)
+
+
+class InjectedEmbeddingFailure(RuntimeError):
+    """An embedding batch failed on purpose (fire drill)."""
+
+
+class FaultyEmbedder(Embedder):
+    """Wraps the embedder: fails every batch, or answers noise, while the `embedding` fault is set."""
+
+    def __init__(self, inner: Embedder, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.inline = inner.inline
+        self._rng = np.random.default_rng()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        mode = self._faults.spec.embedding
+        if mode == "failing":
+            raise InjectedEmbeddingFailure("injected fault: embedding failed (fire drill)")
+        if mode == "noise":
+            noise = self._rng.standard_normal((len(texts), self.dim)).astype(np.float32)
+            return noise / np.linalg.norm(noise, axis=1, keepdims=True)
+        return self._inner.embed(texts)
+
+    def warm_up(self) -> None:
+        self._inner.warm_up()
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class FaultyStore(LongTermStore):

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from jean_memory.api.responses import FastJSONResponse
-from jean_memory.errors import Overloaded, ServiceError
+from jean_memory.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
 
 
 async def _service_error(request: Request, exc: ServiceError) -> FastJSONResponse:
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
-    if exc.status == 503 and headers is None:
-        headers = {"Retry-After": "5"}
+    retry_after = getattr(exc, "retry_after_s", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
     return error_response(exc.status, [(exc.field, message)], headers)
 

@@ -3,19 +3,19 @@
 Two kinds of limit. A `ConcurrencyLimit` per operation class (reads, writes): a request takes a slot
 or is refused at once with 503 and Retry-After. `BacklogAdmission` for writes: the embedding
 model's backlog (429: the model is the limit, slow down) and the journal's backlog towards the
-long-term store (503: the store is the limit) are bounded, and room is reserved for admitted writes
+store of record (503: the store is the limit: the journal's unshipped rows in embedded mode, the
+writes waiting for a group commit in cluster mode) are bounded, and room is reserved for admitted writes
 until they are queued, so concurrent writes cannot overshoot either bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from jean_memory.config import Settings
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.errors import Overloaded
-from jean_memory.storage.journal import Journal
 from jean_memory.telemetry.metrics import AdmissionMetrics
 
 
@@ -49,13 +49,18 @@ class BacklogAdmission:
     """Bounds the embedding and shipping backlogs that writes feed."""
 
     def __init__(
-        self, settings: Settings, worker: EmbeddingWorker, journal: Journal, metrics: AdmissionMetrics
+        self,
+        settings: Settings,
+        worker: EmbeddingWorker,
+        store_backlog: Callable[[], int],
+        max_store_backlog: int,
+        metrics: AdmissionMetrics,
     ) -> None:
         self._max_embedding = settings.embed_max_backlog
-        self._max_pending = settings.journal_max_pending
+        self._max_pending = max_store_backlog
         self._retry_after = settings.retry_after_s
         self._worker = worker
-        self._journal = journal
+        self._store_backlog = store_backlog
         self._embedding_rejected = metrics.rejected.labels("write", "embedding_backlog")
         self._shuttle_rejected = metrics.rejected.labels("write", "shuttle_backlog")
         self._reserved = 0  # writes admitted but not yet queued for embedding
@@ -75,11 +80,11 @@ class BacklogAdmission:
                 retry_after_s=self._retry_after,
                 status=429,
             )
-        pending = self._journal.pending
+        pending = self._store_backlog()
         if pending + self._reserved + n > self._max_pending:
             self._shuttle_rejected.inc()
             raise Overloaded(
-                f"long-term store backlog full ({pending} writes not yet shipped)", retry_after_s=self._retry_after
+                f"long-term store backlog full ({pending} writes not yet stored)", retry_after_s=self._retry_after
             )
         self._reserved += n
         try:

@@ -1,29 +1,33 @@
 """Periodic upkeep, once a second, off the request path: keep the short-term tier within its
-budget, apply the garbage-collector policy, and re-check a store that has been failing (so
-readiness recovers on its own when the store comes back)."""
+budget, apply the garbage-collector policy, and probe the store of record when it is due (so
+readiness recovers on its own when the store comes back, and notices when it goes)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Awaitable, Callable
 
 from jean_memory.gcpolicy import GcPolicy
-from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
-#: Re-check the store when no call has succeeded for this long.
-STORE_CHECK_AFTER_S = 5.0
 
 
 class Housekeeping:
-    def __init__(self, stm: ShortTermTier, shuttle: MemoryShuttle, gc: GcPolicy) -> None:
+    def __init__(
+        self,
+        stm: ShortTermTier,
+        gc: GcPolicy,
+        probe_store: Callable[[], Awaitable[object]],
+        probe_due: Callable[[], bool],
+    ) -> None:
         self._stm = stm
-        self._shuttle = shuttle
         self._gc = gc
+        self._probe_store = probe_store
+        self._probe_due = probe_due
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -40,8 +44,8 @@ class Housekeeping:
             try:
                 self._stm.evict_over_budget()
                 self._gc.tick()
-                if time.monotonic() - self._shuttle.last_store_ok > STORE_CHECK_AFTER_S:
-                    await self._shuttle.check_store()
+                if self._probe_due():
+                    await self._probe_store()
             except asyncio.CancelledError:
                 raise
             except Exception:

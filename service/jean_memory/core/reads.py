@@ -19,11 +19,11 @@ import numpy as np
 
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
+from jean_memory.core.tiers import Tiers
 from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.errors import NotFound
 from jean_memory.memory import JsonObject, Memory, memory_key
-from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -63,7 +63,7 @@ class Reads:
     def __init__(
         self,
         stm: ShortTermTier,
-        shuttle: MemoryShuttle,
+        tiers: Tiers,
         worker: EmbeddingWorker,
         ids: IdFilter,
         results: LevelCache,
@@ -73,7 +73,7 @@ class Reads:
         telemetry: Telemetry,
     ) -> None:
         self._stm = stm
-        self._shuttle = shuttle
+        self._tiers = tiers
         self._worker = worker
         self._model_id = worker.embedder.model_id
         self._ids = ids
@@ -88,13 +88,13 @@ class Reads:
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
         with self._limit.slot():
-            space = self._stm.peek(user_id)
+            space = self._stm.peek(user_id) if self._tiers.authoritative else None
             if space is not None and memory_id in space.records:
                 self._stm.space(user_id)  # touch: most recently used
                 return space.records[memory_id]
             if not self._ids.may_exist(memory_key(user_id, memory_id)):
                 raise NotFound(f"id: no memory {memory_id} for this user", field="id")
-            space = await self._shuttle.hot(user_id)
+            space, _ = await self._tiers.current(user_id)
             memory = space.records.get(memory_id)
             if memory is None:
                 raise NotFound(f"id: no memory {memory_id} for this user", field="id")
@@ -103,18 +103,13 @@ class Reads:
     async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
         """Newest first, strictly older than the position `before` (created_at, id)."""
         with self._limit.slot():
-            space = await self._shuttle.hot(user_id)
+            space, _ = await self._tiers.current(user_id)
             return self._stm.page(space, limit, before)
 
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         start = time.perf_counter()
         with self._limit.slot():
-            space = self._stm.space(user_id)
-            if space.loaded:
-                cold = False
-            else:
-                with child_span(self._tracer, "stm.promote"):
-                    cold = await self._shuttle.promote(space)
+            space, cold = await self._tiers.current(user_id)
             filter_key = tuple(sorted((k_, repr(v)) for k_, v in filters.items())) if filters else ()
             cache_key = (user_id, space.version, query, k, filter_key)
             # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
@@ -136,7 +131,7 @@ class Reads:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
                 hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, filters)]
-            if space.pending:
+            if space.pending or space.unembedded:
                 hits = self._merge_lexical(space, query, k, filters, hits)
             elif self._results.enabled:
                 self._results.put((user_id, space.version, query, k, filter_key), hits)
@@ -163,7 +158,7 @@ class Reads:
         self, space: UserSpace, query: str, k: int, filters: JsonObject | None, hits: list[SearchHit]
     ) -> list[SearchHit]:
         """Score memories still waiting for their vector lexically, so a fresh write is never invisible."""
-        pending = [space.records[i] for i in list(space.pending) if i in space.records]
+        pending = [space.records[i] for i in (*space.pending, *space.unembedded) if i in space.records]
         if filters:
             pending = [m for m in pending if all(m.metadata.get(a) == b for a, b in filters.items())]
         if not pending:

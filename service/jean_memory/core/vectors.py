@@ -1,10 +1,11 @@
-"""Vector delivery: from a queued text to a searchable vector, a journaled vector, a backfilled store.
+"""Vector delivery: from a queued text to a searchable vector and a stored one.
 
 The write path never waits for the model: it queues each memory's text with the embedding worker
 and returns. When a vector is ready it goes where it belongs: into the user's index (if the user is
-still resident and the memory not replaced or deleted meanwhile), onto the memory's journal row (so
-the shuttle ships it with the memory), or, for a memory promoted from the store without a vector of
-this model, back to the store as a backfill.
+still resident and the memory not replaced or deleted meanwhile), and to the `VectorSink`, which
+stores it: onto the memory's journal row in embedded mode (so the shuttle ships it with the
+memory; a memory promoted from the store without a vector of this model is backfilled), or onto
+the memory's row in PostgreSQL in cluster mode.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import dataclasses
 import functools
 import time
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -22,24 +25,40 @@ from jean_memory.storage.journal import Journal
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import WriteMetrics
 
-_Ready = tuple[UserSpace, Memory, int, np.ndarray, float]
+_Ready = tuple[UserSpace | None, Memory, int, np.ndarray, float]
+
+
+class VectorSink(Protocol):
+    """Where computed vectors are stored. `seq` is the memory's journal row (embedded mode) or its
+    content version (cluster mode); 0 for a memory that came from the store without a vector."""
+
+    def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None: ...
+
+    def backfill(self, memories: Sequence[Memory]) -> None: ...
+
+
+class JournalSink:
+    """Embedded mode: vectors ride on their journal rows; promoted memories are backfilled."""
+
+    def __init__(self, journal: Journal, model_id: str, *, store_keeps_vectors: bool) -> None:
+        self._journal = journal
+        self._model_id = model_id
+        self._backfill = store_keeps_vectors
+
+    def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None:
+        self._journal.attach_embeddings([(seq, vector.tobytes(), self._model_id) for _, seq, vector in items])
+
+    def backfill(self, memories: Sequence[Memory]) -> None:
+        if self._backfill and memories:
+            self._journal.backfill_vectors(memories)
 
 
 class VectorDelivery:
-    def __init__(
-        self,
-        worker: EmbeddingWorker,
-        journal: Journal,
-        stm: ShortTermTier,
-        metrics: WriteMetrics,
-        *,
-        store_keeps_vectors: bool,
-    ) -> None:
+    def __init__(self, worker: EmbeddingWorker, sink: VectorSink, stm: ShortTermTier, metrics: WriteMetrics) -> None:
         self._worker = worker
-        self._journal = journal
+        self._sink = sink
         self._stm = stm
         self._time_to_searchable = metrics.time_to_searchable
-        self._backfill = store_keeps_vectors
         self.model_id = worker.embedder.model_id
         self._ready: list[_Ready] = []
 
@@ -51,17 +70,14 @@ class VectorDelivery:
             space.pending[memory.id] = (key, fut)
             fut.add_done_callback(functools.partial(self._vector_ready, space, memory, seq, acked=acked))
 
-    def schedule_for_journal(self, memory: Memory, seq: int) -> None:
-        """Embed a journal row that lost its pending embedding in a crash (its user is not resident)."""
+    def schedule_detached(self, memory: Memory, seq: int) -> None:
+        """Embed and store a memory whose user is not resident here (a journal row that lost its pending
+        embedding in a crash; in cluster mode, a write for a user this replica does not hold)."""
         _, fut = self._worker.enqueue(memory.content)
-        fut.add_done_callback(lambda f: self._attach(seq, f))
-
-    def _attach(self, seq: int, fut: asyncio.Future[np.ndarray]) -> None:
-        if not fut.cancelled() and fut.exception() is None:
-            self._journal.attach_embeddings([(seq, fut.result().tobytes(), self.model_id)])
+        fut.add_done_callback(functools.partial(self._vector_ready, None, memory, seq, acked=0.0))
 
     def _vector_ready(
-        self, space: UserSpace, memory: Memory, seq: int, fut: asyncio.Future[np.ndarray], *, acked: float
+        self, space: UserSpace | None, memory: Memory, seq: int, fut: asyncio.Future[np.ndarray], *, acked: float
     ) -> None:
         """Collect a finished vector; one flush per embedding batch handles them all.
 
@@ -71,7 +87,8 @@ class VectorDelivery:
         waited on these futures resumes (the reader's wake-up is queued after it).
         """
         if fut.cancelled() or fut.exception() is not None:
-            space.pending.pop(memory.id, None)
+            if space is not None and space.pending.pop(memory.id, None) is not None and memory.id in space.records:
+                space.unembedded.add(memory.id)  # still findable, lexically, until a vector lands
             return
         self._ready.append((space, memory, seq, fut.result(), acked))
         if len(self._ready) == 1:
@@ -80,14 +97,17 @@ class VectorDelivery:
     def _flush(self) -> None:
         ready, self._ready = self._ready, []
         now = time.perf_counter()
-        attach: list[tuple[int, bytes, str]] = []
+        stored: list[tuple[Memory, int, np.ndarray]] = []
         backfill: list[Memory] = []
         per_space: dict[int, tuple[UserSpace, dict[str, np.ndarray]]] = {}
         for space, memory, seq, vector, acked in ready:
+            if space is None:
+                stored.append((memory, seq, vector))
+                continue
             current = space.records.get(memory.id) is memory
             if seq:
-                attach.append((seq, vector.tobytes(), self.model_id))
-            elif self._backfill and current:
+                stored.append((memory, seq, vector))
+            elif current:
                 # It came from the store without a vector (or with another model's): give the store this one.
                 backfill.append(dataclasses.replace(memory, embedding=vector.tobytes(), model=self.model_id))
             if current and self._stm.is_current(space):
@@ -95,8 +115,8 @@ class VectorDelivery:
                 self._time_to_searchable.observe(now - acked)
             else:
                 space.pending.pop(memory.id, None)
-        self._journal.attach_embeddings(attach)
-        if backfill:
-            self._journal.backfill_vectors(backfill)
+        if stored:
+            self._sink.store(stored)
+        self._sink.backfill(backfill)
         for space, vectors in per_space.values():
             self._stm.set_vectors(space, list(vectors), np.vstack(list(vectors.values())))

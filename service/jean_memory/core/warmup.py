@@ -65,7 +65,7 @@ class Warmup:
             for op in unembedded:
                 space = self._stm.peek(op.memory.user_id)
                 if space is None or op.memory.id not in space.records:
-                    self._vectors.schedule_for_journal(op.memory, op.seq)
+                    self._vectors.schedule_detached(op.memory, op.seq)
             if self._ids.enabled:
                 self._ids.update(await self._journal.keys())
                 async for chunk in self._store.iter_keys():

@@ -46,7 +46,8 @@ class WriteOps(Protocol):
     async def delete(self, user_id: str, memory_id: str) -> None: ...
 
 
-def _id_field(mode: str, index: int) -> str:
+def id_field(mode: str, index: int) -> str:
+    """The field a write error names: `id` for a single add, `items[3].id` in a batch."""
     return "id" if mode == "single" else f"items[{index}].id"
 
 
@@ -104,7 +105,7 @@ class Writes:
                 if item.id is not None:
                     if item.id in first:
                         if candidates[first[item.id]][1].fingerprint() != memory.fingerprint():
-                            raise Conflict("repeated in this batch with different content", field=_id_field(mode, i))
+                            raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
                         continue
                     first[item.id] = len(candidates)
                 candidates.append((i, memory))
@@ -114,7 +115,7 @@ class Writes:
                 if existing is None:
                     fresh.append((i, memory))
                 elif existing.fingerprint() != memory.fingerprint():
-                    raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
+                    raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
                 else:
                     out[i] = existing
             with child_span(self._tracer, "journal.commit") as span:
@@ -169,7 +170,7 @@ class Writes:
         for i, memory, fut in contested:
             winner = await asyncio.shield(fut)
             if winner.fingerprint() != memory.fingerprint():
-                raise Conflict(f"{memory.id} already exists with different content", field=_id_field(mode, i))
+                raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
             out[i] = winner
 
     async def delete(self, user_id: str, memory_id: str) -> None:

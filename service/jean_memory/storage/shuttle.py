@@ -234,10 +234,20 @@ class MemoryShuttle:
             self._drained.set()
 
     # ---- promotion -------------------------------------------------------------------------
-    async def hot(self, user_id: str) -> UserSpace:
+    #: The journal and this tier are the only writers: a resident record is current (see `core.tiers`).
+    authoritative = True
+
+    async def current(self, user_id: str) -> tuple[UserSpace, bool]:
         """The user's space, complete: promoted from the store first if it is not (most recently used)."""
         space = self._stm.space(user_id)
-        await self.promote(space)
+        if space.loaded:
+            return space, False
+        with child_span(self._tracer, "stm.promote"):
+            cold = await self.promote(space)
+        return space, cold
+
+    async def hot(self, user_id: str) -> UserSpace:
+        space, _ = await self.current(user_id)
         return space
 
     async def promote(self, space: UserSpace) -> bool:

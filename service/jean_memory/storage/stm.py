@@ -28,6 +28,7 @@ class UserSpace:
     """One user's slice of the short-term tier."""
 
     __slots__ = (
+        "cluster_version",
         "deleted",
         "index",
         "lexical",
@@ -37,6 +38,7 @@ class UserSpace:
         "pending",
         "record_bytes",
         "records",
+        "unembedded",
         "user_id",
         "version",
     )
@@ -56,6 +58,11 @@ class UserSpace:
         self.deleted: set[str] = set()
         self.version = 0
         self.record_bytes = 0
+        #: Ids with no vector and no computation in flight here: another replica is computing it (cluster
+        #: mode), or the model failed on it; searches score them lexically until a vector lands.
+        self.unembedded: set[str] = set()
+        #: Cluster mode: the user's version in PostgreSQL this copy reflects (see `cluster.tiers`).
+        self.cluster_version = 0
 
     @property
     def nbytes(self) -> int:
@@ -152,10 +159,17 @@ class ShortTermTier:
         space.deleted.discard(memory.id)
         space.version += 1
 
+    def clear(self, space: UserSpace) -> None:
+        """Empty a space before it is loaded again from scratch (cluster mode's full reload)."""
+        for memory_id in list(space.records):
+            self.remove(space, memory_id)
+        space.unembedded.clear()
+
     def remove(self, space: UserSpace, memory_id: str) -> Memory | None:
         memory = space.records.pop(memory_id, None)
         space.index.remove(memory_id)
         space.pending.pop(memory_id, None)
+        space.unembedded.discard(memory_id)
         space.lexical.pop(memory_id, None)
         if not space.loaded:
             space.deleted.add(memory_id)
@@ -181,6 +195,7 @@ class ShortTermTier:
         space.index.add(kept_ids, vectors[keep] if len(keep) != len(ids) else vectors)
         for mid in kept_ids:
             space.pending.pop(mid, None)
+            space.unembedded.discard(mid)
             space.lexical.pop(mid, None)
         space.version += 1
 

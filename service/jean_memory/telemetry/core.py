@@ -42,7 +42,7 @@ class Telemetry:
     ) -> None:
         self.settings = settings
         self.mode = settings.telemetry
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(mode="cluster" if settings.cluster else "embedded")
         self.window = SlidingWindow(settings.dashboard_window_s)
         self.perf = PerfLog(settings.slow_op_ms, settings.pseudonym_key)
         self.resource = Resource.create({"service.name": settings.otel_service_name, "service.version": __version__})

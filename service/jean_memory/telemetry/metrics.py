@@ -297,8 +297,93 @@ class RuntimeMetrics:
             "Objects in the collector's permanent generation (frozen survivors the full collection skips).",
             registry=r,
         )
-        self.build_info = Info("jm_build", "Version of the running service.", registry=r)
-        self.build_info.info({"version": __version__, "python": platform.python_version()})
+        self.ready = Gauge(
+            "jm_ready",
+            "1 while the service is ready to serve (what /readyz answers), 0 while starting, draining or cut off.",
+            registry=r,
+        )
+        self.build_info = Info("jm_build", "Version and mode (embedded or cluster) of the running service.", registry=r)
+
+
+class ClusterMetrics:
+    """Cluster mode: group commits to PostgreSQL, coherence between replicas, the shared embedding queue."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.commit_duration = Histogram(
+            "jm_cluster_commit_duration_seconds",
+            "Duration of one group commit to PostgreSQL (one round trip for every write waiting).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.commit_group_size = Histogram(
+            "jm_cluster_commit_group_size",
+            "Write operations per group commit.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.version_check_duration = Histogram(
+            "jm_cluster_version_check_duration_seconds",
+            "Duration of one batched check of users' versions in PostgreSQL before reads.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.version_checks = Counter(
+            "jm_cluster_version_checks_total",
+            "Reads checked against PostgreSQL, by outcome: current (served from the tier), behind (caught up "
+            "first), cold (loaded first).",
+            ["result"],
+            registry=r,
+        )
+        self.catchups = Counter(
+            "jm_cluster_catchups_total",
+            "Resident users brought up to date from PostgreSQL, by kind (incremental changes, or a full reload).",
+            ["kind"],
+            registry=r,
+        )
+        self.invalidations = Counter(
+            "jm_cluster_invalidations_total",
+            "Change notifications (LISTEN/NOTIFY) that found the user resident here: its caches were invalidated.",
+            registry=r,
+        )
+        self.invalidation_lag = Histogram(
+            "jm_cluster_invalidation_lag_seconds",
+            "Time from a write's commit on any replica to its change notification arriving here.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.embed_queue = Gauge(
+            "jm_cluster_embed_queue",
+            "Memories in PostgreSQL waiting for a vector, by state (claimed by a live replica's lease, or unclaimed).",
+            ["state"],
+            registry=r,
+        )
+        self.embed_queue_oldest_age = Gauge(
+            "jm_cluster_embed_queue_oldest_age_seconds",
+            "Age of the oldest memory in PostgreSQL still waiting for a vector.",
+            registry=r,
+        )
+        self.embed_claims = Counter(
+            "jm_cluster_embed_claims_total",
+            "Memories this replica claimed for embedding, by origin: own (its writes) or orphan (an expired lease).",
+            ["origin"],
+            registry=r,
+        )
+        self.pool_connections = Gauge(
+            "jm_cluster_pg_pool_connections",
+            "PostgreSQL pool connections of this replica, by state (busy, idle, max).",
+            ["state"],
+            registry=r,
+        )
+        for result in ("current", "behind", "cold"):
+            self.version_checks.labels(result)
+        for kind in ("incremental", "full"):
+            self.catchups.labels(kind)
+        for state in ("claimed", "unclaimed"):
+            self.embed_queue.labels(state)
+        for origin in ("own", "orphan"):
+            self.embed_claims.labels(origin)
+        for state in ("busy", "idle", "max"):
+            self.pool_connections.labels(state)
 
 
 class Metrics:
@@ -310,7 +395,7 @@ class Metrics:
     0, not "no data".
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, mode: str = "embedded") -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http = HttpMetrics(r)
@@ -325,6 +410,8 @@ class Metrics:
         self.admission = AdmissionMetrics(r)
         self.pipeline = PipelineMetrics(r)
         self.runtime = RuntimeMetrics(r)
+        self.runtime.build_info.info({"version": __version__, "python": platform.python_version(), "mode": mode})
+        self.cluster = ClusterMetrics(r)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 

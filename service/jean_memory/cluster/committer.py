@@ -1,0 +1,183 @@
+"""Group commit to PostgreSQL: every write waiting is committed in one statement, one round trip.
+
+A write request hands its operations to the committer and awaits the outcome. One task drains the
+queue: everything that arrived while the previous commit was in flight goes into the next
+`jm_write(...)` call (up to `cluster_commit_max` operations), so under load many acknowledgements
+share one commit, and an idle write costs one round trip. The queue is bounded: past
+`cluster_max_pending` operations waiting, writes are refused with 503 and Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from jean_memory import jsonutil
+from jean_memory.cluster.pg import Pg
+from jean_memory.errors import Overloaded, Unavailable
+from jean_memory.memory import JsonObject
+from jean_memory.telemetry.metrics import ClusterMetrics
+
+Kind = Literal["add", "delete"]
+Status = Literal["inserted", "existing", "conflict", "skipped", "deleted", "missing"]
+
+
+@dataclass(slots=True)
+class Op:
+    """One operation of a write request: add a memory, or delete one (content fields unused)."""
+
+    kind: Kind
+    id: str
+    content: str = ""
+    metadata: JsonObject | None = None
+    salience: float = 0.0
+    created_at: float = 0.0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the commit did with one operation; `version` is the user's version after the commit."""
+
+    status: Status
+    version: int
+    content: str | None = None
+    metadata: JsonObject | None = None
+    salience: float | None = None
+    created_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Request:
+    user_id: str
+    ops: Sequence[Op]
+    future: asyncio.Future[list[Outcome]]
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        pg: Pg,
+        metrics: ClusterMetrics,
+        *,
+        replica_id: str,
+        lease_s: float,
+        max_group: int,
+        max_pending: int,
+        retry_after_s: int,
+    ) -> None:
+        self._pg = pg
+        self._metrics = metrics
+        self._replica = replica_id
+        self._lease = lease_s
+        self._max_group = max_group
+        self._max_pending = max_pending
+        self._retry_after = retry_after_s
+        self._queue: deque[_Request] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Operations queued or in the commit in flight: what admission control bounds.
+        self.pending = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for request in self._queue:
+            if not request.future.done():
+                request.future.set_exception(Unavailable("shutting down", retry_after_s=self._retry_after))
+        self._queue.clear()
+
+    async def submit(self, user_id: str, ops: Sequence[Op]) -> list[Outcome]:
+        """Commit these operations of one request (all or nothing); one outcome per operation, in order."""
+        if self.pending + len(ops) > self._max_pending:
+            raise Overloaded(
+                f"too many writes waiting for PostgreSQL ({self.pending})", retry_after_s=self._retry_after
+            )
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(user_id, ops, future))
+        self.pending += len(ops)
+        self._wake.set()
+        try:
+            return await asyncio.shield(future)  # a client that goes away does not undo a commit in flight
+        finally:
+            self.pending -= len(ops)
+
+    def _take_group(self) -> list[_Request]:
+        group: list[_Request] = []
+        size = 0
+        while self._queue and (not group or size + len(self._queue[0].ops) <= self._max_group):
+            request = self._queue.popleft()
+            group.append(request)
+            size += len(request.ops)
+        return group
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            group = self._take_group()
+            try:
+                outcomes = await self._commit(group)
+            except asyncio.CancelledError:
+                for request in group:
+                    request.future.cancel()
+                raise
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, Unavailable)
+                    else Unavailable(f"commit failed: {type(exc).__name__}: {exc}", retry_after_s=self._retry_after)
+                )
+                for request in group:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                continue
+            for request, result in zip(group, outcomes, strict=True):
+                if not request.future.done():
+                    request.future.set_result(result)
+
+    async def _commit(self, group: list[_Request]) -> list[list[Outcome]]:
+        req: list[int] = []
+        kind: list[str] = []
+        users: list[str] = []
+        ids: list[str] = []
+        contents: list[str] = []
+        metadata: list[str] = []
+        salience: list[float] = []
+        created: list[float] = []
+        for n, request in enumerate(group):
+            for op in request.ops:
+                req.append(n)
+                kind.append(op.kind)
+                users.append(request.user_id)
+                ids.append(op.id)
+                contents.append(op.content)
+                metadata.append(jsonutil.dumps_str(op.metadata or {}))
+                salience.append(op.salience)
+                created.append(op.created_at)
+        start = time.perf_counter()
+        rows = await self._pg.fetch(
+            "SELECT k, status, version, content, metadata::text, salience, created_at"
+            " FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10)",
+            req, kind, users, ids, contents, metadata, salience, created, self._replica, self._lease,
+        )  # fmt: skip
+        self._metrics.commit_duration.observe(time.perf_counter() - start)
+        self._metrics.commit_group_size.observe(len(req))
+        by_item: dict[int, Outcome] = {}
+        for row in rows:
+            meta = jsonutil.loads(row[4]) if row[4] is not None else None
+            by_item[row[0] - 1] = Outcome(row[1], row[2] or 0, row[3], meta, row[5], row[6])
+        out: list[list[Outcome]] = [[] for _ in group]
+        for item, n in enumerate(req):
+            out[n].append(by_item[item])
+        return out
