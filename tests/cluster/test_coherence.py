@@ -3,12 +3,22 @@ acknowledged delete is never returned again by any replica; retries are idempote
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from jean_memory.cluster.coherence import VersionCheck
+from jean_memory.cluster.pg import Pg
+from jean_memory.cluster.schema import PURGE_TOMBSTONES
+from jean_memory.cluster.tiers import ClusterTiers
+from jean_memory.config import Settings
+from jean_memory.storage.stm import ShortTermTier
+from jean_memory.telemetry.metrics import Metrics
+from jean_memory_dev.processes import PostgresServer
 from tests.cluster.conftest import StartReplica
 from tests.helpers import all_ids, metric
 
@@ -86,3 +96,33 @@ def test_a_retry_on_another_replica_is_idempotent(start_replica: StartReplica) -
         batch = cb.post("/v1/memories/batch", json={"user_id": "i", "items": items})
         assert batch.status_code == 201 and batch.json()["ids"][1] == mid
         assert sorted(all_ids(ca, "i")) == sorted(batch.json()["ids"])
+
+
+def test_a_copy_older_than_the_purged_tombstones_reloads_in_full(postgres: PostgresServer) -> None:
+    """A replica that missed the change notifications and whose copy predates purged tombstones cannot
+    catch up from the changes alone (the deletes are gone): it reloads the user."""
+    asyncio.run(_purge_scenario(postgres.url))
+
+
+async def _purge_scenario(url: str) -> None:
+    metrics = Metrics(CollectorRegistry(), mode="cluster")
+    pg = Pg(url, pool_size=2, timeout_s=5, metrics=metrics.cluster, retry_after_s=1)
+    stm = ShortTermTier(Settings(embedder="hash"), 8, metrics.stm)
+    tiers = ClusterTiers(pg, stm, VersionCheck(pg, metrics.cluster), metrics.cluster, metrics.ltm, "hash")
+    write = "SELECT k FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, 'other', 15)"
+    try:
+        await pg.ping()
+        await pg.fetch(
+            write, [0, 0], ["add", "add"], ["t", "t"], ["x", "y"], ["x", "y"], ["{}", "{}"], [0.5] * 2, [1.0] * 2
+        )
+        space, cold = await tiers.current("t")
+        assert cold and sorted(space.records) == ["x", "y"]
+        # Another replica deletes x and adds z; the tombstone is purged before this copy hears of it.
+        await pg.fetch(write, [0], ["delete"], ["t"], ["x"], [""], ["{}"], [0.0], [0.0])
+        await pg.fetch(write, [0], ["add"], ["t"], ["z"], ["z"], ["{}"], [0.5], [2.0])
+        await pg.execute(PURGE_TOMBSTONES, 0.0)
+        space, cold = await tiers.current("t")
+        assert not cold and sorted(space.records) == ["y", "z"]
+        assert metrics.cluster.catchups.labels("full")._value.get() == 2
+    finally:
+        await pg.close()

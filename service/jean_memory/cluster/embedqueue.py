@@ -122,7 +122,7 @@ class SharedEmbeddingQueue:
                 if now - last_state >= QUEUE_STATE_INTERVAL_S:
                     await self._publish_state()
                     last_state = now
-                if now - last_purge >= PURGE_INTERVAL_S:
+                if now - last_purge >= min(PURGE_INTERVAL_S, self._retention):
                     await self._pg.execute(PURGE_TOMBSTONES, self._retention)
                     last_purge = now
             except asyncio.CancelledError:
