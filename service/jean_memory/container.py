@@ -124,9 +124,12 @@ class Container:
             s.ltm_url, pool_size=s.ltm_pool_size, timeout_s=s.ltm_timeout_s, metrics=m.cluster,
             retry_after_s=s.retry_after_s,
         )  # fmt: skip
+        # The store-of-record gauges and histograms every dashboard and the LTM alert read, as in embedded mode.
+        m.ltm.up.labels("postgres").set_function(lambda: 1.0 if self.pg.ok else 0.0)
         self.committer = GroupCommitter(
             self.pg, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s, max_group=s.cluster_commit_max,
             max_pending=s.cluster_max_pending, retry_after_s=s.retry_after_s,
+            ltm_write=m.ltm.write_duration.labels("postgres"),
         )  # fmt: skip
         self.queue = SharedEmbeddingQueue(
             self.pg, self.worker, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s,

@@ -63,6 +63,15 @@ def test_every_alert_routes_to_its_route_label(tmp_path: Path) -> None:
         assert result.stdout.strip() == labels["route"], (rule["alert"], result.stdout, result.stderr)
 
 
+def test_alertmanager_names_only_alerts_of_the_catalogue() -> None:
+    """Inhibition rules match alert names typed in YAML: each must be an alert that exists."""
+    config = yaml.safe_load((ROOT / "alerts" / "alertmanager.yml").read_text())
+    matchers = [m for r in config["inhibit_rules"] for m in (*r["source_matchers"], *r["target_matchers"])]
+    matchers += [m for r in config["route"]["routes"] for m in r.get("matchers", [])]
+    names = {m.split('"')[1] for m in matchers if m.startswith("alertname")}
+    assert names and names <= {a.value for a in Alert}, names - {a.value for a in Alert}
+
+
 @pytest.mark.slow
 def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
     am = AlertmanagerServer(render(tmp_path, AM_GROUP_WAIT="1s"), tmp_path / "am").start()
@@ -70,9 +79,9 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         now = datetime.now(UTC)
         ends = (now + timedelta(minutes=10)).isoformat()
 
-        def alert(name: Alert, severity: str) -> dict:
+        def alert(name: Alert, severity: str, service: str = "jean-memory", **labels: str) -> dict:
             return {
-                "labels": {"alertname": name.value, "severity": severity, "service": "jean-memory"},
+                "labels": {"alertname": name.value, "severity": severity, "service": service, **labels},
                 "startsAt": now.isoformat(),
                 "endsAt": ends,
             }
@@ -85,6 +94,9 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
                 alert(Alert.DOWN, "critical"),
                 alert(Alert.HIGH_ERROR_RATE, "critical"),
                 alert(Alert.WATCHDOG, "none"),
+                # Another service (a cluster that is up): too few replicas ready holds back the replica tickets.
+                alert(Alert.TOO_FEW_REPLICAS_READY, "critical", "jm-cluster"),
+                alert(Alert.REPLICA_DOWN, "warning", "jm-cluster", instance="a:8766"),
             ],
         ).raise_for_status()
         deadline = time.monotonic() + 15
@@ -92,7 +104,8 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             got = httpx.get(f"{am.url}/api/v2/alerts").json()
             state = {(a["labels"]["alertname"], a["labels"]["severity"]): bool(a["status"]["inhibitedBy"]) for a in got}
-            if len(state) == 5 and state[(Alert.HIGH_ERROR_RATE, "critical")]:
+            ready = len(state) == 7 and state[(Alert.HIGH_ERROR_RATE, "critical")]
+            if ready and state[(Alert.REPLICA_DOWN, "warning")]:
                 break
             time.sleep(0.2)
         assert state[(Alert.AVAILABILITY_BUDGET_BURN, "warning")], "a ticket is silenced by its page"
@@ -100,5 +113,7 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         assert state[(Alert.AVAILABILITY_BUDGET_BURN, "critical")], "so are pages about the dead service"
         assert not state[(Alert.DOWN, "critical")]
         assert not state[(Alert.WATCHDOG, "none")], "the Watchdog is never silenced"
+        assert state[(Alert.REPLICA_DOWN, "warning")], "a replica's ticket is part of the too-few-ready page"
+        assert not state[(Alert.TOO_FEW_REPLICAS_READY, "critical")]
     finally:
         am.stop()

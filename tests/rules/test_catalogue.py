@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jean_memory_dev.mixin import CATALOGUE, Alert, ConfigError, Context, load, runbook_url
+from jean_memory.cluster.embedqueue import JANITOR_INTERVAL_S, QUEUE_STATE_INTERVAL_S
+from jean_memory.config import Settings
+from jean_memory_dev.mixin import CATALOGUE, CLUSTER_ALERTS, Alert, ConfigError, Context, load, runbook_url
 from jean_memory_dev.mixin import catalogue as catalogue_module
 from jean_memory_dev.mixin.boards import PanelRef
 from jean_memory_dev.mixin.context import PlaceholderError
@@ -141,3 +143,16 @@ def test_orphans_are_found(tmp_path: Path) -> None:
     (tmp_path / "left-over.md").write_text("x")
     (tmp_path / "templates").mkdir()
     assert orphans({tmp_path / "kept.md": "x"}, folders=(tmp_path,)) == [tmp_path / "left-over.md"]
+
+
+def test_embedding_queue_bound_leaves_room_for_the_designed_takeover() -> None:
+    """A dead replica's claims wait for the lease, then a janitor period; the gauge is refreshed every
+    few seconds. The alert's bound must sit well past that, or every replica restart would warn."""
+    lease = Settings.model_fields["cluster_lease_s"].default
+    design = lease + JANITOR_INTERVAL_S + QUEUE_STATE_INTERVAL_S
+    assert load().cluster.embed_queue_oldest_seconds >= 2 * design
+
+
+def test_cluster_alerts_are_in_the_catalogue_and_the_embedded_single_instance_never_needs_them() -> None:
+    assert set(CATALOGUE) >= CLUSTER_ALERTS
+    assert Alert.DOWN not in CLUSTER_ALERTS, "the service being down is news in every mode"

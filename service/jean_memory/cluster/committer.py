@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from prometheus_client import Histogram
+
 from jean_memory import jsonutil
 from jean_memory.cluster.pg import Pg
 from jean_memory.errors import Overloaded, Unavailable
@@ -69,6 +71,7 @@ class GroupCommitter:
         max_group: int,
         max_pending: int,
         retry_after_s: int,
+        ltm_write: Histogram | None = None,
     ) -> None:
         self._pg = pg
         self._metrics = metrics
@@ -78,6 +81,8 @@ class GroupCommitter:
         self._max_pending = max_pending
         self._retry_after = retry_after_s
         self._queue: deque[_Request] = deque()
+        #: Each commit is also a store-of-record write (`jm_ltm_write_duration_seconds`, as in embedded mode).
+        self._ltm_write = ltm_write
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Operations queued or in the commit in flight: what admission control bounds.
@@ -171,7 +176,10 @@ class GroupCommitter:
             " FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10)",
             req, kind, users, ids, contents, metadata, salience, created, self._replica, self._lease,
         )  # fmt: skip
-        self._metrics.commit_duration.observe(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        self._metrics.commit_duration.observe(took)
+        if self._ltm_write is not None:
+            self._ltm_write.observe(took)
         self._metrics.commit_group_size.observe(len(req))
         by_item: dict[int, Outcome] = {}
         for row in rows:

@@ -15,13 +15,21 @@ reference docs, all generated from one typed config (`alerts/thresholds.yaml`) a
 The generated files are committed and drift-checked (`make check`; tests/unit/test_generated.py).
 """
 
-from jean_memory_dev.mixin.catalogue import BURN_ALERTS, CATALOGUE, COLLECTOR_METRICS, Alert, runbook_url
+from jean_memory_dev.mixin.catalogue import (
+    BURN_ALERTS,
+    CATALOGUE,
+    CLUSTER_ALERTS,
+    COLLECTOR_METRICS,
+    Alert,
+    runbook_url,
+)
 from jean_memory_dev.mixin.config import Config, ConfigError, Severity, Variant, load
 from jean_memory_dev.mixin.context import Context
 
 __all__ = [
     "BURN_ALERTS",
     "CATALOGUE",
+    "CLUSTER_ALERTS",
     "COLLECTOR_METRICS",
     "Alert",
     "Config",

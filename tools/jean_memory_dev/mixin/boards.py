@@ -25,8 +25,9 @@ STM = Board("jm-stm", "Jean Memory / STM and caches")
 SHUTTLE = Board("jm-shuttle", "Jean Memory / Shuttle and LTM")
 SLO = Board("jm-slo", "Jean Memory / SLOs and error budget")
 TELEMETRY = Board("jm-telemetry", "Jean Memory / Telemetry pipeline")
+CLUSTER = Board("jm-cluster", "Jean Memory / Cluster")
 
-BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY)
+BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER)
 
 
 @dataclass(frozen=True)

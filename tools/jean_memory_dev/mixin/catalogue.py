@@ -36,6 +36,8 @@ class Alert(StrEnum):
     """Every alert, by the name Prometheus and Alertmanager see."""
 
     DOWN = "JeanMemoryDown"
+    REPLICA_DOWN = "JeanMemoryReplicaDown"
+    TOO_FEW_REPLICAS_READY = "JeanMemoryTooFewReplicasReady"
     HIGH_LATENCY = "JeanMemoryHighLatency"
     CREATION_LATENCY_HIGH = "JeanMemoryCreationLatencyHigh"
     SEARCH_LATENCY_HIGH = "JeanMemorySearchLatencyHigh"
@@ -46,6 +48,8 @@ class Alert(StrEnum):
     LTM_UNREACHABLE = "JeanMemoryLTMUnreachable"
     STM_NEAR_BUDGET = "JeanMemorySTMNearBudget"
     ADMISSION_REJECTING = "JeanMemoryAdmissionRejecting"
+    EMBED_QUEUE_STALE = "JeanMemoryEmbedQueueStale"
+    COHERENCE_LAG_HIGH = "JeanMemoryCoherenceLagHigh"
     TELEMETRY_PIPELINE_BROKEN = "JeanMemoryTelemetryPipelineBroken"
     AVAILABILITY_BUDGET_BURN = "JeanMemoryAvailabilityBudgetBurn"
     LATENCY_BUDGET_BURN = "JeanMemoryLatencyBudgetBurn"
@@ -191,15 +195,45 @@ def _telemetry_failures(ctx: Context) -> str:
 
 
 _SPECS: tuple[AlertSpec, ...] = (
+    # Down means no replica at all: with several, one replica down is a ticket (ReplicaDown), not a page.
     ThresholdAlert(
         alert=Alert.DOWN,
         severity=Severity.CRITICAL,
         pending=Pending.SERVICE_DOWN,
-        expr="(up{${sel}} == 0)\nor\n(absent_over_time(jm_build_info{${sel}}[${absent}]) == 1)",
+        expr="(sum by (job) (up{${sel}}) == 0)\nor\n(absent_over_time(jm_build_info{${sel}}[${absent}]) == 1)",
         summary="Jean Memory is down",
-        description="No Jean Memory instance of job ${job} has reported for ${absent} "
-        "(scrape failing, or no OTLP metrics arriving).",
-        answers=(PanelRef(boards.TELEMETRY, "Scrape health"),),
+        description="No Jean Memory replica of job ${job} is up: every scrape is failing, or (over OTLP) none "
+        "has reported for ${absent}.",
+        answers=(
+            PanelRef(boards.TELEMETRY, "Scrape health"),
+            PanelRef(boards.CLUSTER, "Replicas: expected, up, ready"),
+        ),
+    ),
+    ThresholdAlert(
+        alert=Alert.REPLICA_DOWN,
+        severity=Severity.WARNING,
+        pending=Pending.SERVICE_DOWN,
+        expr="(up{${sel}} == 0)\nand on (job)\n(sum by (job) (up{${sel}}) >= 1)",
+        summary="A Jean Memory replica is down",
+        description="Replica {{ $labels.instance }} of job ${job} has failed its scrapes for ${service_down_for}; "
+        "at least one other replica is up and serving.",
+        answers=(PanelRef(boards.CLUSTER, "Up and ready by replica"),),
+    ),
+    # Counts only replicas whose build info says cluster mode: an embedded instance never fires it. With
+    # no replica up at all the sum is empty and JeanMemoryDown pages instead.
+    ThresholdAlert(
+        alert=Alert.TOO_FEW_REPLICAS_READY,
+        severity=Severity.CRITICAL,
+        pending=Pending.SHORT,
+        expr="sum by (job) (\n  jm_ready{${sel}}\n  and on (job, instance)\n"
+        '  jm_build_info{${sel}, mode="cluster"}\n) < ${min_ready_replicas}',
+        summary="Fewer than ${min_ready_replicas} Jean Memory replicas are ready",
+        description="{{ $value }} replica(s) of job ${job} in cluster mode report ready (jm_ready == 1); at least "
+        "${min_ready_replicas} are needed to lose one and keep serving.",
+        answers=(
+            PanelRef(boards.CLUSTER, "Replicas ready"),
+            PanelRef(boards.CLUSTER, "Up and ready by replica"),
+        ),
     ),
     ThresholdAlert(
         alert=Alert.HIGH_LATENCY,
@@ -305,6 +339,36 @@ _SPECS: tuple[AlertSpec, ...] = (
         "(threshold ${admission_rejections_per_second}/s).",
         answers=(PanelRef(boards.OVERVIEW, "Admission rejections"),),
     ),
+    # Every replica publishes the same queue, read from PostgreSQL: the max is the queue's.
+    ThresholdAlert(
+        alert=Alert.EMBED_QUEUE_STALE,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr="max by (job) (jm_cluster_embed_queue_oldest_age_seconds{${sel}}) > ${embed_queue_oldest_seconds}",
+        summary="A memory has waited over ${embed_queue_oldest_seconds} s for its vector",
+        description="The oldest memory in PostgreSQL without a vector is {{ $value | humanizeDuration }} old "
+        "(threshold ${embed_queue_oldest_seconds} s; a dead replica's claims are taken over after the "
+        "${cluster_lease_s} s lease).",
+        answers=(
+            PanelRef(boards.CLUSTER, "Embedding queue oldest age"),
+            PanelRef(boards.CLUSTER, "Embedding queue"),
+            PanelRef(boards.CLUSTER, "Embedding claims by origin"),
+        ),
+    ),
+    ThresholdAlert(
+        alert=Alert.COHERENCE_LAG_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:cluster_invalidation_lag:p99_${rate} > ${invalidation_lag_p99_seconds}",
+        summary="Replicas learn of each other's writes late",
+        description="p99 from a commit on any replica to its change notification on another is "
+        "{{ $value | humanizeDuration }} over ${rate} (threshold ${invalidation_lag_p99_seconds} s); reads stay "
+        "correct but catch up from PostgreSQL first.",
+        answers=(
+            PanelRef(boards.CLUSTER, "Invalidation lag"),
+            PanelRef(boards.CLUSTER, "Version checks by result"),
+        ),
+    ),
     ThresholdAlert(
         alert=Alert.TELEMETRY_PIPELINE_BROKEN,
         severity=Severity.WARNING,
@@ -353,6 +417,12 @@ CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in _SPECS}
 
 #: SLO burn alerts: their long windows make them slow to clear by design (the drill does not wait for them).
 BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert))
+
+#: Alerts about cluster mode (several replicas over one PostgreSQL): a single embedded instance never
+#: raises them, so an embedded drill must not see them and a cluster drill expects them.
+CLUSTER_ALERTS = frozenset(
+    {Alert.REPLICA_DOWN, Alert.TOO_FEW_REPLICAS_READY, Alert.EMBED_QUEUE_STALE, Alert.COHERENCE_LAG_HIGH}
+)
 
 if set(CATALOGUE) != set(Alert):
     raise RuntimeError(f"alerts without a catalogue entry: {sorted(set(Alert) - set(CATALOGUE))}")

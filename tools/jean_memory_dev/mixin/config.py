@@ -115,6 +115,14 @@ class Thresholds(_Model):
     telemetry_failures_per_second: Number
 
 
+class Cluster(_Model):
+    """Cluster mode's alert thresholds: replicas ready, the shared embedding queue, coherence lag."""
+
+    min_ready_replicas: Annotated[StrictInt, Field(ge=1)]
+    embed_queue_oldest_seconds: Number
+    invalidation_lag_p99_seconds: Number
+
+
 class Windows(_Model):
     """One variant's rate window, `for` durations and absence window."""
 
@@ -170,6 +178,7 @@ class Config(_Model):
     service: Service
     targets: Targets
     thresholds: Thresholds
+    cluster: Cluster
     windows: WindowSets
     slo: Slo
 

@@ -6,13 +6,16 @@ one place and quoted the same way everywhere. The names:
 
 - `job`, `sel` (`job="jean-memory"`), and the variant's windows: `rate`, `for`, `for_short`,
   `service_down_for`, `absent`;
-- every target and threshold under its YAML key, as written (`avg_response_seconds` -> `0.05`);
+- every target, threshold and cluster threshold under its YAML key, as written (`avg_response_seconds`
+  -> `0.05`, `min_ready_replicas` -> `2`);
   keys ending in `_seconds` also as milliseconds (`avg_response_ms` -> `50`), keys containing
   `ratio` also as a percentage (`cache_hit_ratio_min_pct` -> `80%`); `stm_mb` -> `512`;
 - the SLOs: `availability_objective_pct`, `latency_objective_pct`, `latency_threshold_seconds`,
   `latency_threshold_ms`, and `burn_policy` (the burn-rate windows in words);
+- `cluster_lease_s`: the default of the service's `JM_CLUSTER_LEASE_S` (how long a replica's claim on a
+  memory's embedding lasts), read from its `Settings` so that runbooks quote the number the code uses;
 - each dashboard's title: `dashboard_overview`, `dashboard_stm`, `dashboard_shuttle`, `dashboard_slo`,
-  `dashboard_telemetry`.
+  `dashboard_telemetry`, `dashboard_cluster`.
 
     >>> Context(load()).fill("jm:api_latency:avg${rate} > ${avg_response_seconds}")
     'jm:api_latency:avg5m > 0.05'
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from string import Template
 
+from jean_memory.config import Settings
 from jean_memory_dev.mixin.boards import BOARDS
 from jean_memory_dev.mixin.config import BurnWindow, Config, Severity, Variant, Windows
 
@@ -107,7 +111,7 @@ class Context:
             "service_down_for": w.service_down_for,
             "absent": w.absent,
         }
-        numbers: dict[str, float] = {**c.targets.model_dump(), **c.thresholds.model_dump()}
+        numbers: dict[str, float] = {**c.targets.model_dump(), **c.thresholds.model_dump(), **c.cluster.model_dump()}
         for key, number in numbers.items():
             values[key] = str(number)
             if key.endswith("_seconds"):
@@ -120,6 +124,7 @@ class Context:
         values["latency_threshold_seconds"] = str(c.slo.latency.threshold_seconds)
         values["latency_threshold_ms"] = _ms(c.slo.latency.threshold_seconds)
         values["burn_policy"] = _burn_policy(self.burns)
+        values["cluster_lease_s"] = f"{Settings.model_fields['cluster_lease_s'].default:g}"
         for board in BOARDS:
             values["dashboard_" + board.uid.removeprefix("jm-")] = board.title
         return values

@@ -169,7 +169,32 @@ TARGETS = (
         ),
     ),
     TargetRow(
-        "The service is up", "up, jm_build_info", "-", (Alert.DOWN,), (PanelRef(boards.TELEMETRY, "Scrape health"),)
+        "The service is up (at least one replica)",
+        "up, jm_build_info",
+        "-",
+        (Alert.DOWN, Alert.REPLICA_DOWN),
+        (PanelRef(boards.TELEMETRY, "Scrape health"), PanelRef(boards.CLUSTER, "Up and ready by replica")),
+    ),
+    TargetRow(
+        "Cluster: at least ${min_ready_replicas} replicas ready",
+        "jm_ready, jm_build_info{mode}",
+        "-",
+        (Alert.TOO_FEW_REPLICAS_READY,),
+        (PanelRef(boards.CLUSTER, "Replicas ready"), PanelRef(boards.CLUSTER, "Replicas: expected, up, ready")),
+    ),
+    TargetRow(
+        "Cluster: replicas learn of writes within ${invalidation_lag_p99_seconds} s (p99)",
+        "jm_cluster_invalidation_lag_seconds",
+        "jm:cluster_invalidation_lag:p99_${rate}",
+        (Alert.COHERENCE_LAG_HIGH,),
+        (PanelRef(boards.CLUSTER, "Invalidation lag"),),
+    ),
+    TargetRow(
+        "Cluster: every memory gets its vector within ${embed_queue_oldest_seconds} s",
+        "jm_cluster_embed_queue_oldest_age_seconds, jm_cluster_embed_queue{state}",
+        "-",
+        (Alert.EMBED_QUEUE_STALE,),
+        (PanelRef(boards.CLUSTER, "Embedding queue oldest age"), PanelRef(boards.CLUSTER, "Embedding queue")),
     ),
     TargetRow(
         "Telemetry reaches the backends",

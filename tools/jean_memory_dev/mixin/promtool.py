@@ -87,45 +87,81 @@ class Cases:
     def case(
         self, alert: Alert, series: list[dict[str, str]], at: str, expected: list[dict[str, Any]]
     ) -> dict[str, Any]:
+        return self.cases(series, at, {alert: expected})
+
+    def cases(
+        self, series: list[dict[str, str]], at: str, expected: dict[Alert, list[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """One input, several alerts checked against it: one fires, its neighbour stays silent."""
         return {
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": [{"eval_time": at, "alertname": alert.value, "exp_alerts": expected}],
+            "alert_rule_test": [
+                {"eval_time": at, "alertname": alert.value, "exp_alerts": exp} for alert, exp in expected.items()
+            ],
         }
+
+    def replica(self, instance: str, up: int, ready: int | None = None, mode: str = "cluster") -> list[dict[str, str]]:
+        """One replica's `up`, and while it is up its build info (with `mode`) and `jm_ready`."""
+        labels = {**self.j, "instance": instance}
+        series = [gauge("up", labels, up, 20)]
+        if up:
+            info = {**labels, "version": "3.0.0", "python": "3.11.7", "mode": mode}
+            ready = 1 if ready is None else ready
+            series += [gauge("jm_build_info", info, 1, 20), gauge("jm_ready", labels, ready, 20)]
+        return series
 
     def all(self) -> list[dict[str, Any]]:
         j, job, th = self.j, self.job, self.config.thresholds
         cases: list[dict[str, Any]] = []
 
-        # JeanMemoryDown: a failing scrape (up == 0) and nothing reporting at all (absent).
+        # JeanMemoryDown: no replica up. The only instance's scrape failing (up == 0, and its build info
+        # absent: one alert for the job), and nothing reporting at all (absent, as over OTLP).
+        down = [{"exp_labels": self.labels(Severity.CRITICAL, job=job), "exp_annotations": self._down()}]
+        cases.append(self.cases(self.replica("a:8766", up=0), "10m", {Alert.DOWN: down, Alert.REPLICA_DOWN: []}))
+        cases.append(self.case(Alert.DOWN, [], "10m", down))
+        cases.append(self.cases(self.replica("a:8766", up=1), "10m", {Alert.DOWN: [], Alert.REPLICA_DOWN: []}))
+        # One replica of two down: a ticket for that replica, no page.
+        replica_down = [
+            {
+                "exp_labels": self.labels(Severity.WARNING, job=job, instance="a:8766"),
+                "exp_annotations": self.annotations(
+                    Alert.REPLICA_DOWN,
+                    "Replica a:8766 of job jean-memory has failed its scrapes for 1m; at least one other replica "
+                    "is up and serving.",
+                ),
+            }
+        ]
         cases.append(
-            self.case(
-                Alert.DOWN,
-                [gauge("up", {**j, "instance": "a:8766"}, 0, 20)],
+            self.cases(
+                self.replica("a:8766", up=0) + self.replica("b:8766", up=1),
                 "10m",
-                [
-                    {
-                        "exp_labels": self.labels(Severity.CRITICAL, job=job, instance="a:8766"),
-                        "exp_annotations": self.annotations(Alert.DOWN, self._down()),
-                    },
-                    {
-                        "exp_labels": self.labels(Severity.CRITICAL, job=job),
-                        "exp_annotations": self.annotations(Alert.DOWN, self._down()),
-                    },
-                ],
+                {Alert.REPLICA_DOWN: replica_down, Alert.DOWN: []},
             )
         )
-        cases.append(
-            self.case(
-                Alert.DOWN,
-                [
-                    gauge("up", {**j, "instance": "a:8766"}, 1, 20),
-                    gauge("jm_build_info", {**j, "version": "3"}, 1, 20),
-                ],
-                "10m",
-                [],
-            )
-        )
+
+        # Replicas ready, in cluster mode only: 1 of 3 ready, then 0 of 2 (up but cut off from PostgreSQL),
+        # page; 2 of 3 ready, or a lone embedded instance not ready (starting), stay silent.
+        for replicas, value in (
+            (self.replica("a:8766", 1) + self.replica("b:8766", 1, 0) + self.replica("c:8766", 1, 0), "1"),
+            (self.replica("a:8766", 1, 0) + self.replica("b:8766", 1, 0), "0"),
+        ):
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.CRITICAL, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.TOO_FEW_REPLICAS_READY,
+                        f"{value} replica(s) of job jean-memory in cluster mode report ready (jm_ready == 1); at "
+                        "least 2 are needed to lose one and keep serving.",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.TOO_FEW_REPLICAS_READY, replicas, "10m", exp))
+        for replicas in (
+            self.replica("a:8766", 1) + self.replica("b:8766", 1) + self.replica("c:8766", 1, 0),
+            self.replica("a:8766", 1, 0, mode="embedded"),
+        ):
+            cases.append(self.case(Alert.TOO_FEW_REPLICAS_READY, replicas, "10m", []))
 
         # High average latency: 6 s of request time per 60 requests a minute = 100 ms each.
         lat = {**j, "http_request_method": "POST", "http_route": "/v1/search", "http_response_status_class": "2xx"}
@@ -278,6 +314,39 @@ class Cases:
             ]
             cases.append(self.case(Alert.ADMISSION_REJECTING, series, "10m", exp if fires else []))
 
+        # The shared embedding queue: every replica reports the same oldest age (10 minutes; 5 s is silent).
+        for age, fires in ((600, True), (5, False)):
+            series = [
+                gauge("jm_cluster_embed_queue_oldest_age_seconds", {**j, "instance": i}, age, 20)
+                for i in ("a:8766", "b:8766")
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.EMBED_QUEUE_STALE,
+                        "The oldest memory in PostgreSQL without a vector is 10m 0s old (threshold 120 s; a dead "
+                        "replica's claims are taken over after the 15 s lease).",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.EMBED_QUEUE_STALE, series, "10m", exp if fires else []))
+
+        # Coherence lag: every notification in (1 s, 2.5 s] gives a p99 of 2.485 s; in (25, 50] ms, silence.
+        for bucket, fires in (("2.5", True), ("0.05", False)):
+            series = histogram("jm_cluster_invalidation_lag_seconds", {**j, "instance": "a:8766"}, 60, bucket, 30)
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.COHERENCE_LAG_HIGH,
+                        "p99 from a commit on any replica to its change notification on another is 2.485s over 5m "
+                        "(threshold 1 s); reads stay correct but catch up from PostgreSQL first.",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.COHERENCE_LAG_HIGH, series, "20m", exp if fires else []))
+
         # Telemetry: the service's failed exports, or the collector's failed sends; both silent when 0.
         telemetry_desc = (
             "{} failed exports or refused/dropped items per second "
@@ -337,6 +406,42 @@ class Cases:
                 ],
             }
         )
+
+        # The SLO rules keep each replica's counts (for the dashboards) and sum them for the job (for the
+        # alerts): replica a fails every request (cut off from its store), b none (no 5xx series: 0, not
+        # absent); half of the job's requests fail.
+        def replica_http(instance: str, cls: str, per_min: float) -> dict[str, str]:
+            row = http(job, cls, per_min, 30)
+            return {**row, "series": row["series"].replace("{", f'{{instance="{instance}", ', 1)}
+
+        cases.append(
+            {
+                "interval": "1m",
+                "input_series": [
+                    replica_http("a:8766", "5xx", 100),
+                    replica_http("b:8766", "2xx", 100),
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": 'jm:slo_availability_errors:rate1h{instance="b:8766"}',
+                        "eval_time": "20m",
+                        "exp_samples": [
+                            {
+                                "labels": f'jm:slo_availability_errors:rate1h{{instance="b:8766", job="{job}"}}',
+                                "value": 0,
+                            }
+                        ],
+                    },
+                    {
+                        "expr": "jm:slo_availability_errors:ratio_rate1h",
+                        "eval_time": "20m",
+                        "exp_samples": [
+                            {"labels": f'jm:slo_availability_errors:ratio_rate1h{{job="{job}"}}', "value": 0.5}
+                        ],
+                    },
+                ],
+            }
+        )
         cases += self._burn_cases()
         cases.append(
             self.case(
@@ -358,10 +463,11 @@ class Cases:
         )
         return cases
 
-    def _down(self) -> str:
-        return (
-            f"No Jean Memory instance of job {self.job} has reported for {self.ctx.windows.absent} "
-            "(scrape failing, or no OTLP metrics arriving)."
+    def _down(self) -> dict[str, str]:
+        return self.annotations(
+            Alert.DOWN,
+            f"No Jean Memory replica of job {self.job} is up: every scrape is failing, or (over OTLP) none has "
+            f"reported for {self.ctx.windows.absent}.",
         )
 
     def _burn_cases(self) -> list[dict[str, Any]]:

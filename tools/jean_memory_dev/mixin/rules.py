@@ -4,11 +4,20 @@ Two variants come from the one config: `production` and `fast` (the fire drills)
 windows and `for` durations; every threshold, selector, label, annotation and expression shape is the
 same (a test compares them).
 
+Recording rules aggregate per job, except the SLO's request counts, which keep `instance` so that the
+SLO dashboard can show the budget of the replicas it selects; the job's ratios are summed from them.
+The expressions a dashboard also draws (request and operation rates, the error and cache hit ratios,
+the SLO ratios) are built here from a selector and a grouping, so a panel filtered by replica and the
+rule an alert reads are one text:
+
+    >>> error_ratio('job="jean-memory"', "5m")                                   # the recording rule
+    >>> error_ratio('job="jean-memory", instance=~"$instance"', "5m", by=())    # a panel
     >>> groups = alert_rules(Context(load(), Variant.FAST))["groups"]
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jean_memory_dev.mixin.catalogue import CATALOGUE, AlertRule, runbook_url
@@ -16,6 +25,9 @@ from jean_memory_dev.mixin.config import Variant
 from jean_memory_dev.mixin.context import Context
 
 HTTP = "http_server_request_duration_seconds"
+JOB: tuple[str, ...] = ("job",)
+#: The SLO's request counts keep the replica: the dashboards sum the ones their `instance` variable picks.
+JOB_INSTANCE: tuple[str, ...] = ("job", "instance")
 
 
 def _tag(ctx: Context) -> str:
@@ -23,11 +35,55 @@ def _tag(ctx: Context) -> str:
     return "" if ctx.variant is Variant.PRODUCTION else f".{ctx.variant}"
 
 
-def _error_ratio(series: str, window: str) -> str:
+def total(expr: str, by: Sequence[str] = JOB) -> str:
+    """`sum by (job) (expr)`; with no labels, `sum(expr)`: a panel's sum over the replicas it selects."""
+    return f"sum by ({', '.join(by)}) ({expr})" if by else f"sum({expr})"
+
+
+def api(sel: str) -> str:
+    """The selector narrowed to the public API (`/v1/...`): what the latency and SLO rules measure."""
+    return f'{sel}, http_route=~"/v1/.*"'
+
+
+def requests_rate(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    return total(f"rate({HTTP}_count{{{sel}}}[{window}])", by)
+
+
+def error_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
     """5xx share of requests; 0 (not "no data") while no 5xx series exists yet."""
-    total = f"sum by (job) (rate({series}}}[{window}]))"
-    errors = f'sum by (job) (rate({series}, http_response_status_class="5xx"}}[{window}]))'
-    return f"(\n  {errors}\n  or\n  0 * {total}\n)\n/\n{total}"
+    requests = requests_rate(sel, window, by)
+    errors = total(f'rate({HTTP}_count{{{sel}, http_response_status_class="5xx"}}[{window}])', by)
+    return f"(\n  {errors}\n  or\n  0 * {requests}\n)\n/\n{requests}"
+
+
+def cache_hit_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """Every search looks in L1; on a miss it looks in L2. Model avoided = L1 hits + L2 hits."""
+    hits = total(f'rate(jm_cache_hits_total{{{sel}, level=~"l1|l2"}}[{window}])', by)
+    lookups = total(
+        f'rate(jm_cache_hits_total{{{sel}, level="l1"}}[{window}]) '
+        f'+ rate(jm_cache_misses_total{{{sel}, level="l1"}}[{window}])',
+        by,
+    )
+    return f"{hits}\n/\n{lookups}"
+
+
+def operations_rate(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """Memory creations plus searches per second: the product plan's throughput."""
+    creations = total(f"rate(jm_memory_creation_duration_seconds_count{{{sel}}}[{window}])", by)
+    searches = total(f"rate(jm_search_duration_seconds_count{{{sel}}}[{window}])", by)
+    return f"{creations}\n+\n{searches}"
+
+
+def slo_error_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """The availability SLI's bad share over `window`, from the per-replica counts recorded below."""
+    errors = total(f"jm:slo_availability_errors:rate{window}{{{sel}}}", by)
+    return f"{errors}\n/\n{total(f'jm:slo_requests:rate{window}{{{sel}}}', by)}"
+
+
+def slo_slow_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """The latency SLI's bad share over `window`: requests not faster than the threshold."""
+    good = total(f"jm:slo_latency_good:rate{window}{{{sel}}}", by)
+    return f"1 - (\n  {good}\n  /\n  {total(f'jm:slo_requests:rate{window}{{{sel}}}', by)}\n)"
 
 
 def slo_windows(ctx: Context) -> list[str]:
@@ -40,18 +96,21 @@ def slo_windows(ctx: Context) -> list[str]:
     return seen
 
 
+def _p99(metric: str, sel: str, window: str) -> str:
+    return f"histogram_quantile(0.99, sum by (job, le) (rate({metric}_bucket{{{sel}}}[{window}])))"
+
+
 def recording_rules(ctx: Context) -> dict[str, Any]:
     """Every expensive expression, recorded: what the alerts and dashboards read."""
     r, s = ctx.rate, ctx.sel
-    api = f'{s}, http_route=~"/v1/.*"'
     rules: list[dict[str, str]] = [
-        {"record": f"jm:http_requests:rate{r}", "expr": f"sum by (job) (rate({HTTP}_count{{{s}}}[{r}]))"},
-        {"record": f"jm:api_requests:rate{r}", "expr": f"sum by (job) (rate({HTTP}_count{{{api}}}[{r}]))"},
-        {"record": f"jm:http_errors:ratio_rate{r}", "expr": _error_ratio(f"{HTTP}_count{{{s}", r)},
+        {"record": f"jm:http_requests:rate{r}", "expr": requests_rate(s, r)},
+        {"record": f"jm:api_requests:rate{r}", "expr": requests_rate(api(s), r)},
+        {"record": f"jm:http_errors:ratio_rate{r}", "expr": error_ratio(s, r)},
         {
             "record": f"jm:api_latency:avg{r}",
-            "expr": f"sum by (job) (rate({HTTP}_sum{{{api}}}[{r}]))\n/\n"
-            f"sum by (job) (rate({HTTP}_count{{{api}}}[{r}]))",
+            "expr": f"sum by (job) (rate({HTTP}_sum{{{api(s)}}}[{r}]))\n/\n"
+            f"sum by (job) (rate({HTTP}_count{{{api(s)}}}[{r}]))",
         },
         {
             "record": f"jm:creation_latency:avg{r}",
@@ -63,10 +122,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             "expr": "histogram_quantile(0.99, sum by (job, le) "
             f"(rate(jm_memory_creation_duration_seconds_bucket{{{s}}}[{r}])))",
         },
-        {
-            "record": f"jm:search_latency:p99_{r}",
-            "expr": f"histogram_quantile(0.99, sum by (job, le) (rate(jm_search_duration_seconds_bucket{{{s}}}[{r}])))",
-        },
+        {"record": f"jm:search_latency:p99_{r}", "expr": _p99("jm_search_duration_seconds", s, r)},
         {
             "record": f"jm:hot_search_latency:p99_{r}",
             "expr": "histogram_quantile(0.99, sum by (job, le) "
@@ -76,37 +132,35 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             "record": f"jm:searches:rate{r}",
             "expr": f"sum by (job) (rate(jm_search_duration_seconds_count{{{s}}}[{r}]))",
         },
-        # Every search looks in L1; on a miss it looks in L2. Model avoided = L1 hits + L2 hits.
-        {
-            "record": f"jm:cache_hit:ratio_rate{r}",
-            "expr": f'sum by (job) (rate(jm_cache_hits_total{{{s}, level=~"l1|l2"}}[{r}]))\n/\n'
-            f'sum by (job) (rate(jm_cache_hits_total{{{s}, level="l1"}}[{r}]) '
-            f'+ rate(jm_cache_misses_total{{{s}, level="l1"}}[{r}]))',
-        },
-        {
-            "record": f"jm:operations:rate{r}",
-            "expr": f"sum by (job) (rate(jm_memory_creation_duration_seconds_count{{{s}}}[{r}]))\n+\n"
-            f"sum by (job) (rate(jm_search_duration_seconds_count{{{s}}}[{r}]))",
-        },
+        {"record": f"jm:cache_hit:ratio_rate{r}", "expr": cache_hit_ratio(s, r)},
+        {"record": f"jm:operations:rate{r}", "expr": operations_rate(s, r)},
         {"record": "jm:stm_budget:ratio", "expr": f"max by (job) (jm_stm_bytes{{{s}}} / jm_stm_budget_bytes{{{s}}})"},
         {
             "record": f"jm:admission_rejections:rate{r}",
             "expr": f"sum by (job) (rate(jm_admission_rejected_total{{{s}}}[{r}]))",
         },
+        # Cluster mode: commit on any replica -> change notification here (0 observations elsewhere: NaN).
+        {
+            "record": f"jm:cluster_invalidation_lag:p99_{r}",
+            "expr": _p99("jm_cluster_invalidation_lag_seconds", s, r),
+        },
     ]
     le = ctx.config.slo.latency.threshold_seconds
     slo_rules: list[dict[str, str]] = []
     for w in slo_windows(ctx):
-        slo_rules.append(
-            {"record": f"jm:slo_availability_errors:ratio_rate{w}", "expr": _error_ratio(f"{HTTP}_count{{{api}", w)}
-        )
-        slo_rules.append(
+        requests = f"jm:slo_requests:rate{w}"
+        errors = total(f'rate({HTTP}_count{{{api(s)}, http_response_status_class="5xx"}}[{w}])', JOB_INSTANCE)
+        slo_rules += [
+            {"record": requests, "expr": requests_rate(api(s), w, JOB_INSTANCE)},
+            # 0, not "no data", while no 5xx series exists yet: a healthy service's budget stays full.
+            {"record": f"jm:slo_availability_errors:rate{w}", "expr": f"{errors}\nor\n0 * {requests}{{{s}}}"},
             {
-                "record": f"jm:slo_latency_slow:ratio_rate{w}",
-                "expr": f'1 - (\n  sum by (job) (rate({HTTP}_bucket{{{api}, le="{le}"}}[{w}]))\n  /\n'
-                f"  sum by (job) (rate({HTTP}_count{{{api}}}[{w}]))\n)",
-            }
-        )
+                "record": f"jm:slo_latency_good:rate{w}",
+                "expr": total(f'rate({HTTP}_bucket{{{api(s)}, le="{le}"}}[{w}])', JOB_INSTANCE),
+            },
+            {"record": f"jm:slo_availability_errors:ratio_rate{w}", "expr": slo_error_ratio(s, w)},
+            {"record": f"jm:slo_latency_slow:ratio_rate{w}", "expr": slo_slow_ratio(s, w)},
+        ]
     tag = _tag(ctx)
     return {
         "groups": [

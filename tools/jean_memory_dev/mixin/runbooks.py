@@ -43,8 +43,7 @@ def render(ctx: Context, alert: Alert, rules: list[AlertRule]) -> str:
         f"**{r.severity}** (route: {r.severity.route}) · for: {r.for_ or '0s'} · summary: *{r.summary}*" for r in rules
     )
     quoted = "".join(
-        (f"### {r.severity} ({r.severity.route})\n" if len(rules) > 1 else "")
-        + f"```promql\n{r.expr.strip()}\n```\n"
+        (f"### {r.severity} ({r.severity.route})\n" if len(rules) > 1 else "") + f"```promql\n{r.expr.strip()}\n```\n"
         for r in rules
     )
     return _header(alert) + f"# {alert}\n\nSeverity: {severities}\n\n{prose}\n\n## Rule\n{quoted}"

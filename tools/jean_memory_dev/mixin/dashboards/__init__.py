@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jean_memory_dev.mixin.dashboards import overview, shuttle, slo, stm, telemetry
+from jean_memory_dev.mixin.dashboards import cluster, overview, shuttle, slo, stm, telemetry
 
 #: Every dashboard, in uid order.
 DASHBOARDS: tuple[Any, ...] = tuple(
-    sorted((m.dashboard for m in (overview, shuttle, slo, stm, telemetry)), key=lambda d: str(d.uid))
+    sorted((m.dashboard for m in (cluster, overview, shuttle, slo, stm, telemetry)), key=lambda d: str(d.uid))
 )
 
 

@@ -1,30 +1,29 @@
-"""Jean Memory / Overview: the product plan's panels, each against its target."""
+"""Jean Memory / Overview: the product plan's panels, each against its target, and each replica's share."""
 
-from grafanalib.core import Dashboard, GridPos, Table, Templating, Threshold, Time
+from grafanalib.core import GridPos, Table, Threshold
 
 from jean_memory_dev.mixin import boards
 from jean_memory_dev.mixin.dashboards.common import (
-    JOB,
+    ALERTS_SEL,
+    HTTP,
     PROMETHEUS,
     RATE,
     SEL,
     TH,
     T,
+    make_dashboard,
     quantiles,
+    replica_latency,
+    replica_throughput,
     stat,
     target,
     timeseries,
 )
+from jean_memory_dev.mixin.rules import cache_hit_ratio, error_ratio, operations_rate
 
-dashboard = Dashboard(
-    title=boards.OVERVIEW.title,
-    uid=boards.OVERVIEW.uid,
-    tags=["jean-memory"],
-    timezone="utc",
-    refresh="10s",
-    time=Time("now-1h", "now"),
-    templating=Templating([]),
-    panels=[
+dashboard = make_dashboard(
+    boards.OVERVIEW,
+    [
         timeseries(
             "Memory creation latency",
             quantiles("jm_memory_creation_duration_seconds"),
@@ -46,7 +45,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Cache hit rate",
-            [target(f"jm:cache_hit:ratio_rate{RATE}", "searches without the model")],
+            [target(cache_hit_ratio(SEL, RATE, by=()), "searches without the model")],
             (0, 8, 8, 7),
             "percentunit",
             threshold=T.cache_hit_ratio,
@@ -57,17 +56,18 @@ dashboard = Dashboard(
         timeseries(
             "Throughput",
             [
-                target(f"jm:operations:rate{RATE}", "adds + searches /s"),
-                target(f"jm:http_requests:rate{RATE}", "all requests /s", "B"),
+                target(operations_rate(SEL, RATE, by=()), "adds + searches /s"),
+                target(f"sum(rate({HTTP}_count{{{SEL}}}[{RATE}]))", "all requests /s", "B"),
             ],
             (8, 8, 8, 7),
             "reqps",
             threshold=T.throughput_ops_per_second,
-            description=f"Target over {T.throughput_ops_per_second} operations/s (at saturation).",
+            description=f"Target over {T.throughput_ops_per_second} operations/s (at saturation), "
+            "summed over the replicas selected.",
         ),
         timeseries(
             "Error rate",
-            [target(f"jm:http_errors:ratio_rate{RATE}", "5xx share")],
+            [target(error_ratio(SEL, RATE, by=()), "5xx share")],
             (16, 8, 8, 7),
             "percentunit",
             threshold=T.error_ratio,
@@ -95,12 +95,11 @@ dashboard = Dashboard(
             title="Active alerts",
             dataSource=PROMETHEUS,
             gridPos=GridPos(h=7, w=8, x=16, y=15),
-            targets=[
-                target(
-                    f'sum by (alertname, severity) (ALERTS{{alertstate="firing", service="{JOB}"}})', "{{alertname}}"
-                )
-            ],
-            description="Alerts firing now (Prometheus ALERTS), by name and severity.",
+            targets=[target(f"sum by (alertname, severity) (ALERTS{{{ALERTS_SEL}}})", "{{alertname}}")],
+            description="Alerts firing now (Prometheus ALERTS), by name and severity: the job's, and those "
+            "about the replicas selected.",
         ),
+        replica_throughput((0, 22, 12, 8)),
+        replica_latency((12, 22, 12, 8)),
     ],
-).auto_panel_ids()
+)

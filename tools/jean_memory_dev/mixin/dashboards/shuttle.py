@@ -1,18 +1,11 @@
 """Jean Memory / Shuttle and LTM: the journal, the shuttle and the long-term store."""
 
-from grafanalib.core import Dashboard, Time
-
 from jean_memory_dev.mixin import boards
-from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, quantiles, target, timeseries
+from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, make_dashboard, quantiles, target, timeseries
 
-dashboard = Dashboard(
-    title=boards.SHUTTLE.title,
-    uid=boards.SHUTTLE.uid,
-    tags=["jean-memory"],
-    timezone="utc",
-    refresh="10s",
-    time=Time("now-1h", "now"),
-    panels=[
+dashboard = make_dashboard(
+    boards.SHUTTLE,
+    [
         timeseries(
             "Pending writes",
             [target(f"jm_shuttle_pending{{{SEL}}}", "journaled, not yet in the store")],
@@ -60,4 +53,4 @@ dashboard = Dashboard(
         timeseries("LTM write latency", quantiles("jm_ltm_write_duration_seconds", by="store"), (0, 15, 12, 7), "s"),
         timeseries("LTM read latency", quantiles("jm_ltm_read_duration_seconds", by="store"), (12, 15, 12, 7), "s"),
     ],
-).auto_panel_ids()
+)

@@ -1,28 +1,33 @@
-"""Jean Memory / SLOs and error budget: availability and latency objectives, burn rates."""
+"""Jean Memory / SLOs and error budget: availability and latency objectives, burn rates.
 
-from grafanalib.core import Dashboard, Time
+The SLO rules keep each replica's request counts, so these panels show the budget of the replicas
+selected (All: the job's, as the burn alerts see it)."""
 
 from jean_memory_dev.mixin import boards
-from jean_memory_dev.mixin.dashboards.common import SLO, target, timeseries
+from jean_memory_dev.mixin.dashboards.common import SEL, SLO, make_dashboard, target, timeseries
+from jean_memory_dev.mixin.rules import slo_error_ratio, slo_slow_ratio
 
 AVAIL_BUDGET = round(1 - SLO.availability.objective, 6)
 LAT_BUDGET = round(1 - SLO.latency.objective, 6)
 LONG = [b.long for b in SLO.burn_alerts]
+#: The longest window a burn alert reads: the budget left is measured over it.
+BUDGET_WINDOW = LONG[-1]
 
-dashboard = Dashboard(
-    title=boards.SLO.title,
-    uid=boards.SLO.uid,
-    tags=["jean-memory", "slo"],
-    timezone="utc",
-    refresh="30s",
-    time=Time("now-24h", "now"),
-    panels=[
+
+def errors(window: str) -> str:
+    return slo_error_ratio(SEL, window, by=())
+
+
+def slow(window: str) -> str:
+    return slo_slow_ratio(SEL, window, by=())
+
+
+dashboard = make_dashboard(
+    boards.SLO,
+    [
         timeseries(
             "Availability",
-            [
-                target(f"1 - jm:slo_availability_errors:ratio_rate{w}", f"non-5xx share over {w}", chr(65 + i))
-                for i, w in enumerate(LONG)
-            ],
+            [target(f"1 - (\n{errors(w)}\n)", f"non-5xx share over {w}", chr(65 + i)) for i, w in enumerate(LONG)],
             (0, 0, 12, 8),
             "percentunit",
             threshold=SLO.availability.objective,
@@ -31,8 +36,8 @@ dashboard = Dashboard(
         timeseries(
             "Error budget remaining",
             [
-                target(f"1 - (jm:slo_availability_errors:ratio_rate3d / {AVAIL_BUDGET})", "availability (3d)"),
-                target(f"1 - (jm:slo_latency_slow:ratio_rate3d / {LAT_BUDGET})", "latency (3d)", "B"),
+                target(f"1 - ((\n{errors(BUDGET_WINDOW)}\n) / {AVAIL_BUDGET})", f"availability ({BUDGET_WINDOW})"),
+                target(f"1 - ((\n{slow(BUDGET_WINDOW)}\n) / {LAT_BUDGET})", f"latency ({BUDGET_WINDOW})", "B"),
             ],
             (12, 0, 12, 8),
             "percentunit",
@@ -41,7 +46,7 @@ dashboard = Dashboard(
         timeseries(
             "Burn rate (availability)",
             [
-                target(f"jm:slo_availability_errors:ratio_rate{w} / {AVAIL_BUDGET}", f"{w}", chr(65 + i))
+                target(f"(\n{errors(w)}\n) / {AVAIL_BUDGET}", f"{w}", chr(65 + i))
                 for i, w in enumerate(sorted({w for b in SLO.burn_alerts for w in (b.long, b.short)}))
             ],
             (0, 8, 12, 8),
@@ -52,10 +57,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Latency SLO",
-            [
-                target(f"1 - jm:slo_latency_slow:ratio_rate{w}", f"fast share over {w}", chr(65 + i))
-                for i, w in enumerate(LONG)
-            ],
+            [target(f"1 - (\n{slow(w)}\n)", f"fast share over {w}", chr(65 + i)) for i, w in enumerate(LONG)],
             (12, 8, 12, 8),
             "percentunit",
             threshold=SLO.latency.objective,
@@ -63,4 +65,7 @@ dashboard = Dashboard(
             f"{SLO.latency.threshold_seconds * 1000:g} ms.",
         ),
     ],
-).auto_panel_ids()
+    tags=("jean-memory", "slo"),
+    refresh="30s",
+    since="now-24h",
+)

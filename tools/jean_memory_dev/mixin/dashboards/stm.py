@@ -1,19 +1,13 @@
 """Jean Memory / STM and caches: the short-term tier, the caches, the embedding model and the runtime
 (event-loop lag, garbage-collector pauses)."""
 
-from grafanalib.core import Dashboard, Time
-
 from jean_memory_dev.mixin import boards
-from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, T, quantiles, target, timeseries
+from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, T, make_dashboard, quantiles, target, timeseries
+from jean_memory_dev.mixin.rules import cache_hit_ratio
 
-dashboard = Dashboard(
-    title=boards.STM.title,
-    uid=boards.STM.uid,
-    tags=["jean-memory"],
-    timezone="utc",
-    refresh="10s",
-    time=Time("now-1h", "now"),
-    panels=[
+dashboard = make_dashboard(
+    boards.STM,
+    [
         timeseries(
             "Cache hits and misses by level",
             [
@@ -27,7 +21,7 @@ dashboard = Dashboard(
         timeseries(
             "Cache hit rate",
             [
-                target(f"jm:cache_hit:ratio_rate{RATE}", "rate (PromQL)"),
+                target(cache_hit_ratio(SEL, RATE, by=()), "rate (PromQL)"),
                 target(f"jm_cache_hit_ratio{{{SEL}}}", "gauge (last 1000 searches)", "B"),
             ],
             (12, 0, 12, 8),
@@ -109,4 +103,4 @@ dashboard = Dashboard(
             "JM_GC_FREEZE_INTERVAL_S.",
         ),
     ],
-).auto_panel_ids()
+)

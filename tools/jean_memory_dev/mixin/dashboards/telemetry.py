@@ -1,18 +1,14 @@
-"""Jean Memory / Telemetry pipeline: the service's exports, the collector, the backends."""
+"""Jean Memory / Telemetry pipeline: the service's exports, the collector, the backends.
 
-from grafanalib.core import Dashboard, Time
+The collector's panels read the collector's own series (another job, not a replica): the replica
+filter does not apply to them."""
 
 from jean_memory_dev.mixin import boards
-from jean_memory_dev.mixin.dashboards.common import RATE, SEL, target, timeseries
+from jean_memory_dev.mixin.dashboards.common import JOB, RATE, SEL, make_dashboard, target, timeseries
 
-dashboard = Dashboard(
-    title=boards.TELEMETRY.title,
-    uid=boards.TELEMETRY.uid,
-    tags=["jean-memory", "telemetry"],
-    timezone="utc",
-    refresh="10s",
-    time=Time("now-1h", "now"),
-    panels=[
+dashboard = make_dashboard(
+    boards.TELEMETRY,
+    [
         timeseries(
             "Service OTLP exports",
             [
@@ -26,7 +22,7 @@ dashboard = Dashboard(
         ),
         timeseries(
             "Dropped spans",
-            [target(f"rate(jm_telemetry_dropped_spans_total{{{SEL}}}[{RATE}])", "dropped/s")],
+            [target(f"rate(jm_telemetry_dropped_spans_total{{{SEL}}}[{RATE}])", "dropped/s {{instance}}")],
             (12, 0, 12, 8),
             "ops",
             threshold=0.0001,
@@ -57,7 +53,17 @@ dashboard = Dashboard(
             "ops",
         ),
         timeseries(
-            "Scrape health", [target("up", "{{job}} {{instance}}")], (0, 16, 24, 6), "short", valueMin=0, valueMax=1
+            "Scrape health",
+            [
+                target(f"up{{{SEL}}}", f"{JOB} {{{{instance}}}}"),
+                target(f'up{{job!="{JOB}"}}', "{{job}} {{instance}}", "B"),
+            ],
+            (0, 16, 24, 6),
+            "short",
+            description="1 while a scrape succeeds: the service's replicas selected, then the stack's other jobs.",
+            valueMin=0,
+            valueMax=1,
         ),
     ],
-).auto_panel_ids()
+    tags=("jean-memory", "telemetry"),
+)
