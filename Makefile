@@ -1,5 +1,5 @@
 # Thin targets over scripts/: each one line, the scripts do the work.
-.PHONY: install run test check generate stack drill bench lint
+.PHONY: install run test check generate stack cluster drill bench lint
 
 install:        ## install Python dependencies and the system components (apt, as root)
 	scripts/install
@@ -21,6 +21,9 @@ generate:       ## regenerate every generated file from its source
 
 stack: install  ## start the service, Prometheus, Alertmanager and the alert receiver locally (scripts/stack down stops them)
 	scripts/stack up
+
+cluster: install ## start PostgreSQL, three replicas in cluster mode behind HAProxy, and the monitoring (scripts/cluster down stops them)
+	scripts/cluster up
 
 drill: install  ## fire drills: inject each fault into the native stack, check the page arrives and resolves
 	scripts/drill

@@ -52,7 +52,7 @@ def render(template: str, out: Path, **env: str) -> Path:
 
 
 def test_compose_config_is_valid() -> None:
-    for args in ([], ["--profile", "load"]):
+    for args in ([], ["--profile", "load"], ["--profile", "cluster"]):
         result = subprocess.run(["docker-compose", *args, "config", "-q"], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 
@@ -60,7 +60,11 @@ def test_compose_config_is_valid() -> None:
 def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     config = yaml.safe_load(
         subprocess.run(
-            ["docker-compose", "--profile", "load", "config"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["docker-compose", "--profile", "load", "--profile", "cluster", "config"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     env = dict(
@@ -71,12 +75,13 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     for name, svc in config["services"].items():
         image = svc.get("image", "")
         assert image and ":" in image and not image.endswith(":latest"), f"{name}: image not pinned ({image})"
-        if name in ("config", "loadgen"):
+        if name in ("config", "cluster-config", "loadgen"):  # one-shot jobs
             continue
         assert svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory"), f"{name}: no memory limit"
         if name != "otel-collector":  # distroless: no shell to run a healthcheck in
             assert "healthcheck" in svc, f"{name}: no healthcheck"
-    for image_var in ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE"):
+    image_vars = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE")
+    for image_var in (*image_vars, "POSTGRES_IMAGE", "HAPROXY_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
     assert Path(config["services"]["service"]["build"]["context"]).name == "service", (
@@ -84,7 +89,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     )
     assert config["services"]["loadgen"]["build"]["dockerfile"] == "tools/Dockerfile"
     assert config["services"]["loadgen"]["profiles"] == ["load"]
-    for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data"):
+    for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data", "pg-data"):
         assert name in config["volumes"]
 
 
@@ -98,7 +103,7 @@ def test_promtool_check_config(tmp_path: Path, variant: str) -> None:
     config = render("prometheus/prometheus.yml", tmp_path / "prometheus.yml", **env)
     result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "27 rules found" in result.stdout and "17 rules found" in result.stdout
+    assert "49 rules found" in result.stdout and "21 rules found" in result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +154,8 @@ def test_every_dashboard_metric_exists() -> None:
         "or",
         "and",
         "vector",
+        "count",
+        "instance",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():
@@ -164,7 +171,7 @@ def test_dashboards_are_generated_and_stable() -> None:
     wanted = {path: text for path, text in outputs(load()).items() if path.parent == json_dir}
     assert problems(wanted, folders=(json_dir,)) == []
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
-    assert sorted(uids) == ["jm-overview", "jm-shuttle", "jm-slo", "jm-stm", "jm-telemetry"]
+    assert sorted(uids) == ["jm-cluster", "jm-overview", "jm-shuttle", "jm-slo", "jm-stm", "jm-telemetry"]
 
 
 def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:

@@ -101,6 +101,15 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clusterbench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.clusterbench import run, table
+
+    report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate, connections=args.connections)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -114,6 +123,7 @@ def _bench(args: argparse.Namespace) -> int:
 DELEGATED = {
     "drill": "jean_memory_dev.drill",
     "stack": "jean_memory_dev.nativestack",
+    "cluster": "jean_memory_dev.cluster",
     "generate": "jean_memory_dev.mixin.generate",
 }
 
@@ -171,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--save", metavar="NAME")
     c.add_argument("--results", default="perf-results")
     c.set_defaults(func=_capacity)
+    cb = sub.add_parser("clusterbench", help="cluster vs embedded, two replicas vs one behind HAProxy (side by side)")
+    cb.add_argument("--rounds", type=int, default=3)
+    cb.add_argument("--seconds", type=float, default=10.0)
+    cb.add_argument("--rate", type=float, default=500.0, help="offered adds/s for the latency run")
+    cb.add_argument("--connections", type=int, default=32, help="wrk connections for the mixed throughput run")
+    cb.add_argument("--save", metavar="NAME")
+    cb.add_argument("--results", default="perf-results")
+    cb.set_defaults(func=_clusterbench)
     bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
     bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
     bb.add_argument("--results", default="perf-results")

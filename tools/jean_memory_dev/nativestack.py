@@ -10,17 +10,80 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from jean_memory_dev.paths import ROOT
-from jean_memory_dev.processes import AlertmanagerServer, PrometheusServer, ReceiverProcess, ServiceProcess
+from jean_memory_dev.processes import (
+    AlertmanagerServer,
+    PrometheusServer,
+    ReceiverProcess,
+    ServiceProcess,
+    render_config,
+    stop_groups,
+)
+
+
+def timing(fast: bool) -> dict[str, str]:
+    """Scrape, evaluation and notification timing: production-like, or the drill's (`fast`: 1 s)."""
+    if fast:
+        return {
+            "PROM_SCRAPE_INTERVAL": "1s",
+            "PROM_EVAL_INTERVAL": "1s",
+            "AM_GROUP_WAIT": "1s",
+            "AM_GROUP_INTERVAL": "2s",
+            "AM_REPEAT_INTERVAL": "1h",
+            "AM_WATCHDOG_REPEAT": "1h",
+        }
+    return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s"}
+
+
+def stage_rules(config: Path, fast: bool) -> Path:
+    """Production recording rules always (the dashboards query them); with `fast`, the drill's
+    recording rules beside them (other windows, other names)."""
+    rules = config / "rules"
+    rules.mkdir(parents=True, exist_ok=True)
+    for old in rules.glob("*.yml"):
+        old.unlink()
+    sources = [ROOT / "prometheus" / "rules"] + ([ROOT / "prometheus" / "rules-fast"] if fast else [])
+    for source in sources:
+        for path in source.glob("*.yml"):
+            (rules / f"{source.name}-{path.name}").write_text(path.read_text())
+    return rules
+
+
+def render_monitoring(
+    config: Path,
+    *,
+    fast: bool,
+    prometheus_port: int,
+    alertmanager_port: int,
+    receiver_port: int,
+    targets: Mapping[str, str],
+) -> None:
+    """Render prometheus.yml and alertmanager.yml into `config` for local processes: the one rendering
+    the native stack and the native cluster share. `targets` sets the scrape-target variables of
+    prometheus/prometheus.yml (JM_SCRAPE_TARGETS, HAPROXY_METRICS_TARGETS, ...); the rest stay empty."""
+    suffix = "-fast" if fast else ""
+    env = {
+        **timing(fast),
+        "JM_SCRAPE_TARGETS": "",
+        "COLLECTOR_METRICS_TARGETS": "",
+        "TEMPO_METRICS_TARGETS": "",
+        "HAPROXY_METRICS_TARGETS": "",
+        **targets,
+        "ALERTMANAGER_ADDR": f"127.0.0.1:{alertmanager_port}",
+        "PROMETHEUS_ADDR": f"127.0.0.1:{prometheus_port}",
+        "PROM_RULES_DIR": str(stage_rules(config, fast)),
+        "PROM_ALERTS_DIR": str(ROOT / "alerts" / f"rules{suffix}"),
+        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver_port}",
+    }
+    render_config(ROOT / "prometheus" / "prometheus.yml", config / "prometheus.yml", env)
+    render_config(ROOT / "alerts" / "alertmanager.yml", config / "alertmanager.yml", env)
 
 
 @dataclass
@@ -59,54 +122,16 @@ class NativeStack:
 
     @property
     def timing(self) -> dict[str, str]:
-        if self.fast:
-            return {
-                "PROM_SCRAPE_INTERVAL": "1s",
-                "PROM_EVAL_INTERVAL": "1s",
-                "AM_GROUP_WAIT": "1s",
-                "AM_GROUP_INTERVAL": "2s",
-                "AM_REPEAT_INTERVAL": "1h",
-                "AM_WATCHDOG_REPEAT": "1h",
-            }
-        return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s"}
-
-    def _rules_dir(self) -> Path:
-        """Production recording rules always (the dashboards query them); with `fast`, the drill's
-        recording rules beside them (other windows, other names)."""
-        rules = self.config / "rules"
-        rules.mkdir(parents=True, exist_ok=True)
-        for old in rules.glob("*.yml"):
-            old.unlink()
-        sources = [ROOT / "prometheus" / "rules"] + ([ROOT / "prometheus" / "rules-fast"] if self.fast else [])
-        for source in sources:
-            for path in source.glob("*.yml"):
-                (rules / f"{source.name}-{path.name}").write_text(path.read_text())
-        return rules
+        return timing(self.fast)
 
     def render(self) -> None:
-        suffix = "-fast" if self.fast else ""
-        env = {
-            **os.environ,
-            **self.timing,
-            "JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'",
-            "COLLECTOR_METRICS_TARGETS": "",
-            "TEMPO_METRICS_TARGETS": "",
-            "ALERTMANAGER_ADDR": f"127.0.0.1:{self.ports.alertmanager}",
-            "PROMETHEUS_ADDR": f"127.0.0.1:{self.ports.prometheus}",
-            "PROM_RULES_DIR": str(self._rules_dir()),
-            "PROM_ALERTS_DIR": str(ROOT / "alerts" / f"rules{suffix}"),
-            "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{self.ports.receiver}",
-        }
-        render = [sys.executable, str(ROOT / "scripts" / "render-config")]
-        subprocess.run(
-            [*render, str(ROOT / "prometheus" / "prometheus.yml"), str(self.config / "prometheus.yml")],
-            check=True,
-            env=env,
-        )
-        subprocess.run(
-            [*render, str(ROOT / "alerts" / "alertmanager.yml"), str(self.config / "alertmanager.yml")],
-            check=True,
-            env=env,
+        render_monitoring(
+            self.config,
+            fast=self.fast,
+            prometheus_port=self.ports.prometheus,
+            alertmanager_port=self.ports.alertmanager,
+            receiver_port=self.ports.receiver,
+            targets={"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"},
         )
 
     def up(self) -> dict[str, str]:
@@ -150,19 +175,7 @@ class NativeStack:
             proc.stop()
         pid_file = self.folder / "pids.json"
         if pid_file.exists():
-            for pid in json.loads(pid_file.read_text()).values():
-                try:
-                    os.killpg(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-            deadline = time.monotonic() + 20
-            for pid in json.loads(pid_file.read_text()).values():
-                while time.monotonic() < deadline:
-                    try:
-                        os.killpg(pid, 0)
-                    except ProcessLookupError:
-                        break
-                    time.sleep(0.1)
+            stop_groups(json.loads(pid_file.read_text()).values())
             pid_file.unlink()
 
     def status(self) -> dict[str, bool]:
