@@ -13,6 +13,7 @@ from jean_memory.api import health, memories, observability, search
 from jean_memory.api.deps import require_api_key
 from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
+from jean_memory.api.guard import RequestGuard
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.config import Settings, TelemetryMode
 from jean_memory.container import Container
@@ -66,6 +67,7 @@ def create_app(
 
         app.include_router(admin)
 
+    app.add_middleware(RequestGuard, settings=settings)  # the key and the body's size, before it is read
     app.add_middleware(DrainMiddleware, state=app.state)
     if settings.telemetry is TelemetryMode.LEAN:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)

@@ -1,5 +1,6 @@
 """The `jean-memory` command: `serve` runs the service; `export-model` makes the ONNX model bundle
-(where the `export` extra, with torch, is installed: the image's build stage)."""
+(where the `export` extra, with torch, is installed: the image's build stage); `backup` and `restore`
+copy the embedded mode's files (`storage/backup.py`)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class DrainingServer(uvicorn.Server):
 
 def _serve(args: argparse.Namespace) -> int:
     from jean_memory.app import create_app
+    from jean_memory.connections import protocol_for
 
     settings = Settings()
     logging.basicConfig(
@@ -53,7 +55,10 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a bounded request head, deadlines and a cap on connections
+        http=protocol_for(settings, app.state.telemetry.metrics.connections),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        backlog=settings.backlog,
         access_log=False,
         log_level=settings.log_level.lower(),
         lifespan="on",
@@ -84,6 +89,37 @@ def _export_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.storage.backup import BackupError, backup
+
+    try:
+        manifest = backup(Settings(), Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
+    except BackupError as exc:
+        print(f"jean-memory backup: {exc}", file=sys.stderr)
+        return 1
+    for role, f in manifest["files"].items():
+        print(f"{role}: {args.dest}/{f['name']}  {f['bytes']:,} bytes, {f['rows']:,} rows, {f['seconds']} s")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory.storage.backup import BackupError, restore
+
+    settings = Settings()
+    try:
+        manifest = restore(settings, Path(args.src), force=args.force)
+    except BackupError as exc:
+        print(f"jean-memory restore: {exc}", file=sys.stderr)
+        return 1
+    for role, f in manifest["files"].items():
+        print(f"{role}: {f['name']} restored into {settings.data_dir} ({f['rows']:,} rows, integrity checked)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--model", help="sentence-transformers model (default JM_EMBEDDING_MODEL)")
     e.add_argument("--int8", action="store_true", help="also make the int8-quantised model")
     e.set_defaults(func=_export_model)
+    b = sub.add_parser("backup", help="consistent online copy of the journal and the SQLite store (service running)")
+    b.add_argument("dest", help="a new or empty folder")
+    b.add_argument("--pages", type=int, default=1024, help="pages copied per step (default 1024)")
+    b.add_argument("--pause-ms", type=float, default=2.0, help="pause between steps (default 2 ms)")
+    b.set_defaults(func=_backup)
+    r = sub.add_parser("restore", help="put a backup in place in JM_DATA_DIR (service stopped)")
+    r.add_argument("src", help="a folder written by `jean-memory backup`")
+    r.add_argument("--force", action="store_true", help="replace the files of a data folder that is not empty")
+    r.set_defaults(func=_restore)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -54,6 +54,14 @@ class JournalSync(StrEnum):
     FULL = "full"  # also survives power loss: one fsync per group commit
 
 
+class StartupCheck(StrEnum):
+    """How the journal and the embedded store are checked before the service starts on them."""
+
+    QUICK = "quick"  # PRAGMA quick_check: every page readable, b-trees well formed (seconds per GB)
+    FULL = "full"  # PRAGMA integrity_check: also every index against its table (slower)
+    OFF = "off"  # only opened (a file that is not SQLite still stops the start)
+
+
 class Settings(BaseSettings):
     """Service settings, read from `JM_*` environment variables and validated at start-up."""
 
@@ -151,6 +159,60 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(32768, ge=1, description="Largest memory content, in UTF-8 bytes.")
     max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata object, as JSON bytes.")
     max_batch_items: int = Field(1000, ge=1, le=10000, description="Most items in one batch add.")
+    max_body_bytes: int = Field(
+        0,
+        ge=0,
+        description="Largest request body of a batch add, in bytes, counted while it streams in (413 past it; a "
+        "larger declared Content-Length is refused unread). 0: JM_MAX_BATCH_ITEMS x (JM_MAX_CONTENT_BYTES + "
+        "JM_MAX_METADATA_BYTES + 256) + 64 KiB, a maximal batch of compact JSON (41.3 MB with the defaults). Every "
+        "other route takes at most 6 x (JM_MAX_CONTENT_BYTES + JM_MAX_METADATA_BYTES) + 64 KiB, what the most "
+        "escaped valid item needs.",
+    )
+    body_buffer_bytes: int = Field(
+        0,
+        ge=0,
+        description="Request body bytes all requests together may hold while bodies are received; a body that "
+        "would pass it gets 503 with Retry-After. 0: the larger of 64 MiB and the batch body limit.",
+    )
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A request body that stops arriving for this long is cut with 408; so is one arriving slower "
+        "than JM_BODY_MIN_RATE_BYTES per second once this long has passed.",
+    )
+    body_min_rate_bytes: int = Field(
+        4096, ge=1, description="Slowest average rate, in bytes per second, at which a request body may arrive."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="A connection must deliver a whole request head (request line and headers) within this many "
+        "seconds of opening or of its first byte; otherwise it is closed (408 when part of a head came).",
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request head (request line and headers), in bytes (431 past it)."
+    )
+    max_header_count: int = Field(100, ge=8, description="Most header fields in one request (431 past it).")
+    max_url_bytes: int = Field(8192, ge=256, description="Longest request target, path and query, in bytes (414).")
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, le=3600, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Open HTTP connections; one more is answered 503 (with Retry-After) and closed at once.",
+    )
+    backlog: int = Field(2048, ge=1, description="Listen backlog: connections the kernel queues before accept.")
+    disk_full_retry_after_s: int = Field(
+        30, ge=1, le=3600, description="Retry-After sent with 507 when the journal's disk is full."
+    )
+    startup_check: StartupCheck = Field(
+        StartupCheck.QUICK,
+        description="Check of the journal and the embedded store before start: `quick` (PRAGMA quick_check), "
+        "`full` (integrity_check) or `off`; a damaged file stops the start with a message naming it.",
+    )
     stm_index: IndexKind = Field(
         IndexKind.AUTO,
         description="`flat` (exact), `hnsw`, `sq8`, or `auto`: exact until a user has "
@@ -289,6 +351,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_body_buffer(self) -> Settings:
+        if self.body_buffer_limit < self.body_limit:
+            raise ValueError("JM_BODY_BUFFER_BYTES must be at least the batch body limit (JM_MAX_BODY_BYTES)")
+        return self
+
+    @model_validator(mode="after")
     def _check_large_index(self) -> Settings:
         if self.stm_large_index not in (IndexKind.HNSW, IndexKind.SQ8, IndexKind.FLAT):
             raise ValueError("JM_STM_LARGE_INDEX must be flat, hnsw or sq8")
@@ -316,3 +384,19 @@ class Settings(BaseSettings):
     @property
     def journal_path(self) -> Path:
         return self.data_dir / "journal.db"
+
+    @property
+    def body_limit(self) -> int:
+        """Largest request body of a batch add (`JM_MAX_BODY_BYTES`, or derived from the item limits)."""
+        items = self.max_batch_items * (self.max_content_bytes + self.max_metadata_bytes + 256)
+        return self.max_body_bytes or items + 65536
+
+    @property
+    def item_body_limit(self) -> int:
+        """Largest request body of every other route: one item, however escaped, never above `body_limit`."""
+        return min(self.body_limit, 6 * (self.max_content_bytes + self.max_metadata_bytes) + 65536)
+
+    @property
+    def body_buffer_limit(self) -> int:
+        """Request body bytes all requests may hold at once (`JM_BODY_BUFFER_BYTES`, or derived)."""
+        return self.body_buffer_bytes or max(64 << 20, self.body_limit)

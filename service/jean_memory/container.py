@@ -18,6 +18,7 @@ Fault injection (fire drills only) wraps the use cases and the store here, at th
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -40,6 +41,8 @@ from jean_memory.embedding.base import Embedder
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.faults import Faults, FaultSpec, FaultyEmbedder, FaultyReads, FaultyStore, FaultyWrites
 from jean_memory.gcpolicy import GcPolicy
+from jean_memory.storage import disk
+from jean_memory.storage.integrity import check_data_files
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.shuttle import MemoryShuttle
@@ -90,12 +93,13 @@ class Container:
             writes, reads = FaultyWrites(writes, self.faults), FaultyReads(reads, self.faults)
         self.writes, self.reads = writes, reads
         m.runtime.ready.set_function(lambda: 1.0 if self.ready else 0.0)
+        disk.watch(s.data_dir, m.disk.free, m.disk.total)
 
     # ---- the two modes ---------------------------------------------------------------------
     def _build_embedded(self, store: LongTermStore, write_limit: ConcurrencyLimit) -> tuple[WriteOps, Tiers]:
         s, m = self.settings, self.telemetry.metrics
         self.store: LongTermStore = FaultyStore(store, self.faults) if s.faults_enabled else store
-        self.journal = Journal(s.journal_path, s.journal_sync)
+        self.journal = Journal(s.journal_path, s.journal_sync, s.disk_full_retry_after_s)
         sink = JournalSink(self.journal, self.worker.embedder.model_id, store_keeps_vectors=self.store.keeps_vectors)
         self.vectors = VectorDelivery(self.worker, sink, self.stm, m.writes)
         self.shuttle = MemoryShuttle(
@@ -162,6 +166,7 @@ class Container:
             self.listener.start()
             self.queue.start()
         else:
+            await asyncio.to_thread(check_data_files, self.settings)  # a damaged file stops the start here
             await self.journal.start()
             await self.store.start()
             await self.worker.warm_up()

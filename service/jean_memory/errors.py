@@ -60,6 +60,17 @@ class Unavailable(ServiceError):
         self.retry_after_s = retry_after_s
 
 
+class InsufficientStorage(ServiceError):
+    """The disk under the journal is full: writes are refused (nothing stored) until space returns."""
+
+    status = 507
+    code = "insufficient_storage"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class LtmError(Exception):
     """A long-term store call failed; `retryable` says whether the same call may succeed later."""
 

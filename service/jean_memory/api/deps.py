@@ -6,12 +6,10 @@ hop per dependency per request (5 % of the event loop's samples in a profile at 
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException
 
 from jean_memory.config import Settings
 from jean_memory.container import Container
@@ -41,17 +39,9 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def require_api_key(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    keys = request.app.state.settings.api_keys
-    token = credentials.credentials if credentials else ""
-    if not any(secrets.compare_digest(token, key) for key in keys):
-        raise HTTPException(
-            401,
-            "authorization: a valid 'Authorization: Bearer <key>' header is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+async def require_api_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Declares the bearer scheme in the OpenAPI schema. The key itself is checked by `api/guard.py`,
+    before the body is read: a dependency runs only once FastAPI has read and parsed the body."""
 
 
 AppContainer = Annotated[Container, Depends(get_container)]

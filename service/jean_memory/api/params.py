@@ -10,7 +10,9 @@ from fastapi import Path, Query
 from jean_memory.api.schemas import USER_ID_PATTERN, ErrorOut
 
 #: Documented for every route, so the OpenAPI schema tells clients (and schemathesis) the truth.
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (400, 401, 404, 409, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorOut} for s in (400, 401, 404, 408, 409, 413, 422, 429, 503, 507)
+}
 
 UserIdQuery = Annotated[
     str, Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Owner of the memory.")

@@ -7,11 +7,16 @@ process crash (kill -9); `JM_JOURNAL_SYNC=full` also fsyncs each commit against 
 
 The shuttle reads rows in sequence order, ships them to the long-term store and deletes the
 shipped prefix. Rows the store refuses for good move to `dead_letter`, so nothing is dropped.
+
+On a full disk an append is refused with `InsufficientStorage` (507: nothing stored) and the next
+one succeeds as soon as space returns. Once a backlog has drained, the freed pages are handed back to
+the filesystem between commits (`storage/vacuum.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -22,7 +27,9 @@ from typing import Any, Literal
 
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
+from jean_memory.errors import InsufficientStorage
 from jean_memory.memory import Memory, WriteOp, memory_key
+from jean_memory.storage import disk, vacuum
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -52,6 +59,8 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     parked_at REAL NOT NULL
 );
 """
+log = logging.getLogger(__name__)
+
 _COLUMNS = "seq, kind, id, user_id, content, metadata, salience, created_at, embedding, model, journaled_at"
 _MAX_GROUP = 2048
 
@@ -75,9 +84,13 @@ def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None)
 
 
 class Journal:
-    def __init__(self, path: Path, sync: JournalSync = JournalSync.NORMAL) -> None:
+    def __init__(self, path: Path, sync: JournalSync = JournalSync.NORMAL, full_retry_after_s: int = 30) -> None:
         self.path = path
         self._sync = sync
+        self._full_retry_after_s = full_retry_after_s
+        #: Journal thread only: whether freed pages can be handed back, and whether a pass is due.
+        self._vacuum_ok = False
+        self._reclaim_due = False
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -103,10 +116,14 @@ class Journal:
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table: see storage/vacuum.py
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._sync.value.upper()}")
         conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # a WAL grown past 64 MiB is cut back after a checkpoint
         conn.executescript(_SCHEMA)
+        self._vacuum_ok = vacuum.make_incremental(conn)
+        self._reclaim_due = self._vacuum_ok and vacuum.reclaim_due(conn)
         return conn
 
     def _main(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
@@ -133,9 +150,18 @@ class Journal:
                     break
                 group.append(nxt)
             self._run_group(conn, group)
+            while self._reclaim_due and self._tasks.empty():  # one short step at a time, only while idle
+                self._reclaim_due = self._reclaim_step(conn)
             if stop:
                 break
         conn.close()
+
+    def _reclaim_step(self, conn: sqlite3.Connection) -> bool:
+        try:
+            return vacuum.reclaim_step(conn)
+        except sqlite3.Error as exc:  # a full disk, say: the space is reclaimed after a later drain
+            log.warning("journal: reclaiming free pages failed: %s", exc)
+            return False
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Task]) -> None:
         """Run a group in one transaction; if it fails, run each task alone so one bad task fails alone."""
@@ -168,7 +194,15 @@ class Journal:
     async def append(self, ops: Sequence[tuple[Kind, Memory]]) -> list[int]:
         """Durably journal writes in one transaction; returns their sequence numbers."""
         now = time.time()
-        seqs: list[int] = await self._call(lambda c: _insert_rows(c, ops, now))
+        try:
+            seqs: list[int] = await self._call(lambda c: _insert_rows(c, ops, now))
+        except sqlite3.Error as exc:
+            if not disk.is_full(exc):
+                raise
+            raise InsufficientStorage(
+                f"the disk holding the journal is full ({exc}): nothing was stored; retry once space is freed",
+                retry_after_s=self._full_retry_after_s,
+            ) from exc
         self.pending += len(seqs)
         return seqs
 
@@ -192,7 +226,12 @@ class Journal:
         )
 
     async def mark_shipped(self, last_seq: int, count: int) -> None:
-        await self._call(lambda c: c.execute("DELETE FROM journal WHERE seq <= ?", (last_seq,)))
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM journal WHERE seq <= ?", (last_seq,))
+            if self._vacuum_ok and not self._reclaim_due:
+                self._reclaim_due = vacuum.reclaim_due(conn)
+
+        await self._call(delete)
         self.pending = max(0, self.pending - count)
 
     async def park(self, ops: Sequence[WriteOp], error: str) -> None:

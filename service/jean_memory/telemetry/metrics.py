@@ -255,6 +255,37 @@ class AdmissionMetrics:
                 self.rejected.labels(operation, reason)
 
 
+class ConnectionMetrics:
+    """The HTTP connections below the application: how many are open, and what was refused before a request."""
+
+    #: Why the connection layer answered and closed (`jean_memory.connections`).
+    REASONS = ("connections", "head_size", "head_fields", "url", "head_timeout", "body_timeout")
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.open = Gauge("jm_http_connections", "Open HTTP connections (JM_MAX_CONNECTIONS caps them).", registry=r)
+        self.refused = Counter(
+            "jm_http_refused_total",
+            "Connections answered and closed below the application, by reason: connections (over "
+            "JM_MAX_CONNECTIONS), head_size, head_fields, url (431, 431, 414), head_timeout, body_timeout (408).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in self.REASONS:
+            self.refused.labels(reason)
+
+
+class DiskMetrics:
+    """The filesystem holding the data folder (the journal, the embedded store): adds get 507 when it is full."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.free = Gauge(
+            "jm_disk_free_bytes",
+            "Bytes free for the service on the filesystem of the data folder (JM_DATA_DIR), as df reports them.",
+            registry=r,
+        )
+        self.total = Gauge("jm_disk_total_bytes", "Size of the filesystem of the data folder, in bytes.", registry=r)
+
+
 class PipelineMetrics:
     """The service's own telemetry pipeline: OTLP exports and dropped spans."""
 
@@ -408,6 +439,8 @@ class Metrics:
         self.ltm = LtmMetrics(r)
         self.stm = StmMetrics(r)
         self.admission = AdmissionMetrics(r)
+        self.disk = DiskMetrics(r)
+        self.connections = ConnectionMetrics(r)
         self.pipeline = PipelineMetrics(r)
         self.runtime = RuntimeMetrics(r)
         self.runtime.build_info.info({"version": __version__, "python": platform.python_version(), "mode": mode})
