@@ -6,12 +6,15 @@ field descriptions here (`scripts/generate`), so the documentation cannot drift 
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class EmbedderKind(StrEnum):
@@ -149,12 +152,34 @@ class Settings(BaseSettings):
         description="On SIGTERM: seconds spent not ready but still serving (a load balancer moves traffic away), "
         "before in-flight requests are finished and the process exits.",
     )
-    ltm_api_key: str = Field("", description="Bearer key sent to an `http` long-term store.")
+    ltm_api_key: str = Field("", repr=False, description="Bearer key sent to an `http` long-term store.")
     ltm_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one long-term store call.")
     ltm_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL / HTTP connection pool size.")
     api_keys: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(),
-        description="Comma-separated API keys; when set every `/v1` call needs `Authorization: Bearer`.",
+        repr=False,
+        description="Comma-separated API keys; when set every `/v1` call needs `Authorization: Bearer`. An entry "
+        "`key:tenant` binds the key to a tenant (letters, digits, `.`, `_`, `-`): the same user id under two "
+        "tenants is two users. A key without a tenant belongs to the default tenant.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of API keys read at start, one `key` or `key:tenant` per line (`#` comments), for "
+        "secrets managers; its keys count besides `JM_API_KEYS`.",
+    )
+    dedup_threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description='Cosine similarity from which an add that asks for deduplication (`"dedupe": true`) is a '
+        "near-duplicate of an existing memory and creates nothing.",
+    )
+    expiry_sweep_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="How often expired memories are removed from every tier and the store (reads never return "
+        "them from the moment they expire).",
     )
     max_content_bytes: int = Field(32768, ge=1, description="Largest memory content, in UTF-8 bytes.")
     max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata object, as JSON bytes.")
@@ -264,7 +289,7 @@ class Settings(BaseSettings):
     faults_enabled: bool = Field(
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
-    admin_token: str = Field("", description="Bearer token of the admin routes; at least 16 characters.")
+    admin_token: str = Field("", repr=False, description="Bearer token of the admin routes; at least 16 characters.")
     gc_freeze_interval_s: float = Field(
         1.0,
         ge=0,
@@ -337,6 +362,37 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(k.strip() for k in value.split(",") if k.strip())
         return value
+
+    @property
+    def tenant_keys(self) -> dict[str, str]:
+        """Every API key and the tenant it acts for ("" for the default tenant)."""
+        entries = list(self.api_keys)
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            entries += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        keys: dict[str, str] = {}
+        for entry in entries:
+            key, _, tenant = entry.partition(":")
+            if not key or any(c.isspace() for c in key) or (tenant and not _TENANT.fullmatch(tenant)):
+                raise ValueError("an API key entry is malformed (want `key` or `key:tenant`); the entry is not shown")
+            keys[key] = tenant
+        return keys
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        if self.api_keys_file is not None and not self.api_keys_file.is_file():
+            raise ValueError(f"JM_API_KEYS_FILE: {self.api_keys_file} is not a readable file")
+        self.tenant_keys  # noqa: B018 - validates every entry at start-up, failing loudly
+        return self
+
+    @model_validator(mode="after")
+    def _check_tenants_store(self) -> Settings:
+        if any(self.tenant_keys.values()) and self.ltm_url.startswith(("http://", "https://")):
+            raise ValueError(
+                "tenant-scoped API keys need a SQLite or PostgreSQL store: an `http` store is one tenant of the "
+                "remote service (JM_LTM_API_KEY), so tenants' users would meet there"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_faults(self) -> Settings:

@@ -25,12 +25,18 @@ import time
 from jean_memory.cluster.coherence import ChangeListener, VersionCheck
 from jean_memory.cluster.committer import GroupCommitter
 from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
+from jean_memory.cluster.expiry import ClusterExpirySweep
+from jean_memory.cluster.history import ClusterHistory
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.tiers import ClusterTiers
 from jean_memory.cluster.writes import ClusterWrites
 from jean_memory.config import Settings
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
+from jean_memory.core.dedupe import Deduplicator
+from jean_memory.core.expiry import ExpirySweep
+from jean_memory.core.gate import UserGate
+from jean_memory.core.history import History, HistoryOps
 from jean_memory.core.housekeeping import Housekeeping
 from jean_memory.core.reads import ReadOps, Reads
 from jean_memory.core.tiers import Tiers
@@ -55,6 +61,9 @@ STORE_CHECK_AFTER_S = 5.0
 
 
 class Container:
+    history: HistoryOps
+    expiry: ExpirySweep | ClusterExpirySweep
+
     def __init__(
         self, settings: Settings, telemetry: Telemetry, embedder: Embedder, store: LongTermStore | None
     ) -> None:
@@ -76,7 +85,9 @@ class Container:
         self.search_window = SearchCacheWindow(m.caches)
         self.loop_lag = LoopLagMonitor(m.runtime, s.slow_callback_ms)
         self.gc = GcPolicy(m.runtime, s.gc_freeze_interval_s, s.gc_full_collect_interval_s)
-        read_limit = ConcurrencyLimit("read", s.max_inflight_reads, s.retry_after_s, m.admission)
+        read_limit = self.read_limit = ConcurrencyLimit("read", s.max_inflight_reads, s.retry_after_s, m.admission)
+        self.gate = UserGate()
+        self.dedupe = Deduplicator(self.stm, self.worker, s.dedup_threshold)
         write_limit = ConcurrencyLimit("write", s.max_inflight_writes, s.retry_after_s, m.admission)
         writes: WriteOps
         tiers: Tiers
@@ -109,7 +120,12 @@ class Container:
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)
         backlogs = BacklogAdmission(s, self.worker, lambda: self.journal.pending, s.journal_max_pending, m.admission)
         writes = Writes(
-            self.journal, self.stm, self.shuttle, self.ids, self.vectors, backlogs, write_limit, self.telemetry
+            self.journal, self.stm, self.shuttle, self.ids, self.vectors, self.dedupe, self.gate, backlogs,
+            write_limit, self.telemetry,
+        )  # fmt: skip
+        self.history = History(self.journal, self.store, self.read_limit)
+        self.expiry = ExpirySweep(
+            self.journal, self.store, self.stm, self.shuttle, self.gate, m.lifecycle, s.expiry_sweep_s
         )
         self.warmup = Warmup(
             self.journal, self.store, self.stm, self.shuttle, self.ids, self.vectors, m.errors,
@@ -148,8 +164,11 @@ class Container:
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=False)
         backlogs = BacklogAdmission(s, self.worker, lambda: self.committer.pending, s.cluster_max_pending, m.admission)
         writes = ClusterWrites(
-            self.committer, self.stm, self.vectors, self.queue, backlogs, write_limit, self.telemetry
-        )
+            self.committer, self.stm, self.tiers, self.vectors, self.queue, self.dedupe, backlogs, write_limit,
+            self.telemetry,
+        )  # fmt: skip
+        self.history = ClusterHistory(self.pg, self.read_limit)
+        self.expiry = ClusterExpirySweep(self.pg, m.lifecycle, s.expiry_sweep_s)
         # Probed every second: readiness must notice an outage even when no request touches PostgreSQL.
         self.housekeeping = Housekeeping(self.stm, self.gc, self.pg.ping, lambda: True)
         return writes, self.tiers
@@ -165,6 +184,7 @@ class Container:
             self.committer.start()
             self.listener.start()
             self.queue.start()
+            self.expiry.start()
         else:
             await asyncio.to_thread(check_data_files, self.settings)  # a damaged file stops the start here
             await self.journal.start()
@@ -174,11 +194,13 @@ class Container:
             self.shuttle.start()
             await self.shuttle.check_store()
             self.warmup.start()
+            self.expiry.start()
         self.housekeeping.start()
 
     async def close(self) -> None:
         await self.housekeeping.close()
         if self.settings.cluster:
+            await self.expiry.close()
             await self.committer.close()
             await self.listener.close()
             await self.queue.close()
@@ -186,6 +208,7 @@ class Container:
             await self.pg.close()
         else:
             await self.warmup.close()
+            await self.expiry.close()
             await self.shuttle.close(drain_timeout_s=self.settings.shutdown_drain_s)
             await self.worker.close()
             await self.journal.close()

@@ -27,13 +27,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from jean_memory.core.reads import ReadOps, SearchResult
-from jean_memory.core.writes import NewMemory, WriteOps
+from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
 from jean_memory.embedding.base import Embedder
 from jean_memory.errors import LtmError, ServiceError
 from jean_memory.memory import JsonObject, Memory, WriteOp
 from jean_memory.storage.ltm.base import LongTermStore
 
-OPERATIONS = ("add", "search", "get", "list", "delete")
+OPERATIONS = ("add", "search", "get", "list", "delete", "update", "forget", "export", "history")
 
 
 class InjectedFault(ServiceError):
@@ -94,13 +94,23 @@ class FaultyWrites:
         self._inner = inner
         self._faults = faults
 
-    async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]:
+    async def add(
+        self, user_id: str, items: Sequence[NewMemory], mode: str = "single", dedupe: bool = False
+    ) -> list[Stored]:
         await self._faults.before("add")
-        return await self._inner.add(user_id, items, mode)
+        return await self._inner.add(user_id, items, mode, dedupe)
+
+    async def update(self, user_id: str, memory_id: str, patch: Patch) -> Memory:
+        await self._faults.before("update")
+        return await self._inner.update(user_id, memory_id, patch)
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         await self._faults.before("delete")
         await self._inner.delete(user_id, memory_id)
+
+    async def forget(self, user_id: str) -> int:
+        await self._faults.before("forget")
+        return await self._inner.forget(user_id)
 
 
 class FaultyReads:
@@ -121,6 +131,11 @@ class FaultyReads:
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         await self._faults.before("search")
         return await self._inner.search(user_id, query, k, filters)
+
+    async def export(self, user_id: str) -> AsyncIterator[Memory]:
+        await self._faults.before("export")
+        async for memory in self._inner.export(user_id):
+            yield memory
 
 
 class InjectedEmbeddingFailure(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,9 +12,31 @@ from jean_memory import jsonutil
 JsonObject = dict[str, Any]
 
 
+#: Separates a tenant from a user id in the owner key; user ids cannot contain control characters.
+TENANT_SEPARATOR = "\x1f"
+
+
+def owner_key(tenant: str, user_id: str) -> str:
+    """The internal owner of a user's memories: the user id, scoped by the API key's tenant.
+
+    The default tenant ("") owns plain user ids, so data written before tenants existed stays its own.
+    """
+    return f"{tenant}{TENANT_SEPARATOR}{user_id}" if tenant else user_id
+
+
+def public_user_id(owner: str) -> str:
+    """The user id a client sent, without its tenant."""
+    return owner.rpartition(TENANT_SEPARATOR)[2]
+
+
 @dataclass(slots=True)
 class Memory:
-    """One stored memory. `embedding` is float32 bytes, absent until the embedder has run."""
+    """One stored memory. `embedding` is float32 bytes, absent until the embedder has run.
+
+    `user_id` is the owner key (tenant-scoped, see `owner_key`). `revision` counts the memory's versions
+    (1 when added, +1 per update: the API's `version`); `updated_at` is when the last version was written;
+    `expires_at` (Unix seconds) is when it stops being returned, None for never.
+    """
 
     id: str
     user_id: str
@@ -23,17 +46,23 @@ class Memory:
     created_at: float
     embedding: bytes | None = None
     model: str | None = None
+    revision: int = 1
+    updated_at: float | None = None
+    expires_at: float | None = None
 
     def fingerprint(self) -> str:
-        """What makes two writes of one id the same write (idempotency): content and metadata."""
-        return content_fingerprint(self.content, self.metadata, self.salience)
+        """What makes two writes of one id the same write (idempotency): content, metadata, salience, expiry."""
+        return content_fingerprint(self.content, self.metadata, self.salience, self.expires_at)
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def approx_bytes(self) -> int:
         """RAM this record costs in the short-term tier, for the memory budget (object overhead included)."""
         return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata)
 
     def row(self) -> tuple[Any, ...]:
-        """The stored columns, in the order the journal and the SQLite store both use."""
+        """The stored columns, in the order the journal and the SQLite store both use (`ROW_COLUMNS`)."""
         return (
             self.id,
             self.user_id,
@@ -43,17 +72,36 @@ class Memory:
             self.created_at,
             self.embedding,
             self.model,
+            self.revision,
+            self.updated_at,
+            self.expires_at,
         )
 
     def public(self) -> JsonObject:
         return {
             "id": self.id,
-            "user_id": self.user_id,
+            "user_id": public_user_id(self.user_id),
             "content": self.content,
             "metadata": self.metadata,
             "salience": self.salience,
             "created_at": self.created_at,
+            "updated_at": self.updated_at if self.updated_at is not None else self.created_at,
+            "expires_at": self.expires_at,
+            "version": self.revision,
         }
+
+
+#: The columns of `Memory.row()`, for the SQL that stores them.
+ROW_COLUMNS = "id, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at"
+
+
+def memory_from_row(row: Sequence[Any]) -> Memory:
+    """A memory from the columns of `ROW_COLUMNS` (metadata as JSON text)."""
+    mid, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at = row
+    return Memory(
+        mid, user_id, content, jsonutil.loads(metadata), salience, created_at, embedding, model,
+        revision or 1, updated_at, expires_at,
+    )  # fmt: skip
 
 
 def memory_key(user_id: str, memory_id: str) -> str:
@@ -61,8 +109,8 @@ def memory_key(user_id: str, memory_id: str) -> str:
     return f"{user_id}\x00{memory_id}"
 
 
-def content_fingerprint(content: str, metadata: JsonObject, salience: float) -> str:
-    blob = jsonutil.dumps([content, metadata, salience], sort_keys=True)
+def content_fingerprint(content: str, metadata: JsonObject, salience: float, expires_at: float | None = None) -> str:
+    blob = jsonutil.dumps([content, metadata, salience, expires_at], sort_keys=True)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from jean_memory.cluster.coherence import VersionCheck
+from jean_memory.cluster.committer import GroupCommitter, Op
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.schema import PURGE_TOMBSTONES
 from jean_memory.cluster.tiers import ClusterTiers
@@ -109,20 +110,22 @@ async def _purge_scenario(url: str) -> None:
     pg = Pg(url, pool_size=2, timeout_s=5, metrics=metrics.cluster, retry_after_s=1)
     stm = ShortTermTier(Settings(embedder="hash"), 8, metrics.stm)
     tiers = ClusterTiers(pg, stm, VersionCheck(pg, metrics.cluster), metrics.cluster, metrics.ltm, "hash")
-    write = "SELECT k FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, 'other', 15)"
+    other = GroupCommitter(  # another replica's writes
+        pg, metrics.cluster, replica_id="other", lease_s=15, max_group=10, max_pending=10, retry_after_s=1
+    )
+    other.start()
     try:
         await pg.ping()
-        await pg.fetch(
-            write, [0, 0], ["add", "add"], ["t", "t"], ["x", "y"], ["x", "y"], ["{}", "{}"], [0.5] * 2, [1.0] * 2
-        )
+        await other.submit("t", [Op("add", "x", "x", {}, 0.5, 1.0), Op("add", "y", "y", {}, 0.5, 1.0)])
         space, cold = await tiers.current("t")
         assert cold and sorted(space.records) == ["x", "y"]
         # Another replica deletes x and adds z; the tombstone is purged before this copy hears of it.
-        await pg.fetch(write, [0], ["delete"], ["t"], ["x"], [""], ["{}"], [0.0], [0.0])
-        await pg.fetch(write, [0], ["add"], ["t"], ["z"], ["z"], ["{}"], [0.5], [2.0])
+        await other.submit("t", [Op("delete", "x")])
+        await other.submit("t", [Op("add", "z", "z", {}, 0.5, 2.0)])
         await pg.execute(PURGE_TOMBSTONES, 0.0)
         space, cold = await tiers.current("t")
         assert not cold and sorted(space.records) == ["y", "z"]
         assert metrics.cluster.catchups.labels("full")._value.get() == 2
     finally:
+        await other.close()
         await pg.close()

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from jean_memory.config import Settings
 from jean_memory.container import Container
+from jean_memory.core.history import HistoryOps
 from jean_memory.core.reads import ReadOps
 from jean_memory.core.writes import WriteOps
 
@@ -34,6 +35,17 @@ async def get_reads(request: Request) -> ReadOps:
     return reads
 
 
+async def get_history(request: Request) -> HistoryOps:
+    history: HistoryOps = request.app.state.container.history
+    return history
+
+
+async def get_tenant(request: Request) -> str:
+    """The tenant of the request's API key (set by `api/guard.py`), "" for the default tenant."""
+    tenant: str = getattr(request.state, "tenant", "")
+    return tenant
+
+
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -47,4 +59,6 @@ async def require_api_key(credentials: Annotated[HTTPAuthorizationCredentials | 
 AppContainer = Annotated[Container, Depends(get_container)]
 Writer = Annotated[WriteOps, Depends(get_writes)]
 Reader = Annotated[ReadOps, Depends(get_reads)]
+HistoryReader = Annotated[HistoryOps, Depends(get_history)]
+Tenant = Annotated[str, Depends(get_tenant)]
 Config = Annotated[Settings, Depends(get_settings)]

@@ -74,20 +74,23 @@ class BodyBudget:
 class RequestGuard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self._keys = [k.encode() for k in sorted(settings.api_keys)]
+        self._keys = [(key.encode(), tenant) for key, tenant in sorted(settings.tenant_keys.items())]
         self._batch_limit = settings.body_limit
         self._limit = settings.item_body_limit
         self._retry_after = str(settings.retry_after_s).encode()
         self.budget = BodyBudget(settings.body_buffer_limit)
 
-    def _authorised(self, value: bytes | None) -> bool:
+    def _tenant(self, value: bytes | None) -> str | None:
+        """The tenant of the bearer key, or None when no key matches."""
         scheme, _, token = (value or b"").partition(b" ")
         if scheme.lower() != b"bearer":
             token = b""
-        ok = False
-        for key in self._keys:  # every key, every time: the time taken says nothing about which matched
-            ok |= secrets.compare_digest(token.strip(), key)
-        return ok
+        token = token.strip()
+        found: str | None = None
+        for key, tenant in self._keys:  # every key, every time: the time taken says nothing about which matched
+            if secrets.compare_digest(token, key):
+                found = tenant
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,11 +107,14 @@ class RequestGuard:
                 chunked = True
         has_body = chunked or (length is not None and length != b"0")
         path: str = scope["path"]
-        if self._keys and (path.startswith("/v1/") or path == "/v1") and not self._authorised(authorization):
-            www = ((b"www-authenticate", b"Bearer"),)
-            for message in refusal(401, None, UNAUTHORISED, close=has_body, headers=www):
-                await send(message)
-            return
+        if self._keys and (path.startswith("/v1/") or path == "/v1"):
+            tenant = self._tenant(authorization)
+            if tenant is None:
+                www = ((b"www-authenticate", b"Bearer"),)
+                for message in refusal(401, None, UNAUTHORISED, close=has_body, headers=www):
+                    await send(message)
+                return
+            scope.setdefault("state", {})["tenant"] = tenant  # the routes scope user ids by it
         if not has_body:
             await self.app(scope, receive, send)
             return

@@ -1,16 +1,19 @@
-"""`/v1/memories`: add, batch add, get, delete and list a user's memories. Thin handlers: validate,
-call the use case, shape the response."""
+"""`/v1/memories`: add, batch add, get, update, history, delete, list, export and forget a user's
+memories. Thin handlers: validate, scope the user id by the key's tenant, call the use case, shape the
+response."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from jean_memory import jsonutil
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
-from jean_memory.api.deps import Config, Reader, Writer
+from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.params import ERRORS, MemoryId, UserIdQuery
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import (
@@ -18,44 +21,63 @@ from jean_memory.api.schemas import (
     AddMemory,
     Created,
     CreatedBatch,
+    ExportLine,
+    Forgotten,
+    HistoryOut,
     MemoryOut,
     MemoryPage,
+    UpdateMemory,
     _Item,
 )
 from jean_memory.config import Settings
-from jean_memory.core.writes import NewMemory
+from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
+from jean_memory.memory import Memory, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
-def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
-    if len(item.content.encode()) > settings.max_content_bytes:
+def _check_sizes(content: str | None, metadata: dict[str, object] | None, field: str, settings: Settings) -> None:
+    if content is not None and len(content.encode()) > settings.max_content_bytes:
         raise Invalid(f"{field}content: longer than {settings.max_content_bytes} bytes", field=f"{field}content")
-    if len(jsonutil.dumps(item.metadata)) > settings.max_metadata_bytes:
+    if metadata is not None and len(jsonutil.dumps(metadata)) > settings.max_metadata_bytes:
         raise Invalid(
             f"{field}metadata: larger than {settings.max_metadata_bytes} bytes as JSON", field=f"{field}metadata"
         )
+
+
+def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
+    _check_sizes(item.content, item.metadata, field, settings)
     memory_id = str(item.id) if item.id is not None else None
-    return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at)
+    return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at)
 
 
-@router.post("/memories", status_code=201, response_model=Created)
-async def add_memory(body: AddMemory, writes: Writer, settings: Config) -> FastJSONResponse:
-    (memory,) = await writes.add(body.user_id, [_new(body, "", settings)])
+@router.post("/memories", status_code=201, response_model=Created, responses={200: {"model": Created}})
+async def add_memory(body: AddMemory, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
+    """201 with the new memory's id; 200 when `dedupe` found a near-duplicate (its id, nothing created)."""
+    (stored,) = await writes.add(owner_key(tenant, body.user_id), [_new(body, "", settings)], dedupe=body.dedupe)
+    memory = stored.memory
     return FastJSONResponse(
-        {"id": memory.id, "user_id": memory.user_id, "created_at": memory.created_at}, status_code=201
+        {
+            "id": memory.id,
+            "user_id": body.user_id,
+            "created_at": memory.created_at,
+            "deduplicated": stored.deduplicated,
+        },
+        status_code=200 if stored.deduplicated else 201,
     )
 
 
 @router.post("/memories/batch", status_code=201, response_model=CreatedBatch)
-async def add_batch(body: AddBatch, writes: Writer, settings: Config) -> FastJSONResponse:
+async def add_batch(body: AddBatch, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
     if len(body.items) > settings.max_batch_items:
         raise Invalid(f"items: more than {settings.max_batch_items} items", field="items")
     items = [_new(item, f"items[{i}].", settings) for i, item in enumerate(body.items)]
-    memories = await writes.add(body.user_id, items, mode="batch")
-    return FastJSONResponse({"ids": [m.id for m in memories]}, status_code=201)
+    stored = await writes.add(owner_key(tenant, body.user_id), items, mode="batch", dedupe=body.dedupe)
+    return FastJSONResponse(
+        {"ids": [s.memory.id for s in stored], "deduplicated": [s.deduplicated for s in stored]}, status_code=201
+    )
 
 
 @router.api_route("/memories/batch", methods=["GET", "DELETE", "PUT", "PATCH"], include_in_schema=False)
@@ -64,28 +86,100 @@ async def batch_other_methods() -> None:
     raise HTTPException(405, "Method Not Allowed")
 
 
+@router.get(
+    "/memories/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}},
+)
+async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> StreamingResponse:
+    """Every memory of the user as NDJSON, oldest first, streamed; each line is a valid batch-add item."""
+    memories = reads.export(owner_key(tenant, user_id))
+    first = await anext(memories, None)  # errors (503, 429) before the 200 is sent
+
+    async def lines() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield _export_line(first)
+        async for memory in memories:
+            yield _export_line(memory)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _export_line(memory: Memory) -> bytes:
+    return (
+        jsonutil.dumps(
+            {
+                "id": memory.id,
+                "content": memory.content,
+                "metadata": memory.metadata,
+                "salience": memory.salience,
+                "created_at": memory.created_at,
+                "expires_at": memory.expires_at,
+                "version": memory.revision,
+            }
+        )
+        + b"\n"
+    )
+
+
+@router.api_route("/memories/export", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def export_other_methods() -> None:
+    """`/memories/export` is not a memory id: answer 405, not a 422 about a malformed id."""
+    raise HTTPException(405, "Method Not Allowed")
+
+
 @router.get("/memories/{id}", response_model=MemoryOut)
-async def get_memory(id: MemoryId, user_id: UserIdQuery, reads: Reader) -> FastJSONResponse:
-    memory = await reads.get(user_id, str(id))
+async def get_memory(id: MemoryId, user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> FastJSONResponse:
+    memory = await reads.get(owner_key(tenant, user_id), str(id))
     return FastJSONResponse(memory.public())
 
 
+@router.patch("/memories/{id}", response_model=MemoryOut)
+async def update_memory(
+    id: MemoryId, user_id: UserIdQuery, body: UpdateMemory, writes: Writer, tenant: Tenant, settings: Config
+) -> FastJSONResponse:
+    """The memory's next version (the same version when nothing changes: a retried update is harmless)."""
+    if not body.model_fields_set:
+        raise Invalid("body: name at least one of content, metadata, salience, expires_at", field="body")
+    _check_sizes(body.content, body.metadata, "", settings)
+    patch = Patch(body.content, body.metadata, body.salience, body.expires_at, "expires_at" in body.model_fields_set)
+    memory = await writes.update(owner_key(tenant, user_id), str(id), patch)
+    return FastJSONResponse(memory.public())
+
+
+@router.get("/memories/{id}/history", response_model=HistoryOut)
+async def memory_history(
+    id: MemoryId, user_id: UserIdQuery, history: HistoryReader, tenant: Tenant
+) -> FastJSONResponse:
+    entries = await history.history(owner_key(tenant, user_id), str(id))
+    return FastJSONResponse({"id": str(id), "user_id": user_id, "versions": [e.public() for e in entries]})
+
+
 @router.delete("/memories/{id}", status_code=204)
-async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer) -> Response:
-    await writes.delete(user_id, str(id))
+async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> Response:
+    await writes.delete(owner_key(tenant, user_id), str(id))
     return Response(status_code=204)
+
+
+@router.delete("/memories", response_model=Forgotten)
+async def forget_user(user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> FastJSONResponse:
+    """Forget the user: every memory, from every tier, cache and the store of record (history too)."""
+    count = await writes.forget(owner_key(tenant, user_id))
+    return FastJSONResponse({"user_id": user_id, "forgotten": count})
 
 
 @router.get("/memories", response_model=MemoryPage)
 async def list_memories(
     user_id: UserIdQuery,
     reads: Reader,
+    tenant: Tenant,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
 ) -> FastJSONResponse:
     before = parse_cursor(cursor) if cursor else None
-    page = await reads.list_page(user_id, limit, before)
+    page = await reads.list_page(owner_key(tenant, user_id), limit, before)
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

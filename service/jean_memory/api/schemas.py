@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 #: Printable text with at least one non-space character; control characters are refused.
 USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
@@ -25,6 +25,9 @@ def _not_bool(value: Any) -> Any:
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Integer = Annotated[int, BeforeValidator(_not_bool)]
 UnixTime = Annotated[float, Field(gt=0), BeforeValidator(_not_bool)]
+#: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
+Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
+VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
 
 
 def _check_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -70,11 +73,14 @@ class _Item(BaseModel):
     salience: Number = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
     id: uuid.UUID | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
     created_at: UnixTime | None = Field(None, description="Unix time; for imports and replication (default: now).")
+    expires_at: UnixTime | None = Field(
+        None, description="Unix time from which the memory is never returned again (default: never)."
+    )
 
     _content = field_validator("content")(_check_content)
     _metadata = field_validator("metadata")(_check_json)
 
-    @field_validator("created_at")
+    @field_validator("created_at", "expires_at")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):
@@ -82,12 +88,22 @@ class _Item(BaseModel):
         return value
 
 
+DEDUPE = Field(
+    False,
+    description="Create nothing when the content is a near-duplicate (cosine >= JM_DEDUP_THRESHOLD) of one of the "
+    "user's memories; the answer names that memory. Embeds on the write path.",
+)
+
+
 class AddMemory(_Item):
     user_id: UserId
+    dedupe: StrictBool = DEDUPE
 
 
 class BatchItem(_Item):
-    pass
+    version: VersionNumber | None = Field(
+        None, description="Accepted so an export line is a valid item; a memory created starts at version 1."
+    )
 
 
 class AddBatch(BaseModel):
@@ -95,6 +111,34 @@ class AddBatch(BaseModel):
 
     user_id: UserId
     items: list[BatchItem] = Field(min_length=1, description="1 to JM_MAX_BATCH_ITEMS memories.")
+    dedupe: StrictBool = DEDUPE
+
+
+class UpdateMemory(BaseModel):
+    """Any of the fields, at least one; a field left out (or null) is unchanged, but `expires_at: null`
+    removes the expiry."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    content: str | None = Field(None, description="New text: re-embedded, and searched by its new meaning only.",
+                                json_schema_extra={"pattern": TEXT_PATTERN})  # fmt: skip
+    metadata: dict[str, Any] | None = Field(None, description="Replaces the metadata object.")
+    salience: Salience | None = Field(None, description="Importance from 0 to 1.")
+    expires_at: UnixTime | None = Field(None, description="Unix time, or null for never.")
+
+    _metadata = field_validator("metadata")(_check_json)
+
+    @field_validator("content")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_content(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
 
 
 class SearchRequest(BaseModel):
@@ -113,10 +157,12 @@ class Created(BaseModel):
     id: str
     user_id: str
     created_at: float
+    deduplicated: bool = Field(description="True: nothing was created; `id` names the memory this duplicates.")
 
 
 class CreatedBatch(BaseModel):
     ids: list[str]
+    deduplicated: list[bool] = Field(description="Per item: true when it duplicated a memory (its id names it).")
 
 
 class MemoryOut(BaseModel):
@@ -126,6 +172,42 @@ class MemoryOut(BaseModel):
     metadata: dict[str, Any]
     salience: float
     created_at: float
+    updated_at: float
+    expires_at: float | None
+    version: int = Field(description="1 when added, +1 per update.")
+
+
+class ExportLine(BaseModel):
+    """One line of `GET /v1/memories/export` (NDJSON): a valid item of a batch add as it is."""
+
+    id: str
+    content: str
+    metadata: dict[str, Any]
+    salience: float
+    created_at: float
+    expires_at: float | None
+    version: int
+
+
+class Forgotten(BaseModel):
+    user_id: str
+    forgotten: int = Field(description="How many memories the user had.")
+
+
+class Version(BaseModel):
+    version: int
+    event: str = Field(description="add, update, delete or expire.")
+    at: float
+    content: str
+    metadata: dict[str, Any]
+    salience: float
+    expires_at: float | None
+
+
+class HistoryOut(BaseModel):
+    id: str
+    user_id: str
+    versions: list[Version] = Field(description="Oldest first.")
 
 
 class MemoryPage(BaseModel):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jean_memory.api.deps import Reader
+from jean_memory.api.deps import Reader, Tenant
 from jean_memory.api.params import ERRORS
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import SearchOut, SearchRequest
+from jean_memory.memory import owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 @router.post("/search", response_model=SearchOut)
-async def search(body: SearchRequest, reads: Reader) -> FastJSONResponse:
-    result = await reads.search(body.user_id, body.query, body.k, body.filters)
+async def search(body: SearchRequest, reads: Reader, tenant: Tenant) -> FastJSONResponse:
+    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters)
     return FastJSONResponse(
         {
             "results": [

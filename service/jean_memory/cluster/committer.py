@@ -25,32 +25,43 @@ from jean_memory.errors import Overloaded, Unavailable
 from jean_memory.memory import JsonObject
 from jean_memory.telemetry.metrics import ClusterMetrics
 
-Kind = Literal["add", "delete"]
-Status = Literal["inserted", "existing", "conflict", "skipped", "deleted", "missing"]
+Kind = Literal["add", "update", "delete", "forget"]
+Status = Literal[
+    "inserted", "existing", "conflict", "skipped", "updated", "unchanged", "deleted", "missing", "forgotten"
+]
 
 
 @dataclass(slots=True)
 class Op:
-    """One operation of a write request: add a memory, or delete one (content fields unused)."""
+    """One operation of a write request. An add carries every field; an update None for a field it leaves
+    as it is (`set_expiry` says whether `expires_at` applies); a delete or a forget only the id (or none).
+    `time` is the add's created_at or the update's updated_at."""
 
     kind: Kind
-    id: str
-    content: str = ""
+    id: str = ""
+    content: str | None = None
     metadata: JsonObject | None = None
-    salience: float = 0.0
-    created_at: float = 0.0
+    salience: float | None = None
+    time: float = 0.0
+    expires_at: float | None = None
+    set_expiry: bool = False
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What the commit did with one operation; `version` is the user's version after the commit."""
+    """What the commit did with one operation; `version` is the user's version after the commit, the rest
+    the memory as stored (repeats and updates), `count` a forget's number of memories."""
 
     status: Status
     version: int
+    revision: int | None = None
     content: str | None = None
     metadata: JsonObject | None = None
     salience: float | None = None
     created_at: float | None = None
+    updated_at: float | None = None
+    expires_at: float | None = None
+    count: int | None = None
 
 
 @dataclass(slots=True)
@@ -156,10 +167,12 @@ class GroupCommitter:
         kind: list[str] = []
         users: list[str] = []
         ids: list[str] = []
-        contents: list[str] = []
-        metadata: list[str] = []
-        salience: list[float] = []
-        created: list[float] = []
+        contents: list[str | None] = []
+        metadata: list[str | None] = []
+        salience: list[float | None] = []
+        times: list[float] = []
+        expires: list[float | None] = []
+        set_expiry: list[bool] = []
         for n, request in enumerate(group):
             for op in request.ops:
                 req.append(n)
@@ -167,14 +180,17 @@ class GroupCommitter:
                 users.append(request.user_id)
                 ids.append(op.id)
                 contents.append(op.content)
-                metadata.append(jsonutil.dumps_str(op.metadata or {}))
+                metadata.append(jsonutil.dumps_str(op.metadata) if op.metadata is not None else None)
                 salience.append(op.salience)
-                created.append(op.created_at)
+                times.append(op.time)
+                expires.append(op.expires_at)
+                set_expiry.append(op.set_expiry)
         start = time.perf_counter()
         rows = await self._pg.fetch(
-            "SELECT k, status, version, content, metadata::text, salience, created_at"
-            " FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10)",
-            req, kind, users, ids, contents, metadata, salience, created, self._replica, self._lease,
+            "SELECT k, status, version, revision, content, metadata::text, salience, created_at, updated_at,"
+            " expires_at, n FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12)",
+            req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry, self._replica,
+            self._lease,
         )  # fmt: skip
         took = time.perf_counter() - start
         self._metrics.commit_duration.observe(took)
@@ -183,8 +199,10 @@ class GroupCommitter:
         self._metrics.commit_group_size.observe(len(req))
         by_item: dict[int, Outcome] = {}
         for row in rows:
-            meta = jsonutil.loads(row[4]) if row[4] is not None else None
-            by_item[row[0] - 1] = Outcome(row[1], row[2] or 0, row[3], meta, row[5], row[6])
+            meta = row[5]
+            by_item[row[0] - 1] = Outcome(
+                row[1], row[2] or 0, row[3], row[4], jsonutil.loads(meta) if meta is not None else None, *row[6:]
+            )
         out: list[list[Outcome]] = [[] for _ in group]
         for item, n in enumerate(req):
             out[n].append(by_item[item])

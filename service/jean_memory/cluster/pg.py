@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from jean_memory.cluster.schema import SCHEMA, VECTORS_FUNCTION, WRITE_FUNCTION
+from jean_memory.cluster.schema import EXPIRE_FUNCTION, SCHEMA, VECTORS_FUNCTION, WRITE_FUNCTION
 from jean_memory.errors import Unavailable
 from jean_memory.telemetry.metrics import ClusterMetrics
 
@@ -83,6 +83,7 @@ class Pg:
                         await conn.execute(SCHEMA)
                         await conn.execute(WRITE_FUNCTION)
                         await conn.execute(VECTORS_FUNCTION)
+                        await conn.execute(EXPIRE_FUNCTION)
                 except DISCONNECTED as exc:
                     self.ok = False
                     raise self._unavailable(exc) from exc

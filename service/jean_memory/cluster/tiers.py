@@ -63,6 +63,13 @@ class ClusterTiers:
         space, _ = await self.current(user_id)
         return space
 
+    @staticmethod
+    def advance_to(space: UserSpace, version: int) -> None:
+        """This replica's own commit took the user to `version`, and its copy holds the change already:
+        the copy moves on without reading it back, when it was exactly one version behind."""
+        if space.cluster_version == version - 1:
+            space.cluster_version = version
+
     def advance(self, user_id: str, version: int, ids: list[str]) -> None:
         """This replica stored vectors it had already indexed: its copy moves to `version` without
         reading them back, when it was exactly one version behind and holds every one of them."""
@@ -118,15 +125,19 @@ class ClusterTiers:
         ids: list[str] = []
         vectors: list[np.ndarray] = []
         for row in rows:
-            _, _, mid, content, metadata, salience, created_at, embedding, model, deleted, _ = row
+            mid, content, metadata, salience, created_at, embedding, model, deleted = row[2:10]
+            revision, updated_at, expires_at = row[11:14]
             if mid is None:
                 continue  # the user exists with no (changed) memories
             if deleted:
                 self._stm.remove(space, mid)
                 continue
-            memory = Memory(mid, space.user_id, content, jsonutil.loads(metadata), salience, created_at)
+            memory = Memory(
+                mid, space.user_id, content, jsonutil.loads(metadata), salience, created_at,
+                revision=revision, updated_at=updated_at, expires_at=expires_at,
+            )  # fmt: skip
             old = space.records.get(mid)
-            if old is None or old.fingerprint() != memory.fingerprint() or old.created_at != memory.created_at:
+            if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
                 self._stm.put(space, memory)
             if embedding is not None and model == self._model_id:
                 if mid not in space.index:

@@ -5,6 +5,10 @@ commit, which decides idempotency against the store of record itself (the same i
 content is a repeat, with other content a conflict), whichever replica handled the first attempt.
 Only after the commit is the request acknowledged. The replica then updates its own copy of the
 user when it holds one, and embeds the new memories, whose claims it took in the commit.
+
+Updates, deletes and forgetting a user are operations of the same group commit: one transaction
+with every other write waiting, ordered after the user's earlier writes by the user's version row
+(so an add is wholly before or wholly after a forget of its user, on every replica).
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import numpy as np
+
 from jean_memory.cluster.committer import GroupCommitter, Op, Outcome
 from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
+from jean_memory.cluster.tiers import ClusterTiers
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
+from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.vectors import VectorDelivery
-from jean_memory.core.writes import NewMemory, id_field
-from jean_memory.errors import Conflict, NotFound
+from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
+from jean_memory.errors import Conflict
 from jean_memory.memory import Memory
 from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -30,95 +38,172 @@ class ClusterWrites:
         self,
         committer: GroupCommitter,
         stm: ShortTermTier,
+        tiers: ClusterTiers,
         vectors: VectorDelivery,
         queue: SharedEmbeddingQueue,
+        dedupe: Deduplicator,
         backlogs: BacklogAdmission,
         limit: ConcurrencyLimit,
         telemetry: Telemetry,
     ) -> None:
         self._committer = committer
         self._stm = stm
+        self._tiers = tiers
         self._vectors = vectors
         self._queue = queue
+        self._dedupe = dedupe
         self._backlogs = backlogs
         self._limit = limit
         self._telemetry = telemetry
         self._tracer = telemetry.tracer
         self._creation = telemetry.metrics.writes.creation_duration
+        self._lifecycle = telemetry.metrics.lifecycle
 
-    async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]:
+    async def add(
+        self, user_id: str, items: Sequence[NewMemory], mode: str = "single", dedupe: bool = False
+    ) -> list[Stored]:
         start = time.perf_counter()
         with self._limit.slot(), self._backlogs.admit(len(items)):
-            first: dict[str, int] = {}
-            unique: list[Memory] = []
-            position: list[int] = []  # item index -> index in `unique`
-            now = time.time()
-            for i, item in enumerate(items):
-                memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
-                                item.created_at or now)  # fmt: skip
-                if item.id is not None and item.id in first:
-                    if unique[first[item.id]].fingerprint() != memory.fingerprint():
-                        raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
-                    position.append(first[item.id])
-                    continue
-                if item.id is not None:
-                    first[item.id] = len(unique)
-                position.append(len(unique))
-                unique.append(memory)
-            ops = [Op("add", m.id, m.content, m.metadata, m.salience, m.created_at) for m in unique]
-            with child_span(self._tracer, "pg.commit") as span:
-                span.set_attribute("jm.memories", len(ops))
-                outcomes = await self._committer.submit(user_id, ops)
-            for n, outcome in enumerate(outcomes):
-                if outcome.status == "conflict":
-                    i = position.index(n)
-                    raise Conflict(f"{unique[n].id} already exists with different content", field=id_field(mode, i))
-            stored = [self._stored(memory, outcome) for memory, outcome in zip(unique, outcomes, strict=True)]
-            self._apply(user_id, [(m, o) for m, o in zip(stored, outcomes, strict=True) if o.status == "inserted"])
+            out = await self._add(user_id, items, mode, dedupe)
         elapsed = time.perf_counter() - start
         self._creation.labels(mode).observe(elapsed, current_exemplar())
         self._telemetry.window.record("creation", elapsed)
         self._telemetry.perf.maybe_log(
             f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
         )
-        return [stored[p] for p in position]
+        return out
+
+    async def _add(self, user_id: str, items: Sequence[NewMemory], mode: str, dedupe: bool) -> list[Stored]:
+        first: dict[str, int] = {}
+        unique: list[Memory] = []
+        position: list[int] = []  # item index -> index in `unique`
+        now = time.time()
+        for i, item in enumerate(items):
+            memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
+                            item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+            if item.id is not None and item.id in first:
+                if unique[first[item.id]].fingerprint() != memory.fingerprint():
+                    raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
+                position.append(first[item.id])
+                continue
+            if item.id is not None:
+                first[item.id] = len(unique)
+            position.append(len(unique))
+            unique.append(memory)
+        results: dict[int, Stored] = {}
+        vectors: dict[int, np.ndarray] = {}
+        create = list(range(len(unique)))
+        if dedupe:
+            space = await self._tiers.hot(user_id)
+            verdicts = await self._dedupe.judge(space, [m.content for m in unique], now)
+            create, results = dedupe_outcomes(unique, verdicts)
+            self._lifecycle.deduplicated.inc(len(results))
+            vectors = {n: verdicts[n].vector for n in create}
+        ops = [
+            Op("add", m.id, m.content, m.metadata, m.salience, m.created_at, m.expires_at)
+            for m in (unique[n] for n in create)
+        ]
+        outcomes: list[Outcome] = []
+        if ops:
+            with child_span(self._tracer, "pg.commit") as span:
+                span.set_attribute("jm.memories", len(ops))
+                outcomes = await self._committer.submit(user_id, ops)
+        for n, outcome in zip(create, outcomes, strict=True):
+            if outcome.status == "conflict":
+                raise Conflict(
+                    f"{unique[n].id} already exists with different content", field=id_field(mode, position.index(n))
+                )
+        inserted: list[tuple[Memory, Outcome, np.ndarray | None]] = []
+        for n, outcome in zip(create, outcomes, strict=True):
+            results[n] = Stored(self._stored(unique[n], outcome))
+            if outcome.status == "inserted":
+                inserted.append((unique[n], outcome, vectors.get(n)))
+        self._apply(user_id, inserted)
+        return [results[p] for p in position]
 
     @staticmethod
     def _stored(memory: Memory, outcome: Outcome) -> Memory:
         """The memory as PostgreSQL holds it: ours, or the one an earlier attempt stored (a repeat)."""
         if outcome.status != "existing":
             return memory
-        return Memory(
-            memory.id, memory.user_id, outcome.content or "", outcome.metadata or {}, outcome.salience or 0.0,
-            outcome.created_at or memory.created_at,
-        )  # fmt: skip
+        return _from_outcome(memory.id, memory.user_id, outcome, fallback=memory)
 
-    def _apply(self, user_id: str, inserted: list[tuple[Memory, Outcome]]) -> None:
+    def _apply(self, user_id: str, inserted: list[tuple[Memory, Outcome, np.ndarray | None]]) -> None:
         """Our copy of the user takes the new memories at once (when it holds the user), and the model
-        embeds them (their claims are ours)."""
+        embeds them (their claims are ours; a vector computed for deduplication is used as it is)."""
         if not inserted:
             return
         self._queue.claimed(len(inserted))
         version = inserted[0][1].version
-        memories = [m for m, _ in inserted]
         space = self._stm.peek(user_id)
         if space is not None and space.loaded:
-            for memory in memories:
+            for memory, _, _ in inserted:
                 self._stm.put(space, memory)
-            if space.cluster_version == version - 1:
-                space.cluster_version = version
-            self._vectors.schedule(space, memories, [version] * len(memories))
+            self._tiers.advance_to(space, version)
+            known = [(m, v) for m, _, v in inserted if v is not None]
+            queued = [m for m, _, v in inserted if v is None]
+            if known:
+                self._vectors.deliver(space, [m for m, _ in known], [version] * len(known), [v for _, v in known])
+            if queued:
+                self._vectors.schedule(space, queued, [version] * len(queued))
         else:
-            for memory in memories:
+            for memory, _, _ in inserted:
                 self._vectors.schedule_detached(memory, version)
+
+    async def update(self, user_id: str, memory_id: str, patch: Patch) -> Memory:
+        op = Op(
+            "update", memory_id, patch.content, patch.metadata, patch.salience, time.time(), patch.expires_at,
+            patch.set_expiry,
+        )  # fmt: skip
+        with self._limit.slot():
+            (outcome,) = await self._committer.submit(user_id, [op])
+        if outcome.status == "missing":
+            raise not_found(memory_id)
+        memory = _from_outcome(memory_id, user_id, outcome)
+        if outcome.status == "updated":
+            self._lifecycle.updates.inc()
+            space = self._stm.peek(user_id)
+            if space is not None and space.loaded:
+                previous = space.records.get(memory_id)
+                self._stm.put(space, memory)
+                self._tiers.advance_to(space, outcome.version)
+                if previous is None or previous.content != memory.content:
+                    self._queue.claimed(1)
+                    self._vectors.schedule(space, [memory], [outcome.version])
+            elif patch.content is not None:
+                self._queue.claimed(1)
+                self._vectors.schedule_detached(memory, outcome.version)
+        return memory
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         with self._limit.slot():
             (outcome,) = await self._committer.submit(user_id, [Op("delete", memory_id)])
             if outcome.status == "missing":
-                raise NotFound(f"id: no memory {memory_id} for this user", field="id")
+                raise not_found(memory_id)
             space = self._stm.peek(user_id)
             if space is not None and space.loaded:
                 self._stm.remove(space, memory_id)
-                if space.cluster_version == outcome.version - 1:
-                    space.cluster_version = outcome.version
+                self._tiers.advance_to(space, outcome.version)
+
+    async def forget(self, user_id: str) -> int:
+        with self._limit.slot():
+            (outcome,) = await self._committer.submit(user_id, [Op("forget")])
+        self._stm.drop(user_id)
+        count = outcome.count or 0
+        self._lifecycle.forgotten.inc(count)
+        return count
+
+
+def _from_outcome(memory_id: str, user_id: str, outcome: Outcome, fallback: Memory | None = None) -> Memory:
+    base = fallback
+    return Memory(
+        memory_id,
+        user_id,
+        outcome.content if outcome.content is not None else (base.content if base else ""),
+        outcome.metadata if outcome.metadata is not None else (base.metadata if base else {}),
+        outcome.salience if outcome.salience is not None else (base.salience if base else 0.0),
+        outcome.created_at if outcome.created_at is not None else (base.created_at if base else 0.0),
+        revision=outcome.revision or 1,
+        updated_at=outcome.updated_at,
+        expires_at=outcome.expires_at,
+    )

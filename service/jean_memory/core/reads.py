@@ -6,12 +6,17 @@ hide behind it), then embeds the query (or takes it from the L2 cache), and rank
 vectors. Read-your-writes: the searcher's own writes still waiting for a vector are moved to the
 front of the model's queue and waited for briefly; whatever is still pending is scored lexically,
 so a fresh write is never invisible to its writer.
+
+An expired memory is never returned, from the moment it expires (the sweep removes it later). Every
+search records the score of its best result (`jm_search_top_score`) or that it found nothing, so a
+collapse in retrieval quality shows on the dashboards before agents complain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,9 +25,9 @@ import numpy as np
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
 from jean_memory.core.tiers import Tiers
+from jean_memory.core.writes import not_found
 from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory.embedding.worker import EmbeddingWorker
-from jean_memory.errors import NotFound
 from jean_memory.memory import JsonObject, Memory, memory_key
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -58,6 +63,8 @@ class ReadOps(Protocol):
 
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult: ...
 
+    def export(self, user_id: str) -> AsyncIterator[Memory]: ...
+
 
 class Reads:
     def __init__(
@@ -84,27 +91,43 @@ class Reads:
         self._telemetry = telemetry
         self._tracer = telemetry.tracer
         self._duration = telemetry.metrics.search.duration
+        self._top_score = telemetry.metrics.retrieval.top_score
+        self._empty = telemetry.metrics.retrieval.empty
         self._lexical = HashEmbedder(256)
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
         with self._limit.slot():
             space = self._stm.peek(user_id) if self._tiers.authoritative else None
-            if space is not None and memory_id in space.records:
-                self._stm.space(user_id)  # touch: most recently used
-                return space.records[memory_id]
-            if not self._ids.may_exist(memory_key(user_id, memory_id)):
-                raise NotFound(f"id: no memory {memory_id} for this user", field="id")
-            space, _ = await self._tiers.current(user_id)
-            memory = space.records.get(memory_id)
+            memory = space.records.get(memory_id) if space is not None else None
             if memory is None:
-                raise NotFound(f"id: no memory {memory_id} for this user", field="id")
+                if not self._ids.may_exist(memory_key(user_id, memory_id)):
+                    raise not_found(memory_id)
+                space, _ = await self._tiers.current(user_id)
+                memory = space.records.get(memory_id)
+            else:
+                self._stm.space(user_id)  # touch: most recently used
+            if memory is None or memory.expired(time.time()):
+                raise not_found(memory_id)
             return memory
 
     async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
         """Newest first, strictly older than the position `before` (created_at, id)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            return self._stm.page(space, limit, before)
+            return self._stm.page(space, limit, before, time.time())
+
+    async def export(self, user_id: str) -> AsyncIterator[Memory]:
+        """Every memory of the user, oldest first, as a stream: the ids are taken once (a snapshot of the
+        order), each record is read as the stream reaches it, so the response is never held whole."""
+        with self._limit.slot():
+            space, _ = await self._tiers.current(user_id)
+            ids = [mid for _, mid in space.order]
+        for n, mid in enumerate(ids):
+            memory = space.records.get(mid)
+            if memory is not None and not memory.expired(time.time()):
+                yield memory
+            if n % 1000 == 999:
+                await asyncio.sleep(0)  # let other requests run between chunks
 
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         start = time.perf_counter()
@@ -130,7 +153,7 @@ class Reads:
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
-                hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, filters)]
+                hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, filters, time.time())]
             if space.pending or space.unembedded:
                 hits = self._merge_lexical(space, query, k, filters, hits)
             elif self._results.enabled:
@@ -139,6 +162,14 @@ class Reads:
 
     def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,
                 cache_hit: bool = True) -> SearchResult:  # fmt: skip
+        if tier == "cache":  # a result cached before it was returned may hold a memory expired since
+            now = time.time()
+            hits = [h for h in hits if not h.memory.expired(now)]
+        scored = [h.score for h in hits if h.tier != "pending"]  # lexical scores are on another scale
+        if scored:
+            self._top_score.observe(max(0.0, min(1.0, scored[0])))
+        elif not hits:
+            self._empty.inc()
         took = time.perf_counter() - start
         self._duration.labels(tier).observe(took, current_exemplar())
         self._telemetry.window.record("search", took)
@@ -158,7 +189,12 @@ class Reads:
         self, space: UserSpace, query: str, k: int, filters: JsonObject | None, hits: list[SearchHit]
     ) -> list[SearchHit]:
         """Score memories still waiting for their vector lexically, so a fresh write is never invisible."""
-        pending = [space.records[i] for i in (*space.pending, *space.unembedded) if i in space.records]
+        now = time.time()
+        pending = [
+            space.records[i]
+            for i in (*space.pending, *space.unembedded)
+            if i in space.records and not space.records[i].expired(now)
+        ]
         if filters:
             pending = [m for m in pending if all(m.metadata.get(a) == b for a, b in filters.items())]
         if not pending:

@@ -70,6 +70,15 @@ class VectorDelivery:
             space.pending[memory.id] = (key, fut)
             fut.add_done_callback(functools.partial(self._vector_ready, space, memory, seq, acked=acked))
 
+    def deliver(self, space: UserSpace, memories: list[Memory], seqs: list[int], vectors: Sequence[np.ndarray]) -> None:
+        """Vectors computed already (a deduplicated add embedded its content on the write path): the
+        memories become searchable and their vectors are stored as if the worker had made them."""
+        acked = time.perf_counter()
+        for memory, seq, vector in zip(memories, seqs, vectors, strict=True):
+            self._ready.append((space, memory, seq, vector, acked))
+        if self._ready and len(self._ready) == len(memories):
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def schedule_detached(self, memory: Memory, seq: int) -> None:
         """Embed and store a memory whose user is not resident here (a journal row that lost its pending
         embedding in a crash; in cluster mode, a write for a user this replica does not hold)."""

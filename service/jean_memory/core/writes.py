@@ -1,28 +1,38 @@
-"""The write use cases: add (single and batch) and delete.
+"""The write use cases: add (single and batch, optionally deduplicated), update, delete, forget a user.
 
 The acknowledgement path of an add is: admit (bounded backlogs), check idempotency, reserve the ids,
 commit to the journal (group commit), insert into the short-term tier, queue the embedding. The
-model never runs on it. A 201 therefore means: durable in the journal, visible to get and list at
-once, and searchable as soon as the vector lands (lexically scored until then, see `reads`).
+model never runs on it (unless the request asked for deduplication, which needs the vector first).
+A 201 therefore means: durable in the journal, visible to get and list at once, and searchable as soon
+as the vector lands (lexically scored until then, see `reads`).
+
+An update journals the memory's next revision (the store keeps every revision in its history); a new
+text is searchable by its new vector only, never by the old one. Forgetting a user journals one
+`forget` and drops the user's space: the shuttle removes the user from the store, history included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.caches import IdFilter
+from jean_memory.core.dedupe import Deduplicator, Verdict
+from jean_memory.core.gate import UserGate
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
 from jean_memory.memory import JsonObject, Memory, memory_key
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.shuttle import MemoryShuttle
-from jean_memory.storage.stm import ShortTermTier
+from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
 
@@ -36,19 +46,87 @@ class NewMemory:
     salience: float
     id: str | None = None
     created_at: float | None = None
+    expires_at: float | None = None
+
+
+@dataclass(slots=True)
+class Patch:
+    """A validated update: None leaves a field as it is; `expires_at` applies only when `set_expiry`."""
+
+    content: str | None = None
+    metadata: JsonObject | None = None
+    salience: float | None = None
+    expires_at: float | None = None
+    set_expiry: bool = False
+
+    def apply(self, memory: Memory, now: float) -> Memory:
+        """The memory with this patch applied, as its next revision (or unchanged: an idempotent repeat)."""
+        changed = dataclasses.replace(
+            memory,
+            content=memory.content if self.content is None else self.content,
+            metadata=memory.metadata if self.metadata is None else self.metadata,
+            salience=memory.salience if self.salience is None else self.salience,
+            expires_at=self.expires_at if self.set_expiry else memory.expires_at,
+        )
+        if changed.fingerprint() == memory.fingerprint():
+            return memory
+        same_text = changed.content == memory.content
+        return dataclasses.replace(
+            changed,
+            revision=memory.revision + 1,
+            updated_at=max(now, memory.updated_at or memory.created_at),
+            embedding=memory.embedding if same_text else None,
+            model=memory.model if same_text else None,
+        )
+
+
+@dataclass(slots=True)
+class Stored:
+    """One add's outcome: the memory now stored under the id, and whether it was a near-duplicate of an
+    existing memory (then nothing was created and `memory` is that existing one)."""
+
+    memory: Memory
+    deduplicated: bool = False
 
 
 class WriteOps(Protocol):
-    """What the API calls to write (implemented by `Writes`, and by the fault-injecting wrapper)."""
+    """What the API calls to write (implemented by `Writes` and `ClusterWrites`, and by the
+    fault-injecting wrapper)."""
 
-    async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]: ...
+    async def add(
+        self, user_id: str, items: Sequence[NewMemory], mode: str = "single", dedupe: bool = False
+    ) -> list[Stored]: ...
+
+    async def update(self, user_id: str, memory_id: str, patch: Patch) -> Memory: ...
 
     async def delete(self, user_id: str, memory_id: str) -> None: ...
+
+    async def forget(self, user_id: str) -> int: ...
 
 
 def id_field(mode: str, index: int) -> str:
     """The field a write error names: `id` for a single add, `items[3].id` in a batch."""
     return "id" if mode == "single" else f"items[{index}].id"
+
+
+def not_found(memory_id: str) -> NotFound:
+    return NotFound(f"id: no memory {memory_id} for this user", field="id")
+
+
+def dedupe_outcomes(candidates: list[Memory], verdicts: list[Verdict]) -> tuple[list[int], dict[int, Stored]]:
+    """Which candidates to create, and the outcome of those that duplicate a memory (stored, or an
+    earlier item of the same request that is itself created or a duplicate)."""
+    create: list[int] = []
+    outcome: dict[int, Stored] = {}
+    for n, verdict in enumerate(verdicts):
+        if verdict.duplicate is not None:
+            outcome[n] = Stored(verdict.duplicate, deduplicated=True)
+        elif verdict.same_as is not None:
+            earlier = outcome.get(verdict.same_as)
+            outcome[n] = Stored(earlier.memory if earlier else candidates[verdict.same_as], deduplicated=True)
+        else:
+            create.append(n)
+    return create, outcome
 
 
 class Writes:
@@ -59,20 +137,25 @@ class Writes:
         shuttle: MemoryShuttle,
         ids: IdFilter,
         vectors: VectorDelivery,
+        dedupe: Deduplicator,
+        gate: UserGate,
         backlogs: BacklogAdmission,
         limit: ConcurrencyLimit,
         telemetry: Telemetry,
     ) -> None:
+        self._gate = gate
         self._journal = journal
         self._stm = stm
         self._shuttle = shuttle
         self._ids = ids
         self._vectors = vectors
+        self._dedupe = dedupe
         self._backlogs = backlogs
         self._limit = limit
         self._telemetry = telemetry
         self._tracer = telemetry.tracer
         self._creation = telemetry.metrics.writes.creation_duration
+        self._lifecycle = telemetry.metrics.lifecycle
         #: Writes being journaled, by memory key: a concurrent write of the same id waits for this one.
         self._inflight: dict[str, tuple[str, asyncio.Future[Memory]]] = {}
 
@@ -91,48 +174,76 @@ class Writes:
         space = await self._shuttle.hot(user_id)
         return space.records.get(memory_id)
 
-    async def add(self, user_id: str, items: Sequence[NewMemory], mode: str = "single") -> list[Memory]:
-        """Durably store memories; returns them (existing ones for idempotent repeats), in order."""
+    async def add(
+        self, user_id: str, items: Sequence[NewMemory], mode: str = "single", dedupe: bool = False
+    ) -> list[Stored]:
+        """Durably store memories; returns them (existing ones for idempotent repeats and duplicates), in order."""
         start = time.perf_counter()
         with self._limit.slot(), self._backlogs.admit(len(items)):
-            out: list[Memory | None] = [None] * len(items)
-            first: dict[str, int] = {}
-            candidates: list[tuple[int, Memory]] = []
-            now = time.time()
-            for i, item in enumerate(items):
-                memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
-                                item.created_at or now)  # fmt: skip
-                if item.id is not None:
-                    if item.id in first:
-                        if candidates[first[item.id]][1].fingerprint() != memory.fingerprint():
-                            raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
-                        continue
-                    first[item.id] = len(candidates)
-                candidates.append((i, memory))
-            fresh: list[tuple[int, Memory]] = []
-            for i, memory in candidates:
-                existing = await self._existing(user_id, memory.id) if items[i].id is not None else None
-                if existing is None:
-                    fresh.append((i, memory))
-                elif existing.fingerprint() != memory.fingerprint():
-                    raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
-                else:
-                    out[i] = existing
-            with child_span(self._tracer, "journal.commit") as span:
-                span.set_attribute("jm.memories", len(fresh))
-                await self._commit(user_id, fresh, out, mode)
-            for i, item in enumerate(items):
-                if out[i] is None and item.id is not None:
-                    out[i] = out[candidates[first[item.id]][0]]
+            async with self._gate.shared(user_id):
+                out = await self._add(user_id, items, mode, dedupe)
         elapsed = time.perf_counter() - start
         self._creation.labels(mode).observe(elapsed, current_exemplar())
         self._telemetry.window.record("creation", elapsed)
         self._telemetry.perf.maybe_log(
             f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
         )
-        return [m for m in out if m is not None]
+        return out
 
-    async def _commit(self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Memory | None], mode: str) -> None:
+    async def _add(self, user_id: str, items: Sequence[NewMemory], mode: str, dedupe: bool) -> list[Stored]:
+        out: list[Stored | None] = [None] * len(items)
+        first: dict[str, int] = {}
+        candidates: list[tuple[int, Memory]] = []
+        now = time.time()
+        for i, item in enumerate(items):
+            memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
+                            item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+            if item.id is not None:
+                if item.id in first:
+                    if candidates[first[item.id]][1].fingerprint() != memory.fingerprint():
+                        raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
+                    continue
+                first[item.id] = len(candidates)
+            candidates.append((i, memory))
+        fresh: list[tuple[int, Memory]] = []
+        for i, memory in candidates:
+            existing = await self._existing(user_id, memory.id) if items[i].id is not None else None
+            if existing is None:
+                fresh.append((i, memory))
+            elif existing.fingerprint() != memory.fingerprint():
+                raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
+            else:
+                out[i] = Stored(existing)
+        vectors: dict[str, np.ndarray] = {}
+        if dedupe and fresh:
+            fresh = await self._deduplicate(user_id, fresh, out, vectors, now)
+        with child_span(self._tracer, "journal.commit") as span:
+            span.set_attribute("jm.memories", len(fresh))
+            await self._commit(user_id, fresh, out, mode, vectors)
+        for i, item in enumerate(items):
+            if out[i] is None and item.id is not None:
+                out[i] = out[candidates[first[item.id]][0]]
+        return [s for s in out if s is not None]
+
+    async def _deduplicate(
+        self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Stored | None], vectors: dict[str, np.ndarray],
+        now: float,
+    ) -> list[tuple[int, Memory]]:  # fmt: skip
+        """Drop the items that duplicate a memory (their outcome names it); keep the vectors of the rest."""
+        space = await self._shuttle.hot(user_id)
+        verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now)
+        create, outcomes = dedupe_outcomes([m for _, m in fresh], verdicts)
+        for n, stored in outcomes.items():
+            out[fresh[n][0]] = stored
+        self._lifecycle.deduplicated.inc(len(outcomes))
+        for n in create:
+            vectors[fresh[n][1].id] = verdicts[n].vector
+        return [fresh[n] for n in create]
+
+    async def _commit(
+        self, user_id: str, fresh: list[tuple[int, Memory]], out: list[Stored | None], mode: str,
+        vectors: dict[str, np.ndarray],
+    ) -> None:  # fmt: skip
         """Journal the fresh writes; an id a concurrent request reserved since our check is decided by it."""
         loop = asyncio.get_running_loop()
         reserved: list[tuple[str, Memory]] = []
@@ -160,9 +271,9 @@ class Writes:
             for memory in memories:
                 self._stm.put(space, memory)
                 self._ids.add(memory_key(user_id, memory.id))
-            self._vectors.schedule(space, memories, seqs)
+            self._embed(space, memories, seqs, vectors)
             for i, memory in free:
-                out[i] = memory
+                out[i] = Stored(memory)
             for key, memory in reserved:
                 _, fut = self._inflight.pop(key)
                 fut.set_result(memory)
@@ -171,17 +282,62 @@ class Writes:
             winner = await asyncio.shield(fut)
             if winner.fingerprint() != memory.fingerprint():
                 raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
-            out[i] = winner
+            out[i] = Stored(winner)
+
+    def _embed(self, space: UserSpace, memories: list[Memory], seqs: list[int], vectors: dict[str, np.ndarray]) -> None:
+        """Queue the vectors to compute; those computed on the write path (deduplication) land at once."""
+        known = [(m, s) for m, s in zip(memories, seqs, strict=True) if m.id in vectors]
+        queued = [(m, s) for m, s in zip(memories, seqs, strict=True) if m.id not in vectors]
+        if known:
+            self._vectors.deliver(
+                space, [m for m, _ in known], [s for _, s in known], [vectors[m.id] for m, _ in known]
+            )
+        if queued:
+            self._vectors.schedule(space, [m for m, _ in queued], [s for _, s in queued])
+
+    async def update(self, user_id: str, memory_id: str, patch: Patch) -> Memory:
+        """The memory's next revision (or the memory unchanged, when the patch changes nothing: a retry)."""
+        with self._limit.slot():
+            async with self._gate.exclusive(user_id):
+                space = await self._shuttle.hot(user_id)
+                current = space.records.get(memory_id)
+                now = time.time()
+                if current is None or current.expired(now):
+                    raise not_found(memory_id)
+                updated = patch.apply(current, now)
+                if updated is current:
+                    return current
+                (seq,) = await self._journal.append([("upsert", updated)])
+                if space.records.get(memory_id) is current and self._stm.is_current(space):
+                    self._stm.put(space, updated)
+                    if updated.content != current.content:
+                        self._vectors.schedule(space, [updated], [seq])
+                self._shuttle.wake()
+        self._lifecycle.updates.inc()
+        return updated
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         with self._limit.slot():
             if not self._ids.may_exist(memory_key(user_id, memory_id)):
-                raise NotFound(f"id: no memory {memory_id} for this user", field="id")
+                raise not_found(memory_id)
             space = await self._shuttle.hot(user_id)
             memory = space.records.get(memory_id)
-            if memory is None:
-                raise NotFound(f"id: no memory {memory_id} for this user", field="id")
+            if memory is None or memory.expired(time.time()):
+                raise not_found(memory_id)
             await self._journal.append([("delete", memory)])
             if space.records.get(memory_id) is memory:
                 self._stm.remove(space, memory_id)
             self._shuttle.wake()
+
+    async def forget(self, user_id: str) -> int:
+        """Remove every memory of the user from every tier and the store (history too); how many there were."""
+        with self._limit.slot():
+            async with self._gate.exclusive(user_id):
+                space = await self._shuttle.hot(user_id)
+                now = time.time()
+                count = sum(1 for m in space.records.values() if not m.expired(now))
+                await self._journal.append([("forget", Memory("", user_id, "", {}, 0.0, now))])
+                self._stm.drop(user_id)
+                self._shuttle.wake()
+        self._lifecycle.forgotten.inc(count)
+        return count

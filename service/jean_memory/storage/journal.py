@@ -28,7 +28,7 @@ from typing import Any, Literal
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.errors import InsufficientStorage
-from jean_memory.memory import Memory, WriteOp, memory_key
+from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row, memory_key
 from jean_memory.storage import disk, vacuum
 
 _SCHEMA = """
@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS journal (
     created_at REAL NOT NULL,
     embedding BLOB,
     model TEXT,
-    journaled_at REAL NOT NULL
+    journaled_at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL,
+    expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS journal_user ON journal(user_id);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -61,17 +64,20 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 """
 log = logging.getLogger(__name__)
 
-_COLUMNS = "seq, kind, id, user_id, content, metadata, salience, created_at, embedding, model, journaled_at"
+_COLUMNS = f"seq, kind, journaled_at, {ROW_COLUMNS}"
+#: Columns added after the first release, for journals made before them (added on open).
+_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
 _MAX_GROUP = 2048
 
-Kind = Literal["upsert", "delete", "vector"]
+#: upsert: an add or an update (its revision says which); delete, expire: the memory goes; vector: a
+#: vector for a stored row; forget: every memory of the user goes (the memory's id is empty).
+Kind = Literal["upsert", "delete", "expire", "vector", "forget"]
 _Task = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
 
 
 def _row_to_op(row: tuple[Any, ...]) -> WriteOp:
-    seq, kind, mid, user_id, content, metadata, salience, created_at, embedding, model, journaled_at = row
-    memory = Memory(mid, user_id, content, jsonutil.loads(metadata), salience, created_at, embedding, model)
-    return WriteOp(seq, kind, memory, journaled_at)
+    seq, kind, journaled_at = row[:3]
+    return WriteOp(seq, kind, memory_from_row(row[3:]), journaled_at)
 
 
 def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -122,6 +128,10 @@ class Journal:
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA journal_size_limit=67108864")  # a WAL grown past 64 MiB is cut back after a checkpoint
         conn.executescript(_SCHEMA)
+        present = {r[1] for r in conn.execute("PRAGMA table_info(journal)")}
+        for column, decl in _ADDED.items():
+            if column not in present:
+                conn.execute(f"ALTER TABLE journal ADD COLUMN {column} {decl}")
         self._vacuum_ok = vacuum.make_incremental(conn)
         self._reclaim_due = self._vacuum_ok and vacuum.reclaim_due(conn)
         return conn
@@ -269,6 +279,16 @@ class Journal:
         )
         return [_row_to_op(r) for r in rows]
 
+    async def for_memory(self, user_id: str, memory_id: str) -> list[WriteOp]:
+        """The unshipped writes of one memory, and of its user as a whole (a forget), in order."""
+        rows = await self._call(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? AND (id = ? OR kind = 'forget') ORDER BY seq",
+                (user_id, memory_id),
+            ).fetchall()
+        )
+        return [_row_to_op(r) for r in rows]
+
     async def for_user(self, user_id: str) -> list[WriteOp]:
         rows = await self._call(
             lambda c: c.execute(f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? ORDER BY seq", (user_id,)).fetchall()
@@ -291,9 +311,8 @@ def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[Kind, Memory]], n
     seqs = []
     for kind, m in ops:
         cur = conn.execute(
-            "INSERT INTO journal (kind, id, user_id, content, metadata, salience, created_at, embedding, model,"
-            " journaled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (kind, *m.row(), now),
+            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, now, *m.row()),
         )
         seqs.append(int(cur.lastrowid or 0))
     return seqs

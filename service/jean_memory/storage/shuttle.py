@@ -272,15 +272,22 @@ class MemoryShuttle:
         self._mark(True)
         merged: dict[str, Memory] = {m.id: m for m in stored}
         seq_of: dict[str, int] = {}
-        for op in journal_ops:
-            if op.kind == "delete":
+        for op in journal_ops:  # applied as the store will apply them when they ship
+            if op.kind in ("delete", "expire"):
                 merged.pop(op.memory.id, None)
                 seq_of.pop(op.memory.id, None)
+            elif op.kind == "forget":
+                merged.clear()
+                seq_of.clear()
             elif op.kind == "vector":
-                if op.memory.id in merged:  # update-only, as in the store
-                    merged[op.memory.id].embedding = op.memory.embedding
-                    merged[op.memory.id].model = op.memory.model
+                current = merged.get(op.memory.id)
+                if current is not None and current.revision == op.memory.revision:  # update-only, as in the store
+                    current.embedding = op.memory.embedding
+                    current.model = op.memory.model
             else:
+                previous = merged.get(op.memory.id)
+                if op.memory.embedding is None and previous is not None and previous.content == op.memory.content:
+                    op.memory.embedding, op.memory.model = previous.embedding, previous.model  # same text, same vector
                 merged[op.memory.id] = op.memory
                 seq_of[op.memory.id] = op.seq
         if not self._stm.is_current(space):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -81,6 +82,9 @@ class ShortTermTier:
         metrics.vectors.set_function(lambda: self.vectors)
         metrics.users.set_function(lambda: len(self._users))
         self._nbytes_cache = (0.0, 0)
+        #: One counter for every space's `version`: a space made again (after an eviction or a forget)
+        #: never repeats a version an older space had, so a result cached under it cannot match.
+        self._versions = itertools.count(1)
 
     # ---- spaces ----------------------------------------------------------------------------
     def space(self, user_id: str) -> UserSpace:
@@ -97,9 +101,15 @@ class ShortTermTier:
                 ef_search=s.hnsw_ef_search,
             )
             space = self._users[user_id] = UserSpace(user_id, index)
+            space.version = next(self._versions)
         else:
             self._users.move_to_end(user_id)
         return space
+
+    def drop(self, user_id: str) -> None:
+        """Forget the user's space entirely (the user was forgotten); the next access starts afresh."""
+        if self._users.pop(user_id, None) is not None:
+            self._nbytes_cache = (0.0, 0)
 
     def peek(self, user_id: str) -> UserSpace | None:
         return self._users.get(user_id)
@@ -157,7 +167,11 @@ class ShortTermTier:
         bisect.insort(space.order, (memory.created_at, memory.id))
         space.record_bytes += memory.approx_bytes()
         space.deleted.discard(memory.id)
-        space.version += 1
+        if old is not None and old.content != memory.content:
+            # A new text: the old text's vector must not rank it; until the new one lands it is pending.
+            space.index.remove(memory.id)
+            space.lexical.pop(memory.id, None)
+        space.version = next(self._versions)
 
     def clear(self, space: UserSpace) -> None:
         """Empty a space before it is loaded again from scratch (cluster mode's full reload)."""
@@ -176,7 +190,7 @@ class ShortTermTier:
         if memory is not None:
             self._drop_order(space, memory)
             space.record_bytes -= memory.approx_bytes()
-        space.version += 1
+        space.version = next(self._versions)
         return memory
 
     @staticmethod
@@ -197,15 +211,26 @@ class ShortTermTier:
             space.pending.pop(mid, None)
             space.unembedded.discard(mid)
             space.lexical.pop(mid, None)
-        space.version += 1
+        space.version = next(self._versions)
 
     # ---- reads -----------------------------------------------------------------------------
     @staticmethod
-    def page(space: UserSpace, limit: int, before: tuple[float, str] | None) -> list[Memory]:
-        """Newest first, strictly older than the cursor `before`."""
+    def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+        """Newest first, strictly older than the cursor `before`, expired memories left out."""
         end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
-        start = max(0, end - limit)
-        return [space.records[mid] for _, mid in reversed(space.order[start:end])]
+        out: list[Memory] = []
+        while end > 0 and len(out) < limit:
+            start = max(0, end - (limit - len(out)))
+            for _, mid in reversed(space.order[start:end]):
+                memory = space.records[mid]
+                if not memory.expired(now):
+                    out.append(memory)
+            end = start
+        return out
+
+    @staticmethod
+    def expired(space: UserSpace, now: float) -> list[Memory]:
+        return [m for m in space.records.values() if m.expired(now)]
 
     @staticmethod
     def matching(space: UserSpace, filters: JsonObject) -> list[str]:
@@ -216,11 +241,18 @@ class ShortTermTier:
         ]
 
     def search(
-        self, space: UserSpace, query: np.ndarray, k: int, filters: JsonObject | None
+        self, space: UserSpace, query: np.ndarray, k: int, filters: JsonObject | None, now: float
     ) -> list[tuple[Memory, float]]:
+        """Top-k by cosine among the user's indexed memories, filters applied before ranking, expired
+        memories never returned (asked again for more when some in the first k had expired)."""
         allowed = self.matching(space, filters) if filters else None
-        hits = space.index.search(query, k, allowed)
-        return [(space.records[mid], score) for mid, score in hits if mid in space.records]
+        want = k
+        while True:
+            hits = space.index.search(query, want, allowed)
+            out = [(space.records[m], s) for m, s in hits if m in space.records and not space.records[m].expired(now)]
+            if len(out) >= k or len(hits) < want:
+                return out[:k]
+            want *= 2
 
     def all_spaces(self) -> Iterable[UserSpace]:
         return self._users.values()

@@ -49,6 +49,8 @@ LATENCY_BUCKETS = (
 )
 #: Time until searchable can be long (the model's backlog), so it gets a longer tail.
 DELAY_BUCKETS = (*LATENCY_BUCKETS, 30.0, 60.0, 120.0)
+#: Cosine similarity, 0.05 apart: where a retrieval-quality collapse shows.
+SCORE_BUCKETS = tuple(round(0.05 * n, 2) for n in range(1, 21))
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
@@ -336,6 +338,39 @@ class RuntimeMetrics:
         self.build_info = Info("jm_build", "Version and mode (embedded or cluster) of the running service.", registry=r)
 
 
+class LifecycleMetrics:
+    """The memory lifecycle beyond adds: updates, deduplicated adds, expiry and forgotten users."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.updates = Counter("jm_memory_updates_total", "Memories updated (a new revision written).", registry=r)
+        self.deduplicated = Counter(
+            "jm_memory_deduplicated_total",
+            "Adds that asked for deduplication and created nothing: a near-duplicate of an existing memory.",
+            registry=r,
+        )
+        self.expired = Counter(
+            "jm_memory_expired_total", "Memories removed because their expires_at passed.", registry=r
+        )
+        self.forgotten = Counter(
+            "jm_memory_forgotten_total", "Memories removed by forgetting their user entirely.", registry=r
+        )
+
+
+class RetrievalMetrics:
+    """Retrieval quality as agents see it: how good the best match is, and how often nothing matches."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.top_score = Histogram(
+            "jm_search_top_score",
+            "Cosine similarity of the best result of each search that returned one (1 is identical).",
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.empty = Counter(
+            "jm_search_empty_total", "Searches that returned no result (the user has no matching memory).", registry=r
+        )
+
+
 class ClusterMetrics:
     """Cluster mode: group commits to PostgreSQL, coherence between replicas, the shared embedding queue."""
 
@@ -445,6 +480,8 @@ class Metrics:
         self.runtime = RuntimeMetrics(r)
         self.runtime.build_info.info({"version": __version__, "python": platform.python_version(), "mode": mode})
         self.cluster = ClusterMetrics(r)
+        self.lifecycle = LifecycleMetrics(r)
+        self.retrieval = RetrievalMetrics(r)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 

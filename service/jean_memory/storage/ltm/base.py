@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 
 from jean_memory.memory import Memory, WriteOp
+from jean_memory.storage.ltm.history import HistoryEntry, latest, runs
 
 
 class LongTermStore(ABC):
@@ -20,6 +21,8 @@ class LongTermStore(ABC):
     enumerable: bool = True
     #: Whether the store keeps vectors (so promotion need not re-embed, and vectors are backfilled).
     keeps_vectors: bool = True
+    #: Whether the store keeps every version of a memory (`history`).
+    keeps_history: bool = True
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and create the schema."""
@@ -47,6 +50,14 @@ class LongTermStore(ABC):
         if False:  # pragma: no cover - makes this an async generator
             yield []
 
+    async def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        """Every version of one memory, oldest first (empty when the store keeps none: `keeps_history`)."""
+        return []
+
+    async def expired(self, now: float, limit: int) -> list[Memory]:
+        """Up to `limit` stored memories whose `expires_at` has passed (for the expiry sweep)."""
+        return []
+
     async def recent_users(self, limit: int) -> list[str]:
         """Users with the most recent memories, newest first (for start-up warm-up)."""
         return []
@@ -56,21 +67,9 @@ class LongTermStore(ABC):
 
 
 def last_write_wins(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:
-    """Split ordered ops into runs of one kind, keeping only the last write to an id within a run.
+    """Split ordered ops into runs of one kind, keeping only the last write to a memory within a run.
 
-    A run of upserts then becomes one statement without two rows for one id, and the order between
-    an upsert and a later delete of the same id is kept.
+    A run of upserts then becomes one statement without two rows for one memory, and the order between
+    an upsert and a later delete of the same memory is kept.
     """
-    runs: list[list[WriteOp]] = []
-    for op in ops:
-        if runs and runs[-1][0].kind == op.kind:
-            runs[-1].append(op)
-        else:
-            runs.append([op])
-    deduped = []
-    for run in runs:
-        latest: dict[tuple[str, str], WriteOp] = {}
-        for op in run:
-            latest[(op.memory.user_id, op.memory.id)] = op
-        deduped.append(list(latest.values()))
-    return deduped
+    return [latest(run) for run in runs(ops)]

@@ -17,13 +17,17 @@ import httpx
 from jean_memory.errors import LtmError
 from jean_memory.memory import Memory, WriteOp
 from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
+from jean_memory.storage.ltm.history import HistoryEntry
 
 _BATCH = 1000
 _PAGE = 1000
 
 
 def _memory(d: dict[str, Any]) -> Memory:
-    return Memory(d["id"], d["user_id"], d["content"], d.get("metadata") or {}, d.get("salience", 0.5), d["created_at"])
+    return Memory(
+        d["id"], d["user_id"], d["content"], d.get("metadata") or {}, d.get("salience", 0.5), d["created_at"],
+        revision=d.get("version", 1), updated_at=d.get("updated_at"), expires_at=d.get("expires_at"),
+    )  # fmt: skip
 
 
 class HttpStore(LongTermStore):
@@ -59,18 +63,36 @@ class HttpStore(LongTermStore):
         await self._request("GET", "/readyz")
 
     async def apply(self, ops: Sequence[WriteOp]) -> None:
+        """Each op as the remote's own API call: adds as batch adds, updates as PATCH (the remote keeps
+        the history), deletes and expiries as DELETE, a forget as the remote's forget."""
         for run in last_write_wins(ops):
-            if run[0].kind == "vector":
+            kind = run[0].kind
+            if kind == "vector":
                 continue  # the remote service keeps its own vectors
-            if run[0].kind == "delete":
+            if kind in ("delete", "expire"):
                 for op in run:
                     await self._request(
                         "DELETE", f"/v1/memories/{op.memory.id}", ok=(204, 404), params={"user_id": op.memory.user_id}
                     )
                 continue
+            if kind == "forget":
+                for user_id in sorted({op.memory.user_id for op in run}):
+                    await self._request("DELETE", "/v1/memories", params={"user_id": user_id})
+                continue
+            updates = [op.memory for op in run if op.memory.revision > 1]
+            for m in updates:
+                body = {
+                    "content": m.content,
+                    "metadata": m.metadata,
+                    "salience": m.salience,
+                    "expires_at": m.expires_at,
+                }
+                await self._request("PATCH", f"/v1/memories/{m.id}", ok=(200, 404), params={"user_id": m.user_id},
+                                    json=body)  # fmt: skip
             by_user: dict[str, list[Memory]] = defaultdict(list)
             for op in run:
-                by_user[op.memory.user_id].append(op.memory)
+                if op.memory.revision <= 1:
+                    by_user[op.memory.user_id].append(op.memory)
             for user_id, memories in by_user.items():
                 for i in range(0, len(memories), _BATCH):
                     items = [
@@ -80,6 +102,7 @@ class HttpStore(LongTermStore):
                             "metadata": m.metadata,
                             "salience": m.salience,
                             "created_at": m.created_at,
+                            "expires_at": m.expires_at,
                         }
                         for m in memories[i : i + _BATCH]
                     ]
@@ -101,6 +124,17 @@ class HttpStore(LongTermStore):
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
         response = await self._request("GET", f"/v1/memories/{memory_id}", ok=(200, 404), params={"user_id": user_id})
         return _memory(response.json()) if response.status_code == 200 else None
+
+    async def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        response = await self._request(
+            "GET", f"/v1/memories/{memory_id}/history", ok=(200, 404), params={"user_id": user_id}
+        )
+        if response.status_code == 404:
+            return []
+        return [
+            HistoryEntry(v["version"], v["event"], v["at"], v["content"], v["metadata"], v["salience"], v["expires_at"])
+            for v in response.json()["versions"]
+        ]
 
     async def count(self) -> int:
         raise LtmError("http: a remote store cannot be counted", retryable=False)

@@ -11,57 +11,41 @@ from typing import Any
 
 import asyncpg
 
-from jean_memory import jsonutil
 from jean_memory.errors import LtmError
-from jean_memory.memory import Memory, WriteOp, memory_key
-from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
+from jean_memory.memory import Memory, WriteOp, memory_from_row, memory_key
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.ltm.history import HistoryEntry, entry_from_row, history_rows, latest, runs
+from jean_memory.storage.ltm.pgschema import HISTORY, MIGRATE_KEY, SCHEMA, SELECT
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS memories (
-    id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    content TEXT NOT NULL,
-    metadata JSONB NOT NULL,
-    salience DOUBLE PRECISION NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    embedding BYTEA,
-    model TEXT,
-    PRIMARY KEY (user_id, id)
-);
-CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
-CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
-"""
 # One statement for a whole run of upserts: arrays in, unnest, one round trip.
 _UPSERT = """
-INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::float8[], $6::float8[],
-                     $7::bytea[], $8::text[])
+INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at,
+                      expires_at, deleted)
+SELECT *, false FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::float8[], $6::float8[],
+                            $7::bytea[], $8::text[], $9::int8[], $10::float8[], $11::float8[])
 ON CONFLICT (user_id, id) DO UPDATE SET content = excluded.content,
     metadata = excluded.metadata, salience = excluded.salience, created_at = excluded.created_at,
-    embedding = coalesce(excluded.embedding, memories.embedding),
-    model = CASE WHEN excluded.embedding IS NULL THEN memories.model ELSE excluded.model END
+    revision = excluded.revision, updated_at = excluded.updated_at, expires_at = excluded.expires_at, deleted = false,
+    embedding = CASE WHEN excluded.content <> memories.content THEN excluded.embedding
+                     ELSE coalesce(excluded.embedding, memories.embedding) END,
+    model = CASE WHEN excluded.content <> memories.content OR excluded.embedding IS NOT NULL THEN excluded.model
+                 ELSE memories.model END
 """
 _BACKFILL = """
 UPDATE memories AS m SET embedding = v.embedding, model = v.model
-FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(id, user_id, embedding, model)
-WHERE m.id = v.id AND m.user_id = v.user_id
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::int8[]) AS v(id, user_id, embedding, model, revision)
+WHERE m.id = v.id AND m.user_id = v.user_id AND m.revision = v.revision
 """
 _DELETE = """
 DELETE FROM memories AS m USING unnest($1::text[], $2::text[]) AS d(user_id, id)
 WHERE m.user_id = d.user_id AND m.id = d.id
 """
-#: Stores made before ids were scoped by user were keyed by `id` alone; re-key them (idempotent).
-_MIGRATE_KEY = """
-DO $$
-BEGIN
-    IF (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-        WHERE i.indrelid = 'memories'::regclass AND i.indisprimary) = ARRAY['id'] THEN
-        ALTER TABLE memories DROP CONSTRAINT memories_pkey, ADD PRIMARY KEY (user_id, id);
-    END IF;
-END $$;
+_HISTORY = """
+INSERT INTO memory_history SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::float8[],
+                                                $6::text[], $7::jsonb[], $8::float8[], $9::float8[])
+ON CONFLICT DO NOTHING
 """
-_SELECT = "SELECT id, user_id, content, metadata::text, salience, created_at, embedding, model FROM memories"
+_SELECT = f"{SELECT} WHERE NOT deleted AND"
 
 _RETRYABLE = (
     OSError,
@@ -71,10 +55,6 @@ _RETRYABLE = (
     asyncpg.InterfaceError,
     TimeoutError,
 )
-
-
-def _row(r: Any) -> Memory:
-    return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
 
 
 class PostgresStore(LongTermStore):
@@ -98,8 +78,8 @@ class PostgresStore(LongTermStore):
                     statement_cache_size=256,
                 )
                 async with self._pool.acquire() as conn:
-                    await conn.execute(_SCHEMA)
-                    await conn.execute(_MIGRATE_KEY)
+                    await conn.execute(SCHEMA)
+                    await conn.execute(MIGRATE_KEY)
             except Exception as exc:
                 if self._pool is not None:
                     self._pool.terminate()
@@ -131,54 +111,41 @@ class PostgresStore(LongTermStore):
         await self._with_conn(lambda c: c.fetchval("SELECT 1"))
 
     async def apply(self, ops: Sequence[WriteOp]) -> None:
-        runs = last_write_wins(ops)
-
         async def write(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
-                for run in runs:
-                    ms = [op.memory for op in run]
-                    if run[0].kind == "delete":
-                        await conn.execute(_DELETE, [m.user_id for m in ms], [m.id for m in ms])
-                        continue
-                    if run[0].kind == "vector":
-                        await conn.execute(
-                            _BACKFILL,
-                            [m.id for m in ms],
-                            [m.user_id for m in ms],
-                            [m.embedding for m in ms],
-                            [m.model for m in ms],
-                        )
-                        continue
-                    await conn.execute(
-                        _UPSERT,
-                        [m.id for m in ms],
-                        [m.user_id for m in ms],
-                        [m.content for m in ms],
-                        [jsonutil.dumps_str(m.metadata) for m in ms],
-                        [m.salience for m in ms],
-                        [m.created_at for m in ms],
-                        [m.embedding for m in ms],
-                        [m.model for m in ms],
-                    )
+                for run in runs(ops):
+                    history = history_rows(run)
+                    if history:
+                        await conn.execute(_HISTORY, *(list(col) for col in zip(*history, strict=True)))
+                    await _apply_run(conn, run[0].kind, [op.memory for op in latest(run)])
 
         await self._with_conn(write)
 
     async def load_user(self, user_id: str) -> list[Memory]:
-        rows = await self._with_conn(lambda c: c.fetch(f"{_SELECT} WHERE user_id = $1", user_id))
-        return [_row(r) for r in rows]
+        rows = await self._with_conn(lambda c: c.fetch(f"{_SELECT} user_id = $1", user_id))
+        return [memory_from_row(r) for r in rows]
 
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
-        row = await self._with_conn(
-            lambda c: c.fetchrow(f"{_SELECT} WHERE id = $1 AND user_id = $2", memory_id, user_id)
+        row = await self._with_conn(lambda c: c.fetchrow(f"{_SELECT} id = $1 AND user_id = $2", memory_id, user_id))
+        return memory_from_row(row) if row else None
+
+    async def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        rows = await self._with_conn(lambda c: c.fetch(HISTORY, user_id, memory_id))
+        return [entry_from_row(r) for r in rows]
+
+    async def expired(self, now: float, limit: int) -> list[Memory]:
+        rows = await self._with_conn(
+            lambda c: c.fetch(f"{_SELECT} expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2", now, limit)
         )
-        return _row(row) if row else None
+        return [memory_from_row(r) for r in rows]
 
     async def iter_keys(self) -> AsyncIterator[list[str]]:
         last = ("", "")
         while True:  # keyset pagination along the primary key (user_id, id)
             rows = await self._with_conn(
                 lambda c, after=last: c.fetch(
-                    "SELECT user_id, id FROM memories WHERE (user_id, id) > ($1, $2) ORDER BY user_id, id LIMIT 50000",
+                    "SELECT user_id, id FROM memories WHERE (user_id, id) > ($1, $2) AND NOT deleted"
+                    " ORDER BY user_id, id LIMIT 50000",
                     *after,
                 )
             )
@@ -190,7 +157,7 @@ class PostgresStore(LongTermStore):
     async def recent_users(self, limit: int) -> list[str]:
         rows = await self._with_conn(
             lambda c: c.fetch(
-                "SELECT user_id, max(created_at) AS t FROM (SELECT user_id, created_at FROM memories"
+                "SELECT user_id, max(created_at) AS t FROM (SELECT user_id, created_at FROM memories WHERE NOT deleted"
                 " ORDER BY created_at DESC LIMIT 100000) s GROUP BY user_id ORDER BY t DESC LIMIT $1",
                 limit,
             )
@@ -198,4 +165,22 @@ class PostgresStore(LongTermStore):
         return [r[0] for r in rows]
 
     async def count(self) -> int:
-        return int(await self._with_conn(lambda c: c.fetchval("SELECT count(*) FROM memories")))
+        return int(await self._with_conn(lambda c: c.fetchval("SELECT count(*) FROM memories WHERE NOT deleted")))
+
+
+async def _apply_run(conn: asyncpg.Connection, kind: str, ms: list[Memory]) -> None:
+    """One run of one kind (already reduced to each memory's last op) as one statement."""
+    if kind in ("delete", "expire"):
+        await conn.execute(_DELETE, [m.user_id for m in ms], [m.id for m in ms])
+    elif kind == "forget":
+        users = sorted({m.user_id for m in ms})
+        await conn.execute("DELETE FROM memories WHERE user_id = ANY($1::text[])", users)
+        await conn.execute("DELETE FROM memory_history WHERE user_id = ANY($1::text[])", users)
+    elif kind == "vector":
+        await conn.execute(
+            _BACKFILL,
+            [m.id for m in ms], [m.user_id for m in ms], [m.embedding for m in ms], [m.model for m in ms],
+            [m.revision for m in ms],
+        )  # fmt: skip
+    else:
+        await conn.execute(_UPSERT, *(list(col) for col in zip(*(m.row() for m in ms), strict=True)))

@@ -8,12 +8,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from jean_memory import jsonutil
 from jean_memory.errors import LtmError
-from jean_memory.memory import Memory, WriteOp, memory_key
-from jean_memory.storage.ltm.base import LongTermStore, last_write_wins
+from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row, memory_key
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.ltm.history import HistoryEntry, entry_from_row, history_rows, latest, runs
 
 T = TypeVar("T")
 
@@ -27,25 +27,44 @@ CREATE TABLE IF NOT EXISTS memories (
     created_at REAL NOT NULL,
     embedding BLOB,
     model TEXT,
+    revision INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL,
+    expires_at REAL,
     PRIMARY KEY (user_id, id)
 )"""
 _SCHEMA = f"""{_TABLE};
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
+CREATE TABLE IF NOT EXISTS memory_history (
+    user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    at REAL NOT NULL,
+    content TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    salience REAL NOT NULL,
+    expires_at REAL,
+    UNIQUE (user_id, id, revision, event, at)
+);
 """
+#: Indexes on columns added after the first release (made once the columns exist).
+_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;"
+#: Columns added after the first release, for stores made before them.
+_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
 _UPSERT = (
-    "INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, id) DO UPDATE SET"
-    " content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
-    " created_at=excluded.created_at,"
-    " embedding=coalesce(excluded.embedding, memories.embedding),"
-    " model=CASE WHEN excluded.embedding IS NULL THEN memories.model ELSE excluded.model END"
+    f"INSERT INTO memories ({ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, id) DO UPDATE"
+    " SET content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
+    " created_at=excluded.created_at, revision=excluded.revision, updated_at=excluded.updated_at,"
+    " expires_at=excluded.expires_at,"
+    # A new text's vector is the one it carries (or none yet); the same text keeps the stored vector.
+    " embedding=CASE WHEN excluded.content <> memories.content THEN excluded.embedding"
+    " ELSE coalesce(excluded.embedding, memories.embedding) END,"
+    " model=CASE WHEN excluded.content <> memories.content OR excluded.embedding IS NOT NULL"
+    " THEN excluded.model ELSE memories.model END"
 )
-_SELECT = "SELECT id, user_id, content, metadata, salience, created_at, embedding, model FROM memories"
-
-
-def _row(r: tuple[Any, ...]) -> Memory:
-    return Memory(r[0], r[1], r[2], jsonutil.loads(r[3]), r[4], r[5], r[6], r[7])
+_SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
+_HISTORY = "INSERT OR IGNORE INTO memory_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _migrate_primary_key(conn: sqlite3.Connection) -> None:
@@ -61,14 +80,46 @@ def _migrate_primary_key(conn: sqlite3.Connection) -> None:
         conn.execute("DROP INDEX IF EXISTS memories_created")
         conn.execute(_TABLE)
         conn.execute(
-            "INSERT INTO memories SELECT id, user_id, content, metadata, salience, created_at, embedding, model"
-            " FROM memories_v1"
+            "INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model)"
+            " SELECT id, user_id, content, metadata, salience, created_at, embedding, model FROM memories_v1"
         )
         conn.execute("DROP TABLE memories_v1")
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    present = {r[1] for r in conn.execute("PRAGMA table_info(memories)")}
+    for column, decl in _ADDED.items():
+        if column not in present:
+            conn.execute(f"ALTER TABLE memories ADD COLUMN {column} {decl}")
+    conn.executescript(_LATE_INDEXES)
+
+
+def _apply(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
+    """Ops in order, in one transaction: each run's history rows, then the run's final state."""
+    with conn:
+        for run in runs(ops):
+            kind = run[0].kind
+            conn.executemany(_HISTORY, history_rows(run))
+            state = latest(run)
+            if kind in ("delete", "expire"):
+                keys = [(op.memory.user_id, op.memory.id) for op in state]
+                conn.executemany("DELETE FROM memories WHERE user_id = ? AND id = ?", keys)
+            elif kind == "forget":
+                users = sorted({(op.memory.user_id,) for op in run})
+                conn.executemany("DELETE FROM memories WHERE user_id = ?", users)
+                conn.executemany("DELETE FROM memory_history WHERE user_id = ?", users)
+            elif kind == "vector":
+                conn.executemany(
+                    "UPDATE memories SET embedding = ?, model = ? WHERE id = ? AND user_id = ? AND revision = ?",
+                    [(op.memory.embedding, op.memory.model, op.memory.id, op.memory.user_id, op.memory.revision)
+                     for op in state],
+                )  # fmt: skip
+            else:
+                conn.executemany(_UPSERT, [op.memory.row() for op in state])
 
 
 def _keys_after(conn: sqlite3.Connection, after: int) -> tuple[int, list[str]]:
@@ -108,6 +159,7 @@ class SqliteStore(LongTermStore):
             conn.execute("PRAGMA synchronous=NORMAL")
             _migrate_primary_key(conn)
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             self._conn = conn
 
         await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
@@ -125,39 +177,17 @@ class SqliteStore(LongTermStore):
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def apply(self, ops: Sequence[WriteOp]) -> None:
-        runs = last_write_wins(ops)
-
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                for run in runs:
-                    if run[0].kind == "delete":
-                        conn.executemany(
-                            "DELETE FROM memories WHERE user_id = ? AND id = ?",
-                            [(op.memory.user_id, op.memory.id) for op in run],
-                        )
-                        continue
-                    if run[0].kind == "vector":
-                        conn.executemany(
-                            "UPDATE memories SET embedding = ?, model = ? WHERE id = ? AND user_id = ?",
-                            [(op.memory.embedding, op.memory.model, op.memory.id, op.memory.user_id) for op in run],
-                        )
-                        continue
-                    conn.executemany(
-                        _UPSERT,
-                        [op.memory.row() for op in run],
-                    )
-
-        await self._run(write)
+        await self._run(functools.partial(_apply, ops=ops))
 
     async def load_user(self, user_id: str) -> list[Memory]:
         rows = await self._run(lambda c: c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall())
-        return [_row(r) for r in rows]
+        return [memory_from_row(r) for r in rows]
 
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
         row = await self._run(
             lambda c: c.execute(f"{_SELECT} WHERE id = ? AND user_id = ?", (memory_id, user_id)).fetchone()
         )
-        return _row(row) if row else None
+        return memory_from_row(row) if row else None
 
     async def iter_keys(self) -> AsyncIterator[list[str]]:
         last = 0
@@ -166,6 +196,24 @@ class SqliteStore(LongTermStore):
             if not chunk:
                 return
             yield chunk
+
+    async def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT revision, event, at, content, metadata, salience, expires_at FROM memory_history"
+                " WHERE user_id = ? AND id = ? ORDER BY at, revision",
+                (user_id, memory_id),
+            ).fetchall()
+        )
+        return [entry_from_row(r) for r in rows]
+
+    async def expired(self, now: float, limit: int) -> list[Memory]:
+        rows = await self._run(
+            lambda c: c.execute(
+                f"{_SELECT} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?", (now, limit)
+            ).fetchall()
+        )
+        return [memory_from_row(r) for r in rows]
 
     async def recent_users(self, limit: int) -> list[str]:
         rows = await self._run(

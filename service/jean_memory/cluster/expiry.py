@@ -1,0 +1,55 @@
+"""The expiry sweep in cluster mode: every replica asks PostgreSQL, every `JM_EXPIRY_SWEEP_S`, to turn
+expired memories into tombstones (`jm_expire`); replicas holding those users catch up as after any
+other change. Several replicas sweeping at once is harmless: the user's version row orders them, and
+a memory expires once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from jean_memory.cluster.pg import Pg
+from jean_memory.errors import Unavailable
+from jean_memory.telemetry.metrics import LifecycleMetrics
+
+log = logging.getLogger(__name__)
+
+#: Users whose expired memories one call removes; the rest wait for the next round.
+USERS_PER_ROUND = 500
+
+
+class ClusterExpirySweep:
+    def __init__(self, pg: Pg, metrics: LifecycleMetrics, interval_s: float) -> None:
+        self._pg = pg
+        self._expired = metrics.expired
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="expiry-sweep")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def sweep(self) -> int:
+        rows = await self._pg.fetch("SELECT jm_expire($1)", USERS_PER_ROUND)
+        removed = int(rows[0][0])
+        if removed:
+            self._expired.inc(removed)
+        return removed
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Unavailable as exc:
+                log.warning("expiry sweep postponed: %s", exc)
+            except Exception:
+                log.exception("expiry sweep failed")

@@ -1,0 +1,64 @@
+"""Opt-in deduplication: an add whose content is a near-duplicate of one of the user's memories
+creates nothing and names the memory it duplicates.
+
+Near means cosine similarity at least `JM_DEDUP_THRESHOLD` between the new content's vector and the
+user's closest memory (the user's own index, after the read-your-writes wait), or the same text as a
+memory still waiting for its vector. Only requests that ask for it (`"dedupe": true`) pay for it: the
+content is embedded on the write path, on the model's priority lane, and the vector is kept for the
+memory if it is created, so the model runs once either way. Two concurrent deduplicated adds of the
+same text may both be created (neither sees the other in time); one request's items are compared with
+each other too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from jean_memory.embedding.worker import EmbeddingWorker
+from jean_memory.memory import Memory
+from jean_memory.storage.stm import ShortTermTier, UserSpace
+
+
+@dataclass(slots=True)
+class Verdict:
+    """For one item: the stored memory it duplicates, or the earlier item of the same request it
+    duplicates (`same_as`), or neither; and its content's vector (kept for the memory if created)."""
+
+    duplicate: Memory | None
+    same_as: int | None
+    vector: np.ndarray
+
+
+class Deduplicator:
+    def __init__(self, stm: ShortTermTier, worker: EmbeddingWorker, threshold: float) -> None:
+        self._stm = stm
+        self._worker = worker
+        self.threshold = threshold
+
+    async def judge(self, space: UserSpace, contents: Sequence[str], now: float) -> list[Verdict]:
+        """`space` is the user's current space (the caller made it complete and waited for its pending
+        vectors)."""
+        vectors = await self._worker.embed_now(list(contents))
+        pending_texts = {
+            space.records[m].content: space.records[m]
+            for m in (*space.pending, *space.unembedded)
+            if m in space.records and not space.records[m].expired(now)
+        }
+        verdicts: list[Verdict] = []
+        for i, (content, vector) in enumerate(zip(contents, vectors, strict=True)):
+            duplicate = pending_texts.get(content)
+            if duplicate is None:
+                hits = self._stm.search(space, vector, 1, None, now)
+                if hits and hits[0][1] >= self.threshold:
+                    duplicate = hits[0][0]
+            same_as = None
+            if duplicate is None:
+                same_as = next(
+                    (j for j in range(i) if contents[j] == content or float(vectors[j] @ vector) >= self.threshold),
+                    None,
+                )
+            verdicts.append(Verdict(duplicate, same_as, vector))
+        return verdicts
