@@ -252,6 +252,12 @@ class Settings(BaseSettings):
     stm_budget_bytes: int = Field(
         512 * 1024 * 1024, ge=1 << 20, description="RAM budget of the short-term tier, in bytes."
     )
+    stm_partial_user_vectors: int = Field(
+        20000,
+        ge=0,
+        description="Users with at least this many memories in the SQLite store are partially resident: vectors "
+        "searched from a memory-mapped SQ8 snapshot, records read on demand (0: every user is loaded whole).",
+    )
     stm_warm_users: int = Field(
         1000, ge=0, description="Most recently active users promoted into the short-term tier at start-up."
     )

@@ -30,7 +30,7 @@ from jean_memory.cluster.history import ClusterHistory
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.tiers import ClusterTiers
 from jean_memory.cluster.writes import ClusterWrites
-from jean_memory.config import Settings
+from jean_memory.config import IndexKind, Settings
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
 from jean_memory.core.dedupe import Deduplicator
@@ -51,8 +51,10 @@ from jean_memory.storage import disk
 from jean_memory.storage.integrity import check_data_files
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier
+from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.core import Telemetry
 from jean_memory.telemetry.looplag import LoopLagMonitor
 
@@ -117,6 +119,14 @@ class Container:
             s, self.journal, self.store, self.stm, m.shuttle, m.ltm, m.errors, self.worker.embedder.model_id,
             self.vectors.schedule, self.telemetry.roots,
         )  # fmt: skip
+        self.residency: PartialResidency | None = None
+        if s.stm_partial_user_vectors and self.store.sqlite_path is not None:
+            dim = self.worker.embedder.dim
+            self.residency = PartialResidency(
+                self.store.sqlite_path, s.data_dir / "index", self.stm, dim, self.worker.embedder.model_id,
+                s.stm_partial_user_vectors, lambda: UserIndex(dim, IndexKind.FLAT),
+            )  # fmt: skip
+            self.shuttle.residency = self.residency
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)
         backlogs = BacklogAdmission(s, self.worker, lambda: self.journal.pending, s.journal_max_pending, m.admission)
         writes = Writes(
@@ -134,6 +144,7 @@ class Container:
         self.housekeeping = Housekeeping(
             self.stm, self.gc, self.shuttle.check_store,
             lambda: time.monotonic() - self.shuttle.last_store_ok > STORE_CHECK_AFTER_S,
+            self.residency.upkeep if self.residency is not None else None,
         )  # fmt: skip
         return writes, self.shuttle
 
@@ -212,6 +223,8 @@ class Container:
             await self.shuttle.close(drain_timeout_s=self.settings.shutdown_drain_s)
             await self.worker.close()
             await self.journal.close()
+            if self.residency is not None:
+                self.residency.close()
             await self.store.close()
         await self.loop_lag.close()
         self.gc.uninstall()

@@ -178,6 +178,7 @@ class FaultyStore(LongTermStore):
         self.kind = inner.kind
         self.enumerable = inner.enumerable
         self.keeps_vectors = inner.keeps_vectors
+        self.sqlite_path = inner.sqlite_path
 
     def _check(self) -> None:
         if self._faults.spec.ltm_unreachable:

@@ -18,6 +18,7 @@ from jean_memory.core.gate import UserGate
 from jean_memory.errors import LtmError, ServiceError
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.partial import same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.metrics import LifecycleMetrics
@@ -83,7 +84,7 @@ class ExpirySweep:
                     continue
                 await self._journal.append([("expire", m) for m in due])
                 for memory in due:
-                    if space.records.get(memory.id) is memory:
+                    if same_version(space.records.get(memory.id), memory):
                         self._stm.remove(space, memory.id)
                 removed += len(due)
         if removed:

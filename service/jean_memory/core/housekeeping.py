@@ -23,7 +23,9 @@ class Housekeeping:
         gc: GcPolicy,
         probe_store: Callable[[], Awaitable[object]],
         probe_due: Callable[[], bool],
+        upkeep: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._upkeep = upkeep
         self._stm = stm
         self._gc = gc
         self._probe_store = probe_store
@@ -46,6 +48,8 @@ class Housekeeping:
                 self._gc.tick()
                 if self._probe_due():
                     await self._probe_store()
+                if self._upkeep is not None:
+                    await self._upkeep()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -121,10 +121,8 @@ class Reads:
         order), each record is read as the stream reaches it, so the response is never held whole."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            ids = [mid for _, mid in space.order]
-        for n, mid in enumerate(ids):
-            memory = space.records.get(mid)
-            if memory is not None and not memory.expired(time.time()):
+        for n, memory in enumerate(self._stm.ascending(space)):
+            if not memory.expired(time.time()):
                 yield memory
             if n % 1000 == 999:
                 await asyncio.sleep(0)  # let other requests run between chunks

@@ -22,6 +22,7 @@ import numpy as np
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import Memory
 from jean_memory.storage.journal import Journal
+from jean_memory.storage.partial import same_version
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import WriteMetrics
 
@@ -113,7 +114,7 @@ class VectorDelivery:
             if space is None:
                 stored.append((memory, seq, vector))
                 continue
-            current = space.records.get(memory.id) is memory
+            current = same_version(space.records.get(memory.id), memory)
             if seq:
                 stored.append((memory, seq, vector))
             elif current:

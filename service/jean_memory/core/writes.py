@@ -31,6 +31,7 @@ from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
 from jean_memory.memory import JsonObject, Memory, memory_key
 from jean_memory.storage.journal import Journal
+from jean_memory.storage.partial import same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -308,7 +309,7 @@ class Writes:
                 if updated is current:
                     return current
                 (seq,) = await self._journal.append([("upsert", updated)])
-                if space.records.get(memory_id) is current and self._stm.is_current(space):
+                if same_version(space.records.get(memory_id), current) and self._stm.is_current(space):
                     self._stm.put(space, updated)
                     if updated.content != current.content:
                         self._vectors.schedule(space, [updated], [seq])
@@ -325,7 +326,7 @@ class Writes:
             if memory is None or memory.expired(time.time()):
                 raise not_found(memory_id)
             await self._journal.append([("delete", memory)])
-            if space.records.get(memory_id) is memory:
+            if same_version(space.records.get(memory_id), memory):
                 self._stm.remove(space, memory_id)
             self._shuttle.wake()
 
@@ -335,9 +336,11 @@ class Writes:
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
                 now = time.time()
-                count = sum(1 for m in space.records.values() if not m.expired(now))
+                count = self._stm.count(space, now)
                 await self._journal.append([("forget", Memory("", user_id, "", {}, 0.0, now))])
                 self._stm.drop(user_id)
+                if self._shuttle.residency is not None:
+                    self._shuttle.residency.forget(user_id)
                 self._shuttle.wake()
         self._lifecycle.forgotten.inc(count)
         return count

@@ -30,6 +30,7 @@ from jean_memory.errors import LtmError, Unavailable
 from jean_memory.memory import Memory, WriteOp
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import LtmMetrics, ShuttleMetrics
 from jean_memory.telemetry.spans import RootSampler, child_span
@@ -78,6 +79,8 @@ class MemoryShuttle:
         self.shipped = 0
         self.oldest_pending_at: float | None = None
         self._draining = False
+        #: Set by the composition root when big users may be partially resident (SQLite store, embedded mode).
+        self.residency: PartialResidency | None = None
         metrics.pending.set_function(lambda: self._journal.pending)
         metrics.oldest_age.set_function(self._oldest_pending_age)
         self._drained = asyncio.Event()
@@ -261,6 +264,22 @@ class MemoryShuttle:
 
     async def _load(self, space: UserSpace) -> None:
         journal_ops = await self._journal.for_user(space.user_id)
+        residency = self.residency
+        if (
+            residency is not None
+            and not any(op.kind == "forget" for op in journal_ops)  # the store still holds what is forgotten
+            and await residency.is_big(space.user_id)
+        ):
+            start = time.perf_counter()
+            try:
+                await residency.load(space, journal_ops, self._schedule_embedding)
+            except Exception:
+                log.exception("partial residency failed for a user; loading the user whole")
+            else:
+                self._read_hist.observe(time.perf_counter() - start)
+                self._m.promotions.inc()
+                self._stm.evict_over_budget()
+                return
         start = time.perf_counter()
         try:
             stored = await self._store.load_user(space.user_id)

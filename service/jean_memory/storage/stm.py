@@ -6,6 +6,11 @@ that it is an overlay of the writes made since it was created, and readers first
 promotion (`MemoryShuttle.promote`). When the tier is over budget the least recently used users
 are dropped whole: everything they hold is already durable in the journal or the long-term store,
 so eviction loses nothing and the next access promotes them back.
+
+A user too big to hold (`JM_STM_PARTIAL_USER_VECTORS`) is *partially resident* (`storage/residency.py`):
+its vectors are searched through a memory-mapped snapshot and a RAM delta, and its records are read
+from the store on demand (`PartialRecords`), so its RAM cost stays small whatever its size and it
+never evicts every other user. Its mapped bytes are reported apart (`jm_stm_mapped_bytes`).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import bisect
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from jean_memory.config import Settings
 from jean_memory.memory import JsonObject, Memory
+from jean_memory.storage.partial import PartialRecords
+from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
 
@@ -46,9 +53,9 @@ class UserSpace:
 
     def __init__(self, user_id: str, index: UserIndex) -> None:
         self.user_id = user_id
-        self.records: dict[str, Memory] = {}
+        self.records: dict[str, Memory] | PartialRecords = {}
         self.order: list[tuple[float, str]] = []  # (created_at, id), ascending
-        self.index = index
+        self.index: UserIndex | LayeredIndex = index
         #: id -> (embedding-worker key, future), for memories whose vector is not in the index yet.
         self.pending: dict[str, tuple[int, asyncio.Future[np.ndarray]]] = {}
         #: Lexical vectors of pending memories, for read-your-writes scoring (dropped with the pending).
@@ -66,8 +73,19 @@ class UserSpace:
         self.cluster_version = 0
 
     @property
+    def partial(self) -> bool:
+        return isinstance(self.records, PartialRecords)
+
+    @property
     def nbytes(self) -> int:
+        """RAM this space costs (a partially resident user's mapped snapshot is counted apart)."""
+        if isinstance(self.records, PartialRecords):
+            return self.records.nbytes + self.index.nbytes + 200
         return self.record_bytes + self.index.nbytes + 16 * len(self.order) + 200
+
+    @property
+    def mapped_bytes(self) -> int:
+        return self.index.mapped_bytes if isinstance(self.index, LayeredIndex) else 0
 
 
 class ShortTermTier:
@@ -81,6 +99,7 @@ class ShortTermTier:
         metrics.bytes.set_function(lambda: self.nbytes)
         metrics.vectors.set_function(lambda: self.vectors)
         metrics.users.set_function(lambda: len(self._users))
+        metrics.mapped_bytes.set_function(lambda: sum(s.mapped_bytes for s in tuple(self._users.values())))
         self._nbytes_cache = (0.0, 0)
         #: One counter for every space's `version`: a space made again (after an eviction or a forget)
         #: never repeats a version an older space had, so a result cached under it cannot match.
@@ -105,6 +124,9 @@ class ShortTermTier:
         else:
             self._users.move_to_end(user_id)
         return space
+
+    def next_version(self) -> int:
+        return next(self._versions)
 
     def drop(self, user_id: str) -> None:
         """Forget the user's space entirely (the user was forgotten); the next access starts afresh."""
@@ -160,12 +182,13 @@ class ShortTermTier:
     def put(self, space: UserSpace, memory: Memory) -> None:
         """Insert or replace a record (its vector arrives later through `set_vectors`)."""
         old = space.records.get(memory.id)
-        if old is not None:
-            self._drop_order(space, old)
-            space.record_bytes -= old.approx_bytes()
+        if not space.partial:
+            if old is not None:
+                self._drop_order(space, old)
+                space.record_bytes -= old.approx_bytes()
+            bisect.insort(space.order, (memory.created_at, memory.id))
+            space.record_bytes += memory.approx_bytes()
         space.records[memory.id] = memory
-        bisect.insort(space.order, (memory.created_at, memory.id))
-        space.record_bytes += memory.approx_bytes()
         space.deleted.discard(memory.id)
         if old is not None and old.content != memory.content:
             # A new text: the old text's vector must not rank it; until the new one lands it is pending.
@@ -175,6 +198,8 @@ class ShortTermTier:
 
     def clear(self, space: UserSpace) -> None:
         """Empty a space before it is loaded again from scratch (cluster mode's full reload)."""
+        if isinstance(space.records, PartialRecords):
+            raise TypeError("a partially resident space is reloaded by replacing it, not cleared")
         for memory_id in list(space.records):
             self.remove(space, memory_id)
         space.unembedded.clear()
@@ -187,7 +212,7 @@ class ShortTermTier:
         space.lexical.pop(memory_id, None)
         if not space.loaded:
             space.deleted.add(memory_id)
-        if memory is not None:
+        if memory is not None and not space.partial:
             self._drop_order(space, memory)
             space.record_bytes -= memory.approx_bytes()
         space.version = next(self._versions)
@@ -217,6 +242,8 @@ class ShortTermTier:
     @staticmethod
     def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
         """Newest first, strictly older than the cursor `before`, expired memories left out."""
+        if isinstance(space.records, PartialRecords):
+            return space.records.page(limit, before, now)
         end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
         out: list[Memory] = []
         while end > 0 and len(out) < limit:
@@ -230,10 +257,32 @@ class ShortTermTier:
 
     @staticmethod
     def expired(space: UserSpace, now: float) -> list[Memory]:
+        if isinstance(space.records, PartialRecords):
+            return space.records.expired(now)
         return [m for m in space.records.values() if m.expired(now)]
 
     @staticmethod
+    def count(space: UserSpace, now: float) -> int:
+        """The user's memories, expired ones left out."""
+        if isinstance(space.records, PartialRecords):
+            return space.records.count() - len(space.records.expired(now))
+        return sum(1 for m in space.records.values() if not m.expired(now))
+
+    @staticmethod
+    def ascending(space: UserSpace) -> Iterator[Memory]:
+        """Every record, oldest first (a snapshot of the order: records removed meanwhile are skipped)."""
+        if isinstance(space.records, PartialRecords):
+            yield from space.records.ascending()
+            return
+        for _, mid in list(space.order):
+            memory = space.records.get(mid)
+            if memory is not None:
+                yield memory
+
+    @staticmethod
     def matching(space: UserSpace, filters: JsonObject) -> list[str]:
+        if isinstance(space.records, PartialRecords):
+            return space.records.matching(filters)
         return [
             mid
             for mid, m in space.records.items()
@@ -249,7 +298,11 @@ class ShortTermTier:
         want = k
         while True:
             hits = space.index.search(query, want, allowed)
-            out = [(space.records[m], s) for m, s in hits if m in space.records and not space.records[m].expired(now)]
+            if isinstance(space.records, PartialRecords):
+                records = space.records.get_many([m for m, _ in hits])  # the top-k's records, in one lookup
+            else:
+                records = space.records
+            out = [(records[m], s) for m, s in hits if m in records and not records[m].expired(now)]
             if len(out) >= k or len(hits) < want:
                 return out[:k]
             want *= 2

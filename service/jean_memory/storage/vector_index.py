@@ -132,6 +132,11 @@ class UserIndex:
         if self._dead > 64 and self._dead * 5 > len(self.ids):
             self._rebuild(self.kind)
 
+    def vectors_of(self, memory_ids: list[str]) -> np.ndarray:
+        """The stored vectors of these (live) ids, in order."""
+        positions = np.fromiter((self._pos[m] for m in memory_ids), dtype=np.int64, count=len(memory_ids))
+        return self._index.reconstruct_batch(positions)  # type: ignore[no-any-return]
+
     def _live_vectors(self) -> tuple[list[str], np.ndarray]:
         positions = np.fromiter(self._pos.values(), dtype=np.int64, count=len(self._pos))
         ids = list(self._pos.keys())

@@ -234,6 +234,12 @@ class StmMetrics:
         self.bytes = Gauge("jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r)
         self.budget_bytes = Gauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
         self.users = Gauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
+        self.mapped_bytes = Gauge(
+            "jm_stm_mapped_bytes",
+            "Index snapshots of partially resident users, memory-mapped from disk (the OS caches or drops their pages; "
+            "not counted in jm_stm_bytes).",
+            registry=r,
+        )
         self.evictions = Counter(
             "jm_stm_evictions_total",
             "Users evicted from the short-term tier to stay within budget.",

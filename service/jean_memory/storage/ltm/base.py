@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from jean_memory.memory import Memory, WriteOp
 from jean_memory.storage.ltm.history import HistoryEntry, latest, runs
@@ -23,6 +24,8 @@ class LongTermStore(ABC):
     keeps_vectors: bool = True
     #: Whether the store keeps every version of a memory (`history`).
     keeps_history: bool = True
+    #: The SQLite file, for the synchronous point reads of partially resident users (None: not SQLite).
+    sqlite_path: Path | None = None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and create the schema."""

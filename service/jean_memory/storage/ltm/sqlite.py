@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS memories (
     revision INTEGER NOT NULL DEFAULT 1,
     updated_at REAL,
     expires_at REAL,
+    seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, id)
 )"""
 _SCHEMA = f"""{_TABLE};
@@ -49,14 +50,25 @@ CREATE TABLE IF NOT EXISTS memory_history (
 );
 """
 #: Indexes on columns added after the first release (made once the columns exist).
-_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;"
+_LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_user_seq ON memories(user_id, seq);
+CREATE INDEX IF NOT EXISTS memories_user_order ON memories(user_id, created_at, id);
+"""
 #: Columns added after the first release, for stores made before them.
-_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
+_ADDED = {
+    "revision": "INTEGER NOT NULL DEFAULT 1",
+    "updated_at": "REAL",
+    "expires_at": "REAL",
+    # The journal seq of the row's last change: what a user's index snapshot covers (`storage/snapshot.py`).
+    "seq": "INTEGER NOT NULL DEFAULT 0",
+}
 _UPSERT = (
-    f"INSERT INTO memories ({ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, id) DO UPDATE"
+    f"INSERT INTO memories ({ROW_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(user_id, id) DO UPDATE"
     " SET content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
     " created_at=excluded.created_at, revision=excluded.revision, updated_at=excluded.updated_at,"
-    " expires_at=excluded.expires_at,"
+    " expires_at=excluded.expires_at, seq=excluded.seq,"
     # A new text's vector is the one it carries (or none yet); the same text keeps the stored vector.
     " embedding=CASE WHEN excluded.content <> memories.content THEN excluded.embedding"
     " ELSE coalesce(excluded.embedding, memories.embedding) END,"
@@ -113,13 +125,17 @@ def _apply(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
                 conn.executemany("DELETE FROM memories WHERE user_id = ?", users)
                 conn.executemany("DELETE FROM memory_history WHERE user_id = ?", users)
             elif kind == "vector":
+                vectors = [
+                    (op.memory.embedding, op.memory.model, op.seq, op.memory.id, op.memory.user_id, op.memory.revision)
+                    for op in state
+                ]
                 conn.executemany(
-                    "UPDATE memories SET embedding = ?, model = ? WHERE id = ? AND user_id = ? AND revision = ?",
-                    [(op.memory.embedding, op.memory.model, op.memory.id, op.memory.user_id, op.memory.revision)
-                     for op in state],
-                )  # fmt: skip
+                    "UPDATE memories SET embedding = ?, model = ?, seq = ?"
+                    " WHERE id = ? AND user_id = ? AND revision = ?",
+                    vectors,
+                )
             else:
-                conn.executemany(_UPSERT, [op.memory.row() for op in state])
+                conn.executemany(_UPSERT, [(*op.memory.row(), op.seq) for op in state])
 
 
 def _keys_after(conn: sqlite3.Connection, after: int) -> tuple[int, list[str]]:
@@ -135,6 +151,7 @@ class SqliteStore(LongTermStore):
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.sqlite_path = self.path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltm-sqlite")
         self._conn: sqlite3.Connection | None = None
 

@@ -1,0 +1,115 @@
+"""Synchronous point reads of the SQLite store, for users too big to hold in the short-term tier.
+
+A user past `JM_STM_PARTIAL_USER_VECTORS` keeps only its vectors (and its recent records) in RAM; its
+other records are read from the store when a request needs them: the top-k of a search, a get, a page
+of a list. These reads are primary-key or index lookups on a local file in WAL mode (tens of
+microseconds from the page cache, never blocked by the writer), so they run on the event loop rather
+than paying two thread hand-offs each. A separate read-only connection serves them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from jean_memory.memory import ROW_COLUMNS, JsonObject, Memory, memory_from_row
+
+_SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
+#: SQLite binds at most 32766 parameters; ids are asked in chunks well below.
+_CHUNK = 900
+
+
+def readonly_uri(path: Path) -> str:
+    """A read-only SQLite URI for the file (`as_uri` escapes what a path may hold; `//x` is not a host)."""
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+class SqliteRecordReader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
+            self._conn.execute("PRAGMA query_only = 1")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, Memory]:
+        out: dict[str, Memory] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = list(ids[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self._c().execute(f"{_SELECT} WHERE user_id = ? AND id IN ({marks})", (owner, *chunk)).fetchall()
+            out.update((r[0], memory_from_row(r)) for r in rows)
+        return out
+
+    def page(self, owner: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
+        """Newest first, strictly older than `before` (created_at, id)."""
+        if before is None:
+            rows = (
+                self._c()
+                .execute(f"{_SELECT} WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (owner, limit))
+                .fetchall()
+            )
+        else:
+            rows = (
+                self._c()
+                .execute(
+                    f"{_SELECT} WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))"
+                    " ORDER BY created_at DESC, id DESC LIMIT ?",
+                    (owner, before[0], before[0], before[1], limit),
+                )
+                .fetchall()
+            )
+        return [memory_from_row(r) for r in rows]
+
+    def matching(self, owner: str, filters: JsonObject) -> list[str]:
+        """Ids whose metadata holds every key: value (JSON scalars, compared as the tier does)."""
+        clauses, params = [], []
+        for key, value in filters.items():
+            path = '$."' + str(key).replace('"', '""') + '"'
+            if value is None:
+                clauses.append("json_type(metadata, ?) = 'null'")
+                params.append(path)
+            else:
+                clauses.append("json_extract(metadata, ?) = ?")
+                params += [path, value]
+        sql = f"SELECT id FROM memories WHERE user_id = ? AND {' AND '.join(clauses)}"
+        return [r[0] for r in self._c().execute(sql, (owner, *params))]
+
+    def expired(self, owner: str, now: float) -> list[Memory]:
+        rows = (
+            self._c()
+            .execute(f"{_SELECT} WHERE user_id = ? AND expires_at IS NOT NULL AND expires_at <= ?", (owner, now))
+            .fetchall()
+        )
+        return [memory_from_row(r) for r in rows]
+
+    def count(self, owner: str) -> int:
+        return int(self._c().execute("SELECT count(*) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
+
+    def ascending(self, owner: str, chunk: int = 1000) -> Iterator[list[Memory]]:
+        """Every record of the user, oldest first, in chunks (keyset pagination: constant memory)."""
+        after: tuple[float, str] = (float("-inf"), "")
+        while True:
+            rows = (
+                self._c()
+                .execute(
+                    f"{_SELECT} WHERE user_id = ? AND (created_at > ? OR (created_at = ? AND id > ?))"
+                    " ORDER BY created_at, id LIMIT ?",
+                    (owner, after[0], after[0], after[1], chunk),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            memories = [memory_from_row(r) for r in rows]
+            yield memories
+            after = (memories[-1].created_at, memories[-1].id)

@@ -1,0 +1,167 @@
+"""The records of a user too big to hold whole: what changed recently in RAM, the rest read on demand.
+
+A partially resident user (past `JM_STM_PARTIAL_USER_VECTORS`) keeps its vectors searchable (a
+memory-mapped snapshot plus a RAM delta, `storage/snapshot.py`) but not its million records. Its space's
+`records` is this mapping instead of a dict:
+
+- the **overlay** holds every change not yet known to be in the store (writes of this process and the
+  journal's unshipped rows at promotion; `None` marks a delete) and wins over the store;
+- a bounded **cache** (LRU) keeps recently read records, so a hot memory is read once;
+- anything else is read from the SQLite store with a primary-key lookup (`SqliteRecordReader`).
+
+Housekeeping prunes the overlay: an entry the store now holds as it is (same revision and content), or
+a delete the store has applied, is dropped. A get, the top-k of a search and a page of a list therefore
+cost a few lookups, whatever the user's size; only rare operations (forget, export) walk the store.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+
+from jean_memory.memory import JsonObject, Memory
+from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
+
+#: Recently read records kept per partially resident user.
+CACHE_SIZE = 4096
+
+
+def same_version(a: Memory | None, b: Memory | None) -> bool:
+    """Whether two copies are one version of one memory (object identity does not survive a re-read)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return (a.id, a.revision, a.content, a.created_at) == (b.id, b.revision, b.content, b.created_at)
+
+
+class PartialRecords:
+    def __init__(self, owner: str, reader: SqliteRecordReader, cache_size: int = CACHE_SIZE) -> None:
+        self.owner = owner
+        self._reader = reader
+        self.overlay: dict[str, Memory | None] = {}
+        self._cache: OrderedDict[str, Memory] = OrderedDict()
+        self._cache_size = cache_size
+
+    # ---- the mapping the short-term tier and the use cases use ---------------------------------------
+    def get(self, memory_id: str, default: Memory | None = None) -> Memory | None:
+        found = self.get_many([memory_id]).get(memory_id)
+        return found if found is not None else default
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Memory]:
+        out: dict[str, Memory] = {}
+        missing: list[str] = []
+        for memory_id in ids:
+            if memory_id in self.overlay:
+                memory = self.overlay[memory_id]
+                if memory is not None:
+                    out[memory_id] = memory
+            elif memory_id in self._cache:
+                self._cache.move_to_end(memory_id)
+                out[memory_id] = self._cache[memory_id]
+            else:
+                missing.append(memory_id)
+        if missing:
+            for memory_id, memory in self._reader.get_many(self.owner, missing).items():
+                self._remember(memory)
+                out[memory_id] = memory
+        return out
+
+    def _remember(self, memory: Memory) -> None:
+        self._cache[memory.id] = memory
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def __contains__(self, memory_id: object) -> bool:
+        return isinstance(memory_id, str) and self.get(memory_id) is not None
+
+    def __getitem__(self, memory_id: str) -> Memory:
+        memory = self.get(memory_id)
+        if memory is None:
+            raise KeyError(memory_id)
+        return memory
+
+    def __setitem__(self, memory_id: str, memory: Memory) -> None:
+        self.overlay[memory_id] = memory
+        self._cache.pop(memory_id, None)
+
+    def pop(self, memory_id: str, default: Memory | None = None) -> Memory | None:
+        old = self.get(memory_id)
+        self.overlay[memory_id] = None
+        self._cache.pop(memory_id, None)
+        return old if old is not None else default
+
+    @property
+    def nbytes(self) -> int:
+        live = [m for m in self.overlay.values() if m is not None]
+        return sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
+
+    # ---- reads that walk the user --------------------------------------------------------------------
+    def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+        """Newest first, strictly older than `before`, expired left out: the store's page with the overlay
+        applied (asked for enough more to make up for the overlay's deletes and the expired)."""
+        want = limit + len(self.overlay) + 16
+        while True:
+            stored = self._reader.page(self.owner, want, before)
+            rows: dict[str, Memory] = {m.id: m for m in stored}
+            for memory_id, memory in self.overlay.items():
+                if memory is None:
+                    rows.pop(memory_id, None)
+                elif before is None or (memory.created_at, memory.id) < before:
+                    rows[memory_id] = memory
+            ordered = sorted(rows.values(), key=lambda m: (m.created_at, m.id), reverse=True)
+            if len(stored) == want and ordered:  # the store may hold more: only what precedes its last row is final
+                floor = (stored[-1].created_at, stored[-1].id)
+                ordered = [m for m in ordered if (m.created_at, m.id) >= floor]
+            page = [m for m in ordered if not m.expired(now)][:limit]
+            if len(page) == limit or len(stored) < want:
+                return page
+            want *= 2
+
+    def matching(self, filters: JsonObject) -> list[str]:
+        ids = set(self._reader.matching(self.owner, filters))
+        for memory_id, memory in self.overlay.items():
+            ids.discard(memory_id)
+            if memory is not None and all(memory.metadata.get(k) == v for k, v in filters.items()):
+                ids.add(memory_id)
+        return sorted(ids)
+
+    def expired(self, now: float) -> list[Memory]:
+        found = {m.id: m for m in self._reader.expired(self.owner, now) if m.id not in self.overlay}
+        found.update((i, m) for i, m in self.overlay.items() if m is not None and m.expired(now))
+        return list(found.values())
+
+    def count(self) -> int:
+        """How many memories the user has (expired ones not yet swept included)."""
+        overlay_ids = list(self.overlay)
+        stored = set(self._reader.get_many(self.owner, overlay_ids)) if overlay_ids else set()
+        added = sum(1 for i, m in self.overlay.items() if m is not None and i not in stored)
+        removed = sum(1 for i, m in self.overlay.items() if m is None and i in stored)
+        return self._reader.count(self.owner) + added - removed
+
+    def ascending(self) -> Iterator[Memory]:
+        """Every memory, oldest first (for export): the store's, in chunks, then the overlay's additions."""
+        seen: set[str] = set()
+        for chunk in self._reader.ascending(self.owner):
+            for stored in chunk:
+                memory = self.overlay.get(stored.id, stored) if stored.id in self.overlay else stored
+                seen.add(stored.id)
+                if memory is not None:
+                    yield memory
+        extra = [m for i, m in self.overlay.items() if m is not None and i not in seen]
+        yield from sorted(extra, key=lambda m: (m.created_at, m.id))
+
+    def prune(self, limit: int = 2000) -> int:
+        """Drop overlay entries the store now holds as they are; how many went."""
+        ids = list(self.overlay)[:limit]
+        if not ids:
+            return 0
+        stored = self._reader.get_many(self.owner, ids)
+        gone = 0
+        for memory_id in ids:
+            memory = self.overlay[memory_id]
+            held = stored.get(memory_id)
+            if (memory is None and held is None) or (memory is not None and same_version(memory, held)):
+                del self.overlay[memory_id]
+                gone += 1
+        return gone

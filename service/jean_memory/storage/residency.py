@@ -1,0 +1,250 @@
+"""Partial residency: how a user too big for the short-term tier is made searchable without its records.
+
+When a promotion finds a user with at least `JM_STM_PARTIAL_USER_VECTORS` memories in the SQLite store,
+the shuttle asks this module instead of loading every row:
+
+1. the user's snapshot (`storage/snapshot.py`) is mapped if one covers this model, else built from the
+   store in a worker thread (vectors streamed in chunks, never all in RAM);
+2. the store's rows changed since the snapshot's `seq` are caught up: their vectors go to the RAM delta,
+   rows without a vector are tombstoned in the snapshot and queued for the model;
+3. the journal's unshipped writes of the user become the overlay of its `PartialRecords`.
+
+The space then holds a `LayeredIndex` and `PartialRecords`: its RAM cost is the overlay, a bounded record
+cache and the delta, whatever the user's size, so a big user never evicts everyone else. Housekeeping
+prunes overlays and rebuilds a snapshot whose delta has grown past `COMPACT_RATIO` of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
+from jean_memory.storage import snapshot
+from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_uri
+from jean_memory.storage.partial import PartialRecords
+from jean_memory.storage.snapshot import LayeredIndex, Snapshot
+from jean_memory.storage.stm import ShortTermTier, UserSpace
+from jean_memory.storage.vector_index import UserIndex
+
+log = logging.getLogger(__name__)
+
+#: Rows read from the store per chunk while building a snapshot.
+CHUNK = 20_000
+#: Rebuild a snapshot once its RAM delta holds this share of it (and at least `COMPACT_MIN` vectors).
+COMPACT_RATIO = 0.1
+COMPACT_MIN = 20_000
+
+#: Called with memories whose vectors must be (re)computed, and their journal seqs (0: not journaled).
+Schedule = Callable[[UserSpace, list[Memory], list[int]], None]
+
+
+def _vector_chunks(
+    path: Path, owner: str, model: str, unembedded: list[Memory]
+) -> Iterator[tuple[list[str], np.ndarray, int]]:
+    """The user's stored vectors of `model`, in chunks; rows without one are collected in `unembedded`."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
+    try:
+        after = 0
+        while True:
+            rows = conn.execute(
+                f"SELECT rowid, seq, {ROW_COLUMNS} FROM memories"
+                " WHERE user_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                (owner, after, CHUNK),
+            ).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            ids: list[str] = []
+            vectors: list[bytes] = []
+            top = 0
+            for row in rows:
+                memory = memory_from_row(row[2:])
+                top = max(top, row[1])
+                if memory.embedding is not None and memory.model == model:
+                    ids.append(memory.id)
+                    vectors.append(memory.embedding)
+                else:
+                    memory.embedding = None
+                    unembedded.append(memory)
+            if ids:
+                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), top
+    finally:
+        conn.close()
+
+
+def _changes_since(path: Path, owner: str, seq: int) -> list[Memory]:
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
+    try:
+        rows = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM memories WHERE user_id = ? AND seq > ?", (owner, seq)
+        ).fetchall()
+        unembedded = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM memories WHERE user_id = ? AND embedding IS NULL AND seq <= ?", (owner, seq)
+        ).fetchall()
+        return [memory_from_row(r) for r in (*rows, *unembedded)]
+    finally:
+        conn.close()
+
+
+class PartialResidency:
+    def __init__(
+        self,
+        store_path: Path,
+        root: Path,
+        stm: ShortTermTier,
+        dim: int,
+        model: str,
+        threshold: int,
+        new_delta: Callable[[], UserIndex],
+    ) -> None:
+        self._store_path = store_path
+        self._root = root
+        self._stm = stm
+        self._dim = dim
+        self._model = model
+        self.threshold = threshold
+        self._new_delta = new_delta
+        self._reader = SqliteRecordReader(store_path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        self._compacting: set[str] = set()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._reader.close()
+
+    async def is_big(self, owner: str) -> bool:
+        """Whether the store holds at least `threshold` memories of the user (an index count, off the loop)."""
+
+        def count() -> int:
+            conn = sqlite3.connect(readonly_uri(self._store_path), uri=True)
+            try:
+                return int(conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
+            finally:
+                conn.close()
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, count) >= self.threshold
+
+    async def load(self, space: UserSpace, journal_ops: list[WriteOp], schedule: Schedule) -> None:
+        """Make `space` partially resident (see the module docstring); `journal_ops` are the user's unshipped
+        writes, in order (no `forget` among them: the caller loads such a user whole)."""
+        owner = space.user_id
+        folder = snapshot.folder_for(self._root, owner)
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        base = snapshot.load(folder, owner, self._dim, self._model)
+        unembedded: list[Memory] = []
+        if base is None:
+            base = await loop.run_in_executor(self._executor, self._build, folder, owner, unembedded)
+            log.info("built the index snapshot of a user with %d vectors in %.1f s", len(base) if base else 0,
+                     time.perf_counter() - start)  # fmt: skip
+        delta = self._new_delta()
+        records = PartialRecords(owner, self._reader)
+        if base is None:
+            raise RuntimeError("no vectors to snapshot")  # the caller falls back to a whole load
+        index = LayeredIndex(base, delta)
+        changed = await loop.run_in_executor(self._executor, _changes_since, self._store_path, owner, base.meta.seq)
+        fresh_ids: list[str] = []
+        fresh_vectors: list[np.ndarray] = []
+        for memory in changed:  # rows the store changed since the snapshot (and rows still without a vector)
+            if memory.embedding is not None and memory.model == self._model:
+                fresh_ids.append(memory.id)
+                fresh_vectors.append(np.frombuffer(memory.embedding, dtype=np.float32))
+            else:
+                index.remove(memory.id)
+                memory.embedding = None
+                unembedded.append(memory)
+        if fresh_ids:
+            index.add(fresh_ids, np.vstack(fresh_vectors))
+        space.records = records
+        space.index = index
+        seq_of: dict[str, int] = {}
+        for op in journal_ops:  # the user's unshipped writes: the overlay, and their vectors
+            memory = op.memory
+            if op.kind in ("delete", "expire"):
+                records.overlay[memory.id] = None
+                index.remove(memory.id)
+                seq_of.pop(memory.id, None)
+            elif op.kind == "vector":
+                current = records.get(memory.id)
+                if current is not None and current.revision == memory.revision and memory.embedding is not None:
+                    index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
+            elif op.kind == "upsert":
+                previous = records.get(memory.id)
+                records.overlay[memory.id] = memory
+                if memory.embedding is not None and memory.model == self._model:
+                    index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
+                elif previous is None or previous.content != memory.content:
+                    index.remove(memory.id)
+                    seq_of[memory.id] = op.seq
+        pending = [records.overlay[i] for i in seq_of if records.overlay.get(i) is not None]
+        rows = [m for m in unembedded if m.id not in records.overlay]
+        todo = [*rows, *(m for m in pending if m is not None)]
+        if todo:
+            schedule(space, todo, [seq_of.get(m.id, 0) for m in todo])
+        space.loaded = True
+        space.deleted.clear()
+
+    def _build(self, folder: Path, owner: str, unembedded: list[Memory]) -> Snapshot | None:
+        return snapshot.build(
+            folder, owner, self._dim, self._model, _vector_chunks(self._store_path, owner, self._model, unembedded)
+        )
+
+    def forget(self, owner: str) -> None:
+        """The user was forgotten: its snapshot goes too."""
+        snapshot.remove(snapshot.folder_for(self._root, owner))
+
+    async def upkeep(self) -> None:
+        """Housekeeping: prune overlays; rebuild, in the background, a snapshot whose delta grew large."""
+        for space in list(self._stm.all_spaces()):
+            records, index = space.records, space.index
+            if not isinstance(records, PartialRecords) or not isinstance(index, LayeredIndex):
+                continue
+            records.prune()
+            grown = index.delta_size >= max(COMPACT_MIN, COMPACT_RATIO * len(index.base))
+            if grown and space.user_id not in self._compacting:
+                self._compacting.add(space.user_id)
+                asyncio.get_running_loop().create_task(self._compact(space))
+
+    async def _compact(self, space: UserSpace) -> None:
+        """A new snapshot from the store, swapped in without a pause: the new delta keeps only what the store
+        does not hold yet (the overlay's writes) and what changed during the rebuild."""
+        owner = space.user_id
+        try:
+            loop = asyncio.get_running_loop()
+            base = await loop.run_in_executor(
+                self._executor, self._build, snapshot.folder_for(self._root, owner), owner, []
+            )
+            if base is None:
+                return
+            changed = await loop.run_in_executor(self._executor, _changes_since, self._store_path, owner, base.meta.seq)
+            old, records = space.index, space.records
+            if not self._stm.is_current(space) or not isinstance(old, LayeredIndex):
+                return
+            index = LayeredIndex(base, self._new_delta())
+            for memory in changed:
+                if memory.embedding is not None and memory.model == self._model:
+                    index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
+                else:
+                    index.remove(memory.id)
+            overlay = records.overlay if isinstance(records, PartialRecords) else {}
+            unshipped = [i for i, m in overlay.items() if m is not None and i in old.delta]
+            if unshipped:
+                index.add(unshipped, old.delta.vectors_of(unshipped))
+            for memory_id, latest in overlay.items():  # deleted, or a new text whose vector is not made yet
+                if latest is None or memory_id not in old:
+                    index.remove(memory_id)
+            space.index = index
+            log.info("rebuilt the index snapshot of a user with %d vectors; delta %d -> %d", len(base),
+                     old.delta_size, index.delta_size)  # fmt: skip
+        except Exception:
+            log.exception("rebuilding a user's index snapshot failed; the current one stays")
+        finally:
+            self._compacting.discard(owner)

@@ -1,0 +1,125 @@
+"""Users bigger than their share of the tier are partially resident: vectors from a memory-mapped snapshot
+plus a RAM delta, records read from the store on demand. Every operation answers as for a whole user."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from jean_memory.storage import residency
+from tests.core.conftest import MakeClient
+
+BIG = 300
+
+
+def wait_shipped(c: TestClient) -> None:
+    deadline = time.monotonic() + 30
+    while "jm_shuttle_pending 0.0" not in c.get("/metrics").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def top(c: TestClient, query: str) -> str:
+    return str(c.post("/v1/search", json={"user_id": "big", "query": query, "k": 1}).json()["results"][0]["id"])
+
+
+def metric(c: TestClient, line_start: str) -> float:
+    line = next(ln for ln in c.get("/metrics").text.splitlines() if ln.startswith(line_start))
+    return float(line.rsplit(" ", 1)[1])
+
+
+@pytest.fixture
+def big_user(make_client: MakeClient, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A store holding a big user (BIG memories, half tagged) and a small one, shipped, the service stopped."""
+    data = tmp_path / "data"
+    c = make_client(data, stm_partial_user_vectors=100)
+    items = [{"content": f"big fact {i} about topic{i % 7}", "metadata": {"half": i % 2}, "created_at": 1000.0 + i}
+             for i in range(BIG)]  # fmt: skip
+    ids = c.post("/v1/memories/batch", json={"user_id": "big", "items": items}).json()["ids"]
+    c.post("/v1/memories", json={"user_id": "small", "content": "a small user's memory"})
+    wait_shipped(c)
+    c.__exit__(None, None, None)
+    return data, ids
+
+
+def test_a_big_user_is_served_partially_resident(make_client: MakeClient, big_user: tuple[Path, list[str]]) -> None:
+    data, ids = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    hits = c.post("/v1/search", json={"user_id": "big", "query": "big fact 123 about topic4", "k": 3}).json()["results"]
+    assert hits[0]["id"] == ids[123] and hits[0]["content"] == "big fact 123 about topic4"
+    assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user's vectors come from its snapshot"
+    assert (data / "index").is_dir()
+    assert c.get(f"/v1/memories/{ids[7]}", params={"user_id": "big"}).json()["content"] == "big fact 7 about topic0"
+    filtered = c.post("/v1/search", json={"user_id": "big", "query": "big fact 8", "filters": {"half": 1}}).json()
+    assert filtered["results"] and all(h["metadata"] == {"half": 1} for h in filtered["results"])
+    # list, newest first, every id exactly once across pages
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"user_id": "big", "limit": 70, **({"cursor": cursor} if cursor else {})}
+        page = c.get("/v1/memories", params=params).json()
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    # writes on a partially resident user: add, update, delete
+    new = c.post("/v1/memories", json={"user_id": "big", "content": "a brand new fact about zebras"}).json()["id"]
+    assert top(c, "a brand new fact about zebras") == new
+    c.patch(f"/v1/memories/{ids[5]}", params={"user_id": "big"}, json={"content": "corrected fact about giraffes"})
+    hits = c.post("/v1/search", json={"user_id": "big", "query": "corrected fact about giraffes", "k": 1}).json()[
+        "results"
+    ]
+    assert hits[0]["id"] == ids[5]
+    assert c.delete(f"/v1/memories/{ids[9]}", params={"user_id": "big"}).status_code == 204
+    assert c.get(f"/v1/memories/{ids[9]}", params={"user_id": "big"}).status_code == 404
+    hits = c.post("/v1/search", json={"user_id": "big", "query": "big fact 9 about topic2", "k": 5}).json()["results"]
+    assert ids[9] not in [h["id"] for h in hits]
+    lines = [json.loads(x) for x in c.get("/v1/memories/export", params={"user_id": "big"}).text.splitlines()]
+    assert len(lines) == BIG and {x["id"] for x in lines} == (set(ids) - {ids[9]}) | {new}
+    # after a restart (nothing shipped yet, or all of it), the snapshot is reused and caught up
+    wait_shipped(c)
+    c.__exit__(None, None, None)
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    assert c.get(f"/v1/memories/{ids[9]}", params={"user_id": "big"}).status_code == 404
+    assert top(c, "corrected fact about giraffes") == ids[5]
+    assert top(c, "a brand new fact about zebras") == new
+    assert c.delete("/v1/memories", params={"user_id": "big"}).json()["forgotten"] == BIG
+    assert not any((data / "index").iterdir()), "a forgotten user's snapshot goes too"
+
+
+def test_a_big_user_does_not_evict_the_small_ones(make_client: MakeClient, big_user: tuple[Path, list[str]]) -> None:
+    data, _ = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_budget_bytes=1 << 20, stm_warm_users=0)
+    for user in [f"s{i}" for i in range(10)]:
+        c.post("/v1/memories/batch", json={"user_id": user, "items": [{"content": f"{user} {j}"} for j in range(5)]})
+    for _ in range(5):
+        c.post("/v1/search", json={"user_id": "big", "query": "big fact 3"})
+    assert metric(c, "jm_stm_users") >= 11 and metric(c, "jm_stm_evictions_total") == 0
+
+
+def test_a_grown_delta_is_compacted_into_a_new_snapshot(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(residency, "COMPACT_MIN", 20)
+    data, ids = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c.post("/v1/search", json={"user_id": "big", "query": "warm"})
+    extra = c.post(
+        "/v1/memories/batch", json={"user_id": "big", "items": [{"content": f"later {i}"} for i in range(40)]}
+    )
+    wait_shipped(c)
+    before = json.loads(next((data / "index").iterdir()).joinpath("meta.json").read_text())["count"]
+    deadline = time.monotonic() + 20
+    while json.loads(next((data / "index").iterdir()).joinpath("meta.json").read_text())["count"] == before:
+        assert time.monotonic() < deadline, "no compaction"
+        time.sleep(0.2)
+    later = extra.json()["ids"][17]
+    assert (
+        c.post("/v1/search", json={"user_id": "big", "query": "later 17", "k": 1}).json()["results"][0]["id"] == later
+    )
+    assert c.get(f"/v1/memories/{ids[0]}", params={"user_id": "big"}).status_code == 200
