@@ -2,9 +2,9 @@
 
 Journal rows that lost their pending embedding in a crash are queued for the model again, the Bloom
 filter is filled with every id the journal and the store know (until then it answers "may exist"),
-and the most recently active users are promoted into the short-term tier (up to 80 % of its budget),
-so the first reads after a restart are hot. A failure here is logged and counted, never fatal: the
-users it did not reach are promoted on their first access instead.
+and then (the service is ready by now) the most recently active users are promoted into the short-term
+tier (up to 80 % of its budget), so the first reads after a restart are hot. A failure here is logged
+and counted, never fatal: the users it did not reach are promoted on their first access instead.
 """
 
 from __future__ import annotations
@@ -57,12 +57,7 @@ class Warmup:
 
     async def _run(self) -> None:
         try:
-            unembedded = [
-                op
-                for op in await self._journal.read_after(0, 10_000_000)
-                if op.kind == "upsert" and op.memory.embedding is None
-            ]
-            for op in unembedded:
+            for op in await self._journal.unembedded():
                 space = self._stm.peek(op.memory.user_id)
                 if space is None or op.memory.id not in space.records:
                     self._vectors.schedule_detached(op.memory, op.seq)
@@ -71,6 +66,15 @@ class Warmup:
                 async for chunk in self._store.iter_keys():
                     self._ids.update(chunk)
                 self._ids.ready = True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("warm-up incomplete; users will be promoted on first access")
+            self._errors.labels("stm", "warm_up", "internal").inc()  # type: ignore[attr-defined]
+        # Ready from here: the warm promotions below only make first reads hotter (a read of a user being
+        # promoted waits for that same promotion), so they do not hold readiness back.
+        self.done = True
+        try:
             for user_id in await self._store.recent_users(self._warm_users):
                 if self._stm.nbytes > 0.8 * self._stm.budget:
                     break
@@ -78,6 +82,5 @@ class Warmup:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("warm-up incomplete; users will be promoted on first access")
+            log.exception("warm promotions stopped; users will be promoted on first access")
             self._errors.labels("stm", "warm_up", "internal").inc()  # type: ignore[attr-defined]
-        self.done = True

@@ -279,6 +279,15 @@ class Journal:
         )
         return [_row_to_op(r) for r in rows]
 
+    async def unembedded(self) -> list[WriteOp]:
+        """Unshipped adds and updates still without a vector (their embedding was lost in a crash)."""
+        rows = await self._call(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM journal WHERE kind = 'upsert' AND embedding IS NULL ORDER BY seq"
+            ).fetchall()
+        )
+        return [_row_to_op(r) for r in rows]
+
     async def for_memory(self, user_id: str, memory_id: str) -> list[WriteOp]:
         """The unshipped writes of one memory, and of its user as a whole (a forget), in order."""
         rows = await self._call(
