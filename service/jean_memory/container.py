@@ -112,7 +112,9 @@ class Container:
     def _build_embedded(self, store: LongTermStore, write_limit: ConcurrencyLimit) -> tuple[WriteOps, Tiers]:
         s, m = self.settings, self.telemetry.metrics
         self.store: LongTermStore = FaultyStore(store, self.faults) if s.faults_enabled else store
-        self.journal = Journal(s.journal_path, s.journal_sync, s.disk_full_retry_after_s)
+        self.journal = Journal(
+            s.journal_path, s.journal_sync, s.disk_full_retry_after_s, inline=s.journal_inline_commit
+        )
         sink = JournalSink(self.journal, self.worker.embedder.model_id, store_keeps_vectors=self.store.keeps_vectors)
         self.vectors = VectorDelivery(self.worker, sink, self.stm, m.writes)
         self.shuttle = MemoryShuttle(

@@ -157,14 +157,15 @@ class Writes:
         self._tracer = telemetry.tracer
         self._creation = telemetry.metrics.writes.creation_duration
         self._lifecycle = telemetry.metrics.lifecycle
-        #: Writes being journaled, by memory key: a concurrent write of the same id waits for this one.
-        self._inflight: dict[str, tuple[str, asyncio.Future[Memory]]] = {}
+        #: Writes being journaled, by memory key: a concurrent write of the same id waits for this one. One
+        #: future per append (it resolves to the append's memories by key), not one per memory.
+        self._inflight: dict[str, asyncio.Future[dict[str, Memory]]] = {}
 
     async def _existing(self, user_id: str, memory_id: str) -> Memory | None:
         """The memory already stored under this user's id, if any (for idempotent writes)."""
         key = memory_key(user_id, memory_id)
         if key in self._inflight:
-            return await asyncio.shield(self._inflight[key][1])
+            return (await asyncio.shield(self._inflight[key]))[key]
         space = self._stm.peek(user_id)
         if space is not None and memory_id in space.records:
             return space.records[memory_id]
@@ -246,26 +247,27 @@ class Writes:
         vectors: dict[str, np.ndarray],
     ) -> None:  # fmt: skip
         """Journal the fresh writes; an id a concurrent request reserved since our check is decided by it."""
-        loop = asyncio.get_running_loop()
-        reserved: list[tuple[str, Memory]] = []
-        contested: list[tuple[int, Memory, asyncio.Future[Memory]]] = []
+        reservation: asyncio.Future[dict[str, Memory]] = asyncio.get_running_loop().create_future()
+        reserved: dict[str, Memory] = {}
+        contested: list[tuple[int, Memory, str]] = []
         free: list[tuple[int, Memory]] = []
         for i, memory in fresh:  # no await in this loop: checking and reserving is atomic
             key = memory_key(user_id, memory.id)
             if key in self._inflight:
-                contested.append((i, memory, self._inflight[key][1]))
+                contested.append((i, memory, key))
                 continue
-            self._inflight[key] = (memory.fingerprint(), loop.create_future())
-            reserved.append((key, memory))
+            self._inflight[key] = reservation
+            reserved[key] = memory
             free.append((i, memory))
+        waits = {key: self._inflight[key] for _, _, key in contested}
         if free:
             try:
                 seqs = await self._journal.append([("upsert", m) for _, m in free])
             except BaseException as exc:
-                for key, _ in reserved:
-                    _, fut = self._inflight.pop(key)
-                    fut.set_exception(exc)
-                    fut.exception()  # mark retrieved: there may be no other waiter
+                for key in reserved:
+                    del self._inflight[key]
+                reservation.set_exception(exc)
+                reservation.exception()  # mark retrieved: there may be no other waiter
                 raise
             space = self._stm.space(user_id)
             memories = [m for _, m in free]
@@ -275,12 +277,12 @@ class Writes:
             self._embed(space, memories, seqs, vectors)
             for i, memory in free:
                 out[i] = Stored(memory)
-            for key, memory in reserved:
-                _, fut = self._inflight.pop(key)
-                fut.set_result(memory)
+            for key in reserved:
+                del self._inflight[key]
+            reservation.set_result(reserved)
             self._shuttle.wake()
-        for i, memory, fut in contested:
-            winner = await asyncio.shield(fut)
+        for i, memory, key in contested:
+            winner = (await asyncio.shield(waits[key]))[key]
             if winner.fingerprint() != memory.fingerprint():
                 raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
             out[i] = Stored(winner)

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: Free pages worth a pass (4 MiB at SQLite's default 4 KiB page); smaller leftovers are reused by writes.
 MIN_FREE_PAGES = 1024
+#: ...unless the journal is empty (a backlog fully drained): then any leftover past this is handed back too.
+MIN_FREE_PAGES_EMPTY = 64
 #: Pages handed back per step: each step is one short transaction on the journal's thread.
 STEP_PAGES = 512
 INCREMENTAL = 2
@@ -45,10 +47,13 @@ def make_incremental(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL)
 
 
-def reclaim_due(conn: sqlite3.Connection) -> bool:
-    """At least MIN_FREE_PAGES free and half the file free: what a drained backlog leaves (O(1) reads)."""
+def reclaim_due(conn: sqlite3.Connection, empty: bool = False) -> bool:
+    """At least MIN_FREE_PAGES free and half the file free: what a drained backlog leaves (O(1) reads);
+    with `empty` (nothing left to ship), the tail a drain leaves behind after an earlier pass is enough."""
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    if empty:
+        return bool(free >= MIN_FREE_PAGES_EMPTY and 2 * free >= pages)
     return bool(free >= MIN_FREE_PAGES and 2 * free >= pages)
 
 
