@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jean_memory_dev.mixin import load
 from jean_memory_dev.processes import ServiceProcess
 from tests.helpers import all_ids, metric, new_id, wait_shipped, wait_until
 
@@ -80,6 +81,9 @@ def test_full_disk_refuses_adds_keeps_reads_and_recovers(small_disk: Path, tmp_p
                 assert add(f"before the disk filled {i} " + "p" * 3000).status_code == 201
             fill(small_disk / "filler")
             assert metric(svc.url, "jm_disk_free_bytes") < 64 * 1024
+            # What JeanMemoryDiskAlmostFull compares (the drill cannot fill the host's disk: this test is its drill).
+            ratio = metric(svc.url, "jm_disk_free_bytes") / metric(svc.url, "jm_disk_total_bytes")
+            assert ratio < load().thresholds.disk_free_ratio_min
 
             refused = None
             for i in range(2000):  # the WAL's free frames take a few more adds first

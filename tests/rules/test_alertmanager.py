@@ -3,7 +3,9 @@ inhibition works in a real Alertmanager."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -117,3 +119,124 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         assert not state[(Alert.TOO_FEW_REPLICAS_READY, "critical")]
     finally:
         am.stop()
+
+
+TEMPLATES = ROOT / "alerts" / "templates"
+
+
+def _alert(rule: dict, **labels: str) -> dict:
+    """A firing alert as Alertmanager hands it to a template: the rule's labels and annotations, with
+    Prometheus's own template text replaced by what it renders (here: fixed sample values)."""
+
+    def rendered(text: str) -> str:
+        return re.sub(r"\{\{[^}]*\}\}", "SAMPLE", text)
+
+    return {
+        "status": "firing",
+        "labels": {"alertname": rule["alert"], **rule["labels"], **labels},
+        "annotations": {k: rendered(v) for k, v in rule["annotations"].items()},
+        "startsAt": "2026-11-26T03:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": "0123456789abcdef",
+    }
+
+
+def _data(alerts: list[dict], receiver: str) -> dict:
+    common = {k: v for k, v in alerts[0]["annotations"].items() if all(a["annotations"].get(k) == v for a in alerts)}
+    return {
+        "receiver": receiver,
+        "status": "firing",
+        "alerts": alerts,
+        "groupLabels": {"alertname": alerts[0]["labels"]["alertname"]},
+        "commonLabels": {k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)},
+        "commonAnnotations": common,
+        "externalURL": "http://alertmanager:9093",
+    }
+
+
+def render_template(tmp_path: Path, name: str, data: dict) -> str:
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    result = subprocess.run(
+        [
+            "amtool",
+            "template",
+            "render",
+            f"--template.glob={TEMPLATES}/*.tmpl",
+            f"--template.text={{{{ template {json.dumps(name)} . }}}}",
+            f"--template.data={path}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("route", ["page", "ticket"])
+def test_every_alert_of_a_route_renders_with_what_a_human_acts_on(tmp_path: Path, route: str) -> None:
+    """`amtool template render` of the route's title and text, for every alert that routes there: the
+    summary, the value, the runbook and the dashboard panel are all in the message."""
+    rules = yaml.safe_load((ROOT / "alerts" / "rules" / "jean-memory.alerts.yml").read_text())["groups"][0]["rules"]
+    mine = [r for r in rules if r["labels"]["route"] == route]
+    assert mine
+    for rule in mine:
+        labels = {"instance": "127.0.0.1:8767"} if "$labels.instance" in json.dumps(rule["annotations"]) else {}
+        data = _data([_alert(rule, **labels)], route)
+        title = render_template(tmp_path, f"jm.{route}.title", data)
+        assert rule["alert"] in title and rule["labels"]["severity"] in title and "[FIRING:1]" in title, title
+        text = render_template(tmp_path, f"jm.{route}.text", data)
+        annotations = data["alerts"][0]["annotations"]
+        for key in ("summary", "value", "runbook_url", "dashboard_url"):
+            assert annotations[key] in text, (rule["alert"], key, text)
+        assert "/d/jm-" in annotations["dashboard_url"] and "viewPanel=" in annotations["dashboard_url"]
+        if labels:
+            assert "replica 127.0.0.1:8767" in text
+
+
+def test_a_group_of_several_alerts_lists_each_and_resolved_ones(tmp_path: Path) -> None:
+    rules = yaml.safe_load((ROOT / "alerts" / "rules" / "jean-memory.alerts.yml").read_text())["groups"][0]["rules"]
+    rule = next(r for r in rules if r["alert"] == Alert.REPLICA_DOWN)
+    a, b = _alert(rule, instance="a:8766"), _alert(rule, instance="b:8766")
+    b["status"] = "resolved"
+    data = _data([a, b], "ticket")
+    data["alerts"] = [a, b]
+    text = render_template(tmp_path, "jm.ticket.text", data)
+    assert "replica a:8766" in text and "RESOLVED" in text and "replica b:8766" in text
+    assert render_template(tmp_path, "jm.pagerduty.description", data).strip().startswith(a["annotations"]["summary"])
+
+
+def test_the_slack_and_pagerduty_examples_are_valid_uncommented(tmp_path: Path) -> None:
+    """The commented receivers in alertmanager.yml, uncommented and given their secrets, pass
+    `amtool check-config` with the templates loaded: the examples stay true."""
+    lines = (ROOT / "alerts" / "alertmanager.yml").read_text().splitlines()
+    out, uncommenting = [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped in ("# pagerduty_configs:", "# slack_configs:"):
+            uncommenting = True
+        elif uncommenting and not stripped.startswith("#   ") and not stripped.startswith("#     "):
+            uncommenting = False
+        out.append(line.replace("# ", "", 1) if uncommenting else line)
+    template = tmp_path / "alertmanager.yml"
+    template.write_text("\n".join(out) + "\n")
+    config = tmp_path / "rendered.yml"
+    subprocess.run(
+        [sys.executable, "scripts/render-config", str(template), str(config)],
+        cwd=ROOT,
+        check=True,
+        env={
+            **os.environ,
+            "AM_TEMPLATES_DIR": str(TEMPLATES),
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
+            "PAGERDUTY_ROUTING_KEY": "0123456789abcdef0123456789abcdef",
+        },
+    )
+    rendered = yaml.safe_load(config.read_text())
+    receivers = {r["name"]: r for r in rendered["receivers"]}
+    assert "pagerduty_configs" in receivers["page"] and "slack_configs" in receivers["ticket"]
+    assert "jm.page.text" in json.dumps(receivers["page"]) and "jm.ticket.text" in json.dumps(receivers["ticket"])
+    assert "dashboard_url" in json.dumps(receivers["page"]) and "dashboard_url" in json.dumps(receivers["ticket"])
+    result = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0 and "1 templates" in result.stdout, result.stdout + result.stderr

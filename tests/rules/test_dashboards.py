@@ -84,7 +84,7 @@ def test_panels_read_only_recordings_that_keep_the_replica() -> None:
     for uid, title, expr in queries():
         for record in set(re.findall(r"\bjm:[a-z0-9_:]+", expr)):
             assert record in rules, f"{uid} / {title}: {record} is not recorded"
-            assert re.search(r"by \(job, instance\)", rules[record]), f"{uid} / {title}: {record} is per job"
+            assert re.search(r"by \(job, instance\b", rules[record]), f"{uid} / {title}: {record} is per job"
 
 
 def test_overview_breaks_throughput_and_latency_down_by_replica() -> None:
@@ -134,3 +134,15 @@ def test_the_drills_queries_are_valid_promql(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_panels_of_one_mode_exist_and_say_why() -> None:
+    """The drills check every panel that applies to the mode they run: a panel declared for one mode only
+    must exist, and carry its reason."""
+    for ref, (modes, why) in boards.PANEL_MODES.items():
+        assert ref.panel in panels(ref.board.uid), f"{ref.board.title} has no panel {ref.panel!r}"
+        assert modes and modes != boards.BOTH and why, ref
+    assert not boards.applies(boards.SHUTTLE, "Batch size", boards.Mode.CLUSTER)
+    assert boards.applies(boards.SHUTTLE, "LTM up", boards.Mode.CLUSTER)
+    assert not boards.applies(boards.CLUSTER, "Commit latency", boards.Mode.EMBEDDED)
+    assert boards.applies(boards.CLUSTER, "Up and ready by replica", boards.Mode.EMBEDDED)

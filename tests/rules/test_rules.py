@@ -92,12 +92,15 @@ def test_every_metric_used_exists() -> None:
         "vector",
         "absent_over_time",
         "deriv",
+        "predict_linear",
         "on",
         "le",
         "job",
         "without",
         "bool",
         "instance",
+        "avg",
+        "avg_over_time",
     }
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:

@@ -52,7 +52,7 @@ def render(template: str, out: Path, **env: str) -> Path:
 
 
 def test_compose_config_is_valid() -> None:
-    for args in ([], ["--profile", "load"], ["--profile", "cluster"]):
+    for args in ([], ["--profile", "load"], ["--profile", "cluster"], ["--profile", "ha"]):
         result = subprocess.run(["docker-compose", *args, "config", "-q"], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 
@@ -60,7 +60,7 @@ def test_compose_config_is_valid() -> None:
 def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     config = yaml.safe_load(
         subprocess.run(
-            ["docker-compose", "--profile", "load", "--profile", "cluster", "config"],
+            ["docker-compose", "--profile", "load", "--profile", "cluster", "--profile", "ha", "config"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -75,7 +75,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     for name, svc in config["services"].items():
         image = svc.get("image", "")
         assert image and ":" in image and not image.endswith(":latest"), f"{name}: image not pinned ({image})"
-        if name in ("config", "cluster-config", "loadgen"):  # one-shot jobs
+        if name in ("config", "cluster-config", "ha-config", "loadgen"):  # one-shot jobs
             continue
         assert svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory"), f"{name}: no memory limit"
         if name != "otel-collector":  # distroless: no shell to run a healthcheck in
@@ -89,7 +89,17 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
     )
     assert config["services"]["loadgen"]["build"]["dockerfile"] == "tools/Dockerfile"
     assert config["services"]["loadgen"]["profiles"] == ["load"]
-    for name in ("jm-data", "prometheus-data", "tempo-data", "grafana-data", "alertmanager-data", "pg-data"):
+    for name in (
+        "jm-data",
+        "prometheus-data",
+        "tempo-data",
+        "grafana-data",
+        "alertmanager-data",
+        "pg-data",
+        "prometheus-2-data",
+        "alertmanager-2-data",
+        "alertmanager-3-data",
+    ):
         assert name in config["volumes"]
 
 
@@ -103,7 +113,11 @@ def test_promtool_check_config(tmp_path: Path, variant: str) -> None:
     config = render("prometheus/prometheus.yml", tmp_path / "prometheus.yml", **env)
     result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "49 rules found" in result.stdout and "21 rules found" in result.stdout
+    for folder in ("prometheus/rules", "alerts/rules"):  # every rule of the files Prometheus loads, found
+        count = sum(
+            len(g["rules"]) for p in (ROOT / folder).glob("*.yml") for g in yaml.safe_load(p.read_text())["groups"]
+        )
+        assert f"{count} rules found" in result.stdout, (folder, count, result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +173,7 @@ def test_every_dashboard_metric_exists() -> None:
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():
-        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]', " ", t["expr"])
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", t["expr"])
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
             if token in words or token in records or re.fullmatch(r"e|\d+", token):
                 continue
@@ -171,7 +185,16 @@ def test_dashboards_are_generated_and_stable() -> None:
     wanted = {path: text for path, text in outputs(load()).items() if path.parent == json_dir}
     assert problems(wanted, folders=(json_dir,)) == []
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
-    assert sorted(uids) == ["jm-cluster", "jm-overview", "jm-shuttle", "jm-slo", "jm-stm", "jm-telemetry"]
+    assert sorted(uids) == [
+        "jm-cluster",
+        "jm-overview",
+        "jm-quality",
+        "jm-shuttle",
+        "jm-slo",
+        "jm-stm",
+        "jm-telemetry",
+        "jm-trends",
+    ]
 
 
 def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:

@@ -4,6 +4,17 @@ processes, from the same config files as compose (rendered with local addresses)
 Prometheus scrapes the service here (Debian's Prometheus has no OTLP receiver), so rules and
 dashboards see the same series as over OTLP. `fast=True` loads the drill rule files (same
 expressions and thresholds, short windows) and scrapes and evaluates every second.
+
+`ha=True` runs the monitoring the way the most trusted setups do (kube-prometheus): two identical
+Prometheus replicas (external label `replica`, dropped from the alerts they send) and three Alertmanagers
+gossiping on loopback (`--cluster.listen-address`, `--cluster.peer`), every Prometheus sending to every
+Alertmanager; the receiver beside them is the dead man's switch that pages when the Watchdog stops.
+
+    stack = NativeStack(folder, fast=True, ha=True, ports=StackPorts.free(ha=True))
+    stack.up()
+    stack.monitoring.prometheus[1].kill()      # kill -9 of one Prometheus replica
+    stack.monitoring.alertmanagers[0].kill()   # and of one Alertmanager: the others notify
+    stack.down()
 """
 
 from __future__ import annotations
@@ -11,35 +22,81 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
+from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
     AlertmanagerServer,
     PrometheusServer,
     ReceiverProcess,
     ServiceProcess,
+    free_port,
     render_config,
     stop_groups,
 )
 
+#: How long Prometheus keeps its data unless PROMETHEUS_RETENTION says otherwise (.env.example: the same):
+#: the Trends dashboard compares with a week ago, so it must cover that and the trend window.
+DEFAULT_RETENTION = "30d"
+
+#: The drill's Alertmanager cluster peer timeout: the peer at position n waits n times this for an earlier
+#: peer's notification before sending its own (production keeps Alertmanager's default, 15 s).
+FAST_PEER_TIMEOUT = "3s"
+
+#: The drill's Prometheus resend delay: alerts are re-sent to Alertmanager this often and stay valid there
+#: for four times as long, so a dead Prometheus's Watchdog lapses within seconds (production: 1m, 4 min).
+FAST_RESEND_DELAY = "1s"
+
+#: How many Prometheus replicas and Alertmanagers `ha=True` runs.
+HA_PROMETHEUS, HA_ALERTMANAGERS = 2, 3
+
 
 def timing(fast: bool) -> dict[str, str]:
-    """Scrape, evaluation and notification timing: production-like, or the drill's (`fast`: 1 s)."""
+    """Scrape, evaluation and notification timing: production-like, or the drill's (`fast`: 1 s).
+
+    The drill's group_interval (10 s) is ten evaluations, as production's 5 minutes are twenty: two
+    Prometheus replicas evaluate over their own scrapes, so when an alert clears one may still see it firing
+    for a few seconds after the other resolved it (and re-send it). Alertmanager notifies the group's state
+    at group_interval ticks, so a disagreement shorter than one interval is never notified: one resolution,
+    not resolved-firing-resolved."""
+    windows = load().windows_for(Variant.FAST if fast else Variant.PRODUCTION)
     if fast:
         return {
             "PROM_SCRAPE_INTERVAL": "1s",
             "PROM_EVAL_INTERVAL": "1s",
             "AM_GROUP_WAIT": "1s",
-            "AM_GROUP_INTERVAL": "2s",
+            "AM_GROUP_INTERVAL": "10s",
             "AM_REPEAT_INTERVAL": "1h",
-            "AM_WATCHDOG_REPEAT": "1h",
+            "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,
+            "AM_WATCHDOG_GROUP_INTERVAL": "1s",
         }
-    return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s"}
+    return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s", "AM_WATCHDOG_REPEAT": windows.watchdog_repeat}
+
+
+def retention() -> str:
+    """PROMETHEUS_RETENTION, else 30 days: set explicitly, never Prometheus's own default (15 days)."""
+    return os.environ.get("PROMETHEUS_RETENTION", DEFAULT_RETENTION)
+
+
+def prometheus_args(fast: bool) -> tuple[str, ...]:
+    """Flags every Prometheus of the native stacks gets: its retention, and in the drill's timing a short
+    resend delay (see FAST_RESEND_DELAY)."""
+    args = [f"--storage.tsdb.retention.time={retention()}"]
+    if fast:
+        args.append(f"--rules.alert.resend-delay={FAST_RESEND_DELAY}")
+    return tuple(args)
+
+
+def deadman_after_s(fast: bool) -> float:
+    """Seconds without a Watchdog before the receiver's dead man's switch pages."""
+    return duration_seconds(load().windows_for(Variant.FAST if fast else Variant.PRODUCTION).deadman_after)
 
 
 def stage_rules(config: Path, fast: bool) -> Path:
@@ -56,6 +113,11 @@ def stage_rules(config: Path, fast: bool) -> Path:
     return rules
 
 
+def _targets(ports: Sequence[int]) -> str:
+    """`'127.0.0.1:9093', '127.0.0.1:9095'`: the inside of a YAML flow list of loopback targets."""
+    return ", ".join(f"'127.0.0.1:{port}'" for port in ports)
+
+
 def render_monitoring(
     config: Path,
     *,
@@ -64,10 +126,16 @@ def render_monitoring(
     alertmanager_port: int,
     receiver_port: int,
     targets: Mapping[str, str],
+    prometheus_peers: Sequence[int] = (),
+    alertmanager_peers: Sequence[int] = (),
+    replica: str = "prometheus-1",
+    name: str = "prometheus.yml",
 ) -> None:
-    """Render prometheus.yml and alertmanager.yml into `config` for local processes: the one rendering
-    the native stack and the native cluster share. `targets` sets the scrape-target variables of
-    prometheus/prometheus.yml (JM_SCRAPE_TARGETS, HAPROXY_METRICS_TARGETS, ...); the rest stay empty."""
+    """Render prometheus.yml (as `name`) and alertmanager.yml into `config` for local processes: the one
+    rendering the native stack and the native cluster share. `targets` sets the scrape-target variables of
+    prometheus/prometheus.yml (JM_SCRAPE_TARGETS, HAPROXY_METRICS_TARGETS, ...); the rest stay empty. In HA,
+    each Prometheus replica is rendered with its own `replica` name and port, its peers' ports
+    (`prometheus_peers`) and the other Alertmanagers of the cluster (`alertmanager_peers`)."""
     suffix = "-fast" if fast else ""
     env = {
         **timing(fast),
@@ -77,21 +145,180 @@ def render_monitoring(
         "HAPROXY_METRICS_TARGETS": "",
         **targets,
         "ALERTMANAGER_ADDR": f"127.0.0.1:{alertmanager_port}",
+        "ALERTMANAGER_PEER_TARGETS": _targets(alertmanager_peers),
         "PROMETHEUS_ADDR": f"127.0.0.1:{prometheus_port}",
+        "PROMETHEUS_PEER_TARGETS": _targets(prometheus_peers),
+        "PROM_REPLICA": replica,
         "PROM_RULES_DIR": str(stage_rules(config, fast)),
         "PROM_ALERTS_DIR": str(ROOT / "alerts" / f"rules{suffix}"),
         "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver_port}",
+        "AM_TEMPLATES_DIR": str(ROOT / "alerts" / "templates"),
     }
-    render_config(ROOT / "prometheus" / "prometheus.yml", config / "prometheus.yml", env)
+    render_config(ROOT / "prometheus" / "prometheus.yml", config / name, env)
     render_config(ROOT / "alerts" / "alertmanager.yml", config / "alertmanager.yml", env)
+
+
+def _env_port(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def _env_ports(name: str, default: str) -> list[int]:
+    return [int(p) for p in os.environ.get(name, default).split(",") if p]
 
 
 @dataclass
 class StackPorts:
-    service: int = int(os.environ.get("JM_PORT", "8766"))
-    prometheus: int = int(os.environ.get("PROMETHEUS_PORT", "9090"))
-    alertmanager: int = int(os.environ.get("ALERTMANAGER_PORT", "9093"))
-    receiver: int = int(os.environ.get("RECEIVER_PORT", "9099"))
+    """The stack's ports (defaults as in .env.example). HA adds a second Prometheus, two Alertmanagers and
+    the three Alertmanagers' gossip ports."""
+
+    service: int = field(default_factory=lambda: _env_port("JM_PORT", 8766))
+    prometheus: int = field(default_factory=lambda: _env_port("PROMETHEUS_PORT", 9090))
+    alertmanager: int = field(default_factory=lambda: _env_port("ALERTMANAGER_PORT", 9093))
+    receiver: int = field(default_factory=lambda: _env_port("RECEIVER_PORT", 9099))
+    prometheus_peers: list[int] = field(default_factory=lambda: [_env_port("PROMETHEUS_2_PORT", 9092)])
+    alertmanager_peers: list[int] = field(
+        default_factory=lambda: [_env_port("ALERTMANAGER_2_PORT", 9095), _env_port("ALERTMANAGER_3_PORT", 9096)]
+    )
+    alertmanager_cluster: list[int] = field(
+        default_factory=lambda: _env_ports("ALERTMANAGER_CLUSTER_PORTS", "9194,9195,9196")
+    )
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        """All free ports: for tests and drills, which may run beside a developer's stack."""
+        return cls(
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            [free_port() for _ in range(HA_PROMETHEUS - 1)],
+            [free_port() for _ in range(HA_ALERTMANAGERS - 1)],
+            [free_port() for _ in range(HA_ALERTMANAGERS)],
+        )
+
+
+class Monitoring:
+    """Prometheus (one, or an HA pair), Alertmanager (one, or a cluster of three) and the receiver.
+
+    `prometheus[i]` and `alertmanagers[i]` are the processes; `render(targets)` writes their configs
+    (`targets`: the scrape-target variables, as for `render_monitoring`). The first replica keeps the
+    single stack's names (`prometheus.yml`, folders `prometheus/`, `alertmanager/`)."""
+
+    def __init__(self, folder: Path, ports: StackPorts, *, fast: bool, ha: bool) -> None:
+        self.folder = folder
+        self.config = folder / "config"
+        self.fast = fast
+        self.ha = ha
+        self.ports = ports
+        config = load()
+        self.receiver = ReceiverProcess(
+            ROOT / "scripts" / "alert-receiver",
+            folder / "logs" / "alerts.jsonl",
+            ports.receiver,
+            deadman_after=deadman_after_s(fast),
+            extra_args=["--deadman-alert", DEADMAN_ALERT, "--deadman-runbook", runbook_url(config, Alert.WATCHDOG)],
+        )
+        am_ports = [ports.alertmanager, *ports.alertmanager_peers][: HA_ALERTMANAGERS if ha else 1]
+        cluster = ports.alertmanager_cluster[: len(am_ports)] if ha else []
+        self.alertmanagers = [
+            AlertmanagerServer(
+                self.config / "alertmanager.yml",
+                folder / ("alertmanager" if i == 0 else f"alertmanager-{i + 1}"),
+                port,
+                cluster_port=cluster[i] if ha else None,
+                peers=[f"127.0.0.1:{p}" for j, p in enumerate(cluster) if j != i],
+                peer_timeout=FAST_PEER_TIMEOUT if fast else None,
+            )
+            for i, port in enumerate(am_ports)
+        ]
+        self.prometheus_ports = [ports.prometheus, *ports.prometheus_peers][: HA_PROMETHEUS if ha else 1]
+        self.prometheus = [
+            PrometheusServer(
+                self.config / self.prometheus_config(i),
+                folder / ("prometheus" if i == 0 else f"prometheus-{i + 1}"),
+                port,
+                extra_args=prometheus_args(fast),
+            )
+            for i, port in enumerate(self.prometheus_ports)
+        ]
+
+    @staticmethod
+    def prometheus_config(i: int) -> str:
+        return "prometheus.yml" if i == 0 else f"prometheus-{i + 1}.yml"
+
+    @staticmethod
+    def replica_name(i: int) -> str:
+        """Prometheus replica `i`'s external `replica` label."""
+        return f"prometheus-{i + 1}"
+
+    def render(self, targets: Mapping[str, str]) -> None:
+        am_ports = [am.port for am in self.alertmanagers]
+        for i, port in enumerate(self.prometheus_ports):
+            render_monitoring(
+                self.config,
+                fast=self.fast,
+                prometheus_port=port,
+                alertmanager_port=am_ports[0],
+                receiver_port=self.ports.receiver,
+                targets=targets,
+                prometheus_peers=[p for p in self.prometheus_ports if p != port],
+                alertmanager_peers=am_ports[1:],
+                replica=self.replica_name(i),
+                name=self.prometheus_config(i),
+            )
+
+    def processes(self) -> dict[str, ReceiverProcess | AlertmanagerServer | PrometheusServer]:
+        """Every process by name (receiver, alertmanager, alertmanager-2, ..., prometheus, prometheus-2, ...)."""
+        out: dict[str, ReceiverProcess | AlertmanagerServer | PrometheusServer] = {"receiver": self.receiver}
+        out |= {am.folder.name: am for am in self.alertmanagers}
+        out |= {prom.folder.name: prom for prom in self.prometheus}
+        return out
+
+    def start_alerting(self) -> None:
+        """The receiver, then the Alertmanagers (each joins the ones before it); in HA, wait until the
+        cluster has settled (every peer sees all the others), so that the first alerts meet one cluster."""
+        self.receiver.start()
+        for am in self.alertmanagers:
+            am.start()
+        if self.ha:
+            self.wait_settled()
+
+    def wait_settled(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            states = [am.status()["cluster"] for am in self.alertmanagers]
+            if all(s["status"] == "ready" and len(s["peers"]) == len(self.alertmanagers) for s in states):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Alertmanager cluster did not settle in {timeout_s:g} s: {states}")
+            time.sleep(0.5)
+
+    def start_prometheus(self) -> None:
+        for prom in self.prometheus:
+            prom.start()
+
+    def stop(self) -> None:
+        for prom in self.prometheus:
+            prom.stop()
+        for am in self.alertmanagers:
+            am.stop()
+        self.receiver.stop()
+
+    def urls(self) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        for prom in self.prometheus:
+            urls[prom.folder.name] = prom.url
+        urls["prometheus alerts"] = f"{self.prometheus[0].url}/alerts"
+        for am in self.alertmanagers:
+            urls[am.folder.name] = am.url
+        urls["receiver (delivered alerts)"] = f"{self.receiver.url}/alerts"
+        return urls
+
+    def checks(self) -> dict[str, str]:
+        """What `status` asks each part: its readiness URL."""
+        checks = {prom.folder.name: f"{prom.url}/-/ready" for prom in self.prometheus}
+        checks |= {am.folder.name: f"{am.url}/-/ready" for am in self.alertmanagers}
+        return checks | {"receiver": f"{self.receiver.url}/healthz"}
 
 
 @dataclass
@@ -100,24 +327,20 @@ class NativeStack:
     fast: bool = False
     ports: StackPorts = field(default_factory=StackPorts)
     service_env: dict[str, str] = field(default_factory=dict)
+    ha: bool = False
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
         self.config = self.folder / "config"
-        self.receiver = ReceiverProcess(
-            ROOT / "scripts" / "alert-receiver", self.folder / "logs" / "alerts.jsonl", self.ports.receiver
-        )
-        self.alertmanager = AlertmanagerServer(
-            self.config / "alertmanager.yml", self.folder / "alertmanager", self.ports.alertmanager
-        )
+        self.monitoring = Monitoring(self.folder, self.ports, fast=self.fast, ha=self.ha)
+        self.receiver = self.monitoring.receiver
+        self.alertmanager = self.monitoring.alertmanagers[0]
+        self.prometheus = self.monitoring.prometheus[0]
         self.service = ServiceProcess(
             self.folder / "service-data",
             env=self.service_env,
             port=self.ports.service,
             log_path=self.folder / "logs" / "service.log",
-        )
-        self.prometheus = PrometheusServer(
-            self.config / "prometheus.yml", self.folder / "prometheus", self.ports.prometheus
         )
 
     @property
@@ -125,66 +348,44 @@ class NativeStack:
         return timing(self.fast)
 
     def render(self) -> None:
-        render_monitoring(
-            self.config,
-            fast=self.fast,
-            prometheus_port=self.ports.prometheus,
-            alertmanager_port=self.ports.alertmanager,
-            receiver_port=self.ports.receiver,
-            targets={"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"},
-        )
+        self.monitoring.render({"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"})
 
     def up(self) -> dict[str, str]:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.render()
-        started = []
         try:
-            for proc in (self.receiver, self.alertmanager, self.service, self.prometheus):
-                proc.start()
-                started.append(proc)
+            self.monitoring.start_alerting()
+            self.service.start()
+            self.monitoring.start_prometheus()
         except BaseException:
-            for proc in reversed(started):
-                proc.stop()
+            self.down()
             raise
         pids = {name: p.proc.pid for name, p in self.parts().items() if p.proc}
         (self.folder / "pids.json").write_text(json.dumps(pids))
         return self.urls()
 
     def parts(self) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer]:
-        return {
-            "receiver": self.receiver,
-            "alertmanager": self.alertmanager,
-            "service": self.service,
-            "prometheus": self.prometheus,
-        }
+        return {**self.monitoring.processes(), "service": self.service}
 
     def urls(self) -> dict[str, str]:
         return {
             "service": self.service.url,
             "service metrics": f"{self.service.url}/metrics",
             "service dashboard": f"{self.service.url}/metrics/dashboard",
-            "prometheus": self.prometheus.url,
-            "prometheus alerts": f"{self.prometheus.url}/alerts",
-            "alertmanager": self.alertmanager.url,
-            "receiver (delivered alerts)": f"{self.receiver.url}/alerts",
+            **self.monitoring.urls(),
         }
 
     def down(self) -> None:
         """Stop what this object started, or (from another process) what pids.json records."""
-        for proc in (self.prometheus, self.service, self.alertmanager, self.receiver):
-            proc.stop()
+        self.service.stop()
+        self.monitoring.stop()
         pid_file = self.folder / "pids.json"
         if pid_file.exists():
             stop_groups(json.loads(pid_file.read_text()).values())
             pid_file.unlink()
 
     def status(self) -> dict[str, bool]:
-        checks = {
-            "service": f"{self.service.url}/readyz",
-            "prometheus": f"{self.prometheus.url}/-/ready",
-            "alertmanager": f"{self.alertmanager.url}/-/ready",
-            "receiver": f"{self.receiver.url}/healthz",
-        }
+        checks = {"service": f"{self.service.url}/readyz", **self.monitoring.checks()}
         out = {}
         for name, url in checks.items():
             try:
@@ -197,12 +398,17 @@ class NativeStack:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="scripts/stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="scripts/stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--fast", action="store_true", help="drill timing: fast rules, 1 s scrape and evaluation")
+    parser.add_argument(
+        "--ha",
+        action="store_true",
+        help="two Prometheus replicas and three clustered Alertmanagers (ports: .env.example)",
+    )
     parser.add_argument("--folder", type=Path, default=ROOT / ".stack", help="data, configs and logs (default .stack)")
     args = parser.parse_args(argv)
-    stack = NativeStack(args.folder, fast=args.fast)
+    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha)
     if args.command == "up":
         if any(stack.status().values()):
             print("a stack is already running here: scripts/stack down first", file=sys.stderr)

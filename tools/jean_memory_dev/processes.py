@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -423,19 +423,52 @@ class PrometheusServer:
     def stop(self) -> None:
         _stop(self.proc)
 
+    def kill(self) -> None:
+        """kill -9: no shutdown, no goodbye to Alertmanager (its alerts expire there on their own)."""
+        _kill(self.proc)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
 
 class AlertmanagerServer:
-    """A real Alertmanager (Debian's 0.28), single node, on a free port."""
+    """A real Alertmanager (Debian's 0.28) on a free port: a single node, or (with `cluster_port`) one peer
+    of a gossip cluster on loopback that joins `peers` (`host:port` of their cluster ports).
 
-    def __init__(self, config: Path, folder: Path, port: int | None = None) -> None:
+    Peers share silences and the notification log; the peer at position `n` of the cluster waits
+    `n * peer_timeout` before notifying, and does not if an earlier peer's notification reached it by then.
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        folder: Path,
+        port: int | None = None,
+        cluster_port: int | None = None,
+        peers: Sequence[str] = (),
+        peer_timeout: str | None = None,
+    ) -> None:
         self.config = config
         self.folder = folder
         self.port = port or free_port()
+        self.cluster_port = cluster_port
+        self.peers = list(peers)
+        self.peer_timeout = peer_timeout
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cluster_args(self) -> list[str]:
+        if self.cluster_port is None:
+            return ["--cluster.listen-address="]
+        args = [f"--cluster.listen-address=127.0.0.1:{self.cluster_port}"]
+        args += [f"--cluster.peer={peer}" for peer in self.peers]
+        if self.peer_timeout:
+            args.append(f"--cluster.peer-timeout={self.peer_timeout}")
+        return args
 
     def start(self) -> AlertmanagerServer:
         binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -446,23 +479,57 @@ class AlertmanagerServer:
             f"--config.file={self.config}",
             f"--storage.path={self.folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=",
+            *self.cluster_args(),
         ]
         self.proc = _spawn(cmd, self.folder / "alertmanager.log")
         wait_http(f"{self.url}/-/ready", 60, self.proc)
         return self
 
+    def status(self) -> dict[str, Any]:
+        """`/api/v2/status`: the cluster's peers as this Alertmanager sees them, its own name, the config."""
+        status: dict[str, Any] = httpx.get(f"{self.url}/api/v2/status", timeout=5).json()
+        return status
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts it holds, each with `status.state` (active, suppressed) and `silencedBy`."""
+        alerts: list[dict[str, Any]] = httpx.get(f"{self.url}/api/v2/alerts", timeout=5).json()
+        return alerts
+
+    def silences(self) -> list[dict[str, Any]]:
+        silences: list[dict[str, Any]] = httpx.get(f"{self.url}/api/v2/silences", timeout=5).json()
+        return silences
+
     def stop(self) -> None:
         _stop(self.proc)
 
+    def kill(self) -> None:
+        """kill -9: its peers keep the cluster's state (silences, what was notified) without it."""
+        _kill(self.proc)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
 
 class ReceiverProcess:
-    """scripts/alert-receiver on a free port: what Alertmanager delivered, for tests and drills."""
+    """scripts/alert-receiver on a free port: what Alertmanager delivered, for tests and drills.
 
-    def __init__(self, script: Path, log: Path, port: int | None = None) -> None:
+    `deadman_after` (seconds) arms its dead man's switch: a page when no Watchdog arrived for that long.
+    """
+
+    def __init__(
+        self,
+        script: Path,
+        log: Path,
+        port: int | None = None,
+        deadman_after: float | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.script = script
         self.log = log
         self.port = port or free_port()
+        self.deadman_after = deadman_after
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -481,6 +548,9 @@ class ReceiverProcess:
             "--log",
             str(self.log),
         ]
+        if self.deadman_after is not None:
+            cmd += ["--deadman-after", f"{self.deadman_after:g}"]
+        cmd += self.extra_args
         self.proc = _spawn(cmd, None)
         wait_http(f"{self.url}/healthz", 30, self.proc)
         return self
@@ -491,6 +561,9 @@ class ReceiverProcess:
 
     def stop(self) -> None:
         _stop(self.proc)
+
+    def kill(self) -> None:
+        _kill(self.proc)
 
 
 class HaproxyProcess:
@@ -604,6 +677,13 @@ def stop_groups(pids: Iterable[int], timeout_s: float = 20.0) -> None:
 def _group_alive(pgid: int) -> bool:
     """Whether any process of group `pgid` still runs (zombies do not: their parent may be the caller)."""
     return any(p.pgrp == pgid and p.state not in ("Z", "X") for p in _processes())
+
+
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """kill -9 of a process group this module started (a crash: nothing runs on the way out)."""
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:

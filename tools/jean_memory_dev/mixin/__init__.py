@@ -8,6 +8,7 @@ reference docs, all generated from one typed config (`alerts/thresholds.yaml`) a
     promtool.py   a firing and a silent promtool case per alert
     runbooks.py   runbooks from the Markdown templates in alerts/runbooks/templates/
     boards.py     dashboard uids and titles; dashboards/ the grafanalib modules
+    links.py      each alert's link to the dashboard panel that answers it
     docs.py       docs/reference/{settings,metrics,monitoring}.md
     layout.py     where every source and output lives
     generate.py   `jean-memory-dev generate [--check]`
@@ -20,6 +21,7 @@ from jean_memory_dev.mixin.catalogue import (
     CATALOGUE,
     CLUSTER_ALERTS,
     COLLECTOR_METRICS,
+    DEADMAN_ALERT,
     Alert,
     runbook_url,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "CATALOGUE",
     "CLUSTER_ALERTS",
     "COLLECTOR_METRICS",
+    "DEADMAN_ALERT",
     "Alert",
     "Config",
     "ConfigError",

@@ -2,11 +2,24 @@
 
 Kept apart from the grafanalib modules so that naming a dashboard does not build one. A test checks
 that every panel a `PanelRef` names exists on its dashboard.
+
+Which panels apply to which mode is said here too: a single embedded instance has no cluster series,
+and cluster replicas have no journal to ship (the fire drills check every panel that applies to the
+mode they run, and `applies()` is how they know).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """How the service runs: one embedded instance (SQLite or another store), or replicas over PostgreSQL."""
+
+    EMBEDDED = "embedded"
+    CLUSTER = "cluster"
 
 
 @dataclass(frozen=True)
@@ -26,8 +39,10 @@ SHUTTLE = Board("jm-shuttle", "Jean Memory / Shuttle and LTM")
 SLO = Board("jm-slo", "Jean Memory / SLOs and error budget")
 TELEMETRY = Board("jm-telemetry", "Jean Memory / Telemetry pipeline")
 CLUSTER = Board("jm-cluster", "Jean Memory / Cluster")
+TRENDS = Board("jm-trends", "Jean Memory / Trends")
+QUALITY = Board("jm-quality", "Jean Memory / Retrieval quality and lifecycle")
 
-BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER)
+BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY)
 
 
 @dataclass(frozen=True)
@@ -44,3 +59,38 @@ def describe(panels: tuple[PanelRef, ...]) -> str:
     for ref in panels:
         groups.setdefault(ref.board, []).append(ref.panel)
     return "; ".join(f"{board.short} / {', '.join(titles)}" for board, titles in groups.items())
+
+
+BOTH = frozenset(Mode)
+CLUSTER_ONLY = frozenset({Mode.CLUSTER})
+EMBEDDED_ONLY = frozenset({Mode.EMBEDDED})
+
+#: Boards that draw one mode's series only (none: the Cluster board's replica panels serve a lone instance too).
+BOARD_MODES: Mapping[Board, frozenset[Mode]] = {}
+
+_COORDINATION = (
+    "a histogram of cluster-mode work (group commits, version checks, change notifications): never observed embedded"
+)
+_SHUTTLE = "the journal's shipping to the store: cluster replicas commit to PostgreSQL and have no journal to ship"
+
+#: Panels that draw one mode's series only, on boards that serve both (with the reason).
+PANEL_MODES: Mapping[PanelRef, tuple[frozenset[Mode], str]] = {
+    PanelRef(CLUSTER, "Invalidation lag"): (CLUSTER_ONLY, _COORDINATION),
+    PanelRef(CLUSTER, "Version check duration"): (CLUSTER_ONLY, _COORDINATION),
+    PanelRef(CLUSTER, "Commit latency"): (CLUSTER_ONLY, _COORDINATION),
+    PanelRef(CLUSTER, "Commit group size"): (CLUSTER_ONLY, _COORDINATION),
+    PanelRef(SHUTTLE, "Pending writes"): (EMBEDDED_ONLY, _SHUTTLE),
+    PanelRef(SHUTTLE, "Oldest pending age"): (EMBEDDED_ONLY, _SHUTTLE),
+    PanelRef(SHUTTLE, "Batch size"): (EMBEDDED_ONLY, _SHUTTLE),
+    PanelRef(SHUTTLE, "Retries and failures"): (EMBEDDED_ONLY, _SHUTTLE),
+}
+
+
+def board_of(uid: str) -> Board:
+    return next(b for b in BOARDS if b.uid == uid)
+
+
+def applies(board: Board, panel: str, mode: Mode) -> bool:
+    """Whether the panel draws data when the service runs in `mode`."""
+    modes, _ = PANEL_MODES.get(PanelRef(board, panel), (BOARD_MODES.get(board, BOTH), ""))
+    return mode in modes

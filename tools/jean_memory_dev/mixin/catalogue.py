@@ -48,6 +48,9 @@ class Alert(StrEnum):
     LTM_UNREACHABLE = "JeanMemoryLTMUnreachable"
     STM_NEAR_BUDGET = "JeanMemorySTMNearBudget"
     ADMISSION_REJECTING = "JeanMemoryAdmissionRejecting"
+    DISK_ALMOST_FULL = "JeanMemoryDiskAlmostFull"
+    DISK_FILLING_UP = "JeanMemoryDiskFillingUp"
+    RETRIEVAL_QUALITY_DROPPED = "JeanMemoryRetrievalQualityDropped"
     EMBED_QUEUE_STALE = "JeanMemoryEmbedQueueStale"
     COHERENCE_LAG_HIGH = "JeanMemoryCoherenceLagHigh"
     TELEMETRY_PIPELINE_BROKEN = "JeanMemoryTelemetryPipelineBroken"
@@ -89,6 +92,9 @@ class AlertRule:
     expr: str
     summary: str
     description: str
+    value: str
+    panel: PanelRef
+    link_instance: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -97,7 +103,11 @@ class ThresholdAlert:
     """An alert with one severity: an expression over a threshold, pending for one of the windows.
 
     `expr` is a template, or a function of the context where the expression is built (a sum over a
-    list of metrics); `pending` None fires at once (the Watchdog)."""
+    list of metrics); `pending` None fires at once (the Watchdog). `value` is how a person reads the
+    expression's value (Prometheus's `{{ $value }}` with the right humanizer, or words where the number
+    means nothing by itself): it becomes the `value` annotation the notifications show, and `${value}`
+    in the description. `answers` are the panels to open, the first one linked from the notification
+    (`dashboard_url`); `link_instance` also picks the alert's replica on that dashboard."""
 
     alert: Alert
     severity: Severity
@@ -105,7 +115,9 @@ class ThresholdAlert:
     expr: str | Callable[[Context], str]
     summary: str
     description: str
+    value: str
     answers: tuple[PanelRef, ...]
+    link_instance: bool = False
 
     def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
         where = f"{self.alert} in catalogue.py"
@@ -117,7 +129,10 @@ class ThresholdAlert:
                 for_=ctx.windows.pending(self.pending) if self.pending else None,
                 expr=expr,
                 summary=ctx.fill(self.summary, where),
-                description=ctx.fill(self.description, where),
+                description=ctx.fill(self.description, where, value=self.value),
+                value=self.value,
+                panel=self.answers[0],
+                link_instance=self.link_instance,
             ),
         )
 
@@ -139,9 +154,10 @@ class BurnRateAlert:
     summary: str = "Jean Memory is burning its ${slo} error budget"
     summary_page: str = "Jean Memory is burning its ${slo} error budget fast"
     description: str = (
-        "The share of /v1 requests ${what} is {{ $value | humanizePercentage }} over the long window, at least "
+        "The share of /v1 requests ${what} is ${value} over the long window, at least "
         "${factor}x the rate that spends the ${objective} SLO's budget (multiwindow, multi-burn-rate)."
     )
+    value: str = "{{ $value | humanizePercentage }}"
 
     def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
         where = f"{self.alert} in catalogue.py"
@@ -162,6 +178,7 @@ class BurnRateAlert:
                 "what": ctx.fill(self.what, where),
                 "factor": str(min(b.factor for b in burns)),
                 "objective": f"{objective:.1%}",
+                "value": self.value,
             }
             summary = self.summary_page if severity is Severity.CRITICAL else self.summary
             out.append(
@@ -172,6 +189,8 @@ class BurnRateAlert:
                     expr="\nor\n".join(clauses),
                     summary=ctx.fill(summary, where, **extra),
                     description=ctx.fill(self.description, where, **extra),
+                    value=self.value,
+                    panel=self.answers[0],
                     labels={"slo": self.slo},
                 )
             )
@@ -204,6 +223,7 @@ _SPECS: tuple[AlertSpec, ...] = (
         summary="Jean Memory is down",
         description="No Jean Memory replica of job ${job} is up: every scrape is failing, or (over OTLP) none "
         "has reported for ${absent}.",
+        value="no replica up",
         answers=(
             PanelRef(boards.TELEMETRY, "Scrape health"),
             PanelRef(boards.CLUSTER, "Replicas: expected, up, ready"),
@@ -217,7 +237,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         summary="A Jean Memory replica is down",
         description="Replica {{ $labels.instance }} of job ${job} has failed its scrapes for ${service_down_for}; "
         "at least one other replica is up and serving.",
+        value="{{ $labels.instance }} down",
         answers=(PanelRef(boards.CLUSTER, "Up and ready by replica"),),
+        link_instance=True,
     ),
     # Counts only replicas whose build info says cluster mode: an embedded instance never fires it. With
     # no replica up at all the sum is empty and JeanMemoryDown pages instead.
@@ -228,6 +250,7 @@ _SPECS: tuple[AlertSpec, ...] = (
         expr="sum by (job) (\n  jm_ready{${sel}}\n  and on (job, instance)\n"
         '  jm_build_info{${sel}, mode="cluster"}\n) < ${min_ready_replicas}',
         summary="Fewer than ${min_ready_replicas} Jean Memory replicas are ready",
+        value="{{ $value }} ready",
         description="{{ $value }} replica(s) of job ${job} in cluster mode report ready (jm_ready == 1); at least "
         "${min_ready_replicas} are needed to lose one and keep serving.",
         answers=(
@@ -241,8 +264,8 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:api_latency:avg${rate} > ${avg_response_seconds}",
         summary="Jean Memory average response time is over ${avg_response_ms} ms",
-        description="Average /v1 response time over the last ${rate} is {{ $value | humanizeDuration }} "
-        "(threshold ${avg_response_ms} ms).",
+        description="Average /v1 response time over the last ${rate} is ${value} (threshold ${avg_response_ms} ms).",
+        value="{{ $value | humanizeDuration }}",
         answers=(
             PanelRef(boards.OVERVIEW, "Memory creation latency"),
             PanelRef(boards.OVERVIEW, "Search latency"),
@@ -254,8 +277,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:creation_latency:p99_${rate} > ${creation_p99_seconds}",
         summary="Memory creation p99 is over ${creation_p99_ms} ms",
-        description="Memory creation p99 over ${rate} is {{ $value | humanizeDuration }} "
+        description="Memory creation p99 over ${rate} is ${value} "
         "(threshold ${creation_p99_ms} ms; the target is a ${creation_avg_ms} ms average).",
+        value="{{ $value | humanizeDuration }}",
         answers=(PanelRef(boards.OVERVIEW, "Memory creation latency"),),
     ),
     ThresholdAlert(
@@ -264,8 +288,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:search_latency:p99_${rate} > ${search_p99_seconds}",
         summary="Search p99 is over ${search_p99_ms} ms",
-        description="Search p99 (all tiers) over ${rate} is {{ $value | humanizeDuration }} "
+        description="Search p99 (all tiers) over ${rate} is ${value} "
         "(threshold ${search_p99_ms} ms; hot-search target ${hot_search_p99_ms} ms).",
+        value="{{ $value | humanizeDuration }}",
         answers=(PanelRef(boards.OVERVIEW, "Search latency"),),
     ),
     ThresholdAlert(
@@ -274,8 +299,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:cache_hit:ratio_rate${rate} < ${cache_hit_ratio_min}\nand\njm:searches:rate${rate} > 0",
         summary="Cache hit rate is under ${cache_hit_ratio_min_pct}",
-        description="Share of searches answered without the model over ${rate} is {{ $value | humanizePercentage }} "
+        description="Share of searches answered without the model over ${rate} is ${value} "
         "(threshold ${cache_hit_ratio_min_pct}, target ${cache_hit_ratio_pct}).",
+        value="{{ $value | humanizePercentage }}",
         answers=(PanelRef(boards.OVERVIEW, "Cache hit rate"),),
     ),
     ThresholdAlert(
@@ -284,8 +310,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:http_errors:ratio_rate${rate} > ${error_ratio_max}",
         summary="Jean Memory error rate is over ${error_ratio_max_pct}",
-        description="5xx share of requests over ${rate} is {{ $value | humanizePercentage }} "
+        description="5xx share of requests over ${rate} is ${value} "
         "(threshold ${error_ratio_max_pct}, target under ${error_ratio_pct}).",
+        value="{{ $value | humanizePercentage }}",
         answers=(PanelRef(boards.OVERVIEW, "Error rate"),),
     ),
     ThresholdAlert(
@@ -295,8 +322,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         expr="deriv(jm_shuttle_pending{${sel}}[${rate}]) > ${shuttle_backlog_growth_per_second}\n"
         "and\njm_shuttle_pending{${sel}} > ${shuttle_backlog_min}",
         summary="Writes are piling up in the journal",
-        description="{{ $value | humanize }} writes/s more are journaled than shipped to the long-term store; "
+        description="${value} writes/s more are journaled than shipped to the long-term store; "
         "over ${shuttle_backlog_min} are waiting.",
+        value="{{ $value | humanize }}",
         answers=(PanelRef(boards.SHUTTLE, "Pending writes"),),
     ),
     ThresholdAlert(
@@ -305,8 +333,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.SHORT,
         expr="max by (job) (jm_shuttle_oldest_pending_age_seconds{${sel}}) > ${shuttle_oldest_pending_seconds}",
         summary="The oldest unshipped write is over ${shuttle_oldest_pending_seconds} s old",
-        description="The oldest write not yet in the long-term store is {{ $value | humanizeDuration }} old "
+        description="The oldest write not yet in the long-term store is ${value} old "
         "(threshold ${shuttle_oldest_pending_seconds} s).",
+        value="{{ $value | humanizeDuration }}",
         answers=(PanelRef(boards.SHUTTLE, "Oldest pending age"),),
     ),
     ThresholdAlert(
@@ -317,6 +346,7 @@ _SPECS: tuple[AlertSpec, ...] = (
         summary="The long-term store is unreachable",
         description="The last calls to the long-term store failed; writes are acknowledged from the journal and "
         "retried, reads of users not in the short-term tier fail with 503.",
+        value="store calls failing",
         answers=(PanelRef(boards.SHUTTLE, "LTM up"),),
     ),
     ThresholdAlert(
@@ -325,7 +355,8 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:stm_budget:ratio > ${stm_budget_ratio}",
         summary="The short-term tier is near its memory budget",
-        description="The short-term tier uses {{ $value | humanizePercentage }} of its budget "
+        value="{{ $value | humanizePercentage }}",
+        description="The short-term tier uses ${value} of its budget "
         "(threshold ${stm_budget_ratio_pct} of ${stm_mb} MB); cold users are being evicted.",
         answers=(PanelRef(boards.STM, "STM bytes vs budget"),),
     ),
@@ -335,9 +366,63 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.SHORT,
         expr="jm:admission_rejections:rate${rate} > ${admission_rejections_per_second}",
         summary="Admission control is refusing requests",
-        description="{{ $value | humanize }} requests/s are refused with 429/503 "
-        "(threshold ${admission_rejections_per_second}/s).",
+        value="{{ $value | humanize }}",
+        description="${value} requests/s are refused with 429/503 (threshold ${admission_rejections_per_second}/s).",
         answers=(PanelRef(boards.OVERVIEW, "Admission rejections"),),
+    ),
+    # The data folder's filesystem (journal, embedded store): per replica, as each has its own. The ratio is
+    # free over total, so a small volume is judged by its share, as node-exporter's filesystem alerts do.
+    ThresholdAlert(
+        alert=Alert.DISK_ALMOST_FULL,
+        severity=Severity.CRITICAL,
+        pending=Pending.STANDARD,
+        expr="jm_disk_free_bytes{${sel}} / jm_disk_total_bytes{${sel}} < ${disk_free_ratio_min}",
+        summary="The data folder's disk is almost full",
+        value="{{ $value | humanizePercentage }}",
+        description="{{ $labels.instance }}: the filesystem of JM_DATA_DIR has ${value} free (threshold "
+        "${disk_free_ratio_min_pct}); when it is full adds get 507 until space returns.",
+        answers=(
+            PanelRef(boards.QUALITY, "Disk free (data folder)"),
+            PanelRef(boards.QUALITY, "Disk bytes free"),
+        ),
+        link_instance=True,
+    ),
+    ThresholdAlert(
+        alert=Alert.DISK_FILLING_UP,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="(\n  jm_disk_free_bytes{${sel}} / jm_disk_total_bytes{${sel}} < ${disk_fill_free_ratio_max}\n)\n"
+        "and\npredict_linear(jm_disk_free_bytes{${sel}}[${baseline}], ${fill_horizon_seconds}) < 0",
+        summary="The data folder's disk is filling up",
+        value="{{ $value | humanizePercentage }} free",
+        description="{{ $labels.instance }}: ${value} on the filesystem of JM_DATA_DIR (under "
+        "${disk_fill_free_ratio_max_pct}) and, at the pace of the last ${baseline}, it is full within ${fill_horizon}.",
+        answers=(
+            PanelRef(boards.QUALITY, "Disk bytes free"),
+            PanelRef(boards.QUALITY, "Disk free (data folder)"),
+        ),
+        link_instance=True,
+    ),
+    # Relative to its own past, so that it holds for any embedder (MiniLM's scores and the hash
+    # embedder's differ): the median of the best match's similarity over the rate window falls under a share
+    # of its median over the baseline window.
+    ThresholdAlert(
+        alert=Alert.RETRIEVAL_QUALITY_DROPPED,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="histogram_quantile(0.5, sum by (job, le) (rate(jm_search_top_score_bucket{${sel}}[${rate}])))\n"
+        "< ${retrieval_score_drop_ratio}\n"
+        "* histogram_quantile(0.5, sum by (job, le) (rate(jm_search_top_score_bucket{${sel}}[${baseline}])))",
+        summary="Retrieval quality collapsed: best matches are far less similar than usual",
+        value="{{ $value | humanizePercentage }}",
+        description="The median similarity of each search's best result over ${rate} is ${value}, under "
+        "${retrieval_score_drop_ratio_pct} of its median over ${baseline}: the model and the stored vectors "
+        "no longer agree (a broken or swapped model, noise vectors). Searches still answer, with the wrong "
+        "memories.",
+        answers=(
+            PanelRef(boards.QUALITY, "Best-match similarity"),
+            PanelRef(boards.QUALITY, "Searches with no result"),
+        ),
     ),
     # Every replica publishes the same queue, read from PostgreSQL: the max is the queue's.
     ThresholdAlert(
@@ -346,7 +431,8 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.SHORT,
         expr="max by (job) (jm_cluster_embed_queue_oldest_age_seconds{${sel}}) > ${embed_queue_oldest_seconds}",
         summary="A memory has waited over ${embed_queue_oldest_seconds} s for its vector",
-        description="The oldest memory in PostgreSQL without a vector is {{ $value | humanizeDuration }} old "
+        value="{{ $value | humanizeDuration }}",
+        description="The oldest memory in PostgreSQL without a vector is ${value} old "
         "(threshold ${embed_queue_oldest_seconds} s; a dead replica's claims are taken over after the "
         "${cluster_lease_s} s lease).",
         answers=(
@@ -361,8 +447,9 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.STANDARD,
         expr="jm:cluster_invalidation_lag:p99_${rate} > ${invalidation_lag_p99_seconds}",
         summary="Replicas learn of each other's writes late",
+        value="{{ $value | humanizeDuration }}",
         description="p99 from a commit on any replica to its change notification on another is "
-        "{{ $value | humanizeDuration }} over ${rate} (threshold ${invalidation_lag_p99_seconds} s); reads stay "
+        "${value} over ${rate} (threshold ${invalidation_lag_p99_seconds} s); reads stay "
         "correct but catch up from PostgreSQL first.",
         answers=(
             PanelRef(boards.CLUSTER, "Invalidation lag"),
@@ -375,7 +462,8 @@ _SPECS: tuple[AlertSpec, ...] = (
         pending=Pending.SHORT,
         expr=_telemetry_failures,
         summary="Telemetry is being lost between the service and the backends",
-        description="{{ $value | humanize }} failed exports or refused/dropped items per second "
+        value="{{ $value | humanize }}",
+        description="${value} failed exports or refused/dropped items per second "
         "(service OTLP exports, collector receivers and exporters).",
         answers=(
             PanelRef(boards.TELEMETRY, "Service OTLP exports"),
@@ -408,6 +496,7 @@ _SPECS: tuple[AlertSpec, ...] = (
         expr="vector(1)",
         summary="The alerting pipeline is alive",
         description="Always firing. If the receiver stops getting this, alerts are not being delivered.",
+        value="always firing",
         answers=(PanelRef(boards.OVERVIEW, "Active alerts"),),
     ),
 )
@@ -423,6 +512,10 @@ BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, B
 CLUSTER_ALERTS = frozenset(
     {Alert.REPLICA_DOWN, Alert.TOO_FEW_REPLICAS_READY, Alert.EMBED_QUEUE_STALE, Alert.COHERENCE_LAG_HIGH}
 )
+
+#: The page of the dead man's switch (scripts/alert-receiver --deadman-after): raised outside Prometheus when
+#: the Watchdog stops arriving, so not a rule of the catalogue; it links to the Watchdog's runbook.
+DEADMAN_ALERT = "WatchdogMissing"
 
 if set(CATALOGUE) != set(Alert):
     raise RuntimeError(f"alerts without a catalogue entry: {sorted(set(Alert) - set(CATALOGUE))}")

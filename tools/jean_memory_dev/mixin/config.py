@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from jean_memory_dev.mixin.layout import SOURCE
 
@@ -86,6 +95,8 @@ class _Model(BaseModel):
 class Service(_Model):
     job: Annotated[str, StringConstraints(strict=True, min_length=1)]
     runbook_base_url: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://")]
+    #: Grafana's address: each alert's `dashboard_url` opens the panel that answers it there.
+    dashboard_base_url: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://[^/]+(/.*[^/])?$")]
 
 
 class Targets(_Model):
@@ -113,6 +124,9 @@ class Thresholds(_Model):
     shuttle_backlog_min: Number
     admission_rejections_per_second: Number
     telemetry_failures_per_second: Number
+    disk_free_ratio_min: Number
+    disk_fill_free_ratio_max: Number
+    retrieval_score_drop_ratio: Number
 
 
 class Cluster(_Model):
@@ -131,6 +145,21 @@ class Windows(_Model):
     for_short: Duration
     service_down_for: Duration
     absent: Duration
+    #: Alertmanager's repeat_interval for the Watchdog (the dead man's switch's heartbeat).
+    watchdog_repeat: Duration
+    #: The dead man's switch pages when no Watchdog arrived for this long.
+    deadman_after: Duration
+    #: The window the relative alerts compare with: the disk's fill pace, retrieval quality's own median.
+    baseline: Duration
+    #: The disk's ticket: the filesystem would be full within this long at the baseline window's pace.
+    fill_horizon: Duration
+
+    @model_validator(mode="after")
+    def _deadman_outlasts_two_heartbeats(self) -> Windows:
+        """One late or lost Watchdog must not page: the switch waits for at least two heartbeats."""
+        if duration_seconds(self.deadman_after) < 2 * duration_seconds(self.watchdog_repeat):
+            raise ValueError(f"deadman_after ({self.deadman_after}) must be at least twice watchdog_repeat")
+        return self
 
     def pending(self, which: Pending) -> str:
         """The `for` of an alert that stays pending for `which`."""
@@ -144,6 +173,14 @@ class Windows(_Model):
 class WindowSets(_Model):
     production: Windows
     fast: Windows
+
+
+class Trends(_Model):
+    """Long-window recording rules for trend analysis, and the offsets the Trends dashboard compares with."""
+
+    window: Duration
+    interval: Duration
+    compare: tuple[Duration, ...] = Field(min_length=1)
 
 
 class Objective(_Model):
@@ -180,6 +217,7 @@ class Config(_Model):
     thresholds: Thresholds
     cluster: Cluster
     windows: WindowSets
+    trends: Trends
     slo: Slo
 
     def windows_for(self, variant: Variant) -> Windows:

@@ -5,7 +5,8 @@ with `${name}` placeholders filled from `Context.values`, so a number from the c
 one place and quoted the same way everywhere. The names:
 
 - `job`, `sel` (`job="jean-memory"`), and the variant's windows: `rate`, `for`, `for_short`,
-  `service_down_for`, `absent`;
+  `service_down_for`, `absent`, `watchdog_repeat`, `deadman_after`;
+- `trend_window` (the long window of the `jm:trend_*` recording rules) and `trend_compare` (`1d and 1w`);
 - every target, threshold and cluster threshold under its YAML key, as written (`avg_response_seconds`
   -> `0.05`, `min_ready_replicas` -> `2`);
   keys ending in `_seconds` also as milliseconds (`avg_response_ms` -> `50`), keys containing
@@ -15,7 +16,8 @@ one place and quoted the same way everywhere. The names:
 - `cluster_lease_s`: the default of the service's `JM_CLUSTER_LEASE_S` (how long a replica's claim on a
   memory's embedding lasts), read from its `Settings` so that runbooks quote the number the code uses;
 - each dashboard's title: `dashboard_overview`, `dashboard_stm`, `dashboard_shuttle`, `dashboard_slo`,
-  `dashboard_telemetry`, `dashboard_cluster`.
+  `dashboard_telemetry`, `dashboard_cluster`, `dashboard_trends`, `dashboard_quality`;
+- `baseline` and `fill_horizon` (also `fill_horizon_seconds`): the relative alerts' windows.
 
     >>> Context(load()).fill("jm:api_latency:avg${rate} > ${avg_response_seconds}")
     'jm:api_latency:avg5m > 0.05'
@@ -30,7 +32,7 @@ from string import Template
 
 from jean_memory.config import Settings
 from jean_memory_dev.mixin.boards import BOARDS
-from jean_memory_dev.mixin.config import BurnWindow, Config, Severity, Variant, Windows
+from jean_memory_dev.mixin.config import BurnWindow, Config, Severity, Variant, Windows, duration_seconds
 
 
 class Placeholders(Template):
@@ -110,6 +112,13 @@ class Context:
             "for_short": w.for_short,
             "service_down_for": w.service_down_for,
             "absent": w.absent,
+            "watchdog_repeat": w.watchdog_repeat,
+            "deadman_after": w.deadman_after,
+            "baseline": w.baseline,
+            "fill_horizon": w.fill_horizon,
+            "fill_horizon_seconds": f"{duration_seconds(w.fill_horizon):g}",
+            "trend_window": c.trends.window,
+            "trend_compare": " and ".join(c.trends.compare),
         }
         numbers: dict[str, float] = {**c.targets.model_dump(), **c.thresholds.model_dump(), **c.cluster.model_dump()}
         for key, number in numbers.items():

@@ -203,6 +203,21 @@ TARGETS = (
         (Alert.TELEMETRY_PIPELINE_BROKEN,),
         CATALOGUE[Alert.TELEMETRY_PIPELINE_BROKEN].answers,
     ),
+    TargetRow(
+        "The data folder's disk has room (under ${disk_free_ratio_min_pct} free pages; full within ${fill_horizon} "
+        "files a ticket)",
+        "jm_disk_free_bytes, jm_disk_total_bytes",
+        "-",
+        (Alert.DISK_ALMOST_FULL, Alert.DISK_FILLING_UP),
+        CATALOGUE[Alert.DISK_ALMOST_FULL].answers,
+    ),
+    TargetRow(
+        "Retrieval quality holds (median best match over ${retrieval_score_drop_ratio_pct} of its ${baseline} median)",
+        "jm_search_top_score, jm_search_empty_total",
+        "-",
+        (Alert.RETRIEVAL_QUALITY_DROPPED,),
+        CATALOGUE[Alert.RETRIEVAL_QUALITY_DROPPED].answers,
+    ),
     TargetRow("Alerting works end to end", "-", "-", (Alert.WATCHDOG,), (PanelRef(boards.OVERVIEW, "Active alerts"),)),
 )
 

@@ -12,9 +12,10 @@ import os
 from typing import Any
 
 from jean_memory_dev.mixin import layout
-from jean_memory_dev.mixin.catalogue import Alert, runbook_url
+from jean_memory_dev.mixin.catalogue import CATALOGUE, Alert, ThresholdAlert, runbook_url
 from jean_memory_dev.mixin.config import Severity, Variant
 from jean_memory_dev.mixin.context import Context
+from jean_memory_dev.mixin.links import INSTANCE_VARIABLE, panel_url
 from jean_memory_dev.mixin.rules import catalogue_rules
 
 HTTP = "http_server_request_duration_seconds"
@@ -77,12 +78,22 @@ class Cases:
     def labels(self, severity: Severity, **extra: str) -> dict[str, str]:
         return {"severity": severity.value, "service": self.job, "route": severity.route, **extra}
 
-    def annotations(self, alert: Alert, description: str) -> dict[str, str]:
+    def annotations(self, alert: Alert, description: str, value: str, instance: str = "") -> dict[str, str]:
+        """What a firing alert must carry, `value` as rendered (written by hand, like the description)."""
         return {
             "summary": self.summaries[alert],
             "description": description,
+            "value": value,
             "runbook_url": runbook_url(self.config, alert),
+            "dashboard_url": self.dashboard_url(alert, instance),
         }
+
+    def dashboard_url(self, alert: Alert, instance: str = "") -> str:
+        """The panel link as Prometheus renders it for an alert about `instance` (or the job)."""
+        spec = CATALOGUE[alert]
+        per_replica = isinstance(spec, ThresholdAlert) and spec.link_instance
+        url = panel_url(self.config, spec.answers[0], per_replica)
+        return url.replace(INSTANCE_VARIABLE, f"var-instance={instance}") if per_replica else url
 
     def case(
         self, alert: Alert, series: list[dict[str, str]], at: str, expected: list[dict[str, Any]]
@@ -129,6 +140,8 @@ class Cases:
                     Alert.REPLICA_DOWN,
                     "Replica a:8766 of job jean-memory has failed its scrapes for 1m; at least one other replica "
                     "is up and serving.",
+                    "a:8766 down",
+                    instance="a:8766",
                 ),
             }
         ]
@@ -153,6 +166,7 @@ class Cases:
                         Alert.TOO_FEW_REPLICAS_READY,
                         f"{value} replica(s) of job jean-memory in cluster mode report ready (jm_ready == 1); at "
                         "least 2 are needed to lose one and keep serving.",
+                        f"{value} ready",
                     ),
                 }
             ]
@@ -173,6 +187,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.HIGH_LATENCY,
                         "Average /v1 response time over the last 5m is 100ms (threshold 50 ms).",
+                        "100ms",
                     ),
                 }
             ]
@@ -187,6 +202,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.CREATION_LATENCY_HIGH,
                         "Memory creation p99 over 5m is 49.75ms (threshold 25 ms; the target is a 5 ms average).",
+                        "49.75ms",
                     ),
                 }
             ]
@@ -201,6 +217,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.SEARCH_LATENCY_HIGH,
                         "Search p99 (all tiers) over 5m is 248.5ms (threshold 100 ms; hot-search target 25 ms).",
+                        "248.5ms",
                     ),
                 }
             ]
@@ -220,6 +237,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.LOW_CACHE_HIT_RATE,
                         "Share of searches answered without the model over 5m is 30% (threshold 80%, target 90%).",
+                        "30%",
                     ),
                 }
             ]
@@ -234,6 +252,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.HIGH_ERROR_RATE,
                         "5xx share of requests over 5m is 10% (threshold 1%, target under 0.1%).",
+                        "10%",
                     ),
                 }
             ]
@@ -248,6 +267,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.SHUTTLE_BACKLOG_GROWING,
                         "1.667 writes/s more are journaled than shipped to the long-term store; over 1000 are waiting.",
+                        "1.667",
                     ),
                 }
             ]
@@ -261,6 +281,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.SHUTTLE_STALE,
                         "The oldest write not yet in the long-term store is 10m 0s old (threshold 300 s).",
+                        "10m 0s",
                     ),
                 }
             ]
@@ -275,6 +296,7 @@ class Cases:
                         Alert.LTM_UNREACHABLE,
                         "The last calls to the long-term store failed; writes are acknowledged from the journal and "
                         "retried, reads of users not in the short-term tier fail with 503.",
+                        "store calls failing",
                     ),
                 }
             ]
@@ -290,6 +312,7 @@ class Cases:
                         Alert.STM_NEAR_BUDGET,
                         "The short-term tier uses 95% of its budget (threshold 90% of 512 MB); "
                         "cold users are being evicted.",
+                        "95%",
                     ),
                 }
             ]
@@ -308,11 +331,14 @@ class Cases:
                 {
                     "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
-                        Alert.ADMISSION_REJECTING, "5 requests/s are refused with 429/503 (threshold 1/s)."
+                        Alert.ADMISSION_REJECTING, "5 requests/s are refused with 429/503 (threshold 1/s).", "5"
                     ),
                 }
             ]
             cases.append(self.case(Alert.ADMISSION_REJECTING, series, "10m", exp if fires else []))
+
+        cases += self.disk_cases(j)
+        cases += self.retrieval_cases(j)
 
         # The shared embedding queue: every replica reports the same oldest age (10 minutes; 5 s is silent).
         for age, fires in ((600, True), (5, False)):
@@ -327,6 +353,7 @@ class Cases:
                         Alert.EMBED_QUEUE_STALE,
                         "The oldest memory in PostgreSQL without a vector is 10m 0s old (threshold 120 s; a dead "
                         "replica's claims are taken over after the 15 s lease).",
+                        "10m 0s",
                     ),
                 }
             ]
@@ -342,6 +369,7 @@ class Cases:
                         Alert.COHERENCE_LAG_HIGH,
                         "p99 from a commit on any replica to its change notification on another is 2.485s over 5m "
                         "(threshold 1 s); reads stay correct but catch up from PostgreSQL first.",
+                        "2.485s",
                     ),
                 }
             ]
@@ -369,7 +397,9 @@ class Cases:
             exp = [
                 {
                     "exp_labels": self.labels(Severity.WARNING),
-                    "exp_annotations": self.annotations(Alert.TELEMETRY_PIPELINE_BROKEN, telemetry_desc.format(value)),
+                    "exp_annotations": self.annotations(
+                        Alert.TELEMETRY_PIPELINE_BROKEN, telemetry_desc.format(value), value
+                    ),
                 }
             ]
             cases.append(self.case(Alert.TELEMETRY_PIPELINE_BROKEN, series, "10m", exp))
@@ -451,23 +481,88 @@ class Cases:
                 [
                     {
                         "exp_labels": self.labels(Severity.NONE),
-                        "exp_annotations": {
-                            "summary": "The alerting pipeline is alive",
-                            "description": "Always firing. If the receiver stops getting this, "
-                            "alerts are not being delivered.",
-                            "runbook_url": runbook_url(self.config, Alert.WATCHDOG),
-                        },
+                        "exp_annotations": self.annotations(
+                            Alert.WATCHDOG,
+                            "Always firing. If the receiver stops getting this, alerts are not being delivered.",
+                            "always firing",
+                        ),
                     }
                 ],
             )
         )
         return cases
 
+    def disk_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """The data folder's disk: 3 % free pages, half free stays silent; 30 GiB of 100 free and falling
+        100 MB a minute (full in about 5 hours) files a ticket, the same disk holding steady stays silent."""
+        job, total, inst = j["job"], 100 * 2**30, {**j, "instance": "a:8766"}
+        cases = []
+        for free, fires in ((0.03, True), (0.5, False)):
+            series = [
+                gauge("jm_disk_free_bytes", inst, total * free, 20),
+                gauge("jm_disk_total_bytes", inst, total, 20),
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.CRITICAL, job=job, instance="a:8766"),
+                    "exp_annotations": self.annotations(
+                        Alert.DISK_ALMOST_FULL,
+                        "a:8766: the filesystem of JM_DATA_DIR has 3% free (threshold 5%); when it is full adds "
+                        "get 507 until space returns.",
+                        "3%",
+                        instance="a:8766",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.DISK_ALMOST_FULL, series, "15m", exp if fires else []))
+        start = 30 * 2**30
+        for per_min, fires in ((100_000_000, True), (0, False)):
+            series = [
+                {"series": f'jm_disk_free_bytes{{job="{job}", instance="a:8766"}}', "values": f"{start}-{per_min}x40"},
+                gauge("jm_disk_total_bytes", inst, total, 40),
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job, instance="a:8766"),
+                    "exp_annotations": self.annotations(
+                        Alert.DISK_FILLING_UP,
+                        "a:8766: 27.21% free on the filesystem of JM_DATA_DIR (under 40%) and, at the pace of the "
+                        "last 6h, it is full within 24h.",
+                        "27.21% free",
+                        instance="a:8766",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.DISK_FILLING_UP, series, "30m", exp if fires else []))
+        return cases
+
+    def retrieval_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """Six hours of best matches in (0.75, 0.8], then a quarter of an hour in (0.1, 0.15]: the median
+        (12.5 %) is under half the baseline's; six hours and a quarter at the same level stay silent."""
+        job = j["job"]
+        exp = [
+            {
+                "exp_labels": self.labels(Severity.WARNING, job=job),
+                "exp_annotations": self.annotations(
+                    Alert.RETRIEVAL_QUALITY_DROPPED,
+                    "The median similarity of each search's best result over 5m is 12.5%, under 50% of its median "
+                    "over 6h: the model and the stored vectors no longer agree (a broken or swapped model, noise "
+                    "vectors). Searches still answer, with the wrong memories.",
+                    "12.5%",
+                ),
+            }
+        ]
+        return [
+            self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.15", 15)]), "375m", exp),
+            self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.8", 15)]), "375m", []),
+        ]
+
     def _down(self) -> dict[str, str]:
         return self.annotations(
             Alert.DOWN,
             f"No Jean Memory replica of job {self.job} is up: every scrape is failing, or (over OTLP) none has "
             f"reported for {self.ctx.windows.absent}.",
+            "no replica up",
         )
 
     def _burn_cases(self) -> list[dict[str, Any]]:
@@ -535,19 +630,19 @@ class Cases:
                 expected.append(
                     {
                         "exp_labels": self.labels(severity, job=job, slo=slo),
-                        "exp_annotations": self._burn_annotations(alert, slo, severity, desc),
+                        "exp_annotations": self._burn_annotations(alert, slo, severity, desc, value),
                     }
                 )
             cases.append(self.case(alert, series, at, expected))
         return cases
 
-    def _burn_annotations(self, alert: Alert, slo: str, severity: Severity, desc: str) -> dict[str, str]:
+    def _burn_annotations(self, alert: Alert, slo: str, severity: Severity, desc: str, value: str) -> dict[str, str]:
         summary = (
             f"Jean Memory is burning its {slo} error budget fast"
             if severity is Severity.CRITICAL
             else f"Jean Memory is burning its {slo} error budget"
         )
-        return {"summary": summary, "description": desc, "runbook_url": runbook_url(self.config, alert)}
+        return {**self.annotations(alert, desc, value), "summary": summary}
 
 
 def test_file(ctx: Context) -> dict[str, Any]:
@@ -560,3 +655,24 @@ def test_file(ctx: Context) -> dict[str, Any]:
         os.path.relpath(layout.alert_rules(fast=False), here),
     ]
     return {"rule_files": rule_files, "evaluation_interval": "1m", "tests": Cases(production).all()}
+
+
+def score_series(labels: dict[str, str], segments: list[tuple[str, int]]) -> list[dict[str, str]]:
+    """jm_search_top_score's buckets when 60 searches a minute score in bucket `le` for `minutes`, one
+    segment after the other (cumulative buckets at and above it grow, those below stay)."""
+    from jean_memory.telemetry.metrics import SCORE_BUCKETS
+
+    out = []
+    for le in [f"{b:g}" for b in SCORE_BUCKETS] + ["+Inf"]:
+        values: list[str] = []
+        count = 0
+        for bucket, minutes in segments:
+            per_min = 60 if float(le) >= float(bucket) else 0
+            if values:  # later segments go on from where the previous one ended
+                values.append(f"{count + per_min}+{per_min}x{minutes - 1}")
+            else:
+                values.append(f"0+{per_min}x{minutes}")
+            count += per_min * minutes
+        body = ", ".join(f'{k}="{v}"' for k, v in {**labels, "le": le}.items())
+        out.append({"series": f"jm_search_top_score_bucket{{{body}}}", "values": " ".join(values)})
+    return out

@@ -6,6 +6,9 @@ same (a test compares them).
 
 Recording rules aggregate per job, except the SLO's request counts, which keep `instance` so that the
 SLO dashboard can show the budget of the replicas it selects; the job's ratios are summed from them.
+The trend rules (`jm:trend_*`, production only, evaluated every `trends.interval`) record the product
+plan's figures over `trends.window` as sums per replica (sums and counts, not ratios, and buckets, not
+quantiles), so that the Trends dashboard can add up the replicas it selects and compare with `offset`.
 The expressions a dashboard also draws (request and operation rates, the error and cache hit ratios,
 the SLO ratios) are built here from a selector and a grouping, so a panel filtered by replica and the
 rule an alert reads are one text:
@@ -23,6 +26,7 @@ from typing import Any
 from jean_memory_dev.mixin.catalogue import CATALOGUE, AlertRule, runbook_url
 from jean_memory_dev.mixin.config import Variant
 from jean_memory_dev.mixin.context import Context
+from jean_memory_dev.mixin.links import panel_url
 
 HTTP = "http_server_request_duration_seconds"
 JOB: tuple[str, ...] = ("job",)
@@ -162,12 +166,69 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             {"record": f"jm:slo_latency_slow:ratio_rate{w}", "expr": slo_slow_ratio(s, w)},
         ]
     tag = _tag(ctx)
-    return {
-        "groups": [
-            {"name": f"jean-memory.recording{tag}", "rules": rules},
-            {"name": f"jean-memory.slo.recording{tag}", "rules": slo_rules},
-        ]
-    }
+    groups: list[dict[str, Any]] = [
+        {"name": f"jean-memory.recording{tag}", "rules": rules},
+        {"name": f"jean-memory.slo.recording{tag}", "rules": slo_rules},
+    ]
+    if ctx.variant is Variant.PRODUCTION:  # the drill stages the production rules too: one copy is enough
+        groups.append({"name": "jean-memory.trends", "interval": ctx.config.trends.interval, "rules": trend_rules(ctx)})
+    return {"groups": groups}
+
+
+FIVE_XX = 'http_response_status_class="5xx"'
+#: The trend rules' prefix: what the Trends dashboard reads.
+TREND = "jm:trend_"
+
+
+def trend_name(figure: str, window: str, op: str = "rate") -> str:
+    """`trend_name("operations", "1h")` -> `jm:trend_operations:rate1h` (sums and counts are rates too)."""
+    return f"{TREND}{figure}:{op}{window}"
+
+
+def trend_rules(ctx: Context) -> list[dict[str, str]]:
+    """The product plan's figures over the long trend window, per replica (see the module's docstring)."""
+    w, s = ctx.config.trends.window, ctx.sel
+    by = JOB_INSTANCE
+    requests = trend_name("api_requests", w)
+    rules = [
+        {"record": requests, "expr": requests_rate(api(s), w, by)},
+        {
+            "record": trend_name("api_errors", w),
+            "expr": f"{total(f'rate({HTTP}_count{{{api(s)}, {FIVE_XX}}}[{w}])', by)}\nor\n0 * {requests}{{{s}}}",
+        },
+        {"record": trend_name("api_seconds_sum", w), "expr": total(f"rate({HTTP}_sum{{{api(s)}}}[{w}])", by)},
+        {
+            "record": trend_name("creation_seconds_sum", w),
+            "expr": total(f"rate(jm_memory_creation_duration_seconds_sum{{{s}}}[{w}])", by),
+        },
+        {
+            "record": trend_name("creation_seconds_count", w),
+            "expr": total(f"rate(jm_memory_creation_duration_seconds_count{{{s}}}[{w}])", by),
+        },
+        {
+            "record": trend_name("hot_search_seconds_bucket", w),
+            "expr": total(f'rate(jm_search_duration_seconds_bucket{{{s}, tier=~"cache|stm"}}[{w}])', (*by, "le")),
+        },
+        {
+            "record": trend_name("cache_hits", w),
+            "expr": total(f'rate(jm_cache_hits_total{{{s}, level=~"l1|l2"}}[{w}])', by),
+        },
+        {
+            "record": trend_name("cache_lookups", w),
+            "expr": total(
+                f'rate(jm_cache_hits_total{{{s}, level="l1"}}[{w}]) '
+                f'+ rate(jm_cache_misses_total{{{s}, level="l1"}}[{w}])',
+                by,
+            ),
+        },
+        {"record": trend_name("operations", w), "expr": operations_rate(s, w, by)},
+        # A gauge: its mean over the window.
+        {
+            "record": trend_name("stm_bytes", w, "avg"),
+            "expr": f"avg by (job, instance) (avg_over_time(jm_stm_bytes{{{s}}}[{w}]))",
+        },
+    ]
+    return rules
 
 
 def catalogue_rules(ctx: Context) -> list[AlertRule]:
@@ -177,7 +238,8 @@ def catalogue_rules(ctx: Context) -> list[AlertRule]:
 
 def rule_document(ctx: Context, rule: AlertRule) -> dict[str, Any]:
     """One alert as Prometheus reads it: every alert carries severity, service and route labels, and a
-    summary, a description and its runbook link."""
+    summary, a description, its value as a person reads it, its runbook link and a link to the dashboard
+    panel that answers it (what the notification templates in alerts/templates/ show)."""
     doc: dict[str, Any] = {"alert": rule.alert.value, "expr": rule.expr}
     if rule.for_ is not None:
         doc["for"] = rule.for_
@@ -190,7 +252,9 @@ def rule_document(ctx: Context, rule: AlertRule) -> dict[str, Any]:
     doc["annotations"] = {
         "summary": rule.summary,
         "description": rule.description,
+        "value": rule.value,
         "runbook_url": runbook_url(ctx.config, rule.alert),
+        "dashboard_url": panel_url(ctx.config, rule.panel, rule.link_instance),
     }
     return doc
 

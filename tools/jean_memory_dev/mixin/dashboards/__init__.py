@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jean_memory_dev.mixin.dashboards import cluster, overview, shuttle, slo, stm, telemetry
+from jean_memory_dev.mixin.dashboards import cluster, overview, quality, shuttle, slo, stm, telemetry, trends
 
 #: Every dashboard, in uid order.
 DASHBOARDS: tuple[Any, ...] = tuple(
-    sorted((m.dashboard for m in (cluster, overview, shuttle, slo, stm, telemetry)), key=lambda d: str(d.uid))
+    sorted(
+        (m.dashboard for m in (cluster, overview, quality, shuttle, slo, stm, telemetry, trends)),
+        key=lambda d: str(d.uid),
+    )
 )
 
 

@@ -1,0 +1,268 @@
+"""The actions a drill fault is made of: the service's own fault injection, processes paused, killed or
+stopped, and load shapes (requests a real client could send) that push one figure over its threshold.
+
+Each action has `inject(run)` and `clear(run)`; what it needs from the system under drill it asks the run
+for (`run.admin`, `run.service_process`, `run.restart_service`, `run.front`...), so the same action works
+on the embedded service and on the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from jean_memory_dev.drill.base import DrillRun
+
+
+class Background:
+    """A loop on a thread until cleared: `step()` is called again and again."""
+
+    def __init__(self, step: Callable[[], None], name: str) -> None:
+        self._step = step
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.errors: list[str] = []
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception as exc:  # a shape keeps going; the drill reports what failed
+                self.errors.append(repr(exc))
+                time.sleep(0.2)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+
+@dataclass
+class AdminFaults:
+    """The service's `/admin/faults` (JM_FAULTS_ENABLED): on the service, or on every replica."""
+
+    spec: dict[str, Any]
+    what: str
+    everywhere: bool = True
+
+    def inject(self, run: DrillRun) -> None:
+        run.admin(self.spec)
+
+    def clear(self, run: DrillRun) -> None:
+        run.admin(None)
+
+    def describe(self) -> str:
+        return f"{self.what} (`PUT /admin/faults {self.spec}`)"
+
+
+@dataclass
+class Stall:
+    """The process is paused (SIGSTOP) for `stop_s` of every `stop_s + run_s`, as a process starved of CPU
+    (a container at its CPU limit, a noisy neighbour): whatever is in flight when it stops takes that much
+    longer. `replica` picks a cluster replica (by index); None is the embedded service."""
+
+    stop_s: float
+    run_s: float
+    replica: int | None = None
+    _loop: Background | None = field(default=None, init=False, repr=False)
+
+    def inject(self, run: DrillRun) -> None:
+        pid = run.service_process(self.replica).pid
+
+        def cycle() -> None:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(self.stop_s)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            if self._loop is not None:
+                self._loop.stopping.wait(self.run_s)
+
+        self._loop = Background(cycle, "stall")
+        self._loop.start()
+
+    def clear(self, run: DrillRun) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+        os.kill(run.service_process(self.replica).pid, signal.SIGCONT)
+
+    def describe(self) -> str:
+        who = "the service" if self.replica is None else f"replica {self.replica + 1}"
+        return f"{who} paused (SIGSTOP) {self.stop_s * 1000:g} ms of every {(self.stop_s + self.run_s) * 1000:g} ms"
+
+
+@dataclass
+class KillService:
+    """kill -9 of the embedded service; cleared by starting it again on the same data (with `restart_env`
+    laid over its settings)."""
+
+    restart_env: dict[str, str] = field(default_factory=dict)
+
+    def inject(self, run: DrillRun) -> None:
+        run.kill_service()
+
+    def clear(self, run: DrillRun) -> None:
+        run.restart_service(self.restart_env)
+
+    def describe(self) -> str:
+        extra = f", restarted with {self.restart_env}" if self.restart_env else ""
+        return f"kill -9 of the service{extra}"
+
+
+@dataclass
+class StopPrometheus:
+    """Every Prometheus replica stopped; cleared by starting them again (same data)."""
+
+    def inject(self, run: DrillRun) -> None:
+        for prom in run.prometheus:
+            prom.stop()
+
+    def clear(self, run: DrillRun) -> None:
+        for prom in run.prometheus:
+            prom.start()
+
+    def describe(self) -> str:
+        return "every Prometheus replica stopped"
+
+
+@dataclass
+class OversizedBatches:
+    """A client sending batch adds larger than the embedding backlog's room (the drill's service runs with
+    JM_EMBED_MAX_BACKLOG below `items`): each is refused at once with 429 and nothing is stored."""
+
+    items: int
+    per_second: float
+    _loop: Background | None = field(default=None, init=False, repr=False)
+
+    def inject(self, run: DrillRun) -> None:
+        client = httpx.Client(base_url=run.front, timeout=30)
+        body = {"user_id": "drill-bulk-loader", "items": [{"content": f"bulk note {i}"} for i in range(self.items)]}
+        gap = 1 / self.per_second
+
+        def send() -> None:
+            started = time.monotonic()
+            client.post("/v1/memories/batch", json=body)
+            assert self._loop is not None
+            self._loop.stopping.wait(max(0.0, gap - (time.monotonic() - started)))
+
+        self._loop = Background(send, "oversized-batches")
+        self._loop.start()
+
+    def clear(self, run: DrillRun) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def describe(self) -> str:
+        return f"{self.per_second:g} batch adds/s of {self.items} items each, more than the backlog's room: 429"
+
+
+@dataclass
+class HeavySearches:
+    """A client searching one big user (`memories` memories, written first) with a metadata filter, each
+    search scanning every record: a few milliseconds of CPU each, in which a stall is likely to land."""
+
+    memories: int
+    per_second: float
+    user: str = "drill-archive"
+    batch: int = 250
+    _loop: Background | None = field(default=None, init=False, repr=False)
+
+    def prepare(self, run: DrillRun) -> None:
+        """Write the big user once, before the fault's clock starts: batches of `batch` (under the drill's
+        embedding backlog), a well-behaved client's retry on 429."""
+        client = httpx.Client(base_url=run.front, timeout=60)
+        if client.get("/v1/memories", params={"user_id": self.user, "limit": 1}).json().get("items"):
+            return
+        for start in range(0, self.memories, self.batch):
+            items = [
+                {"content": f"archived note {i} about topic {i % 97}", "metadata": {"shard": f"s{i % 50}"}}
+                for i in range(start, min(self.memories, start + self.batch))
+            ]
+            for _ in range(600):
+                r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": items})
+                if r.status_code != 429:
+                    r.raise_for_status()
+                    break
+                time.sleep(0.1)
+
+    def inject(self, run: DrillRun) -> None:
+        client = httpx.Client(base_url=run.front, timeout=30)
+        gap = 1 / self.per_second
+
+        def search() -> None:
+            started = time.monotonic()
+            query = {"user_id": self.user, "query": f"topic {uuid.uuid4().hex[:6]}", "k": 50}
+            client.post("/v1/search", json={**query, "filters": {"shard": f"s{int(started) % 50}"}})
+            assert self._loop is not None
+            self._loop.stopping.wait(max(0.0, gap - (time.monotonic() - started)))
+
+        self._loop = Background(search, "heavy-searches")
+        self._loop.start()
+
+    def clear(self, run: DrillRun) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def describe(self) -> str:
+        return (
+            f"{self.per_second:g} filtered searches/s over a user with {self.memories:,} memories "
+            "(each scans every record)"
+        )
+
+
+@dataclass
+class FillStm:
+    """One user writes large memories until the short-term tier holds `to_ratio` of its budget; cleared by
+    deleting them. Its size and budget are read from the service's own gauges."""
+
+    to_ratio: float
+    content_bytes: int
+    user: str = "drill-stm-filler"
+    ids: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def inject(self, run: DrillRun) -> None:
+        client = httpx.Client(base_url=run.front, timeout=60)
+        used, budget = run.service_gauge("jm_stm_bytes"), run.service_gauge("jm_stm_budget_bytes")
+        per_memory = self.content_bytes + 2000  # the record and its vector, as the tier counts them
+        wanted = max(0, int((self.to_ratio * budget - used) / per_memory))
+        text = ("stm drill filler " * (self.content_bytes // 17 + 1))[: self.content_bytes]
+        for start in range(0, wanted, 25):
+            n = min(25, wanted - start)
+            r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": [{"content": text}] * n})
+            r.raise_for_status()
+            self.ids += r.json()["ids"]
+
+    def clear(self, run: DrillRun) -> None:
+        client = httpx.Client(base_url=run.front, timeout=60)
+
+        def delete(memory_id: str) -> None:
+            client.delete(f"/v1/memories/{memory_id}", params={"user_id": self.user})
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(delete, self.ids))
+        self.ids = []
+
+    def describe(self) -> str:
+        return (
+            f"one user writes {self.content_bytes // 1000} KB memories until the short-term tier holds "
+            f"{self.to_ratio:.0%} of its budget; cleared by deleting them"
+        )

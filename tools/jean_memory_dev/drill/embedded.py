@@ -1,0 +1,99 @@
+"""The embedded service under drill: the native stack in HA (two Prometheus replicas, three clustered
+Alertmanagers, the receiver as dead man's switch), the locust workload, and the faults.
+
+Phases: warm up (caches start cold), a healthy window in which nothing but the Watchdog may reach the
+receiver, every dashboard query, the quick faults, then (full run) the other embedded faults, and last
+the dead man's switch (every Prometheus replica stopped).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
+from jean_memory_dev.drill.faults import Fault, deadman, full_embedded, quick
+from jean_memory_dev.drill.report import DrillResult
+from jean_memory_dev.mixin.boards import Mode
+from jean_memory_dev.nativestack import NativeStack, StackPorts
+
+#: The embedding backlog of the drill's service (JM_EMBED_MAX_BACKLOG): the healthy load's batches (up to
+#: 50 items) never come near it; the `admission` fault's batches of 600 do not fit.
+EMBED_MAX_BACKLOG = 500
+
+
+class EmbeddedDrill(DrillRun):
+    mode = Mode.EMBEDDED
+
+    def __init__(
+        self,
+        folder: Path,
+        result: DrillResult,
+        healthy_s: float = 120.0,
+        users: int = 10,
+        full: bool = False,
+        ha: bool = True,
+    ) -> None:
+        super().__init__(folder, result, users=users, ha=ha)
+        self.healthy_s = healthy_s
+        self.full = full
+        ports = StackPorts.free()
+        receiver = f"http://127.0.0.1:{ports.receiver}"
+        env = {
+            "JM_EMBEDDER": "hash",
+            "JM_FAULTS_ENABLED": "true",
+            "JM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver,
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "JM_TRACE_SAMPLE_RATIO": "0.1",
+            "JM_STM_WARM_USERS": "0",
+            "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
+        }
+        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha)
+        self.prometheus = self.stack.monitoring.prometheus
+        self.alertmanagers = self.stack.monitoring.alertmanagers
+        self.receiver = self.stack.receiver
+
+    @property
+    def front(self) -> str:
+        return self.stack.service.url
+
+    def service_urls(self) -> list[str]:
+        return [self.stack.service.url]
+
+    def service_process(self, replica: int | None = None) -> subprocess.Popen[bytes]:
+        proc = self.stack.service.proc
+        if proc is None:
+            raise RuntimeError("the service is not running")
+        return proc
+
+    def kill_service(self) -> None:
+        self.stack.service.kill()
+
+    def restart_service(self, env: dict[str, str]) -> None:
+        self.stack.service.env.update(env)
+        self.stack.service.start()
+
+    def faults(self) -> tuple[Fault, ...]:
+        return quick() + (full_embedded() if self.full else ()) + (deadman(),)
+
+    def run(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.result.runs[self.mode] = {
+            "ha": self.ha,
+            "prometheus": len(self.prometheus),
+            "alertmanagers": len(self.alertmanagers),
+        }
+        self.stack.up()
+        try:
+            self.start_load()
+            self.warm_up()
+            self.healthy(self.healthy_s)
+            self.check_dashboards()
+            for fault in self.faults():
+                self.run_fault(fault)
+                if fault.name == "service_down":  # started again cold: warm up before the next fault
+                    self.warm_up(label="after the restart")
+        finally:
+            self.stop_load()
+            self.stack.down()

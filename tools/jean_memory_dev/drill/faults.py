@@ -1,0 +1,310 @@
+"""What the drills inject, and what each injection must raise: a fault, the alerts it must deliver (with the
+severity expected, for the burn alerts that have two), the alerts it may also raise (its consequences), and
+what the bounds must allow beyond the intervals (an age threshold to reach, a backlog to ship).
+
+A fault is an `Action` (an `/admin/faults` spec, a process paused or killed, a load shape) or several at
+once. The quick run (`make test`) injects `QUICK`; the full run (`make drill`) adds `FULL_EMBEDDED` and the
+cluster run (`CLUSTER`, plus its HA and silence drills). `coverage()` says which fault drills each alert
+of the catalogue, and a test checks that none is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from jean_memory.cluster.embedqueue import JANITOR_INTERVAL_S, QUEUE_STATE_INTERVAL_S
+from jean_memory_dev.mixin import BURN_ALERTS, CATALOGUE, DEADMAN_ALERT, Alert, Severity, load
+
+if TYPE_CHECKING:
+    from jean_memory_dev.drill.base import DrillRun
+
+#: The cluster drill's embedding lease (JM_CLUSTER_LEASE_S): short, so claims are taken over soon after the
+#: embedding fault is cleared.
+CLUSTER_LEASE_S = 5.0
+
+#: The STM budget (JM_STM_BUDGET_BYTES) the embedded service restarts with after `service_down`, so that the
+#: `stm_full` drill can fill it with a few tens of MB (the default budget would take 460 MB).
+STM_DRILL_BUDGET = 48 * 2**20
+
+
+class Action(Protocol):
+    """One thing a fault does to the system, undone by `clear`."""
+
+    def inject(self, run: DrillRun) -> None: ...
+
+    def clear(self, run: DrillRun) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Expect:
+    """An alert the fault must deliver: by name (an `Alert`, or the dead man's switch's page) and severity."""
+
+    name: str
+    severity: Severity
+
+    @classmethod
+    def of(cls, alert: Alert, severity: Severity | None = None) -> Expect:
+        """`severity` defaults to the alert's only one; a burn alert needs it said."""
+        if severity is None:
+            if alert in BURN_ALERTS:
+                raise ValueError(f"{alert}: say which severity (page or ticket) the fault must raise")
+            severity = CATALOGUE[alert].severity  # type: ignore[union-attr]
+        return cls(alert.value, severity)
+
+    @property
+    def alert(self) -> Alert | None:
+        return Alert(self.name) if self.name in Alert.__members__.values() else None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault to inject, the alerts it must deliver, and the alerts it may also raise.
+
+    `burn` is the fault's SLO burn rate (its bad share over the budget), taken on the low side: it sets the
+    bound of an expected burn alert. `onset` and `recovery` add, per alert, what the fault needs before the
+    condition can hold and what the system needs to recover, each with its reason (shown in the report).
+    `failover`: the fault also kills the Alertmanager that would notify, so the bounds allow one peer timeout.
+    """
+
+    name: str
+    actions: tuple[Action, ...]
+    expect: tuple[Expect, ...]
+    related: frozenset[str] = frozenset()
+    burn: float | None = None
+    onset: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    recovery: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    failover: bool = False
+
+    def describe(self) -> str:
+        return "; ".join(a.describe() for a in self.actions)
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every alert name this fault may page with: what it expects and its consequences."""
+        return self.related | {e.name for e in self.expect}
+
+
+def _names(*alerts: Alert) -> frozenset[str]:
+    return frozenset(a.value for a in alerts)
+
+
+def _thresholds() -> tuple[float, float]:
+    config = load()
+    return config.thresholds.shuttle_oldest_pending_seconds, config.cluster.embed_queue_oldest_seconds
+
+
+def quick() -> tuple[Fault, ...]:
+    """The five original faults (their bounds unchanged), each now also delivering the SLO burn page its
+    errors or latency cause (the fast rules' burn windows)."""
+    from jean_memory_dev.drill.actions import AdminFaults
+
+    return (
+        Fault(
+            "latency",
+            (AdminFaults({"latency_ms": {"add": 150, "search": 150, "get": 150, "list": 150}}, "+150 ms"),),
+            (Expect.of(Alert.HIGH_LATENCY), Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.CRITICAL)),
+            _names(Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH),
+            burn=50.0,  # at least 90 % of requests over 25 ms against a 1 % budget
+        ),
+        Fault(
+            "error_ratio",
+            (AdminFaults({"error_ratio": {"add": 0.3, "search": 0.3, "get": 0.3}}, "30 % injected 500s"),),
+            (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
+            burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
+        ),
+        Fault(
+            "ltm_unreachable",
+            (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails"),),
+            (Expect.of(Alert.LTM_UNREACHABLE),),
+            _names(
+                Alert.HIGH_ERROR_RATE,
+                Alert.AVAILABILITY_BUDGET_BURN,
+                Alert.SHUTTLE_STALE,
+                Alert.SHUTTLE_BACKLOG_GROWING,
+            ),
+        ),
+        Fault(
+            "cache_disabled",
+            (AdminFaults({"cache_disabled": True}, "L1 and L2 miss every lookup"),),
+            (Expect.of(Alert.LOW_CACHE_HIT_RATE),),
+        ),
+        Fault(
+            "collector_unreachable",
+            (AdminFaults({"collector_unreachable": True}, "every OTLP export fails"),),
+            (Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),),
+        ),
+    )
+
+
+def deadman() -> Fault:
+    """Every Prometheus replica stopped: only the dead man's switch beside them can page."""
+    from jean_memory_dev.drill.actions import StopPrometheus
+
+    return Fault("prometheus_gone", (StopPrometheus(),), (Expect(DEADMAN_ALERT, Severity.CRITICAL),))
+
+
+def full_embedded() -> tuple[Fault, ...]:
+    """The embedded service's other alerts, each with a fault or load shape of its own."""
+    from jean_memory_dev.drill.actions import (
+        AdminFaults,
+        FillStm,
+        HeavySearches,
+        KillService,
+        OversizedBatches,
+        Stall,
+    )
+
+    shuttle_stale_s, _ = _thresholds()
+    return (
+        Fault(
+            "embedding_noise",
+            (
+                AdminFaults(
+                    {"embedding": "noise", "cache_disabled": True},
+                    "the model answers random unit vectors and the caches miss, so every query is embedded wrong",
+                ),
+            ),
+            (Expect.of(Alert.RETRIEVAL_QUALITY_DROPPED),),
+            _names(Alert.LOW_CACHE_HIT_RATE),
+        ),
+        Fault(
+            "slow_burn",
+            (
+                AdminFaults(
+                    {
+                        "error_ratio": {op: 0.003 for op in ("add", "search", "get", "list", "delete")},
+                        "latency_ms": {"delete": 30},
+                    },
+                    "0.3 % injected 500s on every operation and +30 ms on deletes (3 % of requests)",
+                ),
+            ),
+            (
+                Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.WARNING),
+                Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.WARNING),
+            ),
+            burn=2.0,  # 3x the budget on both SLOs, taken low: a ticket's pace, well under the pages' 6x
+        ),
+        Fault(
+            "admission",
+            (OversizedBatches(items=600, per_second=6.0),),
+            (Expect.of(Alert.ADMISSION_REJECTING),),
+        ),
+        Fault(
+            "cpu_starved",
+            (HeavySearches(memories=30_000, per_second=3.0), Stall(stop_s=0.15, run_s=0.05)),
+            (Expect.of(Alert.CREATION_LATENCY_HIGH), Expect.of(Alert.SEARCH_LATENCY_HIGH)),
+            _names(Alert.HIGH_LATENCY, Alert.LATENCY_BUDGET_BURN, Alert.LOW_CACHE_HIT_RATE),
+        ),
+        Fault(
+            "ltm_outage",
+            (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails, held for minutes"),),
+            (Expect.of(Alert.SHUTTLE_BACKLOG_GROWING), Expect.of(Alert.SHUTTLE_STALE)),
+            _names(Alert.LTM_UNREACHABLE, Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN),
+            onset={
+                Alert.SHUTTLE_BACKLOG_GROWING: (30.0, "over 1000 writes waiting, at the load's ~60 writes/s"),
+                Alert.SHUTTLE_STALE: (shuttle_stale_s, "the oldest unshipped write must age past the threshold"),
+            },
+            recovery={
+                Alert.SHUTTLE_STALE: (20.0, "the backlog ships"),
+                Alert.SHUTTLE_BACKLOG_GROWING: (20.0, "the backlog ships"),
+            },
+        ),
+        Fault(
+            "service_down",
+            (KillService(restart_env={"JM_STM_BUDGET_BYTES": str(STM_DRILL_BUDGET)}),),
+            (Expect.of(Alert.DOWN),),
+            # Started again with cold caches and an empty short-term tier.
+            _names(Alert.LOW_CACHE_HIT_RATE, Alert.SEARCH_LATENCY_HIGH, Alert.CREATION_LATENCY_HIGH),
+        ),
+        Fault(
+            "stm_full",
+            (FillStm(to_ratio=0.93, content_bytes=30_000),),
+            (Expect.of(Alert.STM_NEAR_BUDGET),),
+            _names(Alert.CREATION_LATENCY_HIGH),
+        ),
+    )
+
+
+def cluster() -> tuple[Fault, ...]:
+    """The cluster's alerts (the replica-down, too-few-ready and silence drills are run by the cluster
+    drill itself: they also check the load's error budget, the HA failover and silences)."""
+    from jean_memory_dev.drill.actions import AdminFaults, Stall
+
+    _, embed_stale_s = _thresholds()
+    return (
+        Fault(
+            "replica_stalls",
+            (Stall(stop_s=3.0, run_s=4.0, replica=2),),
+            (Expect.of(Alert.COHERENCE_LAG_HIGH),),
+        ),
+        Fault(
+            "embedding_failing",
+            (AdminFaults({"embedding": "failing"}, "every replica's model fails every batch", everywhere=True),),
+            (Expect.of(Alert.EMBED_QUEUE_STALE),),
+            # Searches whose query is not in the L2 cache need the model too: they fail.
+            _names(Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN),
+            onset={
+                Alert.EMBED_QUEUE_STALE: (
+                    embed_stale_s + QUEUE_STATE_INTERVAL_S,
+                    "the oldest unembedded memory must age past the threshold; the gauge refreshes every "
+                    f"{QUEUE_STATE_INTERVAL_S:g} s",
+                )
+            },
+            recovery={
+                Alert.EMBED_QUEUE_STALE: (
+                    CLUSTER_LEASE_S + JANITOR_INTERVAL_S + QUEUE_STATE_INTERVAL_S,
+                    "failed claims expire (lease), the janitor frees them, the gauge refreshes",
+                )
+            },
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Covered:
+    """How one alert of the catalogue is drilled: by which run and fault (or why it cannot be)."""
+
+    alert: str
+    runs: tuple[str, ...]
+    why_not: str = ""
+
+
+#: Drills the cluster run performs itself (see `cluster.py`), by the alerts they expect.
+CLUSTER_OWN = {
+    Alert.REPLICA_DOWN.value: (
+        "quick: replica_killed (ticket; kill -9 under load, the load's errors within the SLO budget)",
+        "full: replica_maintenance (silenced: not delivered)",
+    ),
+    Alert.TOO_FEW_REPLICAS_READY.value: (
+        "quick: two_replicas_killed (page; one Alertmanager and one Prometheus killed with kill -9 meanwhile)",
+    ),
+}
+
+
+#: Alerts no drill raises on this machine, and what covers them instead.
+NOT_DRILLED = {
+    Alert.DISK_ALMOST_FULL.value: "needs the data folder on a nearly full filesystem (the drill's is the host's "
+    "disk); tests/hostile/test_full_disk.py fills a real 8 MB tmpfs under the service (507, recovery, "
+    "jm_disk_free_bytes) and promtool tests the rule",
+    Alert.DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
+    "on a falling series, the quality dashboard draws jm_disk_free_bytes",
+}
+
+
+def coverage() -> list[Covered]:
+    """Every alert of the catalogue (and the dead man's switch's page), with the drills that raise it."""
+    runs: dict[str, list[str]] = {a.value: [] for a in Alert}
+    runs[DEADMAN_ALERT] = []
+    for tag, faults in (("quick", quick()), ("full", full_embedded()), ("full", cluster())):
+        for fault in faults:
+            for e in fault.expect:
+                runs[e.name].append(f"{tag}: {fault.name} ({e.severity.route})")
+    runs[DEADMAN_ALERT].append(f"quick: {deadman().name} (page)")
+    runs[Alert.WATCHDOG.value].append("quick: every run waits for it; prometheus_gone stops it")
+    for name, drills in CLUSTER_OWN.items():
+        runs[name] += drills
+    return [Covered(name, tuple(found), NOT_DRILLED.get(name, "")) for name, found in runs.items()]

@@ -1,0 +1,111 @@
+"""The drill's result: JSON for `perf-results/drill-report.json`, and the tables for docs/operations.md.
+
+`write_docs()` replaces the block between `<!-- drill:start -->` and `<!-- drill:end -->` in
+docs/operations.md with this run's tables (`scripts/drill --docs`), so the page shows a real run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jean_memory_dev.paths import ROOT
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+@dataclass
+class DrillResult:
+    kind: str = "quick"
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    duration_s: float = 0.0
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    coverage: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, name: str, ok: bool, **details: Any) -> None:
+        """A drill outcome that is not an alert's delivery (HA, silences, the load's error budget)."""
+        self.checks.append({"check": name, "ok": ok, **details})
+        if not ok:
+            self.failures.append(f"{name}: {details}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "date": self.started,
+            "duration_s": round(self.duration_s),
+            "runs": self.runs,
+            "faults": self.faults,
+            "checks": self.checks,
+            "coverage": self.coverage,
+            "failures": self.failures,
+            "ok": not self.failures,
+        }
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} s"
+
+
+def table(result: DrillResult) -> str:
+    """One row per alert delivered: time to detect and to resolve against the bounds, notifications."""
+    lines = [
+        "| run | fault | alert | route | detect (bound) | resolve (bound) | notified | unrelated pages |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result.faults:
+        lines.append(
+            f"| {r['run']} | {r['fault']} | {r['alert']} | {r['route']} | {_s(r['time_to_detect_s'])} "
+            f"({r['detect_bound_s']:.0f} s) | {_s(r['time_to_resolve_s'])} ({r['resolve_bound_s']:.0f} s) | "
+            f"{r['notifications']}x | {', '.join(r['unrelated_pages']) or 'none'} |"
+        )
+    return "\n".join(lines)
+
+
+def checks_table(result: DrillResult) -> str:
+    lines = ["| check | result | details |", "|---|---|---|"]
+    for c in result.checks:
+        details = "; ".join(f"{k}: {v}" for k, v in c.items() if k not in ("check", "ok"))
+        lines.append(f"| {c['check']} | {'ok' if c['ok'] else 'FAILED'} | {details} |")
+    return "\n".join(lines)
+
+
+def coverage_table(result: DrillResult) -> str:
+    """Every alert of the catalogue: which drills raise it, and whether this run delivered it."""
+    delivered: dict[str, list[str]] = {}
+    for r in result.faults:
+        if r["time_to_detect_s"] is not None:
+            delivered.setdefault(r["alert"], []).append(f"{r['run']}/{r['fault']}")
+    lines = ["| alert | drilled by | delivered in this run |", "|---|---|---|"]
+    for c in result.coverage:
+        runs = "; ".join(c["runs"]) or c.get("why_not", "")
+        lines.append(f"| {c['alert']} | {runs} | {', '.join(delivered.get(c['alert'], [])) or '-'} |")
+    return "\n".join(lines)
+
+
+def markdown(result: DrillResult) -> str:
+    minutes = result.duration_s / 60
+    return (
+        f"Latest run ({result.started[:10]}, {result.kind} drill, this 2-core VM, {minutes:.0f} minutes).\n\n"
+        + table(result)
+        + "\n\n"
+        + checks_table(result)
+        + "\n\nEvery alert of the catalogue, the drills that raise it, and whether this run delivered it:\n\n"
+        + coverage_table(result)
+        + "\n"
+    )
+
+
+def write_docs(result: DrillResult, page: Path = OPERATIONS) -> None:
+    """Put this run's tables between the drill markers of docs/operations.md."""
+    text = page.read_text()
+    block = f"<!-- drill:start -->\n{markdown(result)}<!-- drill:end -->"
+    new, n = re.subn(r"<!-- drill:start -->.*?<!-- drill:end -->", lambda _: block, text, flags=re.S)
+    if n != 1:
+        raise ValueError(f"{page}: expected one drill block")
+    page.write_text(new)
