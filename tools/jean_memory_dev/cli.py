@@ -110,6 +110,32 @@ def _clusterbench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lifecyclebench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.lifecyclebench import run, table
+
+    report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
+def _goals(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory_dev.perf.goals import run, tables
+
+    report = run(
+        tuple(args.section),
+        rounds=args.rounds,
+        seconds=args.seconds,
+        memories=args.memories,
+        cache=Path(args.cache) if args.cache else None,
+    )
+    print(tables(report))
+    _save(args, report)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -189,6 +215,22 @@ def main(argv: list[str] | None = None) -> int:
     cb.add_argument("--save", metavar="NAME")
     cb.add_argument("--results", default="perf-results")
     cb.set_defaults(func=_clusterbench)
+    g = sub.add_parser("goals", help="round two's goals, each beside round one's build (perf/goals)")
+    g.add_argument("--section", nargs="+", default=["idle", "big", "million", "minilm", "overhead"])
+    g.add_argument("--rounds", type=int, default=3)
+    g.add_argument("--seconds", type=float, default=10.0, help="length of each load")
+    g.add_argument("--memories", type=int, default=1_000_000, help="size of the one-user data set (million)")
+    g.add_argument("--cache", metavar="DIR", help="keep the seeded million-memory data folder here")
+    g.add_argument("--save", metavar="NAME")
+    g.add_argument("--results", default="perf-results")
+    g.set_defaults(func=_goals)
+    lb = sub.add_parser("lifecyclebench", help="update, history, export, forget, dedupe at a stated rate")
+    lb.add_argument("--rounds", type=int, default=3)
+    lb.add_argument("--seconds", type=float, default=5.0, help="length of each operation's load")
+    lb.add_argument("--rate", type=float, default=500.0, help="offered requests/s")
+    lb.add_argument("--save", metavar="NAME")
+    lb.add_argument("--results", default="perf-results")
+    lb.set_defaults(func=_lifecyclebench)
     bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
     bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
     bb.add_argument("--results", default="perf-results")

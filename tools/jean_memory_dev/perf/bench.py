@@ -4,7 +4,9 @@ Smoke (about two minutes; run by CI, asserts nothing about speed): the baseline 
 memories, the index benchmark at 10,000, a short concurrency sweep and its plot, a short MiniLM
 capacity run. Full (tens of minutes): the baseline with both embedders at 10k and 100k, the index
 benchmark at 10k and 100k for both embedders, the sweep from 1 to 64 connections, the capacity run
-for 40 s. 1M memories is its own command (half an hour of embedding):
+for 40 s, and round two's goals side by side with round one's build (`perf/goals`: the idle write path,
+a user bigger than the tier, a million memories and their cold start, MiniLM at 500 operations/s,
+telemetry overhead; about an hour). 1M MiniLM memories is its own command (half an hour of embedding):
 `jean-memory-dev indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
 """
 
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jean_memory_dev.perf import baseline, capacity, indexbench, sweep
+from jean_memory_dev.perf import baseline, capacity, goals, history, indexbench, sweep
 
 
 def run(full: bool, results: Path) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         report = baseline.run(scenarios)
         sweep_rows = sweep.sweep(work, levels, seconds)
         capacity_report = capacity.run("minilm", cap_seconds, model_seconds)
+        goals_report = goals.run() if full else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     png = results / f"latency-vs-concurrency-{tag}.png"
@@ -55,7 +58,12 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         "capacity": capacity_report,
         "plot": str(png),
     }
+    if goals_report is not None:
+        out["goals"] = goals_report
+        (results / "goals.json").write_text(json.dumps(goals_report, indent=2, sort_keys=True))
     (results / f"bench-{tag}.json").write_text(json.dumps(out, indent=2, sort_keys=True))
+    if full:  # the trend across runs: perf-results/history.jsonl and its plot (perf/history.py)
+        history.record(out, results / history.HISTORY.name, results / history.PLOT.name)
     return out
 
 
@@ -75,5 +83,7 @@ def summary(out: dict[str, Any]) -> str:
         for r in out["sweep"]
     ]
     parts += ["", capacity.table(out["capacity"])]
+    if "goals" in out:
+        parts += ["", goals.tables(out["goals"])]
     parts.append(f"\nplot: {out['plot']}")
     return "\n".join(parts)

@@ -1,0 +1,135 @@
+"""A million memories: one user searched hot, and the cold start, in this build.
+
+One user holding N memories (1,000,000 in the full run; hash embedder, client-chosen ids so exact
+search can be computed here) is seeded through the API and shipped to the SQLite store; the data
+folder is kept under `--cache` between runs. Then, with the default 512 MB tier budget:
+1. cold start with N memories in the store and no snapshot: process start to `/readyz`;
+2. the user's first search (its memory-mapped SQ8 snapshot is built from the store), then
+   `queries` different searches one after another: p50/p99, recall@10 against exact search over the
+   same vectors (ties with the exact 10th score count as hits), the tier's bytes, the mapped bytes, RSS;
+3. a graceful stop with the user resident, and the cold start again (the snapshot is reopened, not
+   rebuilt): start to `/readyz`, the first search after it, and that nothing was re-embedded.
+Round one could not do (2) at all: float32 vectors of a million memories (1.5 GB) exceed the whole
+512 MB budget, and it loaded users whole.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from jean_memory.embedding.hashing import HashEmbedder
+from jean_memory_dev.perf.baseline import scrape, total
+from jean_memory_dev.perf.goals.builds import THIS, metric, seed
+from jean_memory_dev.perf.workload import sentence
+from jean_memory_dev.processes import ServiceProcess
+
+USER = "million"
+
+
+def texts(n: int) -> list[str]:
+    rng = random.Random(17)
+    return [f"{sentence(rng)} {i}" for i in range(n)]
+
+
+def seeded(n: int, cache: Path) -> tuple[Path, float | None]:
+    """The data folder holding `n` memories of one user (seeded once, then reused); seeding seconds."""
+    data = cache / f"million-{n}"
+    done = data / ".seeded"
+    if done.exists():
+        return data, None
+    if data.exists():
+        shutil.rmtree(data)
+    items: list[dict[str, object]] = [{"content": t, "id": str(uuid.UUID(int=i + 1))} for i, t in enumerate(texts(n))]
+    seconds = seed(THIS, data, {USER: items}, {"JM_STM_WARM_USERS": "0"})
+    done.touch()
+    return data, seconds
+
+
+def timed_start(data: Path) -> tuple[ServiceProcess, float]:
+    t = time.perf_counter()
+    svc = THIS.service(data).start(timeout_s=600)
+    return svc, time.perf_counter() - t
+
+
+def run(n: int, queries: int, cache: Path) -> dict[str, Any]:
+    data, seed_s = seeded(n, cache)
+    shutil.rmtree(data / "index", ignore_errors=True)  # no snapshot: the first cold start of the series
+    embedder = HashEmbedder(384)
+    rng = random.Random(23)
+    query_texts = [sentence(rng, 4) for _ in range(queries)]
+    vectors = np.vstack([embedder.embed(chunk) for chunk in _chunks(texts(n), 50_000)])
+    qv = embedder.embed(query_texts)
+    exact = qv @ vectors.T
+    del vectors
+    tenth = -np.partition(-exact, 9, axis=1)[:, 9]
+    out: dict[str, Any] = {"memories": n, "seed_s": seed_s and round(seed_s, 1), "queries": queries}
+    svc, ready_s = timed_start(data)
+    try:
+        out["ready_s_no_snapshot"] = round(ready_s, 2)
+        with httpx.Client(base_url=svc.url, timeout=600) as c:
+            t = time.perf_counter()
+            c.post("/v1/search", json={"user_id": USER, "query": "first search", "k": 10}).raise_for_status()
+            out["first_search_s"] = round(time.perf_counter() - t, 2)
+            latencies, hits = [], 0
+            for q, scores, bar in zip(query_texts, exact, tenth, strict=True):
+                t = time.perf_counter()
+                r = c.post("/v1/search", json={"user_id": USER, "query": q, "k": 10})
+                latencies.append(time.perf_counter() - t)
+                r.raise_for_status()
+                hits += sum(1 for h in r.json()["results"] if scores[uuid.UUID(h["id"]).int - 1] >= bar - 1e-5)
+        lat = np.array(latencies) * 1000
+        s = scrape(svc.url)
+        out |= {
+            "hot_p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "hot_p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "recall_at_10": round(hits / (10 * queries), 4),
+            "stm_bytes": metric(s, "stm_bytes"),
+            "stm_mapped_bytes": metric(s, "stm_mapped_bytes"),
+            "rss_bytes": metric(s, "process_resident_memory_bytes"),
+        }
+    finally:
+        svc.terminate()
+    svc, ready_s = timed_start(data)
+    try:
+        out["ready_s_resident_before_stop"] = round(ready_s, 2)
+        with httpx.Client(base_url=svc.url, timeout=600) as c:
+            t = time.perf_counter()
+            c.post("/v1/search", json={"user_id": USER, "query": query_texts[0], "k": 10}).raise_for_status()
+            out["first_search_after_restart_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        out["embedded_after_restart"] = total(scrape(svc.url), "jm_embedding_batch_size_sum")
+    finally:
+        svc.terminate()
+    return out
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def table(r: dict[str, Any]) -> str:
+    mib = 1024 * 1024
+    return "\n".join(
+        [
+            f"| one user, {r['memories']:,} memories (hash, SQLite store, 512 MB budget) | this build |",
+            "|---|---|",
+            f"| start to /readyz, no snapshot yet (goal < 10 s) | {r['ready_s_no_snapshot']} s |",
+            f"| first search (builds the snapshot from the store) | {r['first_search_s']} s |",
+            f"| hot search p50 / p99, {r['queries']} queries (goal p99 <= 25 ms) | {r['hot_p50_ms']} / "
+            f"{r['hot_p99_ms']} ms |",
+            f"| recall@10 against exact search (goal >= 0.95) | {r['recall_at_10']} |",
+            f"| tier bytes / mapped bytes / RSS (goal tier <= 512 MB) | {(r['stm_bytes'] or 0) / mib:.0f} / "
+            f"{(r['stm_mapped_bytes'] or 0) / mib:.0f} / {(r['rss_bytes'] or 0) / mib:.0f} MiB |",
+            f"| start to /readyz with the user resident before the stop (goal < 10 s) | "
+            f"{r['ready_s_resident_before_stop']} s |",
+            f"| first search after that restart | {r['first_search_after_restart_ms']} ms |",
+            f"| memories re-embedded after the restart | {r['embedded_after_restart']:.0f} |",
+        ]
+    )
