@@ -122,7 +122,7 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
 def _goals(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jean_memory_dev.perf.goals import run, tables
+    from jean_memory_dev.perf.goals import plot, run, tables
 
     report = run(
         tuple(args.section),
@@ -133,6 +133,7 @@ def _goals(args: argparse.Namespace) -> int:
     )
     print(tables(report))
     _save(args, report)
+    print(f"plot: {plot(report, Path(args.results) / 'goals.png')}")
     return 0
 
 

@@ -61,6 +61,7 @@ def run(full: bool, results: Path) -> dict[str, Any]:
     if goals_report is not None:
         out["goals"] = goals_report
         (results / "goals.json").write_text(json.dumps(goals_report, indent=2, sort_keys=True))
+        goals.plot(goals_report, results / "goals.png")
     (results / f"bench-{tag}.json").write_text(json.dumps(out, indent=2, sort_keys=True))
     if full:  # the trend across runs: perf-results/history.jsonl and its plot (perf/history.py)
         history.record(out, results / history.HISTORY.name, results / history.PLOT.name)

@@ -25,6 +25,9 @@ from jean_memory_dev.perf import overhead
 from jean_memory_dev.perf.baseline import machine_facts
 from jean_memory_dev.perf.goals import bigusers, idle, million, minilm
 from jean_memory_dev.perf.goals.builds import THIS, Build, previous
+from jean_memory_dev.perf.goals.plot import plot
+
+__all__ = ["SECTIONS", "plot", "run", "tables"]
 
 SECTIONS = ("idle", "big", "million", "minilm", "overhead")
 

@@ -130,6 +130,7 @@ def table(r: dict[str, Any]) -> str:
             f"| start to /readyz with the user resident before the stop (goal < 10 s) | "
             f"{r['ready_s_resident_before_stop']} s |",
             f"| first search after that restart | {r['first_search_after_restart_ms']} ms |",
-            f"| memories re-embedded after the restart | {r['embedded_after_restart']:.0f} |",
+            "| texts embedded after the restart (the first search's query is one) | "
+            f"{r['embedded_after_restart']:.0f} |",
         ]
     )
