@@ -27,6 +27,11 @@ CLUSTER_LEASE_S = 5.0
 #: The STM budget (JM_STM_BUDGET_BYTES) the embedded service restarts with after `service_down`, so that the
 #: `stm_full` drill can fill it with a few tens of MB (the default budget would take 460 MB).
 STM_DRILL_BUDGET = 48 * 2**20
+#: ...and the size from which a user is partially resident (JM_STM_PARTIAL_USER_VECTORS) after that restart.
+#: By then the load's Zipf-busiest user holds over 17,000 memories (35 MB as float32): loaded whole into a
+#: 48 MB tier it evicts nearly everyone on each promotion, and the tier thrashes (10,000 evictions in 8
+#: minutes, latency alerts that never settle), exactly what partial residency exists to prevent.
+STM_DRILL_PARTIAL_VECTORS = 2000
 
 
 class Action(Protocol):
@@ -170,6 +175,13 @@ def full_embedded() -> tuple[Fault, ...]:
             ),
             (Expect.of(Alert.RETRIEVAL_QUALITY_DROPPED),),
             _names(Alert.LOW_CACHE_HIT_RATE),
+            recovery={
+                Alert.RETRIEVAL_QUALITY_DROPPED: (
+                    10.0,
+                    "queries embedded during the noise were cached (L2, by text) with their noise vectors: a "
+                    "repeated query scores low until the window fills with fresh ones",
+                )
+            },
         ),
         Fault(
             "slow_burn",
@@ -215,7 +227,14 @@ def full_embedded() -> tuple[Fault, ...]:
         ),
         Fault(
             "service_down",
-            (KillService(restart_env={"JM_STM_BUDGET_BYTES": str(STM_DRILL_BUDGET)}),),
+            (
+                KillService(
+                    restart_env={
+                        "JM_STM_BUDGET_BYTES": str(STM_DRILL_BUDGET),
+                        "JM_STM_PARTIAL_USER_VECTORS": str(STM_DRILL_PARTIAL_VECTORS),
+                    }
+                ),
+            ),
             (Expect.of(Alert.DOWN),),
             # Started again with cold caches and an empty short-term tier.
             _names(Alert.LOW_CACHE_HIT_RATE, Alert.SEARCH_LATENCY_HIGH, Alert.CREATION_LATENCY_HIGH),
