@@ -231,13 +231,17 @@ class HeavySearches:
 
 @dataclass
 class FillStm:
-    """One user writes large memories until the short-term tier holds `to_ratio` of its budget; cleared by
-    deleting them. Its size and budget are read from the service's own gauges."""
+    """One user writes large memories until the short-term tier holds `to_ratio` of its budget, and keeps
+    searching them (once a second) so that the tier holds them: unsearched, the filler would be the least
+    recently used user and the first evicted when the load promotes another, and the tier would drop
+    under the threshold within seconds. Cleared by deleting them. Size and budget come from the service's
+    own gauges."""
 
     to_ratio: float
     content_bytes: int
     user: str = "drill-stm-filler"
     ids: list[str] = field(default_factory=list, init=False, repr=False)
+    _loop: Background | None = field(default=None, init=False, repr=False)
 
     def inject(self, run: DrillRun) -> None:
         client = httpx.Client(base_url=run.front, timeout=60)
@@ -251,7 +255,18 @@ class FillStm:
             r.raise_for_status()
             self.ids += r.json()["ids"]
 
+        def keep_warm() -> None:
+            client.post("/v1/search", json={"user_id": self.user, "query": "stm drill filler", "k": 1})
+            assert self._loop is not None
+            self._loop.stopping.wait(1.0)
+
+        self._loop = Background(keep_warm, "stm-filler-warm")
+        self._loop.start()
+
     def clear(self, run: DrillRun) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
         client = httpx.Client(base_url=run.front, timeout=60)
 
         def delete(memory_id: str) -> None:
@@ -264,5 +279,5 @@ class FillStm:
     def describe(self) -> str:
         return (
             f"one user writes {self.content_bytes // 1000} KB memories until the short-term tier holds "
-            f"{self.to_ratio:.0%} of its budget; cleared by deleting them"
+            f"{self.to_ratio:.0%} of its budget, and searches them each second; cleared by deleting them"
         )

@@ -6,6 +6,7 @@ docs/operations.md with this run's tables (`scripts/drill --docs`), so the page 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,21 @@ class DrillResult:
         self.checks.append({"check": name, "ok": ok, **details})
         if not ok:
             self.failures.append(f"{name}: {details}")
+
+    @classmethod
+    def load(cls, path: Path) -> DrillResult:
+        """A run's report read back (`drill-report.json`), to write its tables again."""
+        data = json.loads(path.read_text())
+        return cls(
+            kind=data["kind"],
+            started=data["date"],
+            duration_s=float(data["duration_s"]),
+            runs=data["runs"],
+            faults=data["faults"],
+            checks=data["checks"],
+            coverage=data["coverage"],
+            failures=data["failures"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +114,15 @@ def markdown(result: DrillResult) -> str:
         + "\n\nEvery alert of the catalogue, the drills that raise it, and whether this run delivered it:\n\n"
         + coverage_table(result)
         + "\n"
+        + failures_list(result)
     )
+
+
+def failures_list(result: DrillResult) -> str:
+    """What failed in the run, said where its tables are (empty when nothing did)."""
+    if not result.failures:
+        return ""
+    return "\n**Failures in this run:**\n\n" + "".join(f"- {f}\n" for f in result.failures)
 
 
 def write_docs(result: DrillResult, page: Path = OPERATIONS) -> None:
