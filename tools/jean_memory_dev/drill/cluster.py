@@ -30,7 +30,7 @@ from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
 from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, Expect, Fault, cluster
 from jean_memory_dev.drill.report import DrillResult
-from jean_memory_dev.mixin import Alert, Severity, load
+from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.mixin.boards import Mode
 from jean_memory_dev.nativestack import Monitoring, StackPorts
 from jean_memory_dev.processes import AlertmanagerServer, free_port
@@ -93,21 +93,13 @@ class HAClusterStack(ClusterStack):
         super().down()
 
 
-#: Tickets the cluster raises by itself on a 2-core VM under the drill's load, its monitoring and its other
-#: processes (three replicas, PostgreSQL, HAProxy, two Prometheus, three Alertmanagers, locust): creation p99
-#: runs at 20-25 ms against the 25 ms threshold and 0.4-0.8 % of requests take over 25 ms against the latency
-#: SLO's 1 % budget. The healthy window reports them instead of failing on them; no page is tolerated.
-CLUSTER_TOLERATED = frozenset(
-    {
-        (Alert.CREATION_LATENCY_HIGH.value, Severity.WARNING.value),
-        (Alert.LATENCY_BUDGET_BURN.value, Severity.WARNING.value),
-    }
-)
-
-
 class ClusterDrill(DrillRun):
     mode = Mode.CLUSTER
-    tolerated = CLUSTER_TOLERATED
+    #: A cluster add waits for a PostgreSQL group commit on the same two cores as three replicas, HAProxy, two
+    #: Prometheus, three Alertmanagers and locust: creation p99 runs at 20-25 ms against the 25 ms threshold
+    #: (and 0.4-0.8 % of requests over 25 ms against the SLO's 1 %), so over the whole window it may miss
+    #: by a little. The tolerated tickets and their figures are reported, not failed on; no page is tolerated.
+    figures_must_hold = False
 
     def __init__(
         self, folder: Path, result: DrillResult, healthy_s: float = 60.0, users: int = 10, full: bool = False

@@ -104,6 +104,11 @@ def _p99(metric: str, sel: str, window: str) -> str:
     return f"histogram_quantile(0.99, sum by (job, le) (rate({metric}_bucket{{{sel}}}[{window}])))"
 
 
+def creation_p99(sel: str, window: str) -> str:
+    """Memory creation p99 over `window` (the drill also reads it over its whole healthy window)."""
+    return _p99("jm_memory_creation_duration_seconds", sel, window)
+
+
 def recording_rules(ctx: Context) -> dict[str, Any]:
     """Every expensive expression, recorded: what the alerts and dashboards read."""
     r, s = ctx.rate, ctx.sel
@@ -121,11 +126,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             "expr": f"sum by (job) (rate(jm_memory_creation_duration_seconds_sum{{{s}}}[{r}]))\n/\n"
             f"sum by (job) (rate(jm_memory_creation_duration_seconds_count{{{s}}}[{r}]))",
         },
-        {
-            "record": f"jm:creation_latency:p99_{r}",
-            "expr": "histogram_quantile(0.99, sum by (job, le) "
-            f"(rate(jm_memory_creation_duration_seconds_bucket{{{s}}}[{r}])))",
-        },
+        {"record": f"jm:creation_latency:p99_{r}", "expr": creation_p99(s, r)},
         {"record": f"jm:search_latency:p99_{r}", "expr": _p99("jm_search_duration_seconds", s, r)},
         {
             "record": f"jm:hot_search_latency:p99_{r}",
