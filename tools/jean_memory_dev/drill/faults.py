@@ -244,6 +244,8 @@ def full_embedded() -> tuple[Fault, ...]:
             (FillStm(to_ratio=0.93, content_bytes=30_000),),
             (Expect.of(Alert.STM_NEAR_BUDGET),),
             _names(Alert.CREATION_LATENCY_HIGH),
+            onset={Alert.STM_NEAR_BUDGET: (25.0, "the filler writes ~1,300 memories of 30 KB under the load (~18 s)")},
+            recovery={Alert.STM_NEAR_BUDGET: (10.0, "the filler's memories are deleted one request each")},
         ),
     )
 

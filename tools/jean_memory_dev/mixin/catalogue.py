@@ -353,10 +353,13 @@ _SPECS: tuple[AlertSpec, ...] = (
         alert=Alert.STM_NEAR_BUDGET,
         severity=Severity.WARNING,
         pending=Pending.STANDARD,
-        expr="jm:stm_budget:ratio > ${stm_budget_ratio}",
+        # Averaged over the window: a tier at its budget evicts down to 90 % of it and fills again, a saw-tooth
+        # across the threshold that reset an instant comparison's `for` at every dip (the full drill of
+        # 2026-11-26 06:06: 0.87 to 1.0 every few seconds, the ticket fired and resolved five times).
+        expr="avg_over_time(jm:stm_budget:ratio[${rate}]) > ${stm_budget_ratio}",
         summary="The short-term tier is near its memory budget",
         value="{{ $value | humanizePercentage }}",
-        description="The short-term tier uses ${value} of its budget "
+        description="The short-term tier used ${value} of its budget on average over ${rate} "
         "(threshold ${stm_budget_ratio_pct} of ${stm_mb} MB); cold users are being evicted.",
         answers=(PanelRef(boards.STM, "STM bytes vs budget"),),
     ),

@@ -303,16 +303,24 @@ class Cases:
             cases.append(self.case(Alert.LTM_UNREACHABLE, series, "10m", exp if fires else []))
 
         budget = self.config.targets.stm_bytes
-        for share, fires in ((0.95, True), (0.5, False)):
-            series = [gauge("jm_stm_bytes", j, budget * share, 30), gauge("jm_stm_budget_bytes", j, budget, 30)]
+        # A steady 95 %; a tier at its budget evicting down to 88 % and filling again every other minute (its
+        # average is over the threshold although every other sample is under it); a steady 50 %.
+        sawtooth = {"series": gauge("jm_stm_bytes", j, 0, 1)["series"],
+                    "values": " ".join(f"{budget * (0.88 if m % 2 else 1.0):g}" for m in range(31))}  # fmt: skip
+        for stm, shown, fires in (
+            (gauge("jm_stm_bytes", j, budget * 0.95, 30), "95%", True),
+            (sawtooth, "94%", True),
+            (gauge("jm_stm_bytes", j, budget * 0.5, 30), "", False),
+        ):
+            series = [stm, gauge("jm_stm_budget_bytes", j, budget, 30)]
             exp = [
                 {
                     "exp_labels": self.labels(Severity.WARNING, job=job),
                     "exp_annotations": self.annotations(
                         Alert.STM_NEAR_BUDGET,
-                        "The short-term tier uses 95% of its budget (threshold 90% of 512 MB); "
-                        "cold users are being evicted.",
-                        "95%",
+                        f"The short-term tier used {shown} of its budget on average over 5m (threshold 90% of "
+                        "512 MB); cold users are being evicted.",
+                        shown,
                     ),
                 }
             ]
