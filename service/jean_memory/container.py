@@ -53,6 +53,7 @@ from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.shuttle import MemoryShuttle
+from jean_memory.storage.snapshot import SnapshotShape
 from jean_memory.storage.stm import ShortTermTier
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.core import Telemetry
@@ -127,6 +128,7 @@ class Container:
             self.residency = PartialResidency(
                 self.store.sqlite_path, s.data_dir / "index", self.stm, dim, self.worker.embedder.model_id,
                 s.stm_partial_user_vectors, lambda: UserIndex(dim, IndexKind.FLAT),
+                SnapshotShape(s.stm_snapshot_ivf_vectors, s.stm_snapshot_probe_ratio),
             )  # fmt: skip
             self.shuttle.residency = self.residency
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)

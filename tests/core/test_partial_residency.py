@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import faiss
 import pytest
 from starlette.testclient import TestClient
 
@@ -32,6 +33,12 @@ def metric(c: TestClient, line_start: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
+@pytest.fixture(params=[0, 100], ids=["flat", "ivf"])
+def opts(request: pytest.FixtureRequest) -> dict[str, int]:
+    """The big user's snapshot scanned flat, or an inverted file (IVF-SQ8) from 100 vectors."""
+    return {"stm_partial_user_vectors": 100, "stm_warm_users": 0, "stm_snapshot_ivf_vectors": request.param}
+
+
 @pytest.fixture
 def big_user(make_client: MakeClient, tmp_path: Path) -> tuple[Path, list[str]]:
     """A store holding a big user (BIG memories, half tagged) and a small one, shipped, the service stopped."""
@@ -46,13 +53,16 @@ def big_user(make_client: MakeClient, tmp_path: Path) -> tuple[Path, list[str]]:
     return data, ids
 
 
-def test_a_big_user_is_served_partially_resident(make_client: MakeClient, big_user: tuple[Path, list[str]]) -> None:
+def test_a_big_user_is_served_partially_resident(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int]
+) -> None:
     data, ids = big_user
-    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c = make_client(data, **opts)
     hits = c.post("/v1/search", json={"user_id": "big", "query": "big fact 123 about topic4", "k": 3}).json()["results"]
     assert hits[0]["id"] == ids[123] and hits[0]["content"] == "big fact 123 about topic4"
     assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user's vectors come from its snapshot"
-    assert (data / "index").is_dir()
+    codes = faiss.read_index(str(next((data / "index").iterdir()) / "codes.faiss"))
+    assert (faiss.try_extract_index_ivf(codes) is not None) == bool(opts["stm_snapshot_ivf_vectors"])
     assert c.get(f"/v1/memories/{ids[7]}", params={"user_id": "big"}).json()["content"] == "big fact 7 about topic0"
     filtered = c.post("/v1/search", json={"user_id": "big", "query": "big fact 8", "filters": {"half": 1}}).json()
     assert filtered["results"] and all(h["metadata"] == {"half": 1} for h in filtered["results"])
@@ -84,7 +94,7 @@ def test_a_big_user_is_served_partially_resident(make_client: MakeClient, big_us
     # after a restart (nothing shipped yet, or all of it), the snapshot is reused and caught up
     wait_shipped(c)
     c.__exit__(None, None, None)
-    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c = make_client(data, **opts)
     assert c.get(f"/v1/memories/{ids[9]}", params={"user_id": "big"}).status_code == 404
     assert top(c, "corrected fact about giraffes") == ids[5]
     assert top(c, "a brand new fact about zebras") == new
@@ -92,9 +102,11 @@ def test_a_big_user_is_served_partially_resident(make_client: MakeClient, big_us
     assert not any((data / "index").iterdir()), "a forgotten user's snapshot goes too"
 
 
-def test_a_big_user_does_not_evict_the_small_ones(make_client: MakeClient, big_user: tuple[Path, list[str]]) -> None:
+def test_a_big_user_does_not_evict_the_small_ones(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int]
+) -> None:
     data, _ = big_user
-    c = make_client(data, stm_partial_user_vectors=100, stm_budget_bytes=1 << 20, stm_warm_users=0)
+    c = make_client(data, **opts, stm_budget_bytes=1 << 20)
     for user in [f"s{i}" for i in range(10)]:
         c.post("/v1/memories/batch", json={"user_id": user, "items": [{"content": f"{user} {j}"} for j in range(5)]})
     for _ in range(5):
@@ -103,11 +115,11 @@ def test_a_big_user_does_not_evict_the_small_ones(make_client: MakeClient, big_u
 
 
 def test_a_grown_delta_is_compacted_into_a_new_snapshot(
-    make_client: MakeClient, big_user: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(residency, "COMPACT_MIN", 20)
     data, ids = big_user
-    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c = make_client(data, **opts)
     c.post("/v1/search", json={"user_id": "big", "query": "warm"})
     extra = c.post(
         "/v1/memories/batch", json={"user_id": "big", "items": [{"content": f"later {i}"} for i in range(40)]}

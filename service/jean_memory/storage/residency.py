@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
 from jean_memory.storage import snapshot
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_uri
 from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex, Snapshot
+from jean_memory.storage.snapshot import LayeredIndex, Snapshot, SnapshotShape
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.storage.vector_index import UserIndex
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Rows read from the store per chunk while building a snapshot.
 CHUNK = 20_000
+#: Row ids per query while reading an IVF snapshot's training sample (under SQLite's parameter limit).
+SAMPLE_BATCH = 500
 #: Rebuild a snapshot once its RAM delta holds this share of it (and at least `COMPACT_MIN` vectors).
 COMPACT_RATIO = 0.1
 COMPACT_MIN = 20_000
@@ -80,6 +83,35 @@ def _vector_chunks(
         conn.close()
 
 
+def _training_sample(path: Path, owner: str, model: str, shape: SnapshotShape) -> tuple[int, np.ndarray | None]:
+    """The user's row count and, where its snapshot will be IVF, vectors sampled evenly at random over all
+    its rows (the lists must fit the whole user, not its oldest memories): row ids from the user index,
+    then the sampled rows by id."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
+    try:
+        rowids = [r[0] for r in conn.execute("SELECT rowid FROM memories WHERE user_id = ?", (owner,))]
+        want = shape.training_size(len(rowids))
+        if not want:
+            return len(rowids), None
+        picked = sorted(random.Random(len(rowids)).sample(rowids, want))
+        vectors: list[bytes] = []
+        for start in range(0, len(picked), SAMPLE_BATCH):
+            batch = picked[start : start + SAMPLE_BATCH]
+            marks = ",".join("?" * len(batch))
+            vectors += [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT embedding FROM memories WHERE rowid IN ({marks}) AND embedding IS NOT NULL AND model = ?",
+                    (*batch, model),
+                )
+            ]
+        if not vectors:
+            return len(rowids), None
+        return len(rowids), np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(vectors), -1)
+    finally:
+        conn.close()
+
+
 def _changes_since(path: Path, owner: str, seq: int) -> list[Memory]:
     conn = sqlite3.connect(readonly_uri(path), uri=True)
     try:
@@ -104,6 +136,7 @@ class PartialResidency:
         model: str,
         threshold: int,
         new_delta: Callable[[], UserIndex],
+        shape: SnapshotShape,
     ) -> None:
         self._store_path = store_path
         self._root = root
@@ -112,6 +145,7 @@ class PartialResidency:
         self._model = model
         self.threshold = threshold
         self._new_delta = new_delta
+        self._shape = shape
         self._reader = SqliteRecordReader(store_path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self._compacting: set[str] = set()
@@ -139,7 +173,7 @@ class PartialResidency:
         folder = snapshot.folder_for(self._root, owner)
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
-        base = snapshot.load(folder, owner, self._dim, self._model)
+        base = snapshot.load(folder, owner, self._dim, self._model, self._shape)
         unembedded: list[Memory] = []
         if base is None:
             base = await loop.run_in_executor(self._executor, self._build, folder, owner, unembedded)
@@ -193,9 +227,9 @@ class PartialResidency:
         space.deleted.clear()
 
     def _build(self, folder: Path, owner: str, unembedded: list[Memory]) -> Snapshot | None:
-        return snapshot.build(
-            folder, owner, self._dim, self._model, _vector_chunks(self._store_path, owner, self._model, unembedded)
-        )
+        count, sample = _training_sample(self._store_path, owner, self._model, self._shape)
+        chunks = _vector_chunks(self._store_path, owner, self._model, unembedded)
+        return snapshot.build(folder, owner, self._dim, self._model, chunks, self._shape, count, sample)
 
     def forget(self, owner: str) -> None:
         """The user was forgotten: its snapshot goes too."""
