@@ -98,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     for mode, summary in result.runs.items():
         dashboards = summary.get("dashboards", {})
+        held = summary.get("figures_held_over_window", {})
+        tolerated = ", ".join(f"{n} (figure held over the window: {held.get(n)})" for n in summary.get("tolerated", []))
         print(
             f"{mode}: healthy load {summary.get('healthy_seconds', 0):.0f} s, alerts besides the Watchdog: "
-            f"{len(summary.get('false_positives', []))}; dashboard queries with data: "
-            f"{dashboards.get('queries', 0) - len(dashboards.get('empty', []))}/{dashboards.get('queries', 0)}"
+            f"{len(summary.get('false_positives', []))}, tolerated tickets: {tolerated or 'none'}; dashboard "
+            f"queries with data: {dashboards.get('queries', 0) - len(dashboards.get('empty', []))}"
+            f"/{dashboards.get('queries', 0)}"
         )
     print(table(result), checks_table(result), coverage_table(result), sep="\n\n")
     print(f"\n{result.kind} drill: {result.duration_s / 60:.1f} minutes")

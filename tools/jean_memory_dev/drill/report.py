@@ -114,8 +114,25 @@ def markdown(result: DrillResult) -> str:
         + "\n\nEvery alert of the catalogue, the drills that raise it, and whether this run delivered it:\n\n"
         + coverage_table(result)
         + "\n"
+        + healthy_list(result)
         + failures_list(result)
     )
+
+
+def healthy_list(result: DrillResult) -> str:
+    """Each run's healthy window: its length, false positives, and the tickets tolerated with their figures."""
+    lines = []
+    for mode, run in result.runs.items():
+        held = run.get("figures_held_over_window", {})
+        tolerated = ", ".join(
+            f"{n} (its figure over the whole window {'held' if held.get(n) else 'did not hold'})"
+            for n in run.get("tolerated", [])
+        )
+        lines.append(
+            f"- {mode}: {run.get('healthy_seconds', 0):.0f} s of healthy load, "
+            f"{len(run.get('false_positives', []))} false positives, tolerated tickets: {tolerated or 'none'}\n"
+        )
+    return "\nHealthy windows (`drill/noise.py`):\n\n" + "".join(lines)
 
 
 def failures_list(result: DrillResult) -> str:
