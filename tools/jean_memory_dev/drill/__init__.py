@@ -85,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cluster", action="store_true", help="the embedded service only")
     parser.add_argument("--healthy", type=float, default=120.0, help="seconds of healthy load (no false positives)")
     parser.add_argument("--report", type=Path, default=ROOT / "perf-results" / "drill-report.json")
-    parser.add_argument("--docs", action="store_true", help="write the tables into docs/operations.md")
+    parser.add_argument("--docs", action="store_true", help="write the tables into docs/operations.md and README")
+    parser.add_argument("--docs-from", type=Path, metavar="REPORT", help="write the docs from a saved report; no run")
     args = parser.parse_args(argv)
+    if args.docs_from:
+        saved = DrillResult.load(args.docs_from)
+        write_docs(saved)
+        print(f"wrote the tables of {args.docs_from} ({saved.kind}, {saved.started}); failures: {len(saved.failures)}")
+        return 0
     folder = Path(tempfile.mkdtemp(prefix="jm-drill-"))
     try:
         result = run(folder, full=not args.quick, healthy_s=args.healthy, cluster=not args.no_cluster)

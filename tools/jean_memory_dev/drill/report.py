@@ -1,7 +1,8 @@
 """The drill's result: JSON for `perf-results/drill-report.json`, and the tables for docs/operations.md.
 
 `write_docs()` replaces the block between `<!-- drill:start -->` and `<!-- drill:end -->` in
-docs/operations.md with this run's tables (`scripts/drill --docs`), so the page shows a real run.
+docs/operations.md with this run's tables, and the README's `drill-summary` block with one row per alert
+(`scripts/drill --docs`, or `--docs-from REPORT` for a saved run), so both show a real run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from jean_memory_dev.paths import ROOT
 
 OPERATIONS = ROOT / "docs" / "operations.md"
+README = ROOT / "README.md"
 
 
 @dataclass
@@ -104,6 +106,37 @@ def coverage_table(result: DrillResult) -> str:
     return "\n".join(lines)
 
 
+def summary_table(result: DrillResult) -> str:
+    """The README's table: every alert of the catalogue, one row per route it has (a burn alert pages and
+    tickets), with its fastest delivery in this run against its bounds, or what covers it instead."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in result.faults:
+        key, best = (r["alert"], r["route"]), rows.get((r["alert"], r["route"]))
+        if r["time_to_detect_s"] is not None and (best is None or r["time_to_detect_s"] < best["time_to_detect_s"]):
+            rows[key] = r
+    lines = ["| alert | route | drill | detect (bound) | resolve (bound) |", "|---|---|---|---|---|"]
+    for c in result.coverage:
+        hits = [r for (alert, _), r in sorted(rows.items()) if alert == c["alert"]]
+        if not hits and c.get("why_not"):
+            lines.append(f"| {c['alert']} | | not drilled | {c['why_not']} | |")
+        elif not hits:
+            lines.append(f"| {c['alert']} | | no fault of its own | {'; '.join(c['runs']) or '-'} | |")
+        for hit in hits:
+            lines.append(
+                f"| {c['alert']} | {hit['route']} | {hit['run']}/{hit['fault']} | {_s(hit['time_to_detect_s'])} "
+                f"({hit['detect_bound_s']:.0f} s) | {_s(hit['time_to_resolve_s'])} ({hit['resolve_bound_s']:.0f} s) |"
+            )
+    minutes = result.duration_s / 60
+    failed = len(result.failures)
+    verdict = "passed" if not failed else f"{failed} failure{'s' if failed != 1 else ''}"
+    return (
+        f"Latest `make drill` ({result.started[:16]}Z, {result.kind} drill, this 2-core VM, {minutes:.0f} minutes, "
+        f"{verdict}; every run and check: [docs/operations.md](docs/operations.md#fire-drills)):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def markdown(result: DrillResult) -> str:
     minutes = result.duration_s / 60
     return (
@@ -142,11 +175,17 @@ def failures_list(result: DrillResult) -> str:
     return "\n**Failures in this run:**\n\n" + "".join(f"- {f}\n" for f in result.failures)
 
 
-def write_docs(result: DrillResult, page: Path = OPERATIONS) -> None:
-    """Put this run's tables between the drill markers of docs/operations.md."""
+def _replace_block(page: Path, marker: str, body: str) -> None:
     text = page.read_text()
-    block = f"<!-- drill:start -->\n{markdown(result)}<!-- drill:end -->"
-    new, n = re.subn(r"<!-- drill:start -->.*?<!-- drill:end -->", lambda _: block, text, flags=re.S)
+    block = f"<!-- {marker}:start -->\n{body}<!-- {marker}:end -->"
+    new, n = re.subn(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->", lambda _: block, text, flags=re.S)
     if n != 1:
-        raise ValueError(f"{page}: expected one drill block")
+        raise ValueError(f"{page}: expected one {marker} block")
     page.write_text(new)
+
+
+def write_docs(result: DrillResult, page: Path = OPERATIONS, readme: Path = README) -> None:
+    """Put this run's tables between the drill markers of docs/operations.md, and its one-row-per-alert
+    summary between those of the README."""
+    _replace_block(page, "drill", markdown(result))
+    _replace_block(readme, "drill-summary", summary_table(result))
