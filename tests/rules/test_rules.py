@@ -110,3 +110,21 @@ def test_every_metric_used_exists() -> None:
                     if token in functions or token in records:
                         continue
                     assert token in known, f"{path.name}: {token} is not a metric the service or collector exposes"
+
+
+def test_the_drills_whole_window_checks_are_valid_promql(tmp_path: Path) -> None:
+    """The queries that decide whether a healthy window's tolerated ticket was noise (`drill/noise.py`) are
+    only run by the drill against a live Prometheus: promtool parses them here first."""
+    from jean_memory_dev.drill.noise import TOLERATED, breaches
+
+    checks = breaches(120)
+    assert set(checks) == {name for name, _ in TOLERATED}
+    rules = {
+        "groups": [
+            {"name": "noise", "rules": [{"record": f"drill:{i}", "expr": e} for i, e in enumerate(checks.values())]}
+        ]
+    }
+    path = tmp_path / "noise.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = run("promtool", "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
