@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", action="store_true", help="write the tables into docs/operations.md and README")
     parser.add_argument("--docs-from", type=Path, metavar="REPORT", help="write the docs from a saved report; no run")
     args = parser.parse_args(argv)
+    # A stopped drill (SIGTERM: CI's timeout, kill) unwinds like Ctrl-C, so every `finally` stops the
+    # processes it started instead of leaving Prometheus, Alertmanagers and the service running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.docs_from:
         saved = DrillResult.load(args.docs_from)
         write_docs(saved)

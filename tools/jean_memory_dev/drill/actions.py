@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -240,7 +239,6 @@ class FillStm:
     to_ratio: float
     content_bytes: int
     user: str = "drill-stm-filler"
-    ids: list[str] = field(default_factory=list, init=False, repr=False)
     _loop: Background | None = field(default=None, init=False, repr=False)
 
     def inject(self, run: DrillRun) -> None:
@@ -251,9 +249,9 @@ class FillStm:
         text = ("stm drill filler " * (self.content_bytes // 17 + 1))[: self.content_bytes]
         for start in range(0, wanted, 25):
             n = min(25, wanted - start)
-            r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": [{"content": text}] * n})
-            r.raise_for_status()
-            self.ids += r.json()["ids"]
+            client.post(
+                "/v1/memories/batch", json={"user_id": self.user, "items": [{"content": text}] * n}
+            ).raise_for_status()
 
         def keep_warm() -> None:
             client.post("/v1/search", json={"user_id": self.user, "query": "stm drill filler", "k": 1})
@@ -267,17 +265,11 @@ class FillStm:
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
-        client = httpx.Client(base_url=run.front, timeout=60)
-
-        def delete(memory_id: str) -> None:
-            client.delete(f"/v1/memories/{memory_id}", params={"user_id": self.user})
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(delete, self.ids))
-        self.ids = []
+        client = httpx.Client(base_url=run.front, timeout=120)
+        client.delete("/v1/memories", params={"user_id": self.user}).raise_for_status()  # forget the user
 
     def describe(self) -> str:
         return (
             f"one user writes {self.content_bytes // 1000} KB memories until the short-term tier holds "
-            f"{self.to_ratio:.0%} of its budget, and searches them each second; cleared by deleting them"
+            f"{self.to_ratio:.0%} of its budget, and searches them each second; cleared by forgetting the user"
         )
