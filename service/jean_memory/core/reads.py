@@ -148,10 +148,11 @@ class Reads:
                 self._query_vectors.put((self._model_id, query), qvec)
             self._search_window.record(hit_l2)
             await pending
+            allowed = await self._stm.matching(space, filters) if filters else None
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
-                hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, filters, time.time())]
+                hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, allowed, time.time())]
             if space.pending or space.unembedded:
                 hits = self._merge_lexical(space, query, k, filters, hits)
             elif self._results.enabled:

@@ -280,9 +280,11 @@ class ShortTermTier:
                 yield memory
 
     @staticmethod
-    def matching(space: UserSpace, filters: JsonObject) -> list[str]:
+    async def matching(space: UserSpace, filters: JsonObject) -> list[str]:
+        """Ids of the user's memories whose metadata matches `filters` (a partially resident user's are
+        found by a scan of the store, off the event loop)."""
         if isinstance(space.records, PartialRecords):
-            return space.records.matching(filters)
+            return await space.records.matching(filters)
         return [
             mid
             for mid, m in space.records.items()
@@ -290,11 +292,11 @@ class ShortTermTier:
         ]
 
     def search(
-        self, space: UserSpace, query: np.ndarray, k: int, filters: JsonObject | None, now: float
+        self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | None, now: float
     ) -> list[tuple[Memory, float]]:
-        """Top-k by cosine among the user's indexed memories, filters applied before ranking, expired
-        memories never returned (asked again for more when some in the first k had expired)."""
-        allowed = self.matching(space, filters) if filters else None
+        """Top-k by cosine among the user's indexed memories (among `allowed` ids when given: `matching`'s
+        answer to a filter, applied before ranking), expired memories never returned (asked again for more
+        when some in the first k had expired)."""
         want = k
         while True:
             hits = space.index.search(query, want, allowed)
