@@ -138,12 +138,14 @@ def _apply(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
                 conn.executemany(_UPSERT, [(*op.memory.row(), op.seq) for op in state])
 
 
-def _keys_after(conn: sqlite3.Connection, after: int) -> tuple[int, list[str]]:
-    """A chunk of memory keys in rowid order, and the last rowid read (keyset pagination)."""
+def _keys_after(conn: sqlite3.Connection, after: tuple[str, str]) -> tuple[tuple[str, str], list[str]]:
+    """A chunk of memory keys in (user_id, id) order, and the last key read (keyset pagination). The primary
+    key's index covers the query, so the Bloom filter's fill reads the index (about 80 bytes a memory),
+    not the table's rows with their texts and vectors (2.4 GB for a million, minutes from a cold disk)."""
     rows = conn.execute(
-        "SELECT rowid, user_id, id FROM memories WHERE rowid > ? ORDER BY rowid LIMIT 50000", (after,)
+        "SELECT user_id, id FROM memories WHERE (user_id, id) > (?, ?) ORDER BY user_id, id LIMIT 50000", after
     ).fetchall()
-    return (rows[-1][0] if rows else after), [memory_key(u, i) for _, u, i in rows]
+    return ((rows[-1][0], rows[-1][1]) if rows else after), [memory_key(u, i) for u, i in rows]
 
 
 class SqliteStore(LongTermStore):
@@ -207,7 +209,7 @@ class SqliteStore(LongTermStore):
         return memory_from_row(row) if row else None
 
     async def iter_keys(self) -> AsyncIterator[list[str]]:
-        last = 0
+        last = ("", "")
         while True:
             last, chunk = await self._run(functools.partial(_keys_after, after=last))
             if not chunk:
