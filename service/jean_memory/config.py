@@ -238,6 +238,14 @@ class Settings(BaseSettings):
         description="Check of the journal and the embedded store before start: `quick` (PRAGMA quick_check), "
         "`full` (integrity_check) or `off`; a damaged file stops the start with a message naming it.",
     )
+    startup_check_sync_bytes: int = Field(
+        256 * 2**20,
+        ge=0,
+        description="A store larger than this is not checked page by page before the start (a million memories "
+        "are 2.4 GB: minutes from a cold disk): its header, schema and length are, and the `startup_check` runs "
+        "in the background once the service is up; damage found then makes `/readyz` answer 503 and sets "
+        "`jm_data_file_damaged`. The journal is always checked before the start.",
+    )
     stm_index: IndexKind = Field(
         IndexKind.AUTO,
         description="`flat` (exact), `hnsw`, `sq8`, or `auto`: exact until a user has "

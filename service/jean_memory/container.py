@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 
 from jean_memory.cluster.coherence import ChangeListener, VersionCheck
 from jean_memory.cluster.committer import GroupCommitter
@@ -48,7 +49,7 @@ from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.faults import Faults, FaultSpec, FaultyEmbedder, FaultyReads, FaultyStore, FaultyWrites
 from jean_memory.gcpolicy import GcPolicy
 from jean_memory.storage import disk
-from jean_memory.storage.integrity import check_data_files
+from jean_memory.storage.integrity import check_data_files, check_deferred
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.residency import PartialResidency
@@ -76,6 +77,9 @@ class Container:
         self.faults = Faults()
         #: Set on SIGTERM when a drain is configured: not ready, still serving (see `cli.DrainingServer`).
         self.draining = False
+        #: Files a background integrity check found damaged ({role: problem}); `_integrity` runs it.
+        self.damaged: dict[str, str] = {}
+        self._integrity: asyncio.Task[None] | None = None
         if s.faults_enabled:
             embedder = FaultyEmbedder(embedder, self.faults)
         self.stm = ShortTermTier(s, embedder.dim, m.stm)
@@ -201,7 +205,8 @@ class Container:
             self.queue.start()
             self.expiry.start()
         else:
-            await asyncio.to_thread(check_data_files, self.settings)  # a damaged file stops the start here
+            # A damaged file stops the start here; a large store's page-by-page check is deferred.
+            deferred = await asyncio.to_thread(check_data_files, self.settings)
             await self.journal.start()
             await self.store.start()
             await self.worker.warm_up()
@@ -210,9 +215,20 @@ class Container:
             await self.shuttle.check_store()
             self.warmup.start()
             self.expiry.start()
+            if deferred:
+                self._integrity = asyncio.create_task(self._check_in_background(deferred), name="integrity")
         self.housekeeping.start()
 
+    async def _check_in_background(self, files: list[tuple[str, Path]]) -> None:
+        """A large store's integrity check, after the start: damage takes the service out of readiness."""
+        damaged = await asyncio.to_thread(check_deferred, files, self.settings.startup_check)
+        for role in damaged:
+            self.telemetry.metrics.disk.damaged.labels(role).set(1)
+        self.damaged.update(damaged)
+
     async def close(self) -> None:
+        if self._integrity is not None:
+            self._integrity.cancel()  # its thread finishes its read; nothing waits for it
         await self.housekeeping.close()
         if self.settings.cluster:
             await self.expiry.close()
@@ -240,6 +256,8 @@ class Container:
             checks = {"tiers_loaded": True, "ltm_reachable": self.pg.ok}
         else:
             checks = {"tiers_loaded": self.warmup.done, "ltm_reachable": self.shuttle.store_ok}
+            if self.damaged:
+                checks["files_sound"] = False
         if self.draining:
             checks["accepting"] = False
         return checks

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -104,3 +105,68 @@ def test_the_sound_golden_files_start(golden: Path, tmp_path: Path) -> None:
             assert len(c.get("/v1/memories", params={"user_id": "p3", "limit": 1000}).json()["items"]) == 100
     finally:
         svc.stop()
+
+
+def _serve(data: Path, **extra: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {**os.environ, "JM_EMBEDDER": "hash", "JM_DATA_DIR": str(data), "JM_PORT": str(port), **extra}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jean_memory", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage-header"])
+def test_a_large_store_still_stops_the_start_when_its_header_or_length_is_wrong(
+    golden: Path, tmp_path: Path, damage: str
+) -> None:
+    """With the page-by-page check deferred (every store counts as large here), what can be seen without
+    reading every page still stops the start: a header that is not SQLite, a file shorter than its header."""
+    data = tmp_path / "data"
+    shutil.copytree(golden, data)
+    target = data / "ltm.db"
+    DAMAGE[damage](target)
+    proc, _ = _serve(data, JM_STARTUP_CHECK_SYNC_BYTES="0", JM_LOG_FORMAT="text")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out[-3000:]
+    assert f"{target}: " in out and "Uvicorn running" not in out
+
+
+def test_a_large_stores_damaged_page_is_found_after_the_start(golden: Path, tmp_path: Path) -> None:
+    """A damaged page inside a store checked in the background: the service came up (the journal was checked
+    before), then the check finds the page, `/readyz` answers 503 naming the check, and the gauge says which
+    file; a sound store passes the same background check and stays ready."""
+    for damaged in (False, True):
+        data = tmp_path / f"data-{damaged}"
+        shutil.copytree(golden, data)
+        if damaged:
+            flip_middle_page(data / "ltm.db")
+        proc, url = _serve(data, JM_STARTUP_CHECK_SYNC_BYTES="0")
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.communicate()[0][-3000:]
+                try:
+                    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+                    ready = httpx.get(f"{url}/readyz", timeout=5)
+                except httpx.TransportError:
+                    metrics, ready = "", None
+                found = 'jm_data_file_damaged{file="store"} 1.0' in metrics
+                if ready is not None and (found or (not damaged and ready.status_code == 200)):
+                    break
+                assert time.monotonic() < deadline, "the background check never reported"
+                time.sleep(0.2)
+            if damaged:
+                assert ready.status_code == 503 and ready.json()["checks"]["files_sound"] is False
+            else:
+                time.sleep(2)  # the background check of 2,000 memories' store has long finished
+                metrics = httpx.get(f"{url}/metrics", timeout=5).text
+                assert 'jm_data_file_damaged{file="store"} 0.0' in metrics
+                assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=60)

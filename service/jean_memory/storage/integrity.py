@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -75,11 +76,55 @@ def check_file(path: Path, mode: StartupCheck = StartupCheck.QUICK, role: str = 
         raise DamagedFile(path, f"SQLite's {check} found damage ({found})", _remedy(role, path))
 
 
-def check_data_files(settings: Settings) -> None:
-    """Check every file the embedded mode will open; log and raise on the first damaged one."""
+def check_length(path: Path, role: str) -> None:
+    """Raise `DamagedFile` when the file is shorter than its header says (a truncated copy or disk): the
+    header's page count is valid when its "version valid for" field matches the change counter, and a
+    WAL database's main file holds at least every page of its last checkpoint."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return  # not SQLite at all: opening it says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, counter, valid_for = (int.from_bytes(header[i : i + 4], "big") for i in (28, 24, 92))
+    size = path.stat().st_size
+    if counter == valid_for and pages * page_size > size:
+        problem = f"is truncated ({size:,} bytes, its header says {pages * page_size:,})"
+        raise DamagedFile(path, problem, _remedy(role, path))
+
+
+def check_data_files(settings: Settings) -> list[tuple[str, Path]]:
+    """Check every file the embedded mode will open; log and raise on the first damaged one. A store larger
+    than `startup_check_sync_bytes` is only opened and length-checked here: it is returned, with its role,
+    for `check_file` in the background once the service is up."""
+    deferred: list[tuple[str, Path]] = []
     for role, path in data_files(settings).items():
+        mode = settings.startup_check
+        large = path.exists() and path.stat().st_size > settings.startup_check_sync_bytes
+        if role == "store" and mode is not StartupCheck.OFF and large:
+            deferred.append((role, path))
+            mode = StartupCheck.OFF
         try:
-            check_file(path, settings.startup_check, role)
+            check_file(path, mode, role)
+            check_length(path, role)
         except DamagedFile as exc:
             log.critical("%s", exc)
             raise
+    return deferred
+
+
+def check_deferred(files: list[tuple[str, Path]], mode: StartupCheck) -> dict[str, str]:
+    """The deferred checks (run in a worker thread): {role: what is wrong} for each damaged file."""
+    damaged: dict[str, str] = {}
+    for role, path in files:
+        start = time.monotonic()
+        try:
+            check_file(path, mode, role)
+        except DamagedFile as exc:
+            log.critical("background check: %s", exc)
+            damaged[role] = str(exc)
+        else:
+            log.info("background check of the %s (%s) passed in %.1f s", role, path, time.monotonic() - start)
+    return damaged

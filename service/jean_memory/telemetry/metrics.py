@@ -292,6 +292,15 @@ class DiskMetrics:
             registry=r,
         )
         self.total = Gauge("jm_disk_total_bytes", "Size of the filesystem of the data folder, in bytes.", registry=r)
+        self.damaged = Gauge(
+            "jm_data_file_damaged",
+            "1 when an integrity check found the file damaged (a large store is checked in the background after the "
+            "start; any other damage stops the start).",
+            ["file"],
+            registry=r,
+        )
+        for role in ("journal", "store"):
+            self.damaged.labels(role)
 
 
 class PipelineMetrics:
