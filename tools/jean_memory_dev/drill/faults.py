@@ -323,6 +323,9 @@ NOT_DRILLED = {
     "jm_disk_free_bytes) and promtool tests the rule",
     Alert.DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
     "on a falling series, the quality dashboard draws jm_disk_free_bytes",
+    Alert.DATA_FILE_DAMAGED.value: "needs a damaged store large enough to be checked after the start; "
+    "tests/hostile/test_corruption.py damages a real store's page and sees the background check set "
+    "jm_data_file_damaged and /readyz answer 503, and promtool tests the rule",
 }
 
 

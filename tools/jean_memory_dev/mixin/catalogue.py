@@ -50,6 +50,7 @@ class Alert(StrEnum):
     ADMISSION_REJECTING = "JeanMemoryAdmissionRejecting"
     DISK_ALMOST_FULL = "JeanMemoryDiskAlmostFull"
     DISK_FILLING_UP = "JeanMemoryDiskFillingUp"
+    DATA_FILE_DAMAGED = "JeanMemoryDataFileDamaged"
     RETRIEVAL_QUALITY_DROPPED = "JeanMemoryRetrievalQualityDropped"
     EMBED_QUEUE_STALE = "JeanMemoryEmbedQueueStale"
     COHERENCE_LAG_HIGH = "JeanMemoryCoherenceLagHigh"
@@ -404,6 +405,20 @@ _SPECS: tuple[AlertSpec, ...] = (
             PanelRef(boards.QUALITY, "Disk bytes free"),
             PanelRef(boards.QUALITY, "Disk free (data folder)"),
         ),
+        link_instance=True,
+    ),
+    # A large store's page-by-page check runs after the start (JM_STARTUP_CHECK_SYNC_BYTES): damage it finds
+    # takes the replica out of readiness; any other damage stops the start (JeanMemoryDown then).
+    ThresholdAlert(
+        alert=Alert.DATA_FILE_DAMAGED,
+        severity=Severity.CRITICAL,
+        pending=None,
+        expr="jm_data_file_damaged{${sel}} > 0",
+        summary="A data file of the service is damaged",
+        value="{{ $labels.file }}",
+        description="{{ $labels.instance }}: the background integrity check found the {{ $labels.file }} damaged; "
+        "the replica is out of readiness and reads of the damaged pages fail.",
+        answers=(PanelRef(boards.QUALITY, "Data files damaged"),),
         link_instance=True,
     ),
     # Relative to its own past, so that it holds for any embedder (MiniLM's scores and the hash

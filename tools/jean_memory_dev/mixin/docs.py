@@ -212,6 +212,13 @@ TARGETS = (
         CATALOGUE[Alert.DISK_ALMOST_FULL].answers,
     ),
     TargetRow(
+        "The data files are sound (a large store is checked in the background after the start)",
+        "jm_data_file_damaged",
+        "-",
+        (Alert.DATA_FILE_DAMAGED,),
+        CATALOGUE[Alert.DATA_FILE_DAMAGED].answers,
+    ),
+    TargetRow(
         "Retrieval quality holds (median best match over ${retrieval_score_drop_ratio_pct} of its ${baseline} median)",
         "jm_search_top_score, jm_search_empty_total",
         "-",

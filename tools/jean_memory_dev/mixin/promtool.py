@@ -542,6 +542,21 @@ class Cases:
                 }
             ]
             cases.append(self.case(Alert.DISK_FILLING_UP, series, "30m", exp if fires else []))
+        for damaged, fires in ((1, True), (0, False)):
+            series = [gauge("jm_data_file_damaged", {**inst, "file": "store"}, damaged, 5)]
+            exp = [
+                {
+                    "exp_labels": {**self.labels(Severity.CRITICAL, job=job, instance="a:8766"), "file": "store"},
+                    "exp_annotations": self.annotations(
+                        Alert.DATA_FILE_DAMAGED,
+                        "a:8766: the background integrity check found the store damaged; the replica is out of "
+                        "readiness and reads of the damaged pages fail.",
+                        "store",
+                        instance="a:8766",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.DATA_FILE_DAMAGED, series, "2m", exp if fires else []))
         return cases
 
     def retrieval_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:

@@ -102,5 +102,15 @@ dashboard = make_dashboard(
             (12, 16, 12, 8),
             "bytes",
         ),
+        timeseries(
+            "Data files damaged",
+            [target(f"jm_data_file_damaged{{{SEL}}}", "{{instance}} {{file}}")],
+            (0, 24, 12, 6),
+            "none",
+            description="1 when an integrity check found the journal or the store damaged (a large store is checked "
+            f"in the background after the start; the replica then leaves readiness). Alert: {Alert.DATA_FILE_DAMAGED}.",
+            valueMin=0,
+            valueMax=1,
+        ),
     ],
 )
