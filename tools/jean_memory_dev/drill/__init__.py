@@ -36,7 +36,7 @@ from pathlib import Path
 from jean_memory_dev.drill.base import with_all_selected
 from jean_memory_dev.drill.bounds import detection_bound_s, resolution_bound_s, settle_s
 from jean_memory_dev.drill.faults import coverage, quick
-from jean_memory_dev.drill.report import DrillResult, checks_table, coverage_table, table, write_docs
+from jean_memory_dev.drill.report import DrillResult, checks_table, coverage_table, table, tolerated_text, write_docs
 from jean_memory_dev.paths import ROOT
 
 __all__ = [
@@ -109,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     for mode, summary in result.runs.items():
         dashboards = summary.get("dashboards", {})
-        held = summary.get("figures_held_over_window", {})
-        tolerated = ", ".join(f"{n} (figure held over the window: {held.get(n)})" for n in summary.get("tolerated", []))
+        tolerated = tolerated_text(summary)
         print(
             f"{mode}: healthy load {summary.get('healthy_seconds', 0):.0f} s, alerts besides the Watchdog: "
             f"{len(summary.get('false_positives', []))}, tolerated tickets: {tolerated or 'none'}; dashboard "

@@ -14,7 +14,7 @@ from __future__ import annotations
 from jean_memory_dev.mixin import Alert, Severity, load
 from jean_memory_dev.mixin.config import Variant
 from jean_memory_dev.mixin.context import Context
-from jean_memory_dev.mixin.rules import HTTP, api, creation_p99, total
+from jean_memory_dev.mixin.rules import HTTP, api, creation_p99, requests_rate, total
 
 #: (alertname, severity) the healthy windows tolerate and report.
 TOLERATED = frozenset(
@@ -33,7 +33,7 @@ def breaches(seconds: float) -> dict[str, str]:
     window = f"{int(seconds)}s"
     le = config.slo.latency.threshold_seconds
     good = total(f'rate({HTTP}_bucket{{{api(ctx.sel)}, le="{le}"}}[{window}])')
-    requests = total(f"rate({HTTP}_count{{{api(ctx.sel)}}}[{window}])")
+    requests = requests_rate(api(ctx.sel), window)
     creation = creation_p99(ctx.sel, window)
     return {
         Alert.CREATION_LATENCY_HIGH.value: f"{creation} > {config.thresholds.creation_p99_seconds}",

@@ -152,15 +152,20 @@ def markdown(result: DrillResult) -> str:
     )
 
 
+def tolerated_text(run: dict[str, Any]) -> str:
+    """A run's tolerated tickets, each with whether its figure held over the whole healthy window."""
+    held = run.get("figures_held_over_window", {})
+    return ", ".join(
+        f"{n} (its figure over the whole window {'held' if held.get(n) else 'did not hold'})"
+        for n in run.get("tolerated", [])
+    )
+
+
 def healthy_list(result: DrillResult) -> str:
     """Each run's healthy window: its length, false positives, and the tickets tolerated with their figures."""
     lines = []
     for mode, run in result.runs.items():
-        held = run.get("figures_held_over_window", {})
-        tolerated = ", ".join(
-            f"{n} (its figure over the whole window {'held' if held.get(n) else 'did not hold'})"
-            for n in run.get("tolerated", [])
-        )
+        tolerated = tolerated_text(run)
         lines.append(
             f"- {mode}: {run.get('healthy_seconds', 0):.0f} s of healthy load, "
             f"{len(run.get('false_positives', []))} false positives, tolerated tickets: {tolerated or 'none'}\n"
