@@ -16,7 +16,7 @@ from jean_memory_dev.mixin.catalogue import CATALOGUE, Alert, ThresholdAlert, ru
 from jean_memory_dev.mixin.config import Severity, Variant
 from jean_memory_dev.mixin.context import Context
 from jean_memory_dev.mixin.links import INSTANCE_VARIABLE, panel_url
-from jean_memory_dev.mixin.rules import catalogue_rules
+from jean_memory_dev.mixin.rules import alert_rules, catalogue_rules, recording_rules
 
 HTTP = "http_server_request_duration_seconds"
 BUCKETS = (
@@ -677,7 +677,16 @@ def test_file(ctx: Context) -> dict[str, Any]:
         os.path.relpath(layout.recording_rules(fast=False), here),
         os.path.relpath(layout.alert_rules(fast=False), here),
     ]
-    return {"rule_files": rule_files, "evaluation_interval": "1m", "tests": Cases(production).all()}
+    # Recording groups before the alert group. Without an order promtool evaluates the groups in Go's map order,
+    # which changes from run to run: an alert reading a recorded series then sees it one interval late in some
+    # runs and not in others, and a case over a short window (the saw-tooth's 5m average) flakes.
+    order = [g["name"] for doc in (recording_rules(production), alert_rules(production)) for g in doc["groups"]]
+    return {
+        "rule_files": rule_files,
+        "evaluation_interval": "1m",
+        "group_eval_order": order,
+        "tests": Cases(production).all(),
+    }
 
 
 def score_series(labels: dict[str, str], segments: list[tuple[str, int]]) -> list[dict[str, str]]:
