@@ -21,6 +21,7 @@ import pytest
 from jean_memory_dev.drill import FAULTS, coverage, run, table
 from jean_memory_dev.drill.bounds import SLACK_S, Timing, deadman_bound_s, detection_bound_s, resolution_bound_s
 from jean_memory_dev.drill.faults import cluster, deadman, full_embedded
+from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
 from jean_memory_dev.drill.report import DrillResult, markdown
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load
 from jean_memory_dev.mixin.config import duration_seconds
@@ -95,6 +96,29 @@ def test_the_docs_table_lists_every_alert() -> None:
     text = markdown(result)
     for alert in Alert:
         assert f"| {alert.value} |" in text, alert
+
+
+def _sequence(*steps: tuple[float, str, str]) -> list[Delivery]:
+    return [Delivery(at, n, status, sender) for n, (at, status, sender) in enumerate(steps, 1)]
+
+
+def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
+    """Resolved by one peer, firing again from a later peer within its wait, resolved: Alertmanager's HA
+    race (drill/flushrace.py), reported, not failed. Anything else that notifies twice still fails."""
+    waits = 2 * Timing.fast().peer_timeout + SLACK_S
+    a, b = "http://127.0.0.1:9093", "http://127.0.0.1:9094"
+    race = _sequence((0, "firing", a), (30, "resolved", a), (33, "firing", b), (40, "resolved", a))
+    assert is_flush_race(race, waits)
+    once = _sequence((0, "firing", a), (30, "resolved", a))
+    assert not is_flush_race(once, waits), "nothing after the resolution: no race to excuse"
+    same_peer = _sequence((0, "firing", a), (30, "resolved", a), (33, "firing", a), (40, "resolved", a))
+    assert not is_flush_race(same_peer, waits), "one peer notifying firing again: the alert fired again"
+    late = _sequence((0, "firing", a), (30, "resolved", a), (30 + waits + 1, "firing", b), (80, "resolved", a))
+    assert not is_flush_race(late, waits), "outside the peer waits of the resolution's flush"
+    unresolved = _sequence((0, "firing", a), (30, "resolved", a), (33, "firing", b))
+    assert not is_flush_race(unresolved, waits), "the sequence must end resolved"
+    resolved_twice = _sequence((0, "firing", a), (30, "resolved", a), (40, "resolved", b))
+    assert not is_flush_race(resolved_twice, waits), "two resolutions without a re-fire: a dedup failure"
 
 
 @pytest.mark.slow

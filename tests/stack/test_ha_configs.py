@@ -183,23 +183,59 @@ def test_dead_mans_switch_pages_when_the_watchdog_stops_and_resolves_when_it_ret
         receiver.stop()
 
 
-@pytest.mark.slow
-def test_a_silence_made_with_amtool_on_one_peer_holds_on_every_peer(tmp_path: Path) -> None:
-    """The documented maintenance silence (docs/operations.md), against a real cluster of two."""
+def _cluster_of_two(tmp_path: Path, **env: str) -> list[AlertmanagerServer]:
+    """Two real Alertmanagers clustered over loopback, with the project's config rendered with `env`."""
     config = tmp_path / "alertmanager.yml"
     subprocess.run(
         [sys.executable, "scripts/render-config", "alerts/alertmanager.yml", str(config)],
         cwd=ROOT,
         check=True,
-        env={**os.environ, "AM_TEMPLATES_DIR": str(ROOT / "alerts" / "templates"), "AM_GROUP_WAIT": "1s"},
+        env={**os.environ, "AM_TEMPLATES_DIR": str(ROOT / "alerts" / "templates"), "AM_GROUP_WAIT": "1s", **env},
     )
     gossip = [free_port(), free_port()]
     peers = [
-        AlertmanagerServer(config, tmp_path / f"am{i}", cluster_port=port, peers=[f"127.0.0.1:{gossip[1 - i]}"])
+        AlertmanagerServer(
+            config, tmp_path / f"am{i}", cluster_port=port, peers=[f"127.0.0.1:{gossip[1 - i]}"], peer_timeout="1s"
+        )
         for i, port in enumerate(gossip)
     ]
     for am in peers:
         am.start()
+    return peers
+
+
+@pytest.mark.slow
+def test_a_cluster_notifies_once_and_names_the_peer_that_sent_it(tmp_path: Path) -> None:
+    """Prometheus sends every alert to every peer; the cluster notifies once, and the notification names the
+    peer that sent it (what the drill reads to tell Alertmanager's HA flush race from a real duplicate)."""
+    receiver = ReceiverProcess(RECEIVER, tmp_path / "alerts.jsonl").start()
+    peers = _cluster_of_two(tmp_path, ALERT_WEBHOOK_URL=receiver.url)
+    try:
+        now = datetime.now(UTC)
+        alert = {
+            "labels": {"alertname": Alert.HIGH_ERROR_RATE.value, "severity": "critical", "service": "jean-memory"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(minutes=5)).isoformat(),
+        }
+        for am in peers:
+            httpx.post(f"{am.url}/api/v2/alerts", json=[alert]).raise_for_status()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not receiver.received():
+            time.sleep(0.2)
+        time.sleep(3)  # past the second peer's wait (its position times the 1 s peer timeout), and then some
+        got = receiver.received()
+        assert len({a["notification"] for a in got}) == 1, got
+        assert got[0]["receiver"] == "page" and got[0]["sender"] in {am.url for am in peers}, got[0]
+    finally:
+        for am in peers:
+            am.stop()
+        receiver.stop()
+
+
+@pytest.mark.slow
+def test_a_silence_made_with_amtool_on_one_peer_holds_on_every_peer(tmp_path: Path) -> None:
+    """The documented maintenance silence (docs/operations.md), against a real cluster of two."""
+    peers = _cluster_of_two(tmp_path)
     try:
         instance = "127.0.0.1:8767"
         add = ["amtool", f"--alertmanager.url={peers[0].url}", "silence", "add", f"instance={instance}"]

@@ -64,8 +64,9 @@ def timing(fast: bool) -> dict[str, str]:
     The drill's group_interval (10 s) is ten evaluations, as production's 5 minutes are twenty: two
     Prometheus replicas evaluate over their own scrapes, so when an alert clears one may still see it firing
     for a few seconds after the other resolved it (and re-send it). Alertmanager notifies the group's state
-    at group_interval ticks, so a disagreement shorter than one interval is never notified: one resolution,
-    not resolved-firing-resolved."""
+    at group_interval ticks, so a disagreement shorter than one interval is notified only when a message
+    lands in the milliseconds between two peers' flushes at a tick (Alertmanager's HA flush race, which the
+    drill reports: drill/flushrace.py)."""
     windows = load().windows_for(Variant.FAST if fast else Variant.PRODUCTION)
     if fast:
         return {

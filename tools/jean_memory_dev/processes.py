@@ -479,6 +479,7 @@ class AlertmanagerServer:
             f"--config.file={self.config}",
             f"--storage.path={self.folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--web.external-url={self.url}",  # names the peer in its notifications (the webhook's externalURL)
             *self.cluster_args(),
         ]
         self.proc = _spawn(cmd, self.folder / "alertmanager.log")

@@ -70,6 +70,13 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:g} s"
 
 
+def _notified(row: dict[str, Any]) -> str:
+    """`1x`, or `1x (+2 HA flush race)` where Alertmanager's HA race added a firing and a resolution
+    (see drill/flushrace.py)."""
+    race = row.get("flush_race_notifications", 0)
+    return f"{row['notifications']}x" + (f" (+{race} HA flush race)" if race else "")
+
+
 def table(result: DrillResult) -> str:
     """One row per alert delivered: time to detect and to resolve against the bounds, notifications."""
     lines = [
@@ -80,7 +87,7 @@ def table(result: DrillResult) -> str:
         lines.append(
             f"| {r['run']} | {r['fault']} | {r['alert']} | {r['route']} | {_s(r['time_to_detect_s'])} "
             f"({r['detect_bound_s']:.0f} s) | {_s(r['time_to_resolve_s'])} ({r['resolve_bound_s']:.0f} s) | "
-            f"{r['notifications']}x | {', '.join(r['unrelated_pages']) or 'none'} |"
+            f"{_notified(r)} | {', '.join(r['unrelated_pages']) or 'none'} |"
         )
     return "\n".join(lines)
 
