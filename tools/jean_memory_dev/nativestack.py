@@ -72,7 +72,7 @@ def timing(fast: bool) -> dict[str, str]:
         return {
             "PROM_SCRAPE_INTERVAL": "1s",
             "PROM_EVAL_INTERVAL": "1s",
-            "AM_GROUP_WAIT": "1s",
+            "AM_GROUP_WAIT": "1500ms",  # half an evaluation off Prometheus's sends: see alerts/alertmanager.yml
             "AM_GROUP_INTERVAL": "10s",
             "AM_REPEAT_INTERVAL": "1h",
             "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,

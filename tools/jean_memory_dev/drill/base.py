@@ -431,6 +431,7 @@ class DrillRun:
             "notifications": len(notifications),
             "resolved_notifications": len(resolutions),
             "flush_race_notifications": len(extra_after_resolution(sequence)) if race else 0,
+            "deliveries": [d.describe(start) for d in sequence],
             "firing_on": sorted(seen_on.get(e, set())),
             "runbook_url": alert["annotations"].get("runbook_url") if alert else None,
             "dashboard_url": alert["annotations"].get("dashboard_url") if alert else None,

@@ -7,10 +7,13 @@ resolved and notifies the resolution; a later peer saw it still firing, waits it
 timeout, finds in the shared notification log a resolution but no firing, and notifies *firing* again; the
 next tick resolves it once more. The sequence is resolved (peer A), firing (peer B, within the peer waits
 of that tick), resolved. Upstream says it is how HA works and cannot be avoided
-(https://github.com/prometheus/alertmanager/issues/4008). It is rare: the message must land in the
-milliseconds between two peers' flushes. The drill's 1 s resend delay and two Prometheus replicas that
-resolve about a second apart send more messages around a resolution than production does; CI's quick drill
-of 2026-11-26 08:29 met it once (JeanMemoryHighErrorRate resolved twice).
+(https://github.com/prometheus/alertmanager/issues/4008). The message must land in the milliseconds
+between two peers' flushes, which used to be likely: with group_wait and group_interval whole multiples
+of the evaluation interval, every flush fell within a few milliseconds of Prometheus's next sends (the
+Alertmanagers' debug logs of 2026-11-26: sends and flushes all at .09 to .11 s past the second), and CI's
+quick drill at 08:29 and the full drill at 09:06 each met the race on JeanMemoryHighErrorRate.
+group_wait is now half an evaluation interval off (alerts/alertmanager.yml), so flushes fall between
+sends; the check stays, for the drift of long-lived groups and for stacks timed otherwise.
 
 The drill counts such a sequence and reports it, but does not fail on it. Any other extra notification
 still fails: a re-fire from the same peer (the alert really fired again), one outside the peer waits of the
