@@ -24,32 +24,36 @@ if TYPE_CHECKING:
 
 
 class Background:
-    """A loop on a thread until cleared: `step()` is called again and again."""
+    """An action's loop on a thread, from `start` (in inject) to `stop` (in clear): `step()` again and
+    again, each call starting `every_s` after the previous one started (0: back to back), so a load shape
+    offers a steady rate whatever each call takes. Stopping twice, or before a start, is harmless."""
 
-    def __init__(self, step: Callable[[], None], name: str) -> None:
-        self._step = step
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread: threading.Thread | None = None
         self.errors: list[str] = []
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def start(self, step: Callable[[], object], name: str, every_s: float = 0.0) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(step, every_s, self._stop), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, step: Callable[[], object], every_s: float, stop: threading.Event) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
             try:
-                self._step()
+                step()
             except Exception as exc:  # a shape keeps going; the drill reports what failed
                 self.errors.append(repr(exc))
                 time.sleep(0.2)
-
-    def start(self) -> None:
-        self._thread.start()
+            if every_s:
+                stop.wait(max(0.0, every_s - (time.monotonic() - started)))
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stop
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
 
 
 @dataclass
@@ -79,27 +83,22 @@ class Stall:
     stop_s: float
     run_s: float
     replica: int | None = None
-    _loop: Background | None = field(default=None, init=False, repr=False)
+    _loop: Background = field(default_factory=Background, init=False, repr=False)
 
     def inject(self, run: DrillRun) -> None:
         pid = run.service_process(self.replica).pid
 
-        def cycle() -> None:
+        def pause() -> None:
             os.kill(pid, signal.SIGSTOP)
             try:
                 time.sleep(self.stop_s)
             finally:
                 os.kill(pid, signal.SIGCONT)
-            if self._loop is not None:
-                self._loop.stopping.wait(self.run_s)
 
-        self._loop = Background(cycle, "stall")
-        self._loop.start()
+        self._loop.start(pause, "stall", every_s=self.stop_s + self.run_s)
 
     def clear(self, run: DrillRun) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
+        self._loop.stop()
         os.kill(run.service_process(self.replica).pid, signal.SIGCONT)
 
     def describe(self) -> str:
@@ -148,26 +147,15 @@ class OversizedBatches:
 
     items: int
     per_second: float
-    _loop: Background | None = field(default=None, init=False, repr=False)
+    _loop: Background = field(default_factory=Background, init=False, repr=False)
 
     def inject(self, run: DrillRun) -> None:
         client = httpx.Client(base_url=run.front, timeout=30)
         body = {"user_id": "drill-bulk-loader", "items": [{"content": f"bulk note {i}"} for i in range(self.items)]}
-        gap = 1 / self.per_second
-
-        def send() -> None:
-            started = time.monotonic()
-            client.post("/v1/memories/batch", json=body)
-            assert self._loop is not None
-            self._loop.stopping.wait(max(0.0, gap - (time.monotonic() - started)))
-
-        self._loop = Background(send, "oversized-batches")
-        self._loop.start()
+        self._loop.start(lambda: client.post("/v1/memories/batch", json=body), "oversized-batches", 1 / self.per_second)
 
     def clear(self, run: DrillRun) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
+        self._loop.stop()
 
     def describe(self) -> str:
         return f"{self.per_second:g} batch adds/s of {self.items} items each, more than the backlog's room: 429"
@@ -182,7 +170,7 @@ class HeavySearches:
     per_second: float
     user: str = "drill-archive"
     batch: int = 250
-    _loop: Background | None = field(default=None, init=False, repr=False)
+    _loop: Background = field(default_factory=Background, init=False, repr=False)
 
     def prepare(self, run: DrillRun) -> None:
         """Write the big user once, before the fault's clock starts: batches of `batch` (under the drill's
@@ -204,22 +192,15 @@ class HeavySearches:
 
     def inject(self, run: DrillRun) -> None:
         client = httpx.Client(base_url=run.front, timeout=30)
-        gap = 1 / self.per_second
 
         def search() -> None:
-            started = time.monotonic()
             query = {"user_id": self.user, "query": f"topic {uuid.uuid4().hex[:6]}", "k": 50}
-            client.post("/v1/search", json={**query, "filters": {"shard": f"s{int(started) % 50}"}})
-            assert self._loop is not None
-            self._loop.stopping.wait(max(0.0, gap - (time.monotonic() - started)))
+            client.post("/v1/search", json={**query, "filters": {"shard": f"s{int(time.monotonic()) % 50}"}})
 
-        self._loop = Background(search, "heavy-searches")
-        self._loop.start()
+        self._loop.start(search, "heavy-searches", every_s=1 / self.per_second)
 
     def clear(self, run: DrillRun) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
+        self._loop.stop()
 
     def describe(self) -> str:
         return (
@@ -239,7 +220,7 @@ class FillStm:
     to_ratio: float
     content_bytes: int
     user: str = "drill-stm-filler"
-    _loop: Background | None = field(default=None, init=False, repr=False)
+    _loop: Background = field(default_factory=Background, init=False, repr=False)
 
     def inject(self, run: DrillRun) -> None:
         client = httpx.Client(base_url=run.front, timeout=60)
@@ -253,18 +234,11 @@ class FillStm:
                 "/v1/memories/batch", json={"user_id": self.user, "items": [{"content": text}] * n}
             ).raise_for_status()
 
-        def keep_warm() -> None:
-            client.post("/v1/search", json={"user_id": self.user, "query": "stm drill filler", "k": 1})
-            assert self._loop is not None
-            self._loop.stopping.wait(1.0)
-
-        self._loop = Background(keep_warm, "stm-filler-warm")
-        self._loop.start()
+        search = {"user_id": self.user, "query": "stm drill filler", "k": 1}
+        self._loop.start(lambda: client.post("/v1/search", json=search), "stm-filler-warm", every_s=1.0)
 
     def clear(self, run: DrillRun) -> None:
-        if self._loop is not None:
-            self._loop.stop()
-            self._loop = None
+        self._loop.stop()
         client = httpx.Client(base_url=run.front, timeout=120)
         client.delete("/v1/memories", params={"user_id": self.user}).raise_for_status()  # forget the user
 
