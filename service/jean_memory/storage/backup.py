@@ -37,6 +37,7 @@ from typing import Any
 from jean_memory import __version__
 from jean_memory.config import Settings
 from jean_memory.storage.integrity import data_files
+from jean_memory.storage.ltm.sqlite_reader import readonly_connection
 
 MANIFEST = "backup.json"
 
@@ -68,13 +69,11 @@ def _rows(conn: sqlite3.Connection, role: str) -> int:
 
 
 def _integrity(path: Path) -> None:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+        with readonly_connection(path) as conn:
+            rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path}: not a readable SQLite database ({exc})") from exc
-    finally:
-        conn.close()
     if rows != ["ok"]:
         raise BackupError(f"{path}: integrity_check found damage: {'; '.join(map(str, rows[:5]))}")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ import numpy as np
 
 from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
 from jean_memory.storage import snapshot
-from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_uri
+from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_connection
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex, Snapshot, SnapshotShape
 from jean_memory.storage.stm import ShortTermTier, UserSpace
@@ -53,8 +52,7 @@ def _vector_chunks(
     path: Path, owner: str, model: str, unembedded: list[Memory]
 ) -> Iterator[tuple[list[str], np.ndarray, int]]:
     """The user's stored vectors of `model`, in chunks; rows without one are collected in `unembedded`."""
-    conn = sqlite3.connect(readonly_uri(path), uri=True)
-    try:
+    with readonly_connection(path) as conn:
         after = 0
         while True:
             rows = conn.execute(
@@ -79,16 +77,13 @@ def _vector_chunks(
                     unembedded.append(memory)
             if ids:
                 yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), top
-    finally:
-        conn.close()
 
 
 def _training_sample(path: Path, owner: str, model: str, shape: SnapshotShape) -> tuple[int, np.ndarray | None]:
     """The user's row count and, where its snapshot will be IVF, vectors sampled evenly at random over all
     its rows (the lists must fit the whole user, not its oldest memories): row ids from the user index,
     then the sampled rows by id."""
-    conn = sqlite3.connect(readonly_uri(path), uri=True)
-    try:
+    with readonly_connection(path) as conn:
         rowids = [r[0] for r in conn.execute("SELECT rowid FROM memories WHERE user_id = ?", (owner,))]
         want = shape.training_size(len(rowids))
         if not want:
@@ -108,13 +103,10 @@ def _training_sample(path: Path, owner: str, model: str, shape: SnapshotShape) -
         if not vectors:
             return len(rowids), None
         return len(rowids), np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(vectors), -1)
-    finally:
-        conn.close()
 
 
 def _changes_since(path: Path, owner: str, seq: int) -> list[Memory]:
-    conn = sqlite3.connect(readonly_uri(path), uri=True)
-    try:
+    with readonly_connection(path) as conn:
         rows = conn.execute(
             f"SELECT {ROW_COLUMNS} FROM memories WHERE user_id = ? AND seq > ?", (owner, seq)
         ).fetchall()
@@ -122,8 +114,6 @@ def _changes_since(path: Path, owner: str, seq: int) -> list[Memory]:
             f"SELECT {ROW_COLUMNS} FROM memories WHERE user_id = ? AND embedding IS NULL AND seq <= ?", (owner, seq)
         ).fetchall()
         return [memory_from_row(r) for r in (*rows, *unembedded)]
-    finally:
-        conn.close()
 
 
 class PartialResidency:
@@ -158,11 +148,8 @@ class PartialResidency:
         """Whether the store holds at least `threshold` memories of the user (an index count, off the loop)."""
 
         def count() -> int:
-            conn = sqlite3.connect(readonly_uri(self._store_path), uri=True)
-            try:
+            with readonly_connection(self._store_path) as conn:
                 return int(conn.execute("SELECT count(*) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
-            finally:
-                conn.close()
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, count) >= self.threshold
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from jean_memory.memory import ROW_COLUMNS, JsonObject, Memory, memory_from_row
@@ -23,6 +24,17 @@ _CHUNK = 900
 def readonly_uri(path: Path) -> str:
     """A read-only SQLite URI for the file (`as_uri` escapes what a path may hold; `//x` is not a host)."""
     return f"{path.resolve().as_uri()}?mode=ro"
+
+
+@contextmanager
+def readonly_connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection of its own, closed on leaving (sqlite3's own `with` only commits): for scans
+    that run in a worker thread, where the reader's shared connection must not be used."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 class SqliteRecordReader:
@@ -86,11 +98,8 @@ class SqliteRecordReader:
                 clauses.append("json_extract(metadata, ?) = ?")
                 params += [path, value]
         sql = f"SELECT id FROM memories WHERE user_id = ? AND {' AND '.join(clauses)}"
-        conn = sqlite3.connect(readonly_uri(self.path), uri=True)
-        try:
+        with readonly_connection(self.path) as conn:
             return [r[0] for r in conn.execute(sql, (owner, *params))]
-        finally:
-            conn.close()
 
     def expired(self, owner: str, now: float) -> list[Memory]:
         rows = (
