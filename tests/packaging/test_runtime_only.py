@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*cmd: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900, **kw)  # type: ignore[call-overload]
+    """Without PYTHONPATH: the venv must see only what pip installed in it (a checkout's PYTHONPATH, as a
+    worktree's test run sets, would make jean_memory_dev importable there)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900, env=env, **kw)  # type: ignore[call-overload]
 
 
 @pytest.mark.slow

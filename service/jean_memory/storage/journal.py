@@ -128,6 +128,8 @@ class Journal:
         #: Journal thread only: whether freed pages can be handed back, and whether a pass is due.
         self._vacuum_ok = False
         self._reclaim_due = False
+        #: The WAL still holds a drained backlog's size: a reader kept the last TRUNCATE from resetting it.
+        self._truncate_due = False
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -179,9 +181,12 @@ class Journal:
         conn = self._conn
         while True:
             try:
-                first = self._tasks.get(timeout=CHECKPOINT_IDLE_S if self._inline else None)
+                first = self._tasks.get(timeout=CHECKPOINT_IDLE_S if self._inline or self._truncate_due else None)
             except queue.Empty:
-                self._checkpoint(conn)
+                if self._truncate_due:
+                    self._truncate(conn)
+                else:
+                    self._checkpoint(conn)
                 continue
             if first is None:
                 break
@@ -226,10 +231,25 @@ class Journal:
 
     def _reclaim_step(self, conn: sqlite3.Connection) -> bool:
         try:
-            return vacuum.reclaim_step(conn)
+            more = vacuum.reclaim_step(conn)
         except sqlite3.Error as exc:  # a full disk, say: the space is reclaimed after a later drain
             log.warning("journal: reclaiming free pages failed: %s", exc)
             return False
+        if not more:
+            self._truncate(conn, locked=True)
+        return more
+
+    def _truncate(self, conn: sqlite3.Connection, locked: bool = False) -> None:
+        """Shrink the files on disk after a reclaim; retried when idle while a reader prevents it."""
+        if not locked:
+            with self._conn_lock:
+                self._truncate(conn, locked=True)
+            return
+        try:
+            self._truncate_due = not vacuum.truncate_wal(conn)
+        except sqlite3.Error as exc:
+            log.warning("journal: truncating the WAL failed: %s", exc)
+            self._truncate_due = False
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Task]) -> list[tuple[Any, BaseException | None]]:
         """Run a group in one transaction; if it fails, run each task alone so one bad task fails alone.

@@ -10,6 +10,7 @@ and only while no write waits, so neither the event loop nor an acknowledgement 
     conn.execute("PRAGMA auto_vacuum=INCREMENTAL")   # before the first table (or followed by VACUUM)
     if reclaim_due(conn):
         while reclaim_step(conn): ...
+        while not truncate_wal(conn): ...   # the journal retries when next idle instead
 """
 
 from __future__ import annotations
@@ -58,11 +59,8 @@ def reclaim_due(conn: sqlite3.Connection, empty: bool = False) -> bool:
 
 
 def reclaim_step(conn: sqlite3.Connection) -> bool:
-    """Hand back up to STEP_PAGES free pages; True while some are left to hand back.
-
-    When none are, checkpoint with TRUNCATE so the main file and the WAL shrink on disk; it does not
-    wait for a reader (a backup in progress): then the WAL is cut at a later checkpoint instead.
-    """
+    """Hand back up to STEP_PAGES free pages; True while some are left to hand back. When none are, the
+    caller truncates the WAL (`truncate_wal`), which is what shrinks the files on disk."""
     before = conn.execute("PRAGMA freelist_count").fetchone()[0]
     if before:
         # executescript steps the pragma to its end: execute() would stop after the first page it frees.
@@ -70,10 +68,19 @@ def reclaim_step(conn: sqlite3.Connection) -> bool:
         after = conn.execute("PRAGMA freelist_count").fetchone()[0]
         if 0 < after < before:
             return True
+    return False
+
+
+def truncate_wal(conn: sqlite3.Connection) -> bool:
+    """Checkpoint with TRUNCATE: the main file shrinks to its pages and the WAL to nothing. True when done.
+
+    It does not wait for a reader (the shuttle's read, a backup in progress): then it may copy every frame
+    (the main file shrinks) but cannot reset the WAL, which keeps its size, since `journal_size_limit` only
+    cuts a WAL larger than itself. False then: the caller tries again when next idle."""
     timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     conn.execute("PRAGMA busy_timeout=0")
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
-    return False
+    return not busy
