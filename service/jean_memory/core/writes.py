@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +26,7 @@ from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.caches import IdFilter
 from jean_memory.core.dedupe import Deduplicator, Verdict
 from jean_memory.core.gate import UserGate
+from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
 from jean_memory.memory import JsonObject, Memory, memory_key
@@ -197,8 +197,9 @@ class Writes:
         first: dict[str, int] = {}
         candidates: list[tuple[int, Memory]] = []
         now = time.time()
+        minted = new_ids(sum(1 for item in items if not item.id))
         for i, item in enumerate(items):
-            memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
+            memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
                             item.created_at or now, expires_at=item.expires_at)  # fmt: skip
             if item.id is not None:
                 if item.id in first:
