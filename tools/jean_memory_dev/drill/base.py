@@ -408,11 +408,14 @@ class DrillRun:
         live: set[str],
     ) -> dict[str, Any]:
         detect_bound, resolve_bound, notes = bounds
-        firing = self.delivered(e, "firing", start)
-        first_resolved = min((a["received_at"] for a in self.delivered(e, "resolved", start)), default=float("inf"))
+        mine = [a for a in self.received_since(start) if self.matches(a, e)]  # one read of the receiver
+        firing = [a for a in mine if a["status"] == "firing"]
+        resolved_alerts = [a for a in mine if a["status"] == "resolved"]
+        first_resolved = min((a["received_at"] for a in resolved_alerts), default=float("inf"))
         notifications = {a["notification"] for a in firing if a["received_at"] < first_resolved}
-        resolutions = {a["notification"] for a in self.delivered(e, "resolved", cleared)}
-        sequence = deliveries(a for a in self.received_since(start) if self.matches(a, e))
+        resolutions = {a["notification"] for a in resolved_alerts if a["received_at"] >= cleared}
+        sequence = deliveries(mine)
+        described = [d.describe(start) for d in sequence]
         race = self.ha and len(resolutions) > 1 and is_flush_race(sequence, self.peer_waits_s())
         if race:
             notes = [*notes, f"Alertmanager HA flush race: resolved, firing, resolved from two peers ({UPSTREAM})"]
@@ -431,7 +434,7 @@ class DrillRun:
             "notifications": len(notifications),
             "resolved_notifications": len(resolutions),
             "flush_race_notifications": len(extra_after_resolution(sequence)) if race else 0,
-            "deliveries": [d.describe(start) for d in sequence],
+            "deliveries": described,
             "firing_on": sorted(seen_on.get(e, set())),
             "runbook_url": alert["annotations"].get("runbook_url") if alert else None,
             "dashboard_url": alert["annotations"].get("dashboard_url") if alert else None,
@@ -447,7 +450,7 @@ class DrillRun:
         if e in detected and len(notifications) != 1:
             self.fail(f"{where} notified {len(notifications)} times, not once")
         if e in resolved and len(resolutions) != 1 and not race:
-            told = ", ".join(d.describe(start) for d in sequence)
+            told = ", ".join(described)
             self.fail(f"{where} resolution notified {len(resolutions)} times, not once (after the fault: {told})")
         if self.ha and e.alert is not None and any(d.sender is None for d in sequence):
             self.fail(f"{where}: a notification does not name the Alertmanager that sent it")
