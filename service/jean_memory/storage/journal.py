@@ -184,7 +184,8 @@ class Journal:
                 first = self._tasks.get(timeout=CHECKPOINT_IDLE_S if self._inline or self._truncate_due else None)
             except queue.Empty:
                 if self._truncate_due:
-                    self._truncate(conn)
+                    with self._conn_lock:
+                        self._truncate(conn)
                 else:
                     self._checkpoint(conn)
                 continue
@@ -236,15 +237,12 @@ class Journal:
             log.warning("journal: reclaiming free pages failed: %s", exc)
             return False
         if not more:
-            self._truncate(conn, locked=True)
+            self._truncate(conn)
         return more
 
-    def _truncate(self, conn: sqlite3.Connection, locked: bool = False) -> None:
-        """Shrink the files on disk after a reclaim; retried when idle while a reader prevents it."""
-        if not locked:
-            with self._conn_lock:
-                self._truncate(conn, locked=True)
-            return
+    def _truncate(self, conn: sqlite3.Connection) -> None:
+        """Shrink the files on disk after a reclaim (the caller holds the connection's lock); retried when
+        idle while a reader prevents it."""
         try:
             self._truncate_due = not vacuum.truncate_wal(conn)
         except sqlite3.Error as exc:

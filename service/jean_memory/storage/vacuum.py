@@ -10,7 +10,7 @@ and only while no write waits, so neither the event loop nor an acknowledgement 
     conn.execute("PRAGMA auto_vacuum=INCREMENTAL")   # before the first table (or followed by VACUUM)
     if reclaim_due(conn):
         while reclaim_step(conn): ...
-        while not truncate_wal(conn): ...   # the journal retries when next idle instead
+        truncate_wal(conn)   # False while a reader holds the WAL: the journal tries again when next idle
 """
 
 from __future__ import annotations
