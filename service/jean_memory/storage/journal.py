@@ -83,6 +83,10 @@ INLINE_MAX_OPS = 8
 CHECKPOINT_IDLE_S = 0.25
 #: ...and at least this often while inline commits keep it idle but the WAL grows.
 CHECKPOINT_EVERY_COMMITS = 1000
+#: The WAL's file is cut back to this when it restarts after a checkpoint: a burst of writes (a drain's
+#: deletes, a backfill of vectors) leaves no more than this on disk once it is checkpointed (it was 64 MiB,
+#: and a drained journal kept 7 to 12 MB of WAL in some runs of tests/hostile/test_disk_hygiene.py).
+WAL_SIZE_LIMIT = 4 * 2**20
 
 #: upsert: an add or an update (its revision says which); delete, expire: the memory goes; vector: a
 #: vector for a stored row; forget: every memory of the user goes (the memory's id is empty).
@@ -130,6 +134,8 @@ class Journal:
         self._reclaim_due = False
         #: The WAL still holds a drained backlog's size: a reader kept the last TRUNCATE from resetting it.
         self._truncate_due = False
+        #: ...retried when idle, or every CHECKPOINT_IDLE_S while writes keep the journal busy, from this time.
+        self._truncate_at = 0.0
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -159,7 +165,7 @@ class Journal:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._sync.value.upper()}")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA journal_size_limit=67108864")  # a WAL grown past 64 MiB is cut back after a checkpoint
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # cut back after a checkpoint: see WAL_SIZE_LIMIT
         if self._inline:  # never a checkpoint (and its fsyncs) inside an inline commit: see _checkpoint
             conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.executescript(_SCHEMA)
@@ -210,6 +216,9 @@ class Journal:
                     task_loop.call_soon_threadsafe(_resolve, fut, result, error)
             if self._inline and self.commits - self._checkpointed_at >= CHECKPOINT_EVERY_COMMITS:
                 self._checkpoint(conn)
+            if self._truncate_due and time.monotonic() >= self._truncate_at:  # writes keep it from idling
+                with self._conn_lock:
+                    self._truncate(conn)
             while self._reclaim_due and self._tasks.empty():  # one short step at a time, only while idle
                 with self._conn_lock:
                     self._reclaim_due = self._reclaim_step(conn)
@@ -241,13 +250,14 @@ class Journal:
         return more
 
     def _truncate(self, conn: sqlite3.Connection) -> None:
-        """Shrink the files on disk after a reclaim (the caller holds the connection's lock); retried when
-        idle while a reader prevents it."""
+        """Shrink the files on disk after a reclaim (the caller holds the connection's lock); while a reader
+        prevents it, retried when idle or every CHECKPOINT_IDLE_S between group commits."""
         try:
             self._truncate_due = not vacuum.truncate_wal(conn)
         except sqlite3.Error as exc:
             log.warning("journal: truncating the WAL failed: %s", exc)
             self._truncate_due = False
+        self._truncate_at = time.monotonic() + CHECKPOINT_IDLE_S
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Task]) -> list[tuple[Any, BaseException | None]]:
         """Run a group in one transaction; if it fails, run each task alone so one bad task fails alone.
