@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
 from jean_memory import __version__
-from jean_memory.api import health, memories, observability, search
+from jean_memory.api import batchbody, health, memories, observability, search
 from jean_memory.api.deps import require_api_key
 from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
@@ -56,6 +57,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.telemetry = telemetry
+    _document_streamed_bodies(app)
     install_error_handlers(app)
     auth = [Depends(require_api_key)] if settings.api_keys else []
     app.include_router(memories.router, dependencies=auth)
@@ -76,3 +78,16 @@ def create_app(
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider)
     return app
+
+
+def _document_streamed_bodies(app: FastAPI) -> None:
+    """The batch add reads its own body (`api/batchbody`): its schema joins the document's components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(batchbody.openapi_components())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

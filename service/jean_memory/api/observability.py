@@ -1,4 +1,5 @@
-"""`/metrics` (Prometheus scrape) and `/metrics/dashboard` (the product plan's JSON dashboard)."""
+"""`/metrics` (Prometheus scrape), `/metrics/dashboard` (the product plan's JSON dashboard) and, when the
+service times its event loop's callbacks (`JM_SLOW_CALLBACK_MS`), `/debug/loop-holds`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from prometheus_client.exposition import choose_encoder
 
 from jean_memory.api.deps import AppContainer
 from jean_memory.api.responses import FastJSONResponse
+from jean_memory.errors import NotFound
+from jean_memory.telemetry import loopholds
 from jean_memory.telemetry.dashboard import snapshot
 
 router = APIRouter()
@@ -26,3 +29,22 @@ async def dashboard(container: AppContainer) -> FastJSONResponse:
     return FastJSONResponse(
         snapshot(telemetry.window, telemetry.metrics.http, container.search_window.rate_or_none, container.stm.nbytes)
     )
+
+
+def _holds() -> loopholds.LoopHolds:
+    holds = loopholds.installed()
+    if holds is None:
+        raise NotFound("the event loop's callbacks are timed only with JM_SLOW_CALLBACK_MS set", field="url")
+    return holds
+
+
+@router.get("/debug/loop-holds", include_in_schema=False)
+async def loop_holds() -> FastJSONResponse:
+    """The longest event-loop callback of each operation since the start or the last DELETE."""
+    return FastJSONResponse(_holds().report())
+
+
+@router.delete("/debug/loop-holds", include_in_schema=False, status_code=204)
+async def reset_loop_holds() -> Response:
+    _holds().reset()
+    return Response(status_code=204)
