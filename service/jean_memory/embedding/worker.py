@@ -28,6 +28,25 @@ from jean_memory.telemetry.spans import RootSampler
 log = logging.getLogger(__name__)
 
 
+#: Characters of text an inline embedder (one that runs on the event loop) is given per call: the loop
+#: is given back between calls, so this bounds how long one holds it.
+INLINE_CHARS = 8192
+
+
+def inline_slices(lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive texts of at most `INLINE_CHARS` in all (at least one text each)."""
+    out: list[tuple[int, int]] = []
+    start = chars = 0
+    for i, length in enumerate(lengths):
+        if i > start and chars + length > INLINE_CHARS:
+            out.append((start, i))
+            start, chars = i, 0
+        chars += length
+    if start < len(lengths):
+        out.append((start, len(lengths)))
+    return out
+
+
 @dataclass(slots=True)
 class EmbedJob:
     """One text to embed; `future` resolves to its vector."""
@@ -100,9 +119,14 @@ class EmbeddingWorker:
         self._wakeup.set()
 
     async def embed_now(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed on the priority lane and wait: for queries."""
+        """Embed on the priority lane and wait: for queries (and a deduplicated add's contents)."""
         if self.embedder.inline:
-            return self._timed(list(texts), "query")
+            parts: list[np.ndarray] = []
+            for start, end in inline_slices([len(t) for t in texts]):
+                if parts:
+                    await asyncio.sleep(0)  # the event loop between slices of a long list
+                parts.append(self._timed(list(texts[start:end]), "query"))
+            return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
         futures = []
         for text in texts:
@@ -113,11 +137,15 @@ class EmbeddingWorker:
         return np.vstack(await asyncio.gather(*futures))
 
     def _take_batch(self) -> list[EmbedJob]:
+        """The next micro-batch; for an inline embedder, no more text than `INLINE_CHARS` (at least one job)."""
         batch: list[EmbedJob] = []
-        while self._priority and len(batch) < self._batch_size:
-            batch.append(self._priority.popleft())
-        while self._background and len(batch) < self._batch_size:
-            batch.append(self._background.popitem(last=False)[1])
+        room = INLINE_CHARS if self.embedder.inline else float("inf")
+        while self._priority and len(batch) < self._batch_size and room > 0:
+            batch.append(job := self._priority.popleft())
+            room -= len(job.text)
+        while self._background and len(batch) < self._batch_size and room > 0:
+            batch.append(job := self._background.popitem(last=False)[1])
+            room -= len(job.text)
         return [job for job in batch if not job.future.done()]
 
     def _timed(self, texts: list[str], lane: str) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from jean_memory.memory import JsonObject, Memory
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
@@ -143,17 +143,22 @@ class PartialRecords:
         removed = sum(1 for i, m in self.overlay.items() if m is None and i in stored)
         return self._reader.count(self.owner) + added - removed
 
-    def ascending(self) -> Iterator[Memory]:
-        """Every memory, oldest first (for export): the store's, in chunks, then the overlay's additions."""
+    async def ascending(self) -> AsyncIterator[list[Memory]]:
+        """Every memory, oldest first, in chunks (for export): the store's, each chunk read in a worker
+        thread (on the event loop a chunk's read held it for tens of milliseconds), then the overlay's
+        additions."""
         seen: set[str] = set()
-        for chunk in self._reader.ascending(self.owner):
+        chunks = self._reader.ascending(self.owner)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            out: list[Memory] = []
             for stored in chunk:
                 memory = self.overlay.get(stored.id, stored) if stored.id in self.overlay else stored
                 seen.add(stored.id)
                 if memory is not None:
-                    yield memory
+                    out.append(memory)
+            yield out
         extra = [m for i, m in self.overlay.items() if m is not None and i not in seen]
-        yield from sorted(extra, key=lambda m: (m.created_at, m.id))
+        yield sorted(extra, key=lambda m: (m.created_at, m.id))
 
     def prune(self, limit: int = 2000) -> int:
         """Drop overlay entries the store now holds as they are; how many went."""

@@ -20,7 +20,7 @@ import bisect
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 
 import numpy as np
 
@@ -269,15 +269,17 @@ class ShortTermTier:
         return sum(1 for m in space.records.values() if not m.expired(now))
 
     @staticmethod
-    def ascending(space: UserSpace) -> Iterator[Memory]:
-        """Every record, oldest first (a snapshot of the order: records removed meanwhile are skipped)."""
+    async def ascending(space: UserSpace, chunk: int = 1000) -> AsyncIterator[list[Memory]]:
+        """Every record, oldest first, in chunks (a snapshot of the order: records removed meanwhile are
+        skipped); a partially resident user's are read from the store off the event loop."""
         if isinstance(space.records, PartialRecords):
-            yield from space.records.ascending()
+            async for memories in space.records.ascending():
+                yield memories
             return
-        for _, mid in list(space.order):
-            memory = space.records.get(mid)
-            if memory is not None:
-                yield memory
+        order = list(space.order)
+        for start in range(0, len(order), chunk):
+            records = space.records
+            yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
 
     @staticmethod
     async def matching(space: UserSpace, filters: JsonObject) -> list[str]:
