@@ -42,6 +42,7 @@ def create_app(
         app.state.container = container
         telemetry.start()
         await container.start()
+        _walk_routes(app)
         try:
             yield
         finally:
@@ -91,3 +92,11 @@ def _document_streamed_bodies(app: FastAPI) -> None:
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _walk_routes(app: FastAPI) -> None:
+    """FastAPI builds every router's effective routes at the first request that walks them, in that
+    request's callback (tens of milliseconds on the event loop): walk them at start-up instead."""
+    scope = {"type": "http", "path": "/", "root_path": "", "method": "GET", "headers": [], "query_string": b""}
+    for route in app.router.routes:
+        route.matches(scope)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _baseline(args: argparse.Namespace) -> int:
@@ -122,7 +123,7 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
 def _loopbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.loopbench import run, table
 
-    report = run(rounds=args.rounds, batches=args.batches, memories=args.memories)
+    report = run(rounds=args.rounds, batches=args.batches, memories=args.memories, against=args.against)
     print(table(report))
     _save(args, report)
     return 0
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the stall measurement")
     lp.add_argument("--batches", type=int, default=15, help="1,000-item batch adds per busy phase")
     lp.add_argument("--memories", type=int, default=5000, help="size of the large user")
+    lp.add_argument("--against", type=Path, metavar="CHECKOUT", help="another checkout, measured side by side")
     lp.add_argument("--save", metavar="NAME")
     lp.add_argument("--results", default="perf-results")
     lp.set_defaults(func=_loopbench)

@@ -15,6 +15,7 @@ import codecs
 import email.message
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from jean_memory.cooperative import Slices
 from jean_memory.errors import Invalid
 
 #: Bytes decoded to text per slice.
-DECODE_SLICE = 1 << 20
+DECODE_SLICE = 1 << 18
 _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _ITEM = TypeAdapter(BatchItem)
@@ -78,32 +79,105 @@ def _is_json(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-async def _text(body: bytes, slices: Slices) -> str:
-    """The body as text, as `json.loads` decodes bytes (the encoding detected, surrogates passed)."""
-    encoding = json.detect_encoding(body)
-    decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
-    parts: list[str] = []
-    for start in range(0, len(body), DECODE_SLICE):
-        end = start + DECODE_SLICE
-        parts.append(decoder.decode(body[start:end], final=end >= len(body)))
-        await slices.pause()
-    return "".join(parts)
+class _Text:
+    """The body's text as its chunks arrive, decoded a slice at a time, with a cursor; what the cursor
+    has passed is let go, so neither the body's bytes nor its text is ever joined whole."""
 
+    def __init__(self, chunks: AsyncIterator[bytes], slices: Slices) -> None:
+        self._chunks = chunks
+        self._slices = slices
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._head = b""  # the first bytes, held until the encoding can be told from them
+        self._pending = memoryview(b"")
+        self._received = False
+        self.text = ""
+        self.i = 0
+        self._offset = 0  # characters let go before `text`
+        self.final = False
 
-def _skip(text: str, i: int) -> int:
-    return _WHITESPACE.match(text, i).end()  # type: ignore[union-attr]  # always matches
+    def error(self, message: str, at: int | None = None) -> json.JSONDecodeError:
+        """A decode error at the cursor (or at `at` in `text`), its position counted from the body's start."""
+        exc = json.JSONDecodeError(message, self.text, self.i if at is None else at)
+        exc.pos += self._offset
+        return exc
 
+    async def _bytes(self) -> bytes | None:
+        """The next slice of the body's bytes; None at its end."""
+        while not self._pending:
+            if self._received:
+                return None
+            try:
+                chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                self._received = True
+                continue
+            self._pending = memoryview(chunk)
+        piece, self._pending = self._pending[:DECODE_SLICE], self._pending[DECODE_SLICE:]
+        return bytes(piece)
 
-def _expect(text: str, i: int, char: str, what: str) -> int:
-    if i >= len(text) or text[i] != char:
-        raise json.JSONDecodeError(f"Expecting {what}", text, i)
-    return _skip(text, i + 1)
+    async def more(self) -> bool:
+        """Decode the next slice onto the text; False once the whole body is decoded."""
+        while not self.final:
+            piece = await self._bytes()
+            if self._decoder is None:
+                self._head += piece or b""
+                if piece is not None and len(self._head) < 4:
+                    continue
+                self._decoder = codecs.getincrementaldecoder(json.detect_encoding(self._head))("surrogatepass")
+                piece, self._head = self._head, b""
+            self.final = piece is None
+            decoded = self._decoder.decode(piece or b"", final=self.final)
+            self._offset += self.i
+            self.text = self.text[self.i :] + decoded
+            self.i = 0
+            await self._slices.pause()
+            if decoded or self.final:
+                return True
+        return False
+
+    async def peek(self) -> str:
+        """The next character that is not whitespace ('' at the end of the body); the cursor moves to it."""
+        while True:
+            self.i = _WHITESPACE.match(self.text, self.i).end()  # type: ignore[union-attr]  # always matches
+            if self.i < len(self.text):
+                return self.text[self.i]
+            if not await self.more():
+                return ""
+
+    async def expect(self, char: str, what: str) -> None:
+        if await self.peek() != char:
+            raise self.error(f"Expecting {what}")
+        self.i += 1
+
+    async def value(self) -> Any:
+        """The JSON value at the cursor, as `json.loads` makes it; more of the body is decoded while the
+        value may go on past the text decoded so far (the text at least doubles before each retry)."""
+        await self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.i)
+            except json.JSONDecodeError as exc:
+                cut = exc.pos >= len(self.text) - 6 or exc.msg.startswith("Unterminated string")
+                if self.final or not cut:
+                    raise self.error(exc.msg, exc.pos) from None
+                await self._grow()
+                continue
+            if end == len(self.text) and not self.final:  # a number may go on in the next slice
+                await self._grow()
+                continue
+            self.i = end
+            return value
+
+    async def _grow(self) -> None:
+        target = 2 * (len(self.text) - self.i)
+        while await self.more() and len(self.text) - self.i < target:
+            pass
 
 
 class _Walk:
     """The top-level object's members; `items` element by element, each validated as it is reached."""
 
-    def __init__(self, text: str, max_items: int, slices: Slices) -> None:
+    def __init__(self, text: _Text, max_items: int, slices: Slices) -> None:
         self.text = text
         self.max_items = max_items
         self.slices = slices
@@ -116,51 +190,50 @@ class _Walk:
     async def document(self) -> Any:
         """Walk the document; returns it when it is not an object (nothing streamed)."""
         text = self.text
-        i = _skip(text, 0)
-        if i >= len(text) or text[i] != "{":
-            value, end = _DECODER.raw_decode(text, i)
-            if _skip(text, end) != len(text):
-                raise json.JSONDecodeError("Extra data", text, _skip(text, end))
+        if await text.peek() != "{":
+            value = await text.value()
+            await self._end()
             return value
-        i = _skip(text, i + 1)
-        if i < len(text) and text[i] == "}":
-            return self._end(_skip(text, i + 1))
+        text.i += 1
+        if await text.peek() == "}":
+            text.i += 1
+            return await self._end()
         while True:
-            if i >= len(text) or text[i] != '"':
-                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
-            key, i = _DECODER.raw_decode(text, i)
-            i = _expect(text, _skip(text, i), ":", "':' delimiter")
-            if key == "items" and i < len(text) and text[i] == "[":
-                i = await self._items(i)
+            if await text.peek() != '"':
+                raise text.error("Expecting property name enclosed in double quotes")
+            key = await text.value()
+            await text.expect(":", "':' delimiter")
+            if key == "items" and await text.peek() == "[":
+                await self._items()
             else:
-                value, i = _DECODER.raw_decode(text, i)
+                value = await text.value()
                 if key == "items":
                     self.has_items, self.items, self.raw_items = True, None, value
                 else:
                     self.head[key] = value
-            i = _skip(text, i)
-            if i < len(text) and text[i] == ",":
-                i = _skip(text, i + 1)
+            if await text.peek() == ",":
+                text.i += 1
                 continue
-            i = _expect(text, i, "}", "',' delimiter")
-            return self._end(i)
+            await text.expect("}", "',' delimiter")
+            return await self._end()
 
-    def _end(self, i: int) -> None:
-        if i != len(self.text):
-            raise json.JSONDecodeError("Extra data", self.text, i)
+    async def _end(self) -> None:
+        if await self.text.peek() != "":
+            raise self.text.error("Extra data")
 
-    async def _items(self, i: int) -> int:
+    async def _items(self) -> None:
         """The `items` array from its `[`: each element parsed, validated, and the loop given back."""
         text = self.text
+        text.i += 1
         self.has_items, self.items, self.raw_items = True, [], None
         self.errors = [e for e in self.errors if e["loc"][1] != "items"]  # a repeated key: the last one counts
-        i = _skip(text, i + 1)
-        if i < len(text) and text[i] == "]":
+        if await text.peek() == "]":
+            text.i += 1
             self.items, self.raw_items = None, []
-            return i + 1
+            return
         index = 0
         while True:
-            value, i = _DECODER.raw_decode(text, i)
+            value = await text.value()
             if index >= self.max_items:
                 raise Invalid(f"items: more than {self.max_items} items", field="items")
             try:
@@ -169,25 +242,27 @@ class _Walk:
                 self.errors += _errors(exc, "items", index)
             index += 1
             await self.slices.pause()
-            i = _skip(text, i)
-            if i < len(text) and text[i] == ",":
-                i = _skip(text, i + 1)
+            if await text.peek() == ",":
+                text.i += 1
                 continue
-            return _expect(text, i, "]", "',' delimiter")
+            await text.expect("]", "',' delimiter")
+            return
 
 
 async def read_batch(request: Request, max_items: int) -> Batch:
     """The batch's head and its validated items, or the 4xx FastAPI would give for the same body."""
-    body = await request.body()
-    if not body:
-        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
-    if not _is_json(request.headers.get("content-type")):
-        raise RequestValidationError(
-            [{"type": "model_attributes_type", "loc": ("body",), "msg": "must be a JSON object", "input": None}]
-        )
     slices = Slices()
+    text = _Text(request.stream(), slices)
     try:
-        walk = _Walk(await _text(body, slices), max_items, slices)
+        if not await text.more() or (text.final and not text.text):
+            raise RequestValidationError(
+                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            )
+        if not _is_json(request.headers.get("content-type")):
+            raise RequestValidationError(
+                [{"type": "model_attributes_type", "loc": ("body",), "msg": "must be a JSON object", "input": None}]
+            )
+        walk = _Walk(text, max_items, slices)
         document = await walk.document()
     except json.JSONDecodeError as exc:
         raise _json_invalid(exc.msg, exc.pos) from None

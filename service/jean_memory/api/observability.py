@@ -3,6 +3,8 @@ service times its event loop's callbacks (`JM_SLOW_CALLBACK_MS`), `/debug/loop-h
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import choose_encoder
 
@@ -10,6 +12,7 @@ from jean_memory.api.deps import AppContainer
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.errors import NotFound
 from jean_memory.telemetry import loopholds
+from jean_memory.telemetry.collected import Collected
 from jean_memory.telemetry.dashboard import snapshot
 
 router = APIRouter()
@@ -19,7 +22,9 @@ router = APIRouter()
 async def prometheus_metrics(request: Request, container: AppContainer) -> Response:
     """Prometheus text, or OpenMetrics (with exemplars) when the scraper asks for it."""
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(container.telemetry.metrics.registry), media_type=content_type)
+    collected = Collected(container.telemetry.metrics.registry)  # on the loop: the gauges read its state
+    body = await asyncio.to_thread(encoder, collected)  # type: ignore[arg-type]  # a registry to the encoder
+    return Response(body, media_type=content_type)
 
 
 @router.get("/metrics/dashboard", tags=["telemetry"])

@@ -115,7 +115,7 @@ class Reads:
         """Newest first, strictly older than the position `before` (created_at, id)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            return self._stm.page(space, limit, before, time.time())
+            return await self._stm.page(space, limit, before, time.time())
 
     async def export(self, user_id: str) -> AsyncIterator[Memory]:
         """Every memory of the user, oldest first, as a stream: the ids are taken once (a snapshot of the

@@ -21,6 +21,7 @@ import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter
 
+from jean_memory import cooperative
 from jean_memory.embedding.base import Embedder
 from jean_memory.telemetry.metrics import EmbeddingMetrics
 from jean_memory.telemetry.spans import RootSampler
@@ -124,7 +125,7 @@ class EmbeddingWorker:
             parts: list[np.ndarray] = []
             for start, end in inline_slices([len(t) for t in texts]):
                 if parts:
-                    await asyncio.sleep(0)  # the event loop between slices of a long list
+                    await cooperative.turn()  # the event loop between slices of a long list
                 parts.append(self._timed(list(texts[start:end]), "query"))
             return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
@@ -192,4 +193,4 @@ class EmbeddingWorker:
                 if not job.future.done():
                     job.future.set_result(vector)
             if self.embedder.inline:
-                await asyncio.sleep(0)  # let request handlers run between inline batches
+                await cooperative.turn()  # let request handlers run between inline batches

@@ -98,12 +98,13 @@ class PartialRecords:
         return sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
 
     # ---- reads that walk the user --------------------------------------------------------------------
-    def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
-        """Newest first, strictly older than `before`, expired left out: the store's page with the overlay
-        applied (asked for enough more to make up for the overlay's deletes and the expired)."""
+    async def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+        """Newest first, strictly older than `before`, expired left out: the store's page (read and parsed in a
+        worker thread) with the overlay applied (asked for enough more to make up for the overlay's deletes
+        and the expired)."""
         want = limit + len(self.overlay) + 16
         while True:
-            stored = self._reader.page(self.owner, want, before)
+            stored = await asyncio.to_thread(self._reader.page, self.owner, want, before)
             rows: dict[str, Memory] = {m.id: m for m in stored}
             for memory_id, memory in self.overlay.items():
                 if memory is None:

@@ -240,10 +240,10 @@ class ShortTermTier:
 
     # ---- reads -----------------------------------------------------------------------------
     @staticmethod
-    def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+    async def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
         """Newest first, strictly older than the cursor `before`, expired memories left out."""
         if isinstance(space.records, PartialRecords):
-            return space.records.page(limit, before, now)
+            return await space.records.page(limit, before, now)
         end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
         out: list[Memory] = []
         while end > 0 and len(out) < limit:

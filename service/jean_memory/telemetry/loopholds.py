@@ -21,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
+import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,13 +72,36 @@ def operation_of(handle: asyncio.Handle) -> str:
 
 
 class LoopHolds:
-    """The holds of the running process's event loop, by operation (one instance per process)."""
+    """The holds of the running process's event loop, by operation (one instance per process).
+
+    A watchdog thread looks at the callback running now every half `slow_s`; one that has run longer
+    than `slow_s` gets its stack taken there and then, so the log says where it spent its time.
+    """
 
     def __init__(self, slow_s: float) -> None:
         self.slow_s = slow_s
         self.holds: dict[str, Hold] = {}
+        self._running: tuple[int, float] | None = None  # (thread id, start) of the callback running now
+        self._stack = ""
+        self._watchdog = threading.Thread(target=self._watch, name="loop-holds-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def started(self, start: float) -> None:
+        self._stack = ""
+        self._running = (threading.get_ident(), start)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.slow_s / 2)
+            running = self._running
+            if running is None or self._stack or time.perf_counter() - running[1] < self.slow_s:
+                continue
+            frame = sys._current_frames().get(running[0])
+            if frame is not None and self._running is running:
+                self._stack = "".join(traceback.format_stack(frame, limit=12))
 
     def record(self, handle: asyncio.Handle, cpu_s: float, wall_s: float) -> None:
+        self._running = None
         operation = operation_of(handle)
         hold = self.holds.get(operation)
         if hold is None:
@@ -87,8 +113,9 @@ class LoopHolds:
             hold.longest = repr(handle)[:200]
         hold.max_wall_s = max(hold.max_wall_s, wall_s)
         if wall_s >= self.slow_s:
-            log.warning("slow callback: %s held the event loop %.1f ms (%.1f ms of CPU): %s",
-                        operation, wall_s * 1e3, cpu_s * 1e3, repr(handle)[:200])  # fmt: skip
+            log.warning("slow callback: %s held the event loop %.1f ms (%.1f ms of CPU): %s%s",
+                        operation, wall_s * 1e3, cpu_s * 1e3, repr(handle)[:200],
+                        f"; it was at:\n{self._stack}" if self._stack else "")  # fmt: skip
 
     def report(self) -> dict[str, dict[str, Any]]:
         return {operation: hold.as_dict() for operation, hold in sorted(self.holds.items())}
@@ -111,6 +138,7 @@ def install(slow_callback_ms: float) -> LoopHolds:
 
     def timed_run(handle: asyncio.Handle) -> None:
         w0, c0 = wall(), cpu()
+        holds.started(w0)
         try:
             run(handle)
         finally:

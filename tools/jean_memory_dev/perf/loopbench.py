@@ -199,55 +199,80 @@ def holds(work: Path, memories: int, seed: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
-def stall(work: Path, rounds: int, batches: int, seed: int = 2) -> dict[str, Any]:
-    """`/healthz` latency without and during 1,000-item batch adds, rounds interleaved."""
-    rng = random.Random(seed)
-    svc = ServiceProcess(work / "stall", env={}).start()
-    idle: list[float] = []
-    busy: list[float] = []
-    per_round: list[dict[str, Any]] = []
+def _stall_round(work: Path, name: str, pythonpath: str | None, payloads: list[list[dict[str, Any]]]) -> tuple[
+    list[float], list[float]
+]:  # fmt: skip
+    """One build's round: /healthz probed for a few seconds idle, then while the batches run."""
+    env = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    svc = ServiceProcess(work / f"stall-{name}", env=env).start()
     try:
         with httpx.Client(base_url=svc.url, timeout=120) as c:
-            for n in range(rounds):
-                payloads = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(batches)]
-                with Prober(svc.url) as p:
-                    time.sleep(3.0)
-                idle += p.latencies
-                with Prober(svc.url) as q:
-                    for b, items in enumerate(payloads):
-                        post_batch(c, f"stall{n}-{b % 3}", items)
-                    wait_idle(c)
-                busy += q.latencies
-                per_round.append({"idle": quantiles(p.latencies), "batches": quantiles(q.latencies)})
-                print(f"  round {n}: idle {per_round[-1]['idle']}  batches {per_round[-1]['batches']}", flush=True)
+            with Prober(svc.url) as idle:
+                time.sleep(3.0)
+            with Prober(svc.url) as busy:
+                for b, items in enumerate(payloads):
+                    post_batch(c, f"stall-{b % 3}", items)
+                wait_idle(c)
     finally:
         svc.stop()
-    return {"idle": quantiles(idle), "batches": quantiles(busy), "rounds": per_round}
+    return idle.latencies, busy.latencies
 
 
-def run(rounds: int = 3, batches: int = 15, memories: int = 5000) -> dict[str, Any]:
+def stall(work: Path, rounds: int, batches: int, builds: dict[str, str | None], seed: int = 2) -> dict[str, Any]:
+    """`/healthz` latency without and during 1,000-item batch adds, for each build (`PYTHONPATH` of its
+    service package, None for this one), rounds interleaved and their order alternated, so every build
+    sees the same machine."""
+    rng = random.Random(seed)
+    samples: dict[str, dict[str, list[float]]] = {name: {"idle": [], "batches": []} for name in builds}
+    per_round: list[dict[str, Any]] = []
+    for n in range(rounds):
+        payloads = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(batches)]
+        order = list(builds) if n % 2 == 0 else list(reversed(builds))
+        for name in order:
+            idle, busy = _stall_round(work, f"{name.replace(' ', '-')}-{n}", builds[name], payloads)
+            samples[name]["idle"] += idle
+            samples[name]["batches"] += busy
+            idle_q, busy_q = quantiles(idle), quantiles(busy)
+            per_round.append({"round": n, "build": name, "idle": idle_q, "batches": busy_q})
+            print(f"  round {n} {name}: idle p50/p99/max {_fmt(idle_q)}; batches {_fmt(busy_q)}", flush=True)
+    out: dict[str, Any] = {"rounds": per_round}
+    for name, phases in samples.items():
+        idle_q, busy_q = quantiles(phases["idle"]), quantiles(phases["batches"])
+        ratio = busy_q["p99_ms"] / idle_q["p99_ms"] if idle_q["p99_ms"] else 0.0
+        out[name] = {"idle": idle_q, "batches": busy_q, "p99_ratio": ratio}
+    return out
+
+
+def _fmt(q: dict[str, float]) -> str:
+    return f"{q['p50_ms']:.2f}/{q['p99_ms']:.2f}/{q['max_ms']:.2f} ms"
+
+
+def run(rounds: int = 3, batches: int = 15, memories: int = 5000, against: Path | None = None) -> dict[str, Any]:
+    builds: dict[str, str | None] = {"this build": None}
+    if against is not None:
+        builds[f"against {against.name}"] = str(against.resolve() / "service")
     with tempfile.TemporaryDirectory(prefix="jm-loopbench-") as tmp:
         work = Path(tmp)
         print("holds, by operation (service timing every callback):", flush=True)
         rows = holds(work, memories)
         print("stall of /healthz without and during batch adds (production loop):", flush=True)
-        probes = stall(work, rounds, batches)
-    ratio = probes["batches"]["p99_ms"] / probes["idle"]["p99_ms"] if probes["idle"]["p99_ms"] else 0.0
-    return {"holds": rows, "stall": probes, "p99_ratio": ratio, "rounds": rounds, "batches": batches}
+        probes = stall(work, rounds, batches, builds)
+    return {"holds": rows, "stall": probes, "rounds": rounds, "batches": batches, "builds": list(builds)}
 
 
 def table(report: dict[str, Any]) -> str:
     lines = ["| operation | longest hold, CPU (ms) | longest hold, wall (ms) | whose |", "|---|---|---|---|"]
     for row in report["holds"]:
         lines.append(f"| {row['operation']} | {row['max_cpu_ms']:.2f} | {row['max_wall_ms']:.2f} | {row['whose']} |")
-    s = report["stall"]
     lines += [
         "",
-        "| /healthz probes | n | p50 (ms) | p99 (ms) | max (ms) |",
-        "|---|---|---|---|---|",
-        *(f"| {phase} | {q['n']} | {q['p50_ms']:.2f} | {q['p99_ms']:.2f} | {q['max_ms']:.2f} |"
-          for phase, q in (("no batches", s["idle"]), ("during 1,000-item batches", s["batches"]))),
-        "",
-        f"p99 during batches / without: {report['p99_ratio']:.2f}x",
-    ]  # fmt: skip
+        "| build | /healthz probes | n | p50 (ms) | p99 (ms) | max (ms) | p99 during / without |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in report["builds"]:
+        s = report["stall"][name]
+        for phase, q in (("no batches", s["idle"]), ("during 1,000-item batches", s["batches"])):
+            ratio = f"{s['p99_ratio']:.2f}x" if phase != "no batches" else ""
+            lines.append(f"| {name} | {phase} | {q['n']} | {q['p50_ms']:.2f} | {q['p99_ms']:.2f} | "
+                         f"{q['max_ms']:.2f} | {ratio} |")  # fmt: skip
     return "\n".join(lines)
