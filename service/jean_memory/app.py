@@ -3,6 +3,7 @@ composition root (`container.py`) when the application starts, and stopped when 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,7 +43,7 @@ def create_app(
         app.state.container = container
         telemetry.start()
         await container.start()
-        _walk_routes(app)
+        _warm_up_framework(app)
         try:
             yield
         finally:
@@ -94,9 +95,11 @@ def _document_streamed_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _walk_routes(app: FastAPI) -> None:
+def _warm_up_framework(app: FastAPI) -> None:
     """FastAPI builds every router's effective routes at the first request that walks them, in that
-    request's callback (tens of milliseconds on the event loop): walk them at start-up instead."""
+    request's callback (tens of milliseconds on the event loop), and anyio imports its backend at the first
+    streamed response: do both at start-up instead."""
     scope = {"type": "http", "path": "/", "root_path": "", "method": "GET", "headers": [], "query_string": b""}
     for route in app.router.routes:
         route.matches(scope)
+    importlib.import_module("anyio._backends._asyncio")  # streamed responses import it at their first use

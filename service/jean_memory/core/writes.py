@@ -363,7 +363,7 @@ class Writes:
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
                 now = time.time()
-                count = self._stm.count(space, now)
+                count = await self._stm.count(space, now)
                 await self._journal.append([("forget", Memory("", user_id, "", {}, 0.0, now))])
                 self._stm.drop(user_id)
                 if self._shuttle.residency is not None:

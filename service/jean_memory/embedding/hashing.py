@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,12 +35,18 @@ class HashEmbedder(Embedder):
         self.model_id = f"hash-{dim}"
 
     def _long(self, words: list[str]) -> np.ndarray:
-        """The same row for a long text, summed by numpy: the per-feature Python loop would hold the event
-        loop several times longer. Every weight is 1 or 0.5, so both sums are exact and equal."""
+        """The same row for a long text, each distinct feature hashed once and weighted by its count, summed
+        by numpy: the per-feature Python loop would hold the event loop several times longer. Every weight
+        is a multiple of 0.5, so both sums are exact and equal."""
         row = np.zeros(self.dim, dtype=np.float64)
-        for features, weight in ((words, 1.0), ([f"{a} {b}" for a, b in itertools.pairwise(words)], 0.5)):
-            hashes = np.fromiter((zlib.crc32(f.encode()) for f in features), dtype=np.uint32, count=len(features))
-            signs = np.where(hashes >> 31, weight, -weight)
+        bigrams = Counter(itertools.pairwise(words))
+        for features, weight in (
+            (Counter(words), 1.0),
+            (Counter({f"{a} {b}": n for (a, b), n in bigrams.items()}), 0.5),
+        ):
+            hashes = np.fromiter(map(zlib.crc32, (f.encode() for f in features)), dtype=np.uint32, count=len(features))
+            counts = np.fromiter(features.values(), dtype=np.float64, count=len(features))
+            signs = np.where(hashes >> 31, weight, -weight) * counts
             row += np.bincount((hashes % self.dim).astype(np.intp), weights=signs, minlength=self.dim)
         return row.astype(np.float32)
 

@@ -126,7 +126,7 @@ class EmbeddingWorker:
             for start, end in inline_slices([len(t) for t in texts]):
                 if parts:
                     await cooperative.turn()  # the event loop between slices of a long list
-                parts.append(self._timed(list(texts[start:end]), "query"))
+                parts.append(await self._inline(list(texts[start:end]), "query"))
             return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
         futures = []
@@ -138,16 +138,27 @@ class EmbeddingWorker:
         return np.vstack(await asyncio.gather(*futures))
 
     def _take_batch(self) -> list[EmbedJob]:
-        """The next micro-batch; for an inline embedder, no more text than `INLINE_CHARS` (at least one job)."""
+        """The next micro-batch; for an inline embedder, no more than `INLINE_CHARS` of text (or one job)."""
         batch: list[EmbedJob] = []
         room = INLINE_CHARS if self.embedder.inline else float("inf")
-        while self._priority and len(batch) < self._batch_size and room > 0:
+
+        def fits(job: EmbedJob) -> bool:
+            return len(batch) < self._batch_size and (not batch or len(job.text) <= room)
+
+        while self._priority and fits(self._priority[0]):
             batch.append(job := self._priority.popleft())
             room -= len(job.text)
-        while self._background and len(batch) < self._batch_size and room > 0:
+        while self._background and fits(next(iter(self._background.values()))):
             batch.append(job := self._background.popitem(last=False)[1])
             room -= len(job.text)
         return [job for job in batch if not job.future.done()]
+
+    async def _inline(self, texts: list[str], lane: str) -> np.ndarray:
+        """An inline embedder's call: on the event loop, unless one text alone is longer than a slice (a
+        text cannot be split across calls): that one goes to the worker's thread."""
+        if len(texts) == 1 and len(texts[0]) > INLINE_CHARS:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, texts, lane)
+        return self._timed(texts, lane)
 
     def _timed(self, texts: list[str], lane: str) -> np.ndarray:
         start = time.perf_counter()
@@ -177,7 +188,7 @@ class EmbeddingWorker:
                 with self._roots.root_span("embedding.batch") as span:
                     span.set_attribute("jm.batch_size", len(texts))
                     if self.embedder.inline:
-                        vectors = self._timed(texts, "background")
+                        vectors = await self._inline(texts, "background")
                     else:
                         vectors = await loop.run_in_executor(self._executor, self._timed, texts, "background")
             except asyncio.CancelledError:

@@ -354,13 +354,8 @@ class Journal:
         def update(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE journal SET embedding=?, model=? WHERE seq=?", params)
 
-        if len(items) <= INLINE_MAX_OPS:
-            try:
-                if self._commit_inline(update)[0]:
-                    return
-            except sqlite3.Error as exc:  # as on the thread: the row keeps no vector, warm-up re-embeds it
-                log.warning("journal: attaching %d vectors failed: %s", len(items), exc)
-                return
+        # Always the journal's thread, never inline: nobody waits for it, and the update rewrites each row
+        # whole (up to the largest content and metadata), which held the event loop for milliseconds.
         self._submit((update, None, None))
 
     async def mark_shipped(self, last_seq: int, count: int) -> None:

@@ -131,18 +131,27 @@ class PartialRecords:
                 ids.add(memory_id)
         return sorted(ids)
 
-    def expired(self, now: float) -> list[Memory]:
-        found = {m.id: m for m in self._reader.expired(self.owner, now) if m.id not in self.overlay}
+    async def expired(self, now: float) -> list[Memory]:
+        """The memories whose expiry has come: the store's found in a worker thread (a scan of the user)."""
+        stored = await asyncio.to_thread(self._reader.expired, self.owner, now)
+        found = {m.id: m for m in stored if m.id not in self.overlay}
         found.update((i, m) for i, m in self.overlay.items() if m is not None and m.expired(now))
         return list(found.values())
 
-    def count(self) -> int:
-        """How many memories the user has (expired ones not yet swept included)."""
-        overlay_ids = list(self.overlay)
-        stored = set(self._reader.get_many(self.owner, overlay_ids)) if overlay_ids else set()
-        added = sum(1 for i, m in self.overlay.items() if m is not None and i not in stored)
-        removed = sum(1 for i, m in self.overlay.items() if m is None and i in stored)
-        return self._reader.count(self.owner) + added - removed
+    async def live_count(self, now: float) -> int:
+        """How many memories the user has, expired ones left out. The store's part is counted in a worker
+        thread (it scans the user's rows), against a copy of the overlay taken here on the event loop."""
+        overlay = dict(self.overlay)
+
+        def count() -> int:
+            stored = set(self._reader.get_many(self.owner, list(overlay))) if overlay else set()
+            added = sum(1 for i, m in overlay.items() if m is not None and i not in stored)
+            removed = sum(1 for i, m in overlay.items() if m is None and i in stored)
+            expired = {m.id for m in self._reader.expired(self.owner, now) if m.id not in overlay}
+            expired |= {i for i, m in overlay.items() if m is not None and m.expired(now)}
+            return self._reader.count(self.owner) + added - removed - len(expired)
+
+        return await asyncio.to_thread(count)
 
     async def ascending(self) -> AsyncIterator[list[Memory]]:
         """Every memory, oldest first, in chunks (for export): the store's, each chunk read in a worker

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterable
 import numpy as np
 
 from jean_memory.config import Settings
+from jean_memory.cooperative import Slices
 from jean_memory.memory import JsonObject, Memory
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
@@ -256,16 +257,24 @@ class ShortTermTier:
         return out
 
     @staticmethod
-    def expired(space: UserSpace, now: float) -> list[Memory]:
+    async def expired(space: UserSpace, now: float) -> list[Memory]:
+        """The user's memories whose expiry has come: a resident user's looked at a slice at a time, a
+        partially resident user's found by the store in a worker thread."""
         if isinstance(space.records, PartialRecords):
-            return space.records.expired(now)
-        return [m for m in space.records.values() if m.expired(now)]
+            return await space.records.expired(now)
+        slices = Slices()
+        due: list[Memory] = []
+        for memory in list(space.records.values()):
+            if memory.expired(now):
+                due.append(memory)
+            await slices.pause()
+        return due
 
     @staticmethod
-    def count(space: UserSpace, now: float) -> int:
+    async def count(space: UserSpace, now: float) -> int:
         """The user's memories, expired ones left out."""
         if isinstance(space.records, PartialRecords):
-            return space.records.count() - len(space.records.expired(now))
+            return await space.records.live_count(now)
         return sum(1 for m in space.records.values() if not m.expired(now))
 
     @staticmethod
