@@ -42,8 +42,8 @@ def create_app(
         container = Container(settings, telemetry, embedder or make_embedder(settings), ltm)
         app.state.container = container
         telemetry.start()
+        _warm_up_framework(app)  # before the container starts its own warm-up, which readiness waits for
         await container.start()
-        _warm_up_framework(app)
         try:
             yield
         finally:

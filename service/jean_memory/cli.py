@@ -49,6 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     if settings.slow_callback_ms > 0:  # every callback timed: needs asyncio's own loop (see telemetry/loopholds)
         from jean_memory.telemetry import loopholds
 

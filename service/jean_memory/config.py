@@ -335,6 +335,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Run one full collection over the frozen objects this often, reclaiming cyclic garbage (0: never).",
     )
+    gil_switch_interval_ms: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description="How long another thread may run Python code before the event loop's thread gets the "
+        "interpreter back (`sys.setswitchinterval`; CPython's default is 5 ms).",
+    )
     slow_callback_ms: float = Field(
         0.0,
         ge=0,

@@ -227,6 +227,7 @@ class Container:
         self.damaged.update(damaged)
 
     async def close(self) -> None:
+        self.faults.clear()
         if self._integrity is not None:
             self._integrity.cancel()  # its thread finishes its read; nothing waits for it
         await self.housekeeping.close()

@@ -10,7 +10,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `collector_unreachable`: every OTLP export fails (as if the collector were gone);
 - `embedding`: `failing` (every embedding batch fails: writes stay unembedded, as when a model or
   its process is broken) or `noise` (the model answers random unit vectors: retrieval quality
-  collapses while everything else looks healthy).
+  collapses while everything else looks healthy);
+- `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
+  hold it (every request on the replica waits).
 
 Faults wrap components at their edges (the write and read use cases, the long-term store), so no
 use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
@@ -52,6 +55,27 @@ class FaultSpec(BaseModel):
     cache_disabled: bool = False
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
+    loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
+
+
+class LoopBlocker:
+    """The `loop_block_ms` fault: a task that, once a second, holds the event loop with a plain sleep."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def set(self, block_ms: float) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if block_ms > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(block_ms / 1000), name="fault-loop-block")
+
+    @staticmethod
+    async def _run(block_s: float) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            time.sleep(block_s)  # noqa: ASYNC251  # blocking the loop is this fault
 
 
 class Faults:
@@ -60,6 +84,7 @@ class Faults:
     def __init__(self) -> None:
         self.spec = FaultSpec()
         self.active = False
+        self._blocker = LoopBlocker()
 
     def set(self, spec: FaultSpec) -> None:
         for name in (*spec.latency_ms, *spec.error_ratio):
@@ -69,6 +94,8 @@ class Faults:
             raise ValueError("error_ratio values must be between 0 and 1")
         if any(not 0 <= ms <= 60_000 for ms in spec.latency_ms.values()):
             raise ValueError("latency_ms values must be between 0 and 60000")
+        if spec.loop_block_ms != self.spec.loop_block_ms:
+            self._blocker.set(spec.loop_block_ms)
         self.spec = spec
         self.active = spec != FaultSpec()
 

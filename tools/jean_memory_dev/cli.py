@@ -123,7 +123,8 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
 def _loopbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.loopbench import run, table
 
-    report = run(rounds=args.rounds, batches=args.batches, memories=args.memories, against=args.against)
+    variants = {name: dict(kv.split("=", 1) for kv in env) for name, *env in (v.split(":") for v in args.variant)}
+    report = run(args.rounds, args.batches, args.memories, args.against, variants)
     print(table(report))
     _save(args, report)
     return 0
@@ -245,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     lp = sub.add_parser("loopbench", help="event-loop holds by operation, and /healthz with and without batches")
     lp.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the stall measurement")
     lp.add_argument("--batches", type=int, default=15, help="1,000-item batch adds per busy phase")
-    lp.add_argument("--memories", type=int, default=5000, help="size of the large user")
+    lp.add_argument("--memories", type=int, default=5000, help="size of the large user (0: skip the holds)")
     lp.add_argument("--against", type=Path, metavar="CHECKOUT", help="another checkout, measured side by side")
+    lp.add_argument("--variant", action="append", default=[], metavar="NAME:JM_X=V[:JM_Y=W]",
+                    help="this build with these settings, measured side by side (repeatable)")  # fmt: skip
     lp.add_argument("--save", metavar="NAME")
     lp.add_argument("--results", default="perf-results")
     lp.set_defaults(func=_loopbench)

@@ -12,8 +12,8 @@ from jean_memory.api.deps import AppContainer
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.errors import NotFound
 from jean_memory.telemetry import loopholds
-from jean_memory.telemetry.collected import Collected
 from jean_memory.telemetry.dashboard import snapshot
+from jean_memory.telemetry.loopgauge import refresh_functions
 
 router = APIRouter()
 
@@ -22,8 +22,8 @@ router = APIRouter()
 async def prometheus_metrics(request: Request, container: AppContainer) -> Response:
     """Prometheus text, or OpenMetrics (with exemplars) when the scraper asks for it."""
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    collected = Collected(container.telemetry.metrics.registry)  # on the loop: the gauges read its state
-    body = await asyncio.to_thread(encoder, collected)  # type: ignore[arg-type]  # a registry to the encoder
+    refresh_functions()  # on the loop: the gauges' functions read its state
+    body = await asyncio.to_thread(encoder, container.telemetry.metrics.registry)  # the exposition, off it
     return Response(body, media_type=content_type)
 
 

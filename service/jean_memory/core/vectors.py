@@ -47,7 +47,10 @@ class JournalSink:
         self._backfill = store_keeps_vectors
 
     def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None:
-        self._journal.attach_embeddings([(seq, vector.tobytes(), self._model_id) for _, seq, vector in items])
+        self._journal.attach_embeddings(
+            [(seq, vector.tobytes(), self._model_id) for _, seq, vector in items],
+            row_bytes=sum(memory.approx_bytes() for memory, _, _ in items),
+        )
 
     def backfill(self, memories: Sequence[Memory]) -> None:
         if self._backfill and memories:

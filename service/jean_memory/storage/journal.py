@@ -77,8 +77,11 @@ _COLUMNS = f"seq, kind, journaled_at, {ROW_COLUMNS}"
 _ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
 _MAX_GROUP = 2048
 #: Largest append committed inline: a single add or a small batch (a 1,000-item batch takes ~10 ms to
-#: insert, which is the journal thread's job, not the event loop's).
+#: insert, which is the journal thread's job, not the event loop's)...
 INLINE_MAX_OPS = 8
+#: ...of small rows: writing a row of the largest content and metadata (tens of kB, a dozen pages) held
+#: the loop for milliseconds, so rows adding up to more than this go through the thread.
+INLINE_MAX_BYTES = 16 * 1024
 #: The journal's thread checkpoints the WAL after this long without a task (and commits since the last).
 CHECKPOINT_IDLE_S = 0.25
 #: ...and at least this often while inline commits keep it idle but the WAL grows.
@@ -321,7 +324,7 @@ class Journal:
         now = time.time()
         try:
             done, seqs = False, list[int]()
-            if len(ops) <= INLINE_MAX_OPS:
+            if len(ops) <= INLINE_MAX_OPS and sum(m.approx_bytes() for _, m in ops) <= INLINE_MAX_BYTES:
                 done, seqs = self._commit_inline(lambda c: _insert_rows(c, ops, now))
             if not done:
                 seqs = await self._call(lambda c: _insert_rows(c, ops, now))
@@ -345,8 +348,9 @@ class Journal:
         fut.add_done_callback(lambda f: f.exception())  # logged nowhere on purpose: best effort
         self.pending += len(memories)
 
-    def attach_embeddings(self, items: Sequence[tuple[int, bytes, str]]) -> None:
-        """Store computed vectors with their rows (fire and forget), so the shuttle ships them to LTM."""
+    def attach_embeddings(self, items: Sequence[tuple[int, bytes, str]], row_bytes: int = 0) -> None:
+        """Store computed vectors with their rows (fire and forget), so the shuttle ships them to LTM.
+        `row_bytes`: the rows' size, which the update rewrites whole (see `INLINE_MAX_BYTES`)."""
         if not items:
             return
         params = [(vec, model, seq) for seq, vec, model in items]
@@ -354,8 +358,13 @@ class Journal:
         def update(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE journal SET embedding=?, model=? WHERE seq=?", params)
 
-        # Always the journal's thread, never inline: nobody waits for it, and the update rewrites each row
-        # whole (up to the largest content and metadata), which held the event loop for milliseconds.
+        if len(items) <= INLINE_MAX_OPS and row_bytes <= INLINE_MAX_BYTES:
+            try:
+                if self._commit_inline(update)[0]:
+                    return
+            except sqlite3.Error as exc:  # as on the thread: the row keeps no vector, warm-up re-embeds it
+                log.warning("journal: attaching %d vectors failed: %s", len(items), exc)
+                return
         self._submit((update, None, None))
 
     async def mark_shipped(self, last_seq: int, count: int) -> None:

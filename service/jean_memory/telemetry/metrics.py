@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     Info,
     PlatformCollector,
@@ -25,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 
 from jean_memory import __version__
+from jean_memory.telemetry.loopgauge import LoopGauge
 
 # `_created` series double the exposition for no use in our rules and dashboards.
 disable_created_metrics()
@@ -74,7 +74,7 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.active = Gauge(
+        self.active = LoopGauge(
             "http_server_active_requests",
             "HTTP requests being served now (OTel http.server.active_requests).",
             registry=r,
@@ -145,7 +145,7 @@ class EmbeddingMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.backlog = Gauge("jm_embedding_backlog", "Memories waiting for their embedding.", registry=r)
+        self.backlog = LoopGauge("jm_embedding_backlog", "Memories waiting for their embedding.", registry=r)
 
 
 class CacheMetrics:
@@ -159,7 +159,7 @@ class CacheMetrics:
             registry=r,
         )
         self.misses = Counter("jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r)
-        self.hit_ratio = Gauge(
+        self.hit_ratio = LoopGauge(
             "jm_cache_hit_ratio",
             "Share of the last 1,000 searches answered without the model (an L1 or L2 hit).",
             registry=r,
@@ -170,8 +170,8 @@ class ShuttleMetrics:
     """The memory shuttle: the journal's backlog towards the store, batches, retries, promotions."""
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.pending = Gauge("jm_shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r)
-        self.oldest_age = Gauge(
+        self.pending = LoopGauge("jm_shuttle_pending", "Journaled writes not yet in the long-term store.", registry=r)
+        self.oldest_age = LoopGauge(
             "jm_shuttle_oldest_pending_age_seconds",
             "Age of the oldest journaled write not yet in the long-term store.",
             registry=r,
@@ -223,18 +223,22 @@ class LtmMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.up = Gauge("jm_ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r)
+        self.up = LoopGauge(
+            "jm_ltm_up", "1 when the last long-term store call succeeded, else 0.", ["store"], registry=r
+        )
 
 
 class StmMetrics:
     """The short-term tier: what it holds against its budget, and its evictions."""
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.vectors = Gauge("jm_stm_vectors", "Vectors held in the short-term tier.", registry=r)
-        self.bytes = Gauge("jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r)
-        self.budget_bytes = Gauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
-        self.users = Gauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
-        self.mapped_bytes = Gauge(
+        self.vectors = LoopGauge("jm_stm_vectors", "Vectors held in the short-term tier.", registry=r)
+        self.bytes = LoopGauge(
+            "jm_stm_bytes", "Estimated RAM of the short-term tier (vectors and records).", registry=r
+        )
+        self.budget_bytes = LoopGauge("jm_stm_budget_bytes", "RAM budget of the short-term tier.", registry=r)
+        self.users = LoopGauge("jm_stm_users", "Users resident in the short-term tier.", registry=r)
+        self.mapped_bytes = LoopGauge(
             "jm_stm_mapped_bytes",
             "Index snapshots of partially resident users, memory-mapped from disk (the OS caches or drops their pages; "
             "not counted in jm_stm_bytes).",
@@ -251,7 +255,9 @@ class AdmissionMetrics:
     """Admission control: slots held and requests refused, by operation and reason."""
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.inflight = Gauge("jm_admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r)
+        self.inflight = LoopGauge(
+            "jm_admission_inflight", "Requests holding an admission slot.", ["operation"], registry=r
+        )
         self.rejected = Counter(
             "jm_admission_rejected_total",
             "Requests refused with 429/503 by admission control.",
@@ -270,7 +276,9 @@ class ConnectionMetrics:
     REASONS = ("connections", "head_size", "head_fields", "url", "head_timeout", "body_timeout")
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.open = Gauge("jm_http_connections", "Open HTTP connections (JM_MAX_CONNECTIONS caps them).", registry=r)
+        self.open = LoopGauge(
+            "jm_http_connections", "Open HTTP connections (JM_MAX_CONNECTIONS caps them).", registry=r
+        )
         self.refused = Counter(
             "jm_http_refused_total",
             "Connections answered and closed below the application, by reason: connections (over "
@@ -286,13 +294,15 @@ class DiskMetrics:
     """The filesystem holding the data folder (the journal, the embedded store): adds get 507 when it is full."""
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.free = Gauge(
+        self.free = LoopGauge(
             "jm_disk_free_bytes",
             "Bytes free for the service on the filesystem of the data folder (JM_DATA_DIR), as df reports them.",
             registry=r,
         )
-        self.total = Gauge("jm_disk_total_bytes", "Size of the filesystem of the data folder, in bytes.", registry=r)
-        self.damaged = Gauge(
+        self.total = LoopGauge(
+            "jm_disk_total_bytes", "Size of the filesystem of the data folder, in bytes.", registry=r
+        )
+        self.damaged = LoopGauge(
             "jm_data_file_damaged",
             "1 when an integrity check found the file damaged (a large store is checked in the background after the "
             "start; any other damage stops the start).",
@@ -340,13 +350,13 @@ class RuntimeMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
-        self.gc_frozen_objects = Gauge(
+        self.gc_frozen_objects = LoopGauge(
             "jm_gc_frozen_objects",
             "Objects in the collector's permanent generation (frozen survivors the full collection skips), counted as "
             "they are frozen and recounted at each full collection.",
             registry=r,
         )
-        self.ready = Gauge(
+        self.ready = LoopGauge(
             "jm_ready",
             "1 while the service is ready to serve (what /readyz answers), 0 while starting, draining or cut off.",
             registry=r,
@@ -433,13 +443,13 @@ class ClusterMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.embed_queue = Gauge(
+        self.embed_queue = LoopGauge(
             "jm_cluster_embed_queue",
             "Memories in PostgreSQL waiting for a vector, by state (claimed by a live replica's lease, or unclaimed).",
             ["state"],
             registry=r,
         )
-        self.embed_queue_oldest_age = Gauge(
+        self.embed_queue_oldest_age = LoopGauge(
             "jm_cluster_embed_queue_oldest_age_seconds",
             "Age of the oldest memory in PostgreSQL still waiting for a vector.",
             registry=r,
@@ -450,7 +460,7 @@ class ClusterMetrics:
             ["origin"],
             registry=r,
         )
-        self.pool_connections = Gauge(
+        self.pool_connections = LoopGauge(
             "jm_cluster_pg_pool_connections",
             "PostgreSQL pool connections of this replica, by state (busy, idle, max).",
             ["state"],

@@ -47,7 +47,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from jean_memory import __version__
-from jean_memory.telemetry.collected import Collected
+from jean_memory.telemetry.loopgauge import refresh_functions
 from jean_memory.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -164,22 +164,24 @@ class OtlpMetricsBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _collect_on_loop(self) -> list[Metric]:
-        """The registry collected on the event loop; translated to OTLP here, on the exporting thread."""
+        """The function gauges refreshed on the event loop, whose state they read; the registry collected
+        and translated to OTLP here, on the exporting thread."""
         loop = self._loop
         if loop is None or not loop.is_running() or threading.current_thread() is not self._thread:
-            collected = Collected(self._metrics.registry)
+            refresh_functions()
         else:
-            done: concurrent.futures.Future[Collected] = concurrent.futures.Future()
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
 
             def run() -> None:
                 try:
-                    done.set_result(Collected(self._metrics.registry))
+                    refresh_functions()
+                    done.set_result(None)
                 except BaseException as exc:  # handed to the exporting thread, which counts the failure
                     done.set_exception(exc)
 
             loop.call_soon_threadsafe(run)
-            collected = done.result(timeout=10)
-        return registry_to_metrics(collected, self._start_ns, time.time_ns())
+            done.result(timeout=10)
+        return registry_to_metrics(self._metrics.registry, self._start_ns, time.time_ns())
 
     def snapshot(self) -> MetricsData:
         metrics = self._collect_on_loop()

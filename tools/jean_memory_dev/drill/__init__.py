@@ -7,11 +7,11 @@ delivered to the receiver once and in time, then resolved.
     scripts/drill --docs       # also write the tables into docs/operations.md
 
 The quick run: the embedded service, its five original faults (each also delivering the SLO burn page it
-causes) and the dead man's switch; then the cluster (PostgreSQL, three replicas behind HAProxy): a replica
-killed under load within the SLO's error budget, two replicas killed while an Alertmanager and a Prometheus
-die. The full run adds the embedded service's other alerts, and in the cluster a silenced replica under
-maintenance, a stalling replica, every replica's model failing. `faults.coverage()` names the drill of
-every alert.
+causes), a blocked event loop and the dead man's switch; then the cluster (PostgreSQL, three replicas behind
+HAProxy): a replica killed under load within the SLO's error budget, two replicas killed while an
+Alertmanager and a Prometheus die. The full run adds the embedded service's other alerts, and in the cluster
+a silenced replica under maintenance, a stalling replica, every replica's model failing. `faults.coverage()`
+names the drill of every alert.
 
     base.py      what every run shares: load, receiver, dashboards, the engine that runs one fault
     bounds.py    detection and resolution bounds, derived from the intervals
@@ -52,7 +52,7 @@ __all__ = [
     "with_all_selected",
 ]
 
-#: The quick run's faults (the five original ones).
+#: The quick run's faults (the five original ones and the blocked event loop).
 FAULTS = quick()
 
 

@@ -103,7 +103,7 @@ def _thresholds() -> tuple[float, float]:
 
 def quick() -> tuple[Fault, ...]:
     """The five original faults (their bounds unchanged), each now also delivering the SLO burn page its
-    errors or latency cause (the fast rules' burn windows)."""
+    errors or latency cause (the fast rules' burn windows), and the blocked event loop."""
     from jean_memory_dev.drill.actions import AdminFaults
 
     return (
@@ -140,6 +140,20 @@ def quick() -> tuple[Fault, ...]:
             "collector_unreachable",
             (AdminFaults({"collector_unreachable": True}, "every OTLP export fails"),),
             (Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),),
+        ),
+        # A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
+        # second (about a tenth of its samples), and the requests that meet the block wait for it, so the
+        # latency SLO burns too (a sixth or so of requests over 25 ms).
+        Fault(
+            "loop_blocked",
+            (AdminFaults({"loop_block_ms": 150}, "the event loop held 150 ms once a second"),),
+            (Expect.of(Alert.EVENT_LOOP_BLOCKED),),
+            _names(
+                Alert.LATENCY_BUDGET_BURN,
+                Alert.HIGH_LATENCY,
+                Alert.CREATION_LATENCY_HIGH,
+                Alert.SEARCH_LATENCY_HIGH,
+            ),
         ),
     )
 

@@ -199,11 +199,10 @@ def holds(work: Path, memories: int, seed: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
-def _stall_round(work: Path, name: str, pythonpath: str | None, payloads: list[list[dict[str, Any]]]) -> tuple[
+def _stall_round(work: Path, name: str, env: dict[str, str], payloads: list[list[dict[str, Any]]]) -> tuple[
     list[float], list[float]
 ]:  # fmt: skip
-    """One build's round: /healthz probed for a few seconds idle, then while the batches run."""
-    env = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    """One variant's round: /healthz probed for a few seconds idle, then while the batches run."""
     svc = ServiceProcess(work / f"stall-{name}", env=env).start()
     try:
         with httpx.Client(base_url=svc.url, timeout=120) as c:
@@ -218,10 +217,10 @@ def _stall_round(work: Path, name: str, pythonpath: str | None, payloads: list[l
     return idle.latencies, busy.latencies
 
 
-def stall(work: Path, rounds: int, batches: int, builds: dict[str, str | None], seed: int = 2) -> dict[str, Any]:
-    """`/healthz` latency without and during 1,000-item batch adds, for each build (`PYTHONPATH` of its
-    service package, None for this one), rounds interleaved and their order alternated, so every build
-    sees the same machine."""
+def stall(work: Path, rounds: int, batches: int, builds: dict[str, dict[str, str]], seed: int = 2) -> dict[str, Any]:
+    """`/healthz` latency without and during 1,000-item batch adds, for each variant (the environment its
+    service runs with: another checkout's `PYTHONPATH`, a setting), rounds interleaved and their order
+    alternated, so every variant sees the same machine."""
     rng = random.Random(seed)
     samples: dict[str, dict[str, list[float]]] = {name: {"idle": [], "batches": []} for name in builds}
     per_round: list[dict[str, Any]] = []
@@ -247,14 +246,23 @@ def _fmt(q: dict[str, float]) -> str:
     return f"{q['p50_ms']:.2f}/{q['p99_ms']:.2f}/{q['max_ms']:.2f} ms"
 
 
-def run(rounds: int = 3, batches: int = 15, memories: int = 5000, against: Path | None = None) -> dict[str, Any]:
-    builds: dict[str, str | None] = {"this build": None}
+def run(
+    rounds: int = 3,
+    batches: int = 15,
+    memories: int = 5000,
+    against: Path | None = None,
+    variants: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Holds by operation (this build), then the stall of every variant side by side: this build as it is,
+    `against` (another checkout, by its `PYTHONPATH`) and `variants` (this build with other settings)."""
+    builds: dict[str, dict[str, str]] = {"this build": {}}
     if against is not None:
-        builds[f"against {against.name}"] = str(against.resolve() / "service")
+        builds[f"against {against.name}"] = {"PYTHONPATH": str(against.resolve() / "service")}
+    builds.update(variants or {})
     with tempfile.TemporaryDirectory(prefix="jm-loopbench-") as tmp:
         work = Path(tmp)
         print("holds, by operation (service timing every callback):", flush=True)
-        rows = holds(work, memories)
+        rows = holds(work, memories) if memories else []
         print("stall of /healthz without and during batch adds (production loop):", flush=True)
         probes = stall(work, rounds, batches, builds)
     return {"holds": rows, "stall": probes, "rounds": rounds, "batches": batches, "builds": list(builds)}
