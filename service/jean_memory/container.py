@@ -277,3 +277,4 @@ class Container:
         self.telemetry.block_exports(spec.collector_unreachable)
         if self.settings.cluster:
             self.pg.blocked = spec.ltm_unreachable
+            self.committer.pause_s = spec.commit_pause_ms / 1000

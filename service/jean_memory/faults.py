@@ -10,7 +10,10 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `collector_unreachable`: every OTLP export fails (as if the collector were gone);
 - `embedding`: `failing` (every embedding batch fails: writes stay unembedded, as when a model or
   its process is broken) or `noise` (the model answers random unit vectors: retrieval quality
-  collapses while everything else looks healthy).
+  collapses while everything else looks healthy);
+- `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
+  replica acting on it, as a stalled event loop or a preempted process makes, so that catch-ups
+  for other replicas' later commits overtake the commit's own result (the coherence tests' race).
 
 Faults wrap components at their edges (the write and read use cases, the long-term store), so no
 use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
@@ -52,6 +55,7 @@ class FaultSpec(BaseModel):
     cache_disabled: bool = False
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
+    commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
 
 
 class Faults:

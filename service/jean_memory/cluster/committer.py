@@ -98,6 +98,8 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         #: Operations queued or in the commit in flight: what admission control bounds.
         self.pending = 0
+        #: The fire drill's `commit_pause_ms` fault: a stall between PostgreSQL's answer and acting on it.
+        self.pause_s = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -144,6 +146,8 @@ class GroupCommitter:
             group = self._take_group()
             try:
                 outcomes = await self._commit(group)
+                if self.pause_s:
+                    await asyncio.sleep(self.pause_s)
             except asyncio.CancelledError:
                 for request in group:
                     request.future.cancel()
