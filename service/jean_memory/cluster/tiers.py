@@ -63,13 +63,6 @@ class ClusterTiers:
         space, _ = await self.current(user_id)
         return space
 
-    @staticmethod
-    def advance_to(space: UserSpace, version: int) -> None:
-        """This replica's own commit took the user to `version`, and its copy holds the change already:
-        the copy moves on without reading it back, when it was exactly one version behind."""
-        if space.cluster_version == version - 1:
-            space.cluster_version = version
-
     def advance(self, user_id: str, version: int, ids: list[str]) -> None:
         """This replica stored vectors it had already indexed: its copy moves to `version` without
         reading them back, when it was exactly one version behind and holds every one of them."""
