@@ -132,6 +132,10 @@ class ClusterTiers:
             old = space.records.get(mid)
             if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
                 self._stm.put(space, memory)
+                if old is not None and old.content != memory.content:
+                    # A vector this replica is still computing is for a text the copy no longer holds:
+                    # until the new text's vector lands the memory is scored lexically, not left unfindable.
+                    space.pending.pop(mid, None)
             if embedding is not None and model == self._model_id:
                 if mid not in space.index:
                     ids.append(mid)

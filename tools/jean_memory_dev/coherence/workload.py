@@ -49,14 +49,16 @@ class Plan:
     expiring: float = 0.1
     expiry_s: tuple[float, float] = (0.3, 2.0)
     timeout_s: float = 10.0
+    #: Prefix of the users' names, so that several runs can share one cluster without meeting.
+    tag: str = ""
 
 
 class _Shared:
     """What clients know of each other's adds: ids per user (announced when the add is sent)."""
 
-    def __init__(self, users: int) -> None:
+    def __init__(self, users: list[str]) -> None:
         self.lock = threading.Lock()
-        self.ids: dict[str, list[str]] = {f"u{n}": [] for n in range(users)}
+        self.ids: dict[str, list[str]] = {user: [] for user in users}
         self.texts: dict[str, str] = {}  # id -> the newest text a client was told about
 
     def pick(self, rng: random.Random, user: str) -> str | None:
@@ -93,7 +95,7 @@ class _Client:
         return f"p{self.n} n{self.count} {words} t{self.rng.randrange(10**6)}"
 
     def one(self, kind: str) -> None:
-        user = f"u{self.rng.randrange(self.plan.users)}"
+        user = f"{self.plan.tag}u{self.rng.randrange(self.plan.users)}"
         replica = self.rng.choice(list(self.http))
         e = Event(self.n, replica, kind, user)
         if kind == "add":
@@ -175,7 +177,8 @@ def _parse(kind: str, r: httpx.Response) -> Any:
 def run(target: Target, plan: Plan, nemeses: tuple[str, ...] = ()) -> tuple[Verdict, History]:
     """Run the workload (and the nemeses) for the plan's duration, then judge the history and the end."""
     urls = {f"r{n}": r.url for n, r in enumerate(target.replicas)}
-    history, shared, stop = History(), _Shared(plan.users), threading.Event()
+    history, stop = History(), threading.Event()
+    shared = _Shared([f"{plan.tag}u{n}" for n in range(plan.users)])
     clients = [_Client(n, urls, shared, history, plan) for n in range(plan.processes)]
     nemesis = Nemesis(target, nemeses, random.Random(plan.seed))
     threads = [threading.Thread(target=c.run, args=(stop,), name=f"client-{c.n}") for c in clients]
