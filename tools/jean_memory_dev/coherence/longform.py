@@ -31,8 +31,15 @@ PHASES: tuple[tuple[str, ...], ...] = (*((n,) for n in NEMESES), ())
 
 
 def one_run(number: int, duration_s: float, seed: int) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
     folder = Path(tempfile.mkdtemp(prefix=f"jm-coherence-{number}-"))
+    try:
+        return _cluster(number, folder, duration_s, seed) + _embedded(number, folder, duration_s, seed)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cluster(number: int, folder: Path, duration_s: float, seed: int) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
     postgres = PostgresServer().init().start()
     replicas: list[ServiceProcess] = []
     try:
@@ -47,14 +54,16 @@ def one_run(number: int, duration_s: float, seed: int) -> list[dict[str, Any]]:
         for replica in replicas:
             replica.stop()
         postgres.destroy()
+    return results
+
+
+def _embedded(number: int, folder: Path, duration_s: float, seed: int) -> list[dict[str, Any]]:
     embedded = ServiceProcess(folder / "embedded").start()
     try:
         plan = Plan(duration_s=duration_s, seed=seed + len(PHASES))
-        results.append(_phase(number, "embedded, 1 replica", "pause", Target([embedded]), plan, ("pause",)))
+        return [_phase(number, "embedded, 1 replica", "pause", Target([embedded]), plan, ("pause",))]
     finally:
         embedded.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-    return results
 
 
 def _phase(number: int, mode: str, name: str, target: Target, plan: Plan, nemeses: tuple[str, ...]) -> dict[str, Any]:
