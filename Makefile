@@ -1,5 +1,5 @@
 # Thin targets over scripts/: each one line, the scripts do the work.
-.PHONY: install run test check generate stack cluster drill bench lint
+.PHONY: install run test check generate stack cluster drill bench lint coherence
 
 install:        ## install Python dependencies and the system components (apt, as root)
 	scripts/install
@@ -24,6 +24,9 @@ stack: install  ## start the service, Prometheus, Alertmanager and the alert rec
 
 cluster: install ## start PostgreSQL, three replicas in cluster mode behind HAProxy, and the monitoring (scripts/cluster down stops them)
 	scripts/cluster up
+
+coherence: install ## the history checker's long form: fresh clusters under every nemesis, then embedded mode (minutes)
+	scripts/coherence
 
 drill: install  ## fire drills: inject each fault into the native stack, check the page arrives and resolves
 	scripts/drill

@@ -28,6 +28,7 @@ from jean_memory.cluster.committer import GroupCommitter
 from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
 from jean_memory.cluster.expiry import ClusterExpirySweep
 from jean_memory.cluster.history import ClusterHistory
+from jean_memory.cluster.owncommits import OwnCommits
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.tiers import ClusterTiers
 from jean_memory.cluster.writes import ClusterWrites
@@ -182,9 +183,9 @@ class Container:
         # A replica's Bloom filter cannot know what other replicas wrote: reads ask PostgreSQL instead.
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=False)
         backlogs = BacklogAdmission(s, self.worker, lambda: self.committer.pending, s.cluster_max_pending, m.admission)
+        self.committer.on_committed = OwnCommits(self.stm, self.vectors, self.queue, m.cluster).committed
         writes = ClusterWrites(
-            self.committer, self.stm, self.tiers, self.vectors, self.queue, self.dedupe, backlogs, write_limit,
-            self.telemetry,
+            self.committer, self.tiers, self.dedupe, backlogs, write_limit, self.telemetry
         )  # fmt: skip
         self.history = ClusterHistory(self.pg, self.read_limit)
         self.expiry = ClusterExpirySweep(self.pg, m.lifecycle, s.expiry_sweep_s)
@@ -278,3 +279,4 @@ class Container:
         self.telemetry.block_exports(spec.collector_unreachable)
         if self.settings.cluster:
             self.pg.blocked = spec.ltm_unreachable
+            self.committer.pause_s = spec.commit_pause_ms / 1000

@@ -13,6 +13,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
   collapses while everything else looks healthy);
 - `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
   hold it (every request on the replica waits).
+- `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
+  replica acting on it, as a stalled event loop or a preempted process makes, so that catch-ups
+  for other replicas' later commits overtake the commit's own result (the coherence tests' race).
 
 Faults wrap components at their edges (the write and read use cases, the long-term store), so no
 use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
@@ -56,6 +59,7 @@ class FaultSpec(BaseModel):
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
+    commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
 
 
 class LoopBlocker:

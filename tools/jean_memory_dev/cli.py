@@ -162,6 +162,7 @@ DELEGATED = {
     "drill": "jean_memory_dev.drill",
     "stack": "jean_memory_dev.nativestack",
     "cluster": "jean_memory_dev.cluster",
+    "coherence": "jean_memory_dev.coherence.longform",
     "generate": "jean_memory_dev.mixin.generate",
 }
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from prometheus_client import Histogram
 
 from jean_memory import jsonutil
@@ -24,6 +26,8 @@ from jean_memory.cluster.pg import Pg
 from jean_memory.errors import Overloaded, Unavailable
 from jean_memory.memory import JsonObject
 from jean_memory.telemetry.metrics import ClusterMetrics
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["add", "update", "delete", "forget"]
 Status = Literal[
@@ -35,7 +39,8 @@ Status = Literal[
 class Op:
     """One operation of a write request. An add carries every field; an update None for a field it leaves
     as it is (`set_expiry` says whether `expires_at` applies); a delete or a forget only the id (or none).
-    `time` is the add's created_at or the update's updated_at."""
+    `time` is the add's created_at or the update's updated_at; `vector`, an add's vector when the write
+    path computed it already (deduplication), goes to the replica's copy, not to PostgreSQL."""
 
     kind: Kind
     id: str = ""
@@ -45,6 +50,7 @@ class Op:
     time: float = 0.0
     expires_at: float | None = None
     set_expiry: bool = False
+    vector: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +68,10 @@ class Outcome:
     updated_at: float | None = None
     expires_at: float | None = None
     count: int | None = None
+
+
+#: One request of a committed group: its user, its operations and their outcomes, in commit order.
+Committed = tuple[str, Sequence[Op], list[Outcome]]
 
 
 @dataclass(slots=True)
@@ -98,6 +108,11 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         #: Operations queued or in the commit in flight: what admission control bounds.
         self.pending = 0
+        #: Called with a whole committed group, in commit order, before any of its requests is answered, so
+        #: the replica's copy takes the group's changes at once with the user's version (`OwnCommits`).
+        self.on_committed: Callable[[list[Committed]], None] = lambda group: None
+        #: The fire drill's `commit_pause_ms` fault: a stall between PostgreSQL's answer and acting on it.
+        self.pause_s = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -144,6 +159,8 @@ class GroupCommitter:
             group = self._take_group()
             try:
                 outcomes = await self._commit(group)
+                if self.pause_s:
+                    await asyncio.sleep(self.pause_s)
             except asyncio.CancelledError:
                 for request in group:
                     request.future.cancel()
@@ -158,6 +175,10 @@ class GroupCommitter:
                     if not request.future.done():
                         request.future.set_exception(error)
                 continue
+            try:
+                self.on_committed([(r.user_id, r.ops, result) for r, result in zip(group, outcomes, strict=True)])
+            except Exception:  # the commit is durable: answer it; the copy catches up before its next read
+                log.exception("applying a committed group to this replica's copies failed")
             for request, result in zip(group, outcomes, strict=True):
                 if not request.future.done():
                     request.future.set_result(result)

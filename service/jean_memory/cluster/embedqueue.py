@@ -7,8 +7,9 @@ orphan (`FOR UPDATE SKIP LOCKED`, so two janitors never take the same row), embe
 the vector; the writer itself retries that way after a model failure. A row therefore waits for its
 vector at most the lease, plus one janitor period, plus the embedding itself, after the replica that
 wrote it died. A late writer and a janitor may both store a vector for one row: harmless, the same
-text gives the same vector. Vectors are stored only if the row still holds the content that was
-embedded (`content_version`) and is not deleted.
+text gives the same vector. Vectors are stored only if the row still holds exactly the text that was
+embedded (its MD5) and is not deleted; the others are refused and counted
+(`jm_cluster_vectors_refused_total`).
 
 The janitor also publishes the queue's depth and oldest age, and purges tombstones older than
 their retention.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +62,7 @@ class SharedEmbeddingQueue:
         self._retention = tombstone_retention_s
         self._model_id = worker.embedder.model_id
         self._task: asyncio.Task[None] | None = None
-        self._pending_store: list[tuple[str, str, int, bytes]] = []
+        self._pending_store: list[tuple[str, str, str, bytes]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._own = metrics.embed_claims.labels("own")
         self._orphans = metrics.embed_claims.labels("orphan")
@@ -87,19 +89,23 @@ class SharedEmbeddingQueue:
         """Nothing to do: every row without a vector is in the queue itself (see `VectorSink`)."""
 
     def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None:
-        """Store vectors (memory, content version, vector) in PostgreSQL, batched, off the caller's path."""
-        self._pending_store.extend((m.user_id, m.id, cv, v.tobytes()) for m, cv, v in items)
+        """Store vectors (memory, any nonzero number, vector) in PostgreSQL, batched, off the caller's path;
+        each is bound to the text of the memory it was computed from."""
+        self._pending_store.extend(
+            (m.user_id, m.id, hashlib.md5(m.content.encode(), usedforsecurity=False).hexdigest(), v.tobytes())
+            for m, _, v in items
+        )
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush(), name="store-vectors")
 
     async def _flush(self) -> None:
         while self._pending_store:
             batch, self._pending_store = self._pending_store[:512], self._pending_store[512:]
-            users, ids, versions, vectors = (list(col) for col in zip(*batch, strict=True))
+            users, ids, hashes, vectors = (list(col) for col in zip(*batch, strict=True))
             try:
                 rows = await self._pg.fetch(
-                    "SELECT user_id, version FROM jm_set_vectors($1, $2, $3, $4, $5)",
-                    users, ids, versions, vectors, self._model_id,
+                    "SELECT user_id, version, refused FROM jm_store_vectors($1, $2, $3, $4, $5)",
+                    users, ids, hashes, vectors, self._model_id,
                 )  # fmt: skip
             except Unavailable as exc:
                 # The claims stay; after the lease another replica (or this one) embeds them again.
@@ -108,8 +114,11 @@ class SharedEmbeddingQueue:
             stored: dict[str, list[str]] = {}
             for user_id, mid in zip(users, ids, strict=True):
                 stored.setdefault(user_id, []).append(mid)
-            for user_id, version in rows:
-                self.on_stored(user_id, int(version), stored.get(user_id, []))
+            for user_id, version, refused in rows:
+                if refused:
+                    self._metrics.vectors_refused.inc(refused)
+                if version is not None:
+                    self.on_stored(user_id, int(version), stored.get(user_id, []))
 
     async def _run(self) -> None:
         last_state = last_purge = 0.0
@@ -136,14 +145,14 @@ class SharedEmbeddingQueue:
             return
         self._orphans.inc(len(rows))
         log.info("claimed %d memories whose embedding no live replica held", len(rows))
-        for user_id, mid, content, content_version in rows:
+        for user_id, mid, content in rows:
             _, future = self._worker.enqueue(content)
             memory = Memory(mid, user_id, content, {}, 0.0, 0.0)
-            future.add_done_callback(functools.partial(self._orphan_embedded, memory, int(content_version)))
+            future.add_done_callback(functools.partial(self._orphan_embedded, memory))
 
-    def _orphan_embedded(self, memory: Memory, content_version: int, future: asyncio.Future[np.ndarray]) -> None:
+    def _orphan_embedded(self, memory: Memory, future: asyncio.Future[np.ndarray]) -> None:
         if not future.cancelled() and future.exception() is None:
-            self.store([(memory, content_version, future.result())])
+            self.store([(memory, 1, future.result())])
 
     async def _publish_state(self) -> None:
         rows = await self._pg.fetch(QUEUE_STATE)

@@ -7,7 +7,9 @@ single instance over PostgreSQL and a cluster) and adds what replicas need to ag
   landing) increments it in the same transaction, under the row's lock. Versions are therefore
   gapless and committed in order per user: a replica whose copy of a user is at version v is
   current exactly when the row says v, and catches up by reading the rows with `version > v`.
-- `memories.version`: the user version of the row's last change; `deleted` marks a tombstone (kept
+- `memories.version`: the user version of the row's last change (`content_version` is no longer read:
+  a vector is bound to its text's MD5, see `jm_store_vectors`; the column stays for replicas of the
+  previous release during a rolling upgrade); `deleted` marks a tombstone (kept
   `cluster_tombstone_retention_s` so replicas catch up incrementally; `purged_version` tells a
   replica older than the purge to reload the user instead).
 - `memories.claimed_by` / `claim_expires`: the shared embedding queue. A row without a vector is
@@ -246,29 +248,43 @@ BEGIN
 END $$;
 """
 
-# Vectors computed by a replica land on their rows, only if the content is still the one embedded
-# (`content_version`) and the memory is not deleted; each touched user's version moves on once and is
-# returned, so the replica that computed them can move its own copy on without reading them back.
+# Vectors computed by a replica land on their rows only if the row still holds exactly the text each
+# was computed from (its MD5, so no counter shared by several changes can let an older text's vector
+# onto a newer row) and the memory is not deleted. A user's version moves on once, and only when a
+# vector landed; it is returned with how many were stored and refused, so the replica that computed
+# them can move its own copy on without reading them back.
 VECTORS_FUNCTION = """
-CREATE OR REPLACE FUNCTION jm_set_vectors(
-    p_user TEXT[], p_id TEXT[], p_content_version BIGINT[], p_embedding BYTEA[], p_model TEXT
-) RETURNS TABLE (user_id TEXT, version BIGINT) LANGUAGE plpgsql AS $$
+DROP FUNCTION IF EXISTS jm_set_vectors(TEXT[], TEXT[], BIGINT[], BYTEA[], TEXT);
+CREATE OR REPLACE FUNCTION jm_store_vectors(
+    p_user TEXT[], p_id TEXT[], p_content_md5 TEXT[], p_embedding BYTEA[], p_model TEXT
+) RETURNS TABLE (user_id TEXT, version BIGINT, stored BIGINT, refused BIGINT) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     u TEXT;
     v BIGINT;
+    n BIGINT;
 BEGIN
     FOR u IN SELECT DISTINCT x FROM unnest(p_user) AS x ORDER BY x LOOP
-        INSERT INTO jm_user_versions AS uv (user_id, version) VALUES (u, 1)
-            ON CONFLICT ON CONSTRAINT jm_user_versions_pkey DO UPDATE SET version = uv.version + 1
-            RETURNING uv.version INTO v;
-        UPDATE memories m SET embedding = x.embedding, model = p_model, version = v,
-                              claimed_by = NULL, claim_expires = NULL
-            FROM unnest(p_user, p_id, p_content_version, p_embedding) AS x(user_id, id, cv, embedding)
-            WHERE x.user_id = u AND m.user_id = u AND m.id = x.id AND m.content_version = x.cv AND NOT m.deleted;
-        PERFORM pg_notify('jm_changes', v || '|' || extract(epoch FROM clock_timestamp()) || '|' || u);
+        SELECT uv.version INTO v FROM jm_user_versions uv WHERE uv.user_id = u FOR UPDATE;
+        n := 0;
+        IF FOUND THEN
+            UPDATE memories m SET embedding = x.embedding, model = p_model, version = v + 1,
+                                  claimed_by = NULL, claim_expires = NULL
+                FROM unnest(p_user, p_id, p_content_md5, p_embedding) AS x(user_id, id, md5, embedding)
+                WHERE x.user_id = u AND m.user_id = u AND m.id = x.id AND md5(m.content) = x.md5 AND NOT m.deleted;
+            GET DIAGNOSTICS n = ROW_COUNT;
+        END IF;
         user_id := u;
-        version := v;
+        version := NULL;
+        IF n > 0 THEN
+            UPDATE jm_user_versions uv SET version = v + 1 WHERE uv.user_id = u;
+            PERFORM pg_notify('jm_changes', (v + 1) || '|' || extract(epoch FROM clock_timestamp()) || '|' || u);
+            version := v + 1;
+        END IF;
+        SELECT count(*) FILTER (WHERE m.id IS NOT NULL), count(*) FILTER (WHERE m.id IS NULL) INTO stored, refused
+            FROM unnest(p_user, p_id, p_content_md5) AS x(user_id, id, md5)
+            LEFT JOIN memories m ON m.user_id = u AND m.id = x.id AND md5(m.content) = x.md5 AND NOT m.deleted
+            WHERE x.user_id = u;
         RETURN NEXT;
     END LOOP;
 END $$;
@@ -306,7 +322,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) o
 WHERE m.user_id = o.user_id AND m.id = o.id
-RETURNING m.user_id, m.id, m.content, m.content_version
+RETURNING m.user_id, m.id, m.content
 """
 QUEUE_STATE = """
 SELECT count(*) FILTER (WHERE claim_expires >= clock_timestamp()) AS claimed,

@@ -63,13 +63,6 @@ class ClusterTiers:
         space, _ = await self.current(user_id)
         return space
 
-    @staticmethod
-    def advance_to(space: UserSpace, version: int) -> None:
-        """This replica's own commit took the user to `version`, and its copy holds the change already:
-        the copy moves on without reading it back, when it was exactly one version behind."""
-        if space.cluster_version == version - 1:
-            space.cluster_version = version
-
     def advance(self, user_id: str, version: int, ids: list[str]) -> None:
         """This replica stored vectors it had already indexed: its copy moves to `version` without
         reading them back, when it was exactly one version behind and holds every one of them."""
@@ -139,6 +132,10 @@ class ClusterTiers:
             old = space.records.get(mid)
             if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
                 self._stm.put(space, memory)
+                if old is not None and old.content != memory.content:
+                    # A vector this replica is still computing is for a text the copy no longer holds:
+                    # until the new text's vector lands the memory is scored lexically, not left unfindable.
+                    space.pending.pop(mid, None)
             if embedding is not None and model == self._model_id:
                 if mid not in space.index:
                     ids.append(mid)

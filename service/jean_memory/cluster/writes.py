@@ -3,8 +3,10 @@
 An add is validated and deduplicated within its request as in embedded mode, then handed to the group
 commit, which decides idempotency against the store of record itself (the same id with the same
 content is a repeat, with other content a conflict), whichever replica handled the first attempt.
-Only after the commit is the request acknowledged. The replica then updates its own copy of the
-user when it holds one, and embeds the new memories, whose claims it took in the commit.
+Only after the commit is the request acknowledged. Before that, the committer hands the whole group
+to `OwnCommits`, which puts its changes into this replica's copies of their users when that moves a
+copy exactly one version forward (otherwise a catch-up brings them) and embeds the new texts, whose
+claims this replica took in the commit.
 
 Updates, deletes and forgetting a user are operations of the same group commit: one transaction
 with every other write waiting, ordered after the user's earlier writes by the user's version row
@@ -20,15 +22,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from jean_memory.cluster.committer import GroupCommitter, Op, Outcome
-from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
 from jean_memory.cluster.tiers import ClusterTiers
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.dedupe import Deduplicator
-from jean_memory.core.vectors import VectorDelivery
 from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
 from jean_memory.errors import Conflict
 from jean_memory.memory import Memory
-from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
 
@@ -37,20 +36,14 @@ class ClusterWrites:
     def __init__(
         self,
         committer: GroupCommitter,
-        stm: ShortTermTier,
         tiers: ClusterTiers,
-        vectors: VectorDelivery,
-        queue: SharedEmbeddingQueue,
         dedupe: Deduplicator,
         backlogs: BacklogAdmission,
         limit: ConcurrencyLimit,
         telemetry: Telemetry,
     ) -> None:
         self._committer = committer
-        self._stm = stm
         self._tiers = tiers
-        self._vectors = vectors
-        self._queue = queue
         self._dedupe = dedupe
         self._backlogs = backlogs
         self._limit = limit
@@ -100,8 +93,8 @@ class ClusterWrites:
             self._lifecycle.deduplicated.inc(len(results))
             vectors = {n: verdicts[n].vector for n in create}
         ops = [
-            Op("add", m.id, m.content, m.metadata, m.salience, m.created_at, m.expires_at)
-            for m in (unique[n] for n in create)
+            Op("add", m.id, m.content, m.metadata, m.salience, m.created_at, m.expires_at, vector=vectors.get(n))
+            for n, m in ((n, unique[n]) for n in create)
         ]
         outcomes: list[Outcome] = []
         if ops:
@@ -113,12 +106,8 @@ class ClusterWrites:
                 raise Conflict(
                     f"{unique[n].id} already exists with different content", field=id_field(mode, position.index(n))
                 )
-        inserted: list[tuple[Memory, Outcome, np.ndarray | None]] = []
         for n, outcome in zip(create, outcomes, strict=True):
             results[n] = Stored(self._stored(unique[n], outcome))
-            if outcome.status == "inserted":
-                inserted.append((unique[n], outcome, vectors.get(n)))
-        self._apply(user_id, inserted)
         return [results[p] for p in position]
 
     @staticmethod
@@ -127,28 +116,6 @@ class ClusterWrites:
         if outcome.status != "existing":
             return memory
         return _from_outcome(memory.id, memory.user_id, outcome, fallback=memory)
-
-    def _apply(self, user_id: str, inserted: list[tuple[Memory, Outcome, np.ndarray | None]]) -> None:
-        """Our copy of the user takes the new memories at once (when it holds the user), and the model
-        embeds them (their claims are ours; a vector computed for deduplication is used as it is)."""
-        if not inserted:
-            return
-        self._queue.claimed(len(inserted))
-        version = inserted[0][1].version
-        space = self._stm.peek(user_id)
-        if space is not None and space.loaded:
-            for memory, _, _ in inserted:
-                self._stm.put(space, memory)
-            self._tiers.advance_to(space, version)
-            known = [(m, v) for m, _, v in inserted if v is not None]
-            queued = [m for m, _, v in inserted if v is None]
-            if known:
-                self._vectors.deliver(space, [m for m, _ in known], [version] * len(known), [v for _, v in known])
-            if queued:
-                self._vectors.schedule(space, queued, [version] * len(queued))
-        else:
-            for memory, _, _ in inserted:
-                self._vectors.schedule_detached(memory, version)
 
     async def update(self, user_id: str, memory_id: str, patch: Patch) -> Memory:
         op = Op(
@@ -162,33 +129,17 @@ class ClusterWrites:
         memory = _from_outcome(memory_id, user_id, outcome)
         if outcome.status == "updated":
             self._lifecycle.updates.inc()
-            space = self._stm.peek(user_id)
-            if space is not None and space.loaded:
-                previous = space.records.get(memory_id)
-                self._stm.put(space, memory)
-                self._tiers.advance_to(space, outcome.version)
-                if previous is None or previous.content != memory.content:
-                    self._queue.claimed(1)
-                    self._vectors.schedule(space, [memory], [outcome.version])
-            elif patch.content is not None:
-                self._queue.claimed(1)
-                self._vectors.schedule_detached(memory, outcome.version)
         return memory
 
     async def delete(self, user_id: str, memory_id: str) -> None:
         with self._limit.slot():
             (outcome,) = await self._committer.submit(user_id, [Op("delete", memory_id)])
-            if outcome.status == "missing":
-                raise not_found(memory_id)
-            space = self._stm.peek(user_id)
-            if space is not None and space.loaded:
-                self._stm.remove(space, memory_id)
-                self._tiers.advance_to(space, outcome.version)
+        if outcome.status == "missing":
+            raise not_found(memory_id)
 
     async def forget(self, user_id: str) -> int:
         with self._limit.slot():
             (outcome,) = await self._committer.submit(user_id, [Op("forget")])
-        self._stm.drop(user_id)
         count = outcome.count or 0
         self._lifecycle.forgotten.inc(count)
         return count

@@ -126,7 +126,9 @@ class VectorDelivery:
             if current and self._stm.is_current(space):
                 per_space.setdefault(id(space), (space, {}))[1][memory.id] = vector  # the last vector wins
                 self._time_to_searchable.observe(now - acked)
-            else:
+            elif (entry := space.pending.get(memory.id)) is not None and entry[1].done():
+                # Superseded: only a finished computation leaves; a newer text's, still running, stays
+                # pending, or the memory would be unfindable by search until that one lands.
                 space.pending.pop(memory.id, None)
         if stored:
             self._sink.store(stored)

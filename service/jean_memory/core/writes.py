@@ -348,14 +348,17 @@ class Writes:
         with self._limit.slot():
             if not self._ids.may_exist(memory_key(user_id, memory_id)):
                 raise not_found(memory_id)
-            space = await self._shuttle.hot(user_id)
-            memory = space.records.get(memory_id)
-            if memory is None or memory.expired(time.time()):
-                raise not_found(memory_id)
-            await self._journal.append([("delete", memory)])
-            if same_version(space.records.get(memory_id), memory):
-                self._stm.remove(space, memory_id)
-            self._shuttle.wake()
+            # Exclusive, as an update: an update journaled between our read and our append would leave
+            # its revision in the tier after the delete was acknowledged (issue 20, embedded mode).
+            async with self._gate.exclusive(user_id):
+                space = await self._shuttle.hot(user_id)
+                memory = space.records.get(memory_id)
+                if memory is None or memory.expired(time.time()):
+                    raise not_found(memory_id)
+                await self._journal.append([("delete", memory)])
+                if same_version(space.records.get(memory_id), memory):
+                    self._stm.remove(space, memory_id)
+                self._shuttle.wake()
 
     async def forget(self, user_id: str) -> int:
         """Remove every memory of the user from every tier and the store (history too); how many there were."""

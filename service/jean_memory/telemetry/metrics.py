@@ -432,6 +432,20 @@ class ClusterMetrics:
             ["kind"],
             registry=r,
         )
+        self.local_applies = Counter(
+            "jm_cluster_local_applies_total",
+            "This replica's own group commits, per user, by what its copy of the user did with the result: "
+            "applied (the copy was exactly one version behind), newer (a catch-up had already brought it or "
+            "later changes: skipped), behind (other changes came between: skipped, the next catch-up brings it).",
+            ["outcome"],
+            registry=r,
+        )
+        self.vectors_refused = Counter(
+            "jm_cluster_vectors_refused_total",
+            "Vectors PostgreSQL refused to store because their row no longer holds the text they were computed "
+            "from (updated, deleted or forgotten since).",
+            registry=r,
+        )
         self.invalidations = Counter(
             "jm_cluster_invalidations_total",
             "Change notifications (LISTEN/NOTIFY) that found the user resident here: its caches were invalidated.",

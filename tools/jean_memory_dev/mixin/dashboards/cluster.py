@@ -129,7 +129,7 @@ dashboard = make_dashboard(
         timeseries(
             "Invalidation lag",
             quantiles("jm_cluster_invalidation_lag_seconds", qs=("0.5", "0.99")),
-            (0, 26, 12, 8),
+            (0, 26, 6, 8),
             "s",
             threshold=CLUSTER.invalidation_lag_p99_seconds,
             description="From a commit on any replica to its change notification here (this replica's clock minus "
@@ -139,11 +139,35 @@ dashboard = make_dashboard(
         timeseries(
             "Version check duration",
             quantiles("jm_cluster_version_check_duration_seconds", qs=("0.5", "0.99")),
-            (12, 26, 12, 8),
+            (6, 26, 6, 8),
             "s",
             threshold=T.hot_search_p99_seconds,
             description="One batched version check in PostgreSQL: every read waits for one, so it counts against "
             f"the {T.hot_search_p99_seconds * 1000:g} ms hot-search target.",
+        ),
+        timeseries(
+            "Own commits into the local copy",
+            [target(f"sum by (outcome) (rate(jm_cluster_local_applies_total{{{SEL}}}[{RATE}]))", "{{outcome}}")],
+            (12, 26, 6, 8),
+            "ops",
+            description="This replica's own group commits, per user: applied to its copy (the copy was one version "
+            "behind), or skipped because a catch-up had brought them already (newer) or other replicas' changes "
+            "came between (behind: the next catch-up brings all of it). A copy only moves forward: skipping is "
+            "how a late result is kept from overwriting a newer copy.",
+        ),
+        timeseries(
+            "Vectors refused as stale",
+            [
+                target(
+                    f"sum by ({INSTANCE}) (rate(jm_cluster_vectors_refused_total{{{SEL}}}[{RATE}]))",
+                    f"refused/s {BY_REPLICA}",
+                )
+            ],
+            (18, 26, 6, 8),
+            "ops",
+            description="Vectors PostgreSQL would not store because their row no longer holds the text they were "
+            "computed from (updated, deleted or forgotten meanwhile). Expected under concurrent updates of one "
+            "memory; each refusal is a stale vector kept off a newer text.",
         ),
         row("Shared embedding queue", 34),
         timeseries(

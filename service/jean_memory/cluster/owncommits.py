@@ -1,0 +1,140 @@
+"""A replica's own commits, applied to its copies of their users: only ever forward, a group at a time.
+
+The coherence invariant (docs/cluster.md): a replica's copy of a user is exactly PostgreSQL's state at
+the copy's version, and that version only moves forward. A group commit takes each of its users from
+version v - 1 to v in one transaction, so its results may go into a copy only when the copy is at
+v - 1, and all of that user's changes in the group go in together, with the version. A copy already
+at v or later got them (and maybe later changes over them) from a catch-up: writing the group's
+older results over it would hide newer writes for good, since the copy's version says it is current.
+A copy further behind misses other replicas' changes in between: the group's results alone would
+not make it v, so it is left as it is and the next catch-up (the commit's own notification, or a
+read's version check) brings all of it.
+
+Either way the new texts are embedded here, since their claims are this replica's: into the copy's
+index when the copy took them, otherwise only stored in PostgreSQL (where a vector is bound to the
+text it was computed from), and the copy gets it with the next catch-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from jean_memory.cluster.committer import Committed, Op, Outcome
+from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
+from jean_memory.core.vectors import VectorDelivery
+from jean_memory.memory import Memory
+from jean_memory.storage.stm import ShortTermTier
+from jean_memory.telemetry.metrics import ClusterMetrics
+
+#: Statuses that changed a row; every other outcome left the user's memories as they were.
+_CHANGED = frozenset({"inserted", "updated", "deleted", "forgotten"})
+
+
+class OwnCommits:
+    def __init__(
+        self, stm: ShortTermTier, vectors: VectorDelivery, queue: SharedEmbeddingQueue, metrics: ClusterMetrics
+    ) -> None:
+        self._stm = stm
+        self._vectors = vectors
+        self._queue = queue
+        self._outcomes = {o: metrics.local_applies.labels(o) for o in ("applied", "newer", "behind")}
+
+    def committed(self, group: list[Committed]) -> None:
+        """A group commit's results, in commit order: each user's changes go into its copy, or nowhere."""
+        per_user: dict[str, tuple[int, list[tuple[Op, Outcome]]]] = {}
+        for user_id, ops, outcomes in group:
+            for op, outcome in zip(ops, outcomes, strict=True):
+                if outcome.version:  # a request refused as a conflict has none (its user's version moved all the same)
+                    _, changes = per_user.setdefault(user_id, (outcome.version, []))
+                    if outcome.status in _CHANGED:
+                        changes.append((op, outcome))
+        for user_id, (version, changes) in per_user.items():
+            self._user(user_id, version, changes)
+
+    def _user(self, user_id: str, version: int, changes: list[tuple[Op, Outcome]]) -> None:
+        forgets = [n for n, (_, outcome) in enumerate(changes) if outcome.status == "forgotten"]
+        if forgets:
+            # The copy is dropped (a later read loads the user afresh); only what was written after the
+            # forget still exists to embed.
+            self._stm.drop(user_id)
+            self._embed_detached(_new_texts(user_id, changes[forgets[-1] + 1 :], {}), version)
+            return
+        space = self._stm.peek(user_id)
+        if space is None or not space.loaded:
+            self._embed_detached(_new_texts(user_id, changes, {}), version)
+            return
+        if space.cluster_version != version - 1:
+            # Without the copy as it was before the commit, every text an update set is embedded again
+            # (storing the vector of an unchanged text is harmless: it is bound to that same text).
+            self._outcomes["newer" if space.cluster_version >= version else "behind"].inc()
+            self._embed_detached(_new_texts(user_id, changes, {}), version)
+            return
+        before = {op.id: space.records.get(op.id) for op, _ in changes}
+        for op, outcome in changes:
+            if outcome.status == "deleted":
+                self._stm.remove(space, op.id)
+            else:
+                self._stm.put(space, _memory(user_id, op, outcome))
+        space.cluster_version = version
+        self._outcomes["applied"].inc()
+        texts = _new_texts(user_id, changes, before)
+        if not texts:
+            return
+        self._queue.claimed(len(texts))
+        known = [(m, v) for m, v in texts if v is not None]
+        queued = [m for m, v in texts if v is None]
+        if known:
+            self._vectors.deliver(space, [m for m, _ in known], [version] * len(known), [v for _, v in known])
+        if queued:
+            self._vectors.schedule(space, queued, [version] * len(queued))
+
+    def _embed_detached(self, texts: list[tuple[Memory, np.ndarray | None]], version: int) -> None:
+        """Embed and store texts whose copy did not take them (the copy gets the vectors from PostgreSQL)."""
+        if texts:
+            self._queue.claimed(len(texts))
+        for memory, _ in texts:
+            self._vectors.schedule_detached(memory, version)
+
+
+def _new_texts(
+    user_id: str, changes: Sequence[tuple[Op, Outcome]], before: dict[str, Memory | None]
+) -> list[tuple[Memory, np.ndarray | None]]:
+    """The memories whose text this group set (their last state in it), with a vector computed already."""
+    last: dict[str, tuple[Memory, np.ndarray | None] | None] = {}
+    for op, outcome in changes:
+        if outcome.status == "deleted":
+            last[op.id] = None
+        elif outcome.status == "inserted" or (op.content is not None and _text_changed(op.id, outcome, before, last)):
+            last[op.id] = (_memory(user_id, op, outcome), op.vector if outcome.status == "inserted" else None)
+        elif op.id in last and last[op.id] is not None:
+            previous = last[op.id]
+            assert previous is not None
+            last[op.id] = (_memory(user_id, op, outcome), previous[1])  # metadata only: the text still needs it
+    return [t for t in last.values() if t is not None]
+
+
+def _text_changed(
+    memory_id: str,
+    outcome: Outcome,
+    before: dict[str, Memory | None],
+    last: dict[str, tuple[Memory, np.ndarray | None] | None],
+) -> bool:
+    seen = last.get(memory_id)
+    previous = seen[0] if seen is not None else before.get(memory_id)
+    return previous is None or previous.content != outcome.content
+
+
+def _memory(user_id: str, op: Op, outcome: Outcome) -> Memory:
+    """The memory as this commit stored it (an add's own fields; an update's row as the commit returned it)."""
+    if outcome.status == "inserted":
+        return Memory(
+            op.id, user_id, op.content or "", op.metadata or {}, op.salience or 0.0, op.time,
+            revision=1, expires_at=op.expires_at,
+        )  # fmt: skip
+    return Memory(
+        op.id, user_id, outcome.content or "", outcome.metadata or {}, outcome.salience or 0.0,
+        outcome.created_at or 0.0, revision=outcome.revision or 1, updated_at=outcome.updated_at,
+        expires_at=outcome.expires_at,
+    )  # fmt: skip
