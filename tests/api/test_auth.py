@@ -49,16 +49,19 @@ def test_api_keys_enforced(start_service: StartService) -> None:
 
 
 def test_two_authorization_headers_are_refused(start_service: StartService) -> None:
-    """The guard would read the last, the docs' HTTPBearer the first: neither is trusted."""
-    svc = start_service({"JM_API_KEYS": KEY_ONE})
+    """The guard would read the last, HTTPBearer (the admin routes, the docs) the first: neither is trusted."""
+    svc = start_service({"JM_API_KEYS": KEY_ONE, "JM_FAULTS_ENABLED": "true", "JM_ADMIN_TOKEN": ADMIN})
     body = {"user_id": "u", "content": "hello"}
     for pair in ((KEY_ONE, "wrong"), ("wrong", KEY_ONE), (KEY_ONE, KEY_ONE)):
         headers = [("Authorization", f"Bearer {k}") for k in pair]
         r = httpx.post(f"{svc.url}/v1/memories", json=body, headers=headers)
         refused(r)
         assert "one 'Authorization' header" in r.json()["detail"], r.text
+    for pair in ((ADMIN, "wrong"), ("wrong", ADMIN)):
+        refused(httpx.get(f"{svc.url}/admin/faults", headers=[("Authorization", f"Bearer {k}") for k in pair]))
     ok = httpx.post(f"{svc.url}/v1/memories", json=body, headers={"Authorization": f"Bearer {KEY_ONE}"})
     assert ok.status_code == 201
+    assert httpx.get(f"{svc.url}/admin/faults", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
 
 
 def serve_once(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

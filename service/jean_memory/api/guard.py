@@ -2,9 +2,10 @@
 
 - **The key first.** With `JM_API_KEYS` set, a `/v1` request without a valid bearer key is answered
   401 naming the field `authorization` before any of its body is read (constant-time comparison, as
-  bytes, against every key). A request with two `Authorization` headers is refused too: proxies and
-  frameworks disagree on which one counts (this guard would read the last, FastAPI's HTTPBearer the
-  first), so neither is trusted. `/healthz`, `/readyz`, `/metrics` and the rest outside `/v1` stay open.
+  bytes, against every key). `/healthz`, `/readyz`, `/metrics` and the rest outside `/v1` stay open.
+- **One `Authorization` header.** It is a singleton field (RFC 9110), and proxies and frameworks
+  disagree on which of two counts (this guard would read the last, FastAPI's HTTPBearer, which the
+  admin routes use, the first): a request with several is refused with 401 on every route.
 - **Bodies are counted while they stream in.** A declared `Content-Length` over the route's limit is
   refused unread; a chunked body is cut with 413 once it passes the limit, so at most the limit (and
   one network read) is ever read. The batch add's limit is `Settings.body_limit`; every other
@@ -113,11 +114,14 @@ class RequestGuard:
                 chunked = True
         has_body = chunked or (length is not None and length != b"0")
         path: str = scope["path"]
+        if duplicate:
+            for message in refusal(401, AUTHORIZATION, DUPLICATE, close=has_body, headers=self._www):
+                await send(message)
+            return
         if self._keys and (path.startswith("/v1/") or path == "/v1"):
-            tenant = None if duplicate else self._tenant(authorization)
+            tenant = self._tenant(authorization)
             if tenant is None:
-                why = DUPLICATE if duplicate else UNAUTHORISED
-                for message in refusal(401, AUTHORIZATION, why, close=has_body, headers=self._www):
+                for message in refusal(401, AUTHORIZATION, UNAUTHORISED, close=has_body, headers=self._www):
                     await send(message)
                 return
             scope.setdefault("state", {})["tenant"] = tenant  # the routes scope user ids by it
