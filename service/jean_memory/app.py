@@ -61,7 +61,7 @@ def create_app(
     app.state.telemetry = telemetry
     _document_streamed_bodies(app)
     install_error_handlers(app)
-    auth = [Depends(require_api_key)] if settings.api_keys else []
+    auth = [Depends(require_api_key)] if settings.auth_enabled else []
     app.include_router(memories.router, dependencies=auth)
     app.include_router(search.router, dependencies=auth)
     app.include_router(health.router)

@@ -13,8 +13,23 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from jean_memory.config import Settings
+
+
+def _settings() -> Settings:
+    """The settings, or a stop with one line per bad setting naming the variable and never its value
+    (a key in JM_API_KEYS must not reach a terminal or a log because another setting was wrong)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = "_".join(str(part) for part in error["loc"])  # empty: a check across settings, named inside
+            name = f"{loc if loc.isupper() else 'JM_' + loc.upper()}: " if loc else ""  # OTEL_*: as spelt
+            lines.append(f"  {name}{str(error['msg']).removeprefix('Value error, ')}")
+        raise SystemExit("jean-memory: invalid settings (values not shown):\n" + "\n".join(lines)) from None
 
 
 class DrainingServer(uvicorn.Server):
@@ -45,10 +60,12 @@ def _serve(args: argparse.Namespace) -> int:
     from jean_memory.app import create_app
     from jean_memory.connections import protocol_for
 
-    settings = Settings()
+    settings = _settings()
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    for warning in settings.start_warnings():
+        logging.getLogger(__name__).warning("%s", warning)
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     if settings.slow_callback_ms > 0:  # every callback timed: needs asyncio's own loop (see telemetry/loopholds)
         from jean_memory.telemetry import loopholds
@@ -86,7 +103,7 @@ def _export_model(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level="WARNING", stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("jean_memory").setLevel("INFO")
-    settings = Settings()
+    settings = _settings()
     cache = Path(args.cache).expanduser() if args.cache else settings.model_cache
     folder = export_bundle(args.model or settings.embedding_model, cache, int8=args.int8)
     for path in sorted(folder.iterdir()):
@@ -100,7 +117,7 @@ def _backup(args: argparse.Namespace) -> int:
     from jean_memory.storage.backup import BackupError, backup
 
     try:
-        manifest = backup(Settings(), Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
+        manifest = backup(_settings(), Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
     except BackupError as exc:
         print(f"jean-memory backup: {exc}", file=sys.stderr)
         return 1
@@ -114,7 +131,7 @@ def _restore(args: argparse.Namespace) -> int:
 
     from jean_memory.storage.backup import BackupError, restore
 
-    settings = Settings()
+    settings = _settings()
     try:
         manifest = restore(settings, Path(args.src), force=args.force)
     except BackupError as exc:

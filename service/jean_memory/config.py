@@ -2,19 +2,29 @@
 
 Every field is a `JM_*` variable; the reference table `docs/reference/settings.md` is generated from the
 field descriptions here (`scripts/generate`), so the documentation cannot drift from the code.
+
+Secrets (API keys, the store URL and its password, the pseudonym key, the admin token) are `SecretStr`: their
+repr and str are `**********`, and a validation error never quotes what was given (`hide_input_in_errors`),
+so a start with a bad setting cannot print a key. Their values are read (`get_secret_value()`) only where
+they are used: the guard's comparison, the store's connection, the HMAC.
 """
 
 from __future__ import annotations
 
 import re
+import stat
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+#: The shortest API key accepted: 32 characters (e.g. `openssl rand -hex 16`, 128 bits), so a key cannot be
+#: guessed by trying, whatever the attacker's rate.
+MIN_API_KEY_CHARS = 32
 
 
 class EmbedderKind(StrEnum):
@@ -68,7 +78,9 @@ class StartupCheck(StrEnum):
 class Settings(BaseSettings):
     """Service settings, read from `JM_*` environment variables and validated at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="JM_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="JM_", extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8766, ge=1, le=65535, description="HTTP port.")
@@ -110,10 +122,16 @@ class Settings(BaseSettings):
         le=64,
         description="Model threads (torch or ONNX Runtime intra-op; 0: all cores). 1 leaves a core to the event loop.",
     )
-    ltm_url: str = Field(
-        "",
+    ltm_url: SecretStr = Field(
+        SecretStr(""),
         description="Long-term store: `sqlite:///path`, `postgresql://...` or `http(s)://host:port` "
-        "(another instance of this service). Empty: `sqlite:///<data_dir>/ltm.db`.",
+        "(another instance of this service). Empty: `sqlite:///<data_dir>/ltm.db`. Secret (never shown); keep "
+        "the password out of it with `JM_LTM_PASSWORD_FILE`.",
+    )
+    ltm_password_file: Path | None = Field(
+        None,
+        description="A file holding the PostgreSQL password (a trailing newline is ignored), put into "
+        "`JM_LTM_URL` when connecting, so that no environment variable carries it (compose: a secret).",
     )
     cluster: bool = Field(
         False,
@@ -152,20 +170,21 @@ class Settings(BaseSettings):
         description="On SIGTERM: seconds spent not ready but still serving (a load balancer moves traffic away), "
         "before in-flight requests are finished and the process exits.",
     )
-    ltm_api_key: str = Field("", repr=False, description="Bearer key sent to an `http` long-term store.")
+    ltm_api_key: SecretStr = Field(SecretStr(""), description="Bearer key sent to an `http` long-term store.")
     ltm_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one long-term store call.")
     ltm_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL / HTTP connection pool size.")
-    api_keys: Annotated[frozenset[str], NoDecode] = Field(
-        frozenset(),
-        repr=False,
-        description="Comma-separated API keys; when set every `/v1` call needs `Authorization: Bearer`. An entry "
-        "`key:tenant` binds the key to a tenant (letters, digits, `.`, `_`, `-`): the same user id under two "
-        "tenants is two users. A key without a tenant belongs to the default tenant.",
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated API keys, each at least 32 characters; when set every `/v1` call needs "
+        "`Authorization: Bearer`. An entry `key:tenant` binds the key to a tenant (letters, digits, `.`, `_`, "
+        "`-`): the same user id under two tenants is two users. A key without a tenant belongs to the default "
+        "tenant. Prefer `JM_API_KEYS_FILE`: a variable shows in `docker inspect` and `/proc`.",
     )
     api_keys_file: Path | None = Field(
         None,
         description="A file of API keys read at start, one `key` or `key:tenant` per line (`#` comments), for "
-        "secrets managers; its keys count besides `JM_API_KEYS`.",
+        "secrets managers and compose secrets; its keys count besides `JM_API_KEYS`. A file other users may read "
+        "is warned about at start.",
     )
     dedup_threshold: float = Field(
         0.95,
@@ -323,7 +342,9 @@ class Settings(BaseSettings):
     faults_enabled: bool = Field(
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
-    admin_token: str = Field("", repr=False, description="Bearer token of the admin routes; at least 16 characters.")
+    admin_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token of the admin routes; at least 16 characters."
+    )
     gc_freeze_interval_s: float = Field(
         1.0,
         ge=0,
@@ -355,11 +376,21 @@ class Settings(BaseSettings):
         TelemetryMode.LEAN, description="`lean` (metrics, traces, exemplars), `off`, or `stock` (benchmark only)."
     )
     trace_sample_ratio: float = Field(
-        0.1, ge=0.0, le=1.0, description="Share of new traces sampled (parent-based: a sampled caller is followed)."
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests traced; a caller's `traceparent` is continued, but its sampled flag is "
+        "obeyed only with `JM_TRACE_TRUST_PARENT`.",
+    )
+    trace_trust_parent: bool = Field(
+        False,
+        description="Follow the sampled flag of a caller's `traceparent` (set where every caller is yours, e.g. "
+        "behind your own gateway); false: any client could have every request traced and exported.",
     )
     slow_op_ms: float = Field(50.0, ge=0, description="Operations slower than this write the performance log line.")
-    pseudonym_key: str = Field(
-        "", description="Key of the HMAC that pseudonymises user ids in logs (random per process when empty)."
+    pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the HMAC that pseudonymises user ids in logs (random per process when empty).",
     )
     dashboard_window_s: float = Field(60.0, gt=0, le=3600, description="Sliding window of /metrics/dashboard.")
     otel_service_name: str = Field(
@@ -398,27 +429,54 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(k.strip() for k in value.split(",") if k.strip())
-        return value
-
     @property
     def tenant_keys(self) -> dict[str, str]:
-        """Every API key and the tenant it acts for ("" for the default tenant)."""
-        entries = list(self.api_keys)
+        """Every API key and the tenant it acts for ("" for the default tenant). Errors name where the entry
+        is (which variable, which line), never the entry."""
+        entries = [(f"JM_API_KEYS entry {i}", e.strip()) for i, e in enumerate(self._key_entries(), 1)]
         if self.api_keys_file is not None:
             lines = self.api_keys_file.read_text().splitlines()
-            entries += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+            entries += [
+                (f"JM_API_KEYS_FILE line {i}", line.strip())
+                for i, line in enumerate(lines, 1)
+                if line.strip() and not line.strip().startswith("#")
+            ]
         keys: dict[str, str] = {}
-        for entry in entries:
+        for where, entry in entries:
             key, _, tenant = entry.partition(":")
             if not key or any(c.isspace() for c in key) or (tenant and not _TENANT.fullmatch(tenant)):
-                raise ValueError("an API key entry is malformed (want `key` or `key:tenant`); the entry is not shown")
+                raise ValueError(f"{where}: an API key entry is malformed (want `key` or `key:tenant`; not shown)")
+            if len(key) < MIN_API_KEY_CHARS:
+                raise ValueError(
+                    f"{where}: an API key is shorter than {MIN_API_KEY_CHARS} characters (not shown); make one "
+                    "with `openssl rand -hex 16`"
+                )
             keys[key] = tenant
         return keys
+
+    def _key_entries(self) -> list[str]:
+        return [e for e in self.api_keys.get_secret_value().split(",") if e.strip()]
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether `/v1` needs a key: some key is configured, in the variable or the file."""
+        return bool(self.tenant_keys)
+
+    def start_warnings(self) -> list[str]:
+        """What the start logs as warnings: settings that work but expose something."""
+        warnings = []
+        if self.api_keys_file is not None:
+            mode = stat.S_IMODE(self.api_keys_file.stat().st_mode)
+            if mode & 0o077:
+                warnings.append(
+                    f"JM_API_KEYS_FILE {self.api_keys_file} may be read by other users (mode {mode:04o}): "
+                    f"chmod 600 it, or keep it in a folder only this user can enter"
+                )
+        if self._key_entries():
+            warnings.append(
+                "JM_API_KEYS holds keys in the environment (shown by `docker inspect`, /proc): prefer JM_API_KEYS_FILE"
+            )
+        return warnings
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:
@@ -428,8 +486,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_ltm_password(self) -> Settings:
+        if self.ltm_password_file is not None:
+            if not self.ltm_password_file.is_file():
+                raise ValueError(f"JM_LTM_PASSWORD_FILE: {self.ltm_password_file} is not a readable file")
+            if self.ltm_scheme not in ("postgres", "postgresql"):
+                raise ValueError("JM_LTM_PASSWORD_FILE needs JM_LTM_URL to name a PostgreSQL store")
+            if urlsplit(self.ltm_url.get_secret_value()).password is not None:
+                raise ValueError("JM_LTM_URL holds a password and JM_LTM_PASSWORD_FILE is set: keep only the file")
+        return self
+
+    @model_validator(mode="after")
     def _check_tenants_store(self) -> Settings:
-        if any(self.tenant_keys.values()) and self.ltm_url.startswith(("http://", "https://")):
+        if any(self.tenant_keys.values()) and self.ltm_scheme in ("http", "https"):
             raise ValueError(
                 "tenant-scoped API keys need a SQLite or PostgreSQL store: an `http` store is one tenant of the "
                 "remote service (JM_LTM_API_KEY), so tenants' users would meet there"
@@ -438,13 +507,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_faults(self) -> Settings:
-        if self.faults_enabled and len(self.admin_token) < 16:
+        if self.faults_enabled and len(self.admin_token.get_secret_value()) < 16:
             raise ValueError("JM_FAULTS_ENABLED needs JM_ADMIN_TOKEN of at least 16 characters")
         return self
 
     @model_validator(mode="after")
     def _check_cluster(self) -> Settings:
-        if self.cluster and not self.ltm_url.startswith(("postgres://", "postgresql://")):
+        if self.cluster and self.ltm_scheme not in ("postgres", "postgresql"):
             raise ValueError("JM_CLUSTER needs JM_LTM_URL to name a PostgreSQL store (postgresql://...)")
         return self
 
@@ -462,8 +531,34 @@ class Settings(BaseSettings):
 
     @property
     def effective_ltm_url(self) -> str:
-        """The long-term store URL, defaulting to an SQLite file in the data folder."""
-        return self.ltm_url or f"sqlite:///{(self.data_dir / 'ltm.db').resolve()}"
+        """The long-term store URL, defaulting to an SQLite file in the data folder, with the password of
+        `JM_LTM_PASSWORD_FILE` in it: a secret, only for connecting (`ltm_url_shown` is for messages)."""
+        url = self.ltm_url.get_secret_value()
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'ltm.db').resolve()}"
+        if self.ltm_password_file is None:
+            return url
+        password = self.ltm_password_file.read_text().rstrip("\r\n")
+        parts = urlsplit(url)
+        user, _, hosts = parts.netloc.rpartition("@")  # several hosts (`h1:5432,h2:5432`) are one netloc
+        netloc = f"{quote(user.partition(':')[0], safe='')}:{quote(password, safe='')}@{hosts}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    @property
+    def ltm_scheme(self) -> str:
+        """The long-term store's kind: `sqlite`, `postgresql`, `http`... (not secret)."""
+        url = self.ltm_url.get_secret_value()
+        return urlsplit(url).scheme if url else "sqlite"
+
+    @property
+    def ltm_url_shown(self) -> str:
+        """The store URL as messages may show it: any password replaced by `***`."""
+        url = self.ltm_url.get_secret_value() or self.effective_ltm_url
+        parts = urlsplit(url)
+        if parts.password is None and self.ltm_password_file is None:
+            return url
+        user, _, hosts = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{hosts}"))
 
     @property
     def traces_endpoint(self) -> str:

@@ -161,7 +161,7 @@ class Container:
         s, m = self.settings, self.telemetry.metrics
         replica = s.replica_id or f"{socket.gethostname()}:{s.port}"
         self.pg = Pg(
-            s.ltm_url, pool_size=s.ltm_pool_size, timeout_s=s.ltm_timeout_s, metrics=m.cluster,
+            s.effective_ltm_url, pool_size=s.ltm_pool_size, timeout_s=s.ltm_timeout_s, metrics=m.cluster,
             retry_after_s=s.retry_after_s,
         )  # fmt: skip
         # The store-of-record gauges and histograms every dashboard and the LTM alert read, as in embedded mode.

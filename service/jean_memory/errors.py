@@ -22,6 +22,13 @@ class Invalid(ServiceError):
     code = "invalid"
 
 
+class Unauthorised(ServiceError):
+    """The request lacks the credentials its route needs (answered with a Bearer challenge)."""
+
+    status = 401
+    code = "unauthorised"
+
+
 class NotFound(ServiceError):
     """The memory does not exist for this user."""
 

@@ -148,9 +148,10 @@ def test_export_streams_ndjson_that_batch_add_imports_with_the_same_ids(client: 
 
 def test_tenant_scoped_keys_make_two_users_of_one_user_id(make_client: MakeClient, tmp_path: Path) -> None:
     keys_file = tmp_path / "keys"
-    keys_file.write_text("# tenants\nkey-globex:globex\n")
-    c = make_client(tmp_path / "tenants", api_keys="key-acme:acme,key-default", api_keys_file=keys_file)
-    acme, globex, default = ({"Authorization": f"Bearer {k}"} for k in ("key-acme", "key-globex", "key-default"))
+    key_acme, key_globex, key_default = (f"key-{name}".ljust(32, "0") for name in ("acme", "globex", "default"))
+    keys_file.write_text(f"# tenants\n{key_globex}:globex\n")
+    c = make_client(tmp_path / "tenants", api_keys=f"{key_acme}:acme,{key_default}", api_keys_file=keys_file)
+    acme, globex, default = ({"Authorization": f"Bearer {k}"} for k in (key_acme, key_globex, key_default))
     mid = str(uuid.uuid4())
     for headers, text in ((acme, "acme's secret plan"), (globex, "globex's secret plan")):
         r = c.post("/v1/memories", json={"user_id": "bob", "id": mid, "content": text}, headers=headers)

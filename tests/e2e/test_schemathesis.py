@@ -53,6 +53,6 @@ def test_schemathesis_finds_nothing(start_service: StartService, tmp_path: Path)
 
 @pytest.mark.slow
 def test_schemathesis_with_api_keys(start_service: StartService, tmp_path: Path) -> None:
-    svc = start_service({"JM_API_KEYS": "secret-key"})
-    result = run_schemathesis(svc.url, tmp_path, "--header", "Authorization: Bearer secret-key")
+    svc = start_service({"JM_API_KEYS": "secret-key-of-at-least-32-chars!"})
+    result = run_schemathesis(svc.url, tmp_path, "--header", "Authorization: Bearer secret-key-of-at-least-32-chars!")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -18,7 +18,7 @@ from tests.conftest import StartService
 from tests.helpers import metric
 from tests.hostile.clients import GB, Watch, exchange, read_all, stream_body
 
-KEY = "hostile-test-key"
+KEY = "hostile-test-key-of-32-characters"
 SINGLE_LIMIT = 6 * (32768 + 8192) + 65536  # Settings.item_body_limit with the defaults
 BATCH_LIMIT = 1000 * (32768 + 8192 + 256) + 65536  # Settings.body_limit with the defaults
 

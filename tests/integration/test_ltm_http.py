@@ -12,10 +12,12 @@ from tests.helpers import AddStream, all_ids, metric, wait_shipped, wait_until
 
 pytestmark = pytest.mark.slow
 
+KEY = "central-key-of-at-least-32-chars"
+
 
 def test_remote_store_killed_mid_run(tmp_path: Path) -> None:
-    remote = ServiceProcess(tmp_path / "remote", env={"JM_API_KEYS": "central-key"}).start()
-    env = {"JM_LTM_URL": remote.url, "JM_LTM_API_KEY": "central-key", "JM_LTM_TIMEOUT_S": "1"}
+    remote = ServiceProcess(tmp_path / "remote", env={"JM_API_KEYS": KEY}).start()
+    env = {"JM_LTM_URL": remote.url, "JM_LTM_API_KEY": KEY, "JM_LTM_TIMEOUT_S": "1"}
     local = ServiceProcess(tmp_path / "local", env=env).start()
     try:
         stream = AddStream(local.url, "edge-user", threads=3).start()
@@ -29,7 +31,7 @@ def test_remote_store_killed_mid_run(tmp_path: Path) -> None:
         acked = stream.stop()
         assert not stream.errors, stream.errors[:5]
         wait_shipped(local.url, timeout_s=90)
-        with httpx.Client(base_url=remote.url, headers={"Authorization": "Bearer central-key"}, timeout=30) as c:
+        with httpx.Client(base_url=remote.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
             ids = all_ids(c, "edge-user")
         assert len(ids) == len(set(ids)) == len(acked), "every acknowledged write in the remote exactly once"
         assert set(ids) == set(acked)

@@ -221,6 +221,10 @@ def test_the_slack_and_pagerduty_examples_are_valid_uncommented(tmp_path: Path) 
         out.append(line.replace("# ", "", 1) if uncommenting else line)
     template = tmp_path / "alertmanager.yml"
     template.write_text("\n".join(out) + "\n")
+    secrets = tmp_path / "secrets"  # read from files, never written into the config
+    secrets.mkdir()
+    (secrets / "slack_webhook_url").write_text("https://hooks.slack.com/services/T/B/X\n")
+    (secrets / "pagerduty_routing_key").write_text("0123456789abcdef0123456789abcdef\n")
     config = tmp_path / "rendered.yml"
     subprocess.run(
         [sys.executable, "scripts/render-config", str(template), str(config)],
@@ -229,8 +233,7 @@ def test_the_slack_and_pagerduty_examples_are_valid_uncommented(tmp_path: Path) 
         env={
             **os.environ,
             "AM_TEMPLATES_DIR": str(TEMPLATES),
-            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
-            "PAGERDUTY_ROUTING_KEY": "0123456789abcdef0123456789abcdef",
+            "AM_SECRETS_DIR": str(secrets),
         },
     )
     rendered = yaml.safe_load(config.read_text())
@@ -238,5 +241,8 @@ def test_the_slack_and_pagerduty_examples_are_valid_uncommented(tmp_path: Path) 
     assert "pagerduty_configs" in receivers["page"] and "slack_configs" in receivers["ticket"]
     assert "jm.page.text" in json.dumps(receivers["page"]) and "jm.ticket.text" in json.dumps(receivers["ticket"])
     assert "dashboard_url" in json.dumps(receivers["page"]) and "dashboard_url" in json.dumps(receivers["ticket"])
+    assert receivers["page"]["pagerduty_configs"][0]["routing_key_file"] == str(secrets / "pagerduty_routing_key")
+    assert receivers["ticket"]["slack_configs"][0]["api_url_file"] == str(secrets / "slack_webhook_url")
+    assert "hooks.slack.com" not in config.read_text() and "0123456789abcdef" not in config.read_text()
     result = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0 and "1 templates" in result.stdout, result.stdout + result.stderr

@@ -166,7 +166,8 @@ def test_compose_cluster_profile() -> None:
     replica = services["replica"]
     assert "ports" not in replica, "replicas are reached through HAProxy only"
     assert replica["environment"]["JM_CLUSTER"] == "true"
-    assert re.fullmatch(r"postgresql://postgres:[^@]+@postgres:5432/postgres", replica["environment"]["JM_LTM_URL"])
+    assert replica["environment"]["JM_LTM_URL"] == "postgresql://postgres@postgres:5432/postgres", "no password"
+    assert replica["environment"]["JM_LTM_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert replica["environment"]["JM_OTLP_METRICS"] == "false", "scraped: its metrics must not arrive twice"
     assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert replica["image"] == services["service"]["image"], "the replicas run the service's image"
@@ -187,7 +188,10 @@ def test_env_example_holds_every_compose_port_image_and_cluster_setting() -> Non
     env = env_example()
     found = re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / "compose.yaml").read_text())
     wanted = {
-        k: v for k, v in found if k.endswith(("_PORT", "_IMAGE")) or k in ("CLUSTER_REPLICAS", "POSTGRES_PASSWORD")
+        k: v
+        for k, v in found
+        if k.endswith(("_PORT", "_IMAGE")) or k in ("CLUSTER_REPLICAS", "JM_BIND_ADDRESS", "SECRETS_DIR")
     }
     assert {"HAPROXY_PORT", "HAPROXY_STATS_PORT", "HAPROXY_IMAGE", "POSTGRES_IMAGE", "CLUSTER_REPLICAS"} <= set(wanted)
+    assert {"JM_BIND_ADDRESS", "SECRETS_DIR"} <= set(wanted)
     assert {k: env.get(k) for k in wanted} == wanted

@@ -10,7 +10,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,19 +29,28 @@ from jean_memory.telemetry.metrics import Metrics
 from jean_memory_dev.processes import free_port, wait_http
 
 
-@pytest.fixture
-def traced(tmp_path: Path) -> Iterator[tuple[str, InMemorySpanExporter]]:
+@contextmanager
+def serving(data: Path, **settings: Any) -> Iterator[tuple[str, InMemorySpanExporter]]:
+    """The service in this process on a free port, its spans collected in memory."""
     exporter = InMemorySpanExporter()
-    settings = Settings(data_dir=tmp_path / "data", embedder="hash", port=free_port(), trace_sample_ratio=1.0)
-    app = create_app(settings, telemetry=Telemetry(settings, Metrics(), span_processor=SimpleSpanProcessor(exporter)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning"))
+    s = Settings(data_dir=data, embedder="hash", port=free_port(), **settings)
+    app = create_app(s, telemetry=Telemetry(s, Metrics(), span_processor=SimpleSpanProcessor(exporter)))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=s.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{settings.port}"
-    wait_http(f"{url}/readyz", 60)
-    yield url, exporter
-    server.should_exit = True
-    thread.join(30)
+    url = f"http://127.0.0.1:{s.port}"
+    try:
+        wait_http(f"{url}/readyz", 60)
+        yield url, exporter
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def traced(tmp_path: Path) -> Iterator[tuple[str, InMemorySpanExporter]]:
+    with serving(tmp_path / "data", trace_sample_ratio=1.0) as served:
+        yield served
 
 
 def spans_named(exporter: InMemorySpanExporter, name: str) -> list:
@@ -78,6 +89,25 @@ def test_w3c_trace_context_is_continued(traced: tuple[str, InMemorySpanExporter]
     (span,) = spans_named(exporter, "POST /v1/search")
     assert format(span.context.trace_id, "032x") == trace_id
     assert format(span.parent.span_id, "016x") == parent
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_a_callers_sampled_flag_is_obeyed_only_when_trusted(tmp_path: Path, trust: bool) -> None:
+    """With nothing sampled here (ratio 0), a client's `-01` traceparent is ignored unless
+    JM_TRACE_TRUST_PARENT: any client could otherwise have every request traced and exported."""
+    with serving(tmp_path / "data", trace_sample_ratio=0.0, trace_trust_parent=trust) as (url, exporter):
+        trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        for flags in ("01", "00"):
+            headers = {"traceparent": f"00-{trace_id}-{parent}-{flags}"}
+            httpx.post(f"{url}/v1/search", json={"user_id": "t", "query": "x"}, headers=headers).raise_for_status()
+        httpx.post(f"{url}/v1/search", json={"user_id": "t", "query": "x"}).raise_for_status()  # a new trace
+        spans = spans_named(exporter, "POST /v1/search")
+        if trust:
+            (span,) = spans  # the sampled caller only
+            assert format(span.context.trace_id, "032x") == trace_id
+            assert format(span.parent.span_id, "016x") == parent
+        else:
+            assert spans == [], "a client decided what this service traces"
 
 
 def test_logs_are_json_with_trace_ids_and_pseudonymous_users(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -406,7 +406,6 @@ class PrometheusServer:
             f"--config.file={self.config}",
             f"--storage.tsdb.path={self.folder / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
-            "--web.enable-lifecycle",
             "--enable-feature=exemplar-storage",
             *self.extra_args,
         ]

@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException
 
 from jean_memory.api.deps import AppContainer
 from jean_memory.api.responses import FastJSONResponse
-from jean_memory.errors import Invalid
+from jean_memory.errors import Invalid, Unauthorised
 from jean_memory.faults import FaultSpec, describe
 
 _bearer = HTTPBearer(auto_error=False)
@@ -20,9 +19,12 @@ _bearer = HTTPBearer(auto_error=False)
 async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
-    token = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(token, request.app.state.settings.admin_token):
-        raise HTTPException(401, "authorization: the admin token is required", headers={"WWW-Authenticate": "Bearer"})
+    """The admin token, compared as bytes: a header is Latin-1 to Starlette, so any token a client sends
+    (non-ASCII included, which `compare_digest` refuses as `str`) is a 401, never a 500."""
+    token = credentials.credentials.encode("latin-1") if credentials else b""
+    expected = request.app.state.settings.admin_token.get_secret_value().encode()
+    if not secrets.compare_digest(token, expected):
+        raise Unauthorised("the admin token is required", field="authorization")
 
 
 admin = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], include_in_schema=False)

@@ -59,9 +59,11 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
 
 async def _service_error(request: Request, exc: ServiceError) -> FastJSONResponse:
     retry_after = getattr(exc, "retry_after_s", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
-    return error_response(exc.status, [(exc.field, message)], headers)
+    return error_response(exc.status, [(exc.field, message)], headers or None)
 
 
 def allowed_methods(request: Request) -> str:

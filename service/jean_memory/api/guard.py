@@ -1,8 +1,11 @@
 """What a request may make the service hold before a handler runs, bounded in one plain ASGI middleware.
 
 - **The key first.** With `JM_API_KEYS` set, a `/v1` request without a valid bearer key is answered
-  401 before any of its body is read (constant-time comparison against every key). `/healthz`,
-  `/readyz`, `/metrics` and the rest outside `/v1` stay open, as before.
+  401 naming the field `authorization` before any of its body is read (constant-time comparison, as
+  bytes, against every key). `/healthz`, `/readyz`, `/metrics` and the rest outside `/v1` stay open.
+- **One `Authorization` header.** It is a singleton field (RFC 9110), and proxies and frameworks
+  disagree on which of two counts (this guard would read the last, FastAPI's HTTPBearer, which the
+  admin routes use, the first): a request with several is refused with 401 on every route.
 - **Bodies are counted while they stream in.** A declared `Content-Length` over the route's limit is
   refused unread; a chunked body is cut with 413 once it passes the limit, so at most the limit (and
   one network read) is ever read. The batch add's limit is `Settings.body_limit`; every other
@@ -35,7 +38,9 @@ from jean_memory.config import Settings
 from jean_memory.connections import BODY_TIMED_OUT
 
 BATCH_PATH = "/v1/memories/batch"
-UNAUTHORISED = "authorization: a valid 'Authorization: Bearer <key>' header is required"
+AUTHORIZATION = "authorization"
+UNAUTHORISED = "a valid 'Authorization: Bearer <key>' header is required"
+DUPLICATE = "send one 'Authorization' header, not several"
 
 
 def refusal(
@@ -75,6 +80,7 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self._keys = [(key.encode(), tenant) for key, tenant in sorted(settings.tenant_keys.items())]
+        self._www = ((b"www-authenticate", b"Bearer"),)
         self._batch_limit = settings.body_limit
         self._limit = settings.item_body_limit
         self._retry_after = str(settings.retry_after_s).encode()
@@ -97,9 +103,10 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         authorization = length = None
-        chunked = False
+        chunked = duplicate = False
         for name, value in scope["headers"]:
             if name == b"authorization":
+                duplicate = authorization is not None
                 authorization = value
             elif name == b"content-length":
                 length = value
@@ -107,11 +114,14 @@ class RequestGuard:
                 chunked = True
         has_body = chunked or (length is not None and length != b"0")
         path: str = scope["path"]
+        if duplicate:
+            for message in refusal(401, AUTHORIZATION, DUPLICATE, close=has_body, headers=self._www):
+                await send(message)
+            return
         if self._keys and (path.startswith("/v1/") or path == "/v1"):
             tenant = self._tenant(authorization)
             if tenant is None:
-                www = ((b"www-authenticate", b"Bearer"),)
-                for message in refusal(401, None, UNAUTHORISED, close=has_body, headers=www):
+                for message in refusal(401, AUTHORIZATION, UNAUTHORISED, close=has_body, headers=self._www):
                     await send(message)
                 return
             scope.setdefault("state", {})["tenant"] = tenant  # the routes scope user ids by it

@@ -129,7 +129,7 @@ def backup(settings: Settings, dest: Path, *, pages: int = 1024, pause_s: float 
         "version": __version__,
         "started_at": started,
         "finished_at": time.time(),
-        "store": "sqlite" if "store" in files else settings.effective_ltm_url.split(":", 1)[0],
+        "store": "sqlite" if "store" in files else settings.ltm_scheme,
         "files": {
             c.role: {
                 "name": c.name,

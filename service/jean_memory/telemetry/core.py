@@ -44,7 +44,7 @@ class Telemetry:
         self.mode = settings.telemetry
         self.metrics = metrics or Metrics(mode="cluster" if settings.cluster else "embedded")
         self.window = SlidingWindow(settings.dashboard_window_s)
-        self.perf = PerfLog(settings.slow_op_ms, settings.pseudonym_key)
+        self.perf = PerfLog(settings.slow_op_ms, settings.pseudonym_key.get_secret_value())
         self.resource = Resource.create({"service.name": settings.otel_service_name, "service.version": __version__})
         self.provider: TracerProvider | None = None
         self.span_exporter: CountingSpanExporter | None = None
@@ -52,7 +52,11 @@ class Telemetry:
             inner = self._span_exporter()
             self.span_exporter = CountingSpanExporter(inner, self.metrics.pipeline) if inner is not None else None
             self.provider = make_provider(
-                self.resource, settings.trace_sample_ratio, self.span_exporter, self.metrics.pipeline
+                self.resource,
+                settings.trace_sample_ratio,
+                self.span_exporter,
+                self.metrics.pipeline,
+                trust_parent=settings.trace_trust_parent,
             )
             if span_processor is not None:  # tests: the SDK's in-memory exporter
                 self.provider.add_span_processor(span_processor)

@@ -28,7 +28,8 @@ class RootSampler:
 
     New traces are sampled with probability `ratio` (as `TraceIdRatioBased` does, on a random draw
     instead of trace-id bits: this service is the root of the traces it starts); requests that carry
-    a `traceparent` go through the SDK's parent-based sampler, which follows the caller's decision.
+    a `traceparent` go through the SDK's sampler (`tracing.make_sampler`: the caller's decision is
+    followed only with JM_TRACE_TRUST_PARENT).
     """
 
     def __init__(self, tracer: Any, ratio: float) -> None:

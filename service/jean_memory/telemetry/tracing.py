@@ -5,16 +5,33 @@ Export is configured by the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 endpoint set, spans are made (their trace ids feed the exemplars and the logs) but never exported.
 The batch processor's queue is bounded, so with the collector down, spans are dropped and counted,
 requests never wait, and memory stays flat.
+
+A client's `traceparent` is continued (its trace id, its span as the parent) but its sampled flag is not
+obeyed unless `JM_TRACE_TRUST_PARENT` says the callers are trusted: any client could otherwise set `-01`
+and have every request traced and exported. An untrusted remote parent gets the ratio of a new trace, drawn
+here (`LocalRatio`), not read from the trace id's bits as `TraceIdRatioBased` does, since the client chose
+those bits too.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from jean_memory.telemetry.metrics import PipelineMetrics
 
@@ -70,10 +87,51 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         super().on_end(span)
 
 
+class LocalRatio(Sampler):
+    """Samples `ratio` of the spans it is asked about on a draw of its own: what a caller sent (its sampled
+    flag, its trace id) has no say. Used for remote parents the service does not trust."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = ratio
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        sampled = self._ratio >= 1.0 or (self._ratio > 0.0 and random.random() < self._ratio)
+        parent = trace.get_current_span(parent_context).get_span_context()
+        state = parent.trace_state if parent.is_valid else None
+        if sampled:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+        return SamplingResult(Decision.DROP, None, state)
+
+    def get_description(self) -> str:
+        return f"LocalRatio{{{self._ratio}}}"
+
+
+def make_sampler(ratio: float, trust_parent: bool) -> Sampler:
+    """New traces at `ratio`; a local parent's decision followed; a remote parent's followed only when
+    `trust_parent`, otherwise decided here at `ratio` as for a new trace."""
+    if trust_parent:
+        return ParentBased(TraceIdRatioBased(ratio))
+    untrusted = LocalRatio(ratio)
+    return ParentBased(TraceIdRatioBased(ratio), remote_parent_sampled=untrusted, remote_parent_not_sampled=untrusted)
+
+
 def make_provider(
-    resource: Resource, sample_ratio: float, exporter: SpanExporter | None, metrics: PipelineMetrics
+    resource: Resource,
+    sample_ratio: float,
+    exporter: SpanExporter | None,
+    metrics: PipelineMetrics,
+    trust_parent: bool = False,
 ) -> TracerProvider:
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
+    provider = TracerProvider(resource=resource, sampler=make_sampler(sample_ratio, trust_parent))
     if exporter is not None:
         provider.add_span_processor(BoundedBatchSpanProcessor(exporter, metrics))
     return provider

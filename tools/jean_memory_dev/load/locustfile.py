@@ -8,7 +8,8 @@ Zipf-weighted pool too, so popular questions repeat (as agents' do) and the cach
         --users 50 --spawn-rate 10 --run-time 2m --csv out/locust --html out/locust.html
 
 Knobs (environment): JM_LOAD_USERS (population, 5000), JM_LOAD_ZIPF (exponent, 1.1),
-JM_LOAD_QUERIES (distinct queries, 500), JM_LOAD_API_KEY (bearer key, if the service needs one).
+JM_LOAD_QUERIES (distinct queries, 500), JM_LOAD_API_KEY (bearer key, if the service needs one) or
+JM_LOAD_API_KEY_FILE (a keys file as the service reads it: its first key; compose mounts the service's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from pathlib import Path
 
 from locust import FastHttpUser, between, task
 
@@ -24,7 +26,20 @@ from jean_memory_dev.perf.workload import sentence, zipf_cum_weights
 POPULATION = int(os.environ.get("JM_LOAD_USERS", "5000"))
 ZIPF = float(os.environ.get("JM_LOAD_ZIPF", "1.1"))
 QUERIES = int(os.environ.get("JM_LOAD_QUERIES", "500"))
-API_KEY = os.environ.get("JM_LOAD_API_KEY", "")
+
+
+def api_key() -> str:
+    """JM_LOAD_API_KEY, else the first key of JM_LOAD_API_KEY_FILE (`key` or `key:tenant` lines, `#` comments),
+    else none: a key in a file stays out of the environment, where `docker inspect` would show it."""
+    key = os.environ.get("JM_LOAD_API_KEY", "")
+    path = os.environ.get("JM_LOAD_API_KEY_FILE", "")
+    if key or not path:
+        return key
+    lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    return next((line.partition(":")[0] for line in lines if line and not line.startswith("#")), "")
+
+
+API_KEY = api_key()
 
 
 USER_WEIGHTS = zipf_cum_weights(POPULATION, ZIPF)

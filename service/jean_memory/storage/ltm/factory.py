@@ -23,6 +23,9 @@ def open_store(settings: Settings) -> LongTermStore:
         from jean_memory.storage.ltm.http import HttpStore
 
         return HttpStore(
-            url, api_key=settings.ltm_api_key, timeout_s=settings.ltm_timeout_s, pool_size=settings.ltm_pool_size
+            url,
+            api_key=settings.ltm_api_key.get_secret_value(),
+            timeout_s=settings.ltm_timeout_s,
+            pool_size=settings.ltm_pool_size,
         )
     raise ValueError(f"JM_LTM_URL: unsupported scheme {scheme!r} (use sqlite, postgresql or http)")
