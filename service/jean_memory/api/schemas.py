@@ -4,15 +4,55 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+#: The error type pydantic-core itself gives a string it cannot read as Unicode; ours uses the same, so
+#: `api/errors.py` words both one way.
+UNICODE_ERROR = "string_unicode"
 
 #: Printable text with at least one non-space character; control characters are refused.
 USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _first_surrogate(value: str) -> int | None:
+    """Where a lone surrogate sits in `value`, or None. JSON's `\\ud800` escape decodes to one, and no
+    encoder downstream (orjson, SQLite, the model's tokenizer) can write it: it would be a 500."""
+    if value.isascii():
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _unicode(value: str) -> str:
+    at = _first_surrogate(value)
+    if at is not None:
+        raise PydanticCustomError(
+            UNICODE_ERROR, "must be valid Unicode: a lone surrogate at character {at}", {"at": at}
+        )
+    return value
+
+
+#: Every string a client sends is one of these (or inside a JSON value, checked by `_check_json`).
+Text = Annotated[str, AfterValidator(_unicode)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
-Scalar = str | int | float | bool | None
+Scalar = str | int | float | bool | None  # strings checked with the object, by `_check_json`
 
 
 def _not_bool(value: Any) -> Any:
@@ -24,29 +64,56 @@ def _not_bool(value: Any) -> Any:
 
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Integer = Annotated[int, BeforeValidator(_not_bool)]
-UnixTime = Annotated[float, Field(gt=0), BeforeValidator(_not_bool)]
+#: The last second of the year 9999: a time past it is a mistake (or `1e300`), not a plan.
+LATEST_TIME = 253402300799.0
+#: How far ahead of the server's clock a client may date a memory's creation (clock skew), in seconds.
+CREATED_AT_SKEW_S = 86400.0
+UnixTime = Annotated[float, Field(gt=0, le=LATEST_TIME), BeforeValidator(_not_bool)]
 #: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
 Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
 VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
 
 
 def _check_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Refuse what JSON cannot carry: NaN and infinities."""
+    """Refuse what JSON cannot carry: NaN and infinities, and strings (keys too) that are not Unicode.
+    The message names the path inside the object, the error's field names the object."""
     if value is None:
         return None
-    if _has_nonfinite(value):
-        raise ValueError("numbers must be finite")
+    problem = _json_problem(value, "")
+    if problem is not None:
+        path, message = problem
+        if message == "unicode":
+            raise PydanticCustomError(
+                UNICODE_ERROR, "must be valid Unicode: a lone surrogate in {path}", {"path": path}
+            )
+        raise ValueError(f"numbers must be finite ({path})")
     return value
 
 
-def _has_nonfinite(value: Any) -> bool:
+def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
+    """The first (path, problem) in a decoded JSON value: a non-finite number or a lone surrogate."""
     if isinstance(value, float):
-        return not math.isfinite(value)
+        return None if math.isfinite(value) else (path or "the value", "finite")
+    if isinstance(value, str):
+        return None if _first_surrogate(value) is None else (path or "the value", "unicode")
     if isinstance(value, dict):
-        return any(_has_nonfinite(v) for v in value.values())
+        for n, (key, item) in enumerate(value.items()):
+            if _first_surrogate(key) is not None:
+                return (f"{path}: key {n}" if path else f"key {n}", "unicode")
+            found = _json_problem(item, f"{path}.{_safe(key)}" if path else _safe(key))
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(_has_nonfinite(v) for v in value)
-    return False
+        for n, item in enumerate(value):
+            found = _json_problem(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _safe(key: str, limit: int = 64) -> str:
+    """A key as it may be quoted in a message: short, and only once it is known to be Unicode."""
+    return key if len(key) <= limit else key[:limit] + "..."
 
 
 #: Text must hold a character outside this class: the same class in the schema and in the check,
@@ -57,6 +124,7 @@ _TEXT = re.compile(TEXT_PATTERN)
 
 
 def _check_content(value: str) -> str:
+    _unicode(value)
     if not _TEXT.search(value):
         raise ValueError("must not be empty or whitespace")
     return value
@@ -80,12 +148,35 @@ class _Item(BaseModel):
     _content = field_validator("content")(_check_content)
     _metadata = field_validator("metadata")(_check_json)
 
-    @field_validator("created_at", "expires_at")
+    @field_validator("created_at")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    def _created(cls, value: float | None) -> float | None:
+        return _not_future(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expires(cls, value: float | None) -> float | None:
+        return _not_past(value)
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _not_future(value: float | None) -> float | None:
+    """A memory created more than a day from now is a wrong clock or a wrong unit (milliseconds)."""
+    if _finite(value) is not None and value > time.time() + CREATED_AT_SKEW_S:  # type: ignore[operator]
+        raise ValueError("must not be more than a day in the future")
+    return value
+
+
+def _not_past(value: float | None) -> float | None:
+    """An expiry already past would store a memory that can never be read."""
+    if _finite(value) is not None and value <= time.time():  # type: ignore[operator]
+        raise ValueError("must be in the future (Unix seconds)")
+    return value
 
 
 DEDUPE = Field(
@@ -135,10 +226,8 @@ class UpdateMemory(BaseModel):
 
     @field_validator("expires_at")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    def _expires(cls, value: float | None) -> float | None:
+        return _not_past(value)
 
 
 class SearchRequest(BaseModel):
