@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from jean_memory.config import Settings
+from jean_memory.storage.datadir import DataDirBusy, DataDirLock, make_private, tighten
 
 
 class DrainingServer(uvicorn.Server):
@@ -49,6 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    lock = _own_data_dir(settings, "serve", listen=f"{settings.host}:{settings.port}")
+    if lock is None:
+        return 1
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -70,8 +74,23 @@ def _serve(args: argparse.Namespace) -> int:
         if container is not None:
             container.start_draining()
 
-    DrainingServer(config, settings.drain_s, drain).run()
+    try:
+        DrainingServer(config, settings.drain_s, drain).run()
+    finally:
+        lock.release()
     return 0
+
+
+def _own_data_dir(settings: Settings, command: str, listen: str | None = None) -> DataDirLock | None:
+    """Make what this process creates private, tighten the data folder, and take it; None (after saying
+    why on stderr) when another process holds it."""
+    make_private()
+    tighten(settings.data_dir)
+    try:
+        return DataDirLock(settings.data_dir, command, listen=listen).acquire()
+    except DataDirBusy as exc:
+        print(f"jean-memory {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def _export_model(args: argparse.Namespace) -> int:
@@ -94,11 +113,17 @@ def _backup(args: argparse.Namespace) -> int:
 
     from jean_memory.storage.backup import BackupError, backup
 
+    settings = Settings()
+    lock = _own_data_dir(settings, "backup")
+    if lock is None:
+        return 1
     try:
-        manifest = backup(Settings(), Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
+        manifest = backup(settings, Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
     except BackupError as exc:
         print(f"jean-memory backup: {exc}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
     for role, f in manifest["files"].items():
         print(f"{role}: {args.dest}/{f['name']}  {f['bytes']:,} bytes, {f['rows']:,} rows, {f['seconds']} s")
     return 0
@@ -110,11 +135,16 @@ def _restore(args: argparse.Namespace) -> int:
     from jean_memory.storage.backup import BackupError, restore
 
     settings = Settings()
+    lock = _own_data_dir(settings, "restore")
+    if lock is None:
+        return 1
     try:
         manifest = restore(settings, Path(args.src), force=args.force)
     except BackupError as exc:
         print(f"jean-memory restore: {exc}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
     for role, f in manifest["files"].items():
         print(f"{role}: {f['name']} restored into {settings.data_dir} ({f['rows']:,} rows, integrity checked)")
     return 0
