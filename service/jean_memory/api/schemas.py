@@ -137,7 +137,11 @@ class _Item(BaseModel):
         description="The text to remember (UTF-8, at most JM_MAX_CONTENT_BYTES).",
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
-    metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object; filters match its keys.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A JSON object; filters match its keys (each at most JM_MAX_KEY_CHARS characters; the object "
+        "at most JM_MAX_METADATA_BYTES as JSON).",
+    )
     salience: Number = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
     id: uuid.UUID | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
     created_at: UnixTime | None = Field(None, description="Unix time; for imports and replication (default: now).")
@@ -234,9 +238,16 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: UserId
-    query: str = Field(description="What to look for, matched by meaning.", json_schema_extra={"pattern": TEXT_PATTERN})
+    query: str = Field(
+        description="What to look for, matched by meaning (at most JM_MAX_QUERY_CHARS characters).",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    )
     k: Integer = Field(10, ge=1, le=100, description="How many results.")
-    filters: dict[str, Scalar] | None = Field(None, description="Metadata key: value pairs that must all match.")
+    filters: dict[str, Scalar] | None = Field(
+        None,
+        description="Metadata key: value pairs that must all match (at most JM_MAX_FILTER_KEYS keys of at most "
+        "JM_MAX_KEY_CHARS characters).",
+    )
 
     _query = field_validator("query")(_check_content)
     _filters = field_validator("filters")(_check_json)
