@@ -93,6 +93,7 @@ def test_a_valid_surrogate_pair_is_text(client: httpx.Client, user: str) -> None
         ({"expires_at": 1e300}, "expires_at"),
         ({"created_at": 1e300}, "created_at"),
         ({"created_at": 99999999999.0}, "created_at"),  # the year 5138
+        ({"created_at": 4102444800.5}, "created_at"),  # just past 2100-01-01, the documented bound
         ({"created_at": -5}, "created_at"),
     ],
 )
@@ -112,8 +113,9 @@ def test_past_expiry_on_update_is_422(client: httpx.Client, user: str) -> None:
 
 
 def test_possible_times_are_accepted(client: httpx.Client, user: str) -> None:
-    """An import keeps its old creation times; a clock a little ahead is tolerated; a far expiry is a plan."""
+    """An import keeps its old creation times; a clock ahead is tolerated; a far expiry is a plan."""
     now = time.time()
-    for extra in ({"created_at": 1_000_000_000.0}, {"created_at": now + 600}, {"expires_at": now + 10 * 365 * 86400}):
+    for extra in ({"created_at": 1_000_000_000.0}, {"created_at": now + 600}, {"created_at": 4102444800},
+                  {"expires_at": now + 10 * 365 * 86400}):  # fmt: skip
         r = client.post("/v1/memories", json={"user_id": user, "content": "ok", **extra})
         assert r.status_code == 201, r.text

@@ -53,26 +53,20 @@ def check_search(body: SearchRequest, settings: Settings) -> None:
 
 
 def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Write the limits in force into the OpenAPI schema (`maxLength`, `maxProperties`, `propertyNames`),
-    so a client validating against it and the server agree."""
+    """Write the limits in force into the OpenAPI schema (`maxLength`, `maxProperties`), so a client
+    validating against it and the server agree. The key length is stated in the descriptions only:
+    `propertyNames` sends schemathesis's generator (under CPython 3.11.7's threads) into an interpreter
+    bug (`SystemError: AST constructor recursion depth mismatch`, gh-106905)."""
     models = schema.get("components", {}).get("schemas", {})
-    key = {"maxLength": settings.max_key_chars}
     search = models.get("SearchRequest", {}).get("properties", {})
     if "query" in search:
         search["query"]["maxLength"] = settings.max_query_chars
     if "filters" in search:
         for option in search["filters"].get("anyOf", [search["filters"]]):
             if option.get("type") == "object":
-                option.update(maxProperties=settings.max_filter_keys, propertyNames=key)
+                option["maxProperties"] = settings.max_filter_keys
                 # a string value longer than any metadata could hold is refused
                 for value in option.get("additionalProperties", {}).get("anyOf", []):
                     if value.get("type") == "string":
                         value["maxLength"] = settings.max_metadata_bytes
-    for name in ("AddMemory", "BatchItem", "UpdateMemory"):
-        metadata = models.get(name, {}).get("properties", {}).get("metadata")
-        if metadata is None:
-            continue
-        for option in metadata.get("anyOf", [metadata]):
-            if option.get("type") == "object":
-                option["propertyNames"] = key
     return schema

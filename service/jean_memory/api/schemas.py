@@ -64,11 +64,13 @@ def _not_bool(value: Any) -> Any:
 
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Integer = Annotated[int, BeforeValidator(_not_bool)]
-#: The last second of the year 9999: a time past it is a mistake (or `1e300`), not a plan.
+#: The last second of the year 9999: an expiry past it is a mistake (or `1e300`), not a plan.
 LATEST_TIME = 253402300799.0
-#: How far ahead of the server's clock a client may date a memory's creation (clock skew), in seconds.
-CREATED_AT_SKEW_S = 86400.0
+#: 2100-01-01T00:00:00Z: a creation time past it is a wrong unit (milliseconds) or a wrong clock. A
+#: fixed bound, so the published schema states it exactly (a bound moving with the clock cannot be).
+LATEST_CREATED_AT = 4102444800.0
 UnixTime = Annotated[float, Field(gt=0, le=LATEST_TIME), BeforeValidator(_not_bool)]
+CreatedAt = Annotated[float, Field(gt=0, le=LATEST_CREATED_AT), BeforeValidator(_not_bool)]
 #: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
 Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
 VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
@@ -144,18 +146,17 @@ class _Item(BaseModel):
     )
     salience: Number = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
     id: uuid.UUID | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
-    created_at: UnixTime | None = Field(None, description="Unix time; for imports and replication (default: now).")
+    created_at: CreatedAt | None = Field(
+        None, description="Unix time, before 2100; for imports and replication (default: now)."
+    )
     expires_at: UnixTime | None = Field(
-        None, description="Unix time from which the memory is never returned again (default: never)."
+        None,
+        description="Unix time from which the memory is never returned again (default: never); must be in the "
+        "future when sent.",
     )
 
     _content = field_validator("content")(_check_content)
     _metadata = field_validator("metadata")(_check_json)
-
-    @field_validator("created_at")
-    @classmethod
-    def _created(cls, value: float | None) -> float | None:
-        return _not_future(value)
 
     @field_validator("expires_at")
     @classmethod
@@ -163,22 +164,11 @@ class _Item(BaseModel):
         return _not_past(value)
 
 
-def _finite(value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-def _not_future(value: float | None) -> float | None:
-    """A memory created more than a day from now is a wrong clock or a wrong unit (milliseconds)."""
-    if _finite(value) is not None and value > time.time() + CREATED_AT_SKEW_S:  # type: ignore[operator]
-        raise ValueError("must not be more than a day in the future")
-    return value
-
-
 def _not_past(value: float | None) -> float | None:
-    """An expiry already past would store a memory that can never be read."""
-    if _finite(value) is not None and value <= time.time():  # type: ignore[operator]
+    """An expiry already past would store a memory that can never be read. (Non-finite numbers and
+    `1e300` are past the type's upper bound already.) JSON Schema has no "now": the schema states the
+    rule in words only."""
+    if value is not None and value <= time.time():
         raise ValueError("must be in the future (Unix seconds)")
     return value
 
@@ -217,9 +207,11 @@ class UpdateMemory(BaseModel):
 
     content: str | None = Field(None, description="New text: re-embedded, and searched by its new meaning only.",
                                 json_schema_extra={"pattern": TEXT_PATTERN})  # fmt: skip
-    metadata: dict[str, Any] | None = Field(None, description="Replaces the metadata object.")
+    metadata: dict[str, Any] | None = Field(
+        None, description="Replaces the metadata object (keys at most JM_MAX_KEY_CHARS characters)."
+    )
     salience: Salience | None = Field(None, description="Importance from 0 to 1.")
-    expires_at: UnixTime | None = Field(None, description="Unix time, or null for never.")
+    expires_at: UnixTime | None = Field(None, description="Unix time, in the future when sent, or null for never.")
 
     _metadata = field_validator("metadata")(_check_json)
 
