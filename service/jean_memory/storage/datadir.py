@@ -26,6 +26,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import stat
@@ -39,6 +40,8 @@ LOCK_FILE = ".lock"
 BACKUP_LOCK_FILE = ".backup.lock"
 #: Files here that are bookkeeping, not data: a folder holding only these is empty to `restore`.
 LOCK_FILES = frozenset({LOCK_FILE, BACKUP_LOCK_FILE})
+log = logging.getLogger(__name__)
+
 PRIVATE_UMASK = 0o077
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -70,7 +73,11 @@ def _chmod(path: Path, mode: int) -> None:
     with contextlib.suppress(FileNotFoundError):  # a file removed while we walk (a WAL, say)
         st = path.lstat()
         if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
-            path.chmod(mode)
+            try:
+                path.chmod(mode)
+            except PermissionError:  # another user's file (a mounted volume): say so, do not stop
+                log.warning("%s is %o and not ours to make %o: others on this host may read it", path,
+                            stat.S_IMODE(st.st_mode), mode)  # fmt: skip
 
 
 class DataDirLock:
