@@ -3,13 +3,15 @@ composition root (`container.py`) when the application starts, and stopped when 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
 from jean_memory import __version__
-from jean_memory.api import health, memories, observability, search
+from jean_memory.api import batchbody, health, memories, observability, search
 from jean_memory.api.deps import require_api_key
 from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
@@ -42,6 +44,7 @@ def create_app(
         app.state.container = container
         telemetry.start()
         await container.start()
+        _warm_up_framework(app)
         try:
             yield
         finally:
@@ -57,6 +60,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.telemetry = telemetry
+    _document_streamed_bodies(app)
     install_error_handlers(app)
     auth = [Depends(require_api_key)] if settings.api_keys else []
     app.include_router(memories.router, dependencies=auth)
@@ -79,3 +83,26 @@ def create_app(
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider)
     return app
+
+
+def _document_streamed_bodies(app: FastAPI) -> None:
+    """The batch add reads its own body (`api/batchbody`): its schema joins the document's components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(batchbody.openapi_components())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _warm_up_framework(app: FastAPI) -> None:
+    """FastAPI builds every router's effective routes at the first request that walks them, in that
+    request's callback (tens of milliseconds on the event loop), and anyio imports its backend at the first
+    streamed response: do both at start-up instead."""
+    scope = {"type": "http", "path": "/", "root_path": "", "method": "GET", "headers": [], "query_string": b""}
+    for route in app.router.routes:
+        route.matches(scope)
+    importlib.import_module("anyio._backends._asyncio")  # streamed responses import it at their first use

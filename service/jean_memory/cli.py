@@ -53,12 +53,16 @@ def _serve(args: argparse.Namespace) -> int:
     lock = _own_data_dir(settings, "serve", listen=f"{settings.host}:{settings.port}")
     if lock is None:
         return 1
+    if settings.slow_callback_ms > 0:  # every callback timed: needs asyncio's own loop (see telemetry/loopholds)
+        from jean_memory.telemetry import loopholds
+
+        loopholds.install(settings.slow_callback_ms)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
+        loop="asyncio" if settings.slow_callback_ms > 0 else "uvloop",
         # httptools, with a bounded request head, deadlines and a cap on connections
         http=protocol_for(settings, app.state.telemetry.metrics.connections),
         timeout_keep_alive=settings.keep_alive_timeout_s,

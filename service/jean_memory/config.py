@@ -361,8 +361,9 @@ class Settings(BaseSettings):
     slow_callback_ms: float = Field(
         0.0,
         ge=0,
-        description="Above 0, asyncio debug mode logs every event-loop callback slower than this (development "
-        "and tests: it slows the service).",
+        description="Above 0, every event-loop callback is timed (CPU and wall) on asyncio's own loop instead of "
+        "uvloop, each one slower than this is logged, and `/debug/loop-holds` serves the longest per operation "
+        "(development, tests and benchmarks).",
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` (one object per line) or `text`.")

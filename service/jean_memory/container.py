@@ -90,7 +90,7 @@ class Container:
         self.results = LevelCache("l1", s.result_cache_size, m.caches, s.result_cache_bytes, hits_bytes)
         self.query_vectors = LevelCache("l2", s.embedding_cache_size, m.caches, s.embedding_cache_bytes, vector_bytes)
         self.search_window = SearchCacheWindow(m.caches)
-        self.loop_lag = LoopLagMonitor(m.runtime, s.slow_callback_ms)
+        self.loop_lag = LoopLagMonitor(m.runtime)
         self.gc = GcPolicy(m.runtime, s.gc_freeze_interval_s, s.gc_full_collect_interval_s)
         read_limit = self.read_limit = ConcurrencyLimit("read", s.max_inflight_reads, s.retry_after_s, m.admission)
         self.gate = UserGate()

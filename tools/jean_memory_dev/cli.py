@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _baseline(args: argparse.Namespace) -> int:
@@ -114,6 +115,15 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.lifecyclebench import run, table
 
     report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
+def _loopbench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.loopbench import run, table
+
+    report = run(rounds=args.rounds, batches=args.batches, memories=args.memories, against=args.against)
     print(table(report))
     _save(args, report)
     return 0
@@ -232,6 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("--save", metavar="NAME")
     lb.add_argument("--results", default="perf-results")
     lb.set_defaults(func=_lifecyclebench)
+    lp = sub.add_parser("loopbench", help="event-loop holds by operation, and /healthz with and without batches")
+    lp.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the stall measurement")
+    lp.add_argument("--batches", type=int, default=15, help="1,000-item batch adds per busy phase")
+    lp.add_argument("--memories", type=int, default=5000, help="size of the large user")
+    lp.add_argument("--against", type=Path, metavar="CHECKOUT", help="another checkout, measured side by side")
+    lp.add_argument("--save", metavar="NAME")
+    lp.add_argument("--results", default="perf-results")
+    lp.set_defaults(func=_loopbench)
     bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
     bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
     bb.add_argument("--results", default="perf-results")

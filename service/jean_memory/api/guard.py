@@ -131,7 +131,7 @@ class RequestGuard:
             await send(m)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        """Read the whole body here, then hand it to the application in one message.
+        """Read the whole body here, then hand it to the application.
 
         The application never holds a partial body: a refused one is dropped with this frame. (Refusing
         from inside the application's read left its chunks in a cycle of exceptions and frames, which
@@ -163,22 +163,22 @@ class RequestGuard:
                     chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, _replay(chunks, receive), send)
         finally:
             self.budget.give(received)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the whole body once, then whatever the server says next (a disconnect)."""
-    pending = True
+def _replay(chunks: list[bytes], receive: Receive) -> Receive:
+    """A `receive` that gives the body's chunks as they arrived (never joined: a batch's body may be tens of
+    megabytes, and one join held the event loop for as long as it took), then whatever the server says
+    next (a disconnect)."""
+    chunks.reverse()
+    if not chunks:
+        chunks.append(b"")
 
     async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(), "more_body": bool(chunks)}
         return await receive()
 
     return replay

@@ -7,18 +7,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from jean_memory import jsonutil
+from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import ERRORS, MemoryId, UserIdQuery
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import (
-    AddBatch,
     AddMemory,
     Created,
     CreatedBatch,
@@ -31,6 +31,7 @@ from jean_memory.api.schemas import (
     _Item,
 )
 from jean_memory.config import Settings
+from jean_memory.cooperative import Slices
 from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
 from jean_memory.memory import Memory, owner_key
@@ -61,11 +62,15 @@ async def add_memory(body: AddMemory, writes: Writer, tenant: Tenant, settings: 
     )
 
 
-@router.post("/memories/batch", status_code=201, response_model=CreatedBatch)
-async def add_batch(body: AddBatch, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
-    if len(body.items) > settings.max_batch_items:
-        raise Invalid(f"items: more than {settings.max_batch_items} items", field="items")
-    items = [_new(item, f"items[{i}].", settings) for i, item in enumerate(body.items)]
+@router.post("/memories/batch", status_code=201, response_model=CreatedBatch, openapi_extra=batchbody.OPENAPI_BODY)
+async def add_batch(request: Request, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
+    """Up to JM_MAX_BATCH_ITEMS memories in one durable commit; the ids in the items' order."""
+    body = await batchbody.read_batch(request, settings.max_batch_items)
+    slices = Slices()
+    items: list[NewMemory] = []
+    for i, item in enumerate(body.items):
+        items.append(_new(item, f"items[{i}].", settings))
+        await slices.pause()
     stored = await writes.add(owner_key(tenant, body.user_id), items, mode="batch", dedupe=body.dedupe)
     return FastJSONResponse(
         {"ids": [s.memory.id for s in stored], "deduplicated": [s.deduplicated for s in stored]}, status_code=201

@@ -191,12 +191,17 @@ class BatchItem(_Item):
     )
 
 
-class AddBatch(BaseModel):
+class BatchHead(BaseModel):
+    """A batch add's fields besides its items (which are validated one by one as the body is parsed)."""
+
     model_config = ConfigDict(extra="forbid")
 
     user_id: UserId
-    items: list[BatchItem] = Field(min_length=1, description="1 to JM_MAX_BATCH_ITEMS memories.")
     dedupe: StrictBool = DEDUPE
+
+
+class AddBatch(BatchHead):
+    items: list[BatchItem] = Field(min_length=1, description="1 to JM_MAX_BATCH_ITEMS memories.")
 
 
 class UpdateMemory(BaseModel):

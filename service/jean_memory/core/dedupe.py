@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jean_memory.cooperative import Slices
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import Memory
 from jean_memory.storage.stm import ShortTermTier, UserSpace
@@ -48,6 +49,8 @@ class Deduplicator:
             if m in space.records and not space.records[m].expired(now)
         }
         verdicts: list[Verdict] = []
+        first_with_text: dict[str, int] = {}
+        slices = Slices()
         for i, (content, vector) in enumerate(zip(contents, vectors, strict=True)):
             duplicate = pending_texts.get(content)
             if duplicate is None:
@@ -56,9 +59,15 @@ class Deduplicator:
                     duplicate = hits[0][0]
             same_as = None
             if duplicate is None:
-                same_as = next(
-                    (j for j in range(i) if contents[j] == content or float(vectors[j] @ vector) >= self.threshold),
-                    None,
-                )
+                same_as = _earliest(first_with_text.get(content), vectors[:i] @ vector, self.threshold)
+            first_with_text.setdefault(content, i)
             verdicts.append(Verdict(duplicate, same_as, vector))
+            await slices.pause()
         return verdicts
+
+
+def _earliest(same_text: int | None, similarities: np.ndarray, threshold: float) -> int | None:
+    """The first earlier item with the same text or a similar enough vector."""
+    near = np.flatnonzero(similarities >= threshold)
+    candidates = [j for j in (same_text, int(near[0]) if near.size else None) if j is not None]
+    return min(candidates) if candidates else None

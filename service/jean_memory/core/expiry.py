@@ -73,13 +73,13 @@ class ExpirySweep:
     async def sweep(self) -> int:
         """One round; returns how many memories it removed."""
         now = time.time()
-        users = {space.user_id for space in self._stm.all_spaces() if self._stm.expired(space, now)}
+        users = {space.user_id for space in list(self._stm.all_spaces()) if await self._stm.expired(space, now)}
         users |= {m.user_id for m in await self._store.expired(now, BATCH)}
         removed = 0
         for user_id in sorted(users):
             async with self._gate.exclusive(user_id):  # an update extending an expiry is not overtaken
                 space = await self._shuttle.hot(user_id)
-                due = self._stm.expired(space, now)
+                due = await self._stm.expired(space, now)
                 if not due:
                     continue
                 await self._journal.append([("expire", m) for m in due])

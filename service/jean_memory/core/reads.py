@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from jean_memory import jsonutil
+from jean_memory.cooperative import Slices
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.tiers import Tiers
@@ -137,18 +138,19 @@ class Reads:
         """Newest first, strictly older than the position `before` (created_at, id)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            return self._stm.page(space, limit, before, time.time())
+            return await self._stm.page(space, limit, before, time.time())
 
     async def export(self, user_id: str) -> AsyncIterator[Memory]:
         """Every memory of the user, oldest first, as a stream: the ids are taken once (a snapshot of the
         order), each record is read as the stream reaches it, so the response is never held whole."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-        for n, memory in enumerate(self._stm.ascending(space)):
-            if not memory.expired(time.time()):
-                yield memory
-            if n % 1000 == 999:
-                await asyncio.sleep(0)  # let other requests run between chunks
+        slices = Slices()
+        async for chunk in self._stm.ascending(space):
+            for memory in chunk:
+                if not memory.expired(time.time()):
+                    yield memory
+                await slices.pause()
 
     async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
         start = time.perf_counter()

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from jean_memory.cooperative import Slices
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.caches import IdFilter
 from jean_memory.core.dedupe import Deduplicator, Verdict
@@ -198,9 +199,11 @@ class Writes:
         candidates: list[tuple[int, Memory]] = []
         now = time.time()
         minted = new_ids(sum(1 for item in items if not item.id))
+        slices = Slices()
         for i, item in enumerate(items):
             memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
                             item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+            await slices.pause()
             if item.id is not None:
                 if item.id in first:
                     if candidates[first[item.id]][1].fingerprint() != memory.fingerprint():
@@ -210,6 +213,7 @@ class Writes:
             candidates.append((i, memory))
         fresh: list[tuple[int, Memory]] = []
         for i, memory in candidates:
+            await slices.pause()
             existing = await self._existing(user_id, memory.id) if items[i].id is not None else None
             if existing is None:
                 fresh.append((i, memory))
@@ -270,12 +274,7 @@ class Writes:
                 reservation.set_exception(exc)
                 reservation.exception()  # mark retrieved: there may be no other waiter
                 raise
-            space = self._stm.space(user_id)
-            memories = [m for _, m in free]
-            for memory in memories:
-                self._stm.put(space, memory)
-                self._ids.add(memory_key(user_id, memory.id))
-            self._embed(space, memories, seqs, vectors)
+            await self._publish(user_id, [m for _, m in free], seqs, vectors)
             for i, memory in free:
                 out[i] = Stored(memory)
             for key in reserved:
@@ -287,6 +286,31 @@ class Writes:
             if winner.fingerprint() != memory.fingerprint():
                 raise Conflict(f"{memory.id} already exists with different content", field=id_field(mode, i))
             out[i] = Stored(winner)
+
+    async def _publish(
+        self, user_id: str, memories: list[Memory], seqs: list[int], vectors: dict[str, np.ndarray]
+    ) -> None:
+        """Journaled memories into the short-term tier and the embedding queue, a slice at a time.
+
+        Each memory lands whole and in order; a reader may see the first of a large batch before its
+        last, as it sees any committed write (the batch is acknowledged once all are in). The tier may
+        let the user go between slices, so each slice asks for the user's current space.
+        """
+        slices = Slices()
+        start = 0
+        while start < len(memories):
+            space = self._stm.space(user_id)
+            end = start
+            while end < len(memories):
+                memory = memories[end]
+                self._stm.put(space, memory)
+                self._ids.add(memory_key(user_id, memory.id))
+                end += 1
+                if slices.due():
+                    break
+            self._embed(space, memories[start:end], seqs[start:end], vectors)
+            start = end
+            await slices.pause()
 
     def _embed(self, space: UserSpace, memories: list[Memory], seqs: list[int], vectors: dict[str, np.ndarray]) -> None:
         """Queue the vectors to compute; those computed on the write path (deduplication) land at once."""
@@ -339,7 +363,7 @@ class Writes:
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
                 now = time.time()
-                count = self._stm.count(space, now)
+                count = await self._stm.count(space, now)
                 await self._journal.append([("forget", Memory("", user_id, "", {}, 0.0, now))])
                 self._stm.drop(user_id)
                 if self._shuttle.residency is not None:

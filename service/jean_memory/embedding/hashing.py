@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from jean_memory.embedding.base import Embedder
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+#: From this many words a text's features are summed by numpy (`HashEmbedder._long`).
+_LONG_TEXT_WORDS = 256
 
 
 def tokens(text: str) -> list[str]:
@@ -31,14 +34,30 @@ class HashEmbedder(Embedder):
         self.dim = dim
         self.model_id = f"hash-{dim}"
 
-    def _features(self, text: str) -> list[str]:
-        words = tokens(text)
-        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    def _long(self, words: list[str]) -> np.ndarray:
+        """The same row for a long text, each distinct feature hashed once and weighted by its count, summed
+        by numpy: the per-feature Python loop would hold the event loop several times longer. Every weight
+        is a multiple of 0.5, so both sums are exact and equal."""
+        row = np.zeros(self.dim, dtype=np.float64)
+        bigrams = Counter(itertools.pairwise(words))
+        for features, weight in (
+            (Counter(words), 1.0),
+            (Counter({f"{a} {b}": n for (a, b), n in bigrams.items()}), 0.5),
+        ):
+            hashes = np.fromiter(map(zlib.crc32, (f.encode() for f in features)), dtype=np.uint32, count=len(features))
+            counts = np.fromiter(features.values(), dtype=np.float64, count=len(features))
+            signs = np.where(hashes >> 31, weight, -weight) * counts
+            row += np.bincount((hashes % self.dim).astype(np.intp), weights=signs, minlength=self.dim)
+        return row.astype(np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for feature in self._features(text):
+            words = tokens(text)
+            if len(words) >= _LONG_TEXT_WORDS:
+                out[row] = self._long(words)
+                continue
+            for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 h = zlib.crc32(feature.encode())
                 weight = 0.5 if " " in feature else 1.0
                 out[row, h % self.dim] += weight if (h >> 31) & 1 else -weight

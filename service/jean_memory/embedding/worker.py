@@ -21,11 +21,31 @@ import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter
 
+from jean_memory import cooperative
 from jean_memory.embedding.base import Embedder
 from jean_memory.telemetry.metrics import EmbeddingMetrics
 from jean_memory.telemetry.spans import RootSampler
 
 log = logging.getLogger(__name__)
+
+
+#: Characters of text an inline embedder (one that runs on the event loop) is given per call: the loop
+#: is given back between calls, so this bounds how long one holds it.
+INLINE_CHARS = 8192
+
+
+def inline_slices(lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive texts of at most `INLINE_CHARS` in all (at least one text each)."""
+    out: list[tuple[int, int]] = []
+    start = chars = 0
+    for i, length in enumerate(lengths):
+        if i > start and chars + length > INLINE_CHARS:
+            out.append((start, i))
+            start, chars = i, 0
+        chars += length
+    if start < len(lengths):
+        out.append((start, len(lengths)))
+    return out
 
 
 @dataclass(slots=True)
@@ -100,9 +120,14 @@ class EmbeddingWorker:
         self._wakeup.set()
 
     async def embed_now(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed on the priority lane and wait: for queries."""
+        """Embed on the priority lane and wait: for queries (and a deduplicated add's contents)."""
         if self.embedder.inline:
-            return self._timed(list(texts), "query")
+            parts: list[np.ndarray] = []
+            for start, end in inline_slices([len(t) for t in texts]):
+                if parts:
+                    await cooperative.turn()  # the event loop between slices of a long list
+                parts.append(await self._inline(list(texts[start:end]), "query"))
+            return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
         futures = []
         for text in texts:
@@ -113,12 +138,27 @@ class EmbeddingWorker:
         return np.vstack(await asyncio.gather(*futures))
 
     def _take_batch(self) -> list[EmbedJob]:
+        """The next micro-batch; for an inline embedder, no more than `INLINE_CHARS` of text (or one job)."""
         batch: list[EmbedJob] = []
-        while self._priority and len(batch) < self._batch_size:
-            batch.append(self._priority.popleft())
-        while self._background and len(batch) < self._batch_size:
-            batch.append(self._background.popitem(last=False)[1])
+        room = INLINE_CHARS if self.embedder.inline else float("inf")
+
+        def fits(job: EmbedJob) -> bool:
+            return len(batch) < self._batch_size and (not batch or len(job.text) <= room)
+
+        while self._priority and fits(self._priority[0]):
+            batch.append(job := self._priority.popleft())
+            room -= len(job.text)
+        while self._background and fits(next(iter(self._background.values()))):
+            batch.append(job := self._background.popitem(last=False)[1])
+            room -= len(job.text)
         return [job for job in batch if not job.future.done()]
+
+    async def _inline(self, texts: list[str], lane: str) -> np.ndarray:
+        """An inline embedder's call: on the event loop, unless one text alone is longer than a slice (a
+        text cannot be split across calls): that one goes to the worker's thread."""
+        if len(texts) == 1 and len(texts[0]) > INLINE_CHARS:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, texts, lane)
+        return self._timed(texts, lane)
 
     def _timed(self, texts: list[str], lane: str) -> np.ndarray:
         start = time.perf_counter()
@@ -148,7 +188,7 @@ class EmbeddingWorker:
                 with self._roots.root_span("embedding.batch") as span:
                     span.set_attribute("jm.batch_size", len(texts))
                     if self.embedder.inline:
-                        vectors = self._timed(texts, "background")
+                        vectors = await self._inline(texts, "background")
                     else:
                         vectors = await loop.run_in_executor(self._executor, self._timed, texts, "background")
             except asyncio.CancelledError:
@@ -164,4 +204,4 @@ class EmbeddingWorker:
                 if not job.future.done():
                     job.future.set_result(vector)
             if self.embedder.inline:
-                await asyncio.sleep(0)  # let request handlers run between inline batches
+                await cooperative.turn()  # let request handlers run between inline batches

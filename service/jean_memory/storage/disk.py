@@ -33,7 +33,8 @@ def usage(path: Path) -> tuple[int, int]:
 
     Free is what an unprivileged writer may use (statvfs `f_bavail`), as `df` reports it.
     """
-    for candidate in (path, *path.resolve().parents):
+    candidates = (path,) if path.exists() else path.resolve().parents  # resolved only when it does not exist
+    for candidate in candidates:
         if candidate.exists():
             du = shutil.disk_usage(candidate)
             return du.free, du.total
@@ -41,6 +42,8 @@ def usage(path: Path) -> tuple[int, int]:
 
 
 def watch(folder: Path, free: Gauge, total: Gauge) -> None:
-    """Make the gauges read the folder's filesystem at each scrape (one statvfs call each)."""
+    """Make the gauges read the folder's filesystem at each scrape (one statvfs call each; the folder's
+    path is resolved once, here: resolving it walks every parent with a system call each)."""
+    folder = folder.resolve()
     free.set_function(lambda: float(usage(folder)[0]))
     total.set_function(lambda: float(usage(folder)[1]))

@@ -99,6 +99,11 @@ def _row_to_op(row: tuple[Any, ...]) -> WriteOp:
     return WriteOp(seq, kind, memory_from_row(row[3:]), journaled_at)
 
 
+def _ops(sql: str, *params: Any) -> Callable[[sqlite3.Connection], list[WriteOp]]:
+    """A query of journal rows, parsed into operations where it runs: on the journal's thread, not the loop."""
+    return lambda c: [_row_to_op(r) for r in c.execute(sql, params).fetchall()]
+
+
 def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if fut.done():
         return
@@ -349,13 +354,8 @@ class Journal:
         def update(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE journal SET embedding=?, model=? WHERE seq=?", params)
 
-        if len(items) <= INLINE_MAX_OPS:
-            try:
-                if self._commit_inline(update)[0]:
-                    return
-            except sqlite3.Error as exc:  # as on the thread: the row keeps no vector, warm-up re-embeds it
-                log.warning("journal: attaching %d vectors failed: %s", len(items), exc)
-                return
+        # Always the journal's thread, never inline: nobody waits for it, and the update rewrites each row
+        # whole (up to the largest content and metadata), which held the event loop for milliseconds.
         self._submit((update, None, None))
 
     async def mark_shipped(self, last_seq: int, count: int) -> None:
@@ -396,37 +396,28 @@ class Journal:
 
     # ---- reads -----------------------------------------------------------------------------
     async def read_after(self, after_seq: int, limit: int) -> list[WriteOp]:
-        rows = await self._call(
-            lambda c: c.execute(
-                f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
-            ).fetchall()
+        return await self._call(
+            _ops(f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", after_seq, limit)
         )
-        return [_row_to_op(r) for r in rows]
 
     async def unembedded(self) -> list[WriteOp]:
         """Unshipped adds and updates still without a vector (their embedding was lost in a crash)."""
-        rows = await self._call(
-            lambda c: c.execute(
-                f"SELECT {_COLUMNS} FROM journal WHERE kind = 'upsert' AND embedding IS NULL ORDER BY seq"
-            ).fetchall()
+        return await self._call(
+            _ops(f"SELECT {_COLUMNS} FROM journal WHERE kind = 'upsert' AND embedding IS NULL ORDER BY seq")
         )
-        return [_row_to_op(r) for r in rows]
 
     async def for_memory(self, user_id: str, memory_id: str) -> list[WriteOp]:
         """The unshipped writes of one memory, and of its user as a whole (a forget), in order."""
-        rows = await self._call(
-            lambda c: c.execute(
+        return await self._call(
+            _ops(
                 f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? AND (id = ? OR kind = 'forget') ORDER BY seq",
-                (user_id, memory_id),
-            ).fetchall()
+                user_id,
+                memory_id,
+            )
         )
-        return [_row_to_op(r) for r in rows]
 
     async def for_user(self, user_id: str) -> list[WriteOp]:
-        rows = await self._call(
-            lambda c: c.execute(f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? ORDER BY seq", (user_id,)).fetchall()
-        )
-        return [_row_to_op(r) for r in rows]
+        return await self._call(_ops(f"SELECT {_COLUMNS} FROM journal WHERE user_id = ? ORDER BY seq", user_id))
 
     async def keys(self) -> list[str]:
         """The memory key (`memory_key(user_id, id)`) of every journaled write."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from jean_memory.memory import JsonObject, Memory
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
@@ -98,12 +98,13 @@ class PartialRecords:
         return sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
 
     # ---- reads that walk the user --------------------------------------------------------------------
-    def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
-        """Newest first, strictly older than `before`, expired left out: the store's page with the overlay
-        applied (asked for enough more to make up for the overlay's deletes and the expired)."""
+    async def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+        """Newest first, strictly older than `before`, expired left out: the store's page (read and parsed in a
+        worker thread) with the overlay applied (asked for enough more to make up for the overlay's deletes
+        and the expired)."""
         want = limit + len(self.overlay) + 16
         while True:
-            stored = self._reader.page(self.owner, want, before)
+            stored = await asyncio.to_thread(self._reader.page, self.owner, want, before)
             rows: dict[str, Memory] = {m.id: m for m in stored}
             for memory_id, memory in self.overlay.items():
                 if memory is None:
@@ -130,30 +131,44 @@ class PartialRecords:
                 ids.add(memory_id)
         return sorted(ids)
 
-    def expired(self, now: float) -> list[Memory]:
-        found = {m.id: m for m in self._reader.expired(self.owner, now) if m.id not in self.overlay}
+    async def expired(self, now: float) -> list[Memory]:
+        """The memories whose expiry has come: the store's found in a worker thread (a scan of the user)."""
+        stored = await asyncio.to_thread(self._reader.expired, self.owner, now)
+        found = {m.id: m for m in stored if m.id not in self.overlay}
         found.update((i, m) for i, m in self.overlay.items() if m is not None and m.expired(now))
         return list(found.values())
 
-    def count(self) -> int:
-        """How many memories the user has (expired ones not yet swept included)."""
-        overlay_ids = list(self.overlay)
-        stored = set(self._reader.get_many(self.owner, overlay_ids)) if overlay_ids else set()
-        added = sum(1 for i, m in self.overlay.items() if m is not None and i not in stored)
-        removed = sum(1 for i, m in self.overlay.items() if m is None and i in stored)
-        return self._reader.count(self.owner) + added - removed
+    async def live_count(self, now: float) -> int:
+        """How many memories the user has, expired ones left out. The store's part is counted in a worker
+        thread (it scans the user's rows), against a copy of the overlay taken here on the event loop."""
+        overlay = dict(self.overlay)
 
-    def ascending(self) -> Iterator[Memory]:
-        """Every memory, oldest first (for export): the store's, in chunks, then the overlay's additions."""
+        def count() -> int:
+            stored = set(self._reader.get_many(self.owner, list(overlay))) if overlay else set()
+            added = sum(1 for i, m in overlay.items() if m is not None and i not in stored)
+            removed = sum(1 for i, m in overlay.items() if m is None and i in stored)
+            expired = {m.id for m in self._reader.expired(self.owner, now) if m.id not in overlay}
+            expired |= {i for i, m in overlay.items() if m is not None and m.expired(now)}
+            return self._reader.count(self.owner) + added - removed - len(expired)
+
+        return await asyncio.to_thread(count)
+
+    async def ascending(self) -> AsyncIterator[list[Memory]]:
+        """Every memory, oldest first, in chunks (for export): the store's, each chunk read in a worker
+        thread (on the event loop a chunk's read held it for tens of milliseconds), then the overlay's
+        additions."""
         seen: set[str] = set()
-        for chunk in self._reader.ascending(self.owner):
+        chunks = self._reader.ascending(self.owner)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            out: list[Memory] = []
             for stored in chunk:
                 memory = self.overlay.get(stored.id, stored) if stored.id in self.overlay else stored
                 seen.add(stored.id)
                 if memory is not None:
-                    yield memory
+                    out.append(memory)
+            yield out
         extra = [m for i, m in self.overlay.items() if m is not None and i not in seen]
-        yield from sorted(extra, key=lambda m: (m.created_at, m.id))
+        yield sorted(extra, key=lambda m: (m.created_at, m.id))
 
     def prune(self, limit: int = 2000) -> int:
         """Drop overlay entries the store now holds as they are; how many went."""

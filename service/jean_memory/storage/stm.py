@@ -20,11 +20,12 @@ import bisect
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 
 import numpy as np
 
 from jean_memory.config import Settings
+from jean_memory.cooperative import Slices
 from jean_memory.memory import JsonObject, Memory
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
@@ -249,10 +250,10 @@ class ShortTermTier:
 
     # ---- reads -----------------------------------------------------------------------------
     @staticmethod
-    def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
+    async def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
         """Newest first, strictly older than the cursor `before`, expired memories left out."""
         if isinstance(space.records, PartialRecords):
-            return space.records.page(limit, before, now)
+            return await space.records.page(limit, before, now)
         end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
         out: list[Memory] = []
         while end > 0 and len(out) < limit:
@@ -265,28 +266,38 @@ class ShortTermTier:
         return out
 
     @staticmethod
-    def expired(space: UserSpace, now: float) -> list[Memory]:
+    async def expired(space: UserSpace, now: float) -> list[Memory]:
+        """The user's memories whose expiry has come: a resident user's looked at a slice at a time, a
+        partially resident user's found by the store in a worker thread."""
         if isinstance(space.records, PartialRecords):
-            return space.records.expired(now)
-        return [m for m in space.records.values() if m.expired(now)]
+            return await space.records.expired(now)
+        slices = Slices()
+        due: list[Memory] = []
+        for memory in list(space.records.values()):
+            if memory.expired(now):
+                due.append(memory)
+            await slices.pause()
+        return due
 
     @staticmethod
-    def count(space: UserSpace, now: float) -> int:
+    async def count(space: UserSpace, now: float) -> int:
         """The user's memories, expired ones left out."""
         if isinstance(space.records, PartialRecords):
-            return space.records.count() - len(space.records.expired(now))
+            return await space.records.live_count(now)
         return sum(1 for m in space.records.values() if not m.expired(now))
 
     @staticmethod
-    def ascending(space: UserSpace) -> Iterator[Memory]:
-        """Every record, oldest first (a snapshot of the order: records removed meanwhile are skipped)."""
+    async def ascending(space: UserSpace, chunk: int = 1000) -> AsyncIterator[list[Memory]]:
+        """Every record, oldest first, in chunks (a snapshot of the order: records removed meanwhile are
+        skipped); a partially resident user's are read from the store off the event loop."""
         if isinstance(space.records, PartialRecords):
-            yield from space.records.ascending()
+            async for memories in space.records.ascending():
+                yield memories
             return
-        for _, mid in list(space.order):
-            memory = space.records.get(mid)
-            if memory is not None:
-                yield memory
+        order = list(space.order)
+        for start in range(0, len(order), chunk):
+            records = space.records
+            yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
 
     @staticmethod
     async def matching(space: UserSpace, filters: JsonObject) -> list[str]:

@@ -18,6 +18,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jean_memory.telemetry.core import Telemetry
+from jean_memory.telemetry.loopholds import REQUEST_SCOPE
 
 _CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 #: The method is client-controlled: anything else is `_OTHER` (as the semantic conventions say), so
@@ -69,6 +70,7 @@ class TelemetryMiddleware:
         else:
             span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span))
+        REQUEST_SCOPE.set(scope)  # this request's own context: its callbacks are timed by route
         try:
             await self.app(scope, receive, send_wrapper)
         finally:

@@ -2,9 +2,8 @@
 
 Every request shares one event loop; anything that blocks it (synchronous I/O, a long computation,
 a full garbage collection) delays every request in flight, and no latency histogram says why. A task
-sleeps `INTERVAL_S` and records how late it woke in `jm_event_loop_lag_seconds`. With
-`JM_SLOW_CALLBACK_MS` above 0, asyncio's debug mode also logs each callback that ran longer, with
-its name: for development and tests (debug mode slows the service down).
+sleeps `INTERVAL_S` and records how late it woke in `jm_event_loop_lag_seconds`. Which operation held
+the loop, and for how long exactly, is `telemetry/loopholds.py`'s job (tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -18,17 +17,12 @@ INTERVAL_S = 0.1
 
 
 class LoopLagMonitor:
-    def __init__(self, metrics: RuntimeMetrics, slow_callback_ms: float = 0.0) -> None:
+    def __init__(self, metrics: RuntimeMetrics) -> None:
         self._lag = metrics.event_loop_lag
-        self._slow_callback_ms = slow_callback_ms
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._slow_callback_ms > 0:
-            loop.set_debug(True)
-            loop.slow_callback_duration = self._slow_callback_ms / 1000.0
-        self._task = loop.create_task(self._run(), name="event-loop-lag")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="event-loop-lag")
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -349,7 +349,8 @@ class RuntimeMetrics:
         )
         self.gc_frozen_objects = Gauge(
             "jm_gc_frozen_objects",
-            "Objects in the collector's permanent generation (frozen survivors the full collection skips).",
+            "Objects in the collector's permanent generation (frozen survivors the full collection skips), counted as "
+            "they are frozen and recounted at each full collection.",
             registry=r,
         )
         self.ready = Gauge(

@@ -43,10 +43,11 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from jean_memory import __version__
+from jean_memory.telemetry.collected import Collected
 from jean_memory.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
 
 
-def registry_to_metrics(registry: CollectorRegistry, start_ns: int, now_ns: int) -> list[Metric]:
+def registry_to_metrics(registry: Collector, start_ns: int, now_ns: int) -> list[Metric]:
     """Translate one scrape of the registry into OTLP metrics (cumulative temporality)."""
     out: list[Metric] = []
     for family in registry.collect():
@@ -162,23 +163,23 @@ class OtlpMetricsBridge:
         self._thread = threading.Thread(target=self._run, name="otlp-metrics", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _collect(self) -> list[Metric]:
-        return registry_to_metrics(self._metrics.registry, self._start_ns, time.time_ns())
-
     def _collect_on_loop(self) -> list[Metric]:
+        """The registry collected on the event loop; translated to OTLP here, on the exporting thread."""
         loop = self._loop
         if loop is None or not loop.is_running() or threading.current_thread() is not self._thread:
-            return self._collect()
-        done: concurrent.futures.Future[list[Metric]] = concurrent.futures.Future()
+            collected = Collected(self._metrics.registry)
+        else:
+            done: concurrent.futures.Future[Collected] = concurrent.futures.Future()
 
-        def run() -> None:
-            try:
-                done.set_result(self._collect())
-            except BaseException as exc:  # handed to the exporting thread, which counts the failure
-                done.set_exception(exc)
+            def run() -> None:
+                try:
+                    done.set_result(Collected(self._metrics.registry))
+                except BaseException as exc:  # handed to the exporting thread, which counts the failure
+                    done.set_exception(exc)
 
-        loop.call_soon_threadsafe(run)
-        return done.result(timeout=10)
+            loop.call_soon_threadsafe(run)
+            collected = done.result(timeout=10)
+        return registry_to_metrics(collected, self._start_ns, time.time_ns())
 
     def snapshot(self) -> MetricsData:
         metrics = self._collect_on_loop()

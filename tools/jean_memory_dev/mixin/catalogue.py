@@ -48,6 +48,7 @@ class Alert(StrEnum):
     LTM_UNREACHABLE = "JeanMemoryLTMUnreachable"
     STM_NEAR_BUDGET = "JeanMemorySTMNearBudget"
     ADMISSION_REJECTING = "JeanMemoryAdmissionRejecting"
+    EVENT_LOOP_BLOCKED = "JeanMemoryEventLoopBlocked"
     DISK_ALMOST_FULL = "JeanMemoryDiskAlmostFull"
     DISK_FILLING_UP = "JeanMemoryDiskFillingUp"
     DATA_FILE_DAMAGED = "JeanMemoryDataFileDamaged"
@@ -363,6 +364,22 @@ _SPECS: tuple[AlertSpec, ...] = (
         description="The short-term tier used ${value} of its budget on average over ${rate} "
         "(threshold ${stm_budget_ratio_pct} of ${stm_mb} MB); cold users are being evicted.",
         answers=(PanelRef(boards.STM, "STM bytes vs budget"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.EVENT_LOOP_BLOCKED,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="histogram_quantile(0.99, sum by (job, instance, le) "
+        "(rate(jm_event_loop_lag_seconds_bucket{${sel}}[${rate}])))\n> ${event_loop_lag_p99_seconds}",
+        summary="Something holds a replica's event loop",
+        value="{{ $value | humanizeDuration }}",
+        description="The p99 of how late the event loop's 100 ms timer fires on {{ $labels.instance }} is ${value} "
+        "over ${rate} (threshold ${event_loop_lag_p99_ms} ms): every request of every tenant on it waits that long.",
+        answers=(
+            PanelRef(boards.STM, "Event-loop lag"),
+            PanelRef(boards.STM, "Garbage-collector pauses (p99) and frozen objects"),
+        ),
+        link_instance=True,
     ),
     ThresholdAlert(
         alert=Alert.ADMISSION_REJECTING,

@@ -127,6 +127,7 @@ class Thresholds(_Model):
     disk_free_ratio_min: Number
     disk_fill_free_ratio_max: Number
     retrieval_score_drop_ratio: Number
+    event_loop_lag_p99_seconds: Number
 
 
 class Cluster(_Model):

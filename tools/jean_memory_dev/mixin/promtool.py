@@ -345,6 +345,23 @@ class Cases:
             ]
             cases.append(self.case(Alert.ADMISSION_REJECTING, series, "10m", exp if fires else []))
 
+        # Event-loop lag: every timer in (100, 250] ms late gives a p99 of 248.5 ms; in (10, 25] ms, silence.
+        for bucket, fires in (("0.25", True), ("0.025", False)):
+            series = histogram("jm_event_loop_lag_seconds", {**j, "instance": "a:8766"}, 600, bucket, 20)
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job, instance="a:8766"),
+                    "exp_annotations": self.annotations(
+                        Alert.EVENT_LOOP_BLOCKED,
+                        "The p99 of how late the event loop's 100 ms timer fires on a:8766 is 248.5ms over 5m "
+                        "(threshold 100 ms): every request of every tenant on it waits that long.",
+                        "248.5ms",
+                        instance="a:8766",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.EVENT_LOOP_BLOCKED, series, "15m", exp if fires else []))
+
         cases += self.disk_cases(j)
         cases += self.retrieval_cases(j)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from jean_memory.cooperative import Slices
 from jean_memory.errors import LtmError
 from jean_memory.memory import Memory, WriteOp, memory_from_row, memory_key
 from jean_memory.storage.ltm.base import LongTermStore
@@ -123,7 +124,12 @@ class PostgresStore(LongTermStore):
 
     async def load_user(self, user_id: str) -> list[Memory]:
         rows = await self._with_conn(lambda c: c.fetch(f"{_SELECT} user_id = $1", user_id))
-        return [memory_from_row(r) for r in rows]
+        slices = Slices()  # a large user's rows are parsed a slice at a time, giving the event loop back
+        out: list[Memory] = []
+        for row in rows:
+            out.append(memory_from_row(row))
+            await slices.pause()
+        return out
 
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
         row = await self._with_conn(lambda c: c.fetchrow(f"{_SELECT} id = $1 AND user_id = $2", memory_id, user_id))

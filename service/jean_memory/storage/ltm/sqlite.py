@@ -199,8 +199,10 @@ class SqliteStore(LongTermStore):
         await self._run(functools.partial(_apply, ops=ops))
 
     async def load_user(self, user_id: str) -> list[Memory]:
-        rows = await self._run(lambda c: c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall())
-        return [memory_from_row(r) for r in rows]
+        # Parsed on the store's thread: a user's thousands of rows held the event loop for tens of ms.
+        return await self._run(
+            lambda c: [memory_from_row(r) for r in c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall()]
+        )
 
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
         row = await self._run(

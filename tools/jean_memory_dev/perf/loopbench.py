@@ -1,0 +1,278 @@
+"""How long each operation holds the event loop, and what that costs every other request.
+
+Two measurements, side by side in one run:
+
+- **Holds.** A service that times every event-loop callback (`JM_SLOW_CALLBACK_MS`,
+  `telemetry/loopholds.py`) runs each operation the API allows at its limits, one kind at a time: batch
+  adds of short and of maximum-size items, a batch with dedupe, PATCH, list, search, export and forget of
+  a large user, list and search of a partially resident user. For each kind: the longest callback of the
+  operation itself and of the background work it caused (embedding, vector delivery, the shuttle), in CPU
+  and in wall time.
+- **Stall.** The production configuration (uvloop, nothing timed): `/healthz` probed every few
+  milliseconds, alternately with nothing else running and while 1,000-item batch adds run one after
+  another; p50, p99 and max of the probes in each phase, rounds interleaved so both phases see the same
+  machine.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jean_memory_dev.processes import ServiceProcess
+
+_WORDS = (
+    "garden",
+    "budget",
+    "cello",
+    "running",
+    "meeting",
+    "coffee",
+    "trip",
+    "dinner",
+    "project",
+    "family",
+    "doctor",
+    "piano",
+    "school",
+    "holiday",
+    "salary",
+    "neighbour",
+    "birthday",
+    "recipe",
+    "marathon",
+    "library",
+)
+PROBE_EVERY_S = 0.005
+
+
+def text(rng: random.Random, chars: int) -> str:
+    """Words of a small vocabulary with a random suffix each, about `chars` characters."""
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        word = rng.choice(_WORDS) + str(rng.randrange(1000))
+        out.append(word)
+        size += len(word) + 1
+    return " ".join(out)[:chars]
+
+
+def quantiles(samples: list[float]) -> dict[str, float]:
+    xs = sorted(samples)
+    if not xs:
+        return {"n": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {
+        "n": len(xs),
+        "p50_ms": 1e3 * statistics.median(xs),
+        "p99_ms": 1e3 * xs[min(len(xs) - 1, int(0.99 * len(xs)))],
+        "max_ms": 1e3 * xs[-1],
+    }
+
+
+class Prober:
+    """`/healthz` every `PROBE_EVERY_S` from a thread, each probe's latency kept."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self.latencies: list[float] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self._url, timeout=30) as c:
+            c.get("/healthz")  # the connection is open before the first measured probe
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                c.get("/healthz")
+                self.latencies.append(time.perf_counter() - start)
+                time.sleep(PROBE_EVERY_S)
+
+
+def post_batch(c: httpx.Client, user: str, items: list[dict[str, Any]], dedupe: bool = False) -> list[str]:
+    """A batch add, waiting out 429s (the embedding backlog full) as a client should."""
+    while True:
+        r = c.post("/v1/memories/batch", json={"user_id": user, "items": items, "dedupe": dedupe})
+        if r.status_code != 429:
+            r.raise_for_status()
+            return [str(i) for i in r.json()["ids"]]
+        time.sleep(float(r.headers.get("retry-after", "0.2")))
+
+
+def wait_idle(c: httpx.Client, timeout_s: float = 120) -> None:
+    """Until nothing waits for a vector and the journal has drained into the store."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        metrics = c.get("/metrics").text
+        if "\njm_embedding_backlog 0.0" in metrics and "\njm_shuttle_pending 0.0" in metrics:
+            return
+        time.sleep(0.1)
+
+
+def _longest(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The longest callback across every operation in a report, and whose it was."""
+    if not report:
+        return {"max_cpu_ms": 0.0, "max_wall_ms": 0.0, "whose": "", "callback": ""}
+    operation, hold = max(report.items(), key=lambda kv: kv[1]["max_cpu_s"])
+    return {
+        "max_cpu_ms": 1e3 * hold["max_cpu_s"],
+        "max_wall_ms": 1e3 * max(h["max_wall_s"] for h in report.values()),
+        "whose": operation,
+        "callback": hold["longest"],
+    }
+
+
+def holds(work: Path, memories: int, seed: int = 1) -> list[dict[str, Any]]:
+    """Each operation kind alone against a service that times its callbacks; the longest hold of each."""
+    rng = random.Random(seed)
+    env = {"JM_SLOW_CALLBACK_MS": "1000", "JM_STM_PARTIAL_USER_VECTORS": str(memories // 2), "JM_STM_WARM_USERS": "0"}
+    svc = ServiceProcess(work / "holds", env=env).start()
+    rows: list[dict[str, Any]] = []
+    try:
+        with httpx.Client(base_url=svc.url, timeout=300) as c:
+
+            def measure(kind: str, action: Any) -> None:
+                c.delete("/debug/loop-holds")
+                action()
+                wait_idle(c)
+                report = c.get("/debug/loop-holds").json()
+                row = {"operation": kind, **_longest(report)}
+                rows.append(row)
+                print(f"  {kind:38s} cpu {row['max_cpu_ms']:7.2f} ms  wall {row['max_wall_ms']:7.2f} ms  "
+                      f"({row['whose']})", flush=True)  # fmt: skip
+
+            short = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(max(1, memories // 1000))]
+            measure("batch add, 1,000 x 250 chars", lambda: [post_batch(c, "large", b) for b in short])
+            big_meta = {"note": "x" * 8000}
+            full = [{"content": text(rng, 32000), "metadata": big_meta} for _ in range(1000)]
+            measure("batch add, 1,000 x maximum size", lambda: post_batch(c, "maxed", full))
+            dup = [{"content": text(rng, 250)} for _ in range(1000)]
+            measure("batch add with dedupe, 1,000", lambda: post_batch(c, "dedupe", dup, dedupe=True))
+            ids = [i for b in short for i in post_batch(c, "patched", b[:100])]
+            measure("PATCH", lambda: [c.patch(f"/v1/memories/{i}", params={"user_id": "patched"},
+                                              json={"content": text(rng, 250)}) for i in ids[:50]])  # fmt: skip
+            measure("list, large user", lambda: c.get("/v1/memories", params={"user_id": "large", "limit": 1000}))
+            measure("search, large user", lambda: [c.post("/v1/search", json={"user_id": "large", "query": text(
+                rng, 40), "k": 20}) for _ in range(20)])  # fmt: skip
+            measure("export, large user", lambda: c.get("/v1/memories/export", params={"user_id": "large"}).content)
+    finally:
+        svc.stop()
+    # The same folder, restarted: the large user is now in the store and partially resident.
+    svc = ServiceProcess(work / "holds", env=env).start()
+    try:
+        with httpx.Client(base_url=svc.url, timeout=300) as c:
+            for kind, action in (
+                ("search, partially resident user (first)",
+                 lambda: c.post("/v1/search", json={"user_id": "large", "query": text(rng, 40), "k": 20})),
+                ("search, partially resident user, filtered",
+                 lambda: c.post("/v1/search", json={"user_id": "large", "query": text(rng, 40), "k": 20,
+                                                    "filters": {"missing": 1}})),
+                ("list, partially resident user",
+                 lambda: c.get("/v1/memories", params={"user_id": "large", "limit": 1000})),
+                ("export, partially resident user",
+                 lambda: c.get("/v1/memories/export", params={"user_id": "large"}).content),
+                ("forget, large user", lambda: c.delete("/v1/memories", params={"user_id": "large"})),
+            ):  # fmt: skip
+                c.delete("/debug/loop-holds")
+                action()
+                wait_idle(c)
+                row = {"operation": kind, **_longest(c.get("/debug/loop-holds").json())}
+                rows.append(row)
+                print(f"  {kind:38s} cpu {row['max_cpu_ms']:7.2f} ms  wall {row['max_wall_ms']:7.2f} ms  "
+                      f"({row['whose']})", flush=True)  # fmt: skip
+    finally:
+        svc.stop()
+    return rows
+
+
+def _stall_round(work: Path, name: str, pythonpath: str | None, payloads: list[list[dict[str, Any]]]) -> tuple[
+    list[float], list[float]
+]:  # fmt: skip
+    """One build's round: /healthz probed for a few seconds idle, then while the batches run."""
+    env = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    svc = ServiceProcess(work / f"stall-{name}", env=env).start()
+    try:
+        with httpx.Client(base_url=svc.url, timeout=120) as c:
+            with Prober(svc.url) as idle:
+                time.sleep(3.0)
+            with Prober(svc.url) as busy:
+                for b, items in enumerate(payloads):
+                    post_batch(c, f"stall-{b % 3}", items)
+                wait_idle(c)
+    finally:
+        svc.stop()
+    return idle.latencies, busy.latencies
+
+
+def stall(work: Path, rounds: int, batches: int, builds: dict[str, str | None], seed: int = 2) -> dict[str, Any]:
+    """`/healthz` latency without and during 1,000-item batch adds, for each build (`PYTHONPATH` of its
+    service package, None for this one), rounds interleaved and their order alternated, so every build
+    sees the same machine."""
+    rng = random.Random(seed)
+    samples: dict[str, dict[str, list[float]]] = {name: {"idle": [], "batches": []} for name in builds}
+    per_round: list[dict[str, Any]] = []
+    for n in range(rounds):
+        payloads = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(batches)]
+        order = list(builds) if n % 2 == 0 else list(reversed(builds))
+        for name in order:
+            idle, busy = _stall_round(work, f"{name.replace(' ', '-')}-{n}", builds[name], payloads)
+            samples[name]["idle"] += idle
+            samples[name]["batches"] += busy
+            idle_q, busy_q = quantiles(idle), quantiles(busy)
+            per_round.append({"round": n, "build": name, "idle": idle_q, "batches": busy_q})
+            print(f"  round {n} {name}: idle p50/p99/max {_fmt(idle_q)}; batches {_fmt(busy_q)}", flush=True)
+    out: dict[str, Any] = {"rounds": per_round}
+    for name, phases in samples.items():
+        idle_q, busy_q = quantiles(phases["idle"]), quantiles(phases["batches"])
+        ratio = busy_q["p99_ms"] / idle_q["p99_ms"] if idle_q["p99_ms"] else 0.0
+        out[name] = {"idle": idle_q, "batches": busy_q, "p99_ratio": ratio}
+    return out
+
+
+def _fmt(q: dict[str, float]) -> str:
+    return f"{q['p50_ms']:.2f}/{q['p99_ms']:.2f}/{q['max_ms']:.2f} ms"
+
+
+def run(rounds: int = 3, batches: int = 15, memories: int = 5000, against: Path | None = None) -> dict[str, Any]:
+    builds: dict[str, str | None] = {"this build": None}
+    if against is not None:
+        builds[f"against {against.name}"] = str(against.resolve() / "service")
+    with tempfile.TemporaryDirectory(prefix="jm-loopbench-") as tmp:
+        work = Path(tmp)
+        print("holds, by operation (service timing every callback):", flush=True)
+        rows = holds(work, memories)
+        print("stall of /healthz without and during batch adds (production loop):", flush=True)
+        probes = stall(work, rounds, batches, builds)
+    return {"holds": rows, "stall": probes, "rounds": rounds, "batches": batches, "builds": list(builds)}
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["| operation | longest hold, CPU (ms) | longest hold, wall (ms) | whose |", "|---|---|---|---|"]
+    for row in report["holds"]:
+        lines.append(f"| {row['operation']} | {row['max_cpu_ms']:.2f} | {row['max_wall_ms']:.2f} | {row['whose']} |")
+    lines += [
+        "",
+        "| build | /healthz probes | n | p50 (ms) | p99 (ms) | max (ms) | p99 during / without |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in report["builds"]:
+        s = report["stall"][name]
+        for phase, q in (("no batches", s["idle"]), ("during 1,000-item batches", s["batches"])):
+            ratio = f"{s['p99_ratio']:.2f}x" if phase != "no batches" else ""
+            lines.append(f"| {name} | {phase} | {q['n']} | {q['p50_ms']:.2f} | {q['p99_ms']:.2f} | "
+                         f"{q['max_ms']:.2f} | {ratio} |")  # fmt: skip
+    return "\n".join(lines)
