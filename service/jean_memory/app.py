@@ -16,6 +16,7 @@ from jean_memory.api.deps import require_api_key
 from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
 from jean_memory.api.guard import RequestGuard
+from jean_memory.api.limits import document_limits
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.config import Settings, TelemetryMode
 from jean_memory.container import Container
@@ -71,6 +72,8 @@ def create_app(
 
         app.include_router(admin)
 
+    openapi = app.openapi
+    app.openapi = lambda: document_limits(openapi(), settings)  # type: ignore[method-assign]
     app.add_middleware(RequestGuard, settings=settings)  # the key and the body's size, before it is read
     app.add_middleware(DrainMiddleware, state=app.state)
     if settings.telemetry is TelemetryMode.LEAN:

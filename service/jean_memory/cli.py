@@ -16,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from jean_memory.config import Settings
+from jean_memory.storage.datadir import DataDirBusy, DataDirLock, make_private, tighten
 
 
 def _settings() -> Settings:
@@ -67,6 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
     for warning in settings.start_warnings():
         logging.getLogger(__name__).warning("%s", warning)
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
+    lock = _own_data_dir(settings, "serve", listen=f"{settings.host}:{settings.port}")
+    if lock is None:
+        return 1
     if settings.slow_callback_ms > 0:  # every callback timed: needs asyncio's own loop (see telemetry/loopholds)
         from jean_memory.telemetry import loopholds
 
@@ -92,8 +96,23 @@ def _serve(args: argparse.Namespace) -> int:
         if container is not None:
             container.start_draining()
 
-    DrainingServer(config, settings.drain_s, drain).run()
+    try:
+        DrainingServer(config, settings.drain_s, drain).run()
+    finally:
+        lock.release()
     return 0
+
+
+def _own_data_dir(settings: Settings, command: str, listen: str | None = None) -> DataDirLock | None:
+    """Make what this process creates private, tighten the data folder, and take it; None (after saying
+    why on stderr) when another process holds it."""
+    make_private()
+    tighten(settings.data_dir)
+    try:
+        return DataDirLock(settings.data_dir, command, listen=listen).acquire()
+    except DataDirBusy as exc:
+        print(f"jean-memory {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def _export_model(args: argparse.Namespace) -> int:
@@ -116,11 +135,17 @@ def _backup(args: argparse.Namespace) -> int:
 
     from jean_memory.storage.backup import BackupError, backup
 
+    settings = _settings()
+    lock = _own_data_dir(settings, "backup")
+    if lock is None:
+        return 1
     try:
-        manifest = backup(_settings(), Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
+        manifest = backup(settings, Path(args.dest), pages=args.pages, pause_s=args.pause_ms / 1000)
     except BackupError as exc:
         print(f"jean-memory backup: {exc}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
     for role, f in manifest["files"].items():
         print(f"{role}: {args.dest}/{f['name']}  {f['bytes']:,} bytes, {f['rows']:,} rows, {f['seconds']} s")
     return 0
@@ -132,11 +157,16 @@ def _restore(args: argparse.Namespace) -> int:
     from jean_memory.storage.backup import BackupError, restore
 
     settings = _settings()
+    lock = _own_data_dir(settings, "restore")
+    if lock is None:
+        return 1
     try:
         manifest = restore(settings, Path(args.src), force=args.force)
     except BackupError as exc:
         print(f"jean-memory restore: {exc}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
     for role, f in manifest["files"].items():
         print(f"{role}: {f['name']} restored into {settings.data_dir} ({f['rows']:,} rows, integrity checked)")
     return 0

@@ -203,6 +203,21 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(32768, ge=1, description="Largest memory content, in UTF-8 bytes.")
     max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata object, as JSON bytes.")
     max_batch_items: int = Field(1000, ge=1, le=10000, description="Most items in one batch add.")
+    max_query_chars: int = Field(
+        4096,
+        ge=1,
+        description="Longest search query, in characters (422 naming `query`). The model reads only the first "
+        "few hundred tokens; a longer query would cost memory and time, not precision.",
+    )
+    max_filter_keys: int = Field(
+        32, ge=1, description="Most keys in one search's `filters` (422); each is matched against every candidate."
+    )
+    max_key_chars: int = Field(
+        256,
+        ge=1,
+        description="Longest top-level metadata key and filter key, in characters (422 naming the field). A "
+        "string filter value may be as long as JM_MAX_METADATA_BYTES; a longer one could never match.",
+    )
     max_body_bytes: int = Field(
         0,
         ge=0,
@@ -306,6 +321,14 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW search breadth.")
     result_cache_size: int = Field(10000, ge=0, description="L1 cache: entries of recent search results (0 disables).")
     embedding_cache_size: int = Field(50000, ge=0, description="L2 cache: entries of query embeddings (0 disables).")
+    result_cache_bytes: int = Field(
+        32 << 20,
+        ge=1 << 16,
+        description="L1 cache: most bytes of search results held (estimated: the hits' content and metadata).",
+    )
+    embedding_cache_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="L2 cache: most bytes of query embeddings held (vectors and keys)."
+    )
     bloom_capacity: int = Field(
         2_000_000, ge=1000, description="Ids the Bloom filter is sized for at a 1 % false-positive rate."
     )

@@ -40,7 +40,7 @@ from jean_memory.core.expiry import ExpirySweep
 from jean_memory.core.gate import UserGate
 from jean_memory.core.history import History, HistoryOps
 from jean_memory.core.housekeeping import Housekeeping
-from jean_memory.core.reads import ReadOps, Reads
+from jean_memory.core.reads import ReadOps, Reads, hits_bytes, vector_bytes
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.vectors import JournalSink, VectorDelivery
 from jean_memory.core.warmup import Warmup
@@ -88,8 +88,8 @@ class Container:
             embedder, m.embedding, m.errors, batch_size=s.embed_batch_size, max_wait_ms=s.embed_max_wait_ms,
             roots=telemetry.roots,
         )  # fmt: skip
-        self.results = LevelCache("l1", s.result_cache_size, m.caches)
-        self.query_vectors = LevelCache("l2", s.embedding_cache_size, m.caches)
+        self.results = LevelCache("l1", s.result_cache_size, m.caches, s.result_cache_bytes, hits_bytes)
+        self.query_vectors = LevelCache("l2", s.embedding_cache_size, m.caches, s.embedding_cache_bytes, vector_bytes)
         self.search_window = SearchCacheWindow(m.caches)
         self.loop_lag = LoopLagMonitor(m.runtime)
         self.gc = GcPolicy(m.runtime, s.gc_freeze_interval_s, s.gc_full_collect_interval_s)

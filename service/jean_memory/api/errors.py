@@ -10,13 +10,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from jean_memory.api.responses import FastJSONResponse
+from jean_memory.api.schemas import UNICODE_ERROR
 from jean_memory.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 
+#: A client's key quoted in a field name is cut here: an unknown 20,000-character key is named, not echoed.
+FIELD_PART_CHARS = 64
+
+
 def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'items', 3, 'content') -> 'items[3].content'."""
+    """('body', 'items', 3, 'content') -> 'items[3].content'. A part the client chose (an unknown key,
+    a metadata key) is shortened and escaped, so the answer can always be written as JSON."""
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
@@ -25,8 +31,17 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = _printable(str(part))
+            out += f".{text}" if out else text
     return out or "body"
+
+
+def _printable(part: str) -> str:
+    if len(part) > FIELD_PART_CHARS:
+        part = part[:FIELD_PART_CHARS] + "..."
+    if part.isascii():
+        return part
+    return part.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_response(
@@ -49,6 +64,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
             msg = "is required"
         elif e.get("type") == "extra_forbidden":
             msg = "is not a known field"
+        elif e.get("type") == UNICODE_ERROR and msg.startswith("Input should be"):  # pydantic-core's own wording
+            msg = "must be valid Unicode: no lone surrogates"
         elif e.get("type") in ("dict_type", "model_type", "model_attributes_type"):
             msg = "must be a JSON object"
             if len(e.get("loc", ())) <= 1:

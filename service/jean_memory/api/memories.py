@@ -15,6 +15,7 @@ from jean_memory import jsonutil
 from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
+from jean_memory.api.limits import check_item
 from jean_memory.api.params import ERRORS, MemoryId, UserIdQuery
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import (
@@ -39,17 +40,8 @@ from jean_memory.memory import Memory, owner_key
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
-def _check_sizes(content: str | None, metadata: dict[str, object] | None, field: str, settings: Settings) -> None:
-    if content is not None and len(content.encode()) > settings.max_content_bytes:
-        raise Invalid(f"{field}content: longer than {settings.max_content_bytes} bytes", field=f"{field}content")
-    if metadata is not None and len(jsonutil.dumps(metadata)) > settings.max_metadata_bytes:
-        raise Invalid(
-            f"{field}metadata: larger than {settings.max_metadata_bytes} bytes as JSON", field=f"{field}metadata"
-        )
-
-
 def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
-    _check_sizes(item.content, item.metadata, field, settings)
+    check_item(item.content, item.metadata, field, settings)
     memory_id = str(item.id) if item.id is not None else None
     return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at)
 
@@ -147,7 +139,7 @@ async def update_memory(
     """The memory's next version (the same version when nothing changes: a retried update is harmless)."""
     if not body.model_fields_set:
         raise Invalid("body: name at least one of content, metadata, salience, expires_at", field="body")
-    _check_sizes(body.content, body.metadata, "", settings)
+    check_item(body.content, body.metadata, "", settings)
     patch = Patch(body.content, body.metadata, body.salience, body.expires_at, "expires_at" in body.model_fields_set)
     memory = await writes.update(owner_key(tenant, user_id), str(id), patch)
     return FastJSONResponse(memory.public())

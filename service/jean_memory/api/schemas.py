@@ -4,15 +4,55 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+#: The error type pydantic-core itself gives a string it cannot read as Unicode; ours uses the same, so
+#: `api/errors.py` words both one way.
+UNICODE_ERROR = "string_unicode"
 
 #: Printable text with at least one non-space character; control characters are refused.
 USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _first_surrogate(value: str) -> int | None:
+    """Where a lone surrogate sits in `value`, or None. JSON's `\\ud800` escape decodes to one, and no
+    encoder downstream (orjson, SQLite, the model's tokenizer) can write it: it would be a 500."""
+    if value.isascii():
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _unicode(value: str) -> str:
+    at = _first_surrogate(value)
+    if at is not None:
+        raise PydanticCustomError(
+            UNICODE_ERROR, "must be valid Unicode: a lone surrogate at character {at}", {"at": at}
+        )
+    return value
+
+
+#: Every string a client sends is one of these (or inside a JSON value, checked by `_check_json`).
+Text = Annotated[str, AfterValidator(_unicode)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
-Scalar = str | int | float | bool | None
+Scalar = str | int | float | bool | None  # strings checked with the object, by `_check_json`
 
 
 def _not_bool(value: Any) -> Any:
@@ -24,29 +64,58 @@ def _not_bool(value: Any) -> Any:
 
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Integer = Annotated[int, BeforeValidator(_not_bool)]
-UnixTime = Annotated[float, Field(gt=0), BeforeValidator(_not_bool)]
+#: The last second of the year 9999: an expiry past it is a mistake (or `1e300`), not a plan.
+LATEST_TIME = 253402300799.0
+#: 2100-01-01T00:00:00Z: a creation time past it is a wrong unit (milliseconds) or a wrong clock. A
+#: fixed bound, so the published schema states it exactly (a bound moving with the clock cannot be).
+LATEST_CREATED_AT = 4102444800.0
+UnixTime = Annotated[float, Field(gt=0, le=LATEST_TIME), BeforeValidator(_not_bool)]
+CreatedAt = Annotated[float, Field(gt=0, le=LATEST_CREATED_AT), BeforeValidator(_not_bool)]
 #: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
 Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
 VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
 
 
 def _check_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Refuse what JSON cannot carry: NaN and infinities."""
+    """Refuse what JSON cannot carry: NaN and infinities, and strings (keys too) that are not Unicode.
+    The message names the path inside the object, the error's field names the object."""
     if value is None:
         return None
-    if _has_nonfinite(value):
-        raise ValueError("numbers must be finite")
+    problem = _json_problem(value, "")
+    if problem is not None:
+        path, message = problem
+        if message == "unicode":
+            raise PydanticCustomError(
+                UNICODE_ERROR, "must be valid Unicode: a lone surrogate in {path}", {"path": path}
+            )
+        raise ValueError(f"numbers must be finite ({path})")
     return value
 
 
-def _has_nonfinite(value: Any) -> bool:
+def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
+    """The first (path, problem) in a decoded JSON value: a non-finite number or a lone surrogate."""
     if isinstance(value, float):
-        return not math.isfinite(value)
+        return None if math.isfinite(value) else (path or "the value", "finite")
+    if isinstance(value, str):
+        return None if _first_surrogate(value) is None else (path or "the value", "unicode")
     if isinstance(value, dict):
-        return any(_has_nonfinite(v) for v in value.values())
+        for n, (key, item) in enumerate(value.items()):
+            if _first_surrogate(key) is not None:
+                return (f"{path}: key {n}" if path else f"key {n}", "unicode")
+            found = _json_problem(item, f"{path}.{_safe(key)}" if path else _safe(key))
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(_has_nonfinite(v) for v in value)
-    return False
+        for n, item in enumerate(value):
+            found = _json_problem(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _safe(key: str, limit: int = 64) -> str:
+    """A key as it may be quoted in a message: short, and only once it is known to be Unicode."""
+    return key if len(key) <= limit else key[:limit] + "..."
 
 
 #: Text must hold a character outside this class: the same class in the schema and in the check,
@@ -57,6 +126,7 @@ _TEXT = re.compile(TEXT_PATTERN)
 
 
 def _check_content(value: str) -> str:
+    _unicode(value)
     if not _TEXT.search(value):
         raise ValueError("must not be empty or whitespace")
     return value
@@ -69,23 +139,38 @@ class _Item(BaseModel):
         description="The text to remember (UTF-8, at most JM_MAX_CONTENT_BYTES).",
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
-    metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object; filters match its keys.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A JSON object; filters match its keys (each at most JM_MAX_KEY_CHARS characters; the object "
+        "at most JM_MAX_METADATA_BYTES as JSON).",
+    )
     salience: Number = Field(0.5, ge=0.0, le=1.0, description="Importance from 0 to 1.")
     id: uuid.UUID | None = Field(None, description="Client-chosen UUID, for idempotent retries.")
-    created_at: UnixTime | None = Field(None, description="Unix time; for imports and replication (default: now).")
+    created_at: CreatedAt | None = Field(
+        None, description="Unix time, before 2100; for imports and replication (default: now)."
+    )
     expires_at: UnixTime | None = Field(
-        None, description="Unix time from which the memory is never returned again (default: never)."
+        None,
+        description="Unix time from which the memory is never returned again (default: never); must be in the "
+        "future when sent.",
     )
 
     _content = field_validator("content")(_check_content)
     _metadata = field_validator("metadata")(_check_json)
 
-    @field_validator("created_at", "expires_at")
+    @field_validator("expires_at")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    def _expires(cls, value: float | None) -> float | None:
+        return _not_past(value)
+
+
+def _not_past(value: float | None) -> float | None:
+    """An expiry already past would store a memory that can never be read. (Non-finite numbers and
+    `1e300` are past the type's upper bound already.) JSON Schema has no "now": the schema states the
+    rule in words only."""
+    if value is not None and value <= time.time():
+        raise ValueError("must be in the future (Unix seconds)")
+    return value
 
 
 DEDUPE = Field(
@@ -127,9 +212,11 @@ class UpdateMemory(BaseModel):
 
     content: str | None = Field(None, description="New text: re-embedded, and searched by its new meaning only.",
                                 json_schema_extra={"pattern": TEXT_PATTERN})  # fmt: skip
-    metadata: dict[str, Any] | None = Field(None, description="Replaces the metadata object.")
+    metadata: dict[str, Any] | None = Field(
+        None, description="Replaces the metadata object (keys at most JM_MAX_KEY_CHARS characters)."
+    )
     salience: Salience | None = Field(None, description="Importance from 0 to 1.")
-    expires_at: UnixTime | None = Field(None, description="Unix time, or null for never.")
+    expires_at: UnixTime | None = Field(None, description="Unix time, in the future when sent, or null for never.")
 
     _metadata = field_validator("metadata")(_check_json)
 
@@ -140,19 +227,24 @@ class UpdateMemory(BaseModel):
 
     @field_validator("expires_at")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    def _expires(cls, value: float | None) -> float | None:
+        return _not_past(value)
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: UserId
-    query: str = Field(description="What to look for, matched by meaning.", json_schema_extra={"pattern": TEXT_PATTERN})
+    query: str = Field(
+        description="What to look for, matched by meaning (at most JM_MAX_QUERY_CHARS characters).",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    )
     k: Integer = Field(10, ge=1, le=100, description="How many results.")
-    filters: dict[str, Scalar] | None = Field(None, description="Metadata key: value pairs that must all match.")
+    filters: dict[str, Scalar] | None = Field(
+        None,
+        description="Metadata key: value pairs that must all match (at most JM_MAX_FILTER_KEYS keys of at most "
+        "JM_MAX_KEY_CHARS characters).",
+    )
 
     _query = field_validator("query")(_check_content)
     _filters = field_validator("filters")(_check_json)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jean_memory.api.deps import Reader, Tenant
+from jean_memory.api.deps import Config, Reader, Tenant
+from jean_memory.api.limits import check_search
 from jean_memory.api.params import ERRORS
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import SearchOut, SearchRequest
@@ -15,7 +16,8 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 @router.post("/search", response_model=SearchOut)
-async def search(body: SearchRequest, reads: Reader, tenant: Tenant) -> FastJSONResponse:
+async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: Config) -> FastJSONResponse:
+    check_search(body, settings)
     result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters)
     return FastJSONResponse(
         {

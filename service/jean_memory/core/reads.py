@@ -22,14 +22,15 @@ from typing import Protocol
 
 import numpy as np
 
+from jean_memory import jsonutil
 from jean_memory.cooperative import Slices
 from jean_memory.core.admission import ConcurrencyLimit
-from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
+from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory.embedding.worker import EmbeddingWorker
-from jean_memory.memory import JsonObject, Memory, memory_key
+from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -46,6 +47,28 @@ class SearchHit:
     memory: Memory
     score: float
     tier: str
+
+
+def hits_bytes(hits: list[SearchHit]) -> int:
+    """An L1 entry's size, estimated: a cached result keeps its memories alive after an update or an
+    eviction, so their text counts (metadata at a flat rate per key: exact sizes would cost a dump)."""
+    return sum(120 + len(h.memory.content) + 100 * len(h.memory.metadata) for h in hits)
+
+
+def vector_bytes(vector: np.ndarray) -> int:
+    """An L2 entry's size: the vector and the array's header."""
+    return int(vector.nbytes) + 112
+
+
+def filters_digest(filters: JsonObject | None) -> bytes:
+    """The filters' part of an L1 key: a digest of their canonical JSON (sorted keys), not the values."""
+    return digest(jsonutil.dumps(filters, sort_keys=True)) if filters else b""
+
+
+def tenant_of(owner: str) -> str:
+    """The tenant part of an owner key ("" for the default tenant, whose users all share it)."""
+    tenant, separator, _ = owner.partition(TENANT_SEPARATOR)
+    return tenant if separator else ""
 
 
 @dataclass(slots=True)
@@ -133,21 +156,22 @@ class Reads:
         start = time.perf_counter()
         with self._limit.slot():
             space, cold = await self._tiers.current(user_id)
-            filter_key = tuple(sorted((k_, repr(v)) for k_, v in filters.items())) if filters else ()
-            cache_key = (user_id, space.version, query, k, filter_key)
+            query_key = digest(query)
+            cache_key = (user_id, space.version, query_key, k, filters_digest(filters))
             # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
             # for the current version cannot exist while writes are pending (each write bumps the version).
             cached = self._results.get(cache_key)
             if cached is not None:
                 self._search_window.record(True)
                 return self._finish(cached, "cache", start, user_id, query)
-            qvec = self._query_vectors.get((self._model_id, query))
+            vector_key = (tenant_of(user_id), self._model_id, query_key)
+            qvec = self._query_vectors.get(vector_key)
             hit_l2 = qvec is not None
             pending = self._await_pending(space)
             if qvec is None:
                 with child_span(self._tracer, "embedding.query"):
                     qvec = (await self._worker.embed_now([query]))[0]
-                self._query_vectors.put((self._model_id, query), qvec)
+                self._query_vectors.put(vector_key, qvec)
             self._search_window.record(hit_l2)
             await pending
             allowed = await self._stm.matching(space, filters) if filters else None
@@ -158,7 +182,7 @@ class Reads:
             if space.pending or space.unembedded:
                 hits = self._merge_lexical(space, query, k, filters, hits)
             elif self._results.enabled:
-                self._results.put((user_id, space.version, query, k, filter_key), hits)
+                self._results.put(cache_key, hits)
             return self._finish(hits, "ltm" if cold else "stm", start, user_id, query, cache_hit=hit_l2)
 
     def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,

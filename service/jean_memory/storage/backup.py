@@ -13,8 +13,11 @@ the journal's snapshot, or was shipped (committed to the store, then deleted fro
 that snapshot was taken, so it is in the store's later snapshot. A memory shipped in between is in
 both; the journal's copy ships again after a restore, harmlessly (writes are idempotent).
 
-**Restore** checks every file of a backup (its SHA-256 against the manifest, then SQLite's
-`integrity_check`), refuses a data folder that is not empty unless forced, and moves each file into
+**Restore** reads the manifest as untrusted input (a backup may come from anywhere): its shape is
+validated, each role is `journal` or `store`, and each file is a plain name inside the backup folder
+(`../outside/victim.db` is refused, not followed). It checks every file (its SHA-256 against the
+manifest, then SQLite's `integrity_check`), refuses a data folder that is not empty unless forced,
+refuses one a running service holds even when forced (`storage/datadir.py`), and moves each file into
 place with a rename, removing any `-wal`/`-shm` of the file it replaces (a stale WAL would be
 replayed into the restored file). The service must be stopped while it runs.
 
@@ -27,15 +30,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from jean_memory import __version__
 from jean_memory.config import Settings
+from jean_memory.storage.datadir import LOCK_FILES, tighten
 from jean_memory.storage.integrity import data_files
 from jean_memory.storage.ltm.sqlite_reader import readonly_connection
 
@@ -44,6 +51,67 @@ MANIFEST = "backup.json"
 
 class BackupError(Exception):
     """A backup or a restore cannot proceed; the message says why and what to do."""
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _plain_name(name: str) -> str:
+    """A file's name in a backup: one plain name, no folder, no `..`, not hidden (the backup's own
+    temporary files are hidden)."""
+    if not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise ValueError("must be a plain file name in the backup folder (letters, digits, . _ -; no folder)")
+    return name
+
+
+FileName = Annotated[StrictStr, AfterValidator(_plain_name)]
+Number = StrictInt | StrictFloat
+
+
+class ManifestFile(BaseModel):
+    """One file of a backup, as `backup` describes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: FileName
+    bytes: Annotated[StrictInt, Field(ge=0)]
+    rows: Annotated[StrictInt, Field(ge=0)]
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+    seconds: Number
+
+
+class Manifest(BaseModel):
+    """`backup.json`. Unknown top-level keys are tolerated (a newer backup may add some); the files are not."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: StrictStr
+    started_at: Number
+    finished_at: Number
+    store: StrictStr
+    files: dict[Literal["journal", "store"], ManifestFile] = Field(min_length=1)
+
+
+def read_manifest(src: Path) -> dict[str, Any]:
+    """The backup's manifest, validated; BackupError naming each problem otherwise."""
+    try:
+        raw = json.loads((src / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{src} is not a backup made by `jean-memory backup` ({exc})") from exc
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the manifest'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_input=False)
+        )
+        raise BackupError(f"{src / MANIFEST} is not a valid backup manifest: {problems}") from None
+    if "journal" not in manifest.files:
+        raise BackupError(f"{src / MANIFEST} is not a valid backup manifest: files: no journal")
+    names = [f.name for f in manifest.files.values()]
+    if len(set(names)) != len(names):
+        raise BackupError(f"{src / MANIFEST} is not a valid backup manifest: files: two roles name one file")
+    return manifest.model_dump()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +176,7 @@ def backup(settings: Settings, dest: Path, *, pages: int = 1024, pause_s: float 
     """Copy the embedded mode's files into `dest` (a new or empty folder); returns the manifest written."""
     if settings.cluster:
         raise BackupError("cluster mode keeps nothing local: back up PostgreSQL (docs/operations.md)")
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     if any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: back up into a new folder")
     files = data_files(settings)
@@ -142,26 +210,27 @@ def backup(settings: Settings, dest: Path, *, pages: int = 1024, pause_s: float 
         },
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tighten(dest)  # every tenant's memories: 0700 and 0600, whatever the caller's umask
     _fsync_dir(dest)
     return manifest
 
 
 def restore(settings: Settings, src: Path, *, force: bool = False) -> dict[str, Any]:
-    """Put a backup's files in place of the data folder's (the service stopped); returns its manifest."""
-    try:
-        manifest: dict[str, Any] = json.loads((src / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise BackupError(f"{src} is not a backup made by `jean-memory backup` ({exc})") from exc
+    """Put a backup's files in place of the data folder's (the service stopped: the caller holds the
+    folder's lock); returns its manifest."""
+    manifest = read_manifest(src)
     targets = data_files(settings)
     for role, entry in manifest["files"].items():
         if role not in targets:
             raise BackupError(f"the backup holds a {role} file, but JM_LTM_URL does not name an SQLite store")
         path = src / entry["name"]
+        if not path.is_file() or path.is_symlink():
+            raise BackupError(f"{path} is missing (or not a plain file): the backup is incomplete")
         if _sha256(path) != entry["sha256"]:
             raise BackupError(f"{path} differs from the file the backup wrote (SHA-256): the copy is damaged")
         _integrity(path)
     folder = settings.data_dir
-    present = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    present = sorted(p.name for p in folder.iterdir() if p.name not in LOCK_FILES) if folder.exists() else []
     if present and not force:
         raise BackupError(
             f"{folder} is not empty ({', '.join(present[:6])}): stop the service, then pass --force to replace them"
@@ -178,4 +247,5 @@ def restore(settings: Settings, src: Path, *, force: bool = False) -> dict[str, 
             target.with_name(target.name + suffix).unlink(missing_ok=True)
         os.replace(incoming, target)
         _fsync_dir(target.parent)
+    tighten(folder)
     return manifest

@@ -32,6 +32,15 @@ from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
 
+#: A resident user with this many memories or more has a filter scanned in a worker thread: each
+#: memory costs one comparison per filter key, and the loop serves every other tenant meanwhile.
+MATCH_ON_LOOP_BELOW = 2000
+
+
+def _matching(records: Iterable[tuple[str, Memory]], filters: JsonObject) -> list[str]:
+    """Ids whose metadata holds every key: value of `filters` (a missing key reads as null)."""
+    return [mid for mid, m in records if all(m.metadata.get(key) == value for key, value in filters.items())]
+
 
 class UserSpace:
     """One user's slice of the short-term tier."""
@@ -296,11 +305,10 @@ class ShortTermTier:
         found by a scan of the store, off the event loop)."""
         if isinstance(space.records, PartialRecords):
             return await space.records.matching(filters)
-        return [
-            mid
-            for mid, m in space.records.items()
-            if all(m.metadata.get(key) == value for key, value in filters.items())
-        ]
+        if len(space.records) < MATCH_ON_LOOP_BELOW:
+            return _matching(space.records.items(), filters)
+        # A copy of the references (fast, and safe from writes landing meanwhile), then the scan in a thread.
+        return await asyncio.to_thread(_matching, list(space.records.items()), filters)
 
     def search(
         self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | None, now: float

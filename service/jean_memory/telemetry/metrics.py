@@ -159,6 +159,13 @@ class CacheMetrics:
             registry=r,
         )
         self.misses = Counter("jm_cache_misses_total", "Cache misses by level (l1, l2, bloom).", ["level"], registry=r)
+        self.bytes = LoopGauge(
+            "jm_cache_bytes",
+            "Estimated bytes held by a read cache (l1, l2), bounded by JM_RESULT_CACHE_BYTES and "
+            "JM_EMBEDDING_CACHE_BYTES.",
+            ["level"],
+            registry=r,
+        )
         self.hit_ratio = LoopGauge(
             "jm_cache_hit_ratio",
             "Share of the last 1,000 searches answered without the model (an L1 or L2 hit).",

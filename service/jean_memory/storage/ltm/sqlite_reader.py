@@ -88,15 +88,24 @@ class SqliteRecordReader:
         Unlike the point reads, this scans every row of the user (tens of milliseconds for 30,000 rows,
         seconds for a million), so callers run it off the event loop: it opens its own connection, safe
         in any thread."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for key, value in filters.items():
-            path = '$."' + str(key).replace('"', '""') + '"'
+            # The key is bound as a value and compared with json_each's `key`, never spliced into a JSON
+            # path: a path has no escape for `"`, so `a"b` never matched and `x"."y` was an SQL error.
+            # As in memory (`metadata.get(key) == value`): null matches a missing key too, and objects
+            # and arrays match no scalar.
             if value is None:
-                clauses.append("json_type(metadata, ?) = 'null'")
-                params.append(path)
+                clauses.append("NOT EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ? AND type <> 'null')")
+                params.append(key)
             else:
-                clauses.append("json_extract(metadata, ?) = ?")
-                params += [path, value]
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ? AND type NOT IN ('object', 'array')"
+                    " AND atom = ?)"
+                )
+                if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                    value = float(value)  # as SQLite reads a JSON integer past 64 bits
+                params += [key, value]
         sql = f"SELECT id FROM memories WHERE user_id = ? AND {' AND '.join(clauses)}"
         with readonly_connection(self.path) as conn:
             return [r[0] for r in conn.execute(sql, (owner, *params))]
