@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import asyncpg
 import numpy as np
@@ -23,9 +24,19 @@ from jean_memory import jsonutil
 from jean_memory.cluster.coherence import VersionCheck
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.schema import CHANGES_SINCE, LOAD_USER
+from jean_memory.cooperative import Slices
 from jean_memory.memory import Memory
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import ClusterMetrics, LtmMetrics
+
+
+class _Change(NamedTuple):
+    """One row of a load or catch-up: a memory (None: deleted) and its stored vector, if any."""
+
+    id: str
+    memory: Memory | None
+    embedding: bytes | None
+    model: str | None
 
 
 class ClusterTiers:
@@ -93,12 +104,13 @@ class ClusterTiers:
             full = True
             rows = await self._pg.run(lambda c: self._fetch(c, space.user_id, None))
         self._read_hist.observe(time.perf_counter() - start)
+        version = int(rows[0][0] or 0) if rows else 0
+        changes = await self._parse(space.user_id, rows)
         if not self._stm.is_current(space):
             return
-        version = int(rows[0][0] or 0) if rows else 0
         if space.loaded and version <= space.cluster_version:
             return  # an older snapshot than this copy: nothing new
-        self._apply(space, rows, full)
+        self._apply(space, changes, full)
         space.cluster_version = version
         self._metrics.catchups.labels("full" if full else "incremental").inc()
         if full:
@@ -112,23 +124,37 @@ class ClusterTiers:
             rows = await conn.fetch(CHANGES_SINCE, user_id, since)
         return rows
 
-    def _apply(self, space: UserSpace, rows: Sequence[asyncpg.Record], full: bool) -> None:
-        if full:
-            self._stm.clear(space)
-        ids: list[str] = []
-        vectors: list[np.ndarray] = []
+    @staticmethod
+    async def _parse(user_id: str, rows: Sequence[asyncpg.Record]) -> list[_Change]:
+        """The rows as memories (or tombstones) and their stored vectors, a slice at a time: a large user's
+        rows parsed in one go held the event loop for tens of milliseconds. Nothing is applied yet."""
+        slices = Slices()
+        out: list[_Change] = []
         for row in rows:
             mid, content, metadata, salience, created_at, embedding, model, deleted = row[2:10]
             revision, updated_at, expires_at = row[11:14]
             if mid is None:
                 continue  # the user exists with no (changed) memories
-            if deleted:
+            memory = None
+            if not deleted:
+                memory = Memory(
+                    mid, user_id, content, jsonutil.loads(metadata), salience, created_at,
+                    revision=revision, updated_at=updated_at, expires_at=expires_at,
+                )  # fmt: skip
+            out.append(_Change(mid, memory, embedding, model))
+            await slices.pause()
+        return out
+
+    def _apply(self, space: UserSpace, changes: list[_Change], full: bool) -> None:
+        """The parsed changes into the copy, at once (no await: a reader never sees half of them)."""
+        if full:
+            self._stm.clear(space)
+        ids: list[str] = []
+        vectors: list[np.ndarray] = []
+        for mid, memory, embedding, model in changes:
+            if memory is None:
                 self._stm.remove(space, mid)
                 continue
-            memory = Memory(
-                mid, space.user_id, content, jsonutil.loads(metadata), salience, created_at,
-                revision=revision, updated_at=updated_at, expires_at=expires_at,
-            )  # fmt: skip
             old = space.records.get(mid)
             if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
                 self._stm.put(space, memory)

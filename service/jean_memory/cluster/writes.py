@@ -16,15 +16,16 @@ with every other write waiting, ordered after the user's earlier writes by the u
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 
 import numpy as np
 
 from jean_memory.cluster.committer import GroupCommitter, Op, Outcome
 from jean_memory.cluster.tiers import ClusterTiers
+from jean_memory.cooperative import Slices
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.dedupe import Deduplicator
+from jean_memory.core.ids import new_ids
 from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
 from jean_memory.errors import Conflict
 from jean_memory.memory import Memory
@@ -71,9 +72,12 @@ class ClusterWrites:
         unique: list[Memory] = []
         position: list[int] = []  # item index -> index in `unique`
         now = time.time()
+        minted = new_ids(sum(1 for item in items if not item.id))
+        slices = Slices()
         for i, item in enumerate(items):
-            memory = Memory(item.id or str(uuid.uuid4()), user_id, item.content, item.metadata, item.salience,
+            memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
                             item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+            await slices.pause()
             if item.id is not None and item.id in first:
                 if unique[first[item.id]].fingerprint() != memory.fingerprint():
                     raise Conflict("repeated in this batch with different content", field=id_field(mode, i))
