@@ -269,11 +269,13 @@ def run(
     path: Path = DEFAULT_PATH,
     url: str | None = None,
     headers: Mapping[str, str] | None = None,
+    tag: str | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Measure: the service (started here, or at `url`) and the baselines on the same data."""
+    """Measure: the service (started here, or at `url`) and the baselines on the same data. Users are
+    named `recall-<tag>-<conversation>` (`tag`: random unless given); at `url` they are forgotten after."""
     convs = load(path, conversations)
-    tag = uuid.uuid4().hex[:8]
+    tag = tag or uuid.uuid4().hex[:8]
     users = {user_of(tag, c): len(c.turns) for c in convs}
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="jm-recall-"))
