@@ -158,7 +158,7 @@ def _recall(args: argparse.Namespace) -> int:
     headers = {}
     if args.api_key_file:
         headers["Authorization"] = f"Bearer {Path(args.api_key_file).read_text().strip()}"
-    report = run(args.embedder, args.conversations, Path(args.path), args.url, headers)
+    report = run(args.embedder, args.conversations, Path(args.path), args.url, headers, cluster=args.cluster)
     print(table(report))
     _save(args, report)
     name = args.save or "recall"
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_argument("--embedder", choices=["hash", "minilm"], default="minilm")
     rc.add_argument("--conversations", type=int, metavar="N", help="the first N conversations (default: all)")
     rc.add_argument("--path", default=str(DEFAULT_LOCOMO), help="folder of LoCoMo conversations (*.json)")
+    rc.add_argument("--cluster", type=int, default=0, metavar="N", help="start N replicas in cluster mode instead")
     rc.add_argument("--url", help="a running service (or a cluster behind HAProxy) instead of one started here")
     rc.add_argument("--api-key-file", metavar="FILE", help="the bearer key for --url, read from a file")
     rc.add_argument("--save", metavar="NAME")

@@ -1,10 +1,12 @@
 """Recall you can measure: LoCoMo's questions searched through the real service, beside simple retrievers.
 
 `jean-memory-dev recall` loads the conversations (`locomo.py`) into a running service over its HTTP
-API (a service it starts itself, or `--url` for one already running, e.g. a cluster behind HAProxy),
-batch-adding each conversation's turns as one user's memories, waits until every memory is
-searchable (the service's `jm_embedding_backlog` at 0 and each user's count reached), then searches
-every question (k=20) one after the other, each user warmed first, so the latency is hot search's.
+API (a service it starts itself; `--cluster N`, a cluster it starts itself: N replicas in cluster
+mode, PostgreSQL, HAProxy in front; or `--url`, one already running), batch-adding each
+conversation's turns as one user's memories, waits until every memory is searchable
+(`jm_embedding_backlog` and `jm_shuttle_pending` at 0 on every replica, each user's count reached),
+then searches every question (k=20) one after the other, each user warmed first, so the latency is
+hot search's.
 
 Beside it, outside the service, on the same memories and questions: exact cosine with the embedder
 the service used (the service's own class, `jean_memory.embedding`), BM25 (`bm25s`, English
@@ -21,12 +23,13 @@ of questions with at least one evidence turn in the top k. The saved report hold
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,18 +139,26 @@ def count(client: httpx.Client, user: str) -> int:
             return n
 
 
-def backlog(client: httpx.Client) -> float | None:
-    """`jm_embedding_backlog` where `/metrics` answers (behind a proxy it may not: None)."""
-    try:
-        return gauge(scrape(str(client.base_url).rstrip("/")), "jm_embedding_backlog")
-    except (httpx.HTTPError, ValueError):
-        return None
+def backlog(metrics: Sequence[str]) -> float | None:
+    """Memories still waiting for a vector or for the long-term store (`jm_embedding_backlog` and
+    `jm_shuttle_pending`), summed over the services' `/metrics` (None where none answers)."""
+    total, seen = 0.0, False
+    for url in metrics:
+        try:
+            samples = scrape(url)
+        except (httpx.HTTPError, ValueError):
+            continue
+        seen = True
+        total += sum(gauge(samples, name) or 0.0 for name in ("jm_embedding_backlog", "jm_shuttle_pending"))
+    return total if seen else None
 
 
-def wait_searchable(client: httpx.Client, expected: Mapping[str, int], timeout_s: float = 1800) -> None:
+def wait_searchable(
+    client: httpx.Client, expected: Mapping[str, int], metrics: Sequence[str], timeout_s: float = 1800
+) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        waiting = backlog(client)
+        waiting = backlog(metrics)
         missing = {u: n for u, n in expected.items() if count(client, u) < n}
         if not waiting and not missing:
             return
@@ -263,6 +274,31 @@ def _pct(values: Sequence[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else 0.0
 
 
+@contextlib.contextmanager
+def _service(mode: str, embedder: str, work: Path, url: str | None) -> Iterator[tuple[str, list[str]]]:
+    """The service measured, as (its URL, the URLs of its `/metrics`): one started here (`embedded`), a
+    cluster started here (`cluster:N`: N replicas in cluster mode, PostgreSQL, HAProxy in front), or the
+    one at `url`."""
+    if url is not None:
+        yield url, [url]
+    elif mode.startswith("cluster"):
+        from jean_memory_dev.cluster import ClusterPorts, ClusterStack
+
+        replicas = int(mode.partition(":")[2] or 2)
+        stack = ClusterStack(work / "cluster", replicas, env={"JM_EMBEDDER": embedder}, ports=ClusterPorts.free())
+        stack.up()
+        try:
+            yield stack.url, [r.url for r in stack.replicas]
+        finally:
+            stack.down()
+    else:
+        svc = ServiceProcess(work / "data", env={"JM_EMBEDDER": embedder}).start(timeout_s=300)
+        try:
+            yield svc.url, [svc.url]
+        finally:
+            svc.terminate()
+
+
 def run(
     embedder: str = "minilm",
     conversations: int | None = None,
@@ -270,35 +306,35 @@ def run(
     url: str | None = None,
     headers: Mapping[str, str] | None = None,
     tag: str | None = None,
+    cluster: int = 0,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Measure: the service (started here, or at `url`) and the baselines on the same data. Users are
-    named `recall-<tag>-<conversation>` (`tag`: random unless given); at `url` they are forgotten after."""
+    """Measure: the service and the baselines on the same data. The service is one started here, a
+    cluster of `cluster` replicas started here, or the one at `url`. Users are named
+    `recall-<tag>-<conversation>` (`tag`: random unless given); at `url` they are forgotten after."""
     convs = load(path, conversations)
     tag = tag or uuid.uuid4().hex[:8]
     users = {user_of(tag, c): len(c.turns) for c in convs}
+    mode = "url" if url else f"cluster:{cluster}" if cluster else "embedded"
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="jm-recall-"))
-    svc = None
     try:
-        if url is None:
-            svc = ServiceProcess(work / "data", env={"JM_EMBEDDER": embedder}).start(timeout_s=300)
-            url = svc.url
-        with httpx.Client(base_url=url, timeout=600, headers=dict(headers or {})) as client:
+        with (
+            _service(mode, embedder, work, url) as (base, metrics),
+            httpx.Client(base_url=base, timeout=600, headers=dict(headers or {})) as client,
+        ):
             t0 = time.perf_counter()
             for conv in convs:
                 add_all(client, user_of(tag, conv), conv)
             added_s = time.perf_counter() - t0
-            wait_searchable(client, users)
+            wait_searchable(client, users, metrics)
             searchable_s = time.perf_counter() - t0
             progress(f"{sum(users.values())} memories of {len(convs)} conversations searchable in {searchable_s:.1f} s")
             ranked, latency, took, pending = search_all(client, convs, tag)
             progress(f"{len(latency)} searches: p50 {_pct(latency, 50)} ms, p99 {_pct(latency, 99)} ms")
-            if svc is None:  # a service someone else runs: leave it as it was
+            if url is not None:  # a service someone else runs: leave it as it was
                 forget(client, list(users))
     finally:
-        if svc is not None:
-            svc.terminate()
         shutil.rmtree(work, ignore_errors=True)
     t1 = time.perf_counter()
     model = make_embedder(embedder)
@@ -322,7 +358,7 @@ def run(
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_facts(),
-        "mode": "embedded" if svc is not None else "url",
+        "mode": mode,
         "embedder": embedder,
         "model_id": model.model_id,
         "conversations": [c.name for c in convs],
