@@ -107,3 +107,11 @@ def test_recall_against_a_running_service_leaves_it_as_it_was(folder: Path, star
     _check(report)
     with httpx.Client(base_url=svc.url, timeout=30) as client:
         assert recall.count(client, "recall-t-conv-test") == 0, "the run's user is forgotten at the end"
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_recall_through_a_cluster_it_starts(folder: Path) -> None:
+    report = recall.run("hash", path=folder, cluster=2, progress=lambda _: None)
+    assert report["mode"] == "cluster:2"
+    _check(report)
