@@ -438,7 +438,7 @@ def plot(report: Mapping[str, Any], png: Path) -> Path:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(
         f"LoCoMo recall, {len(report['conversations'])} conversations, {report['questions']} questions, "
-        f"{report['embedder']} ({report['date'][:10]})",
+        f"{report['embedder']}, {report['mode']} ({report['date'][:10]})",
         fontsize=10,
     )
     fig.tight_layout()
