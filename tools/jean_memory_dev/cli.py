@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jean_memory_dev.perf.locomo import DEFAULT_PATH as DEFAULT_LOCOMO
+
 
 def _baseline(args: argparse.Namespace) -> int:
     import json
@@ -148,6 +150,22 @@ def _goals(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recall(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jean_memory_dev.perf.recall import plot, run, table
+
+    headers = {}
+    if args.api_key_file:
+        headers["Authorization"] = f"Bearer {Path(args.api_key_file).read_text().strip()}"
+    report = run(args.embedder, args.conversations, Path(args.path), args.url, headers, cluster=args.cluster)
+    print(table(report))
+    _save(args, report)
+    name = args.save or "recall"
+    print(f"plot: {plot(report, Path(args.results) / f'{name}.png')}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -254,6 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--save", metavar="NAME")
     lp.add_argument("--results", default="perf-results")
     lp.set_defaults(func=_loopbench)
+    rc = sub.add_parser("recall", help="LoCoMo recall through the service, beside BM25 and exact cosine")
+    rc.add_argument("--embedder", choices=["hash", "minilm"], default="minilm")
+    rc.add_argument("--conversations", type=int, metavar="N", help="the first N conversations (default: all)")
+    rc.add_argument("--path", default=str(DEFAULT_LOCOMO), help="folder of LoCoMo conversations (*.json)")
+    rc.add_argument("--cluster", type=int, default=0, metavar="N", help="start N replicas in cluster mode instead")
+    rc.add_argument("--url", help="a running service (or a cluster behind HAProxy) instead of one started here")
+    rc.add_argument("--api-key-file", metavar="FILE", help="the bearer key for --url, read from a file")
+    rc.add_argument("--save", metavar="NAME")
+    rc.add_argument("--results", default="perf-results")
+    rc.set_defaults(func=_recall)
     bb = sub.add_parser("bench", help="every measurement: smoke-sized, or --full")
     bb.add_argument("--full", action="store_true", help="10k and 100k, both embedders, sweep 1..64 (long)")
     bb.add_argument("--results", default="perf-results")

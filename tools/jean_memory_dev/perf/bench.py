@@ -2,11 +2,14 @@
 
 Smoke (about two minutes; run by CI, asserts nothing about speed): the baseline analyzer on 2,000
 memories, the index benchmark at 10,000, a short concurrency sweep and its plot, a short MiniLM
-capacity run. Full (tens of minutes): the baseline with both embedders at 10k and 100k, the index
-benchmark at 10k and 100k for both embedders, the sweep from 1 to 64 connections, the capacity run
-for 40 s, and round two's goals side by side with round one's build (`perf/goals`: the idle write path,
-a user bigger than the tier, a million memories and their cold start, MiniLM at 500 operations/s,
-telemetry overhead; about an hour). 1M MiniLM memories is its own command (half an hour of embedding):
+capacity run, and LoCoMo recall through the service on one conversation with the hash embedder (a
+few seconds; skipped where `../shared/locomo/` is absent). Full (tens of minutes): the baseline with
+both embedders at 10k and 100k, the index benchmark at 10k and 100k for both embedders, the sweep
+from 1 to 64 connections, the capacity run for 40 s, round two's goals side by side with round one's
+build (`perf/goals`: the idle write path, a user bigger than the tier, a million memories and their
+cold start, MiniLM at 500 operations/s, telemetry overhead; about an hour), and LoCoMo recall on
+every shared conversation with MiniLM (`jean-memory-dev recall`). 1M MiniLM memories is its own
+command (half an hour of embedding):
 `jean-memory-dev indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
 """
 
@@ -19,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jean_memory_dev.perf import baseline, capacity, goals, history, indexbench, sweep
+from jean_memory_dev.perf import baseline, capacity, goals, history, indexbench, locomo, recall, sweep
 
 
 def run(full: bool, results: Path) -> dict[str, Any]:
@@ -46,6 +49,7 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         sweep_rows = sweep.sweep(work, levels, seconds)
         capacity_report = capacity.run("minilm", cap_seconds, model_seconds)
         goals_report = goals.run() if full else None
+        recall_report = _recall(full, results, tag)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     png = results / f"latency-vs-concurrency-{tag}.png"
@@ -58,6 +62,8 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         "capacity": capacity_report,
         "plot": str(png),
     }
+    if recall_report is not None:
+        out["recall"] = recall_report
     if goals_report is not None:
         out["goals"] = goals_report
         (results / "goals.json").write_text(json.dumps(goals_report, indent=2, sort_keys=True))
@@ -66,6 +72,16 @@ def run(full: bool, results: Path) -> dict[str, Any]:
     if full:  # the trend across runs: perf-results/history.jsonl and its plot (perf/history.py)
         history.record(out, results / history.HISTORY.name, results / history.PLOT.name)
     return out
+
+
+def _recall(full: bool, results: Path, tag: str) -> dict[str, Any] | None:
+    """LoCoMo recall (`perf/recall.py`): saved with its plot as recall-<tag>.json/.png; None without the data."""
+    if not locomo.DEFAULT_PATH.is_dir():
+        return None
+    report = recall.run("minilm", None) if full else recall.run("hash", 1)
+    (results / f"recall-{tag}.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    recall.plot(report, results / f"recall-{tag}.png")
+    return {k: report[k] for k in ("date", "embedder", "conversations", "questions", "search_latency_ms", "retrievers")}
 
 
 def summary(out: dict[str, Any]) -> str:
@@ -86,5 +102,9 @@ def summary(out: dict[str, Any]) -> str:
     parts += ["", capacity.table(out["capacity"])]
     if "goals" in out:
         parts += ["", goals.tables(out["goals"])]
+    if "recall" in out:
+        service = out["recall"]["retrievers"]["service"]["overall"]
+        cells = ", ".join(f"R@{k} {service[f'r@{k}']:.3f}" for k in recall.KS)
+        parts += ["", f"LoCoMo recall through the service ({out['recall']['embedder']}): {cells}"]
     parts.append(f"\nplot: {out['plot']}")
     return "\n".join(parts)

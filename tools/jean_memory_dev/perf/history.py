@@ -9,8 +9,9 @@ rebuild the plot alone:
 
 The figures are the product plan's, from the hash scenarios that every full run measures (so that runs
 compare): creation and hot search latency, the cache hit rate under Zipf load, saturation throughput,
-and MiniLM's capacity. Prometheus keeps the production view of the same figures (the Trends dashboard,
-`jm:trend_*`); this file keeps the benchmark's, run after run, in git.
+MiniLM's capacity, and LoCoMo recall through the service (R@5, R@10). Prometheus keeps the production
+view of the same figures (the Trends dashboard, `jm:trend_*`); this file keeps the benchmark's, run
+after run, in git.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def figures(out: dict[str, Any]) -> dict[str, float]:
         found["minilm_zipf_searches_per_s"] = capacity["zipf_searches"]["searches_per_s"]
     if "sustained_adds" in capacity:
         found["minilm_sustained_adds_per_s"] = capacity["sustained_adds"]["acknowledged_per_s"]
+    recall = (out.get("recall") or {}).get("retrievers", {}).get("service", {}).get("overall", {})
+    for k in (5, 10):  # LoCoMo recall through the service (perf/recall.py), MiniLM in a full run
+        if f"r@{k}" in recall:
+            found[f"locomo_recall_at_{k}"] = recall[f"r@{k}"]
     return found
 
 
