@@ -497,6 +497,8 @@ class ClusterMetrics:
             self.embed_claims.labels(origin)
         for state in ("busy", "idle", "max"):
             self.pool_connections.labels(state)
+        for outcome in ("applied", "newer", "behind"):
+            self.local_applies.labels(outcome)
 
 
 class Metrics:

@@ -10,50 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from jean_memory_dev.background import Background
+
 if TYPE_CHECKING:
     from jean_memory_dev.drill.base import DrillRun
-
-
-class Background:
-    """An action's loop on a thread, from `start` (in inject) to `stop` (in clear): `step()` again and
-    again, each call starting `every_s` after the previous one started (0: back to back), so a load shape
-    offers a steady rate whatever each call takes. Stopping twice, or before a start, is harmless."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors: list[str] = []
-
-    def start(self, step: Callable[[], object], name: str, every_s: float = 0.0) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(step, every_s, self._stop), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, step: Callable[[], object], every_s: float, stop: threading.Event) -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                step()
-            except Exception as exc:  # a shape keeps going; the drill reports what failed
-                self.errors.append(repr(exc))
-                time.sleep(0.2)
-            if every_s:
-                stop.wait(max(0.0, every_s - (time.monotonic() - started)))
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jean_memory.config import Settings
+from jean_memory_dev.background import Background
 from jean_memory_dev.perf.baseline import Samples, cache_hit_rates, delta, gauge, machine_facts, scrape, total
 from jean_memory_dev.perf.workload import sentence
 from jean_memory_dev.perf.wrkrun import run_wrk
@@ -49,26 +50,23 @@ def model_throughput(service: Settings, threads: int, seconds: float) -> float:
 
 
 class BacklogWatch:
-    """Scrapes the service every half second: the largest embedding backlog seen, and snapshots."""
+    """Scrapes the service every half second: the largest embedding backlog seen."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.max_backlog = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._loop = Background()
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            backlog = gauge(scrape(self.url), "jm_embedding_backlog") or 0.0
-            self.max_backlog = max(self.max_backlog, backlog)
+    def _scrape(self) -> None:
+        backlog = gauge(scrape(self.url), "jm_embedding_backlog") or 0.0
+        self.max_backlog = max(self.max_backlog, backlog)
 
     def __enter__(self) -> BacklogWatch:
-        self._thread.start()
+        self._loop.start(self._scrape, "backlog-watch", every_s=0.5)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._loop.stop()
 
 
 def sustained_adds(

@@ -19,13 +19,13 @@ from __future__ import annotations
 import random
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from jean_memory_dev.background import Background
 from jean_memory_dev.processes import ServiceProcess
 
 _WORDS = (
@@ -80,27 +80,23 @@ class Prober:
     """`/healthz` every `PROBE_EVERY_S` from a thread, each probe's latency kept."""
 
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._stop = threading.Event()
         self.latencies: list[float] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._client = httpx.Client(base_url=url, timeout=30)
+        self._loop = Background()
+
+    def _probe(self) -> None:
+        start = time.perf_counter()
+        self._client.get("/healthz")
+        self.latencies.append(time.perf_counter() - start)
 
     def __enter__(self) -> Prober:
-        self._thread.start()
+        self._client.get("/healthz")  # the connection is open before the first measured probe
+        self._loop.start(self._probe, "healthz-probe", every_s=PROBE_EVERY_S)
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self._url, timeout=30) as c:
-            c.get("/healthz")  # the connection is open before the first measured probe
-            while not self._stop.is_set():
-                start = time.perf_counter()
-                c.get("/healthz")
-                self.latencies.append(time.perf_counter() - start)
-                time.sleep(PROBE_EVERY_S)
+        self._loop.stop()
+        self._client.close()
 
 
 def post_batch(c: httpx.Client, user: str, items: list[dict[str, Any]], dedupe: bool = False) -> list[str]:
