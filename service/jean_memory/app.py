@@ -74,7 +74,8 @@ def create_app(
 
     openapi = app.openapi
     app.openapi = lambda: document_limits(openapi(), settings)  # type: ignore[method-assign]
-    app.add_middleware(RequestGuard, settings=settings)  # the key and the body's size, before it is read
+    # the key, the tenant's limits and the body's size, before the body is read
+    app.add_middleware(RequestGuard, settings=settings, tenants=telemetry.metrics.tenants)
     app.add_middleware(DrainMiddleware, state=app.state)
     if settings.telemetry is TelemetryMode.LEAN:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
