@@ -385,6 +385,11 @@ class Settings(BaseSettings):
         description="Tenants named in the `tenant` label of the `jm_tenant_*` metrics (the first, sorted by name); "
         "the rest share the label `other`, so the series stay bounded however many tenants the keys name.",
     )
+    docs: bool = Field(
+        True,
+        description="Serve the API's pages, `/docs` (Swagger UI) and `/redoc`, with their assets from this "
+        "process (no CDN: they work offline); false removes them. `/openapi.json` stays.",
+    )
     faults_enabled: bool = Field(
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
