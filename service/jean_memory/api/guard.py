@@ -3,6 +3,9 @@
 - **The key first.** With `JM_API_KEYS` set, a `/v1` request without a valid bearer key is answered
   401 naming the field `authorization` before any of its body is read (constant-time comparison, as
   bytes, against every key). `/healthz`, `/readyz`, `/metrics` and the rest outside `/v1` stay open.
+- **Each tenant within its limits.** With two or more tenants, a request past its tenant's rate or
+  share of the admission slots is answered 429 naming `tenant`, before its body is read
+  (`api/fairness.py`); an admitted one holds its tenant's slot until its response is sent.
 - **One `Authorization` header.** It is a singleton field (RFC 9110), and proxies and frameworks
   disagree on which of two counts (this guard would read the last, FastAPI's HTTPBearer, which the
   admin routes use, the first): a request with several is refused with 401 on every route.
