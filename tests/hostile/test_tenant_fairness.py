@@ -117,3 +117,17 @@ def test_a_tenant_holds_at_most_its_share_of_the_slots(start_service: StartServi
     assert metric(svc.url, "jm_tenant_rejected_total", tenant="acme", limit="concurrency") == 4
     assert metric(svc.url, "jm_tenant_rejected_total", tenant="globex") == 0
     assert metric(svc.url, "jm_admission_rejected_total") == 0
+
+
+def test_the_tenant_label_is_bounded(start_service: StartService) -> None:
+    """Past JM_TENANT_METRICS_MAX tenants (by name), the rest share the label `other`."""
+    initech = "i" * 32
+    keys = {"JM_API_KEYS": f"{ACME}:acme,{GLOBEX}:globex,{initech}:initech", "JM_TENANT_METRICS_MAX": "1"}
+    svc = start_service(keys)
+    for key in (ACME, GLOBEX, initech):
+        r = httpx.get(f"{svc.url}/v1/memories", params={"user_id": "u"}, headers=bearer(key))
+        assert r.status_code == 200, r.text
+    assert metric(svc.url, "jm_tenant_admitted_total", tenant="acme", operation="read") == 1
+    assert metric(svc.url, "jm_tenant_admitted_total", tenant="other", operation="read") == 2
+    text = httpx.get(f"{svc.url}/metrics").text
+    assert "globex" not in text and "initech" not in text
