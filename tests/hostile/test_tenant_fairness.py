@@ -87,24 +87,24 @@ def test_a_flooding_tenant_is_limited_and_the_others_keep_their_latency(start_se
     )
 
 
-def test_a_tenant_holds_at_most_its_share_of_the_slots(start_service: StartService) -> None:
+#: Searches made slow, 8 read slots, no rate limit: the share alone is tested.
+SHARE_ENV = {**KEYS, "JM_TENANT_RATE_LIMIT": "", "JM_MAX_INFLIGHT_READS": "8", "JM_FAULTS_ENABLED": "true",
+             "JM_ADMIN_TOKEN": ADMIN}  # fmt: skip
+
+
+def check_the_share(url: str) -> None:
     """Searches made slow (an injected second each): acme's 8 at once would take all 8 read slots and
     globex would get 503. With a share of one half, 4 of acme's are refused and globex's 4 all succeed."""
-    env = {**KEYS, "JM_TENANT_RATE_LIMIT": "", "JM_MAX_INFLIGHT_READS": "8", "JM_FAULTS_ENABLED": "true",
-           "JM_ADMIN_TOKEN": ADMIN}  # fmt: skip
-    svc = start_service(env)
     spec = {"latency_ms": {"search": 1000}}
-    assert httpx.put(f"{svc.url}/admin/faults", json=spec, headers=bearer(ADMIN)).status_code == 200
+    assert httpx.put(f"{url}/admin/faults", json=spec, headers=bearer(ADMIN)).status_code == 200
 
     def search(key: str) -> httpx.Response:
-        return httpx.post(
-            f"{svc.url}/v1/search", json={"user_id": "u", "query": "slow"}, headers=bearer(key), timeout=30
-        )
+        return httpx.post(f"{url}/v1/search", json={"user_id": "u", "query": "slow"}, headers=bearer(key), timeout=30)
 
     with ThreadPoolExecutor(12) as pool:
         acme = [pool.submit(search, ACME) for _ in range(8)]
         time.sleep(0.3)  # acme's requests hold their slots for a second
-        held = metric(svc.url, "jm_tenant_inflight", tenant="acme", operation="read")
+        held = metric(url, "jm_tenant_inflight", tenant="acme", operation="read")
         globex = [pool.submit(search, GLOBEX) for _ in range(4)]
         acme_codes = sorted(f.result().status_code for f in acme)
         globex_codes = [f.result().status_code for f in globex]
@@ -114,9 +114,13 @@ def test_a_tenant_holds_at_most_its_share_of_the_slots(start_service: StartServi
     r = next(f.result() for f in acme if f.result().status_code == 429)
     assert [e["field"] for e in r.json()["errors"]] == ["tenant"], r.text
     assert "share of the slots" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
-    assert metric(svc.url, "jm_tenant_rejected_total", tenant="acme", limit="concurrency") == 4
-    assert metric(svc.url, "jm_tenant_rejected_total", tenant="globex") == 0
-    assert metric(svc.url, "jm_admission_rejected_total") == 0
+    assert metric(url, "jm_tenant_rejected_total", tenant="acme", limit="concurrency") == 4
+    assert metric(url, "jm_tenant_rejected_total", tenant="globex") == 0
+    assert metric(url, "jm_admission_rejected_total") == 0
+
+
+def test_a_tenant_holds_at_most_its_share_of_the_slots(start_service: StartService) -> None:
+    check_the_share(start_service(SHARE_ENV).url)
 
 
 def test_the_tenant_label_is_bounded(start_service: StartService) -> None:
