@@ -1,10 +1,13 @@
 # Thin targets over scripts/: each one line, the scripts do the work.
-.PHONY: install run test check generate stack cluster drill bench lint coherence
+.PHONY: install install-service run test check generate stack cluster drill bench lint coherence
 
 install:        ## install Python dependencies and the system components (apt, as root)
 	scripts/install
 
-run: install    ## start the service on the embedded default (SQLite, in-process FAISS), port $$JM_PORT or 8766
+install-service:  ## only what serving needs: the service and its model export (no tooling, no system packages)
+	scripts/install-service
+
+run: install-service  ## start the service on the embedded default (SQLite, in-process FAISS), port $$JM_PORT or 8766
 	scripts/run
 
 test: install   ## the whole suite, installing what it needs

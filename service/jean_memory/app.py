@@ -13,8 +13,10 @@ from fastapi import Depends, FastAPI
 from jean_memory import __version__
 from jean_memory.api import batchbody, health, memories, observability, search
 from jean_memory.api.deps import require_api_key
+from jean_memory.api.docs import install_docs
 from jean_memory.api.drain import DrainMiddleware
 from jean_memory.api.errors import install_error_handlers
+from jean_memory.api.examples import document_examples
 from jean_memory.api.guard import RequestGuard
 from jean_memory.api.limits import document_limits
 from jean_memory.api.responses import FastJSONResponse
@@ -57,7 +59,11 @@ def create_app(
         description="A durable, two-tier memory API for AI agents.",
         default_response_class=FastJSONResponse,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by `install_docs`, or not at all (JM_DOCS)
+        redoc_url=None,
     )
+    if settings.docs:
+        install_docs(app, app.title)
     app.state.settings = settings
     app.state.telemetry = telemetry
     _document_streamed_bodies(app)
@@ -73,8 +79,9 @@ def create_app(
         app.include_router(admin)
 
     openapi = app.openapi
-    app.openapi = lambda: document_limits(openapi(), settings)  # type: ignore[method-assign]
-    app.add_middleware(RequestGuard, settings=settings)  # the key and the body's size, before it is read
+    app.openapi = lambda: document_examples(document_limits(openapi(), settings))  # type: ignore[method-assign]
+    # the key, the tenant's limits and the body's size, before the body is read
+    app.add_middleware(RequestGuard, settings=settings, tenants=telemetry.metrics.tenants)
     app.add_middleware(DrainMiddleware, state=app.state)
     if settings.telemetry is TelemetryMode.LEAN:
         app.add_middleware(TelemetryMiddleware, telemetry=telemetry)

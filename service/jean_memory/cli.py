@@ -60,13 +60,17 @@ class DrainingServer(uvicorn.Server):
 def _serve(args: argparse.Namespace) -> int:
     from jean_memory.app import create_app
     from jean_memory.connections import protocol_for
+    from jean_memory.startup import export_notice, summary
+    from jean_memory.telemetry.logs import configure_logging
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)  # uvicorn's loggers too (log_config=None)
+    log = logging.getLogger(__name__)
+    log.info("%s", summary(settings))
     for warning in settings.start_warnings():
-        logging.getLogger(__name__).warning("%s", warning)
+        log.warning("%s", warning)
+    if notice := export_notice(settings):
+        log.info("%s", notice)
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     lock = _own_data_dir(settings, "serve", listen=f"{settings.host}:{settings.port}")
     if lock is None:
@@ -86,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=settings.keep_alive_timeout_s,
         backlog=settings.backlog,
         access_log=False,
+        log_config=None,  # its records go to the root logger, in JM_LOG_FORMAT
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=10,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -362,6 +363,33 @@ class Settings(BaseSettings):
         512, ge=1, description="Concurrent get/list/search requests before new ones get 503."
     )
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 and 503.")
+    tenant_rate_limit: str = Field(
+        "1000/second",
+        description="Requests one tenant may make to `/v1`, in the `limits` library's notation (`100/second`, "
+        "`5000/minute`; a sliding window per tenant); past it a request gets 429 naming `tenant`, with Retry-After. "
+        "Empty: no rate limit. Applies, with `JM_TENANT_INFLIGHT_SHARE`, when the API keys name two or more "
+        "tenants (keys without a tenant are the default tenant).",
+    )
+    tenant_inflight_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The share of each operation's admission slots (`JM_MAX_INFLIGHT_READS`, "
+        "`JM_MAX_INFLIGHT_WRITES`) one tenant may hold at once, so one tenant's flood leaves the others room; "
+        "past it a request gets 429 naming `tenant`. Applies when the API keys name two or more tenants.",
+    )
+    tenant_metrics_max: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Tenants named in the `tenant` label of the `jm_tenant_*` metrics (the first, sorted by name); "
+        "the rest share the label `other`, so the series stay bounded however many tenants the keys name.",
+    )
+    docs: bool = Field(
+        True,
+        description="Serve the API's pages, `/docs` (Swagger UI) and `/redoc`, with their assets from this "
+        "process (no CDN: they work offline); false removes them. `/openapi.json` stays.",
+    )
     faults_enabled: bool = Field(
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
@@ -518,6 +546,17 @@ class Settings(BaseSettings):
             if urlsplit(self.ltm_url.get_secret_value()).password is not None:
                 raise ValueError("JM_LTM_URL holds a password and JM_LTM_PASSWORD_FILE is set: keep only the file")
         return self
+
+    @field_validator("tenant_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError("want a rate such as `100/second` or `5000/minute`, or empty for none") from None
+        return value
 
     @model_validator(mode="after")
     def _check_tenants_store(self) -> Settings:

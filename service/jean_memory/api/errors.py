@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Mount
 
+from jean_memory.api.cursor import CURSOR_PATTERN
 from jean_memory.api.responses import FastJSONResponse
-from jean_memory.api.schemas import UNICODE_ERROR
+from jean_memory.api.schemas import UNICODE_ERROR, USER_ID_PATTERN
 from jean_memory.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
+
+#: A pattern a field breaks, in words: a raw regex in a message helps nobody.
+PATTERN_WORDS = {
+    USER_ID_PATTERN: "must be printable text with at least one non-space character (no control characters)",
+    CURSOR_PATTERN: "must be the next_cursor of a previous page, unchanged",
+}
+OTHER_PATTERN = "has a form this field does not accept"
 
 #: A client's key quoted in a field name is cut here: an unknown 20,000-character key is named, not echoed.
 FIELD_PART_CHARS = 64
@@ -64,6 +74,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
             msg = "is required"
         elif e.get("type") == "extra_forbidden":
             msg = "is not a known field"
+        elif e.get("type") == "string_pattern_mismatch":
+            msg = PATTERN_WORDS.get(str(e.get("ctx", {}).get("pattern", "")), OTHER_PATTERN)
         elif e.get("type") == UNICODE_ERROR and msg.startswith("Input should be"):  # pydantic-core's own wording
             msg = "must be valid Unicode: no lone surrogates"
         elif e.get("type") in ("dict_type", "model_type", "model_attributes_type"):
@@ -83,21 +95,56 @@ async def _service_error(request: Request, exc: ServiceError) -> FastJSONRespons
     return error_response(exc.status, [(exc.field, message)], headers or None)
 
 
+#: The methods an `Allow` header may name (RFC 9110's, less the ones no route here serves).
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+async def method_not_allowed() -> None:
+    """The endpoint of routes that exist only to answer 405 (`/memories/batch` with GET would otherwise be
+    taken for a memory id, a 422); `allowed_methods` does not count them."""
+    raise HTTPException(405, "Method Not Allowed")
+
+
+def _flat(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, with FastAPI's included routers (resolved lazily, so not in `app.routes`) opened."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield route
+
+
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    """The methods this path serves: for each, the route the router would pick (the first full match),
+    unless that route only answers 405. Starlette's own header names only the first route's."""
+    routes = list(_flat(request.app.router.routes))
+    allowed = []
+    for method in METHODS:
+        # from the application's root: inside a mount (the docs' assets) the request's own root is the mount's
+        scope = {**request.scope, "method": method, "root_path": request.scope.get("app_root_path", "")}
+        for route in routes:
+            if route.matches(scope)[0] is Match.FULL:
+                if isinstance(route, Mount):  # matches every method: the static assets serve GET and HEAD
+                    if method in ("GET", "HEAD"):
+                        allowed.append(method)
+                elif getattr(route, "endpoint", None) is not method_not_allowed:
+                    allowed.append(method)
+                break
+    return ", ".join(allowed)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> FastJSONResponse:
+    """The framework's own refusals, naming what was wrong: the method (405, with `Allow`) or the URL (404)."""
     headers = dict(exc.headers or {})
+    field: str | None = None
+    message = str(exc.detail)
     if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
-    return error_response(exc.status_code, [(None, str(exc.detail))], headers)
+        headers["Allow"] = allowed = allowed_methods(request)
+        field, message = "method", f"{request.method} is not served at this path (allowed: {allowed or 'none'})"
+    elif exc.status_code == 404 and message == "Not Found":
+        field, message = "url", "no route serves this path"
+    return error_response(exc.status_code, [(field, message)], headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:

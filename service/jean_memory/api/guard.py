@@ -3,6 +3,9 @@
 - **The key first.** With `JM_API_KEYS` set, a `/v1` request without a valid bearer key is answered
   401 naming the field `authorization` before any of its body is read (constant-time comparison, as
   bytes, against every key). `/healthz`, `/readyz`, `/metrics` and the rest outside `/v1` stay open.
+- **Each tenant within its limits.** With two or more tenants, a request past its tenant's rate or
+  share of the admission slots is answered 429 naming `tenant`, before its body is read
+  (`api/fairness.py`); an admitted one holds its tenant's slot until its response is sent.
 - **One `Authorization` header.** It is a singleton field (RFC 9110), and proxies and frameworks
   disagree on which of two counts (this guard would read the last, FastAPI's HTTPBearer, which the
   admin routes use, the first): a request with several is refused with 401 on every route.
@@ -34,8 +37,11 @@ import secrets
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jean_memory import jsonutil
+from jean_memory.api.fairness import FIELD as TENANT
+from jean_memory.api.fairness import TenantFairness, operation
 from jean_memory.config import Settings
 from jean_memory.connections import BODY_TIMED_OUT
+from jean_memory.telemetry.metrics import TenantMetrics
 
 BATCH_PATH = "/v1/memories/batch"
 AUTHORIZATION = "authorization"
@@ -77,8 +83,9 @@ class BodyBudget:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, tenants: TenantMetrics) -> None:
         self.app = app
+        self.fairness = TenantFairness(settings, tenants)
         self._keys = [(key.encode(), tenant) for key, tenant in sorted(settings.tenant_keys.items())]
         self._www = ((b"www-authenticate", b"Bearer"),)
         self._batch_limit = settings.body_limit
@@ -125,9 +132,36 @@ class RequestGuard:
                     await send(message)
                 return
             scope.setdefault("state", {})["tenant"] = tenant  # the routes scope user ids by it
+            if self.fairness.enabled:
+                await self._fairly(scope, receive, send, tenant, (has_body, length, chunked))
+                return
+        await self._bounded(scope, receive, send, has_body, length, chunked)
+
+    async def _fairly(
+        self, scope: Scope, receive: Receive, send: Send, tenant: str, body: tuple[bool, bytes | None, bool]
+    ) -> None:
+        """Hold one of the tenant's slots for the whole request (a streamed export included), or refuse it
+        before its body is read (`api/fairness.py`)."""
+        op = operation(scope["method"], scope["path"])
+        refused = self.fairness.admit(tenant, op)
+        if refused is not None:
+            retry = ((b"retry-after", str(refused.retry_after_s).encode()),)
+            for message in refusal(429, TENANT, refused.message, close=body[0], headers=retry):
+                await send(message)
+            return
+        try:
+            await self._bounded(scope, receive, send, *body)
+        finally:
+            self.fairness.release(tenant, op)
+
+    async def _bounded(
+        self, scope: Scope, receive: Receive, send: Send, has_body: bool, length: bytes | None, chunked: bool
+    ) -> None:
+        """The body within the route's limit and the shared budget, then the application."""
         if not has_body:
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
         limit = self._batch_limit if path == BATCH_PATH else self._limit
         if length is not None and not chunked and (not length.isdigit() or int(length) > limit):
             for message in refusal(413, "body", _too_large(limit, path), close=True):

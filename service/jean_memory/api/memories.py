@@ -9,14 +9,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.exceptions import HTTPException
 
 from jean_memory import jsonutil
 from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
+from jean_memory.api.errors import method_not_allowed
 from jean_memory.api.limits import check_item
-from jean_memory.api.params import ERRORS, MemoryId, UserIdQuery
+from jean_memory.api.params import (
+    ADD_ERRORS,
+    DELETE_ERRORS,
+    FORGET_ERRORS,
+    GET_ERRORS,
+    LIST_ERRORS,
+    UPDATE_ERRORS,
+    MemoryId,
+    UserIdQuery,
+)
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import (
     AddMemory,
@@ -37,7 +46,7 @@ from jean_memory.errors import Invalid
 from jean_memory.memory import Memory, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1")
 
 
 def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
@@ -46,7 +55,7 @@ def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
     return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at)
 
 
-@router.post("/memories", status_code=201, response_model=Created, responses={200: {"model": Created}})
+@router.post("/memories", status_code=201, response_model=Created, responses={200: {"model": Created}, **ADD_ERRORS})
 async def add_memory(body: AddMemory, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
     """201 with the new memory's id; 200 when `dedupe` found a near-duplicate (its id, nothing created)."""
     (stored,) = await writes.add(owner_key(tenant, body.user_id), [_new(body, "", settings)], dedupe=body.dedupe)
@@ -62,7 +71,13 @@ async def add_memory(body: AddMemory, writes: Writer, tenant: Tenant, settings: 
     )
 
 
-@router.post("/memories/batch", status_code=201, response_model=CreatedBatch, openapi_extra=batchbody.OPENAPI_BODY)
+@router.post(
+    "/memories/batch",
+    status_code=201,
+    response_model=CreatedBatch,
+    responses=ADD_ERRORS,
+    openapi_extra=batchbody.OPENAPI_BODY,
+)
 async def add_batch(request: Request, writes: Writer, tenant: Tenant, settings: Config) -> FastJSONResponse:
     """Up to JM_MAX_BATCH_ITEMS memories in one durable commit; the ids in the items' order."""
     body = await batchbody.read_batch(request, settings.max_batch_items)
@@ -77,16 +92,17 @@ async def add_batch(request: Request, writes: Writer, tenant: Tenant, settings: 
     )
 
 
-@router.api_route("/memories/batch", methods=["GET", "DELETE", "PUT", "PATCH"], include_in_schema=False)
-async def batch_other_methods() -> None:
-    """`/memories/batch` is not a memory id: answer 405, not a 422 about a malformed id."""
-    raise HTTPException(405, "Method Not Allowed")
+# `/memories/batch` and `/memories/export` are not memory ids: other methods get 405, not a 422 about a
+# malformed id (and `Allow` names only the methods they serve).
+router.add_api_route(
+    "/memories/batch", method_not_allowed, methods=["GET", "DELETE", "PUT", "PATCH"], include_in_schema=False
+)
 
 
 @router.get(
     "/memories/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}},
+    responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}, **LIST_ERRORS},
 )
 async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> StreamingResponse:
     """Every memory of the user as NDJSON, oldest first, streamed; each line is a valid batch-add item."""
@@ -120,19 +136,19 @@ def _export_line(memory: Memory) -> bytes:
     )
 
 
-@router.api_route("/memories/export", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-async def export_other_methods() -> None:
-    """`/memories/export` is not a memory id: answer 405, not a 422 about a malformed id."""
-    raise HTTPException(405, "Method Not Allowed")
+router.add_api_route(
+    "/memories/export", method_not_allowed, methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 
 
-@router.get("/memories/{id}", response_model=MemoryOut)
+@router.get("/memories/{id}", response_model=MemoryOut, responses=GET_ERRORS)
 async def get_memory(id: MemoryId, user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> FastJSONResponse:
+    """The memory's current version, or 404 when the user has no memory with this id (or it expired)."""
     memory = await reads.get(owner_key(tenant, user_id), str(id))
     return FastJSONResponse(memory.public())
 
 
-@router.patch("/memories/{id}", response_model=MemoryOut)
+@router.patch("/memories/{id}", response_model=MemoryOut, responses=UPDATE_ERRORS)
 async def update_memory(
     id: MemoryId, user_id: UserIdQuery, body: UpdateMemory, writes: Writer, tenant: Tenant, settings: Config
 ) -> FastJSONResponse:
@@ -145,28 +161,30 @@ async def update_memory(
     return FastJSONResponse(memory.public())
 
 
-@router.get("/memories/{id}/history", response_model=HistoryOut)
+@router.get("/memories/{id}/history", response_model=HistoryOut, responses=GET_ERRORS)
 async def memory_history(
     id: MemoryId, user_id: UserIdQuery, history: HistoryReader, tenant: Tenant
 ) -> FastJSONResponse:
+    """Every version of the memory, oldest first (what each update changed, and when)."""
     entries = await history.history(owner_key(tenant, user_id), str(id))
     return FastJSONResponse({"id": str(id), "user_id": user_id, "versions": [e.public() for e in entries]})
 
 
-@router.delete("/memories/{id}", status_code=204)
+@router.delete("/memories/{id}", status_code=204, responses=DELETE_ERRORS)
 async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> Response:
+    """Delete the memory from every tier and the store of record: 204, or 404 when there is none."""
     await writes.delete(owner_key(tenant, user_id), str(id))
     return Response(status_code=204)
 
 
-@router.delete("/memories", response_model=Forgotten)
+@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS)
 async def forget_user(user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> FastJSONResponse:
     """Forget the user: every memory, from every tier, cache and the store of record (history too)."""
     count = await writes.forget(owner_key(tenant, user_id))
     return FastJSONResponse({"user_id": user_id, "forgotten": count})
 
 
-@router.get("/memories", response_model=MemoryPage)
+@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS)
 async def list_memories(
     user_id: UserIdQuery,
     reads: Reader,
@@ -176,6 +194,7 @@ async def list_memories(
         str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
 ) -> FastJSONResponse:
+    """The user's memories, newest first, a page at a time: pass `next_cursor` back as `cursor`."""
     before = parse_cursor(cursor) if cursor else None
     page = await reads.list_page(owner_key(tenant, user_id), limit, before)
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None

@@ -31,11 +31,21 @@ def bundle_dir(cache: Path, model_name: str) -> Path:
     return cache / model_stem(model_name)
 
 
+def _needed(int8: bool) -> list[str]:
+    return [BUNDLE_FILE, TOKENIZER_FILE, MODEL_INT8_FILE if int8 else MODEL_FILE]
+
+
+def bundle_ready(model_name: str, cache: Path, int8: bool) -> bool:
+    """Whether the bundle is complete, so no export is needed."""
+    folder = bundle_dir(cache, model_name)
+    return all((folder / name).exists() for name in _needed(int8))
+
+
 def ensure_bundle(model_name: str, cache: Path, int8: bool) -> Path:
     """The bundle's folder, exported on first use where the `export` extra is installed."""
     folder = bundle_dir(cache, model_name)
-    needed = [BUNDLE_FILE, TOKENIZER_FILE, MODEL_INT8_FILE if int8 else MODEL_FILE]
-    if all((folder / name).exists() for name in needed):
+    needed = _needed(int8)
+    if bundle_ready(model_name, cache, int8):
         return folder
     try:
         from jean_memory.embedding.export import export_bundle

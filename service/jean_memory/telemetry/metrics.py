@@ -276,6 +276,31 @@ class AdmissionMetrics:
                 self.rejected.labels(operation, reason)
 
 
+class TenantMetrics:
+    """Per-tenant fairness (`api/fairness.py`): requests admitted, refused and in flight, by tenant.
+
+    The `tenant` label is a configured tenant's name (`default` for keys without one), never a user id;
+    past `JM_TENANT_METRICS_MAX` tenants the rest share `other`, so the series stay bounded.
+    """
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.admitted = Counter(
+            "jm_tenant_admitted_total", "/v1 requests admitted, by tenant and operation.", ["tenant", "operation"],
+            registry=r,
+        )  # fmt: skip
+        self.rejected = Counter(
+            "jm_tenant_rejected_total",
+            "/v1 requests refused with 429 by a per-tenant limit: rate (JM_TENANT_RATE_LIMIT) or concurrency "
+            "(JM_TENANT_INFLIGHT_SHARE).",
+            ["tenant", "limit"],
+            registry=r,
+        )
+        self.inflight = LoopGauge(
+            "jm_tenant_inflight", "/v1 requests in flight, by tenant and operation.", ["tenant", "operation"],
+            registry=r,
+        )  # fmt: skip
+
+
 class ConnectionMetrics:
     """The HTTP connections below the application: how many are open, and what was refused before a request."""
 
@@ -523,6 +548,7 @@ class Metrics:
         self.ltm = LtmMetrics(r)
         self.stm = StmMetrics(r)
         self.admission = AdmissionMetrics(r)
+        self.tenants = TenantMetrics(r)
         self.disk = DiskMetrics(r)
         self.connections = ConnectionMetrics(r)
         self.pipeline = PipelineMetrics(r)
