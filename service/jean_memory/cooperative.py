@@ -40,9 +40,13 @@ class Slices:
         """Yield to the event loop if the slice's budget is spent; whether it did."""
         if time.perf_counter() - self._since < self._budget_s:
             return False
+        await self.next_slice()
+        return True
+
+    async def next_slice(self) -> None:
+        """Yield to the event loop now, whatever is left of the budget, and start a new slice."""
         await turn()
         self._since = time.perf_counter()
-        return True
 
 
 class Lane:

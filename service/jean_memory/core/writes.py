@@ -38,6 +38,10 @@ from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
 
+#: Most memories published into the tier per slice: a deduplicated batch's vectors, known already, are
+#: indexed by one callback per slice (`VectorDelivery.deliver`), which this bounds.
+PUBLISH_SLICE = 128
+
 
 @dataclass(slots=True)
 class NewMemory:
@@ -301,7 +305,7 @@ class Writes:
         while start < len(memories):
             space = self._stm.space(user_id)
             end = start
-            while end < len(memories):
+            while end < len(memories) and end - start < PUBLISH_SLICE:
                 memory = memories[end]
                 self._stm.put(space, memory)
                 self._ids.add(memory_key(user_id, memory.id))
@@ -310,7 +314,8 @@ class Writes:
                     break
             self._embed(space, memories[start:end], seqs[start:end], vectors)
             start = end
-            await slices.pause()
+            if start < len(memories):
+                await slices.next_slice()  # the slice's known vectors are indexed before the next slice
 
     def _embed(self, space: UserSpace, memories: list[Memory], seqs: list[int], vectors: dict[str, np.ndarray]) -> None:
         """Queue the vectors to compute; those computed on the write path (deduplication) land at once."""
