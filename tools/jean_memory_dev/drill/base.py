@@ -43,6 +43,7 @@ from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, l
 from jean_memory_dev.mixin.boards import Mode, applies, board_of
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
+from jean_memory_dev.perf.workload import LOAD_QUERIES, query_pool
 from jean_memory_dev.processes import AlertmanagerServer, PrometheusServer, ReceiverProcess
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfile.py"
@@ -228,6 +229,13 @@ class DrillRun:
         # still fill (0.92 then 0.89 a window later, side by side on both builds), and a single sample over
         # 0.85 let a quick drill start its healthy window early and meet JeanMemoryLowCacheHitRate in it.
         held = f"{2 * duration_seconds(rate):g}s"
+        # The load's queries follow Zipf's law: left to the load alone, the query cache meets the rare ones
+        # for minutes (slower still on a busy machine), so every query of its pool is searched once first
+        # (three times: behind HAProxy each replica has its own cache).
+        queries = query_pool(int(os.environ.get("JM_LOAD_QUERIES", str(LOAD_QUERIES))))
+        with httpx.Client(base_url=self.front, timeout=30) as client:
+            for query in queries * 3:
+                client.post("/v1/search", json={"user_id": "drill-warm-up", "query": query, "k": 1})
 
         def warm() -> bool:
             hit = self.query(f"min_over_time(jm:cache_hit:ratio_rate{rate}[{held}])")

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from locust import FastHttpUser, between, task
 
-from jean_memory_dev.perf.workload import sentence, zipf_cum_weights
+from jean_memory_dev.perf.workload import LOAD_QUERIES, query_pool, sentence, zipf_cum_weights
 
 POPULATION = int(os.environ.get("JM_LOAD_USERS", "5000"))
 ZIPF = float(os.environ.get("JM_LOAD_ZIPF", "1.1"))
-QUERIES = int(os.environ.get("JM_LOAD_QUERIES", "500"))
+QUERIES = int(os.environ.get("JM_LOAD_QUERIES", str(LOAD_QUERIES)))
 
 
 def api_key() -> str:
@@ -43,7 +43,7 @@ API_KEY = api_key()
 
 
 USER_WEIGHTS = zipf_cum_weights(POPULATION, ZIPF)
-QUERY_POOL = [sentence(random.Random(i), 4) for i in range(QUERIES)]
+QUERY_POOL = query_pool(QUERIES)
 QUERY_WEIGHTS = zipf_cum_weights(QUERIES, ZIPF)
 
 

@@ -64,6 +64,15 @@ def sentence(rng: random.Random | None = None, n: int = 8) -> str:
     return " ".join(pick(WORDS) for _ in range(n))
 
 
+#: Distinct queries the load searches by default (JM_LOAD_QUERIES).
+LOAD_QUERIES = 500
+
+
+def query_pool(n: int) -> list[str]:
+    """The load's `n` distinct queries, the same in every process (the load generator's and the drill's)."""
+    return [sentence(random.Random(i), 4) for i in range(n)]
+
+
 def zipf_cum_weights(n: int, exponent: float) -> list[float]:
     """Cumulative weights of ranks 1..n under Zipf's law (for `random.choices(cum_weights=...)`)."""
     return list(itertools.accumulate(1.0 / (rank**exponent) for rank in range(1, n + 1)))
