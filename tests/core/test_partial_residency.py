@@ -24,6 +24,18 @@ def wait_shipped(c: TestClient) -> None:
         time.sleep(0.05)
 
 
+def snapshot_of(data: Path) -> Path:
+    """The one user's published snapshot: not the `.building-*` folder a compaction writes beside it (the
+    test once read one's meta.json before it was written) nor, during the swap, the `.old` one."""
+    deadline = time.monotonic() + 5
+    while True:
+        published = [p for p in (data / "index").iterdir() if not p.name.startswith(".") and p.suffix != ".old"]
+        if len(published) == 1 and (published[0] / "meta.json").exists():
+            return published[0]
+        assert time.monotonic() < deadline, f"no single published snapshot: {published}"
+        time.sleep(0.01)
+
+
 def top(c: TestClient, query: str) -> str:
     return str(c.post("/v1/search", json={"user_id": "big", "query": query, "k": 1}).json()["results"][0]["id"])
 
@@ -61,7 +73,7 @@ def test_a_big_user_is_served_partially_resident(
     hits = c.post("/v1/search", json={"user_id": "big", "query": "big fact 123 about topic4", "k": 3}).json()["results"]
     assert hits[0]["id"] == ids[123] and hits[0]["content"] == "big fact 123 about topic4"
     assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user's vectors come from its snapshot"
-    codes = faiss.read_index(str(next((data / "index").iterdir()) / "codes.faiss"))
+    codes = faiss.read_index(str(snapshot_of(data) / "codes.faiss"))
     assert (faiss.try_extract_index_ivf(codes) is not None) == bool(opts["stm_snapshot_ivf_vectors"])
     assert c.get(f"/v1/memories/{ids[7]}", params={"user_id": "big"}).json()["content"] == "big fact 7 about topic0"
     filtered = c.post("/v1/search", json={"user_id": "big", "query": "big fact 8", "filters": {"half": 1}}).json()
@@ -125,9 +137,9 @@ def test_a_grown_delta_is_compacted_into_a_new_snapshot(
         "/v1/memories/batch", json={"user_id": "big", "items": [{"content": f"later {i}"} for i in range(40)]}
     )
     wait_shipped(c)
-    before = json.loads(next((data / "index").iterdir()).joinpath("meta.json").read_text())["count"]
+    before = json.loads(snapshot_of(data).joinpath("meta.json").read_text())["count"]
     deadline = time.monotonic() + 20
-    while json.loads(next((data / "index").iterdir()).joinpath("meta.json").read_text())["count"] == before:
+    while json.loads(snapshot_of(data).joinpath("meta.json").read_text())["count"] == before:
         assert time.monotonic() < deadline, "no compaction"
         time.sleep(0.2)
     later = extra.json()["ids"][17]
