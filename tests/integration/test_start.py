@@ -5,6 +5,7 @@ without torch's warnings or a progress bar."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -78,10 +79,13 @@ def test_a_first_start_announces_the_model_export_and_prints_no_torch_warning(
 def test_make_run_installs_only_what_serving_needs() -> None:
     """`make run` once installed Prometheus, Alertmanager, PostgreSQL, HAProxy, hey and wrk; `make test` still does."""
     root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True).stdout
+    # Run under `make test`, an inner make inherits MAKELEVEL and prints "Entering directory" lines around its plan.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    make = ["make", "--no-print-directory", "-n"]
+    run = subprocess.run([*make, "run"], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     assert run.split() == ["scripts/install-service", "scripts/run"], run
     script = (root / "scripts" / "install-service").read_text()
     for unneeded in ("install-system", "apt-get", ".[dev]", "prometheus", "postgresql", "haproxy", "hey", "wrk"):
         assert unneeded not in script, unneeded
-    test = subprocess.run(["make", "-n", "test"], cwd=root, capture_output=True, text=True, check=True).stdout
+    test = subprocess.run([*make, "test"], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     assert "scripts/install\n" in test, test
