@@ -231,8 +231,8 @@ def export_line(line: str) -> ExportedMemory:
 async def achunks(items: Iterable[Item] | AsyncIterable[Item], size: int) -> AsyncIterator[list[Item]]:
     """`chunks` for an async source too (another service's export, streamed into this one)."""
     if not isinstance(items, AsyncIterable):
-        for chunk in chunks(items, size):
-            yield chunk
+        for whole in chunks(items, size):
+            yield whole
         return
     chunk: list[Item] = []
     async for item in items:

@@ -5,6 +5,7 @@ converge), so retrying is safe by default: the policy only bounds how long a cal
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tenacity
@@ -22,7 +23,9 @@ class RetryPolicy:
     - `backoff_initial_s` / `backoff_max_s`: exponential backoff with jitter, where no Retry-After is given;
     - `retry_after_max_s`: the longest Retry-After honoured as it is (a longer one is cut to this);
     - `retry_statuses`: answers retried (429 and 503 carry Retry-After; 502 and 504 come from proxies);
-    - `retry_transport`: retry when the connection fails or the answer is lost.
+    - `retry_transport`: retry when the connection fails or the answer is lost;
+    - `on_retry`: called before each wait with the failure, the attempt that failed (1 for the first) and
+      the seconds about to be waited: where a caller logs or counts retries.
     """
 
     max_attempts: int = 10
@@ -32,6 +35,7 @@ class RetryPolicy:
     retry_after_max_s: float = 60.0
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     retry_transport: bool = True
+    on_retry: Callable[[BaseException, int, float], None] | None = None
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, APIError):
@@ -49,11 +53,18 @@ class RetryPolicy:
         ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (state.attempt_number - 1))
         return random.uniform(self.backoff_initial_s / 2, ceiling)
 
+    def _report(self, state: RetryCallState) -> None:
+        if self.on_retry is not None and state.outcome is not None and state.next_action is not None:
+            exc = state.outcome.exception()
+            if exc is not None:
+                self.on_retry(exc, state.attempt_number, state.next_action.sleep)
+
     def _kwargs(self) -> dict[str, object]:
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.max_elapsed_s),
             "wait": self.wait_s,
             "retry": tenacity.retry_if_exception(self.should_retry),
+            "before_sleep": self._report,
             "reraise": True,
         }
 
