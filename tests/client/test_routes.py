@@ -129,4 +129,3 @@ def test_probes_and_an_unreachable_service(shared_service: ServiceProcess, make_
     with pytest.raises(TransportError) as refused:
         down.add("u", "x")
     assert refused.value.maybe_applied is False
-
