@@ -4,6 +4,7 @@ real service processes."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -153,3 +154,17 @@ def test_a_503_storm_in_the_middle_of_an_import(
     refused = retries.of(ServiceUnavailable)
     # Retry-After honoured: never retried sooner than the service asked.
     assert all(e.retry_after is not None and wait >= e.retry_after for e, wait in refused)
+
+
+def test_the_connection_cap_is_waited_out(start_service: StartService, make_client: MakeClient, user: str) -> None:
+    # Past JM_MAX_CONNECTIONS a new connection is answered 503 with Retry-After at once, before any
+    # application code: the client waits as asked and gets in once a connection is free.
+    svc = start_service({"JM_MAX_CONNECTIONS": "2", "JM_KEEP_ALIVE_TIMEOUT_S": "30", "JM_HEADER_TIMEOUT_S": "30"})
+    held = [socket.create_connection(("127.0.0.1", svc.port)) for _ in range(2)]
+    retries = Retries()
+    m = make_client(svc.url, retry=patient(retries))
+    threading.Timer(2.5, lambda: [s.close() for s in held]).start()
+    created = m.add(user, "in after the wait")
+    assert m.get(user, created.id).content == "in after the wait"
+    refused = retries.of(ServiceUnavailable)
+    assert refused and all(e.retry_after is not None and wait >= e.retry_after for e, wait in refused)

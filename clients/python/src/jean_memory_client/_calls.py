@@ -27,6 +27,10 @@ from jean_memory_client._models import (
 
 T = TypeVar("T")
 
+#: A proxy's answers when it lost the service's: the request may have been served (502 Bad Gateway,
+#: 504 Gateway Timeout, as HAProxy gives them in cluster mode).
+GATEWAY_LOST = (502, 504)
+
 #: An item of a batch: a `NewMemory`, an exported memory (added back as it was), a mapping in the
 #: service's item shape, or just the content.
 Item = NewMemory | ExportedMemory | Mapping[str, Any] | str
@@ -74,6 +78,8 @@ def check(call: Call[T], response: httpx.Response, attempts: Attempts) -> T:
         return call.read(response)
     if response.status_code == 404 and call.missing_ok and attempts.maybe_applied:
         return call.read(response)
+    if response.status_code in GATEWAY_LOST:
+        attempts.maybe_applied = True
     raise error_from(response)
 
 

@@ -19,7 +19,7 @@ class RetryPolicy:
     """How the client retries. `RetryPolicy(max_attempts=1)` turns retries off.
 
     - `max_attempts`: tries per call, the first included;
-    - `max_elapsed_s`: no retry starts (nor a wait begins) that would end past this, from the first try;
+    - `max_elapsed_s`: no wait begins that would end past this, counted from the first failure;
     - `backoff_initial_s` / `backoff_max_s`: exponential backoff with jitter, where no Retry-After is given;
     - `retry_after_max_s`: the longest Retry-After honoured as it is (a longer one is cut to this);
     - `retry_statuses`: answers retried (429 and 503 carry Retry-After; 502 and 504 come from proxies);

@@ -11,7 +11,7 @@ import httpx
 from jean_memory_client import _calls as calls
 from jean_memory_client import _config
 from jean_memory_client._calls import UNSET, Attempts, Call, Item
-from jean_memory_client._errors import ExportInterrupted, error_from
+from jean_memory_client._errors import ExportInterrupted, JeanMemoryError, error_from
 from jean_memory_client._models import (
     BatchCreated,
     Created,
@@ -39,8 +39,12 @@ class JeanMemory:
 
     Every call is retried by `retry` on 429/503 (after Retry-After), 502/504 and lost connections; adds
     carry ids chosen here before the first try, so a retry never stores a memory twice. `extra` on any
-    call sends fields this version does not name (e.g. scopes) as they are; the service refuses a field
-    it does not know with a 422 naming it.
+    call sends fields this version does not name (e.g. scopes) as they are; the service refuses a body
+    field it does not know with a 422 naming it.
+
+    `base_url` defaults to `JEAN_MEMORY_URL`, then http://127.0.0.1:8766; `api_key` to
+    `JEAN_MEMORY_API_KEY`. `http_client` is an httpx client of your own (its base URL, transport,
+    limits, proxies); the client adds its headers to it and leaves closing it to you.
     """
 
     def __init__(
@@ -70,13 +74,23 @@ class JeanMemory:
     # -- sending ---------------------------------------------------------------------------------
 
     def _send(self, call: Call[T]) -> T:
+        """The first try runs bare; only a failure worth retrying brings in tenacity, which replays that
+        failure as its own first attempt (so attempts, waits and `on_retry` count it) and goes on. The
+        retry machinery costs nothing on the calls that need none."""
         attempts = Attempts()
-        if not call.retried:
+        try:
             return calls.check(call, self._request(call, attempts), attempts)
-        for attempt in self.retry.retrying():
-            with attempt:
-                return calls.check(call, self._request(call, attempts), attempts)
-        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+        except JeanMemoryError as exc:
+            if not (call.retried and self.retry.should_retry(exc)):
+                raise
+            replay = [exc]
+
+        def again() -> T:
+            if replay:
+                raise replay.pop()
+            return calls.check(call, self._request(call, attempts), attempts)
+
+        return self.retry.retrying()(again)
 
     def _request(self, call: Call[Any], attempts: Attempts, stream: bool = False) -> httpx.Response:
         try:
