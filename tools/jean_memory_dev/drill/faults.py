@@ -102,8 +102,9 @@ def _thresholds() -> tuple[float, float]:
 
 
 def quick() -> tuple[Fault, ...]:
-    """The five original faults (their bounds unchanged), each now also delivering the SLO burn page its
-    errors or latency cause (the fast rules' burn windows), and the blocked event loop."""
+    """The five original faults (their bounds unchanged; the three flags among them injected together), each
+    also delivering the SLO burn page its errors or latency cause (the fast rules' burn windows), and the
+    blocked event loop."""
     from jean_memory_dev.drill.actions import AdminFaults
 
     return (
@@ -120,26 +121,28 @@ def quick() -> tuple[Fault, ...]:
             (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
             burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
         ),
+        # Three independent flags, injected together: each breaks a different part (the long-term store, the
+        # caches, the OTLP export) and raises its own alert, with its own bound, once; none of them moves the
+        # others' signals. One inject, one wait for the resolutions and one settle instead of three.
         Fault(
-            "ltm_unreachable",
-            (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails"),),
-            (Expect.of(Alert.LTM_UNREACHABLE),),
+            "flags",
+            (
+                AdminFaults(
+                    {"ltm_unreachable": True, "cache_disabled": True, "collector_unreachable": True},
+                    "every long-term store call fails, L1 and L2 miss every lookup, every OTLP export fails",
+                ),
+            ),
+            (
+                Expect.of(Alert.LTM_UNREACHABLE),
+                Expect.of(Alert.LOW_CACHE_HIT_RATE),
+                Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),
+            ),
             _names(
                 Alert.HIGH_ERROR_RATE,
                 Alert.AVAILABILITY_BUDGET_BURN,
                 Alert.SHUTTLE_STALE,
                 Alert.SHUTTLE_BACKLOG_GROWING,
             ),
-        ),
-        Fault(
-            "cache_disabled",
-            (AdminFaults({"cache_disabled": True}, "L1 and L2 miss every lookup"),),
-            (Expect.of(Alert.LOW_CACHE_HIT_RATE),),
-        ),
-        Fault(
-            "collector_unreachable",
-            (AdminFaults({"collector_unreachable": True}, "every OTLP export fails"),),
-            (Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),),
         ),
         # A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
         # second (about a tenth of its samples), and the requests that meet the block wait for it, so the
