@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
+from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, Expect, Fault, cluster
 from jean_memory_dev.drill.report import DrillResult
@@ -118,6 +119,8 @@ class ClusterDrill(DrillRun):
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports.receiver}",
             "JM_OTLP_METRICS": "false",
             "JM_TRACE_SAMPLE_RATIO": "0.1",
+            # Every replica replays the golden set: less often than embedded, three replicas share two cores.
+            **golden.env(folder / "golden.ndjson", interval_s=2 * golden.INTERVAL_S),
         }
         self.stack = HAClusterStack(folder / "cluster", replicas=3, env=env, ports=ports)
         self.prometheus = self.stack.monitoring.prometheus
