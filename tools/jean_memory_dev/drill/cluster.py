@@ -76,6 +76,12 @@ class HAClusterStack(ClusterStack):
         self.monitoring.wait_settled()
         super()._start_postgres()
 
+    def _start_replicas(self) -> None:
+        """Then the drill's golden users, before any Prometheus scrapes the replicas: a replay that ran before
+        them counts misses no rate will see (the load seeds them again, an idempotent repeat)."""
+        super()._start_replicas()
+        golden.seed(self.replicas[0].url)
+
     def up(self) -> dict[str, str]:
         urls = super().up()
         try:
