@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from jean_memory_dev.processes import ServiceProcess, free_port
 from tests.helpers import add_batch, metric, wait_until
@@ -27,6 +28,8 @@ ACME_KEY = "a" * 40
 USERS = (("", "golden-ann", DEFAULT_KEY), ("acme", "golden-bob", ACME_KEY))
 MEMORIES = 60  # per user: pure noise would find the right one at rank 1 about once in 60 tries
 QUERIES = 10  # per user
+#: Seconds between replays: a reading taken as one replay ends is far from the next one's start.
+INTERVAL_S = 2
 NS = uuid.UUID("6b1f3c2e-8a6d-4f0e-9d7a-2c5b1e0f4a11")
 
 
@@ -52,27 +55,37 @@ def _golden_lines() -> list[str]:
 
 
 def _counters(url: str) -> tuple[float, float, float]:
+    """(hits, expected, last replay's end) from one scrape: one consistent reading."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
     return (
-        metric(url, "jm_golden_hits_total"),
-        metric(url, "jm_golden_expected_total"),
-        metric(url, "jm_golden_last_run_timestamp_seconds"),
+        values["jm_golden_hits_total"],
+        values["jm_golden_expected_total"],
+        values["jm_golden_last_run_timestamp_seconds"],
     )
 
 
 def _recall_over_next_runs(url: str, runs: int = 2) -> float:
-    """Recall over the next `runs` whole replays: counters taken just after one replay finished, then after
-    `runs` more (a replay is counted as it goes, so a snapshot inside one would split it)."""
+    """Recall over the next `runs` whole replays. Each reading is the first scrape that sees a replay's end:
+    a replay is counted search by search as it goes, and the next one starts INTERVAL_S later, so that
+    scrape holds every search of the replay that ended and none of the next."""
 
     def after_a_run() -> tuple[float, float, float]:
-        _, _, last = _counters(url)
-        wait_until(lambda: _counters(url)[2] > last, 30, "a replay of the golden set to finish")
-        return _counters(url)
+        last = _counters(url)[2]
+        seen: list[tuple[float, float, float]] = []
+
+        def ended() -> bool:
+            seen.append(_counters(url))
+            return seen[-1][2] > last
+
+        wait_until(ended, 30, "a replay of the golden set to finish", interval_s=0.05)
+        return seen[-1]
 
     hits0, expected0, _ = after_a_run()
     for _ in range(runs - 1):
         after_a_run()
     hits1, expected1, _ = after_a_run()
-    assert expected1 - expected0 == runs * len(USERS) * QUERIES, "a replay left searches out"
+    assert expected1 - expected0 == runs * len(USERS) * QUERIES, "a reading split a replay"
     return (hits1 - hits0) / (expected1 - expected0)
 
 
@@ -82,7 +95,7 @@ def test_recall_drops_under_noisy_query_vectors_and_recovers(tmp_path: Path) -> 
     env = {
         "JM_API_KEYS": f"{DEFAULT_KEY},{ACME_KEY}:acme",
         "JM_GOLDEN_SET": str(golden),
-        "JM_GOLDEN_INTERVAL_S": "1",
+        "JM_GOLDEN_INTERVAL_S": str(INTERVAL_S),
         "JM_GOLDEN_K": "1",
         "JM_FAULTS_ENABLED": "true",
         "JM_ADMIN_TOKEN": ADMIN,
