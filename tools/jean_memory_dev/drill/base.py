@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.bounds import (
     SLACK_S,
     Timing,
@@ -126,6 +127,8 @@ class DrillRun:
 
     # ---- load --------------------------------------------------------------------------------------
     def start_load(self) -> None:
+        """The golden users first (the service replays their searches from its start), then the load."""
+        golden.seed(self.front)
         log = (self.folder / "locust.log").open("ab")
         self.load = subprocess.Popen(
             [
