@@ -170,6 +170,7 @@ def test_every_dashboard_metric_exists() -> None:
         "vector",
         "count",
         "instance",
+        "time",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():
