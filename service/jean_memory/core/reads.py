@@ -31,7 +31,7 @@ from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
-from jean_memory.storage.lexical import tokenize
+from jean_memory.storage.lexical import Built, fts_query, tokenize
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -252,15 +252,35 @@ class Reads:
         self, space: UserSpace, query: str, pool: int, allowed: list[str] | None, now: float
     ) -> tuple[list[tuple[Memory, float]], float]:
         """The user's best `pool` memories by BM25 (expired and filtered-out ones left out), and the best
-        BM25 among them. A partially resident user's index covers its overlay (the writes not yet in the
-        store): its stored memories are ranked by the vector leg alone."""
+        BM25 among them. A partially resident user's texts are not in RAM: its stored memories are ranked
+        by the store's FTS5 index, its overlay (the writes not in the store yet) by BM25 in RAM, each
+        divided by its own best (the two BM25s count over different sets of texts)."""
         records: Mapping[str, Memory]
+        stored: list[tuple[Memory, float]] = []
         if isinstance(space.records, PartialRecords):
-            records = {i: m for i, m in space.records.overlay.items() if m is not None}
+            partial = space.records
+            records = {i: m for i, m in partial.overlay.items() if m is not None}
             order = sorted((m.created_at, i) for i, m in records.items())
+            found = await partial.lexical(fts_query(query), pool)
+            if allowed is not None:
+                permitted = set(allowed)
+                found = [(i, s) for i, s in found if i in permitted]
+            best = found[0][1] if found else 0.0
+            rows = partial.get_many([i for i, _ in found])
+            stored = [(m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)]
         else:
             records, order = space.records, space.order
         built = await space.text_index.current(order, records)
+        if stored:  # a partially resident user: the store's and the overlay's, each on its own best
+            overlay, best = await self._bm25(built, records, query, pool, allowed, now)
+            merged = stored + [(m, s / best) for m, s in overlay]
+            return sorted(merged, key=lambda h: -h[1]), 1.0  # each source's pool whole: ties must not cut one
+        return await self._bm25(built, records, query, pool, allowed, now)
+
+    async def _bm25(
+        self, built: Built, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,
+        now: float,
+    ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
         if not built.ids:
             return [], 0.0
         words = tokenize([query])[0]

@@ -21,6 +21,7 @@ a build is stale from the moment the first memory it holds expires, so an expire
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 from jean_memory.memory import Memory
 
@@ -58,6 +60,16 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
         list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
     )
     return out
+
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query for `text`: its words (English stopwords dropped), each quoted, any of them (FTS5's
+    Porter tokenizer stems them as it stemmed the stored texts)."""
+    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN)
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 @dataclass(slots=True)
