@@ -261,7 +261,7 @@ def baselines(conv: Conversation, embedder: Any) -> dict[str, dict[int, list[str
     query_vectors = np.asarray(embedder.embed(queries), dtype=np.float32)
     cosine = query_vectors @ doc_vectors.T
 
-    out: dict[str, dict[int, list[str]]] = {name: {} for name in RETRIEVERS if name != "service"}
+    out: dict[str, dict[int, list[str]]] = {name: {} for name in RETRIEVERS if name not in MODES}
     for qi, q in enumerate(conv.questions):
         lex, sem = stemmed[qi], cosine[qi]
         rows = {
