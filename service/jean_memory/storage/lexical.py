@@ -52,23 +52,27 @@ def _stemmer() -> Stemmer.Stemmer:
     return stemmer
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased words, English stopwords dropped, Snowball-stemmed (the stemmed BM25 baseline's)."""
-    if not texts:
-        return []
-    out: list[list[str]] = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-    return out
-
-
 _WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+_STOP = frozenset(STOPWORDS_EN)
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased words (bm25s's token pattern), English stopwords dropped (bm25s's list), Snowball-
+    stemmed: the stemmed BM25 baseline's tokens, without `bm25s.tokenize`'s per-call vocabulary (a
+    tenth of the time for one query)."""
+    stemmer = _stemmer()
+    out: list[list[str]] = []
+    for text in texts:
+        out.append(stemmer.stemWords([w for w in _WORD.findall(text.lower()) if w not in _STOP]))
+    return out
 
 
 def fts_query(text: str) -> str:
     """An FTS5 query for `text`: its words (English stopwords dropped), each quoted, any of them (FTS5's
     Porter tokenizer stems them as it stemmed the stored texts)."""
-    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN)
+    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in _STOP)
     return " OR ".join(f'"{w}"' for w in words)
 
 
