@@ -73,6 +73,8 @@ UnixTime = Annotated[float, Field(gt=0, le=LATEST_TIME), BeforeValidator(_not_bo
 CreatedAt = Annotated[float, Field(gt=0, le=LATEST_CREATED_AT), BeforeValidator(_not_bool)]
 #: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
 Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
+#: A search's score floor: relevance (at most 1) plus both boosts (at most 1 each).
+MinScore = Annotated[float, Field(ge=0.0, le=3.0), BeforeValidator(_not_bool)]
 VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
 
 
@@ -252,9 +254,7 @@ class SearchRequest(BaseModel):
         "(BM25 over stemmed words).",
     )
     explain: StrictBool = Field(False, description="Return each leg's part of every result's score (`explain`).")
-    min_score: Number | None = Field(
-        None, ge=0.0, le=3.0, description="Leave out results scoring below this (after boosts)."
-    )
+    min_score: MinScore | None = Field(None, description="Leave out results scoring below this (after boosts).")
     recency_boost: Number = Field(
         0.0, ge=0.0, le=1.0,
         description="Added to a result's score: this much for a memory written now, half as much one half-life ago.",
