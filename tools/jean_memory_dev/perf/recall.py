@@ -181,8 +181,9 @@ def search_all(
     """Every question through `POST /v1/search` in every mode (`MODES`): per mode, the ranked dia_ids,
     client and server latencies (ms); and how many default-mode hits came from memories still waiting for
     their vector (tier `pending`). Each question is searched `WARM_SEARCHES` times first (k=1, default
-    mode, not measured: once per replica behind a round-robin HAProxy), so every measured search is hot (its query vector cached, the user's lexical index built
-    after the writes) and the modes are timed alike, one after the other on the same question."""
+    mode, not measured: once per replica behind a round-robin HAProxy), so every measured search is hot
+    (its query vector cached, the user's lexical index built after the writes) and the modes are timed
+    alike, one after the other on the same question."""
     ranked: dict[str, dict[tuple[str, int], list[str]]] = {name: {} for name in MODES}
     latency: dict[str, list[float]] = {name: [] for name in MODES}
     took: dict[str, list[float]] = {name: [] for name in MODES}
