@@ -31,7 +31,7 @@ from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
 from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
-from jean_memory.storage.lexical import Built, fts_query, tokenize
+from jean_memory.storage.lexical import Built, Patched, fts_query, tokenize
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -289,7 +289,7 @@ class Reads:
         return await self._bm25(built, records, query, pool, allowed, now)
 
     async def _bm25(
-        self, built: Built, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,
+        self, built: Built | Patched, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,
         now: float,
     ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
         if not built.ids:

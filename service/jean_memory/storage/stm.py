@@ -203,7 +203,7 @@ class ShortTermTier:
         space.records[memory.id] = memory
         space.deleted.discard(memory.id)
         if old is None or old.content != memory.content or old.created_at != memory.created_at:
-            space.text_index.changed()
+            space.text_index.changed(memory.id)
         if old is not None and old.content != memory.content:
             # A new text: the old text's vector must not rank it; until the new one lands it is pending.
             space.index.remove(memory.id)
@@ -223,7 +223,7 @@ class ShortTermTier:
         space.pending.pop(memory_id, None)
         space.unembedded.discard(memory_id)
         if memory is not None:
-            space.text_index.changed()
+            space.text_index.changed(memory_id)
         if not space.loaded:
             space.deleted.add(memory_id)
         if memory is not None and not space.partial:
