@@ -257,7 +257,7 @@ def slo_meta_rules(ctx: Context) -> list[dict[str, Any]]:
         rules += [
             {"record": SLO_OBJECTIVE, "expr": f"vector({objective})", "labels": labels},
             {"record": SLO_BUDGET, "expr": f"vector({round(1 - objective, 6)})", "labels": labels},
-            {"record": SLO_PERIOD, "expr": f"vector({period:g})", "labels": labels},
+            {"record": SLO_PERIOD, "expr": f"vector({period:.0f})", "labels": labels},
         ]
     return rules
 
