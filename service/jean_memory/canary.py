@@ -161,21 +161,28 @@ class Canary:
         found: float | None = None
         result = "not_found"
         deadline = sent + c.search_timeout_s
+        query = {"user_id": c.user_id, "query": f"canary probe {marker}", "k": 5}
+        cut = False  # whether the running search's timeout is the round's deadline
         try:
-            while time.perf_counter() < deadline:
-                response = await self._call(
-                    "search", "POST", "/v1/search", 200, json={"user_id": c.user_id, "query": f"canary probe {marker}", "k": 5}
-                )
+            while (left := deadline - time.perf_counter()) > 0:
+                # A search still running at the deadline is given up: found later is not found in time.
+                timeout = min(c.request_timeout_s, left)
+                cut = left < c.request_timeout_s
+                response = await self._call("search", "POST", "/v1/search", 200, json=query, timeout=timeout)
                 if any(h.get("id") == memory_id and h.get("tier") != "pending" for h in response.json()["results"]):
                     found = time.perf_counter() - sent
                     result = "success"
                     break
                 await asyncio.sleep(c.poll_s)
-            else:
-                log.warning("canary round failed: not found by meaning within %.1f s", c.search_timeout_s)
-        except (_StepFailed, KeyError, ValueError) as exc:
-            log.warning("canary round failed: %s", exc)
+        except _StepFailed as exc:
+            if not (cut and isinstance(exc.__cause__, httpx.TimeoutException)):
+                log.warning("canary round failed: %s", exc)
+                result = "search_failed"
+        except (KeyError, ValueError) as exc:
+            log.warning("canary round failed: unexpected search answer: %s", exc)
             result = "search_failed"
+        if result == "not_found":
+            log.warning("canary round failed: not found by meaning within %.1f s", c.search_timeout_s)
         try:
             await self._call("delete", "DELETE", f"/v1/memories/{memory_id}", 204, params={"user_id": c.user_id})
         except _StepFailed as exc:

@@ -49,7 +49,7 @@ class EmbeddedDrill(DrillRun):
             "JM_STM_WARM_USERS": "0",
             "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
         }
-        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha)
+        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha, canary=True)
         self.prometheus = self.stack.monitoring.prometheus
         self.alertmanagers = self.stack.monitoring.alertmanagers
         self.receiver = self.stack.receiver
