@@ -117,10 +117,9 @@ def all_ids(client: httpx.Client, user: str) -> list[str]:
 def known_metric_names() -> set[str]:
     """Every series name the service exposes (histograms expanded), the canary's, `up`, and the
     collector's self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
+    from jean_memory.canary import CanaryMetrics
     from jean_memory.telemetry.metrics import metric_docs
     from jean_memory_dev.mixin import COLLECTOR_METRICS
-
-    from jean_memory.canary import CanaryMetrics
 
     known = {"up", *COLLECTOR_METRICS}
     for family in CanaryMetrics().registry.collect():  # the synthetic user's, scraped as its own job

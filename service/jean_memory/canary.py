@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -202,10 +203,8 @@ class Canary:
             done += 1
             wait = self.config.interval_s - (time.monotonic() - start)
             if wait > 0:
-                try:
+                with contextlib.suppress(TimeoutError):  # the interval ran out: the next round
                     await asyncio.wait_for(stop.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
 
 
 def read_key(path: Path | None) -> str:

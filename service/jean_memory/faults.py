@@ -189,8 +189,8 @@ class FaultyEmbedder(Embedder):
         self.dim = inner.dim
         self._rng = np.random.default_rng()
 
-    @property  # type: ignore[override]
-    def inline(self) -> bool:
+    @property
+    def inline(self) -> bool:  # type: ignore[override]  # the base's class attribute, here read at each batch
         return self._inner.inline and not self._faults.spec.embed_delay_ms
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

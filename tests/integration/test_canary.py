@@ -59,9 +59,7 @@ def test_time_to_searchable_rises_under_an_embedding_delay_and_recovers(tmp_path
     svc = ServiceProcess(tmp_path / "data", env=env).start()
     key_file = tmp_path / "canary-key"
     key_file.write_text(f"# the canary's own key\n{CANARY_KEY}:jm-canary\n")
-    canary = CanaryProcess(
-        svc.url, free_port(), tmp_path / "canary.log", api_key_file=key_file, schedule=(0.3, 20.0)
-    )
+    canary = CanaryProcess(svc.url, free_port(), tmp_path / "canary.log", api_key_file=key_file, schedule=(0.3, 20.0))
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     try:
         canary.start()

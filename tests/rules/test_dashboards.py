@@ -84,8 +84,8 @@ def test_every_query_over_the_service_is_filtered_by_replica() -> None:
 
 def test_job_level_queries_read_only_job_level_series() -> None:
     """The exception above is narrow: a query mixing a per-replica series with a job-level one is not it."""
-    assert job_level('jm:slo_error_budget_remaining:ratio_rate30d')
-    assert job_level(f'sum(rate(jm_canary_rounds_total{{{CANARY}}}[5m]))')
+    assert job_level("jm:slo_error_budget_remaining:ratio_rate30d")
+    assert job_level(f"sum(rate(jm_canary_rounds_total{{{CANARY}}}[5m]))")
     assert not job_level('jm:slo_errors:ratio_rate1h / sum(rate(jm_search_duration_seconds_count{job="x"}[5m]))')
 
 

@@ -36,8 +36,8 @@ from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.nativestack import render_monitoring
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
-    CanaryProcess,
     AlertmanagerServer,
+    CanaryProcess,
     HaproxyProcess,
     PostgresServer,
     PrometheusServer,

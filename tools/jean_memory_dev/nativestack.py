@@ -29,13 +29,13 @@ from pathlib import Path
 
 import httpx
 
+from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.paths import ROOT
-from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.processes import (
-    CanaryProcess,
     AlertmanagerServer,
+    CanaryProcess,
     PrometheusServer,
     ReceiverProcess,
     ServiceProcess,

@@ -208,8 +208,7 @@ def full_embedded() -> tuple[Fault, ...]:
                         "error_ratio": {op: 0.003 for op in ("add", "search", "get", "list")} | {"delete": 0.03},
                         "latency_ms": {"delete": 30},
                     },
-                    "0.3 % injected 500s on every operation but deletes (3 %), and +30 ms on deletes (3 % of "
-                    "requests)",
+                    "0.3 % injected 500s on every operation but deletes (3 %), and +30 ms on deletes (3 % of requests)",
                 ),
             ),
             # The deletes' 3 % fail the canary's rounds at about 3.6 %: a ticket's pace on its 1 % budget (3x),
@@ -242,14 +241,19 @@ def full_embedded() -> tuple[Fault, ...]:
                 Expect.of(Alert.HOT_SEARCH_LATENCY_HIGH),
                 Expect.of(Alert.CREATION_AVERAGE_HIGH),
             ),
-            _names(Alert.HIGH_LATENCY, Alert.LATENCY_BUDGET_BURN, Alert.LOW_CACHE_HIT_RATE, Alert.OPERATION_BUDGET_BURN),
+            _names(
+                Alert.HIGH_LATENCY, Alert.LATENCY_BUDGET_BURN, Alert.LOW_CACHE_HIT_RATE, Alert.OPERATION_BUDGET_BURN
+            ),
         ),
         Fault(
             "ltm_outage",
             (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails, held for minutes"),),
             (Expect.of(Alert.SHUTTLE_BACKLOG_GROWING), Expect.of(Alert.SHUTTLE_STALE)),
             _names(
-                Alert.LTM_UNREACHABLE, Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN, Alert.OPERATION_BUDGET_BURN
+                Alert.LTM_UNREACHABLE,
+                Alert.HIGH_ERROR_RATE,
+                Alert.AVAILABILITY_BUDGET_BURN,
+                Alert.OPERATION_BUDGET_BURN,
             ),
             onset={
                 Alert.SHUTTLE_BACKLOG_GROWING: (30.0, "over 1000 writes waiting, at the load's ~60 writes/s"),

@@ -674,9 +674,7 @@ _SPECS: tuple[AlertSpec, ...] = (
 CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in _SPECS}
 
 #: SLO burn alerts: their long windows make them slow to clear by design (the drill does not wait for them).
-BURN_ALERTS = frozenset(
-    a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert | OperationBurnAlert)
-)
+BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert | OperationBurnAlert))
 
 #: Alerts about cluster mode (several replicas over one PostgreSQL): a single embedded instance never
 #: raises them, so an embedded drill must not see them and a cluster drill expects them.

@@ -36,8 +36,8 @@ from string import Template
 
 from jean_memory.config import Settings
 from jean_memory_dev.mixin.boards import BOARDS
-from jean_memory_dev.mixin.slos import OPERATION_SLOS
 from jean_memory_dev.mixin.config import BurnWindow, Config, Severity, Variant, Windows, duration_seconds
+from jean_memory_dev.mixin.slos import OPERATION_SLOS
 
 
 class Placeholders(Template):

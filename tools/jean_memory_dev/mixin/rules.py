@@ -26,6 +26,7 @@ from typing import Any
 from jean_memory_dev.mixin.catalogue import CATALOGUE, AlertRule, runbook_url
 from jean_memory_dev.mixin.config import Variant, duration_seconds
 from jean_memory_dev.mixin.context import Context
+from jean_memory_dev.mixin.links import panel_url
 from jean_memory_dev.mixin.slos import (
     BUDGET_REMAINING,
     CANARY_ROUNDS,
@@ -37,7 +38,6 @@ from jean_memory_dev.mixin.slos import (
     SLO_PERIOD,
     SLOS,
 )
-from jean_memory_dev.mixin.links import panel_url
 
 HTTP = "http_server_request_duration_seconds"
 JOB: tuple[str, ...] = ("job",)
@@ -192,6 +192,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
 
 
 # ---- SLOs per operation and over the period ---------------------------------------------------------------
+
 
 def le_label(seconds: float) -> str:
     """A bucket boundary as prometheus-client writes it (`1` -> `1.0`, `0.025` -> `0.025`)."""
