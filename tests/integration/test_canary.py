@@ -74,6 +74,8 @@ def test_time_to_searchable_rises_under_an_embedding_delay_and_recovers(tmp_path
         httpx.delete(f"{svc.url}/admin/faults", headers=admin).raise_for_status()
         time.sleep(DELAY_S * 3)  # the round under way when the fault cleared still waits for its batches
         recovered = rounds(canary, figures(canary), 3, 60)
+        print(f"time to searchable (mean of 3 rounds): healthy {healthy:.3f} s, delayed {delayed:.3f} s, "
+              f"recovered {recovered:.3f} s")  # fmt: skip
         assert recovered < DELAY_S / 2, f"time to searchable stayed {recovered:.3f} s after the fault cleared"
         assert healthy < DELAY_S / 2, f"healthy time to searchable {healthy:.3f} s"
         assert figures(canary)[2] == before[2] == 0, "every round succeeded, delayed or not"

@@ -774,7 +774,7 @@ class Cases:
                     "exp_annotations": self.annotations(
                         Alert.TIME_TO_SEARCHABLE_HIGH,
                         "The p99 from the canary sending an add to a search finding it by meaning is 4.975s over 5m "
-                        "(threshold 2500 ms): embeddings are slow or queued.",
+                        "(threshold 1000 ms): embeddings are slow or queued.",
                         "4.975s",
                     ),
                 }
