@@ -17,6 +17,7 @@ from jean_memory_dev.mixin.context import Context
 from jean_memory_dev.mixin.rules import (
     HTTP,
     api,
+    canary_late_ratio,
     canary_success_ratio,
     creation_p99,
     requests_rate,
@@ -70,6 +71,8 @@ def breaches(seconds: float) -> dict[str, str]:
     operations.append(
         f"(1 - ({canary_success_ratio(ctx.canary_sel, window)})) > {round(1 - slo.canary_success.objective, 9)}"
     )
+    late = canary_late_ratio(ctx.canary_sel, slo.time_to_searchable.threshold_seconds, window)
+    operations.append(f"({late}) > {round(1 - slo.time_to_searchable.objective, 9)}")
     hot = (
         "histogram_quantile(0.99, sum by (job, le) "
         f'(rate(jm_search_duration_seconds_bucket{{{ctx.sel}, tier=~"cache|stm"}}[{window}])))'
