@@ -14,6 +14,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `embed_delay_ms`: every embedding call (a batch of memories, or a query) takes this much longer, off the
   event loop, as an overloaded or throttled model does: writes wait longer for their vectors and searches
   for their query's (the canary's time to searchable rises);
+- `noisy_vectors`: every query vector a search uses is mixed with a random unit vector, this share of it
+  noise (0 to 1), as a drifting or mismatched model would answer: ranking degrades while scores, latency
+  and errors look healthy (what the golden set's recall SLI exists to catch); stored vectors are untouched;
 - `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
   hold it (every request on the replica waits).
 - `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
@@ -35,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from jean_memory.core.reads import ReadOps, SearchResult
+from jean_memory.core.reads import QueryEmbedding, ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
 from jean_memory.embedding.base import Embedder
 from jean_memory.errors import LtmError, ServiceError
@@ -61,6 +64,7 @@ class FaultSpec(BaseModel):
     cache_disabled: bool = False
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
+    noisy_vectors: float = Field(0.0, ge=0, le=1, description="Share of noise mixed into every query vector.")
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
     embed_delay_ms: float = Field(0.0, ge=0, le=60_000, description="Extra time every embedding call takes.")
     commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
@@ -209,6 +213,35 @@ class FaultyEmbedder(Embedder):
 
     def close(self) -> None:
         self._inner.close()
+
+
+class NoisyQueries:
+    """Wraps the embedding worker the search use case sees: while `noisy_vectors` is set, each query vector
+    is mixed with a random unit vector (`(1 - share) * v + share * noise`, normalised). Writes, deduplication
+    and the stored vectors use the worker itself, so clearing the fault (and the caches, which the container
+    empties whenever a vector fault changes) brings ranking back at once."""
+
+    def __init__(self, inner: QueryEmbedding, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._rng = np.random.default_rng()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._inner.embedder
+
+    def prioritise(self, keys: Sequence[int]) -> None:
+        self._inner.prioritise(keys)
+
+    async def embed_now(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = await self._inner.embed_now(texts)
+        share = self._faults.spec.noisy_vectors
+        if not share:
+            return vectors
+        noise = self._rng.standard_normal(vectors.shape).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        mixed = (1 - share) * vectors + share * noise
+        return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
 
 class FaultyStore(LongTermStore):

@@ -175,6 +175,7 @@ def test_every_dashboard_metric_exists() -> None:
         "group_left",
         "slo",
         "result",
+        "time",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,8 +28,8 @@ from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
+from jean_memory.embedding.base import Embedder
 from jean_memory.embedding.hashing import HashEmbedder
-from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -78,6 +78,17 @@ class SearchResult:
     took_s: float
 
 
+class QueryEmbedding(Protocol):
+    """What a search needs of the embedding worker: its model, the priority lane, read-your-writes."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    async def embed_now(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def prioritise(self, keys: Sequence[int]) -> None: ...
+
+
 class ReadOps(Protocol):
     """What the API calls to read (implemented by `Reads`, and by the fault-injecting wrapper)."""
 
@@ -95,7 +106,7 @@ class Reads:
         self,
         stm: ShortTermTier,
         tiers: Tiers,
-        worker: EmbeddingWorker,
+        worker: QueryEmbedding,
         ids: IdFilter,
         results: LevelCache,
         query_vectors: LevelCache,

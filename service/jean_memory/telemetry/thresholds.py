@@ -32,6 +32,7 @@ THRESHOLDS: dict[str, Any] = {'slo': {'add_latency': {'objective': 0.99, 'thresh
          'fast_period': '10m',
          'latency': {'objective': 0.99, 'threshold_seconds': 0.025},
          'period': '30d',
+         'recall': {'objective': 0.98},
          'search_latency': {'objective': 0.99, 'threshold_seconds': 0.1},
          'time_to_searchable': {'objective': 0.99, 'threshold_seconds': 1}},
  'targets': {'cache_hit_ratio': 0.9,

@@ -73,6 +73,7 @@ class Alert(StrEnum):
     CREATION_AVERAGE_HIGH = "JeanMemoryCreationAverageHigh"
     CANARY_FAILING = "JeanMemoryCanaryFailing"
     TIME_TO_SEARCHABLE_HIGH = "JeanMemoryTimeToSearchableHigh"
+    RECALL_BUDGET_BURN = "JeanMemoryRecallBudgetBurn"
 
     @property
     def runbook(self) -> str:
@@ -163,7 +164,7 @@ class BurnRateAlert:
     are filled per rule."""
 
     alert: Alert
-    slo: Literal["availability", "latency"]
+    slo: Literal["availability", "latency", "recall"]
     record: str
     what: str
     answers: tuple[PanelRef, ...]
@@ -666,6 +667,23 @@ _SPECS: tuple[AlertSpec, ...] = (
         answers=(
             PanelRef(boards.SLO, "Canary time to searchable"),
             PanelRef(boards.SLO, "Canary rounds by result"),
+        ),
+    ),
+    # The golden set's replay (JM_GOLDEN_SET): the share of its expected memories missing from their search's
+    # top k. No golden set, no series: the ratio is empty and the alert silent.
+    BurnRateAlert(
+        alert=Alert.RECALL_BUDGET_BURN,
+        slo="recall",
+        record="jm:slo_recall_misses:ratio_rate",
+        what="",
+        summary="Jean Memory is burning its recall error budget: the golden set's memories are not found",
+        summary_page="Jean Memory is burning its recall error budget fast: the golden set's memories are not found",
+        description="The share of the golden set's expected memories missing from their search's top results is "
+        "${value} over the long window, at least ${factor}x the rate that spends the ${objective} recall SLO's "
+        "budget (multiwindow, multi-burn-rate). Searches answer, with the wrong memories.",
+        answers=(
+            PanelRef(boards.QUALITY, "Golden-set recall"),
+            PanelRef(boards.QUALITY, "Golden-set searches"),
         ),
     ),
 )

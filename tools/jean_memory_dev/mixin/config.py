@@ -206,6 +206,7 @@ class BurnWindow(_Model):
 class Slo(_Model):
     availability: Objective
     latency: LatencyObjective
+    recall: Objective
     burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
     fast_burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
     #: The SLO period: budget remaining and the budget-exhausted ticket are measured over it.

@@ -1,10 +1,10 @@
 """The SLOs by name and the series every SLO is recorded under: what the rules record, the catalogue's
 alerts read and the SLO dashboard draws, named once.
 
-Besides the two SLOs over every `/v1` request (availability, latency: their own recordings, from before
-SLOs had a period), every SLO's bad share is also recorded under one generic name with an `slo` label, with
-metadata series per SLO, in the shape Sloth and Pyrra give them, so that burn rates, the period's bad share
-and the budget left are one expression for all of them:
+Besides the service-wide SLOs (availability and latency over every `/v1` request, the golden set's recall:
+their own recordings and burn alerts), every SLO's bad share is also recorded under one generic name with
+an `slo` label, with metadata series per SLO, in the shape Sloth and Pyrra give them, so that burn rates,
+the period's bad share and the budget left are one expression for all of them:
 
     jm:slo_errors:ratio_rate5m{job, slo}                  bad share over each burn window (Sloth's slo:sli_error)
     jm:slo_errors:ratio_rate30d{job, slo}                 over the period: the mean of the rate window's share
@@ -17,8 +17,9 @@ from __future__ import annotations
 #: The SLOs per operation (keys of `slo` in the thresholds file): JeanMemoryOperationBudgetBurn watches them,
 #: each under its own `slo` label.
 OPERATION_SLOS: tuple[str, ...] = ("add_latency", "search_latency", "canary_success", "time_to_searchable")
-#: Every SLO under its `slo` label: the two over all /v1 requests, then those per operation.
-SLOS: tuple[str, ...] = ("availability", "latency", *OPERATION_SLOS)
+#: Every SLO under its `slo` label: the service-wide ones (over all /v1 requests, and the golden set's recall),
+#: then those per operation.
+SLOS: tuple[str, ...] = ("availability", "latency", "recall", *OPERATION_SLOS)
 #: The route each per-operation latency SLO measures (POST).
 ROUTES = {"add_latency": "/v1/memories", "search_latency": "/v1/search"}
 
