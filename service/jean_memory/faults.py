@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from jean_memory.core.fusion import DEFAULT, SearchOptions
 from jean_memory.core.reads import QueryEmbedding, ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
 from jean_memory.embedding.base import Embedder
@@ -167,9 +168,11 @@ class FaultyReads:
         await self._faults.before("list")
         return await self._inner.list_page(user_id, limit, before)
 
-    async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
+    async def search(
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
+    ) -> SearchResult:
         await self._faults.before("search")
-        return await self._inner.search(user_id, query, k, filters)
+        return await self._inner.search(user_id, query, k, filters, options)
 
     async def export(self, user_id: str) -> AsyncIterator[Memory]:
         await self._faults.before("export")
