@@ -115,12 +115,18 @@ def all_ids(client: httpx.Client, user: str) -> list[str]:
 
 
 def known_metric_names() -> set[str]:
-    """Every series name the service exposes (histograms expanded), `up`, and the collector's
-    self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
+    """Every series name the service exposes (histograms expanded), the canary's, `up`, and the
+    collector's self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
+    from jean_memory.canary import CanaryMetrics
     from jean_memory.telemetry.metrics import metric_docs
     from jean_memory_dev.mixin import COLLECTOR_METRICS
 
     known = {"up", *COLLECTOR_METRICS}
+    for family in CanaryMetrics().registry.collect():  # the synthetic user's, scraped as its own job
+        kind = {"counter": "_total"}.get(family.type, "")
+        known.add(family.name + kind)
+        if family.type == "histogram":
+            known |= {f"{family.name}_bucket", f"{family.name}_count", f"{family.name}_sum"}
     for doc in metric_docs():
         known.add(doc.name)
         if doc.kind == "histogram":

@@ -1,6 +1,6 @@
 """The `jean-memory` command: `serve` runs the service; `export-model` makes the ONNX model bundle
 (where the `export` extra, with torch, is installed: the image's build stage); `backup` and `restore`
-copy the embedded mode's files (`storage/backup.py`)."""
+copy the embedded mode's files (`storage/backup.py`); `canary` runs the synthetic user (`canary.py`)."""
 
 from __future__ import annotations
 
@@ -177,6 +177,12 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _canary(args: argparse.Namespace) -> int:
+    from jean_memory import canary
+
+    return canary.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("src", help="a folder written by `jean-memory backup`")
     r.add_argument("--force", action="store_true", help="replace the files of a data folder that is not empty")
     r.set_defaults(func=_restore)
+    from jean_memory.canary import add_arguments
+
+    c = sub.add_parser("canary", help="the synthetic user: add, search until found, delete, on a schedule")
+    add_arguments(c)
+    c.set_defaults(func=_canary)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -11,6 +11,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `embedding`: `failing` (every embedding batch fails: writes stay unembedded, as when a model or
   its process is broken) or `noise` (the model answers random unit vectors: retrieval quality
   collapses while everything else looks healthy);
+- `embed_delay_ms`: every embedding call (a batch of memories, or a query) takes this much longer, off the
+  event loop, as an overloaded or throttled model does: writes wait longer for their vectors and searches
+  for their query's (the canary's time to searchable rises);
 - `noisy_vectors`: every query vector a search uses is mixed with a random unit vector, this share of it
   noise (0 to 1), as a drifting or mismatched model would answer: ranking degrades while scores, latency
   and errors look healthy (what the golden set's recall SLI exists to catch); stored vectors are untouched;
@@ -64,6 +67,7 @@ class FaultSpec(BaseModel):
     embedding: Literal["failing", "noise"] | None = None
     noisy_vectors: float = Field(0.0, ge=0, le=1, description="Share of noise mixed into every query vector.")
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
+    embed_delay_ms: float = Field(0.0, ge=0, le=60_000, description="Extra time every embedding call takes.")
     commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
 
 
@@ -181,17 +185,24 @@ class InjectedEmbeddingFailure(RuntimeError):
 
 
 class FaultyEmbedder(Embedder):
-    """Wraps the embedder: fails every batch, or answers noise, while the `embedding` fault is set."""
+    """Wraps the embedder: fails every batch, or answers noise, while the `embedding` fault is set; with
+    `embed_delay_ms`, every call first waits, and an inline embedder is then called off the event loop like
+    a model (the worker reads `inline` at each batch), so the delay holds embeddings, not every request."""
 
     def __init__(self, inner: Embedder, faults: Faults) -> None:
         self._inner = inner
         self._faults = faults
         self.model_id = inner.model_id
         self.dim = inner.dim
-        self.inline = inner.inline
         self._rng = np.random.default_rng()
 
+    @property
+    def inline(self) -> bool:  # type: ignore[override]  # the base's class attribute, here read at each batch
+        return self._inner.inline and not self._faults.spec.embed_delay_ms
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if delay_ms := self._faults.spec.embed_delay_ms:
+            time.sleep(delay_ms / 1000)  # a worker thread's call (see `inline`), never the event loop's
         mode = self._faults.spec.embedding
         if mode == "failing":
             raise InjectedEmbeddingFailure("injected fault: embedding failed (fire drill)")

@@ -17,9 +17,22 @@ import yaml
 from jean_memory_dev.drill import with_all_selected
 from jean_memory_dev.mixin import boards, load
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON, recording_rules
+from jean_memory_dev.mixin.slos import JOB_LEVEL_RECORDS
 
 JOB = load().service.job
 FILTER = 'instance=~"$instance"'
+#: The synthetic user's series: its own job, no replica of the service.
+CANARY = f'job="{load().canary.job}"'
+
+
+def job_level(expr: str) -> bool:
+    """A query only over what is the job's by design: the SLOs' period, budget and metadata recordings
+    (`slos.JOB_LEVEL_RECORDS`) and the canary's series."""
+    rest = expr
+    for record in JOB_LEVEL_RECORDS:
+        rest = re.sub(re.escape(record) + r"[a-z0-9]*", " ", rest)
+    rest = re.sub(r"jm_canary_[a-z_]+\{" + re.escape(CANARY), " ", rest)
+    return not re.search(r"\bjm[_:]|http_server_|process_", rest)
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -62,11 +75,18 @@ def test_every_query_over_the_service_is_filtered_by_replica() -> None:
     unfiltered = []
     for uid, title, expr in queries():
         service = f'job="{JOB}"' in expr or re.search(r"\bjm[_:]|http_server_|process_", expr)
-        if service and FILTER not in expr and "ALERTS" not in expr:
+        if service and FILTER not in expr and "ALERTS" not in expr and not job_level(expr):
             unfiltered.append(f"{uid} / {title}: {expr}")
         if not service and "ALERTS" not in expr:
             assert "otelcol_" in expr or f'job!="{JOB}"' in expr, f"{uid} / {title}: {expr}"
     assert not unfiltered, "\n".join(unfiltered)
+
+
+def test_job_level_queries_read_only_job_level_series() -> None:
+    """The exception above is narrow: a query mixing a per-replica series with a job-level one is not it."""
+    assert job_level("jm:slo_error_budget_remaining:ratio_rate30d")
+    assert job_level(f"sum(rate(jm_canary_rounds_total{{{CANARY}}}[5m]))")
+    assert not job_level('jm:slo_errors:ratio_rate1h / sum(rate(jm_search_duration_seconds_count{job="x"}[5m]))')
 
 
 def test_alerts_table_keeps_job_level_alerts_when_replicas_are_picked() -> None:
@@ -84,6 +104,8 @@ def test_panels_read_only_recordings_that_keep_the_replica() -> None:
     for uid, title, expr in queries():
         for record in set(re.findall(r"\bjm:[a-z0-9_:]+", expr)):
             assert record in rules, f"{uid} / {title}: {record} is not recorded"
+            if record.startswith(JOB_LEVEL_RECORDS):
+                continue
             assert re.search(r"by \(job, instance\b", rules[record]), f"{uid} / {title}: {record} is per job"
 
 

@@ -78,7 +78,7 @@ def published(config: dict[str, Any]) -> dict[tuple[str, int], str]:
 
 def test_every_published_port_of_every_profile_binds_loopback_by_default() -> None:
     ports = published(compose_config())
-    assert len(ports) == 13, ports  # the default stack, the load, cluster and ha profiles: all of them
+    assert len(ports) == 14, ports  # the default stack, the load, cluster and ha profiles: all of them
     assert set(ports) >= AUTHENTICATED
     wide = {port: ip for port, ip in ports.items() if ip != "127.0.0.1"}
     assert not wide, f"published beyond this host by default: {wide}"
@@ -130,8 +130,12 @@ def test_the_secrets_script_makes_private_random_files(tmp_path: Path) -> None:
     env = {**os.environ, "SECRETS_DIR": str(where)}
     subprocess.run([sys.executable, "scripts/secrets"], cwd=ROOT, env=env, check=True, capture_output=True)
     files = {p.name: p.read_text().strip() for p in where.iterdir()}
-    assert set(files) == {"jm-api-keys", "postgres-password", "grafana-admin-password"}
-    assert all(len(v) >= 32 for v in files.values()) and len(set(files.values())) == 3
+    assert set(files) == {"jm-api-keys", "postgres-password", "grafana-admin-password", "jm-canary-key"}
+    assert all(len(v) >= 32 for v in files.values()) and len(set(files.values())) == 4
+    # The canary's key is its own tenant's, and the service's keys file knows it (the users' key comes first).
+    user_key, canary_line = files["jm-api-keys"].splitlines()
+    assert canary_line == files["jm-canary-key"] and canary_line.endswith(":jm-canary")
+    assert canary_line.split(":")[0] != user_key
     assert where.stat().st_mode & 0o777 == 0o700, "no other user of the machine reaches the files"
     (where / "postgres-password").write_text("mine\n")
     subprocess.run([sys.executable, "scripts/secrets"], cwd=ROOT, env=env, check=True, capture_output=True)

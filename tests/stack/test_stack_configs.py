@@ -7,6 +7,7 @@ installed here): the OpenTelemetry Collector, Tempo and Grafana configs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -170,6 +171,10 @@ def test_every_dashboard_metric_exists() -> None:
         "vector",
         "count",
         "instance",
+        "on",
+        "group_left",
+        "slo",
+        "result",
         "time",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
@@ -248,3 +253,26 @@ def test_tempo_config_structure() -> None:
     assert {"service-graphs", "span-metrics"} <= set(config["overrides"]["defaults"]["metrics_generator"]["processors"])
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert "--web.enable-remote-write-receiver" in compose["services"]["prometheus"]["command"]
+
+
+def test_the_canary_is_named_once() -> None:
+    """The canary's port, scrape job and schedule have one source each, which the others agree with: its
+    port is `jean_memory.canary.DEFAULT_PORT` (.env.example, compose's default), its job and schedule are the
+    thresholds file's `canary` (prometheus.yml's job, the command's defaults)."""
+    from jean_memory import canary
+    from jean_memory_dev.mixin import load
+
+    config = load().canary
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert int(env["CANARY_PORT"]) == canary.DEFAULT_PORT
+    assert f"${{CANARY_PORT:-{canary.DEFAULT_PORT}}}:{canary.DEFAULT_PORT}" in (ROOT / "compose.yaml").read_text()
+    template = (ROOT / "prometheus" / "prometheus.yml").read_text()  # a template: not YAML until rendered
+    assert re.search(rf"^  - job_name: {re.escape(config.job)}$", template, re.M)
+    parser = argparse.ArgumentParser()
+    canary.add_arguments(parser)
+    defaults = parser.parse_args([])
+    assert (defaults.interval, defaults.search_timeout) == config.schedule(fast=False)

@@ -32,10 +32,12 @@ from typing import Any
 
 import httpx
 
+from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.nativestack import render_monitoring
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
     AlertmanagerServer,
+    CanaryProcess,
     HaproxyProcess,
     PostgresServer,
     PrometheusServer,
@@ -66,11 +68,12 @@ class ClusterPorts:
     receiver: int = field(default_factory=lambda: _env_port("RECEIVER_PORT", 9099))
     postgres: list[int] = field(default_factory=list)
     replicas: list[int] = field(default_factory=list)
+    canary: int = field(default_factory=lambda: _env_port("CANARY_PORT", CANARY_DEFAULT_PORT))
 
     @classmethod
     def free(cls) -> ClusterPorts:
         """All free ports: for tests and drills, which may run beside a developer's cluster."""
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), canary=free_port())
 
     def fill(self, replicas: int, standby: bool) -> None:
         self.postgres = self.postgres or [free_port() for _ in range(2 if standby else 1)]
@@ -95,6 +98,7 @@ class ClusterStack:
         fast: bool = False,
         ports: ClusterPorts | None = None,
         standby: bool = False,
+        canary: bool = False,
     ) -> None:
         self.folder = folder.resolve()
         self.config = self.folder / "config"
@@ -122,6 +126,11 @@ class ClusterStack:
         )
         self.prometheus = PrometheusServer(
             self.config / "prometheus.yml", self.folder / "prometheus", self.ports.prometheus
+        )
+        #: The synthetic user, through HAProxy as clients come (`canary=True`: `make cluster`, the drill).
+        self.canary = canary
+        self.canary_process = CanaryProcess(
+            self.haproxy.url, self.ports.canary, self.logs / "canary.log", fast=self.fast
         )
 
     # -- the parts ---------------------------------------------------------------------------------
@@ -195,6 +204,8 @@ class ClusterStack:
             self._save_state()
             self.haproxy.start()
             self.haproxy.wait_servers("UP")
+            if self.canary:
+                self.canary_process.start()
             self.prometheus.start()
         except BaseException:
             self.down()
@@ -211,12 +222,19 @@ class ClusterStack:
             prometheus_port=self.ports.prometheus,
             alertmanager_port=self.ports.alertmanager,
             receiver_port=self.ports.receiver,
-            targets={
-                "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
-                "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
-            },
+            targets=self.scrape_targets(),
         )
         self.haproxy.render()
+
+    def scrape_targets(self) -> dict[str, str]:
+        """prometheus.yml's target variables: every replica, HAProxy, and the canary where it runs."""
+        targets = {
+            "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
+            "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
+        }
+        if self.canary:
+            targets["CANARY_TARGETS"] = f"'127.0.0.1:{self.ports.canary}'"
+        return targets
 
     def _start_postgres(self) -> None:
         pg = self._postgres()
@@ -260,6 +278,7 @@ class ClusterStack:
         """Stop what this object started, then (from another shell) what state.json records; remove a
         PostgreSQL folder made under /tmp. Replicas drain side by side, not one after the other."""
         self.prometheus.stop()
+        self.canary_process.stop()
         self.haproxy.stop()
         _parallel([r.terminate for r in self.replicas])
         self.alertmanager.stop()
@@ -326,6 +345,7 @@ class ClusterStack:
             "alertmanager": self.alertmanager.proc,
             **{name: r.proc for name, r in zip(self.replica_names, self.replicas, strict=True)},
             "haproxy": self.haproxy.proc,
+            "canary": self.canary_process.proc,
             "prometheus": self.prometheus.proc,
         }
         pids = {name: proc.pid for name, proc in procs.items() if proc and proc.poll() is None}
@@ -375,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="drill timing: fast rules, 1 s scrape and evaluation")
     parser.add_argument("--folder", type=Path, default=ROOT / ".cluster", help="data, configs, logs (default .cluster)")
     args = parser.parse_args(argv)
-    stack = ClusterStack(args.folder, replicas=args.replicas, fast=args.fast, standby=args.standby)
+    stack = ClusterStack(args.folder, replicas=args.replicas, fast=args.fast, standby=args.standby, canary=True)
     if args.command == "up":
         if stack.state_file.exists():
             print(f"a cluster is already running from {stack.folder}: scripts/cluster down first", file=sys.stderr)

@@ -29,11 +29,13 @@ from pathlib import Path
 
 import httpx
 
+from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
     AlertmanagerServer,
+    CanaryProcess,
     PrometheusServer,
     ReceiverProcess,
     ServiceProcess,
@@ -144,6 +146,7 @@ def render_monitoring(
         "COLLECTOR_METRICS_TARGETS": "",
         "TEMPO_METRICS_TARGETS": "",
         "HAPROXY_METRICS_TARGETS": "",
+        "CANARY_TARGETS": "",
         **targets,
         "ALERTMANAGER_ADDR": f"127.0.0.1:{alertmanager_port}",
         "ALERTMANAGER_PEER_TARGETS": _targets(alertmanager_peers),
@@ -183,6 +186,8 @@ class StackPorts:
     alertmanager_cluster: list[int] = field(
         default_factory=lambda: _env_ports("ALERTMANAGER_CLUSTER_PORTS", "9194,9195,9196")
     )
+    #: The synthetic user's metrics (CANARY_PORT; its default is the canary's own, jean_memory.canary).
+    canary: int = field(default_factory=lambda: _env_port("CANARY_PORT", CANARY_DEFAULT_PORT))
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -195,6 +200,7 @@ class StackPorts:
             [free_port() for _ in range(HA_PROMETHEUS - 1)],
             [free_port() for _ in range(HA_ALERTMANAGERS - 1)],
             [free_port() for _ in range(HA_ALERTMANAGERS)],
+            canary=free_port(),
         )
 
 
@@ -329,6 +335,9 @@ class NativeStack:
     ports: StackPorts = field(default_factory=StackPorts)
     service_env: dict[str, str] = field(default_factory=dict)
     ha: bool = False
+    #: Run the synthetic user against the service (`scripts/stack up` and the drill do; its rounds every
+    #: `canary.interval_seconds`, the drill's with `fast`), scraped as its own job.
+    canary: bool = False
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
@@ -343,13 +352,19 @@ class NativeStack:
             port=self.ports.service,
             log_path=self.folder / "logs" / "service.log",
         )
+        self.canary_process = CanaryProcess(
+            self.service.url, self.ports.canary, self.folder / "logs" / "canary.log", fast=self.fast
+        )
 
     @property
     def timing(self) -> dict[str, str]:
         return timing(self.fast)
 
     def render(self) -> None:
-        self.monitoring.render({"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"})
+        targets = {"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"}
+        if self.canary:
+            targets["CANARY_TARGETS"] = f"'127.0.0.1:{self.ports.canary}'"
+        self.monitoring.render(targets)
 
     def up(self) -> dict[str, str]:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -357,6 +372,8 @@ class NativeStack:
         try:
             self.monitoring.start_alerting()
             self.service.start()
+            if self.canary:
+                self.canary_process.start()
             self.monitoring.start_prometheus()
         except BaseException:
             self.down()
@@ -365,19 +382,24 @@ class NativeStack:
         (self.folder / "pids.json").write_text(json.dumps(pids))
         return self.urls()
 
-    def parts(self) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer]:
-        return {**self.monitoring.processes(), "service": self.service}
+    def parts(
+        self,
+    ) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer | CanaryProcess]:
+        canary = {"canary": self.canary_process} if self.canary else {}
+        return {**self.monitoring.processes(), "service": self.service, **canary}
 
     def urls(self) -> dict[str, str]:
         return {
             "service": self.service.url,
             "service metrics": f"{self.service.url}/metrics",
             "service dashboard": f"{self.service.url}/metrics/dashboard",
+            **({"canary metrics": self.canary_process.metrics_url} if self.canary else {}),
             **self.monitoring.urls(),
         }
 
     def down(self) -> None:
         """Stop what this object started, or (from another process) what pids.json records."""
+        self.canary_process.stop()
         self.service.stop()
         self.monitoring.stop()
         pid_file = self.folder / "pids.json"
@@ -387,6 +409,8 @@ class NativeStack:
 
     def status(self) -> dict[str, bool]:
         checks = {"service": f"{self.service.url}/readyz", **self.monitoring.checks()}
+        if self.canary:
+            checks["canary"] = self.canary_process.metrics_url
         out = {}
         for name, url in checks.items():
             try:
@@ -409,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--folder", type=Path, default=ROOT / ".stack", help="data, configs and logs (default .stack)")
     args = parser.parse_args(argv)
-    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha)
+    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha, canary=True)
     if args.command == "up":
         if any(stack.status().values()):
             print("a stack is already running here: scripts/stack down first", file=sys.stderr)

@@ -129,6 +129,53 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+class CanaryProcess:
+    """The synthetic user as a subprocess (`python -m jean_memory canary`), against `target` (the service,
+    or HAProxy's front door), serving its metrics on `port`; `interval_s` and `search_timeout_s` come from
+    the thresholds file's `canary` section (production's, or the drill's with `fast`)."""
+
+    def __init__(
+        self,
+        target: str,
+        port: int,
+        log_path: Path,
+        *,
+        fast: bool = False,
+        api_key_file: Path | None = None,
+        schedule: tuple[float, float] | None = None,
+    ) -> None:
+        from jean_memory_dev.mixin import load
+
+        self.target = target
+        self.port = port
+        self.log_path = log_path
+        #: (interval, search timeout): the config's unless a test says otherwise.
+        self.interval_s, self.search_timeout_s = schedule or load().canary.schedule(fast)
+        self.api_key_file = api_key_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+    def start(self, timeout_s: float = 30.0) -> CanaryProcess:
+        cmd = [
+            sys.executable, "-m", "jean_memory", "canary",
+            "--url", self.target,
+            "--port", str(self.port),
+            "--interval", f"{self.interval_s:g}",
+            "--search-timeout", f"{self.search_timeout_s:g}",
+        ]  # fmt: skip
+        if self.api_key_file is not None:
+            cmd += ["--api-key-file", str(self.api_key_file)]
+        self.proc = _spawn(cmd, self.log_path, dict(os.environ))
+        wait_http(self.metrics_url, timeout_s, self.proc)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
 def _pg_bin(name: str) -> str:
     for version in ("17", "16", "15"):
         path = Path(f"/usr/lib/postgresql/{version}/bin/{name}")

@@ -44,7 +44,7 @@ class HAClusterStack(ClusterStack):
     `make cluster` uses it.)"""
 
     def __init__(self, folder: Path, replicas: int, env: Mapping[str, str], ports: ClusterPorts) -> None:
-        super().__init__(folder, replicas=replicas, env=env, fast=True, ports=ports)
+        super().__init__(folder, replicas=replicas, env=env, fast=True, ports=ports, canary=True)
         monitoring_ports = StackPorts(
             service=0,
             prometheus=ports.prometheus,
@@ -60,12 +60,7 @@ class HAClusterStack(ClusterStack):
         self.prometheus = self.monitoring.prometheus[0]
 
     def render(self) -> None:
-        self.monitoring.render(
-            {
-                "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
-                "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
-            }
-        )
+        self.monitoring.render(self.scrape_targets())
         self.haproxy.render()
 
     def _start_postgres(self) -> None:
@@ -240,7 +235,9 @@ class ClusterDrill(DrillRun):
             (_Kill(self, [0, 1]),),
             (Expect.of(Alert.TOO_FEW_REPLICAS_READY),),
             # With two of three gone, load on the survivor can fail and slow: the page that matters is this one.
-            frozenset({Alert.HIGH_ERROR_RATE.value, Alert.AVAILABILITY_BUDGET_BURN.value}),
+            frozenset(
+                {Alert.HIGH_ERROR_RATE.value, Alert.AVAILABILITY_BUDGET_BURN.value, Alert.OPERATION_BUDGET_BURN.value}
+            ),
             failover=True,
         )
         watcher = threading.Thread(target=kill_monitoring)

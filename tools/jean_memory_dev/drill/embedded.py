@@ -51,7 +51,7 @@ class EmbeddedDrill(DrillRun):
             "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
             **golden.env(folder / "golden.ndjson"),
         }
-        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha)
+        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha, canary=True)
         self.prometheus = self.stack.monitoring.prometheus
         self.alertmanagers = self.stack.monitoring.alertmanagers
         self.receiver = self.stack.receiver

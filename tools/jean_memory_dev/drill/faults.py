@@ -113,13 +113,15 @@ def quick() -> tuple[Fault, ...]:
             "latency",
             (AdminFaults({"latency_ms": {"add": 150, "search": 150, "get": 150, "list": 150}}, "+150 ms"),),
             (Expect.of(Alert.HIGH_LATENCY), Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.CRITICAL)),
-            _names(Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH),
+            _names(Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH, Alert.OPERATION_BUDGET_BURN),
             burn=50.0,  # at least 90 % of requests over 25 ms against a 1 % budget
         ),
         Fault(
             "error_ratio",
             (AdminFaults({"error_ratio": {"add": 0.3, "search": 0.3, "get": 0.3}}, "30 % injected 500s"),),
             (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
+            # Half of the canary's rounds meet an injected 500 (its add or its search): its SLO burns too.
+            _names(Alert.OPERATION_BUDGET_BURN),
             burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
         ),
         # Three independent flags, injected together: each breaks a different part (the long-term store, the
@@ -143,6 +145,7 @@ def quick() -> tuple[Fault, ...]:
                 Alert.AVAILABILITY_BUDGET_BURN,
                 Alert.SHUTTLE_STALE,
                 Alert.SHUTTLE_BACKLOG_GROWING,
+                Alert.OPERATION_BUDGET_BURN,
             ),
         ),
         # A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
@@ -157,6 +160,7 @@ def quick() -> tuple[Fault, ...]:
                 Alert.HIGH_LATENCY,
                 Alert.CREATION_LATENCY_HIGH,
                 Alert.SEARCH_LATENCY_HIGH,
+                Alert.OPERATION_BUDGET_BURN,
             ),
         ),
     )
@@ -233,15 +237,18 @@ def full_embedded() -> tuple[Fault, ...]:
             (
                 AdminFaults(
                     {
-                        "error_ratio": {op: 0.003 for op in ("add", "search", "get", "list", "delete")},
+                        "error_ratio": {op: 0.003 for op in ("add", "search", "get", "list")} | {"delete": 0.03},
                         "latency_ms": {"delete": 30},
                     },
-                    "0.3 % injected 500s on every operation and +30 ms on deletes (3 % of requests)",
+                    "0.3 % injected 500s on every operation but deletes (3 %), and +30 ms on deletes (3 % of requests)",
                 ),
             ),
+            # The deletes' 3 % fail the canary's rounds at about 3.6 %: a ticket's pace on its 1 % budget (3x),
+            # under a page's 6x; the load's errors stay about 0.4 % (deletes are 3 % of its requests).
             (
                 Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.WARNING),
                 Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.WARNING),
+                Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.WARNING),
             ),
             burn=2.0,  # 3x the budget on both SLOs, taken low: a ticket's pace, well under the pages' 6x
         ),
@@ -249,6 +256,7 @@ def full_embedded() -> tuple[Fault, ...]:
             "admission",
             (OversizedBatches(items=600, per_second=6.0),),
             (Expect.of(Alert.ADMISSION_REJECTING),),
+            _names(Alert.OPERATION_BUDGET_BURN),
         ),
         # Half the time stopped: by this point of the drill the load alone needs 0.25 to 0.28 CPU-seconds a
         # second (the full drill of 07:32), so the 150-of-200 ms stall of earlier runs (a quarter of the time
@@ -258,14 +266,27 @@ def full_embedded() -> tuple[Fault, ...]:
         Fault(
             "cpu_starved",
             (HeavySearches(memories=30_000, per_second=3.0), Stall(stop_s=0.1, run_s=0.1)),
-            (Expect.of(Alert.CREATION_LATENCY_HIGH), Expect.of(Alert.SEARCH_LATENCY_HIGH)),
-            _names(Alert.HIGH_LATENCY, Alert.LATENCY_BUDGET_BURN, Alert.LOW_CACHE_HIT_RATE),
+            (
+                Expect.of(Alert.CREATION_LATENCY_HIGH),
+                Expect.of(Alert.SEARCH_LATENCY_HIGH),
+                # The plan's targets: hot searches (cache, STM) past 25 ms at p99, creation past 5 ms on average.
+                Expect.of(Alert.HOT_SEARCH_LATENCY_HIGH),
+                Expect.of(Alert.CREATION_AVERAGE_HIGH),
+            ),
+            _names(
+                Alert.HIGH_LATENCY, Alert.LATENCY_BUDGET_BURN, Alert.LOW_CACHE_HIT_RATE, Alert.OPERATION_BUDGET_BURN
+            ),
         ),
         Fault(
             "ltm_outage",
             (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails, held for minutes"),),
             (Expect.of(Alert.SHUTTLE_BACKLOG_GROWING), Expect.of(Alert.SHUTTLE_STALE)),
-            _names(Alert.LTM_UNREACHABLE, Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN),
+            _names(
+                Alert.LTM_UNREACHABLE,
+                Alert.HIGH_ERROR_RATE,
+                Alert.AVAILABILITY_BUDGET_BURN,
+                Alert.OPERATION_BUDGET_BURN,
+            ),
             onset={
                 Alert.SHUTTLE_BACKLOG_GROWING: (30.0, "over 1000 writes waiting, at the load's ~60 writes/s"),
                 Alert.SHUTTLE_STALE: (shuttle_stale_s, "the oldest unshipped write must age past the threshold"),
@@ -285,8 +306,13 @@ def full_embedded() -> tuple[Fault, ...]:
                 ),
             ),
             (Expect.of(Alert.DOWN),),
-            # Started again with cold caches and an empty short-term tier.
-            _names(Alert.LOW_CACHE_HIT_RATE, Alert.SEARCH_LATENCY_HIGH, Alert.CREATION_LATENCY_HIGH),
+            # Started again with cold caches and an empty short-term tier; the canary's rounds fail meanwhile.
+            _names(
+                Alert.LOW_CACHE_HIT_RATE,
+                Alert.SEARCH_LATENCY_HIGH,
+                Alert.CREATION_LATENCY_HIGH,
+                Alert.OPERATION_BUDGET_BURN,
+            ),
         ),
         Fault(
             "stm_full",
@@ -296,7 +322,7 @@ def full_embedded() -> tuple[Fault, ...]:
             # service for ~40 s: the latency SLO's burn is its consequence, not an unrelated page.
             (FillStm(to_ratio=0.93, content_bytes=30_000),),
             (Expect.of(Alert.STM_NEAR_BUDGET),),
-            _names(Alert.CREATION_LATENCY_HIGH, Alert.LATENCY_BUDGET_BURN),
+            _names(Alert.CREATION_LATENCY_HIGH, Alert.LATENCY_BUDGET_BURN, Alert.OPERATION_BUDGET_BURN),
             onset={
                 Alert.STM_NEAR_BUDGET: (
                     80.0,
@@ -305,6 +331,52 @@ def full_embedded() -> tuple[Fault, ...]:
                 )
             },
             recovery={Alert.STM_NEAR_BUDGET: (10.0, "the filler user is forgotten and the tier releases it")},
+        ),
+        # Every embedding call 1 s longer (a throttled model): a round's search needs its query's vector and its
+        # memory's, one or two batches, so every round's time to searchable is 1 to 2 s, past the 1 s threshold
+        # by construction, and the SLO on it burns at a page's rate. The model still embeds ~64 texts a second
+        # (a batch a call), about the load's write rate: its adds do not pile up behind it for long.
+        Fault(
+            "embedding_slow",
+            (AdminFaults({"embed_delay_ms": 1000}, "every embedding call takes 1 s longer"),),
+            (Expect.of(Alert.TIME_TO_SEARCHABLE_HIGH), Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)),
+            _names(
+                Alert.ADMISSION_REJECTING,
+                Alert.CANARY_FAILING,
+                Alert.HIGH_LATENCY,
+                Alert.LATENCY_BUDGET_BURN,
+                Alert.SEARCH_LATENCY_HIGH,
+                Alert.HOT_SEARCH_LATENCY_HIGH,
+            ),
+            burn=50.0,  # every round is late against time to searchable's 1 % budget
+            onset={Alert.TIME_TO_SEARCHABLE_HIGH: (2.0, "a round's search may wait two 1 s batches")},
+            recovery={Alert.TIME_TO_SEARCHABLE_HIGH: (2.0, "the round under way when the fault clears still waits")},
+        ),
+        # Every embedding call 6 s longer, past the drill canary's 5 s search timeout: no round finds its memory
+        # in time (or, once the load's adds have filled the embedding backlog, gets its add accepted). The
+        # load's adds are refused (429) past JM_EMBED_MAX_BACKLOG and its searches wait for their pending writes.
+        Fault(
+            "embedding_stalled",
+            (AdminFaults({"embed_delay_ms": 6000}, "every embedding call takes 6 s longer"),),
+            (Expect.of(Alert.CANARY_FAILING), Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)),
+            _names(
+                Alert.ADMISSION_REJECTING,
+                Alert.TIME_TO_SEARCHABLE_HIGH,
+                Alert.HIGH_ERROR_RATE,
+                Alert.AVAILABILITY_BUDGET_BURN,
+                Alert.HIGH_LATENCY,
+                Alert.LATENCY_BUDGET_BURN,
+                Alert.SEARCH_LATENCY_HIGH,
+                Alert.HOT_SEARCH_LATENCY_HIGH,
+            ),
+            burn=50.0,  # every round fails against canary success's 1 % budget
+            onset={Alert.CANARY_FAILING: (6.0, "a round gives up after its 5 s search timeout")},
+            recovery={
+                Alert.CANARY_FAILING: (
+                    12.0,
+                    "the batches under way when the fault clears still take 6 s; the backlog then drains",
+                )
+            },
         ),
     )
 
@@ -320,13 +392,15 @@ def cluster() -> tuple[Fault, ...]:
             "replica_stalls",
             (Stall(stop_s=3.0, run_s=4.0, replica=2),),
             (Expect.of(Alert.COHERENCE_LAG_HIGH),),
+            # The canary's requests HAProxy sends to the stopped replica wait up to 3 s.
+            _names(Alert.OPERATION_BUDGET_BURN),
         ),
         Fault(
             "embedding_failing",
             (AdminFaults({"embedding": "failing"}, "every replica's model fails every batch", everywhere=True),),
             (Expect.of(Alert.EMBED_QUEUE_STALE),),
-            # Searches whose query is not in the L2 cache need the model too: they fail.
-            _names(Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN),
+            # Searches whose query is not in the L2 cache need the model too: they fail (the canary's all do).
+            _names(Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN, Alert.OPERATION_BUDGET_BURN),
             onset={
                 Alert.EMBED_QUEUE_STALE: (
                     embed_stale_s + QUEUE_STATE_INTERVAL_S,
@@ -372,6 +446,9 @@ NOT_DRILLED = {
     "jm_disk_free_bytes) and promtool tests the rule",
     Alert.DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
     "on a falling series, the quality dashboard draws jm_disk_free_bytes",
+    Alert.ERROR_BUDGET_EXHAUSTED.value: "fires in the drill after the error faults have spent the fast rules' "
+    "10-minute period's budget, but clears only once the period has passed them (the drill does not wait a "
+    "period); promtool tests the rule and the period's recordings (budget left, metadata)",
     Alert.DATA_FILE_DAMAGED.value: "needs a damaged store large enough to be checked after the start; "
     "tests/hostile/test_corruption.py damages a real store's page and sees the background check set "
     "jm_data_file_damaged and /readyz answer 503, and promtool tests the rule",

@@ -4,6 +4,7 @@ reference docs, all generated from one typed config (`alerts/thresholds.yaml`) a
     config.py     the typed config: every selector, threshold and window
     context.py    the config seen from one variant, its values by name for `${name}` templates
     catalogue.py  every alert as a typed constant (how to add one: see its docstring)
+    slos.py       the SLOs by name, and the series every SLO is recorded under (burn rates, period, metadata)
     rules.py      recording and alert rules, production and the drill's fast copy
     promtool.py   a firing and a silent promtool case per alert
     runbooks.py   runbooks from the Markdown templates in alerts/runbooks/templates/

@@ -30,6 +30,14 @@ from jean_memory_dev.mixin import boards
 from jean_memory_dev.mixin.boards import PanelRef
 from jean_memory_dev.mixin.config import Config, Pending, Severity
 from jean_memory_dev.mixin.context import Context
+from jean_memory_dev.mixin.slos import (
+    BUDGET_REMAINING,
+    CANARY_ROUNDS,
+    CANARY_SEARCHABLE,
+    SLI_ERRORS,
+    SLO_BUDGET,
+    operation_selector,
+)
 
 
 class Alert(StrEnum):
@@ -59,6 +67,12 @@ class Alert(StrEnum):
     AVAILABILITY_BUDGET_BURN = "JeanMemoryAvailabilityBudgetBurn"
     LATENCY_BUDGET_BURN = "JeanMemoryLatencyBudgetBurn"
     WATCHDOG = "Watchdog"
+    OPERATION_BUDGET_BURN = "JeanMemoryOperationBudgetBurn"
+    ERROR_BUDGET_EXHAUSTED = "JeanMemoryErrorBudgetExhausted"
+    HOT_SEARCH_LATENCY_HIGH = "JeanMemoryHotSearchLatencyHigh"
+    CREATION_AVERAGE_HIGH = "JeanMemoryCreationAverageHigh"
+    CANARY_FAILING = "JeanMemoryCanaryFailing"
+    TIME_TO_SEARCHABLE_HIGH = "JeanMemoryTimeToSearchableHigh"
     RECALL_BUDGET_BURN = "JeanMemoryRecallBudgetBurn"
 
     @property
@@ -200,7 +214,53 @@ class BurnRateAlert:
         return tuple(out)
 
 
-AlertSpec = ThresholdAlert | BurnRateAlert
+@dataclass(frozen=True, kw_only=True)
+class OperationBurnAlert:
+    """The burn policy of `BurnRateAlert` over the SLOs per operation at once: one rule per severity, each
+    SLO's generic bad-share series (`slos.py`) against its own budget, joined from the SLO metadata `on
+    (slo)` as Pyrra does, so the alert carries the `slo` that burns and a new SLO needs no new rule."""
+
+    alert: Alert
+    answers: tuple[PanelRef, ...]
+    summary: str = "A Jean Memory operation is burning its error budget"
+    summary_page: str = "A Jean Memory operation is burning its error budget fast"
+    description: str = (
+        "The {{ $labels.slo }} SLO's bad share is ${value} over the long window, at least ${factor}x the rate "
+        "that spends its error budget over the SLO period (multiwindow, multi-burn-rate)."
+    )
+    value: str = "{{ $value | humanizePercentage }}"
+
+    def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
+        where = f"{self.alert} in catalogue.py"
+        sel = operation_selector()
+
+        def over(window: str, factor: float) -> str:
+            return f"{SLI_ERRORS}{window}{{{sel}}} > on (slo) group_left () ({factor} * {SLO_BUDGET})"
+
+        out = []
+        for severity in (Severity.CRITICAL, Severity.WARNING):
+            burns = [b for b in ctx.burns if b.severity is severity]
+            if not burns:
+                continue
+            clauses = [f"(\n  {over(b.long, b.factor)}\n  and\n  {over(b.short, b.factor)}\n)" for b in burns]
+            extra = {"factor": str(min(b.factor for b in burns)), "value": self.value}
+            summary = self.summary_page if severity is Severity.CRITICAL else self.summary
+            out.append(
+                AlertRule(
+                    alert=self.alert,
+                    severity=severity,
+                    for_=burns[0].for_,
+                    expr="\nor\n".join(clauses),
+                    summary=ctx.fill(summary, where, **extra),
+                    description=ctx.fill(self.description, where, **extra),
+                    value=self.value,
+                    panel=self.answers[0],
+                )
+            )
+        return tuple(out)
+
+
+AlertSpec = ThresholdAlert | BurnRateAlert | OperationBurnAlert
 
 
 def _telemetry_failures(ctx: Context) -> str:
@@ -535,6 +595,80 @@ _SPECS: tuple[AlertSpec, ...] = (
         value="always firing",
         answers=(PanelRef(boards.OVERVIEW, "Active alerts"),),
     ),
+    # SLOs per operation: each burns against its own budget (see OperationBurnAlert).
+    OperationBurnAlert(
+        alert=Alert.OPERATION_BUDGET_BURN,
+        answers=(
+            PanelRef(boards.SLO, "Burn rate per operation"),
+            PanelRef(boards.SLO, "Error budget remaining over the period"),
+        ),
+    ),
+    # The period's budget spent: a ticket (the burn alerts page while it is being spent fast).
+    ThresholdAlert(
+        alert=Alert.ERROR_BUDGET_EXHAUSTED,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr=f"{BUDGET_REMAINING}${{slo_period}} <= 0",
+        summary="An SLO has spent its error budget for the period",
+        value="{{ $value | humanizePercentage }}",
+        description="The {{ $labels.slo }} SLO has ${value} of its error budget left over the last ${slo_period}: "
+        "it has failed its objective for the period. Changes that risk it wait until the budget recovers.",
+        answers=(PanelRef(boards.SLO, "Error budget remaining over the period"),),
+    ),
+    # The product plan's targets, watched (the thresholds above them page or ticket on harder breaches).
+    ThresholdAlert(
+        alert=Alert.HOT_SEARCH_LATENCY_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:hot_search_latency:p99_${rate} > ${hot_search_p99_seconds}",
+        summary="Hot-search p99 is over the ${hot_search_p99_ms} ms target",
+        value="{{ $value | humanizeDuration }}",
+        description="The p99 of searches answered from the cache or the short-term tier over ${rate} is ${value}: "
+        "the product plan's target is ${hot_search_p99_ms} ms.",
+        answers=(PanelRef(boards.OVERVIEW, "Search latency"),),
+    ),
+    ThresholdAlert(
+        alert=Alert.CREATION_AVERAGE_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr="jm:creation_latency:avg${rate} > ${creation_avg_seconds}",
+        summary="Memory creation averages over the ${creation_avg_ms} ms target",
+        value="{{ $value | humanizeDuration }}",
+        description="Memory creation took ${value} on average over ${rate}: the product plan's target is a "
+        "${creation_avg_ms} ms average.",
+        answers=(PanelRef(boards.OVERVIEW, "Memory creation latency"),),
+    ),
+    # The synthetic user (`jean-memory canary`): the service as a client sees it.
+    ThresholdAlert(
+        alert=Alert.CANARY_FAILING,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr=f'sum by (job) (rate({CANARY_ROUNDS}{{${{canary_sel}}, result="success"}}[${{rate}}]))\n/\n'
+        f"sum by (job) (rate({CANARY_ROUNDS}{{${{canary_sel}}}}[${{rate}}]))\n< ${{canary_success_ratio_min}}",
+        summary="The synthetic user's rounds are failing",
+        value="{{ $value | humanizePercentage }}",
+        description="Only ${value} of the canary's rounds (add a memory, search until found by meaning, delete "
+        "it) succeeded over ${rate} (threshold ${canary_success_ratio_min_pct}): clients see the same.",
+        answers=(
+            PanelRef(boards.SLO, "Canary rounds by result"),
+            PanelRef(boards.SLO, "Canary time to searchable"),
+        ),
+    ),
+    ThresholdAlert(
+        alert=Alert.TIME_TO_SEARCHABLE_HIGH,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr=f"histogram_quantile(0.99, sum by (job, le) (rate({CANARY_SEARCHABLE}_bucket{{${{canary_sel}}}}"
+        "[${rate}])))\n> ${canary_time_to_searchable_p99_seconds}",
+        summary="New memories take long to become searchable",
+        value="{{ $value | humanizeDuration }}",
+        description="The p99 from the canary sending an add to a search finding it by meaning is ${value} over "
+        "${rate} (threshold ${canary_time_to_searchable_p99_ms} ms): embeddings are slow or queued.",
+        answers=(
+            PanelRef(boards.SLO, "Canary time to searchable"),
+            PanelRef(boards.SLO, "Canary rounds by result"),
+        ),
+    ),
     # The golden set's replay (JM_GOLDEN_SET): the share of its expected memories missing from their search's
     # top k. No golden set, no series: the ratio is empty and the alert silent.
     BurnRateAlert(
@@ -558,7 +692,7 @@ _SPECS: tuple[AlertSpec, ...] = (
 CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in _SPECS}
 
 #: SLO burn alerts: their long windows make them slow to clear by design (the drill does not wait for them).
-BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert))
+BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert | OperationBurnAlert))
 
 #: Alerts about cluster mode (several replicas over one PostgreSQL): a single embedded instance never
 #: raises them, so an embedded drill must not see them and a cluster drill expects them.

@@ -209,6 +209,34 @@ class Slo(_Model):
     recall: Objective
     burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
     fast_burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
+    #: The SLO period: budget remaining and the budget-exhausted ticket are measured over it.
+    period: Duration
+    fast_period: Duration
+    add_latency: LatencyObjective
+    search_latency: LatencyObjective
+    canary_success: Objective
+    time_to_searchable: LatencyObjective
+
+    def period_for(self, variant: Variant) -> str:
+        return self.period if variant is Variant.PRODUCTION else self.fast_period
+
+
+class Canary(_Model):
+    """The synthetic user: its scrape job, its schedule (production and the drill's), its alert thresholds."""
+
+    job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    interval_seconds: Number
+    search_timeout_seconds: Number
+    fast_interval_seconds: Number
+    fast_search_timeout_seconds: Number
+    success_ratio_min: Number
+    time_to_searchable_p99_seconds: Number  # must be a bucket boundary of jm_canary_time_to_searchable_seconds
+
+    def schedule(self, fast: bool) -> tuple[float, float]:
+        """(interval, search timeout) in seconds: the drill's when `fast`."""
+        if fast:
+            return self.fast_interval_seconds, self.fast_search_timeout_seconds
+        return self.interval_seconds, self.search_timeout_seconds
 
 
 class Config(_Model):
@@ -221,6 +249,7 @@ class Config(_Model):
     windows: WindowSets
     trends: Trends
     slo: Slo
+    canary: Canary
 
     def windows_for(self, variant: Variant) -> Windows:
         return self.windows.production if variant is Variant.PRODUCTION else self.windows.fast

@@ -17,7 +17,11 @@ one place and quoted the same way everywhere. The names:
   memory's embedding lasts), read from its `Settings` so that runbooks quote the number the code uses;
 - each dashboard's title: `dashboard_overview`, `dashboard_stm`, `dashboard_shuttle`, `dashboard_slo`,
   `dashboard_telemetry`, `dashboard_cluster`, `dashboard_trends`, `dashboard_quality`;
-- `baseline` and `fill_horizon` (also `fill_horizon_seconds`): the relative alerts' windows.
+- `baseline` and `fill_horizon` (also `fill_horizon_seconds`): the relative alerts' windows;
+- `slo_period` (this variant's SLO period), and per operation SLO `<name>_objective_pct` (and, where it has
+  one, `<name>_threshold_ms`): `add_latency`, `search_latency`, `canary_success`, `time_to_searchable`;
+- the canary: `canary_job`, `canary_sel` (`job="jean-memory-canary"`), and its config's numbers prefixed
+  `canary_` (`canary_success_ratio_min_pct`, `canary_time_to_searchable_p99_ms`, `canary_interval_seconds`...).
 
     >>> Context(load()).fill("jm:api_latency:avg${rate} > ${avg_response_seconds}")
     'jm:api_latency:avg5m > 0.05'
@@ -33,6 +37,7 @@ from string import Template
 from jean_memory.config import Settings
 from jean_memory_dev.mixin.boards import BOARDS
 from jean_memory_dev.mixin.config import BurnWindow, Config, Severity, Variant, Windows, duration_seconds
+from jean_memory_dev.mixin.slos import OPERATION_SLOS
 
 
 class Placeholders(Template):
@@ -137,7 +142,32 @@ class Context:
         values["cluster_lease_s"] = f"{Settings.model_fields['cluster_lease_s'].default:g}"
         for board in BOARDS:
             values["dashboard_" + board.uid.removeprefix("jm-")] = board.title
+        values["slo_period"] = c.slo.period_for(self.variant)
+        for name in OPERATION_SLOS:
+            objective = getattr(c.slo, name)
+            values[f"{name}_objective_pct"] = _pct(objective.objective)
+            if hasattr(objective, "threshold_seconds"):
+                values[f"{name}_threshold_ms"] = _ms(objective.threshold_seconds)
+        values["canary_job"] = c.canary.job
+        values["canary_sel"] = self.canary_sel
+        for key, value in c.canary.model_dump().items():
+            if key == "job":
+                continue
+            values[f"canary_{key}"] = str(value)
+            if key.endswith("_seconds"):
+                values[f"canary_{key.removesuffix('_seconds')}_ms"] = _ms(value)
+            if "ratio" in key:
+                values[f"canary_{key}_pct"] = _pct(value)
         return values
+
+    @property
+    def canary_sel(self) -> str:
+        """The selector of the synthetic user's series (its own scrape job)."""
+        return f'job="{self.config.canary.job}"'
+
+    @property
+    def slo_period(self) -> str:
+        return self.config.slo.period_for(self.variant)
 
     def fill(self, template: str, where: str = "template", **extra: str) -> str:
         """`template` with every `${name}` replaced; `extra` adds names for this one text."""

@@ -364,6 +364,10 @@ class Cases:
 
         cases += self.disk_cases(j)
         cases += self.retrieval_cases(j)
+        cases += self.target_cases(j)
+        cases += self.operation_slo_cases(j)
+        cases += self.period_cases(j)
+        cases += self.canary_cases()
 
         # The shared embedding queue: every replica reports the same oldest age (10 minutes; 5 s is silent).
         for age, fires in ((600, True), (5, False)):
@@ -597,6 +601,187 @@ class Cases:
             self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.15", 15)]), "375m", exp),
             self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.8", 15)]), "375m", []),
         ]
+
+    def target_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """The plan's targets: hot searches all in (25 ms, 50 ms] give a p99 of 49.75 ms (over 25 ms), in
+        (5 ms, 10 ms] silence; creation taking 10 ms on average (0.6 s per 60 adds a minute) is over 5 ms,
+        2 ms is not."""
+        job, cases = j["job"], []
+        for bucket, fires in (("0.05", True), ("0.01", False)):
+            series = histogram("jm_search_duration_seconds", {**j, "tier": "cache"}, 60, bucket, 30)
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.HOT_SEARCH_LATENCY_HIGH,
+                        "The p99 of searches answered from the cache or the short-term tier over 5m is 49.75ms: "
+                        "the product plan's target is 25 ms.",
+                        "49.75ms",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.HOT_SEARCH_LATENCY_HIGH, series, "20m", exp if fires else []))
+        labels = {**j, "mode": "single"}
+        for seconds_per_min, fires in ((0.6, True), (0.12, False)):
+            series = [
+                counter("jm_memory_creation_duration_seconds_sum", labels, seconds_per_min, 30),
+                counter("jm_memory_creation_duration_seconds_count", labels, 60, 30),
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.CREATION_AVERAGE_HIGH,
+                        "Memory creation took 10ms on average over 5m: the product plan's target is a 5 ms average.",
+                        "10ms",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.CREATION_AVERAGE_HIGH, series, "20m", exp if fires else []))
+        return cases
+
+    def operation_slo_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """Half of the adds slower than 25 ms for 150 minutes burns add_latency's budget 50x: page and ticket,
+        labelled with the SLO; half of the canary's rounds failing burns canary_success's (under its own job);
+        99.5 % of adds fast stays inside the budget."""
+        job, cases = j["job"], []
+        add = {**j, "http_request_method": "POST", "http_route": "/v1/memories", "http_response_status_class": "2xx"}
+        canary = {"job": self.config.canary.job, "instance": "canary:9465"}
+        scenarios = [
+            (
+                [counter(f"{HTTP}_bucket", {**add, "le": "0.025"}, 50, 150), counter(f"{HTTP}_count", add, 100, 150)],
+                job,
+                "add_latency",
+            ),
+            (
+                [
+                    counter("jm_canary_rounds_total", {**canary, "result": "success"}, 1, 150),
+                    counter("jm_canary_rounds_total", {**canary, "result": "not_found"}, 1, 150),
+                ],
+                self.config.canary.job,
+                "canary_success",
+            ),
+        ]
+        for series, series_job, slo in scenarios:
+            expected = []
+            for severity, factor in ((Severity.CRITICAL, "6"), (Severity.WARNING, "1")):
+                desc = (
+                    f"The {slo} SLO's bad share is 50% over the long window, at least {factor}x the rate that "
+                    "spends its error budget over the SLO period (multiwindow, multi-burn-rate)."
+                )
+                summary = "A Jean Memory operation is burning its error budget" + (
+                    " fast" if severity is Severity.CRITICAL else ""
+                )
+                expected.append(
+                    {
+                        "exp_labels": self.labels(severity, job=series_job, slo=slo),
+                        "exp_annotations": {
+                            **self.annotations(Alert.OPERATION_BUDGET_BURN, desc, "50%"),
+                            "summary": summary,
+                        },
+                    }
+                )
+            cases.append(self.case(Alert.OPERATION_BUDGET_BURN, series, "150m", expected))
+        quiet = [counter(f"{HTTP}_bucket", {**add, "le": "0.025"}, 99.5, 150), counter(f"{HTTP}_count", add, 100, 150)]
+        cases.append(self.case(Alert.OPERATION_BUDGET_BURN, quiet, "150m", []))
+        return cases
+
+    def period_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """0.2 % of /v1 requests failing for an hour is twice the availability SLO's 0.1 % budget: -100 % of it
+        left over the period, a ticket; 0.05 % leaves half of it, silence. The metadata series say the SLO."""
+        job, cases = j["job"], []
+        period = self.config.slo.period
+        for errors, fires in ((0.2, True), (0.05, False)):
+            series = [http(job, "5xx", errors, 60), http(job, "2xx", 100 - errors, 60)]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job, slo="availability"),
+                    "exp_annotations": self.annotations(
+                        Alert.ERROR_BUDGET_EXHAUSTED,
+                        f"The availability SLO has -100% of its error budget left over the last {period}: it has "
+                        "failed its objective for the period. Changes that risk it wait until the budget recovers.",
+                        "-100%",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.ERROR_BUDGET_EXHAUSTED, series, "60m", exp if fires else []))
+        cases.append(
+            {
+                "interval": "1m",
+                "input_series": [http(job, "5xx", 0.05, 60), http(job, "2xx", 99.95, 60)],
+                "promql_expr_test": [
+                    {
+                        "expr": f'round(jm:slo_error_budget_remaining:ratio_rate{period}{{slo="availability"}}, 0.001)',
+                        "eval_time": "60m",
+                        "exp_samples": [
+                            {
+                                "labels": f'{{job="{job}", slo="availability"}}',
+                                "value": 0.5,
+                            }
+                        ],
+                    },
+                    {
+                        "expr": 'jm:slo_objective:ratio{slo="time_to_searchable"}',
+                        "eval_time": "1m",
+                        "exp_samples": [
+                            {
+                                "labels": 'jm:slo_objective:ratio{slo="time_to_searchable"}',
+                                "value": self.config.slo.time_to_searchable.objective,
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+        return cases
+
+    def canary_cases(self) -> list[dict[str, Any]]:
+        """Half of the canary's rounds not found fails it (under 90 %), every round succeeding does not; every
+        round's memory found in (2.5 s, 5 s] gives a p99 of 4.975 s (over 2.5 s), in (50 ms, 100 ms] silence."""
+        cj = {"job": self.config.canary.job, "instance": "canary:9465"}
+        job, cases = cj["job"], []
+        for failed, fires in ((30, True), (0, False)):
+            series = [
+                counter("jm_canary_rounds_total", {**cj, "result": "success"}, 60 - failed, 20),
+                counter("jm_canary_rounds_total", {**cj, "result": "not_found"}, failed, 20),
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.CANARY_FAILING,
+                        "Only 50% of the canary's rounds (add a memory, search until found by meaning, delete it) "
+                        "succeeded over 5m (threshold 90%): clients see the same.",
+                        "50%",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.CANARY_FAILING, series, "15m", exp if fires else []))
+        from jean_memory.canary import SEARCHABLE_BUCKETS
+
+        for bucket, fires in ((5.0, True), (0.1, False)):
+            series = [
+                counter(
+                    "jm_canary_time_to_searchable_seconds_bucket",
+                    {**cj, "le": le},
+                    60 if le == "+Inf" or float(le) >= bucket else 0,
+                    20,
+                )
+                for le in [repr(float(b)) for b in SEARCHABLE_BUCKETS] + ["+Inf"]
+            ]
+            exp = [
+                {
+                    "exp_labels": self.labels(Severity.WARNING, job=job),
+                    "exp_annotations": self.annotations(
+                        Alert.TIME_TO_SEARCHABLE_HIGH,
+                        "The p99 from the canary sending an add to a search finding it by meaning is 4.975s over 5m "
+                        "(threshold 1000 ms): embeddings are slow or queued.",
+                        "4.975s",
+                    ),
+                }
+            ]
+            cases.append(self.case(Alert.TIME_TO_SEARCHABLE_HIGH, series, "15m", exp if fires else []))
+        return cases
 
     def recall_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
         """The golden set's replay: half its expected memories missing for 150 minutes pages and tickets; 5 %

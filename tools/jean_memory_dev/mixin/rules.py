@@ -24,9 +24,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from jean_memory_dev.mixin.catalogue import CATALOGUE, AlertRule, runbook_url
-from jean_memory_dev.mixin.config import Variant
+from jean_memory_dev.mixin.config import Variant, duration_seconds
 from jean_memory_dev.mixin.context import Context
 from jean_memory_dev.mixin.links import panel_url
+from jean_memory_dev.mixin.slos import (
+    BUDGET_REMAINING,
+    CANARY_ROUNDS,
+    CANARY_SEARCHABLE,
+    ROUTES,
+    SLI_ERRORS,
+    SLO_BUDGET,
+    SLO_OBJECTIVE,
+    SLO_PERIOD,
+    SLOS,
+)
 
 HTTP = "http_server_request_duration_seconds"
 JOB: tuple[str, ...] = ("job",)
@@ -182,7 +193,101 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
     ]
     if ctx.variant is Variant.PRODUCTION:  # the drill stages the production rules too: one copy is enough
         groups.append({"name": "jean-memory.trends", "interval": ctx.config.trends.interval, "rules": trend_rules(ctx)})
+    groups.append({"name": f"jean-memory.slo-sli.recording{tag}", "rules": sli_rules(ctx)})
+    if ctx.variant is Variant.PRODUCTION:  # one copy of the metadata: the fast rules' period joins it too
+        groups.append({"name": "jean-memory.slo-meta", "rules": slo_meta_rules(ctx)})
+    groups.append({"name": f"jean-memory.slo-period.recording{tag}", "rules": slo_period_rules(ctx)})
     return {"groups": groups}
+
+
+# ---- SLOs per operation and over the period ---------------------------------------------------------------
+
+
+def le_label(seconds: float) -> str:
+    """A bucket boundary as prometheus-client writes it (`1` -> `1.0`, `0.025` -> `0.025`)."""
+    return repr(float(seconds))
+
+
+def route_slow_ratio(sel: str, route: str, le: float, window: str, by: Sequence[str] = JOB) -> str:
+    """A route's (POST) bad share: its requests not faster than `le`."""
+    r = f'{sel}, http_route="{route}", http_request_method="POST"'
+    good = total(f'rate({HTTP}_bucket{{{r}, le="{le}"}}[{window}])', by)
+    return f"1 - (\n  {good}\n  /\n  {total(f'rate({HTTP}_count{{{r}}}[{window}])', by)}\n)"
+
+
+def canary_success_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """The share of the synthetic user's rounds that succeeded over `window`."""
+    good = total(f'rate({CANARY_ROUNDS}{{{sel}, result="success"}}[{window}])', by)
+    return f"{good}\n/\n{total(f'rate({CANARY_ROUNDS}{{{sel}}}[{window}])', by)}"
+
+
+def canary_late_ratio(sel: str, le: float, window: str, by: Sequence[str] = JOB) -> str:
+    """The share of rounds whose memory was not found by meaning within `le` (failed rounds included)."""
+    good = total(f'rate({CANARY_SEARCHABLE}_bucket{{{sel}, le="{le_label(le)}"}}[{window}])', by)
+    return f"1 - (\n  {good}\n  /\n  {total(f'rate({CANARY_ROUNDS}{{{sel}}}[{window}])', by)}\n)"
+
+
+def canary_searchable_p99(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    return f"histogram_quantile(0.99, {total(f'rate({CANARY_SEARCHABLE}_bucket{{{sel}}}[{window}])', (*by, 'le'))})"
+
+
+def sli_errors(ctx: Context, slo: str, window: str) -> str:
+    """SLO `slo`'s bad share over `window`, by job."""
+    s, slo_config = ctx.sel, ctx.config.slo
+    if slo == "availability":
+        return f"jm:slo_availability_errors:ratio_rate{window}"
+    if slo == "latency":
+        return f"jm:slo_latency_slow:ratio_rate{window}"
+    if slo == "recall":
+        return f"jm:slo_recall_misses:ratio_rate{window}"
+    if slo in ROUTES:
+        return route_slow_ratio(s, ROUTES[slo], getattr(slo_config, slo).threshold_seconds, window)
+    if slo == "canary_success":
+        return f"1 - (\n{canary_success_ratio(ctx.canary_sel, window)}\n)"
+    if slo == "time_to_searchable":
+        return canary_late_ratio(ctx.canary_sel, slo_config.time_to_searchable.threshold_seconds, window)
+    raise ValueError(f"unknown SLO {slo!r}")
+
+
+def sli_rules(ctx: Context) -> list[dict[str, Any]]:
+    """Every SLO's bad share over every window a burn alert reads, as `jm:slo_errors:ratio_rate<w>{slo}`."""
+    return [
+        {"record": f"{SLI_ERRORS}{w}", "expr": sli_errors(ctx, slo, w), "labels": {"slo": slo}}
+        for w in slo_windows(ctx)
+        for slo in SLOS
+    ]
+
+
+def slo_meta_rules(ctx: Context) -> list[dict[str, Any]]:
+    """Each SLO's objective, error budget and period (production's: the drill's shorter period is a
+    scaled-down copy of the same SLO)."""
+    rules: list[dict[str, Any]] = []
+    period = duration_seconds(ctx.config.slo.period)
+    for slo in SLOS:
+        objective = getattr(ctx.config.slo, slo).objective
+        labels = {"slo": slo}
+        rules += [
+            {"record": SLO_OBJECTIVE, "expr": f"vector({objective})", "labels": labels},
+            {"record": SLO_BUDGET, "expr": f"vector({round(1 - objective, 6)})", "labels": labels},
+            {"record": SLO_PERIOD, "expr": f"vector({period:.0f})", "labels": labels},
+        ]
+    return rules
+
+
+def slo_period_rules(ctx: Context) -> list[dict[str, Any]]:
+    """Over the period: every SLO's bad share (the mean of its rate-window share, as Sloth computes it) and
+    the error budget left."""
+    period, rate = ctx.slo_period, ctx.rate
+    if rate not in slo_windows(ctx):
+        raise ValueError(f"the rate window {rate} must be a burn window: the period averages its SLO shares")
+    errors = f"{SLI_ERRORS}{period}"
+    return [
+        {"record": errors, "expr": f"avg_over_time({SLI_ERRORS}{rate}[{period}])"},
+        {
+            "record": f"{BUDGET_REMAINING}{period}",
+            "expr": f"1 - (\n  {errors}\n  / on (slo) group_left ()\n  {SLO_BUDGET}\n)",
+        },
+    ]
 
 
 FIVE_XX = 'http_response_status_class="5xx"'
