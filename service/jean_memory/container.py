@@ -297,7 +297,11 @@ class Container:
         must not outlive it, nor one computed before it hide it."""
         before = self.faults.spec
         self.faults.set(spec)
-        if (before.embedding, before.noisy_vectors) != (spec.embedding, spec.noisy_vectors):
+        if (before.embedding, before.noisy_vectors, before.lexical_off) != (
+            spec.embedding,
+            spec.noisy_vectors,
+            spec.lexical_off,
+        ):
             self.results.clear()
             self.query_vectors.clear()
         self.results.suspended = self.query_vectors.suspended = spec.cache_disabled

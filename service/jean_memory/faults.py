@@ -17,6 +17,8 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `noisy_vectors`: every query vector a search uses is mixed with a random unit vector, this share of it
   noise (0 to 1), as a drifting or mismatched model would answer: ranking degrades while scores, latency
   and errors look healthy (what the golden set's recall SLI exists to catch); stored vectors are untouched;
+- `lexical_off`: the lexical leg switched off: every search ranks by its vectors alone (as a lost or empty
+  lexical index would leave it); with `noisy_vectors`, ranking has nothing sound left to stand on;
 - `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
   hold it (every request on the replica waits).
 - `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
@@ -30,6 +32,7 @@ use case carries a fault hook; the composition root puts the wrappers in place o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -66,6 +69,7 @@ class FaultSpec(BaseModel):
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
     noisy_vectors: float = Field(0.0, ge=0, le=1, description="Share of noise mixed into every query vector.")
+    lexical_off: bool = Field(False, description="Rank every search by its vectors alone (no lexical leg).")
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
     embed_delay_ms: float = Field(0.0, ge=0, le=60_000, description="Extra time every embedding call takes.")
     commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
@@ -172,6 +176,8 @@ class FaultyReads:
         self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
     ) -> SearchResult:
         await self._faults.before("search")
+        if self._faults.spec.lexical_off and options.mode != "vector":
+            options = dataclasses.replace(options, mode="vector")
         return await self._inner.search(user_id, query, k, filters, options)
 
     async def export(self, user_id: str) -> AsyncIterator[Memory]:

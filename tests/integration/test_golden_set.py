@@ -1,6 +1,6 @@
 """The golden set's recall SLI, end to end: a real service replays a small golden set of its own (two
-tenants), recall@1 is exact while ranking is sound, falls under the `noisy_vectors` fault, and comes back
-when the fault is cleared; a bad golden set stops the start, naming the line.
+tenants), recall@1 is exact while ranking is sound, falls under the `noisy_vectors` and `lexical_off`
+faults, and comes back when they are cleared; a bad golden set stops the start, naming the line.
 
 The recall is read from the service's own counters (`jm_golden_hits_total / jm_golden_expected_total`)
 between two replays, as the recording rules read them; the alert on it is proven by promtool cases
@@ -111,7 +111,9 @@ def test_recall_drops_under_noisy_query_vectors_and_recovers(tmp_path: Path) -> 
         assert _recall_over_next_runs(svc.url) == 1.0
 
         admin = {"Authorization": f"Bearer {ADMIN}"}
-        httpx.put(f"{svc.url}/admin/faults", json={"noisy_vectors": 0.9}, headers=admin).raise_for_status()
+        # Hybrid search: the lexical leg alone still finds the golden memories, so it is switched off too.
+        degrade = {"noisy_vectors": 0.9, "lexical_off": True}
+        httpx.put(f"{svc.url}/admin/faults", json=degrade, headers=admin).raise_for_status()
         degraded = _recall_over_next_runs(svc.url, runs=3)
         assert degraded < 0.5, degraded
 

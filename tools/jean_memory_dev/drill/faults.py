@@ -212,8 +212,8 @@ def full_embedded() -> tuple[Fault, ...]:
             "noisy_vectors",
             (
                 AdminFaults(
-                    {"noisy_vectors": 0.9},
-                    "every query vector 90 % noise (stored vectors untouched)",
+                    {"noisy_vectors": 0.9, "lexical_off": True},
+                    "every query vector 90 % noise (stored vectors untouched), and the lexical leg switched off",
                 ),
             ),
             (
