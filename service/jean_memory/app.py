@@ -23,6 +23,8 @@ from jean_memory.api.responses import FastJSONResponse
 from jean_memory.config import Settings, TelemetryMode
 from jean_memory.container import Container
 from jean_memory.embedding import Embedder, make_embedder
+from jean_memory.mcp.server import PATH as MCP_PATH
+from jean_memory.mcp.server import McpEndpoint
 from jean_memory.storage.ltm import LongTermStore, open_store
 from jean_memory.telemetry.asgi import TelemetryMiddleware
 from jean_memory.telemetry.core import Telemetry
@@ -48,7 +50,8 @@ def create_app(
         _warm_up_framework(app)  # before the container starts its own warm-up, which readiness waits for
         await container.start()
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             await container.close()
             telemetry.shutdown()
@@ -73,6 +76,8 @@ def create_app(
     app.include_router(search.router, dependencies=auth)
     app.include_router(health.router)
     app.include_router(observability.router)
+    mcp = McpEndpoint(app.state, settings, telemetry)  # the same tools as /v1's routes, behind the same guard
+    app.add_route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
         from jean_memory.api.admin import admin
 
