@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.routing import Route
 
 from jean_memory import __version__
 from jean_memory.api import batchbody, health, memories, observability, search
@@ -77,7 +78,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(observability.router)
     mcp = McpEndpoint(app.state, settings, telemetry)  # the same tools as /v1's routes, behind the same guard
-    app.add_route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
         from jean_memory.api.admin import admin
 

@@ -36,9 +36,11 @@ TOOLS = {
 @asynccontextmanager
 async def connect(svc: ServiceProcess, key: str | None = None) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(f"{svc.url}/mcp", http_client=http)) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(f"{svc.url}/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -149,13 +151,12 @@ def test_the_same_memories_through_v1(keyed: ServiceProcess) -> None:
     headers = {"Authorization": f"Bearer {KEY_A}"}
 
     async def main() -> None:
-        async with connect(keyed, KEY_A) as client:
+        async with connect(keyed, KEY_A) as client, httpx.AsyncClient(base_url=keyed.url, headers=headers) as v1:
             added = await call(client, "add_memories", {"user_id": user, "content": "Bob sails on Sundays"})
             memory_id = added["memories"][0]["id"]
-            r = httpx.get(f"{keyed.url}/v1/memories/{memory_id}", params={"user_id": user}, headers=headers)
+            r = await v1.get(f"/v1/memories/{memory_id}", params={"user_id": user})
             assert r.status_code == 200 and r.json()["content"] == "Bob sails on Sundays"
-            r = httpx.post(f"{keyed.url}/v1/memories", json={"user_id": user, "content": "Bob has a cat"},
-                           headers=headers)  # fmt: skip
+            r = await v1.post("/v1/memories", json={"user_id": user, "content": "Bob has a cat"})
             assert r.status_code == 201
             got = await call(client, "get_memory", {"user_id": user, "id": r.json()["id"]})
             assert got["content"] == "Bob has a cat"
@@ -253,7 +254,10 @@ def test_tool_calls_are_counted(keyed: ServiceProcess) -> None:
     assert 'jm_mcp_tool_calls_total{outcome="ok",tool="list_memories"}' in text
     assert 'jm_mcp_tool_calls_total{outcome="invalid",tool="get_memory"}' in text
     assert 'jm_mcp_tool_duration_seconds_count{tool="list_memories"}' in text
-    assert 'http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_class="2xx",http_route="/mcp"}' in text  # noqa: E501
+    assert (
+        'http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_class="2xx",http_route="/mcp"}'
+        in text
+    )
 
 
 def test_without_keys_the_default_tenant_is_served(start_service: StartService) -> None:

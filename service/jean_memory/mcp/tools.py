@@ -21,8 +21,8 @@ from jean_memory.api.schemas import (
     DEDUPE,
     TEXT_PATTERN,
     BatchItem,
-    SearchRequest,
     Salience,
+    SearchRequest,
     UnixTime,
     UpdateMemory,
     UserId,
@@ -49,7 +49,7 @@ class AddArgs(_Args):
     content: str | None = Field(
         None,
         description="The text to remember, for one memory: a self-contained fact or event "
-        "(\"Alice prefers window seats\"). Leave out when sending `items`.",
+        '("Alice prefers window seats"). Leave out when sending `items`.',
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
     metadata: dict[str, Any] | None = Field(
