@@ -99,11 +99,13 @@ class McpEndpoint:
         self._tracer = telemetry.tracer
         self._metrics = telemetry.metrics.mcp
         self._tools = tool_list()
+        # asked for on every modern-era `tools/call` (its `Mcp-Param-*` header check): built once
+        self._schemas = {tool.name: tool.input_schema for tool in self._tools}
         self.server: Server[Any] = Server(
             NAME,
             version=__version__,
             instructions=INSTRUCTIONS,
-            get_tool_input_schema=lambda name: BY_NAME[name].input_schema() if name in BY_NAME else None,
+            get_tool_input_schema=lambda name: self._schemas.get(name),
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
         )
