@@ -28,6 +28,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool, ToolAnnotations
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
@@ -172,6 +173,8 @@ class McpEndpoint:
                 if span.is_recording():
                     span.set_attribute("mcp.tool.name", label)
                     span.set_attribute("mcp.tool.outcome", outcome)
+                    if outcome == "error":  # the service's fault, as a 5xx is; a refused argument is not
+                        span.set_status(Status(StatusCode.ERROR))
                 self._metrics.calls.labels(label, outcome).inc()
                 self._metrics.duration.labels(label).observe(time.perf_counter() - start)
 
