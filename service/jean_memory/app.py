@@ -78,7 +78,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(observability.router)
     mcp = McpEndpoint(app.state, settings, telemetry)  # the same tools as /v1's routes, behind the same guard
-    app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False))
+    # first: FastAPI walks its routes in order for every request, and /mcp would otherwise be matched last
+    app.router.routes.insert(0, Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
         from jean_memory.api.admin import admin
 
