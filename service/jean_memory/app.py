@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.routing import Route
 
 from jean_memory import __version__
 from jean_memory.api import batchbody, health, memories, observability, search
@@ -23,6 +24,8 @@ from jean_memory.api.responses import FastJSONResponse
 from jean_memory.config import Settings, TelemetryMode
 from jean_memory.container import Container
 from jean_memory.embedding import Embedder, make_embedder
+from jean_memory.mcp.server import PATH as MCP_PATH
+from jean_memory.mcp.server import McpEndpoint
 from jean_memory.storage.ltm import LongTermStore, open_store
 from jean_memory.telemetry.asgi import TelemetryMiddleware
 from jean_memory.telemetry.core import Telemetry
@@ -48,7 +51,8 @@ def create_app(
         _warm_up_framework(app)  # before the container starts its own warm-up, which readiness waits for
         await container.start()
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             await container.close()
             telemetry.shutdown()
@@ -73,6 +77,9 @@ def create_app(
     app.include_router(search.router, dependencies=auth)
     app.include_router(health.router)
     app.include_router(observability.router)
+    mcp = McpEndpoint(app.state, settings, telemetry)  # the same tools as /v1's routes, behind the same guard
+    # first: FastAPI walks its routes in order for every request, and /mcp would otherwise be matched last
+    app.router.routes.insert(0, Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     if settings.faults_enabled:  # fire drills only; needs JM_ADMIN_TOKEN too (validated in Settings)
         from jean_memory.api.admin import admin
 

@@ -1,4 +1,5 @@
-"""The `jean-memory` command: `serve` runs the service; `export-model` makes the ONNX model bundle
+"""The `jean-memory` command: `serve` runs the service; `mcp` serves its MCP tools over stdio for desktop
+clients, forwarding to a running service; `export-model` makes the ONNX model bundle
 (where the `export` extra, with torch, is installed: the image's build stage); `backup` and `restore`
 copy the embedded mode's files (`storage/backup.py`); `canary` runs the synthetic user (`canary.py`)."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -183,10 +185,28 @@ def _canary(args: argparse.Namespace) -> int:
     return canary.main(args)
 
 
+#: `jean-memory mcp`'s defaults: it is a client of the service, so it reads its own two variables, not JM_*.
+MCP_URL_ENV = "JEAN_MEMORY_URL"
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    """The key comes from the environment only: an option would show it in every process listing."""
+    from jean_memory.mcp import stdio
+
+    return stdio.main(args.url, os.environ.get(stdio.KEY_ENV) or None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jean-memory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (settings from JM_* variables)").set_defaults(func=_serve)
+    m = sub.add_parser("mcp", help="serve the MCP tools over stdio, forwarding to a running service")
+    m.add_argument(
+        "--url",
+        default=os.environ.get(MCP_URL_ENV, "http://127.0.0.1:8766"),
+        help=f"the service (default ${MCP_URL_ENV} or http://127.0.0.1:8766); its key: $JEAN_MEMORY_API_KEY",
+    )
+    m.set_defaults(func=_mcp)
     e = sub.add_parser("export-model", help="export the MiniLM model to an ONNX bundle (needs the export extra)")
     e.add_argument("--cache", help="bundle folder parent (default JM_MODEL_CACHE)")
     e.add_argument("--model", help="sentence-transformers model (default JM_EMBEDDING_MODEL)")

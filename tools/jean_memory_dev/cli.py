@@ -131,6 +131,15 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcpbench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.mcpbench import run, table
+
+    report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
 def _loopbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.loopbench import run, table
 
@@ -276,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("--save", metavar="NAME")
     lb.add_argument("--results", default="perf-results")
     lb.set_defaults(func=_lifecyclebench)
+    mb = sub.add_parser("mcpbench", help="an MCP tool call beside the same /v1 request, at a stated rate")
+    mb.add_argument("--rounds", type=int, default=3)
+    mb.add_argument("--seconds", type=float, default=5.0, help="length of each operation's load")
+    mb.add_argument("--rate", type=float, default=500.0, help="offered requests/s")
+    mb.add_argument("--save", metavar="NAME")
+    mb.add_argument("--results", default="perf-results")
+    mb.set_defaults(func=_mcpbench)
     lp = sub.add_parser("loopbench", help="event-loop holds by operation, and /healthz with and without batches")
     lp.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the stall measurement")
     lp.add_argument("--batches", type=int, default=15, help="1,000-item batch adds per busy phase")

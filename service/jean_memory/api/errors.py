@@ -67,6 +67,11 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
     if any(e.get("type") == "json_invalid" for e in errs):
         msg = next(e.get("msg", "") for e in errs if e.get("type") == "json_invalid")
         return error_response(400, [("body", f"malformed JSON ({msg})")])
+    return error_response(422, describe_validation(errs))
+
+
+def describe_validation(errs: Iterable[Any]) -> list[tuple[str | None, str]]:
+    """pydantic's errors as (field, message) pairs in the service's words; the MCP tools use them too."""
     out: list[tuple[str | None, str]] = []
     for e in errs:
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
@@ -83,7 +88,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
             if len(e.get("loc", ())) <= 1:
                 msg += " (send Content-Type: application/json)"
         out.append((field_name(e.get("loc", ())), msg))
-    return error_response(422, out)
+    return out
 
 
 async def _service_error(request: Request, exc: ServiceError) -> FastJSONResponse:

@@ -44,6 +44,8 @@ from jean_memory.connections import BODY_TIMED_OUT
 from jean_memory.telemetry.metrics import TenantMetrics
 
 BATCH_PATH = "/v1/memories/batch"
+#: The MCP endpoint (`jean_memory/mcp`): the same keys as `/v1`, and the batch's body limit (a call may add many).
+MCP_PATH = "/mcp"
 AUTHORIZATION = "authorization"
 UNAUTHORISED = "a valid 'Authorization: Bearer <key>' header is required"
 DUPLICATE = "send one 'Authorization' header, not several"
@@ -125,7 +127,7 @@ class RequestGuard:
             for message in refusal(401, AUTHORIZATION, DUPLICATE, close=has_body, headers=self._www):
                 await send(message)
             return
-        if self._keys and (path.startswith("/v1/") or path == "/v1"):
+        if self._keys and (path.startswith("/v1/") or path == "/v1" or path == MCP_PATH):
             tenant = self._tenant(authorization)
             if tenant is None:
                 for message in refusal(401, AUTHORIZATION, UNAUTHORISED, close=has_body, headers=self._www):
@@ -162,7 +164,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = self._batch_limit if path == BATCH_PATH else self._limit
+        limit = self._batch_limit if path in (BATCH_PATH, MCP_PATH) else self._limit
         if length is not None and not chunked and (not length.isdigit() or int(length) > limit):
             for message in refusal(413, "body", _too_large(limit, path), close=True):
                 await send(message)

@@ -414,6 +414,41 @@ class LifecycleMetrics:
         )
 
 
+#: The MCP server's tools (`jean_memory/mcp/tools.py` names them); any other name is counted as `unknown`.
+MCP_TOOLS = (
+    "add_memories",
+    "search_memories",
+    "get_memory",
+    "list_memories",
+    "update_memory",
+    "delete_memory",
+    "forget_user",
+)
+#: How a tool call ended: `ok`, or the error code of what refused it (`jean_memory.errors`), or `error`.
+MCP_OUTCOMES = ("ok", "invalid", "not_found", "conflict", "overloaded", "rate_limited", "unavailable", "error")
+
+
+class McpMetrics:
+    """Tool calls on the MCP endpoint, by tool: the HTTP metrics see every call as one `POST /mcp`."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "jm_mcp_tool_calls_total", "MCP tool calls by tool and outcome (bounded values).", ["tool", "outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "jm_mcp_tool_duration_seconds",
+            "Time in an MCP tool, from its arguments to its result (validation included).",
+            ["tool"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        for tool in MCP_TOOLS:  # an error ratio over them reads 0, not "no data"
+            self.duration.labels(tool)
+            self.calls.labels(tool, "ok")
+            self.calls.labels(tool, "error")
+
+
 class RetrievalMetrics:
     """Retrieval quality as agents see it: how good the best match is, and how often nothing matches."""
 
@@ -593,6 +628,7 @@ class Metrics:
         self.lifecycle = LifecycleMetrics(r)
         self.retrieval = RetrievalMetrics(r)
         self.golden = GoldenMetrics(r)
+        self.mcp = McpMetrics(r)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 

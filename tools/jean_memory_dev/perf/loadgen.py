@@ -75,12 +75,18 @@ async def _send(client: httpx.AsyncClient, make: RequestFactory, n: int, result:
 
 
 async def open_loop(
-    url: str, make: RequestFactory, rate: float, duration_s: float, name: str = "", max_connections: int = 64
+    url: str,
+    make: RequestFactory,
+    rate: float,
+    duration_s: float,
+    name: str = "",
+    max_connections: int = 64,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
-    """Send `rate` requests per second for `duration_s`, each at its scheduled time."""
+    """Send `rate` requests per second for `duration_s`, each at its scheduled time (with `headers`)."""
     result = LoadResult(name, rate, duration_s)
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as client:
         await client.get("/healthz")  # open a connection before the clock starts
         tasks: list[asyncio.Task[None]] = []
         t0 = time.perf_counter()
