@@ -22,6 +22,7 @@ from jean_memory_dev.mixin.catalogue import (
     CLUSTER_ALERTS,
     COLLECTOR_METRICS,
     DEADMAN_ALERT,
+    INFRASTRUCTURE_METRICS,
     Alert,
     runbook_url,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "CLUSTER_ALERTS",
     "COLLECTOR_METRICS",
     "DEADMAN_ALERT",
+    "INFRASTRUCTURE_METRICS",
     "Alert",
     "Config",
     "ConfigError",

@@ -17,7 +17,9 @@ one place and quoted the same way everywhere. The names:
   memory's embedding lasts), read from its `Settings` so that runbooks quote the number the code uses;
 - each dashboard's title: `dashboard_overview`, `dashboard_stm`, `dashboard_shuttle`, `dashboard_slo`,
   `dashboard_telemetry`, `dashboard_cluster`, `dashboard_trends`, `dashboard_quality`;
-- `baseline` and `fill_horizon` (also `fill_horizon_seconds`): the relative alerts' windows.
+- `baseline` and `fill_horizon` (also `fill_horizon_seconds`): the relative alerts' windows;
+- every key of `infrastructure` (the exporters' and the monitoring's jobs, `node_job` -> `node`, and their
+  thresholds, with `_pct` and `_ms` forms as above).
 
     >>> Context(load()).fill("jm:api_latency:avg${rate} > ${avg_response_seconds}")
     'jm:api_latency:avg5m > 0.05'
@@ -127,6 +129,12 @@ class Context:
                 values[key.removesuffix("_seconds") + "_ms"] = _ms(number)
             if "ratio" in key:
                 values[f"{key}_pct"] = _pct(number)
+        for key, value in c.infrastructure.model_dump().items():  # jobs and role names as text, numbers as above
+            values[key] = str(value)
+            if isinstance(value, int | float) and "ratio" in key:
+                values[f"{key}_pct"] = _pct(value)
+            if isinstance(value, int | float) and key.endswith("_seconds"):
+                values[key.removesuffix("_seconds") + "_ms"] = _ms(value)
         values["stm_mb"] = str(c.targets.stm_bytes // 2**20)
         values["availability_objective_pct"] = _pct(c.slo.availability.objective)
         values["latency_objective_pct"] = _pct(c.slo.latency.objective)
