@@ -35,7 +35,7 @@ def _binary(name: str) -> str:
     return found
 
 
-class _Exporter:
+class Exporter:
     """One exporter process on a loopback port; `start()` waits until it answers `/metrics`."""
 
     binary = ""
@@ -60,7 +60,7 @@ class _Exporter:
     def env(self) -> dict[str, str] | None:
         return None
 
-    def start(self) -> _Exporter:
+    def start(self) -> Exporter:
         cmd = [_binary(self.binary), f"--web.listen-address=127.0.0.1:{self.port}", *self.args()]
         self.proc = _spawn(cmd, self.folder / f"{self.binary}.log", self.env())
         wait_http(f"{self.url}/metrics", 30, self.proc)
@@ -84,7 +84,7 @@ class _Exporter:
         return self.proc is not None and self.proc.poll() is None
 
 
-class NodeExporter(_Exporter):
+class NodeExporter(Exporter):
     """The host's CPU, memory, filesystems, disks and network (`node_*`)."""
 
     binary = "prometheus-node-exporter"
@@ -93,7 +93,7 @@ class NodeExporter(_Exporter):
         return ["--collector.disable-defaults", *(f"--collector.{c}" for c in NODE_COLLECTORS)]
 
 
-class PostgresExporter(_Exporter):
+class PostgresExporter(Exporter):
     """One PostgreSQL server's `pg_up`, connections (`pg_stat_activity_count`, `pg_settings_max_connections`),
     replication (`pg_replication_lag_seconds`, `pg_replication_is_replica`) and database statistics. One per
     server, so that a stopped standby shows as `pg_up == 0` on its own exporter."""
@@ -113,7 +113,7 @@ class PostgresExporter(_Exporter):
         return {"DATA_SOURCE_NAME": f"{self.dsn}{sep}sslmode=disable", "PATH": "/usr/bin:/bin"}
 
 
-class BlackboxExporter(_Exporter):
+class BlackboxExporter(Exporter):
     """Probes on demand (`/probe?module=http_readyz&target=URL`): `probe_success`, `probe_duration_seconds`,
     `probe_http_status_code`."""
 

@@ -5,6 +5,9 @@ Prometheus scrapes the service here (Debian's Prometheus has no OTLP receiver), 
 dashboards see the same series as over OTLP. `fast=True` loads the drill rule files (same
 expressions and thresholds, short windows) and scrapes and evaluates every second.
 
+`exporters=True` (what `scripts/stack up` does) also runs Debian's node exporter (the host) and blackbox
+exporter (probing the service's /readyz from outside), scraped as jobs `node` and `blackbox`.
+
 `ha=True` runs the monitoring the way the most trusted setups do (kube-prometheus): two identical
 Prometheus replicas (external label `replica`, dropped from the alerts they send) and three Alertmanagers
 gossiping on loopback (`--cluster.listen-address`, `--cluster.peer`), every Prometheus sending to every
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import httpx
 
+from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.paths import ROOT
@@ -77,8 +81,17 @@ def timing(fast: bool) -> dict[str, str]:
             "AM_REPEAT_INTERVAL": "1h",
             "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,
             "AM_WATCHDOG_GROUP_INTERVAL": "1s",
+            # The postgres exporter takes about a second to report a server away (see prometheus.yml).
+            "POSTGRES_SCRAPE_INTERVAL": "3s",
+            "POSTGRES_SCRAPE_TIMEOUT": "3s",
         }
-    return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s", "AM_WATCHDOG_REPEAT": windows.watchdog_repeat}
+    return {
+        "PROM_SCRAPE_INTERVAL": "5s",
+        "PROM_EVAL_INTERVAL": "5s",
+        "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,
+        "POSTGRES_SCRAPE_INTERVAL": "5s",
+        "POSTGRES_SCRAPE_TIMEOUT": "5s",
+    }
 
 
 def retention() -> str:
@@ -144,6 +157,11 @@ def render_monitoring(
         "COLLECTOR_METRICS_TARGETS": "",
         "TEMPO_METRICS_TARGETS": "",
         "HAPROXY_METRICS_TARGETS": "",
+        "NODE_EXPORTER_TARGETS": "",
+        "POSTGRES_EXPORTER_TARGETS": "",
+        "PROBE_FRONT_TARGETS": "",
+        "PROBE_REPLICA_TARGETS": "",
+        "BLACKBOX_EXPORTER_ADDR": "127.0.0.1:9115",
         **targets,
         "ALERTMANAGER_ADDR": f"127.0.0.1:{alertmanager_port}",
         "ALERTMANAGER_PEER_TARGETS": _targets(alertmanager_peers),
@@ -329,6 +347,7 @@ class NativeStack:
     ports: StackPorts = field(default_factory=StackPorts)
     service_env: dict[str, str] = field(default_factory=dict)
     ha: bool = False
+    exporters: bool = False
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
@@ -343,19 +362,31 @@ class NativeStack:
             port=self.ports.service,
             log_path=self.folder / "logs" / "service.log",
         )
+        self.node_exporter = NodeExporter(self.folder / "node-exporter") if self.exporters else None
+        self.blackbox = BlackboxExporter(self.folder / "blackbox-exporter") if self.exporters else None
 
     @property
     def timing(self) -> dict[str, str]:
         return timing(self.fast)
 
     def render(self) -> None:
-        self.monitoring.render({"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"})
+        targets = {"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"}
+        if self.node_exporter and self.blackbox:
+            targets |= {
+                "NODE_EXPORTER_TARGETS": self.node_exporter.target,
+                "PROBE_FRONT_TARGETS": f"'127.0.0.1:{self.ports.service}'",  # one instance: it is the front door
+                "BLACKBOX_EXPORTER_ADDR": f"127.0.0.1:{self.blackbox.port}",
+            }
+        self.monitoring.render(targets)
 
     def up(self) -> dict[str, str]:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.render()
         try:
             self.monitoring.start_alerting()
+            for exporter in (self.node_exporter, self.blackbox):
+                if exporter:
+                    exporter.start()
             self.service.start()
             self.monitoring.start_prometheus()
         except BaseException:
@@ -365,21 +396,29 @@ class NativeStack:
         (self.folder / "pids.json").write_text(json.dumps(pids))
         return self.urls()
 
-    def parts(self) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer]:
-        return {**self.monitoring.processes(), "service": self.service}
+    def parts(
+        self,
+    ) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer | Exporter]:
+        exporters = {e.folder.name: e for e in (self.node_exporter, self.blackbox) if e}
+        return {**self.monitoring.processes(), "service": self.service, **exporters}
 
     def urls(self) -> dict[str, str]:
+        exporters = {f"{e.folder.name} metrics": f"{e.url}/metrics" for e in (self.node_exporter, self.blackbox) if e}
         return {
             "service": self.service.url,
             "service metrics": f"{self.service.url}/metrics",
             "service dashboard": f"{self.service.url}/metrics/dashboard",
             **self.monitoring.urls(),
+            **exporters,
         }
 
     def down(self) -> None:
         """Stop what this object started, or (from another process) what pids.json records."""
         self.service.stop()
         self.monitoring.stop()
+        for exporter in (self.node_exporter, self.blackbox):
+            if exporter:
+                exporter.stop()
         pid_file = self.folder / "pids.json"
         if pid_file.exists():
             stop_groups(json.loads(pid_file.read_text()).values())
@@ -408,8 +447,11 @@ def main(argv: list[str] | None = None) -> int:
         help="two Prometheus replicas and three clustered Alertmanagers (ports: .env.example)",
     )
     parser.add_argument("--folder", type=Path, default=ROOT / ".stack", help="data, configs and logs (default .stack)")
+    parser.add_argument(
+        "--no-exporters", action="store_true", help="without the node and blackbox exporters (scripts/install-system)"
+    )
     args = parser.parse_args(argv)
-    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha)
+    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha, exporters=not args.no_exporters)
     if args.command == "up":
         if any(stack.status().values()):
             print("a stack is already running here: scripts/stack down first", file=sys.stderr)

@@ -42,8 +42,18 @@ class HAClusterStack(ClusterStack):
     starts, the second Prometheus after the first. (A subclass, so that the cluster launcher stays as
     `make cluster` uses it.)"""
 
-    def __init__(self, folder: Path, replicas: int, env: Mapping[str, str], ports: ClusterPorts) -> None:
-        super().__init__(folder, replicas=replicas, env=env, fast=True, ports=ports)
+    def __init__(
+        self,
+        folder: Path,
+        replicas: int,
+        env: Mapping[str, str],
+        ports: ClusterPorts,
+        standby: bool = False,
+        exporters: bool = False,
+    ) -> None:
+        super().__init__(
+            folder, replicas=replicas, env=env, fast=True, ports=ports, standby=standby, exporters=exporters
+        )
         monitoring_ports = StackPorts(
             service=0,
             prometheus=ports.prometheus,
@@ -59,12 +69,7 @@ class HAClusterStack(ClusterStack):
         self.prometheus = self.monitoring.prometheus[0]
 
     def render(self) -> None:
-        self.monitoring.render(
-            {
-                "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
-                "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
-            }
-        )
+        self.monitoring.render(self.scrape_targets())
         self.haproxy.render()
 
     def _start_postgres(self) -> None:
