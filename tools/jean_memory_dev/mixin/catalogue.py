@@ -163,7 +163,8 @@ class ThresholdAlert:
     expression's value (Prometheus's `{{ $value }}` with the right humanizer, or words where the number
     means nothing by itself): it becomes the `value` annotation the notifications show, and `${value}`
     in the description. `answers` are the panels to open, the first one linked from the notification
-    (`dashboard_url`); `link_instance` also picks the alert's replica on that dashboard."""
+    (`dashboard_url`); `link_instance` also picks the alert's replica on that dashboard; `labels` are added to
+    the rule's (the infrastructure alerts' `layer`)."""
 
     alert: Alert
     severity: Severity
@@ -174,6 +175,7 @@ class ThresholdAlert:
     value: str
     answers: tuple[PanelRef, ...]
     link_instance: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
         where = f"{self.alert} in catalogue.py"
@@ -189,6 +191,7 @@ class ThresholdAlert:
                 value=self.value,
                 panel=self.answers[0],
                 link_instance=self.link_instance,
+                labels=self.labels,
             ),
         )
 
@@ -593,6 +596,10 @@ _SPECS: tuple[AlertSpec, ...] = (
 #: A host filesystem worth watching (node-mixin's `fstype!=""`, without the kernel's pseudo-filesystems).
 _FS = 'job="${node_job}", fstype!="", mountpoint!~"/(dev|proc|sys|run)(/.*)?"'
 
+#: The label of the alerts about what the service stands on: alerts/alertmanager.yml does not inhibit them
+#: when JeanMemoryDown fires (a full disk or a PostgreSQL down is the cause to see, not a symptom to hide).
+INFRASTRUCTURE_LABELS: Mapping[str, str] = {"layer": "infrastructure"}
+
 #: What the service stands on and the monitoring itself: the host, PostgreSQL, probes from outside, and
 #: Prometheus and Alertmanager watching each other (after the node, postgres and prometheus/alertmanager mixins).
 _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
@@ -608,6 +615,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }}: {{ $labels.mountpoint }} has ${value} free (threshold "
         "${host_fs_free_ratio_min_pct}); PostgreSQL, Prometheus and the service stop writing when it is full.",
         answers=(PanelRef(boards.HOST, "Filesystem free"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.HOST_DISK_FILLING_UP,
@@ -623,6 +631,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "${host_fs_fill_free_ratio_max_pct}) and, at the pace of the last ${baseline}, it is full within "
         "${fill_horizon}.",
         answers=(PanelRef(boards.HOST, "Filesystem free"), PanelRef(boards.HOST, "Disk I/O")),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.HOST_MEMORY_PRESSURE,
@@ -635,6 +644,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }}: ${value} of the host's memory is available (threshold "
         "${host_memory_available_ratio_min_pct}); next come swapping, page-cache misses and the OOM killer.",
         answers=(PanelRef(boards.HOST, "Memory available"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.POSTGRES_DOWN,
@@ -647,6 +657,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "A synchronous standby away blocks every commit on the primary until it returns; a primary away leaves "
         "the replicas without a store (JeanMemoryLTMUnreachable).",
         answers=(PanelRef(boards.POSTGRES, "Servers up"), PanelRef(boards.POSTGRES, "Standbys streaming")),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT,
@@ -661,6 +672,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "${postgres_connections_ratio_max_pct}); at the limit new connections fail and the replicas' pools cannot "
         "grow.",
         answers=(PanelRef(boards.POSTGRES, "Connections vs max_connections"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.POSTGRES_REPLICATION_LAG,
@@ -674,6 +686,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "waits to be replayed (threshold ${postgres_replication_lag_seconds} s); promoted now, it would serve "
         "reads that far behind until it catches up.",
         answers=(PanelRef(boards.POSTGRES, "Replication lag"), PanelRef(boards.POSTGRES, "Standbys streaming")),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.PROBE_FAILING,
@@ -685,6 +698,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="The blackbox probe of {{ $labels.instance }} (the front door users reach) has failed for "
         "${service_down_for}: HAProxy is down, or no replica behind it answers /readyz with 200.",
         answers=(PanelRef(boards.PROBES, "Probe success"), PanelRef(boards.PROBES, "Probe duration")),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.RULE_EVALUATION_FAILURES,
@@ -698,6 +712,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }}: ${value} evaluations/s of rule group {{ $labels.rule_group }} fail: "
         "its alerts cannot fire and its recordings have gaps.",
         answers=(PanelRef(boards.MONITORING, "Rule evaluation failures"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.NOTIFICATIONS_FAILING,
@@ -711,6 +726,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }}: ${value} notifications/s to {{ $labels.integration }} receivers fail; "
         "alerts routed there reach nobody (this one may not either: check the receiver by hand).",
         answers=(PanelRef(boards.MONITORING, "Notifications failed"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.CONFIG_RELOAD_FAILED,
@@ -723,6 +739,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }} ({{ $labels.job }}): the last configuration reload failed; it runs on "
         "the previous configuration and a restart would not start at all.",
         answers=(PanelRef(boards.MONITORING, "Configuration reloads"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.ALERTMANAGER_MEMBERS_MISSING,
@@ -736,6 +753,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "Prometheus scrapes: silences and the notification log no longer reach them all, and a notification may "
         "be sent twice.",
         answers=(PanelRef(boards.MONITORING, "Alertmanager cluster members"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.SCRAPE_TARGET_DOWN,
@@ -748,6 +766,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         "{{ $labels.job }}: what it watches is unwatched (the service's own replicas have JeanMemoryDown and "
         "JeanMemoryReplicaDown).",
         answers=(PanelRef(boards.MONITORING, "Scrape targets up"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
     ThresholdAlert(
         alert=Alert.PROMETHEUS_NOT_INGESTING,
@@ -759,6 +778,7 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         description="{{ $labels.instance }} appended ${value} over ${rate}: dashboards go blank and alerts "
         "resolve for want of data (a full or read-only disk, a corrupt head block).",
         answers=(PanelRef(boards.MONITORING, "Samples appended"),),
+        labels=INFRASTRUCTURE_LABELS,
     ),
 )
 

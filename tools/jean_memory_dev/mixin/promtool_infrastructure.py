@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jean_memory_dev.mixin.catalogue import Alert
+from jean_memory_dev.mixin.catalogue import INFRASTRUCTURE_LABELS, Alert
 from jean_memory_dev.mixin.config import Severity
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def cases(c: Cases) -> list[dict[str, Any]]:
     def fired(alert: Alert, severity: Severity, labels: dict[str, str], description: str, value: str) -> list[Any]:
         return [
             {
-                "exp_labels": c.labels(severity, **labels),
+                "exp_labels": c.labels(severity, **labels, **INFRASTRUCTURE_LABELS),
                 "exp_annotations": c.annotations(alert, description, value),
             }
         ]
@@ -199,7 +199,7 @@ def cases(c: Cases) -> list[dict[str, Any]]:
         ]
         exp = [
             {
-                "exp_labels": c.labels(Severity.WARNING, **p),
+                "exp_labels": c.labels(Severity.WARNING, **p, **INFRASTRUCTURE_LABELS),
                 "exp_annotations": c.annotations(
                     Alert.ALERTMANAGER_MEMBERS_MISSING,
                     f"{p['instance']} sees only 2 members in its cluster, fewer than the Alertmanagers Prometheus "
