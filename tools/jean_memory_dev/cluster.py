@@ -157,6 +157,12 @@ class ClusterStack:
         return pg.primary if isinstance(pg, ReplicatedPostgres) else pg
 
     @property
+    def standby_server(self) -> PostgresServer | None:
+        """The synchronous standby (`standby=True`, after `up()`), else None."""
+        pg = self._postgres()
+        return pg.standby if isinstance(pg, ReplicatedPostgres) else None
+
+    @property
     def ltm_url(self) -> str:
         return self._postgres().url
 
