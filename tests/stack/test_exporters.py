@@ -253,3 +253,64 @@ def test_a_full_filesystem_fires_the_host_disk_page(tmp_path: Path) -> None:
         node.stop()
         if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
             subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_the_native_cluster_runs_the_exporters_and_their_boards_draw(tmp_path: Path) -> None:
+    """`scripts/cluster up --standby` as a class: the node, postgres (primary and standby) and blackbox
+    exporters scraped, and every query of their boards returning data, as Grafana sends it (variables on
+    All), the way the drill checks the other boards."""
+    import json
+    import math
+
+    from jean_memory_dev.cluster import ClusterPorts, ClusterStack
+    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.mixin.boards import EXPORTER_BOARDS
+    from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
+
+    stack = ClusterStack(
+        tmp_path,
+        replicas=1,
+        env={"JM_EMBEDDER": "hash"},
+        fast=True,
+        ports=ClusterPorts.free(),
+        standby=True,
+        exporters=True,
+    )
+    stack.up()
+    try:
+        jobs = (INFRA.node_job, INFRA.postgres_job, INFRA.probe_job)
+        up = f'count by (job) (up{{job=~"{"|".join(jobs)}"}} == 1)'
+        wanted = {INFRA.node_job: 1, INFRA.postgres_job: 2, INFRA.probe_job: 2}  # probes: HAProxy, the replica
+
+        def scraped() -> bool:
+            got = {r["metric"]["job"]: int(r["value"][1]) for r in stack.prometheus.query(up)}  # type: ignore[index]
+            return got == wanted
+
+        wait_for(scraped, 60, "every exporter scraped")
+        stack.postgres.psql("CREATE TABLE boards (a int); INSERT INTO boards VALUES (1)")  # commits to draw
+        empty: list[str] = []
+
+        def drawn() -> bool:
+            empty.clear()
+            for board in EXPORTER_BOARDS:
+                data = json.loads((DASHBOARDS_JSON / f"{board.uid}.json").read_text())
+                for panel in data["panels"]:
+                    for t in panel.get("targets", []):
+                        result = stack.prometheus.query(with_all_selected(data, t["expr"]))
+                        if not any(math.isfinite(float(r["value"][1])) for r in result):  # type: ignore[index]
+                            empty.append(f"{board.uid} / {panel['title']}: {t['expr']}")
+            return not empty
+
+        assert wait_for_or_none(drawn, 30), "panels without data:\n" + "\n".join(empty)
+    finally:
+        stack.down()
+    assert not any(e.running for e in stack.exporters), "down stops the exporters"
+
+
+def wait_for_or_none(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
