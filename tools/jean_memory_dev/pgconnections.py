@@ -1,5 +1,5 @@
 """Hold PostgreSQL connections open: the fault behind JeanMemoryPostgresConnectionsNearLimit, as a client
-that leaks its connections would cause it (the drill and tests/stack/test_exporters.py use it).
+that leaks its connections would cause it (the drill and tests/cluster/test_exporters.py use it).
 
     held = HeldConnections(url).fill_to(0.9)   # connections until 90 % of max_connections are in use
     ...

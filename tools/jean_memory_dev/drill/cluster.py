@@ -336,7 +336,8 @@ class _Revive:
         for prom in self.drill.prometheus:
             if not prom.running:
                 prom.start()
-        self.drill.stack.monitoring.wait_settled()
+        ams = self.drill.alertmanagers  # the fault's own check reports whether the cluster became whole again
+        self.drill.wait_for(lambda: all(len(a.status()["cluster"]["peers"]) == len(ams) for a in ams), 60)
 
     def describe(self) -> str:
         return "the monitoring killed meanwhile restarted at clear"

@@ -336,13 +336,13 @@ CLUSTER_OWN = {
 #: Alerts no drill raises on this machine, and what covers them instead.
 NOT_DRILLED = {
     Alert.HOST_DISK_ALMOST_FULL.value: "needs a host filesystem nearly full (the drill's is the shared machine's "
-    "disk); tests/stack/test_exporters.py fills a real 8 MB tmpfs under the node exporter and sees it fire in a "
+    "disk); tests/cluster/test_exporters.py fills a real 8 MB tmpfs under the node exporter and sees it fire in a "
     "real Prometheus, and promtool tests the rule",
     Alert.HOST_DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
     "on a falling series, the Host dashboard draws node_filesystem_avail_bytes",
     Alert.HOST_MEMORY_PRESSURE.value: "needs the shared machine's memory nearly exhausted; promtool tests the rule, "
-    "tests/stack/test_exporters.py checks the node exporter exposes the series it reads",
-    Alert.POSTGRES_REPLICATION_LAG.value: "needs a standby over 30 s behind; tests/stack/test_exporters.py pauses a "
+    "tests/cluster/test_exporters.py checks the node exporter exposes the series it reads",
+    Alert.POSTGRES_REPLICATION_LAG.value: "needs a standby over 30 s behind; tests/cluster/test_exporters.py pauses a "
     "real standby's replay while the primary commits and sees pg_replication_lag_seconds grow (and return to 0), "
     "and promtool tests the rule",
     Alert.RULE_EVALUATION_FAILURES.value: "tests/stack/test_watchers.py: a rule failing every evaluation "

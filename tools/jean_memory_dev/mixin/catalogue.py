@@ -99,7 +99,7 @@ COLLECTOR_METRICS = (
 
 #: Series of the exporters and of Prometheus and Alertmanager themselves that the infrastructure alerts and
 #: boards read (node exporter 1.9, postgres exporter 0.17, blackbox exporter 0.26, Prometheus 2.53,
-#: Alertmanager 0.28; tests/stack/test_exporters.py checks each is exposed by the real processes).
+#: Alertmanager 0.28; tests/cluster/test_exporters.py checks each is exposed by the real processes).
 INFRASTRUCTURE_METRICS = (
     "node_filesystem_avail_bytes",
     "node_filesystem_size_bytes",
