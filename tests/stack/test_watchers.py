@@ -68,6 +68,35 @@ def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]
         stack.stop()
 
 
+def test_every_query_of_the_monitoring_board_draws(monitoring: Monitoring) -> None:
+    """The drills check every board that applies to their mode, this one in both: each query returns data
+    from the HA monitoring alone (no service, no exporter), as Grafana sends it."""
+    import json
+    import math
+
+    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.mixin.boards import MONITORING
+    from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
+
+    prom = monitoring.prometheus[0]
+    board = json.loads((DASHBOARDS_JSON / f"{MONITORING.uid}.json").read_text())
+    queries = [with_all_selected(board, t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
+
+    def empty() -> list[str]:
+        return [q for q in queries if not any(math.isfinite(float(r["value"][1])) for r in prom.query(q))]  # type: ignore[index]
+
+    missing: list[str] = []
+
+    def drawn() -> bool:
+        missing[:] = empty()
+        return not missing
+
+    try:
+        wait_for(drawn, 30, "every Monitoring query with data")
+    except TimeoutError:
+        pytest.fail(f"queries without data: {missing}")
+
+
 def test_a_rule_file_that_does_not_parse_fails_the_reload(monitoring: Monitoring) -> None:
     prom = monitoring.prometheus[0]
     broken = monitoring.config / "rules" / "broken.yml"
