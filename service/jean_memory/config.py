@@ -390,6 +390,16 @@ class Settings(BaseSettings):
         description="Serve the API's pages, `/docs` (Swagger UI) and `/redoc`, with their assets from this "
         "process (no CDN: they work offline); false removes them. `/openapi.json` stays.",
     )
+    golden_set: Path | None = Field(
+        None,
+        description="Golden set (NDJSON: `user_id`, `query`, `expected_ids`, optional `tenant`), replayed every "
+        "`JM_GOLDEN_INTERVAL_S` through the search use case: its recall is the recall SLI (docs/golden-set.md). "
+        "Checked at start-up: a bad line stops the start, named. Unset: no replay.",
+    )
+    golden_interval_s: float = Field(60.0, ge=1, le=86400, description="Seconds between two replays of the golden set.")
+    golden_k: int = Field(
+        10, ge=1, le=100, description="How many results a golden search looks at: recall@k (a line's ids at most k)."
+    )
     faults_enabled: bool = Field(
         False, description="Fire drills only: expose `/admin/faults` (also needs `JM_ADMIN_TOKEN`)."
     )
@@ -565,6 +575,17 @@ class Settings(BaseSettings):
                 "tenant-scoped API keys need a SQLite or PostgreSQL store: an `http` store is one tenant of the "
                 "remote service (JM_LTM_API_KEY), so tenants' users would meet there"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_golden_set(self) -> Settings:
+        if self.golden_set is not None:
+            from jean_memory.goldenset import GoldenSetError, load  # read again by the replay, at its start
+
+            try:
+                load(self.golden_set, self.golden_k, self.max_query_chars, set(self.tenant_keys.values()))
+            except GoldenSetError as exc:
+                raise ValueError(f"JM_GOLDEN_SET: {exc}") from None
         return self
 
     @model_validator(mode="after")

@@ -38,17 +38,27 @@ from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow
 from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.expiry import ExpirySweep
 from jean_memory.core.gate import UserGate
+from jean_memory.core.golden import GoldenReplay
 from jean_memory.core.history import History, HistoryOps
 from jean_memory.core.housekeeping import Housekeeping
-from jean_memory.core.reads import ReadOps, Reads, hits_bytes, vector_bytes
+from jean_memory.core.reads import QueryEmbedding, ReadOps, Reads, hits_bytes, vector_bytes
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.vectors import JournalSink, VectorDelivery
 from jean_memory.core.warmup import Warmup
 from jean_memory.core.writes import WriteOps, Writes
 from jean_memory.embedding.base import Embedder
 from jean_memory.embedding.worker import EmbeddingWorker
-from jean_memory.faults import Faults, FaultSpec, FaultyEmbedder, FaultyReads, FaultyStore, FaultyWrites
+from jean_memory.faults import (
+    Faults,
+    FaultSpec,
+    FaultyEmbedder,
+    FaultyReads,
+    FaultyStore,
+    FaultyWrites,
+    NoisyQueries,
+)
 from jean_memory.gcpolicy import GcPolicy
+from jean_memory.goldenset import load as load_golden_set
 from jean_memory.storage import disk
 from jean_memory.storage.integrity import check_data_files, check_deferred
 from jean_memory.storage.journal import Journal
@@ -104,13 +114,18 @@ class Container:
         else:
             assert store is not None, "embedded mode needs a long-term store"
             writes, tiers = self._build_embedded(store, write_limit)
+        queries: QueryEmbedding = NoisyQueries(self.worker, self.faults) if s.faults_enabled else self.worker
         reads: ReadOps = Reads(
-            self.stm, tiers, self.worker, self.ids, self.results, self.query_vectors, self.search_window,
+            self.stm, tiers, queries, self.ids, self.results, self.query_vectors, self.search_window,
             read_limit, telemetry,
         )  # fmt: skip
         if s.faults_enabled:
             writes, reads = FaultyWrites(writes, self.faults), FaultyReads(reads, self.faults)
         self.writes, self.reads = writes, reads
+        self.golden: GoldenReplay | None = None
+        if s.golden_set is not None:  # checked when the settings were validated; read again here
+            golden = load_golden_set(s.golden_set, s.golden_k, s.max_query_chars, set(s.tenant_keys.values()))
+            self.golden = GoldenReplay(golden, reads, s.golden_k, s.golden_interval_s, m.golden)
         m.runtime.ready.set_function(lambda: 1.0 if self.ready else 0.0)
         disk.watch(s.data_dir, m.disk.free, m.disk.total)
 
@@ -219,6 +234,8 @@ class Container:
             if deferred:
                 self._integrity = asyncio.create_task(self._check_in_background(deferred), name="integrity")
         self.housekeeping.start()
+        if self.golden is not None:
+            self.golden.start()
 
     async def _check_in_background(self, files: list[tuple[str, Path]]) -> None:
         """A large store's integrity check, after the start: damage takes the service out of readiness."""
@@ -231,6 +248,8 @@ class Container:
         self.faults.clear()
         if self._integrity is not None:
             self._integrity.cancel()  # its thread finishes its read; nothing waits for it
+        if self.golden is not None:
+            await self.golden.close()
         await self.housekeeping.close()
         if self.settings.cluster:
             await self.expiry.close()
@@ -273,8 +292,14 @@ class Container:
         self.draining = True
 
     def apply_faults(self, spec: FaultSpec) -> None:
-        """Fire drills: replace the active faults (the caches and the OTLP exports are told too)."""
+        """Fire drills: replace the active faults (the caches and the OTLP exports are told too). When a fault
+        on vectors starts or stops, the caches are emptied: a result or a query vector computed under it
+        must not outlive it, nor one computed before it hide it."""
+        before = self.faults.spec
         self.faults.set(spec)
+        if (before.embedding, before.noisy_vectors) != (spec.embedding, spec.noisy_vectors):
+            self.results.clear()
+            self.query_vectors.clear()
         self.results.suspended = self.query_vectors.suspended = spec.cache_disabled
         self.telemetry.block_exports(spec.collector_unreachable)
         if self.settings.cluster:

@@ -11,6 +11,9 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
 - `embedding`: `failing` (every embedding batch fails: writes stay unembedded, as when a model or
   its process is broken) or `noise` (the model answers random unit vectors: retrieval quality
   collapses while everything else looks healthy);
+- `noisy_vectors`: every query vector a search uses is mixed with a random unit vector, this share of it
+  noise (0 to 1), as a drifting or mismatched model would answer: ranking degrades while scores, latency
+  and errors look healthy (what the golden set's recall SLI exists to catch); stored vectors are untouched;
 - `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
   hold it (every request on the replica waits).
 - `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
@@ -32,7 +35,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from jean_memory.core.reads import ReadOps, SearchResult
+from jean_memory.core.fusion import DEFAULT, SearchOptions
+from jean_memory.core.reads import QueryEmbedding, ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
 from jean_memory.embedding.base import Embedder
 from jean_memory.errors import LtmError, ServiceError
@@ -58,6 +62,7 @@ class FaultSpec(BaseModel):
     cache_disabled: bool = False
     collector_unreachable: bool = False
     embedding: Literal["failing", "noise"] | None = None
+    noisy_vectors: float = Field(0.0, ge=0, le=1, description="Share of noise mixed into every query vector.")
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
     commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
 
@@ -159,9 +164,11 @@ class FaultyReads:
         await self._faults.before("list")
         return await self._inner.list_page(user_id, limit, before)
 
-    async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
+    async def search(
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
+    ) -> SearchResult:
         await self._faults.before("search")
-        return await self._inner.search(user_id, query, k, filters)
+        return await self._inner.search(user_id, query, k, filters, options)
 
     async def export(self, user_id: str) -> AsyncIterator[Memory]:
         await self._faults.before("export")
@@ -198,6 +205,35 @@ class FaultyEmbedder(Embedder):
 
     def close(self) -> None:
         self._inner.close()
+
+
+class NoisyQueries:
+    """Wraps the embedding worker the search use case sees: while `noisy_vectors` is set, each query vector
+    is mixed with a random unit vector (`(1 - share) * v + share * noise`, normalised). Writes, deduplication
+    and the stored vectors use the worker itself, so clearing the fault (and the caches, which the container
+    empties whenever a vector fault changes) brings ranking back at once."""
+
+    def __init__(self, inner: QueryEmbedding, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._rng = np.random.default_rng()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._inner.embedder
+
+    def prioritise(self, keys: Sequence[int]) -> None:
+        self._inner.prioritise(keys)
+
+    async def embed_now(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = await self._inner.embed_now(texts)
+        share = self._faults.spec.noisy_vectors
+        if not share:
+            return vectors
+        noise = self._rng.standard_normal(vectors.shape).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        mixed = (1 - share) * vectors + share * noise
+        return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
 
 class FaultyStore(LongTermStore):

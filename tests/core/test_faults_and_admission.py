@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from tests.core.conftest import MakeClient
+from tests.helpers import wait_until
 
 TOKEN = "in-process-admin-token-0123"
 
@@ -22,6 +23,31 @@ def test_injected_errors_and_the_store_outage(make_client: MakeClient) -> None:
     assert r.status_code == 503 and "retry-after" in r.headers
     assert c.delete("/admin/faults", headers=admin).json()["ltm_unreachable"] is False
     assert c.get("/v1/memories", params={"user_id": "cold-user"}).status_code == 200
+
+
+def test_noisy_query_vectors_degrade_ranking_and_leave_nothing_behind(make_client: MakeClient) -> None:
+    """Under `noisy_vectors` a repeated search is ranked again with a noisy query vector (the caches were
+    emptied, so the sound answer is not served from them); once cleared, the very same answer as before
+    (the caches were emptied again, and the stored vectors were never touched)."""
+    c = make_client(faults_enabled=True, admin_token=TOKEN)
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    items = [{"content": f"heron{i} cobalt{i} orchard{i}"} for i in range(20)]
+    assert c.post("/v1/memories/batch", json={"user_id": "n", "items": items}).status_code == 201
+    query = {"user_id": "n", "query": "orchard7 heron7", "k": 3}
+
+    def ranked() -> bool:
+        return all(r["tier"] != "pending" for r in c.post("/v1/search", json=query).json()["results"])
+
+    wait_until(ranked, 10, "every memory to have its vector")
+    sound = c.post("/v1/search", json=query).json()["results"]
+    assert sound[0]["content"] == "heron7 cobalt7 orchard7"
+    assert c.post("/v1/search", json=query).json()["results"] == sound  # cached (L1)
+    assert c.put("/admin/faults", json={"noisy_vectors": 1.0}, headers=admin).status_code == 200
+    noisy = c.post("/v1/search", json=query).json()["results"]
+    assert [r["score"] for r in noisy] != [r["score"] for r in sound]
+    assert c.delete("/admin/faults", headers=admin).json()["noisy_vectors"] == 0
+    assert c.post("/v1/search", json=query).json()["results"] == sound
+    assert c.put("/admin/faults", json={"noisy_vectors": 1.5}, headers=admin).status_code == 422
 
 
 def test_fault_routes_do_not_exist_unless_enabled(client: TestClient) -> None:

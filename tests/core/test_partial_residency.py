@@ -147,3 +147,31 @@ def test_a_grown_delta_is_compacted_into_a_new_snapshot(
         c.post("/v1/search", json={"user_id": "big", "query": "later 17", "k": 1}).json()["results"][0]["id"] == later
     )
     assert c.get(f"/v1/memories/{ids[0]}", params={"user_id": "big"}).status_code == 200
+
+
+def lexical(c: TestClient, query: str, k: int = 100) -> list[str]:
+    r = c.post("/v1/search", json={"user_id": "big", "query": query, "k": k, "mode": "lexical"})
+    assert r.status_code == 200, r.text
+    return [h["id"] for h in r.json()["results"]]
+
+
+def test_a_big_users_words_are_searched_in_the_store_and_the_overlay(
+    make_client: MakeClient, big_user: tuple[Path, list[str]]
+) -> None:
+    """The stored texts through the store's FTS5 index, the overlay's in RAM; the overlay's version wins."""
+    data, ids = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    topic5 = {ids[i] for i in range(BIG) if i % 7 == 5}
+    assert set(lexical(c, "topic5")) == topic5
+    assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user is partially resident"
+    c.patch(f"/v1/memories/{ids[5]}", params={"user_id": "big"}, json={"content": "corrected fact about giraffes"})
+    assert c.delete(f"/v1/memories/{ids[12]}", params={"user_id": "big"}).status_code == 204
+    new = c.post("/v1/memories", json={"user_id": "big", "content": "zebras about topic5"}).json()["id"]
+    expected = (topic5 - {ids[5], ids[12]}) | {new}
+    assert set(lexical(c, "topic5")) == expected
+    assert lexical(c, "giraffes") == [ids[5]]
+    hybrid = c.post("/v1/search", json={"user_id": "big", "query": "giraffes", "k": 3, "explain": True}).json()
+    assert hybrid["results"][0]["id"] == ids[5] and hybrid["results"][0]["explain"]["lexical"] > 0
+    wait_shipped(c)  # now in the store: the same answers from its index
+    assert set(lexical(c, "topic5")) == expected
+    assert lexical(c, "giraffes") == [ids[5]]

@@ -62,9 +62,15 @@ def test_the_quick_faults_keep_their_bounds_formula() -> None:
         Alert.TELEMETRY_PIPELINE_BROKEN: 20 + 5 + 14.5 + 10,
         Alert.EVENT_LOOP_BLOCKED: 20 + 10 + 14.5 + 10,
     }
-    assert [f.expect[0].alert for f in FAULTS] == list(expected)
+    assert [e.alert for f in FAULTS for e in f.expect if e.alert not in BURN_ALERTS] == list(expected)
     for alert, bound in expected.items():
         assert detection_bound_s(alert) == bound
+    flags = next(f for f in FAULTS if f.name == "flags")  # injected together, each still held to its own bound
+    assert {e.alert for e in flags.expect} == {
+        Alert.LTM_UNREACHABLE,
+        Alert.LOW_CACHE_HIT_RATE,
+        Alert.TELEMETRY_PIPELINE_BROKEN,
+    }
     assert resolution_bound_s() == 20 + 2 + 10 + 10
 
 
@@ -123,9 +129,9 @@ def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # about 15 minutes here (the embedded stack, then the cluster): past the 600 s default
+@pytest.mark.timeout(2400)  # minutes here (the embedded stack, then the cluster): past the 600 s default
 def test_fire_drill(tmp_path: Path) -> None:
-    result = run(tmp_path / "drill", full=False, healthy_s=120)
+    result = run(tmp_path / "drill", full=False, healthy_s=60)
     print(table(result))
     assert not result.failures, "\n".join(result.failures)
     delivered = {(r["fault"], r["alert"]) for r in result.faults if r["time_to_detect_s"] is not None}

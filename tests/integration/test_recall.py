@@ -87,6 +87,9 @@ def _check(report: dict) -> None:
     for name in ("cosine", "bm25", "bm25_stemmed"):
         assert first["ranks"][name][0] == 1, name
     assert report["search_latency_ms"]["searches"] == 2
+    for mode in ("service", "service_vector", "service_lexical"):  # every mode, timed alike
+        assert report["search_latency_by_mode_ms"][mode]["searches"] == 2, mode
+        assert len(first["ranks"][mode]) == 2, mode
     saved = json.dumps(report)
     assert "tomatoes" not in saved and "volcano" not in saved, "numbers and dia_ids only, never text"
 
@@ -97,7 +100,7 @@ def test_recall_through_a_service_it_starts(folder: Path, tmp_path: Path) -> Non
     _check(report)
     png = recall.plot(report, tmp_path / "recall.png")
     assert png.stat().st_size > 0
-    assert "| the service (POST /v1/search) | 0.250 |" in recall.table(report)
+    assert "| the service (POST /v1/search, default mode hybrid) | 0.250 |" in recall.table(report)
 
 
 def test_recall_against_a_running_service_leaves_it_as_it_was(folder: Path, start_service: StartService) -> None:

@@ -55,3 +55,58 @@ def test_postgres_store_is_rekeyed() -> None:
         asyncio.run(_check(PostgresStore(server.url)))
     finally:
         server.destroy()
+
+
+#: The memories table as the release before the lexical index wrote it (every column, no `memories_fts`).
+PREVIOUS_TABLE = """CREATE TABLE memories (id TEXT NOT NULL, user_id TEXT NOT NULL, content TEXT NOT NULL,
+metadata TEXT NOT NULL, salience REAL NOT NULL, created_at REAL NOT NULL, embedding BLOB, model TEXT,
+revision INTEGER NOT NULL DEFAULT 1, updated_at REAL, expires_at REAL, seq INTEGER NOT NULL DEFAULT 0,
+PRIMARY KEY (user_id, id))"""
+
+
+def _words(path: Path, match: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT m.user_id, m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
+            " WHERE memories_fts MATCH ? ORDER BY m.user_id, m.id",
+            (match,),
+        ).fetchall()
+    return [(u, i) for u, i in rows]
+
+
+def test_sqlite_store_gains_its_lexical_index_in_place(tmp_path: Path) -> None:
+    """A store of the previous release: every old text is indexed on start, and later writes keep it exact."""
+    path = tmp_path / "ltm.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(PREVIOUS_TABLE)
+        conn.executemany(
+            "INSERT INTO memories (id, user_id, content, metadata, salience, created_at)"
+            " VALUES (?, ?, ?, '{}', 0.5, 1)",
+            [("m1", "alice", "running along the river"), ("m2", "alice", "cello lessons"), ("m3", "bob", "he runs")],
+        )
+
+    async def writes() -> None:
+        store = SqliteStore(str(path))
+        await store.start()
+        try:
+            assert _words(path, "run") == [("alice", "m1"), ("bob", "m3")]  # stemmed: runs, running
+            edited = Memory("m2", "alice", "cello and running", {}, 0.5, 1.0, revision=2)
+            gone = Memory("m1", "alice", "", {}, 0.5, 1.0)
+            await store.apply([WriteOp(1, "upsert", edited), WriteOp(2, "delete", gone)])
+            assert _words(path, "run") == [("alice", "m2"), ("bob", "m3")]
+            assert _words(path, "lesson") == []
+            await store.apply([WriteOp(3, "forget", Memory("", "bob", "", {}, 0.5, 1.0))])
+            assert _words(path, "run") == [("alice", "m2")]
+        finally:
+            await store.close()
+
+    asyncio.run(writes())
+    asyncio.run(_reopen(path))
+
+
+async def _reopen(path: Path) -> None:
+    """A second start finds the index made and leaves it as it is."""
+    store = SqliteStore(str(path))
+    await store.start()
+    await store.close()
+    assert _words(path, "run") == [("alice", "m2")]

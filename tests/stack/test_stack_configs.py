@@ -186,6 +186,7 @@ def test_every_dashboard_metric_exists() -> None:
         "vector",
         "count",
         "instance",
+        "time",
         "avg",  # the exporters' and the monitoring's boards: their functions and label names
         "on",
         "mode",

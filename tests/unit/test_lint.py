@@ -1,4 +1,4 @@
-"""Lint and types are part of the suite: ruff (rules and format) and mypy over the service package."""
+"""Lint, types and layers are part of the suite: ruff (rules and format), mypy, and the import contracts."""
 
 from __future__ import annotations
 
@@ -22,3 +22,26 @@ def test_ruff() -> None:
 def test_mypy() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold() -> None:
+    """The layer rules in pyproject.toml's [tool.importlinter]: every contract kept."""
+    result = subprocess.run(["lint-imports", "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout, result.stdout
+
+
+def test_import_contracts_see_a_real_edge(tmp_path: Path) -> None:
+    """A contract against an import that exists (core reads the short-term tier) is reported broken: the linter sees
+    the service's graph, so the kept contracts above are not vacuous."""
+    config = tmp_path / "contracts.ini"
+    config.write_text(
+        "[importlinter]\nroot_packages =\n    jean_memory\n\n"
+        "[importlinter:contract:probe]\nname = probe\ntype = forbidden\n"
+        "source_modules =\n    jean_memory.core\nforbidden_modules =\n    jean_memory.storage\n"
+    )
+    result = subprocess.run(
+        ["lint-imports", "--no-cache", "--config", str(config)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0, result.stdout
+    assert "BROKEN" in result.stdout, result.stdout

@@ -67,6 +67,15 @@ def _overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clientbench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.clientbench import run, table
+
+    results = run(calls=args.calls)
+    print(table(results))
+    _save(args, results)
+    return 0
+
+
 def _profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -214,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--save", metavar="NAME")
     o.add_argument("--results", default="perf-results")
     o.set_defaults(func=_overhead)
+    cl = sub.add_parser("clientbench", help="the Python client's cost per call over raw httpx, side by side")
+    cl.add_argument("--calls", type=int, default=2000, help="calls per side, per operation")
+    cl.add_argument("--save", metavar="NAME", default="client-overhead")
+    cl.add_argument("--results", default="perf-results")
+    cl.set_defaults(func=_clientbench)
     p = sub.add_parser("profile", help="profile a workload in-process: cProfile .prof and pyinstrument .html")
     p.add_argument("--workload", choices=["add", "search", "mixed"], default="mixed")
     p.add_argument("--n", type=int, default=2000, help="operations")

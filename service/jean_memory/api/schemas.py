@@ -6,7 +6,7 @@ import math
 import re
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -73,6 +73,8 @@ UnixTime = Annotated[float, Field(gt=0, le=LATEST_TIME), BeforeValidator(_not_bo
 CreatedAt = Annotated[float, Field(gt=0, le=LATEST_CREATED_AT), BeforeValidator(_not_bool)]
 #: Constraints inside the type, so an optional field's JSON schema carries them (`minimum`, not `ge`).
 Salience = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
+#: A search's score floor: relevance (at most 1) plus both boosts (at most 1 each).
+MinScore = Annotated[float, Field(ge=0.0, le=3.0), BeforeValidator(_not_bool)]
 VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
 
 
@@ -246,6 +248,24 @@ class SearchRequest(BaseModel):
         "JM_MAX_KEY_CHARS characters).",
     )
 
+    mode: Literal["hybrid", "vector", "lexical"] = Field(
+        "hybrid",
+        description="hybrid: meaning and words fused (the default); vector: meaning alone; lexical: words alone "
+        "(BM25 over stemmed words).",
+    )
+    explain: StrictBool = Field(False, description="Return each leg's part of every result's score (`explain`).")
+    min_score: MinScore | None = Field(None, description="Leave out results scoring below this (after boosts).")
+    recency_boost: Number = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Added to a result's score: this much for a memory written now, half as much one half-life ago.",
+    )  # fmt: skip
+    recency_half_life_s: Number = Field(
+        30 * 86400.0, gt=0.0, le=1e10, description="The recency boost's half-life, in seconds (30 days by default)."
+    )
+    salience_boost: Number = Field(
+        0.0, ge=0.0, le=1.0, description="Added to a result's score: this much times the memory's salience."
+    )
+
     _query = field_validator("query")(_check_content)
     _filters = field_validator("filters")(_check_json)
 
@@ -312,12 +332,22 @@ class MemoryPage(BaseModel):
     next_cursor: str | None
 
 
+class SearchExplain(BaseModel):
+    vector: float | None = Field(description="Cosine similarity of the vectors (null: no vector yet, or lexical mode).")
+    lexical: float = Field(description="BM25 score (0: no stemmed word in common).")
+    lexical_normalized: float = Field(description="BM25 divided by the best BM25 among the candidates.")
+    relevance: float = Field(description="The fused score of the two legs, before boosts.")
+    recency: float = Field(description="The recency boost added.")
+    salience: float = Field(description="The salience boost added.")
+
+
 class SearchHitOut(BaseModel):
     id: str
     content: str
     score: float
     metadata: dict[str, Any]
-    tier: str = Field(description="stm (indexed), pending (vector not ready: scored lexically).")
+    tier: str = Field(description="stm (indexed), pending (vector not ready: scored by its words alone).")
+    explain: SearchExplain | None = Field(None, description="Each leg's part of the score, when asked for.")
 
 
 class SearchOut(BaseModel):

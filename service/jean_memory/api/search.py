@@ -1,4 +1,4 @@
-"""`POST /v1/search`: the user's memories ranked by meaning."""
+"""`POST /v1/search`: the user's memories ranked by meaning and words."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from jean_memory.api.limits import check_search
 from jean_memory.api.params import SEARCH_ERRORS
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import SearchOut, SearchRequest
+from jean_memory.core.fusion import SearchOptions
 from jean_memory.memory import owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
@@ -17,10 +18,19 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/search", response_model=SearchOut, responses=SEARCH_ERRORS)
 async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: Config) -> FastJSONResponse:
-    """The user's `k` memories nearest the query in meaning, best first; `filters` match metadata exactly,
-    before ranking. Reads its own writes: a memory added before the search is found."""
+    """The user's `k` memories best matching the query, best first: by meaning and by words fused (`mode`
+    hybrid, the default), or by either alone; `filters` match metadata exactly, before ranking. Reads its
+    own writes: a memory added before the search is found."""
     check_search(body, settings)
-    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters)
+    options = SearchOptions(
+        mode=body.mode,
+        explain=body.explain,
+        min_score=body.min_score,
+        recency_boost=body.recency_boost,
+        recency_half_life_s=body.recency_half_life_s,
+        salience_boost=body.salience_boost,
+    )
+    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters, options)
     return FastJSONResponse(
         {
             "results": [
@@ -30,6 +40,7 @@ async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: C
                     "score": h.score,
                     "metadata": h.memory.metadata,
                     "tier": h.tier,
+                    **({"explain": h.explain} if h.explain is not None else {}),
                 }
                 for h in result.hits
             ],

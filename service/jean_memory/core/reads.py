@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,11 +26,13 @@ from jean_memory import jsonutil
 from jean_memory.cooperative import Slices
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
+from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, fused
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
-from jean_memory.embedding.hashing import HashEmbedder
-from jean_memory.embedding.worker import EmbeddingWorker
+from jean_memory.embedding.base import Embedder
 from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
+from jean_memory.storage.lexical import Built, Patched, fts_query, tokenize
+from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -40,6 +42,8 @@ READ_YOUR_WRITES_WAIT_S = 0.1
 #: How many of the user's most recent pending memories a search moves to the front of the model's
 #: queue: the writes an agent is most likely to look for; older ones are scored lexically meanwhile.
 READ_YOUR_WRITES_PRIORITY = 16
+#: A user with this many lexical documents or more is scored by BM25 in a worker thread.
+SCORE_ON_LOOP_BELOW = 20_000
 
 
 @dataclass(slots=True)
@@ -47,6 +51,10 @@ class SearchHit:
     memory: Memory
     score: float
     tier: str
+    #: The vector leg's cosine (None: no vector yet, or a lexical search).
+    vector: float | None = None
+    #: Each leg's part of the score, when the search asked for `explain`.
+    explain: dict[str, float | None] | None = None
 
 
 def hits_bytes(hits: list[SearchHit]) -> int:
@@ -78,6 +86,17 @@ class SearchResult:
     took_s: float
 
 
+class QueryEmbedding(Protocol):
+    """What a search needs of the embedding worker: its model, the priority lane, read-your-writes."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    async def embed_now(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def prioritise(self, keys: Sequence[int]) -> None: ...
+
+
 class ReadOps(Protocol):
     """What the API calls to read (implemented by `Reads`, and by the fault-injecting wrapper)."""
 
@@ -85,7 +104,9 @@ class ReadOps(Protocol):
 
     async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]: ...
 
-    async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult: ...
+    async def search(
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = ...
+    ) -> SearchResult: ...
 
     def export(self, user_id: str) -> AsyncIterator[Memory]: ...
 
@@ -95,7 +116,7 @@ class Reads:
         self,
         stm: ShortTermTier,
         tiers: Tiers,
-        worker: EmbeddingWorker,
+        worker: QueryEmbedding,
         ids: IdFilter,
         results: LevelCache,
         query_vectors: LevelCache,
@@ -117,7 +138,6 @@ class Reads:
         self._duration = telemetry.metrics.search.duration
         self._top_score = telemetry.metrics.retrieval.top_score
         self._empty = telemetry.metrics.retrieval.empty
-        self._lexical = HashEmbedder(256)
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
         with self._limit.slot():
@@ -152,45 +172,156 @@ class Reads:
                     yield memory
                 await slices.pause()
 
-    async def search(self, user_id: str, query: str, k: int, filters: JsonObject | None) -> SearchResult:
+    async def search(
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
+    ) -> SearchResult:
         start = time.perf_counter()
         with self._limit.slot():
             space, cold = await self._tiers.current(user_id)
             query_key = digest(query)
-            cache_key = (user_id, space.version, query_key, k, filters_digest(filters))
+            cache_key = (user_id, space.version, query_key, k, filters_digest(filters), options.key())
             # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
             # for the current version cannot exist while writes are pending (each write bumps the version).
             cached = self._results.get(cache_key)
             if cached is not None:
                 self._search_window.record(True)
                 return self._finish(cached, "cache", start, user_id, query)
-            vector_key = (tenant_of(user_id), self._model_id, query_key)
-            qvec = self._query_vectors.get(vector_key)
-            hit_l2 = qvec is not None
-            pending = self._await_pending(space)
-            if qvec is None:
-                with child_span(self._tracer, "embedding.query"):
-                    qvec = (await self._worker.embed_now([query]))[0]
-                self._query_vectors.put(vector_key, qvec)
-            self._search_window.record(hit_l2)
-            await pending
+            qvec: np.ndarray | None = None
+            hit_l2 = True
+            if options.mode != "lexical":
+                vector_key = (tenant_of(user_id), self._model_id, query_key)
+                qvec = self._query_vectors.get(vector_key)
+                hit_l2 = qvec is not None
+                pending = self._await_pending(space)
+                if qvec is None:
+                    with child_span(self._tracer, "embedding.query"):
+                        qvec = (await self._worker.embed_now([query]))[0]
+                    self._query_vectors.put(vector_key, qvec)
+                self._search_window.record(hit_l2)
+                await pending
             allowed = await self._stm.matching(space, filters) if filters else None
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
-                hits = [SearchHit(m, s, "stm") for m, s in self._stm.search(space, qvec, k, allowed, time.time())]
-            if space.pending or space.unembedded:
-                hits = self._merge_lexical(space, query, k, filters, hits)
-            elif self._results.enabled:
+                span.set_attribute("jm.mode", options.mode)
+                hits = await self._rank(space, query, qvec, k, allowed, options)
+            if not (space.pending or space.unembedded) and self._results.enabled:
                 self._results.put(cache_key, hits)
             return self._finish(hits, "ltm" if cold else "stm", start, user_id, query, cache_hit=hit_l2)
+
+    async def _rank(
+        self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, allowed: list[str] | None,
+        options: SearchOptions,
+    ) -> list[SearchHit]:  # fmt: skip
+        """The top k of the fused ranking (`core.fusion`): each leg's best `POOL` (or 2k) candidates, their
+        union scored by both legs (a lexical candidate's cosine computed exactly), boosts, `min_score`."""
+        now = time.time()
+        pool = max(POOL, 2 * k)
+        candidates: dict[str, tuple[Memory, Legs]] = {}
+        if qvec is not None:
+            for memory, score in self._stm.search(space, qvec, pool, allowed, now):
+                candidates[memory.id] = (memory, Legs(score, 0.0))
+        best_lexical = 0.0
+        waiting = bool(space.pending or space.unembedded)
+        if options.mode != "vector" or waiting:
+            lexical, best_lexical = await self._lexical_leg(space, query, pool, allowed, now)
+            unscored: list[str] = []
+            for memory, score in lexical:
+                found = candidates.get(memory.id)
+                if found is not None:
+                    found[1].lexical = score
+                elif options.mode != "vector" or memory.id not in space.index:
+                    candidates[memory.id] = (memory, Legs(None, score))
+                    if qvec is not None and memory.id in space.index:
+                        unscored.append(memory.id)
+            if unscored and qvec is not None:  # lexical finds: their cosine, exactly
+                for memory_id, score in space.index.search(qvec, len(unscored), unscored):
+                    candidates[memory_id][1].vector = score
+        hits: list[SearchHit] = []
+        for memory, legs in candidates.values():
+            relevance, lexical_part = fused(legs, best_lexical, options.mode)
+            recency, salience = boosts(options, memory.created_at, memory.salience, now)
+            score = relevance + recency + salience
+            if options.min_score is not None and score < options.min_score:
+                continue
+            tier = "stm" if legs.vector is not None or memory.id in space.index else "pending"
+            explain = None
+            if options.explain:
+                explain = {
+                    "vector": legs.vector,
+                    "lexical": legs.lexical,
+                    "lexical_normalized": lexical_part,
+                    "relevance": relevance,
+                    "recency": recency,
+                    "salience": salience,
+                }
+            hits.append(SearchHit(memory, score, tier, legs.vector, explain))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+    async def _lexical_leg(
+        self, space: UserSpace, query: str, pool: int, allowed: list[str] | None, now: float
+    ) -> tuple[list[tuple[Memory, float]], float]:
+        """The user's best `pool` memories by BM25 (expired and filtered-out ones left out), and the best
+        BM25 among them. A partially resident user's texts are not in RAM: its stored memories are ranked
+        by the store's FTS5 index, its overlay (the writes not in the store yet) by BM25 in RAM, each
+        divided by its own best (the two BM25s count over different sets of texts)."""
+        records: Mapping[str, Memory]
+        stored: list[tuple[Memory, float]] = []
+        if isinstance(space.records, PartialRecords):
+            partial = space.records
+            records = {i: m for i, m in partial.overlay.items() if m is not None}
+            order = sorted((m.created_at, i) for i, m in records.items())
+            found = await partial.lexical(fts_query(query), pool)
+            if allowed is not None:
+                permitted = set(allowed)
+                found = [(i, s) for i, s in found if i in permitted]
+            best = found[0][1] if found else 0.0
+            rows = partial.get_many([i for i, _ in found])
+            stored = [(m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)]
+        else:
+            records, order = space.records, space.order
+        built = await space.text_index.current(order, records)
+        if stored:  # a partially resident user: the store's and the overlay's, each on its own best
+            overlay, best = await self._bm25(built, records, query, pool, allowed, now)
+            merged = stored + [(m, s / best) for m, s in overlay]
+            return sorted(merged, key=lambda h: -h[1]), 1.0  # each source's pool whole: ties must not cut one
+        return await self._bm25(built, records, query, pool, allowed, now)
+
+    async def _bm25(
+        self, built: Built | Patched, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,
+        now: float,
+    ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
+        if not built.ids:
+            return [], 0.0
+        words = tokenize([query])[0]
+        if len(built.ids) >= SCORE_ON_LOOP_BELOW:
+            scores = await asyncio.to_thread(built.scores, words)
+        else:
+            scores = built.scores(words)
+        if allowed is not None:
+            mask = np.zeros(len(built.ids), dtype=bool)
+            mask[[p for i in allowed if (p := built.position.get(i)) is not None]] = True
+            scores = np.where(mask, scores, 0.0)
+        matched = int(np.count_nonzero(scores > 0))
+        if not matched:
+            return [], 0.0
+        want = min(matched, pool)
+        order_idx = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = sorted((int(i) for i in order_idx if scores[i] > 0), key=lambda i: -scores[i])
+        out: list[tuple[Memory, float]] = []
+        for i in top:
+            memory = records.get(built.ids[i])
+            if memory is not None and not memory.expired(now):
+                out.append((memory, float(scores[i])))
+        return out, (out[0][1] if out else 0.0)
 
     def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,
                 cache_hit: bool = True) -> SearchResult:  # fmt: skip
         if tier == "cache":  # a result cached before it was returned may hold a memory expired since
             now = time.time()
             hits = [h for h in hits if not h.memory.expired(now)]
-        scored = [h.score for h in hits if h.tier != "pending"]  # lexical scores are on another scale
+        scored = [h.vector for h in hits if h.vector is not None]  # the quality metric reads cosines
         if scored:
             self._top_score.observe(max(0.0, min(1.0, scored[0])))
         elif not hits:
@@ -209,31 +340,3 @@ class Reads:
         self._worker.prioritise([key for key, _ in waiting])
         # The futures' own callbacks index the vectors before this wait returns (they were added first).
         await asyncio.wait([fut for _, fut in waiting], timeout=READ_YOUR_WRITES_WAIT_S)
-
-    def _merge_lexical(
-        self, space: UserSpace, query: str, k: int, filters: JsonObject | None, hits: list[SearchHit]
-    ) -> list[SearchHit]:
-        """Score memories still waiting for their vector lexically, so a fresh write is never invisible."""
-        now = time.time()
-        pending = [
-            space.records[i]
-            for i in (*space.pending, *space.unembedded)
-            if i in space.records and not space.records[i].expired(now)
-        ]
-        if filters:
-            pending = [m for m in pending if all(m.metadata.get(a) == b for a, b in filters.items())]
-        if not pending:
-            return hits
-        # Each pending memory is hash-embedded once (cached on the space until its real vector lands),
-        # so a user with thousands of pending writes costs one matrix product per search, not thousands
-        # of embeddings on the event loop.
-        cache = space.lexical
-        missing = [m for m in pending if m.id not in cache]
-        if missing:
-            for m, v in zip(missing, self._lexical.embed([m.content for m in missing]), strict=True):
-                cache[m.id] = v
-        query_vector = self._lexical.embed([query])[0]
-        scores = np.vstack([cache[m.id] for m in pending]) @ query_vector
-        extra = [SearchHit(m, float(s), "pending") for m, s in zip(pending, scores, strict=True)]
-        merged = sorted(hits + extra, key=lambda h: -h.score)
-        return merged[:k]

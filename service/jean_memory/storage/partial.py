@@ -120,6 +120,14 @@ class PartialRecords:
                 return page
             want *= 2
 
+    async def lexical(self, match: str, limit: int) -> list[tuple[str, float]]:
+        """The stored memories best matching an FTS5 query (the store's lexical index, read in a worker
+        thread), those the overlay replaced or deleted left out: the overlay's own are ranked apart."""
+        if not match:
+            return []
+        found = await asyncio.to_thread(self._reader.lexical, self.owner, match, limit + len(self.overlay))
+        return [(i, s) for i, s in found if i not in self.overlay][:limit]
+
     async def matching(self, filters: JsonObject) -> list[str]:
         """Ids matching `filters`: the store's scan in a worker thread (it reads every row of the user: on
         the event loop it stalled every other request, a filtered search of a 30,000-memory user at 3/s

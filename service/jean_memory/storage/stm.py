@@ -27,6 +27,7 @@ import numpy as np
 from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
 from jean_memory.memory import JsonObject, Memory
+from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
@@ -49,13 +50,13 @@ class UserSpace:
         "cluster_version",
         "deleted",
         "index",
-        "lexical",
         "loaded",
         "loading",
         "order",
         "pending",
         "record_bytes",
         "records",
+        "text_index",
         "unembedded",
         "user_id",
         "version",
@@ -68,8 +69,8 @@ class UserSpace:
         self.index: UserIndex | LayeredIndex = index
         #: id -> (embedding-worker key, future), for memories whose vector is not in the index yet.
         self.pending: dict[str, tuple[int, asyncio.Future[np.ndarray]]] = {}
-        #: Lexical vectors of pending memories, for read-your-writes scoring (dropped with the pending).
-        self.lexical: dict[str, np.ndarray] = {}
+        #: BM25 over the user's texts (a partially resident user's: over its overlay), beside `index`.
+        self.text_index = LexicalIndex()
         self.loaded = False
         self.loading: asyncio.Future[None] | None = None
         #: ids deleted while a promotion was in flight, so the promotion does not resurrect them.
@@ -89,9 +90,10 @@ class UserSpace:
     @property
     def nbytes(self) -> int:
         """RAM this space costs (a partially resident user's mapped snapshot is counted apart)."""
+        lexical = self.text_index.nbytes
         if isinstance(self.records, PartialRecords):
-            return self.records.nbytes + self.index.nbytes + 200
-        return self.record_bytes + self.index.nbytes + 16 * len(self.order) + 200
+            return self.records.nbytes + self.index.nbytes + lexical + 200
+        return self.record_bytes + self.index.nbytes + lexical + 16 * len(self.order) + 200
 
     @property
     def mapped_bytes(self) -> int:
@@ -200,10 +202,11 @@ class ShortTermTier:
             space.record_bytes += memory.approx_bytes()
         space.records[memory.id] = memory
         space.deleted.discard(memory.id)
+        if old is None or old.content != memory.content or old.created_at != memory.created_at:
+            space.text_index.changed(memory.id)
         if old is not None and old.content != memory.content:
             # A new text: the old text's vector must not rank it; until the new one lands it is pending.
             space.index.remove(memory.id)
-            space.lexical.pop(memory.id, None)
         space.version = next(self._versions)
 
     def clear(self, space: UserSpace) -> None:
@@ -219,7 +222,8 @@ class ShortTermTier:
         space.index.remove(memory_id)
         space.pending.pop(memory_id, None)
         space.unembedded.discard(memory_id)
-        space.lexical.pop(memory_id, None)
+        if memory is not None:
+            space.text_index.changed(memory_id)
         if not space.loaded:
             space.deleted.add(memory_id)
         if memory is not None and not space.partial:
@@ -245,7 +249,6 @@ class ShortTermTier:
         for mid in kept_ids:
             space.pending.pop(mid, None)
             space.unembedded.discard(mid)
-            space.lexical.pop(mid, None)
         space.version = next(self._versions)
 
     # ---- reads -----------------------------------------------------------------------------

@@ -429,6 +429,41 @@ class RetrievalMetrics:
         )
 
 
+class GoldenMetrics:
+    """The golden set's replay (JM_GOLDEN_SET): recall@k of searches whose right answers are known, the
+    recall SLI. No label names a user, a tenant or a query: the set is judged as a whole."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.queries = Counter(
+            "jm_golden_queries",
+            "Golden searches replayed, by outcome (`error`: the search failed, its ids are not counted).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("ok", "error"):
+            self.queries.labels(result)
+        self.expected = Counter(
+            "jm_golden_expected",
+            "Expected memory ids of the golden searches answered: recall's denominator.",
+            registry=r,
+        )
+        self.hits = Counter(
+            "jm_golden_hits",
+            "Expected memory ids found in their search's top JM_GOLDEN_K results: recall's numerator.",
+            registry=r,
+        )
+        self.last_run = LoopGauge(
+            "jm_golden_last_run_timestamp_seconds",
+            "When the last replay of the golden set finished (Unix time; 0: none yet).",
+            registry=r,
+        )
+        self.run_duration = LoopGauge(
+            "jm_golden_run_duration_seconds", "How long the last replay of the golden set took.", registry=r
+        )
+        self.size = LoopGauge("jm_golden_set_queries", "Searches in the golden set (0: none configured).", registry=r)
+        self.k = LoopGauge("jm_golden_k", "How many results a golden search looks at (JM_GOLDEN_K).", registry=r)
+
+
 class ClusterMetrics:
     """Cluster mode: group commits to PostgreSQL, coherence between replicas, the shared embedding queue."""
 
@@ -557,6 +592,7 @@ class Metrics:
         self.cluster = ClusterMetrics(r)
         self.lifecycle = LifecycleMetrics(r)
         self.retrieval = RetrievalMetrics(r)
+        self.golden = GoldenMetrics(r)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 

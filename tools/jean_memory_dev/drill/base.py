@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.bounds import (
     SLACK_S,
     Timing,
@@ -129,6 +130,8 @@ class DrillRun:
 
     # ---- load --------------------------------------------------------------------------------------
     def start_load(self) -> None:
+        """The golden users first (the service replays their searches from its start), then the load."""
+        golden.seed(self.front)
         log = (self.folder / "locust.log").open("ab")
         self.load = subprocess.Popen(
             [
@@ -411,7 +414,7 @@ class DrillRun:
                 f"(bound {r['detect_bound_s']:.0f}), resolved {r['time_to_resolve_s']} s "
                 f"(bound {r['resolve_bound_s']:.0f}), notified {r['notifications']}x"
             )
-        self.settle()
+        self.settle(since=resolved_at)
         return rows
 
     def _row(
@@ -488,12 +491,15 @@ class DrillRun:
             self.fail(f"{where}: unrelated pages {row['unrelated_pages']}")
         return row
 
-    def settle(self, timeout_s: float = 150.0) -> None:
+    def settle(self, since: float | None = None, timeout_s: float = 150.0) -> None:
         """Let every alert a fault raised clear before the next fault, so faults do not mask each other:
         an alert can still turn firing up to (rate window + longest `for`) after the fault is gone, so wait
-        that long, then until nothing fires or is pending (burn tickets aside: their long windows keep them
-        for minutes by design; they page nobody)."""
-        time.sleep(settle_s())
+        until that long after `since` (when the fault was cleared; now when not given), then until nothing
+        fires or is pending (burn tickets aside: their long windows keep them for minutes by design; they
+        page nobody). Counting from the clearing, not from the resolutions the drill waited for in between,
+        keeps the guarantee and spends no time twice."""
+        start = time.time() if since is None else since
+        time.sleep(max(0.0, start + settle_s() - time.time()))
         self.wait_for(lambda: not (self.firing(pending=True) - BURN_TICKETS - self.tolerated), timeout_s)
 
     def log(self, message: str) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
+from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, Expect, Fault, cluster
 from jean_memory_dev.drill.report import DrillResult
@@ -85,6 +86,12 @@ class HAClusterStack(ClusterStack):
         self.monitoring.wait_settled()
         super()._start_postgres()
 
+    def _start_replicas(self) -> None:
+        """Then the drill's golden users, before any Prometheus scrapes the replicas: a replay that ran before
+        them counts misses no rate will see (the load seeds them again, an idempotent repeat)."""
+        super()._start_replicas()
+        golden.seed(self.replicas[0].url)
+
     def up(self) -> dict[str, str]:
         urls = super().up()
         try:
@@ -128,6 +135,8 @@ class ClusterDrill(DrillRun):
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports.receiver}",
             "JM_OTLP_METRICS": "false",
             "JM_TRACE_SAMPLE_RATIO": "0.1",
+            # Every replica replays the golden set: less often than embedded, three replicas share two cores.
+            **golden.env(folder / "golden.ndjson", interval_s=2 * golden.INTERVAL_S),
         }
         # The full run adds what the infrastructure faults need: a standby to stop, exporters to watch.
         self.exporters = full

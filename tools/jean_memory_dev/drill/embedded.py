@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.drill.faults import Fault, deadman, full_embedded, quick
 from jean_memory_dev.drill.report import DrillResult
@@ -48,6 +49,7 @@ class EmbeddedDrill(DrillRun):
             "JM_TRACE_SAMPLE_RATIO": "0.1",
             "JM_STM_WARM_USERS": "0",
             "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
+            **golden.env(folder / "golden.ndjson"),
         }
         self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha)
         self.prometheus = self.stack.monitoring.prometheus

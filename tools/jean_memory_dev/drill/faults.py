@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from jean_memory.cluster.embedqueue import JANITOR_INTERVAL_S, QUEUE_STATE_INTERVAL_S
+from jean_memory_dev.drill import golden
 from jean_memory_dev.mixin import BURN_ALERTS, CATALOGUE, DEADMAN_ALERT, Alert, Severity, load
 
 if TYPE_CHECKING:
@@ -102,8 +103,9 @@ def _thresholds() -> tuple[float, float]:
 
 
 def quick() -> tuple[Fault, ...]:
-    """The five original faults (their bounds unchanged), each now also delivering the SLO burn page its
-    errors or latency cause (the fast rules' burn windows), and the blocked event loop."""
+    """The five original faults (their bounds unchanged; the three flags among them injected together), each
+    also delivering the SLO burn page its errors or latency cause (the fast rules' burn windows), and the
+    blocked event loop."""
     from jean_memory_dev.drill.actions import AdminFaults
 
     return (
@@ -120,26 +122,28 @@ def quick() -> tuple[Fault, ...]:
             (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
             burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
         ),
+        # Three independent flags, injected together: each breaks a different part (the long-term store, the
+        # caches, the OTLP export) and raises its own alert, with its own bound, once; none of them moves the
+        # others' signals. One inject, one wait for the resolutions and one settle instead of three.
         Fault(
-            "ltm_unreachable",
-            (AdminFaults({"ltm_unreachable": True}, "every long-term store call fails"),),
-            (Expect.of(Alert.LTM_UNREACHABLE),),
+            "flags",
+            (
+                AdminFaults(
+                    {"ltm_unreachable": True, "cache_disabled": True, "collector_unreachable": True},
+                    "every long-term store call fails, L1 and L2 miss every lookup, every OTLP export fails",
+                ),
+            ),
+            (
+                Expect.of(Alert.LTM_UNREACHABLE),
+                Expect.of(Alert.LOW_CACHE_HIT_RATE),
+                Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),
+            ),
             _names(
                 Alert.HIGH_ERROR_RATE,
                 Alert.AVAILABILITY_BUDGET_BURN,
                 Alert.SHUTTLE_STALE,
                 Alert.SHUTTLE_BACKLOG_GROWING,
             ),
-        ),
-        Fault(
-            "cache_disabled",
-            (AdminFaults({"cache_disabled": True}, "L1 and L2 miss every lookup"),),
-            (Expect.of(Alert.LOW_CACHE_HIT_RATE),),
-        ),
-        Fault(
-            "collector_unreachable",
-            (AdminFaults({"collector_unreachable": True}, "every OTLP export fails"),),
-            (Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),),
         ),
         # A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
         # second (about a tenth of its samples), and the requests that meet the block wait for it, so the
@@ -187,13 +191,41 @@ def full_embedded() -> tuple[Fault, ...]:
                 ),
             ),
             (Expect.of(Alert.RETRIEVAL_QUALITY_DROPPED),),
-            _names(Alert.LOW_CACHE_HIT_RATE),
+            # The golden set's searches are embedded wrong too: its recall burns (the noisy_vectors fault is the
+            # one that proves that alert).
+            _names(Alert.LOW_CACHE_HIT_RATE, Alert.RECALL_BUDGET_BURN),
             recovery={
                 Alert.RETRIEVAL_QUALITY_DROPPED: (
                     10.0,
-                    "queries embedded during the noise were cached (L2, by text) with their noise vectors: a "
-                    "repeated query scores low until the window fills with fresh ones",
+                    "the caches are emptied when the fault is cleared: the load's queries are embedded again and "
+                    "their best-match scores refill the window",
                 )
+            },
+        ),
+        # Ranking degraded and nothing else: latency, errors and the caches stay healthy; only the golden set's
+        # replay (every golden.INTERVAL_S) sees the right memories stop coming back first.
+        Fault(
+            "noisy_vectors",
+            (
+                AdminFaults(
+                    {"noisy_vectors": 0.9},
+                    "every query vector 90 % noise (stored vectors untouched)",
+                ),
+            ),
+            (
+                Expect.of(Alert.RECALL_BUDGET_BURN, Severity.CRITICAL),
+                Expect.of(Alert.RECALL_BUDGET_BURN, Severity.WARNING),
+            ),
+            # The load's best matches score far lower; the caches are emptied when the fault starts and stops.
+            _names(Alert.RETRIEVAL_QUALITY_DROPPED, Alert.LOW_CACHE_HIT_RATE),
+            # About three quarters of the golden memories missed (tests/integration/test_golden_set.py measures
+            # 0.25 recall@1 under this noise) against a 2 % budget: 37x, taken low.
+            burn=20.0,
+            onset={
+                Alert.RECALL_BUDGET_BURN: (golden.INTERVAL_S, "the next replay of the golden set"),
+            },
+            recovery={
+                Alert.RECALL_BUDGET_BURN: (golden.INTERVAL_S, "the next replay of the golden set"),
             },
         ),
         Fault(

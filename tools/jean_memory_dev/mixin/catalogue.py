@@ -59,6 +59,7 @@ class Alert(StrEnum):
     AVAILABILITY_BUDGET_BURN = "JeanMemoryAvailabilityBudgetBurn"
     LATENCY_BUDGET_BURN = "JeanMemoryLatencyBudgetBurn"
     WATCHDOG = "Watchdog"
+    RECALL_BUDGET_BURN = "JeanMemoryRecallBudgetBurn"
     # What the service stands on (node, postgres and blackbox exporters) and the monitoring itself.
     HOST_DISK_ALMOST_FULL = "JeanMemoryHostDiskAlmostFull"
     HOST_DISK_FILLING_UP = "JeanMemoryHostDiskFillingUp"
@@ -206,7 +207,7 @@ class BurnRateAlert:
     are filled per rule."""
 
     alert: Alert
-    slo: Literal["availability", "latency"]
+    slo: Literal["availability", "latency", "recall"]
     record: str
     what: str
     answers: tuple[PanelRef, ...]
@@ -590,6 +591,23 @@ _SPECS: tuple[AlertSpec, ...] = (
         description="Always firing. If the receiver stops getting this, alerts are not being delivered.",
         value="always firing",
         answers=(PanelRef(boards.OVERVIEW, "Active alerts"),),
+    ),
+    # The golden set's replay (JM_GOLDEN_SET): the share of its expected memories missing from their search's
+    # top k. No golden set, no series: the ratio is empty and the alert silent.
+    BurnRateAlert(
+        alert=Alert.RECALL_BUDGET_BURN,
+        slo="recall",
+        record="jm:slo_recall_misses:ratio_rate",
+        what="",
+        summary="Jean Memory is burning its recall error budget: the golden set's memories are not found",
+        summary_page="Jean Memory is burning its recall error budget fast: the golden set's memories are not found",
+        description="The share of the golden set's expected memories missing from their search's top results is "
+        "${value} over the long window, at least ${factor}x the rate that spends the ${objective} recall SLO's "
+        "budget (multiwindow, multi-burn-rate). Searches answer, with the wrong memories.",
+        answers=(
+            PanelRef(boards.QUALITY, "Golden-set recall"),
+            PanelRef(boards.QUALITY, "Golden-set searches"),
+        ),
     ),
 )
 

@@ -224,6 +224,7 @@ class BurnWindow(_Model):
 class Slo(_Model):
     availability: Objective
     latency: LatencyObjective
+    recall: Objective
     burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
     fast_burn_alerts: tuple[BurnWindow, ...] = Field(min_length=1)
 

@@ -11,7 +11,7 @@ one place and quoted the same way everywhere. The names:
   -> `0.05`, `min_ready_replicas` -> `2`);
   keys ending in `_seconds` also as milliseconds (`avg_response_ms` -> `50`), keys containing
   `ratio` also as a percentage (`cache_hit_ratio_min_pct` -> `80%`); `stm_mb` -> `512`;
-- the SLOs: `availability_objective_pct`, `latency_objective_pct`, `latency_threshold_seconds`,
+- the SLOs: `availability_objective_pct`, `latency_objective_pct`, `recall_objective_pct`, `latency_threshold_seconds`,
   `latency_threshold_ms`, and `burn_policy` (the burn-rate windows in words);
 - `cluster_lease_s`: the default of the service's `JM_CLUSTER_LEASE_S` (how long a replica's claim on a
   memory's embedding lasts), read from its `Settings` so that runbooks quote the number the code uses;
@@ -138,6 +138,7 @@ class Context:
         values["stm_mb"] = str(c.targets.stm_bytes // 2**20)
         values["availability_objective_pct"] = _pct(c.slo.availability.objective)
         values["latency_objective_pct"] = _pct(c.slo.latency.objective)
+        values["recall_objective_pct"] = _pct(c.slo.recall.objective)
         values["latency_threshold_seconds"] = str(c.slo.latency.threshold_seconds)
         values["latency_threshold_ms"] = _ms(c.slo.latency.threshold_seconds)
         values["burn_policy"] = _burn_policy(self.burns)

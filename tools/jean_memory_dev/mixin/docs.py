@@ -226,6 +226,13 @@ TARGETS = (
         CATALOGUE[Alert.RETRIEVAL_QUALITY_DROPPED].answers,
     ),
     TargetRow("Alerting works end to end", "-", "-", (Alert.WATCHDOG,), (PanelRef(boards.OVERVIEW, "Active alerts"),)),
+    TargetRow(
+        "The golden set's memories come back: recall@k over ${recall_objective_pct} (JM_GOLDEN_SET)",
+        "jm_golden_hits_total, jm_golden_expected_total",
+        "jm:slo_recall_misses:ratio_rate*",
+        (Alert.RECALL_BUDGET_BURN,),
+        CATALOGUE[Alert.RECALL_BUDGET_BURN].answers,
+    ),
 )
 
 

@@ -498,6 +498,7 @@ class Cases:
             }
         )
         cases += self._burn_cases()
+        cases += self.recall_cases(j)
         cases.append(
             self.case(
                 Alert.WATCHDOG,
@@ -598,6 +599,48 @@ class Cases:
         return [
             self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.15", 15)]), "375m", exp),
             self.case(Alert.RETRIEVAL_QUALITY_DROPPED, score_series(j, [("0.8", 360), ("0.8", 15)]), "375m", []),
+        ]
+
+    def recall_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:
+        """The golden set's replay: half its expected memories missing for 150 minutes pages and tickets; 5 %
+        missing for 5 hours is a ticket (over 1x the 2 % budget, under 3x); 1 % missing, and a service with
+        no golden set (its counters flat at 0), stay silent."""
+        job, objective = j["job"], self.config.slo.recall.objective
+
+        def replay(hits_per_min: float, minutes: int, expected_per_min: float = 100) -> list[dict[str, str]]:
+            return [
+                counter("jm_golden_expected_total", j, expected_per_min, minutes),
+                counter("jm_golden_hits_total", j, hits_per_min, minutes),
+            ]
+
+        def fired(value: str, *severities: Severity) -> list[dict[str, Any]]:
+            out = []
+            for severity in severities:
+                page = severity is Severity.CRITICAL
+                desc = (
+                    f"The share of the golden set's expected memories missing from their search's top results is "
+                    f"{value} over the long window, at least {'6' if page else '1'}x the rate that spends the "
+                    f"{objective:.1%} recall SLO's budget (multiwindow, multi-burn-rate). Searches answer, with the "
+                    "wrong memories."
+                )
+                summary = "Jean Memory is burning its recall error budget" + (" fast" if page else "")
+                out.append(
+                    {
+                        "exp_labels": self.labels(severity, job=job, slo="recall"),
+                        "exp_annotations": {
+                            **self.annotations(Alert.RECALL_BUDGET_BURN, desc, value),
+                            "summary": summary + ": the golden set's memories are not found",
+                        },
+                    }
+                )
+            return out
+
+        alert = Alert.RECALL_BUDGET_BURN
+        return [
+            self.case(alert, replay(50, 150), "150m", fired("50%", Severity.CRITICAL, Severity.WARNING)),
+            self.case(alert, replay(95, 300), "300m", fired("5%", Severity.WARNING)),
+            self.case(alert, replay(99, 300), "300m", []),
+            self.case(alert, replay(0, 300, expected_per_min=0), "300m", []),
         ]
 
     def _down(self) -> dict[str, str]:

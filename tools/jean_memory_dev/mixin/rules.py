@@ -90,6 +90,14 @@ def slo_slow_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
     return f"1 - (\n  {good}\n  /\n  {total(f'jm:slo_requests:rate{window}{{{sel}}}', by)}\n)"
 
 
+def recall_miss_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
+    """The recall SLI's bad share over `window`: the golden set's expected ids not found in the top k (empty
+    while no replay runs: no golden set, or no replay in the window)."""
+    hits = total(f"rate(jm_golden_hits_total{{{sel}}}[{window}])", by)
+    expected = total(f"rate(jm_golden_expected_total{{{sel}}}[{window}])", by)
+    return f"1 - (\n  {hits}\n  /\n  ({expected} > 0)\n)"
+
+
 def slo_windows(ctx: Context) -> list[str]:
     """Every window a burn alert reads, long and short, in first-use order: each gets its SLO ratios."""
     seen: list[str] = []
@@ -165,6 +173,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             },
             {"record": f"jm:slo_availability_errors:ratio_rate{w}", "expr": slo_error_ratio(s, w)},
             {"record": f"jm:slo_latency_slow:ratio_rate{w}", "expr": slo_slow_ratio(s, w)},
+            {"record": f"jm:slo_recall_misses:ratio_rate{w}", "expr": recall_miss_ratio(s, w)},
         ]
     tag = _tag(ctx)
     groups: list[dict[str, Any]] = [

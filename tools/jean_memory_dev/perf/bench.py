@@ -2,14 +2,15 @@
 
 Smoke (about two minutes; run by CI, asserts nothing about speed): the baseline analyzer on 2,000
 memories, the index benchmark at 10,000, a short concurrency sweep and its plot, a short MiniLM
-capacity run, and LoCoMo recall through the service on one conversation with the hash embedder (a
-few seconds; skipped where `../shared/locomo/` is absent). Full (tens of minutes): the baseline with
-both embedders at 10k and 100k, the index benchmark at 10k and 100k for both embedders, the sweep
-from 1 to 64 connections, the capacity run for 40 s, round two's goals side by side with round one's
-build (`perf/goals`: the idle write path, a user bigger than the tier, a million memories and their
-cold start, MiniLM at 500 operations/s, telemetry overhead; about an hour), and LoCoMo recall on
-every shared conversation with MiniLM (`jean-memory-dev recall`). 1M MiniLM memories is its own
-command (half an hour of embedding):
+capacity run, the Python client's cost per call over raw httpx (300 calls a side), and LoCoMo recall
+through the service on one conversation with the hash embedder (a few seconds; skipped where
+`../shared/locomo/` is absent). Full (tens of minutes): the baseline with both embedders at 10k and
+100k, the index benchmark at 10k and 100k for both embedders, the sweep from 1 to 64 connections, the
+capacity run for 40 s, the client's overhead at 2,000 calls a side, round two's goals side by side
+with round one's build (`perf/goals`: the idle write path, a user bigger than the tier, a million
+memories and their cold start, MiniLM at 500 operations/s, telemetry overhead; about an hour), and
+LoCoMo recall on every shared conversation with MiniLM (`jean-memory-dev recall`). 1M MiniLM memories
+is its own command (half an hour of embedding):
 `jean-memory-dev indexbench --embedder minilm --memories 1000000 --index sq8 flat --cache DIR`.
 """
 
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jean_memory_dev.perf import baseline, capacity, goals, history, indexbench, locomo, recall, sweep
+from jean_memory_dev.perf import baseline, capacity, clientbench, goals, history, indexbench, locomo, recall, sweep
 
 
 def run(full: bool, results: Path) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         report = baseline.run(scenarios)
         sweep_rows = sweep.sweep(work, levels, seconds)
         capacity_report = capacity.run("minilm", cap_seconds, model_seconds)
+        client_report = clientbench.run(calls=2000 if full else 300)
         goals_report = goals.run() if full else None
         recall_report = _recall(full, results, tag)
     finally:
@@ -60,6 +62,7 @@ def run(full: bool, results: Path) -> dict[str, Any]:
         "index": index_rows,
         "sweep": sweep_rows,
         "capacity": capacity_report,
+        "client": client_report,
         "plot": str(png),
     }
     if recall_report is not None:
@@ -99,7 +102,7 @@ def summary(out: dict[str, Any]) -> str:
         f"| {r['connections']} | {r['rps']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['error_rate']} |"
         for r in out["sweep"]
     ]
-    parts += ["", capacity.table(out["capacity"])]
+    parts += ["", capacity.table(out["capacity"]), "", clientbench.table(out["client"])]
     if "goals" in out:
         parts += ["", goals.tables(out["goals"])]
     if "recall" in out:

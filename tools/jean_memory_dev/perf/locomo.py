@@ -76,7 +76,9 @@ def parse(name: str, data: dict[str, Any]) -> Conversation:
     sessions = sorted(int(m.group(1)) for key in conv if (m := _SESSION.fullmatch(key)))
     for s in sessions:
         when = session_time(conv[f"session_{s}_date_time"])
-        turns += [Turn(t["dia_id"], s, t["speaker"], content(t), when) for t in conv[f"session_{s}"]]
+        # A session's turns were spoken in order: the j-th is written j seconds after the session's date,
+        # so the memories keep the conversation's order (a search may use a memory's predecessor).
+        turns += [Turn(t["dia_id"], s, t["speaker"], content(t), when + j) for j, t in enumerate(conv[f"session_{s}"])]
     known = {t.dia_id for t in turns}
     questions = []
     for i, qa in enumerate(data.get("qa", [])):

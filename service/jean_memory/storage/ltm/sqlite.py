@@ -63,6 +63,19 @@ _ADDED = {
     # The journal seq of the row's last change: what a user's index snapshot covers (`storage/snapshot.py`).
     "seq": "INTEGER NOT NULL DEFAULT 0",
 }
+#: The lexical index of the store (SQLite FTS5, Porter stemmer), kept by triggers on `memories`: searches of
+#: a partially resident user, whose texts are not in RAM, rank its stored memories by their words with it.
+_FTS = (
+    "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', content_rowid='rowid',"
+    " tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN"
+    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN"
+    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content); END",
+    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories WHEN old.content <> new.content BEGIN"
+    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);"
+    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+)
 _UPSERT = (
     f"INSERT INTO memories ({ROW_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(user_id, id) DO UPDATE"
@@ -108,6 +121,22 @@ def _add_columns(conn: sqlite3.Connection) -> None:
         if column not in present:
             conn.execute(f"ALTER TABLE memories ADD COLUMN {column} {decl}")
     conn.executescript(_LATE_INDEXES)
+
+
+def _add_lexical_index(conn: sqlite3.Connection) -> None:
+    """Stores made before the lexical index get it on start: the table, its triggers, and every existing
+    text indexed (`rebuild`), in one transaction (a crash midway leaves no half-built index)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _FTS:
+            conn.execute(statement)
+        conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 def _apply(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
@@ -179,6 +208,7 @@ class SqliteStore(LongTermStore):
             _migrate_primary_key(conn)
             conn.executescript(_SCHEMA)
             _add_columns(conn)
+            _add_lexical_index(conn)
             self._conn = conn
 
         await asyncio.get_running_loop().run_in_executor(self._executor, open_db)

@@ -62,6 +62,21 @@ class SqliteRecordReader:
             out.update((r[0], memory_from_row(r)) for r in rows)
         return out
 
+    def lexical(self, owner: str, match: str, limit: int) -> list[tuple[str, float]]:
+        """The user's best `limit` stored memories for an FTS5 query (`match`), with their BM25 (higher is
+        better: FTS5's own is negated)."""
+        rows = (
+            self._c()
+            .execute(
+                "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts JOIN memories m"
+                " ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.user_id = ?"
+                " ORDER BY score DESC LIMIT ?",
+                (match, owner, limit),
+            )
+            .fetchall()
+        )
+        return [(str(mid), float(score)) for mid, score in rows]
+
     def page(self, owner: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
         """Newest first, strictly older than `before` (created_at, id)."""
         if before is None:

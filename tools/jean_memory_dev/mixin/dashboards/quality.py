@@ -1,6 +1,6 @@
 """Jean Memory / Retrieval quality and lifecycle: is retrieval still any good (the best match's similarity,
 searches that find nothing), what the lifecycle does to the memories (updates, deduplicated adds, expiry,
-forgotten users), and the disk the data folder lives on.
+forgotten users), the disk the data folder lives on, and the golden set's recall (the recall SLI).
 
 Nothing here needs labels per user or tenant: quality is watched as a distribution over every search, so a
 model that breaks (or is swapped for one whose vectors do not match the stored ones) shows as the median
@@ -13,7 +13,9 @@ from jean_memory_dev.mixin.dashboards.common import (
     PRODUCTION,
     RATE,
     SEL,
+    SLO,
     TH,
+    at_least,
     make_dashboard,
     quantiles,
     target,
@@ -111,6 +113,50 @@ dashboard = make_dashboard(
             f"in the background after the start; the replica then leaves readiness). Alert: {Alert.DATA_FILE_DAMAGED}.",
             valueMin=0,
             valueMax=1,
+        ),
+        timeseries(
+            "Golden-set recall",
+            [
+                target(
+                    f"sum(rate(jm_golden_hits_total{{{SEL}}}[{RATE}]))"
+                    f" / sum(rate(jm_golden_expected_total{{{SEL}}}[{RATE}]))",
+                    "recall@k (all replicas)",
+                ),
+                target(
+                    f"sum by (instance) (rate(jm_golden_hits_total{{{SEL}}}[{RATE}])) "
+                    f"/ sum by (instance) (rate(jm_golden_expected_total{{{SEL}}}[{RATE}]))",
+                    "{{instance}}",
+                    "B",
+                ),
+            ],
+            (0, 30, 12, 8),
+            "percentunit",
+            description="Share of the golden set's expected memories (JM_GOLDEN_SET) found in their search's top "
+            f"JM_GOLDEN_K, replayed by the service every JM_GOLDEN_INTERVAL_S: the recall SLI (objective "
+            f"{SLO.recall.objective:.0%}, the dashed line). Alert: {Alert.RECALL_BUDGET_BURN}. Empty: no golden set, "
+            "or no replay in the window.",
+            thresholds=at_least(SLO.recall.objective),
+            thresholdsStyleMode="dashed",
+            valueMin=0,
+            valueMax=1,
+        ),
+        timeseries(
+            "Golden-set searches",
+            [target(f"sum by (result) (rate(jm_golden_queries_total{{{SEL}}}[{RATE}]))", "{{result}}")],
+            (12, 30, 12, 8),
+            "reqps",
+            description="Golden searches replayed per second, by outcome: `error` ones (overload, an outage) are "
+            "left out of recall, so a replay that fails shows here, not as a recall drop.",
+            valueMin=0,
+        ),
+        timeseries(
+            "Golden-set replay age",
+            [target(f"time() - (max(jm_golden_last_run_timestamp_seconds{{{SEL}}}) > 0)", "since the last replay")],
+            (0, 38, 12, 6),
+            "s",
+            description="Seconds since a replica last finished replaying the golden set: should stay under "
+            "JM_GOLDEN_INTERVAL_S plus one replay's duration (jm_golden_run_duration_seconds).",
+            valueMin=0,
         ),
     ],
 )

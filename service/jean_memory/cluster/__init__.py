@@ -1,0 +1,1 @@
+"""Cluster mode: replicas over one PostgreSQL, their commits, coherence and expiry."""

@@ -1,0 +1,1 @@
+"""Where memories live: the journal, the short-term tier, the long-term stores and their snapshots."""
