@@ -115,13 +115,14 @@ def all_ids(client: httpx.Client, user: str) -> list[str]:
 
 
 def known_metric_names() -> set[str]:
-    """Every series name the service exposes (histograms expanded), the canary's, `up`, and the
-    collector's self-metrics the telemetry alert reads: what rules and dashboards may refer to."""
+    """Every series name the service exposes (histograms expanded), the canary's, `up`, the collector's
+    self-metrics the telemetry alert reads, and the exporters', Prometheus's and Alertmanager's series the
+    infrastructure alerts read: what rules and dashboards may refer to."""
     from jean_memory.canary import CanaryMetrics
     from jean_memory.telemetry.metrics import metric_docs
-    from jean_memory_dev.mixin import COLLECTOR_METRICS
+    from jean_memory_dev.mixin import COLLECTOR_METRICS, INFRASTRUCTURE_METRICS
 
-    known = {"up", *COLLECTOR_METRICS}
+    known = {"up", *COLLECTOR_METRICS, *INFRASTRUCTURE_METRICS}
     for family in CanaryMetrics().registry.collect():  # the synthetic user's, scraped as its own job
         kind = {"counter": "_total"}.get(family.type, "")
         known.add(family.name + kind)

@@ -20,6 +20,15 @@ from jean_memory_dev.mixin.layout import DASHBOARDS_JSON, recording_rules
 from jean_memory_dev.mixin.slos import JOB_LEVEL_RECORDS
 
 JOB = load().service.job
+_INFRA = load().infrastructure
+#: The exporters' and the monitoring's own jobs: not replicas, so their panels carry no replica filter.
+INFRASTRUCTURE_JOBS = (
+    _INFRA.node_job,
+    _INFRA.postgres_job,
+    _INFRA.probe_job,
+    _INFRA.prometheus_job,
+    _INFRA.alertmanager_job,
+)
 FILTER = 'instance=~"$instance"'
 #: The synthetic user's series: its own job, no replica of the service.
 CANARY = f'job="{load().canary.job}"'
@@ -78,7 +87,8 @@ def test_every_query_over_the_service_is_filtered_by_replica() -> None:
         if service and FILTER not in expr and "ALERTS" not in expr and not job_level(expr):
             unfiltered.append(f"{uid} / {title}: {expr}")
         if not service and "ALERTS" not in expr:
-            assert "otelcol_" in expr or f'job!="{JOB}"' in expr, f"{uid} / {title}: {expr}"
+            other_job = any(f'job="{job}"' in expr for job in INFRASTRUCTURE_JOBS)
+            assert "otelcol_" in expr or f'job!="{JOB}"' in expr or other_job, f"{uid} / {title}: {expr}"
     assert not unfiltered, "\n".join(unfiltered)
 
 

@@ -101,7 +101,10 @@ def test_every_metric_used_exists() -> None:
         "instance",
         "avg",
         "avg_over_time",
+        "count",
         "group_left",
+        "integration",
+        "rule_group",
         "slo",
     }
     for path in RULE_FILES:

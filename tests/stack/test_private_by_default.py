@@ -78,7 +78,9 @@ def published(config: dict[str, Any]) -> dict[tuple[str, int], str]:
 
 def test_every_published_port_of_every_profile_binds_loopback_by_default() -> None:
     ports = published(compose_config())
-    assert len(ports) == 14, ports  # the default stack, the load, cluster and ha profiles: all of them
+    assert len(ports) == 16, (
+        ports
+    )  # the default stack (canary and exporters included), the load, cluster and ha profiles
     assert set(ports) >= AUTHENTICATED
     wide = {port: ip for port, ip in ports.items() if ip != "127.0.0.1"}
     assert not wide, f"published beyond this host by default: {wide}"

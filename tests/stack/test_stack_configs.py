@@ -82,6 +82,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
         if name != "otel-collector":  # distroless: no shell to run a healthcheck in
             assert "healthcheck" in svc, f"{name}: no healthcheck"
     image_vars = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE")
+    image_vars += ("NODE_EXPORTER_IMAGE", "POSTGRES_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE")
     for image_var in (*image_vars, "POSTGRES_IMAGE", "HAPROXY_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
@@ -107,10 +108,25 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
 @pytest.mark.parametrize("variant", ["compose", "native"])
 def test_promtool_check_config(tmp_path: Path, variant: str) -> None:
     env = {"PROM_RULES_DIR": str(ROOT / "prometheus" / "rules"), "PROM_ALERTS_DIR": str(ROOT / "alerts" / "rules")}
-    if variant == "native":
+    if variant == "native":  # the native cluster's rendering, exporters included
         env |= {"JM_SCRAPE_TARGETS": "'127.0.0.1:8766'", "ALERTMANAGER_ADDR": "127.0.0.1:9093"}
-    else:
+        env |= {
+            "NODE_EXPORTER_TARGETS": "'127.0.0.1:9100'",
+            "POSTGRES_EXPORTER_TARGETS": "'127.0.0.1:9187', '127.0.0.1:9188'",
+            "PROBE_FRONT_TARGETS": "'127.0.0.1:8776'",
+            "PROBE_REPLICA_TARGETS": "'127.0.0.1:8766', '127.0.0.1:8767'",
+            "BLACKBOX_EXPORTER_ADDR": "127.0.0.1:9115",
+            "POSTGRES_SCRAPE_INTERVAL": "3s",
+            "POSTGRES_SCRAPE_TIMEOUT": "3s",
+        }
+    else:  # compose's profile cluster
         env |= {"COLLECTOR_METRICS_TARGETS": "'otel-collector:8888'", "TEMPO_METRICS_TARGETS": "'tempo:3200'"}
+        env |= {
+            "NODE_EXPORTER_TARGETS": "'node-exporter:9100'",
+            "POSTGRES_EXPORTER_TARGETS": "'postgres-exporter:9187'",
+            "PROBE_FRONT_TARGETS": "'service:8766', 'haproxy:8766'",
+            "PROBE_REPLICA_DNS_SD_CONFIGS": "[{names: [replica], type: A, port: 8766, refresh_interval: 5s}]",
+        }
     config = render("prometheus/prometheus.yml", tmp_path / "prometheus.yml", **env)
     result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -176,6 +192,10 @@ def test_every_dashboard_metric_exists() -> None:
         "slo",
         "result",
         "time",
+        "avg",  # the exporters' and the monitoring's boards: their functions and label names
+        "mode",
+        "rule_group",
+        "integration",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():
@@ -186,6 +206,20 @@ def test_every_dashboard_metric_exists() -> None:
             assert token in known, f"{dash} / {panel}: {token} is not a known metric"
 
 
+def test_the_infrastructure_jobs_are_the_scrape_jobs() -> None:
+    """The jobs the infrastructure alerts select (alerts/thresholds.yaml) are jobs of prometheus.yml, and the
+    probes' module is one the blackbox exporter's config defines."""
+    template = (ROOT / "prometheus" / "prometheus.yml").read_text()
+    jobs = set(re.findall(r"- job_name: ([\w-]+)", template))
+    infra = load().infrastructure
+    for job in (infra.node_job, infra.postgres_job, infra.probe_job, infra.prometheus_job, infra.alertmanager_job):
+        assert job in jobs, job
+    from jean_memory_dev.exporters import BLACKBOX_CONFIG, PROBE_MODULE
+
+    assert PROBE_MODULE in yaml.safe_load(BLACKBOX_CONFIG.read_text())["modules"]
+    assert f"module: [{PROBE_MODULE}]" in template
+
+
 def test_dashboards_are_generated_and_stable() -> None:
     json_dir = layout.DASHBOARDS_JSON
     wanted = {path: text for path, text in outputs(load()).items() if path.parent == json_dir}
@@ -193,7 +227,11 @@ def test_dashboards_are_generated_and_stable() -> None:
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
     assert sorted(uids) == [
         "jm-cluster",
+        "jm-host",
+        "jm-monitoring",
         "jm-overview",
+        "jm-postgres",
+        "jm-probes",
         "jm-quality",
         "jm-shuttle",
         "jm-slo",

@@ -12,6 +12,10 @@ Tests and drills use the class:
     stack.kill(1)      # kill -9
     stack.down()
 
+`exporters=True` (what `scripts/cluster up` does) runs Debian's exporters beside it: node (the host),
+postgres (one per server, primary and standby) and blackbox (probing /readyz through HAProxy and on each
+replica), scraped by Prometheus.
+
 Replicas drain for JM_DRAIN_S (2 s): HAProxy's /readyz checks (every 500 ms, 2 failures) take a
 draining replica out before it stops serving, so a rolling restart drops no request.
 """
@@ -33,6 +37,7 @@ from typing import Any
 import httpx
 
 from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
+from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter, PostgresExporter
 from jean_memory_dev.nativestack import render_monitoring
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
@@ -99,6 +104,7 @@ class ClusterStack:
         ports: ClusterPorts | None = None,
         standby: bool = False,
         canary: bool = False,
+        exporters: bool = False,
     ) -> None:
         self.folder = folder.resolve()
         self.config = self.folder / "config"
@@ -132,6 +138,24 @@ class ClusterStack:
         self.canary_process = CanaryProcess(
             self.haproxy.url, self.ports.canary, self.logs / "canary.log", fast=self.fast
         )
+        self.node_exporter = NodeExporter(self.folder / "node-exporter") if exporters else None
+        self.blackbox = BlackboxExporter(self.folder / "blackbox-exporter") if exporters else None
+        #: One postgres exporter per server (by port: after a failover each still watches the same server).
+        self.postgres_exporters = (
+            [
+                PostgresExporter(
+                    self.folder / f"postgres-exporter-{i + 1}", f"postgresql://postgres@127.0.0.1:{port}/postgres"
+                )
+                for i, port in enumerate(self.ports.postgres)
+            ]
+            if exporters
+            else []
+        )
+
+    @property
+    def exporters(self) -> list[Exporter]:
+        """The exporters this cluster runs (none with `exporters=False`)."""
+        return [e for e in (self.node_exporter, *self.postgres_exporters, self.blackbox) if e is not None]
 
     # -- the parts ---------------------------------------------------------------------------------
 
@@ -140,6 +164,12 @@ class ClusterStack:
         """The PostgreSQL primary (after `up()`; after a failover, the promoted standby)."""
         pg = self._postgres()
         return pg.primary if isinstance(pg, ReplicatedPostgres) else pg
+
+    @property
+    def standby_server(self) -> PostgresServer | None:
+        """The synchronous standby (`standby=True`, after `up()`), else None."""
+        pg = self._postgres()
+        return pg.standby if isinstance(pg, ReplicatedPostgres) else None
 
     @property
     def ltm_url(self) -> str:
@@ -206,6 +236,8 @@ class ClusterStack:
             self.haproxy.wait_servers("UP")
             if self.canary:
                 self.canary_process.start()
+            for exporter in self.exporters:
+                exporter.start()
             self.prometheus.start()
         except BaseException:
             self.down()
@@ -213,9 +245,28 @@ class ClusterStack:
         self._save_state()
         return self.urls()
 
+    def scrape_targets(self) -> dict[str, str]:
+        """The scrape-target variables of prometheus/prometheus.yml: every replica, HAProxy, the canary and the
+        exporters where they run."""
+        targets = {
+            "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
+            "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
+        }
+        if self.canary:
+            targets["CANARY_TARGETS"] = f"'127.0.0.1:{self.ports.canary}'"
+        if self.node_exporter and self.blackbox:
+            targets |= {
+                "NODE_EXPORTER_TARGETS": self.node_exporter.target,
+                "POSTGRES_EXPORTER_TARGETS": ",".join(e.target for e in self.postgres_exporters),
+                "PROBE_FRONT_TARGETS": f"'127.0.0.1:{self.ports.haproxy}'",
+                "PROBE_REPLICA_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
+                "BLACKBOX_EXPORTER_ADDR": f"127.0.0.1:{self.blackbox.port}",
+            }
+        return targets
+
     def render(self) -> None:
-        """prometheus.yml and alertmanager.yml (the native stack's rendering, every replica and HAProxy as
-        targets) and haproxy.cfg, into the folder: what `up()` starts from."""
+        """prometheus.yml and alertmanager.yml (the native stack's rendering, every replica, HAProxy and the
+        exporters as targets) and haproxy.cfg, into the folder: what `up()` starts from."""
         render_monitoring(
             self.config,
             fast=self.fast,
@@ -225,16 +276,6 @@ class ClusterStack:
             targets=self.scrape_targets(),
         )
         self.haproxy.render()
-
-    def scrape_targets(self) -> dict[str, str]:
-        """prometheus.yml's target variables: every replica, HAProxy, and the canary where it runs."""
-        targets = {
-            "JM_SCRAPE_TARGETS": ",".join(f"'127.0.0.1:{port}'" for port in self.ports.replicas),
-            "HAPROXY_METRICS_TARGETS": f"'127.0.0.1:{self.ports.haproxy_stats}'",
-        }
-        if self.canary:
-            targets["CANARY_TARGETS"] = f"'127.0.0.1:{self.ports.canary}'"
-        return targets
 
     def _start_postgres(self) -> None:
         pg = self._postgres()
@@ -279,6 +320,8 @@ class ClusterStack:
         PostgreSQL folder made under /tmp. Replicas drain side by side, not one after the other."""
         self.prometheus.stop()
         self.canary_process.stop()
+        for exporter in self.exporters:
+            exporter.stop()
         self.haproxy.stop()
         _parallel([r.terminate for r in self.replicas])
         self.alertmanager.stop()
@@ -329,6 +372,7 @@ class ClusterStack:
             "alertmanager": self.alertmanager.url,
             "receiver (delivered alerts)": f"{self.receiver.url}/alerts",
         }
+        urls |= {f"{e.folder.name} metrics": f"{e.url}/metrics" for e in self.exporters}
         return urls
 
     # -- state, for a `down` or `status` from another shell ----------------------------------------
@@ -347,6 +391,7 @@ class ClusterStack:
             "haproxy": self.haproxy.proc,
             "canary": self.canary_process.proc,
             "prometheus": self.prometheus.proc,
+            **{e.folder.name: e.proc for e in self.exporters},
         }
         pids = {name: proc.pid for name, proc in procs.items() if proc and proc.poll() is None}
         state = {"ports": asdict(self.ports), "pids": pids, "postgres_folder": str(self._pg_folder)}
@@ -394,8 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standby", action="store_true", help="PostgreSQL with a synchronous streaming standby")
     parser.add_argument("--fast", action="store_true", help="drill timing: fast rules, 1 s scrape and evaluation")
     parser.add_argument("--folder", type=Path, default=ROOT / ".cluster", help="data, configs, logs (default .cluster)")
+    parser.add_argument("--no-exporters", action="store_true", help="without the node, postgres and blackbox exporters")
     args = parser.parse_args(argv)
-    stack = ClusterStack(args.folder, replicas=args.replicas, fast=args.fast, standby=args.standby, canary=True)
+    stack = ClusterStack(
+        args.folder,
+        replicas=args.replicas,
+        fast=args.fast,
+        standby=args.standby,
+        canary=True,
+        exporters=not args.no_exporters,
+    )
     if args.command == "up":
         if stack.state_file.exists():
             print(f"a cluster is already running from {stack.folder}: scripts/cluster down first", file=sys.stderr)

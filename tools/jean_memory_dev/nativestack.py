@@ -5,6 +5,9 @@ Prometheus scrapes the service here (Debian's Prometheus has no OTLP receiver), 
 dashboards see the same series as over OTLP. `fast=True` loads the drill rule files (same
 expressions and thresholds, short windows) and scrapes and evaluates every second.
 
+`exporters=True` (what `scripts/stack up` does) also runs Debian's node exporter (the host) and blackbox
+exporter (probing the service's /readyz from outside), scraped as jobs `node` and `blackbox`.
+
 `ha=True` runs the monitoring the way the most trusted setups do (kube-prometheus): two identical
 Prometheus replicas (external label `replica`, dropped from the alerts they send) and three Alertmanagers
 gossiping on loopback (`--cluster.listen-address`, `--cluster.peer`), every Prometheus sending to every
@@ -30,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
+from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.paths import ROOT
@@ -79,8 +83,17 @@ def timing(fast: bool) -> dict[str, str]:
             "AM_REPEAT_INTERVAL": "1h",
             "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,
             "AM_WATCHDOG_GROUP_INTERVAL": "1s",
+            # The postgres exporter takes about a second to report a server away (see prometheus.yml).
+            "POSTGRES_SCRAPE_INTERVAL": "3s",
+            "POSTGRES_SCRAPE_TIMEOUT": "3s",
         }
-    return {"PROM_SCRAPE_INTERVAL": "5s", "PROM_EVAL_INTERVAL": "5s", "AM_WATCHDOG_REPEAT": windows.watchdog_repeat}
+    return {
+        "PROM_SCRAPE_INTERVAL": "5s",
+        "PROM_EVAL_INTERVAL": "5s",
+        "AM_WATCHDOG_REPEAT": windows.watchdog_repeat,
+        "POSTGRES_SCRAPE_INTERVAL": "5s",
+        "POSTGRES_SCRAPE_TIMEOUT": "5s",
+    }
 
 
 def retention() -> str:
@@ -147,6 +160,11 @@ def render_monitoring(
         "TEMPO_METRICS_TARGETS": "",
         "HAPROXY_METRICS_TARGETS": "",
         "CANARY_TARGETS": "",
+        "NODE_EXPORTER_TARGETS": "",
+        "POSTGRES_EXPORTER_TARGETS": "",
+        "PROBE_FRONT_TARGETS": "",
+        "PROBE_REPLICA_TARGETS": "",
+        "BLACKBOX_EXPORTER_ADDR": "127.0.0.1:9115",
         **targets,
         "ALERTMANAGER_ADDR": f"127.0.0.1:{alertmanager_port}",
         "ALERTMANAGER_PEER_TARGETS": _targets(alertmanager_peers),
@@ -338,6 +356,7 @@ class NativeStack:
     #: Run the synthetic user against the service (`scripts/stack up` and the drill do; its rounds every
     #: `canary.interval_seconds`, the drill's with `fast`), scraped as its own job.
     canary: bool = False
+    exporters: bool = False
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
@@ -355,6 +374,8 @@ class NativeStack:
         self.canary_process = CanaryProcess(
             self.service.url, self.ports.canary, self.folder / "logs" / "canary.log", fast=self.fast
         )
+        self.node_exporter = NodeExporter(self.folder / "node-exporter") if self.exporters else None
+        self.blackbox = BlackboxExporter(self.folder / "blackbox-exporter") if self.exporters else None
 
     @property
     def timing(self) -> dict[str, str]:
@@ -364,6 +385,12 @@ class NativeStack:
         targets = {"JM_SCRAPE_TARGETS": f"'127.0.0.1:{self.ports.service}'"}
         if self.canary:
             targets["CANARY_TARGETS"] = f"'127.0.0.1:{self.ports.canary}'"
+        if self.node_exporter and self.blackbox:
+            targets |= {
+                "NODE_EXPORTER_TARGETS": self.node_exporter.target,
+                "PROBE_FRONT_TARGETS": f"'127.0.0.1:{self.ports.service}'",  # one instance: it is the front door
+                "BLACKBOX_EXPORTER_ADDR": f"127.0.0.1:{self.blackbox.port}",
+            }
         self.monitoring.render(targets)
 
     def up(self) -> dict[str, str]:
@@ -371,6 +398,9 @@ class NativeStack:
         self.render()
         try:
             self.monitoring.start_alerting()
+            for exporter in (self.node_exporter, self.blackbox):
+                if exporter:
+                    exporter.start()
             self.service.start()
             if self.canary:
                 self.canary_process.start()
@@ -384,17 +414,20 @@ class NativeStack:
 
     def parts(
         self,
-    ) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer | CanaryProcess]:
+    ) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer | CanaryProcess | Exporter]:
         canary = {"canary": self.canary_process} if self.canary else {}
-        return {**self.monitoring.processes(), "service": self.service, **canary}
+        exporters = {e.folder.name: e for e in (self.node_exporter, self.blackbox) if e}
+        return {**self.monitoring.processes(), "service": self.service, **canary, **exporters}
 
     def urls(self) -> dict[str, str]:
+        exporters = {f"{e.folder.name} metrics": f"{e.url}/metrics" for e in (self.node_exporter, self.blackbox) if e}
         return {
             "service": self.service.url,
             "service metrics": f"{self.service.url}/metrics",
             "service dashboard": f"{self.service.url}/metrics/dashboard",
             **({"canary metrics": self.canary_process.metrics_url} if self.canary else {}),
             **self.monitoring.urls(),
+            **exporters,
         }
 
     def down(self) -> None:
@@ -402,6 +435,9 @@ class NativeStack:
         self.canary_process.stop()
         self.service.stop()
         self.monitoring.stop()
+        for exporter in (self.node_exporter, self.blackbox):
+            if exporter:
+                exporter.stop()
         pid_file = self.folder / "pids.json"
         if pid_file.exists():
             stop_groups(json.loads(pid_file.read_text()).values())
@@ -432,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         help="two Prometheus replicas and three clustered Alertmanagers (ports: .env.example)",
     )
     parser.add_argument("--folder", type=Path, default=ROOT / ".stack", help="data, configs and logs (default .stack)")
+    parser.add_argument(
+        "--no-exporters", action="store_true", help="without the node and blackbox exporters (scripts/install-system)"
+    )
     args = parser.parse_args(argv)
-    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha, canary=True)
+    stack = NativeStack(args.folder, fast=args.fast, ha=args.ha, canary=True, exporters=not args.no_exporters)
     if args.command == "up":
         if any(stack.status().values()):
             print("a stack is already running here: scripts/stack down first", file=sys.stderr)

@@ -41,7 +41,7 @@ from jean_memory_dev.drill.flushrace import UPSTREAM, deliveries, extra_after_re
 from jean_memory_dev.drill.noise import REPORTED_ONLY, TOLERATED, breaches
 from jean_memory_dev.drill.report import DrillResult
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load, runbook_url
-from jean_memory_dev.mixin.boards import Mode, applies, board_of
+from jean_memory_dev.mixin.boards import EXPORTER_BOARDS, Mode, applies, board_of
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 from jean_memory_dev.perf.workload import LOAD_QUERIES, query_pool
@@ -78,6 +78,9 @@ class DrillRun:
     tolerated: frozenset[tuple[str, str]] = TOLERATED
     #: Whether a tolerated ticket's figure must hold over the whole healthy window (`noise`), or is only reported.
     figures_must_hold = True
+    #: Whether the stack runs the node, postgres and blackbox exporters (the full cluster drill): without them
+    #: their boards (`boards.EXPORTER_BOARDS`) draw nothing and are skipped, and reported so.
+    exporters = False
     prometheus: list[PrometheusServer]
     alertmanagers: list[AlertmanagerServer]
     receiver: ReceiverProcess
@@ -277,9 +280,9 @@ class DrillRun:
     def check_dashboards(self) -> None:
         """Every panel query that applies to this mode returns data (a finite value: NaN draws nothing) from
         this Prometheus, as Grafana sends it with every variable on All. Skipped: the collector's own panels
-        (no collector runs natively) and panels of the other mode (`mixin.boards.applies`); Trends queries
-        are checked as of now."""
-        checked, empty, skipped, other_mode = 0, [], set(), set()
+        (no collector runs natively), panels of the other mode (`mixin.boards.applies`) and, where the run has
+        no exporters, their boards; Trends queries are checked as of now."""
+        checked, empty, skipped, other_mode, no_exporters = 0, [], set(), set(), set()
         for path in sorted(DASHBOARDS_JSON.glob("*.json")):
             board = json.loads(path.read_text())
             for panel in board["panels"]:
@@ -292,6 +295,9 @@ class DrillRun:
                     if not applies(board_of(path.stem), panel["title"], self.mode):
                         other_mode.add(where)
                         continue
+                    if board_of(path.stem) in EXPORTER_BOARDS and not self.exporters:
+                        no_exporters.add(where)
+                        continue
                     checked += 1
                     if not any(math.isfinite(float(r["value"][1])) for r in self.query(expr)):
                         empty.append(f"{where}: {expr}")
@@ -300,6 +306,7 @@ class DrillRun:
             "empty": empty,
             "skipped_collector_only": sorted(skipped),
             "skipped_other_mode": sorted(other_mode),
+            "skipped_no_exporters": sorted(no_exporters),
         }
         if empty:
             self.fail(f"{self.mode} dashboards: {len(empty)} queries returned no data: {empty}")

@@ -15,6 +15,10 @@ Drills, in order (the quick run: 1 and 3; the full run: all):
    killed too (kill -9): the page still arrives exactly once, from the survivors, and resolves.
 4. The faults of `faults.cluster()`: a stalling replica (coherence lag), and (full run) every replica's
    model failing (the embedding queue goes stale).
+5. (Full run, which also runs PostgreSQL with a synchronous standby and the node, postgres and blackbox
+   exporters) the faults of `infrastructure()`: the standby stopped (JeanMemoryPostgresDown), connections
+   held open past the threshold (JeanMemoryPostgresConnectionsNearLimit), HAProxy stopped while every
+   replica is healthy (JeanMemoryProbeFailing).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from jean_memory_dev.drill.report import DrillResult
 from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.mixin.boards import Mode
 from jean_memory_dev.nativestack import Monitoring, StackPorts
-from jean_memory_dev.processes import AlertmanagerServer, free_port
+from jean_memory_dev.pgconnections import HeldConnections
+from jean_memory_dev.processes import AlertmanagerServer, PostgresServer, free_port
 
 
 class HAClusterStack(ClusterStack):
@@ -43,8 +48,25 @@ class HAClusterStack(ClusterStack):
     starts, the second Prometheus after the first. (A subclass, so that the cluster launcher stays as
     `make cluster` uses it.)"""
 
-    def __init__(self, folder: Path, replicas: int, env: Mapping[str, str], ports: ClusterPorts) -> None:
-        super().__init__(folder, replicas=replicas, env=env, fast=True, ports=ports, canary=True)
+    def __init__(
+        self,
+        folder: Path,
+        replicas: int,
+        env: Mapping[str, str],
+        ports: ClusterPorts,
+        standby: bool = False,
+        exporters: bool = False,
+    ) -> None:
+        super().__init__(
+            folder,
+            replicas=replicas,
+            env=env,
+            fast=True,
+            ports=ports,
+            standby=standby,
+            exporters=exporters,
+            canary=True,
+        )
         monitoring_ports = StackPorts(
             service=0,
             prometheus=ports.prometheus,
@@ -123,7 +145,9 @@ class ClusterDrill(DrillRun):
             # Every replica replays the golden set: less often than embedded, three replicas share two cores.
             **golden.env(folder / "golden.ndjson", interval_s=2 * golden.INTERVAL_S),
         }
-        self.stack = HAClusterStack(folder / "cluster", replicas=3, env=env, ports=ports)
+        # The full run adds what the infrastructure faults need: a standby to stop, exporters to watch.
+        self.exporters = full
+        self.stack = HAClusterStack(folder / "cluster", replicas=3, env=env, ports=ports, standby=full, exporters=full)
         self.prometheus = self.stack.monitoring.prometheus
         self.alertmanagers = self.stack.monitoring.alertmanagers
         self.receiver = self.stack.monitoring.receiver
@@ -232,7 +256,9 @@ class ClusterDrill(DrillRun):
 
         fault = Fault(
             "two_replicas_killed",
-            (_Kill(self, [0, 1]),),
+            # Reversed at clear: the monitoring killed meanwhile is revived first, so that the fault's settle
+            # does not wait on the tickets about it (JeanMemoryScrapeTargetDown, AlertmanagerMembersMissing).
+            (_Kill(self, [0, 1]), _Revive(self)),
             (Expect.of(Alert.TOO_FEW_REPLICAS_READY),),
             # With two of three gone, load on the survivor can fail and slow: the page that matters is this one.
             frozenset(
@@ -285,7 +311,7 @@ class ClusterDrill(DrillRun):
             self.two_replicas_killed()
             if self.full:
                 self.replica_maintenance()
-                for fault in cluster():
+                for fault in (*cluster(), *infrastructure(self)):
                     self.run_fault(fault)
         finally:
             self.stop_load()
@@ -309,6 +335,143 @@ class _Kill:
 
     def describe(self) -> str:
         return f"kill -9 of {', '.join(replica_id(i) for i in self.replicas)} under load"
+
+
+class _Revive:
+    """Nothing at inject (the fault's watcher kills monitoring processes); at clear, every Alertmanager and
+    Prometheus that is not running is started again, and the Alertmanager cluster waited for."""
+
+    def __init__(self, drill: ClusterDrill) -> None:
+        self.drill = drill
+
+    def inject(self, run: DrillRun) -> None:
+        pass
+
+    def clear(self, run: DrillRun) -> None:
+        for am in self.drill.alertmanagers:
+            if not am.running:
+                am.start()
+        for prom in self.drill.prometheus:
+            if not prom.running:
+                prom.start()
+        ams = self.drill.alertmanagers  # the fault's own check reports whether the cluster became whole again
+        self.drill.wait_for(lambda: all(len(a.status()["cluster"]["peers"]) == len(ams) for a in ams), 60)
+
+    def describe(self) -> str:
+        return "the monitoring killed meanwhile restarted at clear"
+
+
+class _StopStandby:
+    """PostgreSQL's synchronous standby stopped (`pg_ctl stop -m fast`): commits on the primary wait for it."""
+
+    def __init__(self, drill: ClusterDrill | None) -> None:
+        self.drill = drill
+
+    def _standby(self) -> PostgresServer:
+        assert self.drill is not None
+        standby = self.drill.stack.standby_server
+        if standby is None:
+            raise RuntimeError("the standby fault needs ClusterStack(standby=True): the full drill")
+        return standby
+
+    def inject(self, run: DrillRun) -> None:
+        self._standby().stop()
+
+    def clear(self, run: DrillRun) -> None:
+        self._standby().start()
+
+    def describe(self) -> str:
+        return "the synchronous standby stopped (pg_ctl stop -m fast); commits wait for it"
+
+
+class _HoldConnections:
+    """A client holding idle connections to the primary until 90 % of max_connections are in use."""
+
+    RATIO = 0.9
+
+    def __init__(self, drill: ClusterDrill | None) -> None:
+        self.drill = drill
+        self.held: HeldConnections | None = None
+
+    def inject(self, run: DrillRun) -> None:
+        assert self.drill is not None
+        self.held = HeldConnections(self.drill.stack.postgres.url).fill_to(self.RATIO)
+
+    def clear(self, run: DrillRun) -> None:
+        if self.held is not None:
+            self.held.close()
+
+    def describe(self) -> str:
+        return f"idle connections held open until {self.RATIO:.0%} of the primary's max_connections are in use"
+
+
+class _StopHaproxy:
+    """HAProxy stopped: every replica healthy and scraped, none reachable through the front door."""
+
+    def __init__(self, drill: ClusterDrill | None) -> None:
+        self.drill = drill
+
+    def inject(self, run: DrillRun) -> None:
+        assert self.drill is not None
+        self.drill.stack.haproxy.stop()
+
+    def clear(self, run: DrillRun) -> None:
+        assert self.drill is not None
+        self.drill.stack.haproxy.start()
+        self.drill.stack.haproxy.wait_servers("UP")
+
+    def describe(self) -> str:
+        return "HAProxy stopped while every replica stays healthy"
+
+
+#: The postgres job's scrape interval in the drill's timing (nativestack.timing) and the exporter's retry.
+_PG_SCRAPE_S = 3.0 + 1.0
+
+
+def infrastructure(drill: ClusterDrill | None = None) -> tuple[Fault, ...]:
+    """The full cluster drill's faults of what the service stands on (`drill` None: for `faults.coverage()`,
+    which reads only the names and expectations)."""
+    writes_wait = frozenset(
+        a.value
+        for a in (
+            Alert.HIGH_LATENCY,
+            Alert.HIGH_ERROR_RATE,
+            Alert.AVAILABILITY_BUDGET_BURN,
+            Alert.LATENCY_BUDGET_BURN,
+            Alert.CREATION_LATENCY_HIGH,
+            Alert.TOO_FEW_REPLICAS_READY,
+            Alert.PROBE_FAILING,
+            Alert.LTM_UNREACHABLE,
+            Alert.EMBED_QUEUE_STALE,
+            Alert.ADMISSION_REJECTING,
+        )
+    )
+    scrape = (_PG_SCRAPE_S, "the postgres job is scraped every 3 s; the exporter takes ~1 s to see a server away")
+    return (
+        Fault(
+            "standby_stopped",
+            (_StopStandby(drill),),
+            (Expect.of(Alert.POSTGRES_DOWN),),
+            # Synchronous replication: every commit waits for the standby, so adds stall until it is back.
+            writes_wait,
+            onset={Alert.POSTGRES_DOWN: scrape},
+            recovery={Alert.POSTGRES_DOWN: scrape},
+        ),
+        Fault(
+            "connections_exhausted",
+            (_HoldConnections(drill),),
+            (Expect.of(Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT),),
+            # The replicas' pools cannot grow past what is left.
+            frozenset(a.value for a in (Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN)),
+            onset={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
+            recovery={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
+        ),
+        Fault(
+            "front_door_gone",
+            (_StopHaproxy(drill),),
+            (Expect.of(Alert.PROBE_FAILING),),
+        ),
+    )
 
 
 def _amtool(am: AlertmanagerServer, *args: str) -> str:

@@ -441,6 +441,27 @@ CLUSTER_OWN = {
 
 #: Alerts no drill raises on this machine, and what covers them instead.
 NOT_DRILLED = {
+    Alert.HOST_DISK_ALMOST_FULL.value: "needs a host filesystem nearly full (the drill's is the shared machine's "
+    "disk); tests/cluster/test_exporters.py fills a real 8 MB tmpfs under the node exporter and sees it fire in a "
+    "real Prometheus, and promtool tests the rule",
+    Alert.HOST_DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
+    "on a falling series, the Host dashboard draws node_filesystem_avail_bytes",
+    Alert.HOST_MEMORY_PRESSURE.value: "needs the shared machine's memory nearly exhausted; promtool tests the rule, "
+    "tests/cluster/test_exporters.py checks the node exporter exposes the series it reads",
+    Alert.POSTGRES_REPLICATION_LAG.value: "needs a standby over 30 s behind; tests/cluster/test_exporters.py pauses a "
+    "real standby's replay while the primary commits and sees pg_replication_lag_seconds grow (and return to 0), "
+    "and promtool tests the rule",
+    Alert.RULE_EVALUATION_FAILURES.value: "tests/stack/test_watchers.py: a rule failing every evaluation "
+    "(many-to-many matching) loaded into the HA monitoring fires it",
+    Alert.NOTIFICATIONS_FAILING.value: "tests/stack/test_watchers.py: the receiver killed under the HA monitoring "
+    "fires it (the Watchdog's notifications fail)",
+    Alert.CONFIG_RELOAD_FAILED.value: "tests/stack/test_watchers.py: a rule file that does not parse, reloaded "
+    "(SIGHUP), fires it",
+    Alert.ALERTMANAGER_MEMBERS_MISSING.value: "tests/stack/test_watchers.py: one of three Alertmanagers killed fires "
+    "it on the two left (the quick cluster drill's two_replicas_killed raises it too, as a ticket)",
+    Alert.SCRAPE_TARGET_DOWN.value: "tests/stack/test_watchers.py: the killed Alertmanager's target fires it",
+    Alert.PROMETHEUS_NOT_INGESTING.value: "needs a Prometheus whose storage refuses samples (a full or read-only "
+    "disk); promtool tests the rule on a flat counter",
     Alert.DISK_ALMOST_FULL.value: "needs the data folder on a nearly full filesystem (the drill's is the host's "
     "disk); tests/hostile/test_full_disk.py fills a real 8 MB tmpfs under the service (507, recovery, "
     "jm_disk_free_bytes) and promtool tests the rule",
@@ -459,7 +480,9 @@ def coverage() -> list[Covered]:
     """Every alert of the catalogue (and the dead man's switch's page), with the drills that raise it."""
     runs: dict[str, list[str]] = {a.value: [] for a in Alert}
     runs[DEADMAN_ALERT] = []
-    for tag, faults in (("quick", quick()), ("full", full_embedded()), ("full", cluster())):
+    from jean_memory_dev.drill.cluster import infrastructure  # it imports this module
+
+    for tag, faults in (("quick", quick()), ("full", full_embedded()), ("full", (*cluster(), *infrastructure()))):
         for fault in faults:
             for e in fault.expect:
                 runs[e.name].append(f"{tag}: {fault.name} ({e.severity.route})")

@@ -23,6 +23,7 @@ from jean_memory_dev.mixin.catalogue import (
     CLUSTER_ALERTS,
     COLLECTOR_METRICS,
     DEADMAN_ALERT,
+    INFRASTRUCTURE_METRICS,
     Alert,
     runbook_url,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "CLUSTER_ALERTS",
     "COLLECTOR_METRICS",
     "DEADMAN_ALERT",
+    "INFRASTRUCTURE_METRICS",
     "Alert",
     "Config",
     "ConfigError",

@@ -42,7 +42,16 @@ CLUSTER = Board("jm-cluster", "Jean Memory / Cluster")
 TRENDS = Board("jm-trends", "Jean Memory / Trends")
 QUALITY = Board("jm-quality", "Jean Memory / Retrieval quality and lifecycle")
 
-BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY)
+HOST = Board("jm-host", "Jean Memory / Host")
+POSTGRES = Board("jm-postgres", "Jean Memory / PostgreSQL")
+PROBES = Board("jm-probes", "Jean Memory / Probes")
+MONITORING = Board("jm-monitoring", "Jean Memory / Monitoring")
+
+BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY, HOST, POSTGRES, PROBES, MONITORING)
+
+#: Boards drawn from the exporters (node, postgres, blackbox): empty where a stack runs none of them (the
+#: quick drill's stacks; the full cluster drill and `make cluster` run them).
+EXPORTER_BOARDS = frozenset({HOST, POSTGRES, PROBES})
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,9 @@ BOTH = frozenset(Mode)
 CLUSTER_ONLY = frozenset({Mode.CLUSTER})
 EMBEDDED_ONLY = frozenset({Mode.EMBEDDED})
 
-#: Boards that draw one mode's series only (none: the Cluster board's replica panels serve a lone instance too).
-BOARD_MODES: Mapping[Board, frozenset[Mode]] = {}
+#: Boards that draw one mode's series only (the Cluster board's replica panels serve a lone instance too; an
+#: embedded service has no PostgreSQL to export).
+BOARD_MODES: Mapping[Board, frozenset[Mode]] = {POSTGRES: frozenset({Mode.CLUSTER})}
 
 _COORDINATION = (
     "a histogram of cluster-mode work (group commits, version checks, change notifications): never observed embedded"

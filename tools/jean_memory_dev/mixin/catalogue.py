@@ -74,6 +74,20 @@ class Alert(StrEnum):
     CANARY_FAILING = "JeanMemoryCanaryFailing"
     TIME_TO_SEARCHABLE_HIGH = "JeanMemoryTimeToSearchableHigh"
     RECALL_BUDGET_BURN = "JeanMemoryRecallBudgetBurn"
+    # What the service stands on (node, postgres and blackbox exporters) and the monitoring itself.
+    HOST_DISK_ALMOST_FULL = "JeanMemoryHostDiskAlmostFull"
+    HOST_DISK_FILLING_UP = "JeanMemoryHostDiskFillingUp"
+    HOST_MEMORY_PRESSURE = "JeanMemoryHostMemoryPressure"
+    POSTGRES_DOWN = "JeanMemoryPostgresDown"
+    POSTGRES_CONNECTIONS_NEAR_LIMIT = "JeanMemoryPostgresConnectionsNearLimit"
+    POSTGRES_REPLICATION_LAG = "JeanMemoryPostgresReplicationLagHigh"
+    PROBE_FAILING = "JeanMemoryProbeFailing"
+    RULE_EVALUATION_FAILURES = "JeanMemoryRuleEvaluationFailures"
+    NOTIFICATIONS_FAILING = "JeanMemoryNotificationsFailing"
+    CONFIG_RELOAD_FAILED = "JeanMemoryMonitoringConfigReloadFailed"
+    ALERTMANAGER_MEMBERS_MISSING = "JeanMemoryAlertmanagerMembersMissing"
+    SCRAPE_TARGET_DOWN = "JeanMemoryScrapeTargetDown"
+    PROMETHEUS_NOT_INGESTING = "JeanMemoryPrometheusNotIngesting"
 
     @property
     def runbook(self) -> str:
@@ -95,6 +109,46 @@ COLLECTOR_METRICS = (
     "otelcol_receiver_refused_metric_points_total",
     "otelcol_processor_refused_spans_total",
     "otelcol_processor_refused_metric_points_total",
+)
+
+
+#: Series of the exporters and of Prometheus and Alertmanager themselves that the infrastructure alerts and
+#: boards read (node exporter 1.9, postgres exporter 0.17, blackbox exporter 0.26, Prometheus 2.53,
+#: Alertmanager 0.28; tests/cluster/test_exporters.py checks each is exposed by the real processes).
+INFRASTRUCTURE_METRICS = (
+    "node_filesystem_avail_bytes",
+    "node_filesystem_size_bytes",
+    "node_filesystem_readonly",
+    "node_memory_MemAvailable_bytes",
+    "node_memory_MemTotal_bytes",
+    "node_cpu_seconds_total",
+    "node_load1",
+    "node_disk_read_bytes_total",
+    "node_disk_written_bytes_total",
+    "node_network_receive_bytes_total",
+    "node_network_transmit_bytes_total",
+    "pg_up",
+    "pg_stat_activity_count",
+    "pg_settings_max_connections",
+    "pg_replication_lag_seconds",
+    "pg_replication_is_replica",
+    "pg_stat_replication_pg_wal_lsn_diff",
+    "pg_stat_database_xact_commit",
+    "pg_stat_database_xact_rollback",
+    "pg_locks_count",
+    "pg_database_size_bytes",
+    "probe_success",
+    "probe_duration_seconds",
+    "probe_http_status_code",
+    "prometheus_rule_evaluation_failures_total",
+    "prometheus_rule_evaluations_total",
+    "prometheus_config_last_reload_successful",
+    "prometheus_tsdb_head_samples_appended_total",
+    "prometheus_notifications_errors_total",
+    "alertmanager_notifications_failed_total",
+    "alertmanager_notifications_total",
+    "alertmanager_config_last_reload_successful",
+    "alertmanager_cluster_members",
 )
 
 
@@ -124,7 +178,8 @@ class ThresholdAlert:
     expression's value (Prometheus's `{{ $value }}` with the right humanizer, or words where the number
     means nothing by itself): it becomes the `value` annotation the notifications show, and `${value}`
     in the description. `answers` are the panels to open, the first one linked from the notification
-    (`dashboard_url`); `link_instance` also picks the alert's replica on that dashboard."""
+    (`dashboard_url`); `link_instance` also picks the alert's replica on that dashboard; `labels` are added to
+    the rule's (the infrastructure alerts' `layer`)."""
 
     alert: Alert
     severity: Severity
@@ -135,6 +190,7 @@ class ThresholdAlert:
     value: str
     answers: tuple[PanelRef, ...]
     link_instance: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def rules(self, ctx: Context) -> tuple[AlertRule, ...]:
         where = f"{self.alert} in catalogue.py"
@@ -150,6 +206,7 @@ class ThresholdAlert:
                 value=self.value,
                 panel=self.answers[0],
                 link_instance=self.link_instance,
+                labels=self.labels,
             ),
         )
 
@@ -688,8 +745,197 @@ _SPECS: tuple[AlertSpec, ...] = (
     ),
 )
 
+#: A host filesystem worth watching (node-mixin's `fstype!=""`, without the kernel's pseudo-filesystems).
+_FS = 'job="${node_job}", fstype!="", mountpoint!~"/(dev|proc|sys|run)(/.*)?"'
+
+#: The label of the alerts about what the service stands on: alerts/alertmanager.yml does not inhibit them
+#: when JeanMemoryDown fires (a full disk or a PostgreSQL down is the cause to see, not a symptom to hide).
+INFRASTRUCTURE_LABELS: Mapping[str, str] = {"layer": "infrastructure"}
+
+#: What the service stands on and the monitoring itself: the host, PostgreSQL, probes from outside, and
+#: Prometheus and Alertmanager watching each other (after the node, postgres and prometheus/alertmanager mixins).
+_INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
+    ThresholdAlert(
+        alert=Alert.HOST_DISK_ALMOST_FULL,
+        severity=Severity.CRITICAL,
+        pending=Pending.STANDARD,
+        expr=f"(\n  node_filesystem_avail_bytes{{{_FS}}}\n  / node_filesystem_size_bytes{{{_FS}}}\n"
+        ") < ${host_fs_free_ratio_min}\n"
+        f"and\nnode_filesystem_readonly{{{_FS}}} == 0",
+        summary="A filesystem of the host is almost full",
+        value="{{ $value | humanizePercentage }}",
+        description="{{ $labels.instance }}: {{ $labels.mountpoint }} has ${value} free (threshold "
+        "${host_fs_free_ratio_min_pct}); PostgreSQL, Prometheus and the service stop writing when it is full.",
+        answers=(PanelRef(boards.HOST, "Filesystem free"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.HOST_DISK_FILLING_UP,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr=f"(\n  node_filesystem_avail_bytes{{{_FS}}}\n  / node_filesystem_size_bytes{{{_FS}}}\n"
+        ") < ${host_fs_fill_free_ratio_max}\n"
+        f"and\npredict_linear(node_filesystem_avail_bytes{{{_FS}}}[${{baseline}}], ${{fill_horizon_seconds}}) < 0\n"
+        f"and\nnode_filesystem_readonly{{{_FS}}} == 0",
+        summary="A filesystem of the host is filling up",
+        value="{{ $value | humanizePercentage }} free",
+        description="{{ $labels.instance }}: {{ $labels.mountpoint }} has ${value} (under "
+        "${host_fs_fill_free_ratio_max_pct}) and, at the pace of the last ${baseline}, it is full within "
+        "${fill_horizon}.",
+        answers=(PanelRef(boards.HOST, "Filesystem free"), PanelRef(boards.HOST, "Disk I/O")),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.HOST_MEMORY_PRESSURE,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr='node_memory_MemAvailable_bytes{job="${node_job}"}\n/ node_memory_MemTotal_bytes{job="${node_job}"}\n'
+        "< ${host_memory_available_ratio_min}",
+        summary="The host is short of memory",
+        value="{{ $value | humanizePercentage }}",
+        description="{{ $labels.instance }}: ${value} of the host's memory is available (threshold "
+        "${host_memory_available_ratio_min_pct}); next come swapping, page-cache misses and the OOM killer.",
+        answers=(PanelRef(boards.HOST, "Memory available"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.POSTGRES_DOWN,
+        severity=Severity.CRITICAL,
+        pending=Pending.SERVICE_DOWN,
+        expr='pg_up{job="${postgres_job}"} == 0',
+        summary="A PostgreSQL server of the cluster is down",
+        value="{{ $labels.instance }} unreachable",
+        description="The exporter {{ $labels.instance }} cannot reach its PostgreSQL server for ${service_down_for}. "
+        "A synchronous standby away blocks every commit on the primary until it returns; a primary away leaves "
+        "the replicas without a store (JeanMemoryLTMUnreachable).",
+        answers=(PanelRef(boards.POSTGRES, "Servers up"), PanelRef(boards.POSTGRES, "Standbys streaming")),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr='sum by (job, instance) (pg_stat_activity_count{job="${postgres_job}"})\n/ on (job, instance)\n'
+        'max by (job, instance) (pg_settings_max_connections{job="${postgres_job}"})\n'
+        "> ${postgres_connections_ratio_max}",
+        summary="PostgreSQL connections are near max_connections",
+        value="{{ $value | humanizePercentage }}",
+        description="{{ $labels.instance }}: connections are ${value} of max_connections (threshold "
+        "${postgres_connections_ratio_max_pct}); at the limit new connections fail and the replicas' pools cannot "
+        "grow.",
+        answers=(PanelRef(boards.POSTGRES, "Connections vs max_connections"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.POSTGRES_REPLICATION_LAG,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr='pg_replication_lag_seconds{job="${postgres_job}"}\n> ${postgres_replication_lag_seconds}\n'
+        'and on (job, instance)\npg_replication_is_replica{job="${postgres_job}"} == 1',
+        summary="A PostgreSQL standby replays far behind its primary",
+        value="{{ $value | humanizeDuration }}",
+        description="{{ $labels.instance }}: the standby's last replayed transaction is ${value} old while WAL "
+        "waits to be replayed (threshold ${postgres_replication_lag_seconds} s); promoted now, it would serve "
+        "reads that far behind until it catches up.",
+        answers=(PanelRef(boards.POSTGRES, "Replication lag"), PanelRef(boards.POSTGRES, "Standbys streaming")),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.PROBE_FAILING,
+        severity=Severity.CRITICAL,
+        pending=Pending.SERVICE_DOWN,
+        expr='probe_success{job="${probe_job}", role="${probe_front_role}"} == 0',
+        summary="Jean Memory is unreachable from outside",
+        value="{{ $labels.instance }} failing",
+        description="The blackbox probe of {{ $labels.instance }} (the front door users reach) has failed for "
+        "${service_down_for}: HAProxy is down, or no replica behind it answers /readyz with 200.",
+        answers=(PanelRef(boards.PROBES, "Probe success"), PanelRef(boards.PROBES, "Probe duration")),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.RULE_EVALUATION_FAILURES,
+        severity=Severity.CRITICAL,
+        pending=Pending.SHORT,
+        expr="sum by (job, instance, rule_group) (\n"
+        '  rate(prometheus_rule_evaluation_failures_total{job="${prometheus_job}"}[${rate}])\n'
+        ") > ${rule_failures_per_second}",
+        summary="Prometheus fails to evaluate rules",
+        value="{{ $value | humanize }}",
+        description="{{ $labels.instance }}: ${value} evaluations/s of rule group {{ $labels.rule_group }} fail: "
+        "its alerts cannot fire and its recordings have gaps.",
+        answers=(PanelRef(boards.MONITORING, "Rule evaluation failures"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.NOTIFICATIONS_FAILING,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr="sum by (job, instance, integration) (\n"
+        '  rate(alertmanager_notifications_failed_total{job="${alertmanager_job}"}[${rate}])\n'
+        ") > ${notification_failures_per_second}",
+        summary="Alertmanager fails to deliver notifications",
+        value="{{ $value | humanize }}",
+        description="{{ $labels.instance }}: ${value} notifications/s to {{ $labels.integration }} receivers fail; "
+        "alerts routed there reach nobody (this one may not either: check the receiver by hand).",
+        answers=(PanelRef(boards.MONITORING, "Notifications failed"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.CONFIG_RELOAD_FAILED,
+        severity=Severity.CRITICAL,
+        pending=Pending.SHORT,
+        expr='prometheus_config_last_reload_successful{job="${prometheus_job}"} == 0\nor\n'
+        'alertmanager_config_last_reload_successful{job="${alertmanager_job}"} == 0',
+        summary="Prometheus or Alertmanager rejected its configuration",
+        value="{{ $labels.job }} on old config",
+        description="{{ $labels.instance }} ({{ $labels.job }}): the last configuration reload failed; it runs on "
+        "the previous configuration and a restart would not start at all.",
+        answers=(PanelRef(boards.MONITORING, "Configuration reloads"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.ALERTMANAGER_MEMBERS_MISSING,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr='alertmanager_cluster_members{job="${alertmanager_job}"}\n< on (job) group_left\n'
+        'count by (job) (up{job="${alertmanager_job}"})',
+        summary="An Alertmanager has lost cluster peers",
+        value="{{ $value }} members",
+        description="{{ $labels.instance }} sees only ${value} in its cluster, fewer than the Alertmanagers "
+        "Prometheus scrapes: silences and the notification log no longer reach them all, and a notification may "
+        "be sent twice.",
+        answers=(PanelRef(boards.MONITORING, "Alertmanager cluster members"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.SCRAPE_TARGET_DOWN,
+        severity=Severity.WARNING,
+        pending=Pending.SHORT,
+        expr='up{job!="${job}"} == 0',
+        summary="A scrape target of the stack is down",
+        value="{{ $labels.job }} down",
+        description="Prometheus cannot scrape {{ $labels.instance }} of job "
+        "{{ $labels.job }}: what it watches is unwatched (the service's own replicas have JeanMemoryDown and "
+        "JeanMemoryReplicaDown).",
+        answers=(PanelRef(boards.MONITORING, "Scrape targets up"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+    ThresholdAlert(
+        alert=Alert.PROMETHEUS_NOT_INGESTING,
+        severity=Severity.WARNING,
+        pending=Pending.STANDARD,
+        expr='rate(prometheus_tsdb_head_samples_appended_total{job="${prometheus_job}"}[${rate}]) <= 0',
+        summary="A Prometheus stores no samples",
+        value="{{ $value | humanize }} samples/s",
+        description="{{ $labels.instance }} appended ${value} over ${rate}: dashboards go blank and alerts "
+        "resolve for want of data (a full or read-only disk, a corrupt head block).",
+        answers=(PanelRef(boards.MONITORING, "Samples appended"),),
+        labels=INFRASTRUCTURE_LABELS,
+    ),
+)
+
 #: Every alert's spec, in rule-file order.
-CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in _SPECS}
+CATALOGUE: Mapping[Alert, AlertSpec] = {spec.alert: spec for spec in (*_SPECS, *_INFRASTRUCTURE_SPECS)}
 
 #: SLO burn alerts: their long windows make them slow to clear by design (the drill does not wait for them).
 BURN_ALERTS = frozenset(a for a, spec in CATALOGUE.items() if isinstance(spec, BurnRateAlert | OperationBurnAlert))

@@ -138,6 +138,24 @@ class Cluster(_Model):
     invalidation_lag_p99_seconds: Number
 
 
+class Infrastructure(_Model):
+    """The host, PostgreSQL, the probes and the monitoring itself: their scrape jobs and alert thresholds."""
+
+    node_job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    postgres_job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    probe_job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    prometheus_job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    alertmanager_job: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    host_fs_free_ratio_min: Number
+    host_fs_fill_free_ratio_max: Number
+    host_memory_available_ratio_min: Number
+    postgres_connections_ratio_max: Number
+    postgres_replication_lag_seconds: Number
+    probe_front_role: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    rule_failures_per_second: Number
+    notification_failures_per_second: Number
+
+
 class Windows(_Model):
     """One variant's rate window, `for` durations and absence window."""
 
@@ -250,6 +268,7 @@ class Config(_Model):
     trends: Trends
     slo: Slo
     canary: Canary
+    infrastructure: Infrastructure
 
     def windows_for(self, variant: Variant) -> Windows:
         return self.windows.production if variant is Variant.PRODUCTION else self.windows.fast

@@ -22,6 +22,8 @@ one place and quoted the same way everywhere. The names:
   one, `<name>_threshold_ms`): `add_latency`, `search_latency`, `canary_success`, `time_to_searchable`;
 - the canary: `canary_job`, `canary_sel` (`job="jean-memory-canary"`), and its config's numbers prefixed
   `canary_` (`canary_success_ratio_min_pct`, `canary_time_to_searchable_p99_ms`, `canary_interval_seconds`...).
+- every key of `infrastructure` (the exporters' and the monitoring's jobs, `node_job` -> `node`, and their
+  thresholds, with `_pct` and `_ms` forms as above).
 
     >>> Context(load()).fill("jm:api_latency:avg${rate} > ${avg_response_seconds}")
     'jm:api_latency:avg5m > 0.05'
@@ -132,6 +134,12 @@ class Context:
                 values[key.removesuffix("_seconds") + "_ms"] = _ms(number)
             if "ratio" in key:
                 values[f"{key}_pct"] = _pct(number)
+        for key, value in c.infrastructure.model_dump().items():  # jobs and role names as text, numbers as above
+            values[key] = str(value)
+            if isinstance(value, int | float) and "ratio" in key:
+                values[f"{key}_pct"] = _pct(value)
+            if isinstance(value, int | float) and key.endswith("_seconds"):
+                values[key.removesuffix("_seconds") + "_ms"] = _ms(value)
         values["stm_mb"] = str(c.targets.stm_bytes // 2**20)
         values["availability_objective_pct"] = _pct(c.slo.availability.objective)
         values["latency_objective_pct"] = _pct(c.slo.latency.objective)

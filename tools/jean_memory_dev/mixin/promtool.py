@@ -520,6 +520,9 @@ class Cases:
                 ],
             )
         )
+        from jean_memory_dev.mixin import promtool_infrastructure  # it imports this module's Cases
+
+        cases += promtool_infrastructure.cases(self)
         return cases
 
     def disk_cases(self, j: dict[str, str]) -> list[dict[str, Any]]:

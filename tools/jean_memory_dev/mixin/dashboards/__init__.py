@@ -9,12 +9,41 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jean_memory_dev.mixin.dashboards import cluster, overview, quality, shuttle, slo, stm, telemetry, trends
+from jean_memory_dev.mixin.dashboards import (
+    cluster,
+    host,
+    monitoring,
+    overview,
+    postgres,
+    probes,
+    quality,
+    shuttle,
+    slo,
+    stm,
+    telemetry,
+    trends,
+)
 
 #: Every dashboard, in uid order.
 DASHBOARDS: tuple[Any, ...] = tuple(
     sorted(
-        (m.dashboard for m in (cluster, overview, quality, shuttle, slo, stm, telemetry, trends)),
+        (
+            m.dashboard
+            for m in (
+                cluster,
+                host,
+                monitoring,
+                overview,
+                postgres,
+                probes,
+                quality,
+                shuttle,
+                slo,
+                stm,
+                telemetry,
+                trends,
+            )
+        ),
         key=lambda d: str(d.uid),
     )
 )
