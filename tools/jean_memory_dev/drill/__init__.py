@@ -4,7 +4,7 @@ delivered to the receiver once and in time, then resolved.
 
     scripts/drill              # = make drill: the full run (every alert, the cluster, HA, silences)
     scripts/drill --quick      # the quick run of `make test` (tests/e2e/test_fire_drill.py)
-    scripts/drill --docs       # also write the tables into docs/operations.md
+    scripts/drill --docs       # also write the tables into docs/drills.md
 
 The quick run: the embedded service, its five original faults (each also delivering the SLO burn page it
 causes), a blocked event loop and the dead man's switch; then the cluster (PostgreSQL, three replicas behind
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cluster", action="store_true", help="the embedded service only")
     parser.add_argument("--healthy", type=float, default=120.0, help="seconds of healthy load (no false positives)")
     parser.add_argument("--report", type=Path, default=ROOT / "perf-results" / "drill-report.json")
-    parser.add_argument("--docs", action="store_true", help="write the tables into docs/operations.md and README")
+    parser.add_argument("--docs", action="store_true", help="write the tables into docs/drills.md")
     parser.add_argument("--docs-from", type=Path, metavar="REPORT", help="write the docs from a saved report; no run")
     args = parser.parse_args(argv)
     # A stopped drill (SIGTERM: CI's timeout, kill) unwinds like Ctrl-C, so every `finally` stops the

@@ -1,7 +1,7 @@
-"""The drill's result: JSON for `perf-results/drill-report.json`, and the tables for docs/operations.md.
+"""The drill's result: JSON for `perf-results/drill-report.json`, and the tables for docs/drills.md.
 
 `write_docs()` replaces the block between `<!-- drill:start -->` and `<!-- drill:end -->` in
-docs/operations.md with this run's tables, and the README's `drill-summary` block with one row per alert
+docs/drills.md with this run's tables, and its `drill-summary` block with one row per alert
 (`scripts/drill --docs`, or `--docs-from REPORT` for a saved run), so both show a real run.
 """
 
@@ -16,8 +16,7 @@ from typing import Any
 
 from jean_memory_dev.paths import ROOT
 
-OPERATIONS = ROOT / "docs" / "operations.md"
-README = ROOT / "README.md"
+DRILLS = ROOT / "docs" / "drills.md"
 
 
 @dataclass
@@ -114,7 +113,7 @@ def coverage_table(result: DrillResult) -> str:
 
 
 def summary_table(result: DrillResult) -> str:
-    """The README's table: every alert of the catalogue, one row per route it has (a burn alert pages and
+    """The summary table: every alert of the catalogue, one row per route it has (a burn alert pages and
     tickets), with its fastest delivery in this run against its bounds, or what covers it instead."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in result.faults:
@@ -138,7 +137,7 @@ def summary_table(result: DrillResult) -> str:
     verdict = "passed" if not failed else f"{failed} failure{'s' if failed != 1 else ''}"
     return (
         f"Latest `make drill` ({result.started[:16]}Z, {result.kind} drill, this 2-core VM, {minutes:.0f} minutes, "
-        f"{verdict}; every run and check: [docs/operations.md](docs/operations.md#fire-drills)):\n\n"
+        f"{verdict}; every run and check: [the tables above](#latest-run)):\n\n"
         + "\n".join(lines)
         + "\n"
     )
@@ -196,8 +195,8 @@ def _replace_block(page: Path, marker: str, body: str) -> None:
     page.write_text(new)
 
 
-def write_docs(result: DrillResult, page: Path = OPERATIONS, readme: Path = README) -> None:
-    """Put this run's tables between the drill markers of docs/operations.md, and its one-row-per-alert
-    summary between those of the README."""
+def write_docs(result: DrillResult, page: Path = DRILLS) -> None:
+    """Put this run's tables between the drill markers of docs/drills.md, and its one-row-per-alert
+    summary between the summary's markers."""
     _replace_block(page, "drill", markdown(result))
-    _replace_block(readme, "drill-summary", summary_table(result))
+    _replace_block(page, "drill-summary", summary_table(result))
