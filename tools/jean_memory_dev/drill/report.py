@@ -137,9 +137,7 @@ def summary_table(result: DrillResult) -> str:
     verdict = "passed" if not failed else f"{failed} failure{'s' if failed != 1 else ''}"
     return (
         f"Latest `make drill` ({result.started[:16]}Z, {result.kind} drill, this 2-core VM, {minutes:.0f} minutes, "
-        f"{verdict}; every run and check: [the tables above](#latest-run)):\n\n"
-        + "\n".join(lines)
-        + "\n"
+        f"{verdict}; every run and check: [the tables above](#latest-run)):\n\n" + "\n".join(lines) + "\n"
     )
 
 
