@@ -124,6 +124,7 @@ def test_rows_added_replaced_and_removed_while_the_worker_rebuilds_into_sq8_carr
     vecs = unit(4200)
     index = UserIndex(32, IndexKind.AUTO, large_kind=IndexKind.SQ8, large_threshold=4000)
     index.add([f"m{i}" for i in range(3000)], vecs[:3000])
+    index.settle()
     gate = _held(index)
     index.add([f"m{i}" for i in range(3000, 4000)], vecs[3000:4000])  # crosses the threshold: queued
     assert index.kind is IndexKind.FLAT, "still exact while the worker is held"
@@ -142,18 +143,34 @@ def test_rows_added_replaced_and_removed_while_the_worker_rebuilds_into_sq8_carr
 
 
 def test_a_compaction_while_the_worker_rebuilds_wins_and_the_stale_rebuild_is_dropped() -> None:
-    vecs = unit(3000)
+    vecs = unit(2000)
     index = UserIndex(32, IndexKind.FLAT)
-    index.add([f"m{i}" for i in range(1000)], vecs[:1000])
+    index.add([f"m{i}" for i in range(1000)], vecs[:1000])  # room for 2,000 reserved here
     gate = _held(index)
-    index.add([f"m{i}" for i in range(1000, 2100)], vecs[1000:2100])  # past half its room: a larger one queued
-    for i in range(0, 600):
+    index.add([f"m{i}" for i in range(1000, 1600)], vecs[1000:1600])  # three quarters full: a larger one queued
+    assert index._build is not None
+    for i in range(600):
         index.remove(f"m{i}")  # a fifth dead: compacted here, the queued copy is of rows now gone
     gate.set()
     index.settle()
-    index.add([f"m{i}" for i in range(2100, 3000)], vecs[2100:3000])
+    index.add([f"m{i}" for i in range(1600, 2000)], vecs[1600:2000])
     index.settle()
-    assert len(index) == 2400
-    live = vecs[600:3000]
-    q = vecs[2500]
+    assert len(index) == 1400
+    live = vecs[600:2000]
+    q = vecs[1500]
     assert [mid for mid, _ in index.search(q, 10)] == [f"m{600 + i}" for i in exact_top(live, q, 10)]
+
+
+def test_rows_added_while_the_worker_trains_sq8_are_encoded_by_the_worker_too() -> None:
+    vecs = unit(5200)
+    index = UserIndex(32, IndexKind.AUTO, large_kind=IndexKind.SQ8, large_threshold=4000)
+    index.add([f"m{i}" for i in range(3900)], vecs[:3900])
+    index.settle()
+    gate = _held(index)
+    for start in range(3900, 5200, 100):  # the switch queued at 4,000; 1,200 more come in behind it
+        index.add([f"m{i}" for i in range(start, start + 100)], vecs[start : start + 100])
+    assert index.kind is IndexKind.FLAT
+    gate.set()
+    index.settle()
+    assert index.kind is IndexKind.SQ8
+    assert all(index.search(vecs[i], 1)[0][0] == f"m{i}" for i in range(0, 5200, 61))

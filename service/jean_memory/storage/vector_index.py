@@ -8,19 +8,20 @@ searches skip, and the index is compacted once a fifth of it is dead.
 
 A large user's storage is never moved on the event loop. A flat or SQ8 index keeps its vectors in one
 buffer, which FAISS grows by copying every vector (3.7 to 6.5 ms on the loop at about 4,100 vectors, and
-the rebuild into SQ8 at the threshold longer still). So from `INLINE_ROWS` vectors on, the buffer is
-reserved ahead (`_capacity`), and before it fills a worker thread builds the replacement, the larger
-buffer or the SQ8 index, from the rows present when it started (FAISS releases the interpreter while it
-copies, trains and encodes). Meanwhile the current index keeps taking adds into its spare room and
-answering searches, so an acknowledged add is searchable at once as before; the replacement is swapped
-in at the next operation after it is ready, with the few rows added since copied across. Positions are
-kept, so ids and tombstones carry over unchanged. Should the room run out first, the add waits for the
-worker (the buffer must not move under it) rather than searching a stale index.
+the switch to SQ8 at the threshold, trained and encoded there, 30 ms). So from a quarter of `INLINE_ROWS`
+vectors on, the buffer's room is reserved ahead (`_capacity`, counted in `nbytes`), and once it is three
+quarters full a worker thread builds the replacement, the larger buffer or the SQ8 index, from the rows
+present when it started (FAISS releases the interpreter while it copies, trains and encodes; rows added
+meanwhile are handed to it too when there are many). The current index keeps taking adds into its spare
+room and answering searches, so an acknowledged add is searchable at once as before; the replacement is
+swapped in at the next add or search after it is ready, with the few rows added since copied across.
+Positions are kept, so ids and tombstones carry over unchanged. Should the room run out first, the add
+waits for the worker (the buffer must not move under it) rather than search a stale index.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import faiss
 import numpy as np
@@ -33,9 +34,11 @@ faiss.omp_set_num_threads(1)
 _SQ8_RANGE = 1.0  # unit vectors never leave [-1, 1], so a fixed range never clips
 #: Vectors an SQ8 index is trained on (per-dimension ranges) before a user is quantised.
 SQ8_MIN_TRAIN = 1000
-#: Up to this many vectors, storage is grown or rebuilt inline: copying a few hundred kilobytes costs
-#: less than a hand-off to a thread. From here on its room is reserved ahead and grown by the worker.
+#: Up to this many vectors, storage is grown or rebuilt inline: copying a megabyte or so costs less than a
+#: hand-off to a thread. From a quarter of it on, its room is reserved ahead; past it, grown by the worker.
 INLINE_ROWS = 1024
+#: A rebuild that finds more rows added since it began than this hands them to the worker as well.
+CATCH_UP_ROWS = 256
 
 # One thread for every user's rebuilds: they are rare, and two at once would only compete for a core.
 _builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vector-index")
@@ -136,6 +139,12 @@ class _Build:
         )
 
 
+def _caught_up(source: faiss.Index, target: faiss.Index, start: int, end: int) -> faiss.Index:
+    """In the worker: a rebuilt index, not in use yet, given the rows added to `source` since it began."""
+    _copy_or_add(source, target, start, end - start)
+    return target
+
+
 def _retire(index: faiss.Index) -> None:
     """Free a replaced index in the worker: unmapping its tens of megabytes took 9 ms here. (The caller
     drops its own reference right after; the worker needs the interpreter first, so it is the last.)"""
@@ -210,7 +219,10 @@ class UserIndex:
 
     @property
     def nbytes(self) -> int:
-        return len(self.ids) * (bytes_per_vector(self.kind, self.dim, self._m) + 80)
+        """RAM of the vectors, their ids, and the room reserved ahead of them (a quarter to a half full
+        after each growth, as a doubling vector's)."""
+        per_vector = bytes_per_vector(self.kind, self.dim, self._m)
+        return len(self.ids) * (per_vector + 80) + max(0, self._capacity - len(self.ids)) * per_vector
 
     def add(self, memory_ids: list[str], vectors: np.ndarray) -> None:
         """Add (or replace) vectors; replacing an id tombstones its old position."""
@@ -238,8 +250,8 @@ class UserIndex:
 
     def settle(self) -> None:
         """Wait for a rebuild in the worker and swap it in (tests; a snapshot that wants the final kind)."""
-        if self._build is not None:
-            self._build.future.result()
+        while self._build is not None:
+            wait([self._build.future])
             self._swap_if_built()
 
     def _swap_if_built(self) -> None:
@@ -250,6 +262,13 @@ class UserIndex:
         if build.source is not self._index or build.future.exception() is not None:
             return  # compacted meanwhile (the rows it copied are gone), or failed: planned again later
         index = build.future.result()
+        if len(self.ids) - build.rows > CATCH_UP_ROWS:
+            # Many rows came in while it was built (the switch to SQ8 trains and encodes 20,000): the
+            # worker encodes them too, and the swap waits for that, not the loop.
+            build.future = _builder.submit(_caught_up, self._index, index, build.rows, len(self.ids))
+            build.rows = len(self.ids)
+            self._build = build
+            return
         _copy_or_add(self._index, index, build.rows, len(self.ids) - build.rows)
         old, self._index, build.source = self._index, index, None
         _retire(old)
@@ -261,8 +280,8 @@ class UserIndex:
     def _outgrown(self, rows: int) -> None:
         """An add that could move the buffer (past its room, or of unknown room) while the worker reads
         it: wait for the worker first. Past the room of a reserved buffer, grow it here."""
-        if self._build is not None:
-            self._build.future.result()
+        while self._build is not None:
+            wait([self._build.future])
             self._swap_if_built()
         if self._capacity and rows > self._capacity and isinstance(self._index, faiss.IndexFlatCodes):
             self._capacity = max(2 * self._capacity, 2 * rows)
@@ -278,7 +297,7 @@ class UserIndex:
         if not self._capacity and rows <= INLINE_ROWS:
             self._capacity = max(INLINE_ROWS, 2 * rows)
             _reserve(self._index, self._capacity)  # a copy of at most a thousand vectors
-        elif 2 * rows > self._capacity:  # (an unreserved one, filled in one add: reserved by the worker)
+        elif 4 * rows > 3 * self._capacity:  # (an unreserved one, filled in one add: reserved by the worker)
             self._build = _Build(self._index, None, max(2 * self._capacity, 2 * rows))
 
     def remove(self, memory_id: str) -> bool:
