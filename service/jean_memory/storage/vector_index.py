@@ -8,8 +8,8 @@ searches skip, and the index is compacted once a fifth of it is dead.
 
 A large user's storage is never moved on the event loop. A flat or SQ8 index keeps its vectors in one
 buffer, which FAISS grows by copying every vector (3.7 to 6.5 ms on the loop at about 4,100 vectors, and
-the switch to SQ8 at the threshold, trained and encoded there, 30 ms). So from a quarter of `INLINE_ROWS`
-vectors on, the buffer's room is reserved ahead (`_capacity`, counted in `nbytes`), and once it is three
+the switch to SQ8 at the threshold, trained and encoded there, 30 ms). So from `INLINE_ROWS` vectors
+on, the buffer's room is reserved ahead (`_capacity`, counted in `nbytes`), and once it is three
 quarters full a worker thread builds the replacement, the larger buffer or the SQ8 index, from the rows
 present when it started (FAISS releases the interpreter while it copies, trains and encodes; rows added
 meanwhile are handed to it too when there are many). The current index keeps taking adds into its spare
@@ -34,8 +34,9 @@ faiss.omp_set_num_threads(1)
 _SQ8_RANGE = 1.0  # unit vectors never leave [-1, 1], so a fixed range never clips
 #: Vectors an SQ8 index is trained on (per-dimension ranges) before a user is quantised.
 SQ8_MIN_TRAIN = 1000
-#: Up to this many vectors, storage is grown or rebuilt inline: copying a megabyte or so costs less than a
-#: hand-off to a thread. From a quarter of it on, its room is reserved ahead; past it, grown by the worker.
+#: Below this many vectors FAISS grows the storage as it likes, and a rebuild is inline: copying a megabyte
+#: or so costs less than a hand-off to a thread, and a small user's memory stays as it was. From here on
+#: its room is reserved ahead, and grown by the worker.
 INLINE_ROWS = 1024
 #: A rebuild that finds more rows added since it began than this hands them to the worker as well.
 CATCH_UP_ROWS = 256
@@ -292,12 +293,9 @@ class UserIndex:
         if self._build is not None or not isinstance(self._index, faiss.IndexFlatCodes):
             return
         rows = len(self.ids)
-        if not self._capacity and rows < INLINE_ROWS // 4:
-            return
-        if not self._capacity and rows <= INLINE_ROWS:
-            self._capacity = max(INLINE_ROWS, 2 * rows)
-            _reserve(self._index, self._capacity)  # a copy of at most a thousand vectors
-        elif 4 * rows > 3 * self._capacity:  # (an unreserved one, filled in one add: reserved by the worker)
+        if not self._capacity and rows < INLINE_ROWS:
+            return  # FAISS grows it, copying at most a thousand vectors
+        if 4 * rows > 3 * self._capacity:  # (an unreserved one is reserved here, by the worker, the first time)
             self._build = _Build(self._index, None, max(2 * self._capacity, 2 * rows))
 
     def remove(self, memory_id: str) -> bool:
@@ -336,8 +334,8 @@ class UserIndex:
         self._index = new_index(kind, self.dim, hnsw_m=self._m, ef_search=self._ef, sample=vectors)
         self.ids, self._pos, self._dead, self._capacity = [], {}, 0, 0
         if ids:
-            if len(ids) >= INLINE_ROWS // 4 and isinstance(self._index, faiss.IndexFlatCodes):
-                self._capacity = max(INLINE_ROWS, 2 * len(ids))
+            if len(ids) >= INLINE_ROWS and isinstance(self._index, faiss.IndexFlatCodes):
+                self._capacity = 2 * len(ids)
                 _reserve(self._index, self._capacity)
             self._index.add(vectors)
             self.ids = ids
