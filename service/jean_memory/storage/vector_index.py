@@ -42,7 +42,10 @@ INLINE_ROWS = 1024
 CATCH_UP_ROWS = 256
 
 # One thread for every user's rebuilds: they are rare, and two at once would only compete for a core.
-_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vector-index")
+# OpenMP's thread count is per thread: this one's is set too, or SQ8's training takes both cores.
+_builder = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="vector-index", initializer=faiss.omp_set_num_threads, initargs=(1,)
+)
 
 
 def _sq8(dim: int, sample: np.ndarray | None) -> faiss.Index:
