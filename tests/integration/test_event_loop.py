@@ -11,7 +11,7 @@ background work they cause (embedding, vector delivery, the shuttle, the GC poli
 The bar is exact, not lucky: a hold is measured in the loop thread's CPU time, which does not grow when
 the machine is busy and the thread waits for a core, and it is compared with a calibration taken in the
 same run on the same machine (`calibrate`: a fixed piece of pure-Python work), so a slower machine
-raises both together. The bar, `BAR_UNITS` calibrations, is about 11 ms of CPU on this project's
+raises both together. The bar, `BAR_UNITS` calibrations, is about 8 ms of CPU on this project's
 machine (asyncio's debug mode allowed 250 ms before); a 1,000-item batch held the loop for 74 ms of CPU,
 580 ms with dedupe, before the batch path gave it back.
 """
@@ -29,9 +29,10 @@ from tests.conftest import StartService
 from tests.helpers import add_batch, metric, wait_shipped
 
 #: Longest callback allowed, in units of `calibrate()` (one unit is about half a millisecond here). What
-#: is left under it is measured in docs/performance.md: the longest, 4 to 7 ms of CPU, is FAISS growing a
-#: flat index's storage (a copy of every vector, at each doubling) as the 5,000-memory user fills.
-BAR_UNITS = 20.0
+#: is left under it is measured in docs/performance.md: with FAISS's storage grown by a worker thread (it
+#: copied every vector on the loop, 4 to 7 ms at 4,100), the longest are a batch's slices and the list of
+#: 1,000 memories, 3 to 6 ms of CPU on a machine whose other core is busy.
+BAR_UNITS = 15.0
 TIMED = {"JM_SLOW_CALLBACK_MS": "1000"}
 
 
@@ -112,6 +113,10 @@ def test_no_operation_holds_the_event_loop(start_service: StartService, tmp_path
     bar = BAR_UNITS * unit
     worst = max(hold["max_cpu_s"] for hold in (*first.values(), *second.values()))
     print(f"longest callback {1e3 * worst:.2f} ms CPU; bar {1e3 * bar:.2f} ms ({BAR_UNITS:g} x {1e3 * unit:.3f} ms)")
+    ranked = sorted((*first.items(), *second.items()), key=lambda kv: -kv[1]["max_cpu_s"])
+    for op, hold in ranked[:5]:
+        print(f"  {1e3 * hold['max_cpu_s']:6.2f} ms CPU ({1e3 * hold['max_wall_s']:6.2f} wall) {op}: "
+              f"{hold['longest'][-300:]}")  # fmt: skip
     assert {"POST /v1/memories/batch", "GET /v1/memories/export", "task embedding-worker"} <= set(first)
     assert _over_bar(first, bar) == {}, f"bar {1e3 * bar:.2f} ms ({BAR_UNITS} x {1e3 * unit:.2f} ms)"
     assert _over_bar(second, bar) == {}, f"bar {1e3 * bar:.2f} ms ({BAR_UNITS} x {1e3 * unit:.2f} ms)"

@@ -144,7 +144,7 @@ def _loopbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.loopbench import run, table
 
     variants = {name: dict(kv.split("=", 1) for kv in env) for name, *env in (v.split(":") for v in args.variant)}
-    report = run(args.rounds, args.batches, args.memories, args.against, variants)
+    report = run(args.rounds, args.batches, args.memories, args.against, variants, args.cluster)
     print(table(report))
     _save(args, report)
     return 0
@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--against", type=Path, metavar="CHECKOUT", help="another checkout, measured side by side")
     lp.add_argument("--variant", action="append", default=[], metavar="NAME:JM_X=V[:JM_Y=W]",
                     help="this build with these settings, measured side by side (repeatable)")  # fmt: skip
+    lp.add_argument("--cluster", action="store_true", help="also time a replica over PostgreSQL (batches, cold load)")
     lp.add_argument("--save", metavar="NAME")
     lp.add_argument("--results", default="perf-results")
     lp.set_defaults(func=_loopbench)

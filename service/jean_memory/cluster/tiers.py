@@ -29,6 +29,9 @@ from jean_memory.memory import Memory
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import ClusterMetrics, LtmMetrics
 
+#: A cold load indexes the stored vectors it read this many at a time (FAISS adds in one go).
+_VECTORS_PER_SLICE = 256
+
 
 class _Change(NamedTuple):
     """One row of a load or catch-up: a memory (None: deleted) and its stored vector, if any."""
@@ -110,7 +113,10 @@ class ClusterTiers:
             return
         if space.loaded and version <= space.cluster_version:
             return  # an older snapshot than this copy: nothing new
-        self._apply(space, changes, full)
+        if space.loaded:
+            self._apply(space, changes, full)
+        elif not await self._load(space, changes):
+            return  # evicted while it loaded
         space.cluster_version = version
         self._metrics.catchups.labels("full" if full else "incremental").inc()
         if full:
@@ -146,29 +152,58 @@ class ClusterTiers:
         return out
 
     def _apply(self, space: UserSpace, changes: list[_Change], full: bool) -> None:
-        """The parsed changes into the copy, at once (no await: a reader never sees half of them)."""
+        """The parsed changes into a loaded copy, at once (no await: a reader never sees half of them)."""
         if full:
             self._stm.clear(space)
         ids: list[str] = []
         vectors: list[np.ndarray] = []
-        for mid, memory, embedding, model in changes:
-            if memory is None:
-                self._stm.remove(space, mid)
-                continue
-            old = space.records.get(mid)
-            if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
-                self._stm.put(space, memory)
-                if old is not None and old.content != memory.content:
-                    # A vector this replica is still computing is for a text the copy no longer holds:
-                    # until the new text's vector lands the memory is scored lexically, not left unfindable.
-                    space.pending.pop(mid, None)
-            if embedding is not None and model == self._model_id:
-                if mid not in space.index:
-                    ids.append(mid)
-                    vectors.append(np.frombuffer(embedding, dtype=np.float32))
-            elif mid not in space.index and mid not in space.pending:
-                space.unembedded.add(mid)  # a live replica holds its claim and will store the vector
+        for change in changes:
+            self._change(space, change, ids, vectors)
         if ids:
             self._stm.set_vectors(space, ids, np.vstack(vectors))
         space.loaded = True
         space.deleted.clear()
+
+    async def _load(self, space: UserSpace, changes: list[_Change]) -> bool:
+        """A copy's first load, a slice at a time (applied at once, 3,000 rows held the event loop for
+        14 ms). No reader sees it half done: every read waits in `current` until `loaded` and the version,
+        set last, and nothing else writes into a copy that is not loaded (`OwnCommits` and `advance` leave
+        it to the load; a change notification finds the load in flight). False when it was evicted meanwhile."""
+        self._stm.clear(space)  # what a load that failed half way left
+        slices = Slices()
+        ids: list[str] = []
+        vectors: list[np.ndarray] = []
+        for change in changes:
+            self._change(space, change, ids, vectors)
+            if len(ids) >= _VECTORS_PER_SLICE or slices.due():
+                if ids:
+                    self._stm.set_vectors(space, ids, np.vstack(vectors))
+                    ids, vectors = [], []
+                await slices.next_slice()
+                if not self._stm.is_current(space):
+                    return False
+        if ids:
+            self._stm.set_vectors(space, ids, np.vstack(vectors))
+        space.loaded = True
+        space.deleted.clear()
+        return True
+
+    def _change(self, space: UserSpace, change: _Change, ids: list[str], vectors: list[np.ndarray]) -> None:
+        """One row into the copy; its stored vector, if it is this model's and new here, into `ids`/`vectors`."""
+        mid, memory, embedding, model = change
+        if memory is None:
+            self._stm.remove(space, mid)
+            return
+        old = space.records.get(mid)
+        if old is None or old.revision != memory.revision or old.created_at != memory.created_at:
+            self._stm.put(space, memory)
+            if old is not None and old.content != memory.content:
+                # A vector this replica is still computing is for a text the copy no longer holds:
+                # until the new text's vector lands the memory is scored lexically, not left unfindable.
+                space.pending.pop(mid, None)
+        if embedding is not None and model == self._model_id:
+            if mid not in space.index:
+                ids.append(mid)
+                vectors.append(np.frombuffer(embedding, dtype=np.float32))
+        elif mid not in space.index and mid not in space.pending:
+            space.unembedded.add(mid)  # a live replica holds its claim and will store the vector

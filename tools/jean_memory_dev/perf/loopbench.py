@@ -12,12 +12,21 @@ Two measurements, side by side in one run:
   milliseconds, alternately with nothing else running and while 1,000-item batch adds run one after
   another; p50, p99 and max of the probes in each phase, rounds interleaved so both phases see the same
   machine.
+- **Index growth** (every build, in a process of its own): one user's index grown 128 vectors at a time
+  past the switch to SQ8 at 20,000, a search after each add as a reader would; the longest add in CPU time.
+- **Cluster** (`--cluster`, every build): one replica over PostgreSQL timing its callbacks; the longest
+  callback of three 1,000-item batches (the group commit applied to the replica's copy), and of the first
+  list of that 3,000-memory user after a restart (its load), three restarts.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +35,7 @@ from typing import Any
 import httpx
 
 from jean_memory_dev.background import Background
-from jean_memory_dev.processes import ServiceProcess
+from jean_memory_dev.processes import PostgresServer, ServiceProcess
 
 _WORDS = (
     "garden",
@@ -238,6 +247,77 @@ def stall(work: Path, rounds: int, batches: int, builds: dict[str, dict[str, str
     return out
 
 
+def index_growth(rows: int = 24000, dim: int = 384, step: int = 128) -> dict[str, Any]:
+    """In this process: the longest `UserIndex.add` (CPU) while one user grows to `rows` vectors."""
+    import numpy as np
+
+    from jean_memory.config import IndexKind
+    from jean_memory.storage.vector_index import UserIndex
+
+    data = np.random.default_rng(0).standard_normal((rows, dim)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = UserIndex(dim, IndexKind.AUTO, large_kind=IndexKind.SQ8, large_threshold=20000)
+    adds: list[tuple[float, int]] = []
+    for start in range(0, rows, step):
+        began = time.thread_time()
+        index.add([f"m{i}" for i in range(start, min(start + step, rows))], data[start : start + step])
+        adds.append((time.thread_time() - began, start + step))
+        time.sleep(0.002)  # the loop's other work between two slices
+        index.search(data[start], 10)
+    adds.sort(reverse=True)
+    return {"rows": rows, "longest_adds": [{"cpu_ms": 1e3 * t, "at_vectors": n} for t, n in adds[:5]]}
+
+
+def _index_growth_of(env: dict[str, str]) -> dict[str, Any]:
+    """`index_growth` in a process with a build's environment (its `PYTHONPATH`: its own vector index)."""
+    tools = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (env.get("PYTHONPATH"), tools, os.environ.get("PYTHONPATH")) if p)
+    code = "import json; from jean_memory_dev.perf.loopbench import index_growth; print(json.dumps(index_growth()))"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env, "PYTHONPATH": path},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _longest_of(report: dict[str, dict[str, Any]], operation: str | None = None) -> dict[str, Any]:
+    holds = {k: v for k, v in report.items() if operation is None or k == operation}
+    op, hold = max(holds.items(), key=lambda kv: kv[1]["max_cpu_s"])
+    return {"cpu_ms": 1e3 * hold["max_cpu_s"], "wall_ms": 1e3 * hold["max_wall_s"], "whose": op}
+
+
+def cluster(work: Path, env: dict[str, str], restarts: int = 3) -> dict[str, Any]:
+    """One replica over a PostgreSQL of its own: three 1,000-item batches, then cold first lists."""
+    pg = PostgresServer().init().start()  # a folder of its own, which the postgres user can enter
+    base = {**env, "JM_CLUSTER": "true", "JM_LTM_URL": pg.url, "JM_REPLICA_ID": "r0", "JM_SLOW_CALLBACK_MS": "1000"}
+    out: dict[str, Any] = {"cold_list": []}
+    try:
+        svc = ServiceProcess(work / "r0", env=base).start()
+        try:
+            with httpx.Client(base_url=svc.url, timeout=120) as c:
+                c.delete("/debug/loop-holds")
+                for b in range(3):
+                    post_batch(
+                        c, "big", [{"content": f"note {b}-{i} about the garden and the budget"} for i in range(1000)]
+                    )
+                time.sleep(3.0)  # the vectors stored, the copy advanced
+                out["batches"] = _longest_of(c.get("/debug/loop-holds").json())
+        finally:
+            svc.stop()
+        for _ in range(restarts):
+            svc = ServiceProcess(work / "r0", env=base, port=svc.port).start()
+            try:
+                with httpx.Client(base_url=svc.url, timeout=120) as c:
+                    c.delete("/debug/loop-holds")
+                    c.get("/v1/memories", params={"user_id": "big", "limit": 1000}).raise_for_status()
+                    out["cold_list"].append(_longest_of(c.get("/debug/loop-holds").json(), "GET /v1/memories"))
+            finally:
+                svc.stop()
+    finally:
+        pg.destroy()
+    print(f"  batches {out['batches']['cpu_ms']:.2f} ms CPU ({out['batches']['whose']}); cold list "
+          + ", ".join(f"{h['cpu_ms']:.2f}" for h in out["cold_list"]) + " ms CPU", flush=True)  # fmt: skip
+    return out
+
+
 def _fmt(q: dict[str, float]) -> str:
     return f"{q['p50_ms']:.2f}/{q['p99_ms']:.2f}/{q['max_ms']:.2f} ms"
 
@@ -248,6 +328,7 @@ def run(
     memories: int = 5000,
     against: Path | None = None,
     variants: dict[str, dict[str, str]] | None = None,
+    with_cluster: bool = False,
 ) -> dict[str, Any]:
     """Holds by operation (this build), then the stall of every variant side by side: this build as it is,
     `against` (another checkout, by its `PYTHONPATH`) and `variants` (this build with other settings)."""
@@ -259,9 +340,24 @@ def run(
         work = Path(tmp)
         print("holds, by operation (service timing every callback):", flush=True)
         rows = holds(work, memories) if memories else []
+        growth: dict[str, Any] = {}
+        for name, env in builds.items():
+            if name == "this build" or "PYTHONPATH" in env:
+                growth[name] = _index_growth_of(env)
+                print(f"index growth, {name}: longest adds (CPU ms, at vectors) "
+                      + ", ".join(f"{a['cpu_ms']:.2f} @ {a['at_vectors']}" for a in growth[name]["longest_adds"]),
+                      flush=True)  # fmt: skip
+        clusters: dict[str, Any] = {}
+        for name, env in builds.items():
+            if with_cluster and (name == "this build" or "PYTHONPATH" in env):
+                print(f"cluster mode, {name}:", flush=True)
+                clusters[name] = cluster(work / f"cluster-{name.replace(' ', '-')}", env)
         print("stall of /healthz without and during batch adds (production loop):", flush=True)
         probes = stall(work, rounds, batches, builds)
-    return {"holds": rows, "stall": probes, "rounds": rounds, "batches": batches, "builds": list(builds)}
+    return {
+        "holds": rows, "stall": probes, "index_growth": growth, "cluster": clusters,
+        "rounds": rounds, "batches": batches, "builds": list(builds),
+    }  # fmt: skip
 
 
 def table(report: dict[str, Any]) -> str:
