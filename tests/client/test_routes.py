@@ -75,6 +75,11 @@ def test_batch_search_and_forget(shared_service: ServiceProcess, make_client: Ma
     assert hits.results[0].id == batch.ids[0] and hits.results[0].tier in ("stm", "pending")
     filtered = m.search(user, "Bob", k=3, filters={"kind": "hobby"})
     assert [h.id for h in filtered] == [batch.ids[0]]
+    lexical = m.search(user, "Lyon", k=3, mode="lexical", explain=True)  # the ranking options reach the service
+    assert [h.id for h in lexical] == [batch.ids[1]]
+    assert lexical.results[0].explain is not None and lexical.results[0].explain["lexical"] > 0
+    assert all(h.explain is None for h in m.search(user, "Bob", k=3))  # asked for only
+    assert not m.search(user, "Bob", k=3, min_score=2.5).results  # nothing scores that high
 
     assert m.forget(user) == 3
     assert list(m.iter_memories(user)) == []

@@ -191,11 +191,19 @@ def list_page(user_id: str, limit: int, cursor: str | None, extra: Mapping[str, 
 
 
 def search(
-    user_id: str, query: str, k: int, filters: Mapping[str, Any] | None, extra: Mapping[str, Any] | None
+    user_id: str,
+    query: str,
+    k: int,
+    filters: Mapping[str, Any] | None,
+    ranking: Mapping[str, Any],
+    extra: Mapping[str, Any] | None,
 ) -> Call[SearchResults]:
+    """`ranking`: the search's ranking options (`mode`, `explain`, `min_score`, the boosts), each sent only
+    when given, so the service's defaults hold otherwise."""
     body: JsonObject = {"user_id": user_id, "query": query, "k": k}
     if filters is not None:
         body["filters"] = dict(filters)
+    body.update({name: value for name, value in ranking.items() if value is not None})
     return Call("POST", "/v1/search", lambda r: SearchResults.from_json(r.json()), json=_merge(body, extra))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 JsonObject = dict[str, Any]
 
@@ -167,19 +167,26 @@ class History:
 @_names
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """A search result; `tier` is `stm` (indexed) or `pending` (vector not ready yet: scored lexically)."""
+    """A search result; `tier` is `stm` (indexed) or `pending` (vector not ready yet: scored lexically);
+    `score` is the fused relevance of hybrid search (or one leg's, by `mode`)."""
 
     id: str
     content: str
     score: float
     metadata: JsonObject
     tier: str
+    #: Each leg's part of the score (`vector`, `lexical`, ...), when the search asked for `explain`.
+    explain: JsonObject | None = None
     extra: JsonObject = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         known, rest = _split(cls, data)
         return cls(**known, extra=rest)
+
+
+#: The service's search modes.
+Mode = Literal["hybrid", "vector", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from jean_memory_client._models import (
     History,
     JsonObject,
     Memory,
+    Mode,
     Page,
     Readiness,
     SearchResults,
@@ -193,10 +194,32 @@ class JeanMemory:
         return self._send(calls.history(user_id, memory_id, extra))
 
     def search(
-        self, user_id: str, query: str, *, k: int = 10, filters: Mapping[str, Any] | None = None, extra: Extra = None
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        mode: Mode | None = None,
+        explain: bool | None = None,
+        min_score: float | None = None,
+        recency_boost: float | None = None,
+        recency_half_life_s: float | None = None,
+        salience_boost: float | None = None,
+        extra: Extra = None,
     ) -> SearchResults:
-        """The `k` memories nearest `query` in meaning; `filters` are sent to the service as they are."""
-        return self._send(calls.search(user_id, query, k, filters, extra))
+        """The `k` memories that best match `query`; `filters` are sent to the service as they are. The
+        ranking options are the service's (`mode`: `hybrid`, its default, `vector` or `lexical`; `explain`
+        adds each leg's part to every hit); each is sent only when given."""
+        ranking = {
+            "mode": mode,
+            "explain": explain,
+            "min_score": min_score,
+            "recency_boost": recency_boost,
+            "recency_half_life_s": recency_half_life_s,
+            "salience_boost": salience_boost,
+        }
+        return self._send(calls.search(user_id, query, k, filters, ranking, extra))
 
     def list(self, user_id: str, *, limit: int = 50, cursor: str | None = None, extra: Extra = None) -> Page:
         """One page, newest first; pass `page.next_cursor` as `cursor` for the next (or use `iter_memories`)."""
