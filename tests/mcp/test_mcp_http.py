@@ -118,6 +118,11 @@ def test_every_tool_end_to_end(keyed: ServiceProcess) -> None:
             filtered = await call(client, "search_memories", {"user_id": user, "query": "Alice",
                                                               "filters": {"topic": "food"}})  # fmt: skip
             assert [r["content"] for r in filtered["results"]] == ["Alice is allergic to peanuts"]
+            lexical = await call(client, "search_memories", {"user_id": user, "query": "Lisbon", "mode": "lexical",
+                                                             "explain": True})  # fmt: skip
+            assert [r["id"] for r in lexical["results"]] == [chosen]  # the ranking options reach the search
+            assert lexical["results"][0]["explain"]["lexical"] > 0
+            assert "explain" not in found["results"][0]  # asked for only
 
             got = await call(client, "get_memory", {"user_id": user, "id": first["id"]})
             assert got["content"] == "Alice likes window seats" and got["version"] == 1

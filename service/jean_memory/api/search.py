@@ -10,10 +10,41 @@ from jean_memory.api.params import SEARCH_ERRORS
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import SearchOut, SearchRequest
 from jean_memory.core.fusion import SearchOptions
-from jean_memory.memory import owner_key
+from jean_memory.core.reads import SearchResult
+from jean_memory.memory import JsonObject, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1")
+
+
+def options_of(body: SearchRequest) -> SearchOptions:
+    """The request's ranking options: the route and the MCP search tool read them the same way."""
+    return SearchOptions(
+        mode=body.mode,
+        explain=body.explain,
+        min_score=body.min_score,
+        recency_boost=body.recency_boost,
+        recency_half_life_s=body.recency_half_life_s,
+        salience_boost=body.salience_boost,
+    )
+
+
+def search_json(result: SearchResult) -> JsonObject:
+    """The answer's JSON (`SearchOut`), for the route and the MCP search tool alike."""
+    return {
+        "results": [
+            {
+                "id": h.memory.id,
+                "content": h.memory.content,
+                "score": h.score,
+                "metadata": h.memory.metadata,
+                "tier": h.tier,
+                **({"explain": h.explain} if h.explain is not None else {}),
+            }
+            for h in result.hits
+        ],
+        "took_ms": round(result.took_s * 1000, 3),
+    }
 
 
 @router.post("/search", response_model=SearchOut, responses=SEARCH_ERRORS)
@@ -22,28 +53,5 @@ async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: C
     hybrid, the default), or by either alone; `filters` match metadata exactly, before ranking. Reads its
     own writes: a memory added before the search is found."""
     check_search(body, settings)
-    options = SearchOptions(
-        mode=body.mode,
-        explain=body.explain,
-        min_score=body.min_score,
-        recency_boost=body.recency_boost,
-        recency_half_life_s=body.recency_half_life_s,
-        salience_boost=body.salience_boost,
-    )
-    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters, options)
-    return FastJSONResponse(
-        {
-            "results": [
-                {
-                    "id": h.memory.id,
-                    "content": h.memory.content,
-                    "score": h.score,
-                    "metadata": h.memory.metadata,
-                    "tier": h.tier,
-                    **({"explain": h.explain} if h.explain is not None else {}),
-                }
-                for h in result.hits
-            ],
-            "took_ms": round(result.took_s * 1000, 3),
-        }
-    )
+    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters, options_of(body))
+    return FastJSONResponse(search_json(result))

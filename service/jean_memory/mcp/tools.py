@@ -28,6 +28,7 @@ from jean_memory.api.schemas import (
     UserId,
     _Item,
 )
+from jean_memory.api.search import options_of, search_json
 from jean_memory.config import Settings
 from jean_memory.container import Container
 from jean_memory.core.writes import NewMemory, Patch
@@ -158,20 +159,8 @@ async def _add(args: AddArgs, tenant: str, c: Container, settings: Settings) -> 
 
 async def _search(args: SearchArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
     check_search(args, settings)
-    result = await c.reads.search(owner_key(tenant, args.user_id), args.query, args.k, args.filters)
-    return {
-        "results": [
-            {
-                "id": h.memory.id,
-                "content": h.memory.content,
-                "score": h.score,
-                "metadata": h.memory.metadata,
-                "tier": h.tier,
-            }
-            for h in result.hits
-        ],
-        "took_ms": round(result.took_s * 1000, 3),
-    }
+    result = await c.reads.search(owner_key(tenant, args.user_id), args.query, args.k, args.filters, options_of(args))
+    return search_json(result)
 
 
 async def _get(args: MemoryRef, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
