@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -137,3 +138,22 @@ def known_metric_names() -> set[str]:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """`check()`'s first truthy value, polled every 0.25 s; TimeoutError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.25)
+
+
+def firing_alerts(prom: Any, alert: str, **labels: str) -> list[dict[str, Any]]:
+    """The `ALERTS` series of `alert` firing on a Prometheus (a `PrometheusServer`), matching `labels`."""
+    sel = ", ".join([f'alertname="{alert}"', 'alertstate="firing"', *(f'{k}="{v}"' for k, v in labels.items())])
+    result: list[dict[str, Any]] = prom.query(f"ALERTS{{{sel}}}")
+    return result

@@ -36,26 +36,15 @@ from jean_memory_dev.processes import (
     ServiceProcess,
     free_port,
 )
+from tests.helpers import firing_alerts, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 INFRA = load().infrastructure
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout_s:g} s")
-        time.sleep(0.25)
-
-
 def firing(prom: PrometheusServer, alert: Alert, **labels: str) -> list[dict[str, Any]]:
-    sel = ", ".join([f'alertname="{alert}"', 'alertstate="firing"', *(f'{k}="{v}"' for k, v in labels.items())])
-    return prom.query(f"ALERTS{{{sel}}}")
+    return firing_alerts(prom, alert, **labels)
 
 
 def value(prom: PrometheusServer, expr: str) -> float | None:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,25 +24,15 @@ import pytest
 from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.nativestack import Monitoring, StackPorts
 from jean_memory_dev.processes import PrometheusServer
+from tests.helpers import firing_alerts, wait_for
 
 pytestmark = pytest.mark.slow
 
 INFRA = load().infrastructure
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout_s:g} s")
-        time.sleep(0.25)
-
-
 def firing(prom: PrometheusServer, alert: Alert) -> list[dict[str, Any]]:
-    return prom.query(f'ALERTS{{alertname="{alert}", alertstate="firing"}}')
+    return firing_alerts(prom, alert)
 
 
 def reload(prom: PrometheusServer) -> None:
