@@ -9,9 +9,9 @@ version some read saw is committed). Writes that got no answer or a 5xx may or m
 happened: they raise no bound, but they excuse a read that sees their effect. An absent memory is a
 stale read only when no delete, forget or expiry could have removed it before the read completed.
 
-Besides reads, a search hit indexed by the model (`tier` stm) must score what its own text scores
-against the query (a vector of another text is a *stale vector*); a search by a memory's newest
-acknowledged text finds it; a history holds every acknowledged version; and in the final state every
+Besides reads, a search hit indexed by the model (`tier` stm) must have the cosine its own text has to
+the query (its vector leg, `explain.vector`: a vector of another text is a *stale vector*); a search by
+a memory's newest acknowledged text finds it; a history holds every acknowledged version; and in the final state every
 replica agrees with PostgreSQL, which holds every acknowledged write (else a *lost
 acknowledgement*), each vector computed from its row's text.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -209,6 +210,15 @@ def _judge(e: Event, memories: dict[str, _Memory], verdict: Verdict, embed: Embe
             verdict.stale_reads.append(f"{_at(e)} misses {mid}, v{bound} acknowledged before it was invoked")
 
 
+def _cosine(hit: dict[str, Any]) -> float:
+    """The hit's vector leg: `explain.vector` where the search explained its ranking (hybrid search fuses the
+    cosine with the words' score), else its score (a vector-only ranking)."""
+    explain = hit.get("explain")
+    if isinstance(explain, dict) and explain.get("vector") is not None:
+        return float(explain["vector"])
+    return float(hit["score"])
+
+
 def _judge_search(e: Event, memories: dict[str, _Memory], verdict: Verdict, embed: Embed | None) -> None:
     hits = {h["id"]: h for h in e.value}
     if embed is not None:
@@ -216,9 +226,10 @@ def _judge_search(e: Event, memories: dict[str, _Memory], verdict: Verdict, embe
         if indexed:
             vectors = embed([e.arg, *(h["content"] for h in indexed)])
             for hit, expected in zip(indexed, vectors[1:] @ vectors[0], strict=True):
-                if abs(hit["score"] - float(expected)) > SCORE_TOLERANCE:
+                cosine = _cosine(hit)
+                if abs(cosine - float(expected)) > SCORE_TOLERANCE:
                     verdict.stale_vectors.append(
-                        f"{_at(e)} scored {hit['id']} {hit['score']:.3f}, its text scores {float(expected):.3f}"
+                        f"{_at(e)} scored {hit['id']} {cosine:.3f}, its text scores {float(expected):.3f}"
                     )
     m = memories.get(e.mid)
     if m is None:

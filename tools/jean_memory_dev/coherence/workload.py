@@ -153,7 +153,8 @@ class _Client:
         if e.kind == "list":
             return c.get("/v1/memories", params={**params, "limit": "1000"})
         if e.kind == "search":
-            return c.post("/v1/search", json={"user_id": e.user, "query": e.arg, "k": 100})
+            # `explain`: each hit's cosine apart from the fused score, for the stale-vector check.
+            return c.post("/v1/search", json={"user_id": e.user, "query": e.arg, "k": 100, "explain": True})
         if e.kind == "history":
             return c.get(f"/v1/memories/{e.mid}/history", params=params)
         return c.get("/v1/memories/export", params=params)

@@ -924,7 +924,10 @@ _INFRASTRUCTURE_SPECS: tuple[AlertSpec, ...] = (
         alert=Alert.PROMETHEUS_NOT_INGESTING,
         severity=Severity.WARNING,
         pending=Pending.STANDARD,
-        expr='rate(prometheus_tsdb_head_samples_appended_total{job="${prometheus_job}"}[${rate}]) <= 0',
+        # Summed over `type`: Prometheus counts float and histogram samples apart, and the histogram series stays
+        # flat wherever no native histogram is scraped (the prometheus-mixin's PrometheusNotIngestingSamples too).
+        expr='sum without (type) (rate(prometheus_tsdb_head_samples_appended_total{job="${prometheus_job}"}[${rate}])) '
+        "<= 0",
         summary="A Prometheus stores no samples",
         value="{{ $value | humanize }} samples/s",
         description="{{ $labels.instance }} appended ${value} over ${rate}: dashboards go blank and alerts "

@@ -227,9 +227,13 @@ def cases(c: Cases) -> list[dict[str, Any]]:
     out.append(
         c.case(Alert.SCRAPE_TARGET_DOWN, [_series("up", node, "1x20"), _series("up", service, "0x20")], "10m", [])
     )
-    # Ingestion: a flat samples counter files a ticket; a growing one is silent.
+    # Ingestion: a flat samples counter files a ticket; a growing one is silent, though its histogram-samples
+    # series (Prometheus counts float and histogram samples apart, by `type`) stays flat without native histograms.
     for per_min, fires in ((0, True), (6000, False)):
-        series = [_series("prometheus_tsdb_head_samples_appended_total", prom, f"1000+{per_min}x20")]
+        series = [
+            _series("prometheus_tsdb_head_samples_appended_total", {**prom, "type": "float"}, f"1000+{per_min}x20"),
+            _series("prometheus_tsdb_head_samples_appended_total", {**prom, "type": "histogram"}, "0x20"),
+        ]
         exp = fired(
             Alert.PROMETHEUS_NOT_INGESTING,
             Severity.WARNING,

@@ -84,7 +84,12 @@ dashboard = make_dashboard(
         ),
         timeseries(
             "Samples appended",
-            [target(f"rate(prometheus_tsdb_head_samples_appended_total{{{PROM}}}[{RATE}])", "{{instance}}")],
+            [
+                target(
+                    f"sum without (type) (rate(prometheus_tsdb_head_samples_appended_total{{{PROM}}}[{RATE}]))",
+                    "{{instance}}",
+                )
+            ],
             (12, 16, 12, 8),
             "ops",
             description="Samples stored per second by each Prometheus: 0 means nothing is recorded or alerted on.",
