@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -157,3 +158,13 @@ def firing_alerts(prom: Any, alert: str, **labels: str) -> list[dict[str, Any]]:
     sel = ", ".join([f'alertname="{alert}"', 'alertstate="firing"', *(f'{k}="{v}"' for k, v in labels.items())])
     result: list[dict[str, Any]] = prom.query(f"ALERTS{{{sel}}}")
     return result
+
+
+#: PromQL's grouping and matching clauses with their label lists (`by (job, le)`, `without (type)`,
+#: `on (instance)`, `group_left (slo)`): label names, not metrics, so the metric-name checks drop them whole.
+GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+
+
+def without_grouping(expr: str) -> str:
+    """`expr` with its grouping and matching clauses (and their label lists) blanked out."""
+    return GROUPING.sub(" ", expr)

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from jean_memory_dev.mixin import Alert
-from tests.helpers import known_metric_names
+from tests.helpers import known_metric_names, without_grouping
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def test_every_metric_used_exists() -> None:
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
-                expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]', " ", rule["expr"])
+                expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]', " ", without_grouping(rule["expr"]))
                 for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
                     if token in functions or token in records:
                         continue

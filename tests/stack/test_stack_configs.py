@@ -24,7 +24,7 @@ from jean_memory.telemetry.metrics import metric_docs
 from jean_memory_dev.mixin import layout, load
 from jean_memory_dev.mixin.generate import outputs, problems
 from jean_memory_dev.processes import PrometheusServer
-from tests.helpers import known_metric_names
+from tests.helpers import known_metric_names, without_grouping
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,7 +199,7 @@ def test_every_dashboard_metric_exists() -> None:
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
     for dash, panel, t in dashboard_exprs():
-        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", t["expr"])
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(t["expr"]))
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
             if token in words or token in records or re.fullmatch(r"e|\d+", token):
                 continue
