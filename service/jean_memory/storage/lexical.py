@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import math
 import re
 import threading
 import time
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import bm25s
 import numpy as np
@@ -54,6 +56,8 @@ CONTEXT = 1
 CONTEXT_WINDOW_S = 600.0
 
 _local = threading.local()
+
+T = TypeVar("T")
 
 
 def _stemmer() -> Stemmer.Stemmer:
@@ -101,8 +105,6 @@ class Built:
     words: dict[str, tuple[str, list[str]]]
     #: The average document length (words, context included) the weights were computed with.
     avgdl: float = 1.0
-    #: When it was built (monotonic seconds).
-    at: float = 0.0
 
     def scores(self, query_words: list[str]) -> np.ndarray:
         if self.bm25 is None or not query_words:
@@ -157,37 +159,43 @@ def build(
     for (mid, text), stems in zip(todo, tokenize([t for _, t in todo]), strict=True):
         fresh[mid] = (text, stems)
     ids = [mid for mid, _ in docs]
-    corpus: list[list[str]] = []
-    for i, mid in enumerate(ids):
-        doc = list(fresh[mid][1])
-        for j in range(i - 1, max(0, i - CONTEXT) - 1, -1):
-            gap = live[i].created_at - live[j].created_at
-            if not 0 < gap <= CONTEXT_WINDOW_S:
-                break
-            doc += fresh[ids[j]][1]
-        corpus.append(doc)
+    corpus = [
+        [*fresh[m.id][1], *(w for before in lenders(m, _back(live, i)) for w in fresh[before.id][1])]
+        for i, m in enumerate(live)
+    ]
     index: bm25s.BM25 | None = None
     if any(corpus):
         index = bm25s.BM25()
         index.index(corpus, show_progress=False)
     avgdl = sum(map(len, corpus)) / len(corpus) if corpus else 1.0
     position = {mid: i for i, mid in enumerate(ids)}
-    return Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl, time.monotonic())
+    return Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl)
+
+
+def _back(items: Sequence[T], at: int) -> Iterator[T]:
+    """`items` before position `at`, nearest first, lazily (no copy of the prefix)."""
+    return (items[j] for j in range(at - 1, -1, -1))
+
+
+def lenders(memory: Memory, earlier: Iterable[Memory]) -> list[Memory]:
+    """The memories that lend `memory` their words: of the live ones before it (`earlier`, nearest first),
+    the first `CONTEXT`, each written strictly earlier and at most `CONTEXT_WINDOW_S` before it."""
+    out: list[Memory] = []
+    for before in itertools.islice(earlier, CONTEXT):
+        if not 0 < memory.created_at - before.created_at <= CONTEXT_WINDOW_S:
+            break
+        out.append(before)
+    return out
 
 
 def document(
-    memory: Memory, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], stems: StemCache
+    memory: Memory, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], stems: StemCache, now: float
 ) -> list[str]:
-    """One memory's lexical document as a build would make it: its words, and the previous memory's
-    when that one was written strictly earlier and at most `CONTEXT_WINDOW_S` before."""
-    doc = list(stems(memory))
+    """One memory's lexical document as a build would make it: its words and its `lenders`' (the live
+    memories before it in `order`, as a build sees them)."""
     at = bisect.bisect_left(order, (memory.created_at, memory.id))
-    for j in range(at - 1, max(0, at - CONTEXT) - 1, -1):
-        before = records.get(order[j][1])
-        if before is None or not 0 < memory.created_at - before.created_at <= CONTEXT_WINDOW_S:
-            break
-        doc += stems(before)
-    return doc
+    earlier = (m for _, mid in _back(order, at) if (m := records.get(mid)) is not None and not m.expired(now))
+    return [*stems(memory), *(w for before in lenders(memory, earlier) for w in stems(before))]
 
 
 class StemCache:
@@ -238,7 +246,7 @@ def patched(
     live = [m for mid in changed if (m := records.get(mid)) is not None and not m.expired(now)]
     ids = base.ids + [m.id for m in live]
     extra = {m.id: len(base.ids) + i for i, m in enumerate(live)}
-    documents = [document(m, order, records, stems) for m in live]
+    documents = [document(m, order, records, stems, now) for m in live]
     return Patched(base, ids, ChainMap(extra, base.position), np.asarray(void, dtype=np.intp), documents)
 
 
@@ -282,10 +290,11 @@ class LexicalIndex:
             result = build(generation, order, records, built.words if built is not None else {}, now)
             self._swap(result)
             return result
-        changes = [mid for mid, (g, _) in self._changes.items() if built is None or g > built.generation]
+        # Every change logged is newer than the build: `_swap` forgets the ones a build holds.
+        changes = list(self._changes)
         if built is None or len(changes) > len(order) // 2:
             return await self._rebuild(generation, order, records, now)  # nothing worth patching
-        oldest = min((self._changes[mid][1] for mid in changes), default=time.monotonic())
+        oldest = min((at for _, at in self._changes.values()), default=time.monotonic())
         due = min(REBUILD_MAX_CHANGES, max(REBUILD_MIN_CHANGES, REBUILD_SHARE * len(built.ids)))
         if expired or len(changes) >= due or time.monotonic() - oldest >= REBUILD_AFTER_S:
             self._start(generation, order, records, now)
