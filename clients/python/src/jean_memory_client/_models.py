@@ -20,6 +20,18 @@ def _split(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return known, rest
 
 
+class _Open:
+    """An answer that keeps the fields this client does not know yet in `extra` instead of dropping them (the
+    dataclasses below that end in `extra`, marked `@_names`)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        known, rest = _split(cls, data)
+        return cls(**known, extra=rest)  # type: ignore[call-arg]
+
+
 def _names(cls: type) -> type:
     """Record the field names a dataclass parses (its `extra` apart), once, at class creation."""
     cls._NAMES = frozenset(f.name for f in fields(cls) if f.name != "extra")  # type: ignore[attr-defined]
@@ -64,7 +76,7 @@ class NewMemory:
 
 @_names
 @dataclass(frozen=True, slots=True)
-class Created:
+class Created(_Open):
     """The answer to an add: the memory's id; `deduplicated` when it names an existing near-duplicate."""
 
     id: str
@@ -72,11 +84,6 @@ class Created:
     created_at: float
     deduplicated: bool
     extra: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        known, rest = _split(cls, data)
-        return cls(**known, extra=rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,7 @@ class BatchCreated:
 
 @_names
 @dataclass(frozen=True, slots=True)
-class Memory:
+class Memory(_Open):
     """A memory's current version."""
 
     id: str
@@ -106,11 +113,6 @@ class Memory:
     expires_at: float | None
     version: int
     extra: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        known, rest = _split(cls, data)
-        return cls(**known, extra=rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,7 @@ class Page:
 
 @_names
 @dataclass(frozen=True, slots=True)
-class Version:
+class Version(_Open):
     """One version of a memory: what an add, update, delete or expiry left."""
 
     version: int
@@ -144,11 +146,6 @@ class Version:
     salience: float
     expires_at: float | None
     extra: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        known, rest = _split(cls, data)
-        return cls(**known, extra=rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +163,7 @@ class History:
 
 @_names
 @dataclass(frozen=True, slots=True)
-class SearchHit:
+class SearchHit(_Open):
     """A search result; `tier` is `stm` (indexed) or `pending` (vector not ready yet: scored lexically);
     `score` is the fused relevance of hybrid search (or one leg's, by `mode`)."""
 
@@ -178,11 +175,6 @@ class SearchHit:
     #: Each leg's part of the score (`vector`, `lexical`, ...), when the search asked for `explain`.
     explain: JsonObject | None = None
     extra: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        known, rest = _split(cls, data)
-        return cls(**known, extra=rest)
 
 
 #: The service's search modes.
@@ -209,7 +201,7 @@ class SearchResults:
 
 @_names
 @dataclass(frozen=True, slots=True)
-class ExportedMemory:
+class ExportedMemory(_Open):
     """One line of an export; `as_item()` adds it again (to another service, or after a forget)."""
 
     id: str
@@ -220,11 +212,6 @@ class ExportedMemory:
     expires_at: float | None
     version: int
     extra: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        known, rest = _split(cls, data)
-        return cls(**known, extra=rest)
 
     def as_item(self) -> NewMemory:
         return NewMemory(self.content, self.metadata, self.salience, self.id, self.created_at, self.expires_at,
