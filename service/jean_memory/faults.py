@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from jean_memory.background import BackgroundTask
 from jean_memory.core.fusion import DEFAULT, SearchOptions
 from jean_memory.core.reads import QueryEmbedding, ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
@@ -79,14 +80,12 @@ class LoopBlocker:
     """The `loop_block_ms` fault: a task that, once a second, holds the event loop with a plain sleep."""
 
     def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("fault-loop-block")
 
     def set(self, block_ms: float) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._task.cancel()
         if block_ms > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(block_ms / 1000), name="fault-loop-block")
+            self._task.start(self._run(block_ms / 1000))
 
     @staticmethod
     async def _run(block_s: float) -> None:

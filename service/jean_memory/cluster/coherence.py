@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from jean_memory.background import BackgroundTask
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.schema import CHANNEL, VERSIONS
 from jean_memory.errors import Unavailable
@@ -87,17 +88,14 @@ class ChangeListener:
         self._pg = pg
         self._metrics = metrics
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("change-listener")
         self.connected = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="change-listener")
+        self._task.start(self._run())
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         version, committed_at, user_id = payload.split("|", 2)

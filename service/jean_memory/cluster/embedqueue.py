@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from jean_memory.background import BackgroundTask
 from jean_memory.cluster.pg import Pg
 from jean_memory.cluster.schema import CLAIM_ORPHANS, PURGE_TOMBSTONES, QUEUE_STATE
 from jean_memory.embedding.worker import EmbeddingWorker
@@ -61,7 +62,7 @@ class SharedEmbeddingQueue:
         self._lease = lease_s
         self._retention = tombstone_retention_s
         self._model_id = worker.embedder.model_id
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("embedding-janitor")
         self._pending_store: list[tuple[str, str, str, bytes]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._own = metrics.embed_claims.labels("own")
@@ -70,13 +71,10 @@ class SharedEmbeddingQueue:
         self.on_stored: Callable[[str, int, list[str]], None] = lambda user_id, version, ids: None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="embedding-janitor")
+        self._task.start(self._run())
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
         if self._flushing:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._flushing, 5)

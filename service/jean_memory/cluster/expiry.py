@@ -5,10 +5,9 @@ a memory expires once."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from jean_memory.background import BackgroundTask, every
 from jean_memory.cluster.pg import Pg
 from jean_memory.errors import Unavailable
 from jean_memory.telemetry.metrics import LifecycleMetrics
@@ -24,16 +23,13 @@ class ClusterExpirySweep:
         self._pg = pg
         self._expired = metrics.expired
         self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("expiry-sweep")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="expiry-sweep")
+        self._task.start(every(self._interval, self.sweep, log, "expiry sweep", postponed=(Unavailable,)))
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
 
     async def sweep(self) -> int:
         rows = await self._pg.fetch("SELECT jm_expire($1)", USERS_PER_ROUND)
@@ -41,15 +37,3 @@ class ClusterExpirySweep:
         if removed:
             self._expired.inc(removed)
         return removed
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Unavailable as exc:
-                log.warning("expiry sweep postponed: %s", exc)
-            except Exception:
-                log.exception("expiry sweep failed")

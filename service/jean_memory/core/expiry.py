@@ -9,11 +9,10 @@ is honoured), then journals one `expire` per memory that is expired in the curre
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
+from jean_memory.background import BackgroundTask, every
 from jean_memory.core.gate import UserGate
 from jean_memory.errors import LtmError, ServiceError
 from jean_memory.storage.journal import Journal
@@ -47,28 +46,13 @@ class ExpirySweep:
         self._shuttle = shuttle
         self._expired = metrics.expired
         self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("expiry-sweep")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="expiry-sweep")
+        self._task.start(every(self._interval, self.sweep, log, "expiry sweep", postponed=(LtmError, ServiceError)))
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except (LtmError, ServiceError) as exc:
-                log.warning("expiry sweep postponed: %s", exc)
-            except Exception:
-                log.exception("expiry sweep failed")
+        await self._task.close()
 
     async def sweep(self) -> int:
         """One round; returns how many memories it removed."""

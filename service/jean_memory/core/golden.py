@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from jean_memory import cooperative
+from jean_memory.background import BackgroundTask, every
 from jean_memory.core.reads import ReadOps
 from jean_memory.goldenset import GoldenQuery
 from jean_memory.telemetry.metrics import GoldenMetrics
@@ -40,27 +41,15 @@ class GoldenReplay:
         self._k = k
         self._interval_s = interval_s
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("golden-replay")
         metrics.size.set(len(self._queries))
         metrics.k.set(k)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="golden-replay")
+        self._task.start(every(self._interval_s, self.replay, log, "golden set replay"))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.replay()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("golden set replay failed")
+        await self._task.close()
 
     async def replay(self) -> tuple[int, int]:
         """One pass over the set: (ids found, ids expected) of the searches answered."""

@@ -4,10 +4,10 @@ readiness recovers on its own when the store comes back, and notices when it goe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from jean_memory.background import BackgroundTask, every
 from jean_memory.gcpolicy import GcPolicy
 from jean_memory.storage.stm import ShortTermTier
 
@@ -30,27 +30,18 @@ class Housekeeping:
         self._gc = gc
         self._probe_store = probe_store
         self._probe_due = probe_due
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("housekeeping")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
+        self._task.start(every(INTERVAL_S, self._round, log, "housekeeping"))
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.close()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL_S)
-            try:
-                self._stm.evict_over_budget()
-                self._gc.tick()
-                if self._probe_due():
-                    await self._probe_store()
-                if self._upkeep is not None:
-                    await self._upkeep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("housekeeping failed")
+    async def _round(self) -> None:
+        self._stm.evict_over_budget()
+        self._gc.tick()
+        if self._probe_due():
+            await self._probe_store()
+        if self._upkeep is not None:
+            await self._upkeep()

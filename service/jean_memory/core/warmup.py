@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jean_memory.background import BackgroundTask
 from jean_memory.core.caches import IdFilter
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.storage.journal import Journal
@@ -43,17 +44,15 @@ class Warmup:
         self._vectors = vectors
         self._errors = errors
         self._warm_users = warm_users
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("warm-up")
         #: True once the tiers are rebuilt (or the attempt is over): part of readiness.
         self.done = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="warm-up")
+        self._task.start(self._run())
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.close()
 
     async def _run(self) -> None:
         try:

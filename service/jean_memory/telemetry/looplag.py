@@ -9,8 +9,8 @@ the loop, and for how long exactly, is `telemetry/loopholds.py`'s job (tests and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
+from jean_memory.background import BackgroundTask
 from jean_memory.telemetry.metrics import RuntimeMetrics
 
 INTERVAL_S = 0.1
@@ -19,10 +19,10 @@ INTERVAL_S = 0.1
 class LoopLagMonitor:
     def __init__(self, metrics: RuntimeMetrics) -> None:
         self._lag = metrics.event_loop_lag
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("event-loop-lag")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="event-loop-lag")
+        self._task.start(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -32,7 +32,4 @@ class LoopLagMonitor:
             self._lag.observe(max(0.0, loop.time() - start - INTERVAL_S))
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
