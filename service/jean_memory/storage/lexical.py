@@ -253,10 +253,12 @@ def patched(
 class LexicalIndex:
     """One user's BM25 index: rebuilt on demand after its texts change, patched meanwhile (module doc)."""
 
-    __slots__ = ("_building", "_changes", "_stems", "built", "generation")
+    __slots__ = ("_building", "_changes", "_stems", "built", "changed_at", "generation")
 
     def __init__(self) -> None:
         self.generation = 0
+        #: When a text last changed (monotonic seconds): a first build waits for the writes to pause.
+        self.changed_at = 0.0
         self.built: Built | None = None
         self._building: tuple[int, asyncio.Future[Built]] | None = None
         #: Each memory changed since the last build, with the generation of its last change (and when).
@@ -266,6 +268,7 @@ class LexicalIndex:
     def changed(self, memory_id: str | None = None) -> None:
         """A text was added, replaced or removed (`memory_id`; None: the whole user): the index is stale."""
         self.generation += 1
+        self.changed_at = time.monotonic()
         if memory_id is None or self.built is None:
             return
         self._changes[memory_id] = (self.generation, time.monotonic())
@@ -301,6 +304,15 @@ class LexicalIndex:
         if self._stems is None or self._stems.built is not built:
             self._stems = StemCache(built)
         return patched(self._stems, changes, order, records, now)
+
+    def prepare(self, order: Sequence[tuple[float, str]], records: Mapping[str, Memory]) -> bool:
+        """Start the first build of this index, in a worker thread, so the user's first searches find a
+        build (or patch it) instead of all waiting for a whole one. Only the first: an index dropped since
+        (`changed`: written, never searched) is built again by a search, as a small user is by its first."""
+        if self.built is not None or self._building is not None or len(order) < BUILD_ON_LOOP_BELOW:
+            return False
+        self._start(self.generation, order, records, time.time())
+        return True
 
     def _start(
         self, generation: int, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], now: float
