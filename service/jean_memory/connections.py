@@ -17,7 +17,7 @@ connection 503 in plain text. So this subclass:
 - cuts a body that stalls for `JM_BODY_TIMEOUT_S`, or arrives slower than `JM_BODY_MIN_RATE_BYTES`
   per second once that long has passed, with 408 (a Slowloris body). The connection sees each byte
   arrive, so a request whose body came with its head (nearly all) arms no timer at all; a deadline
-  per read in the ASGI middleware cost 6 µs per small add;
+  per read in the ASGI middleware cost most of the guard's time per small add (docs/performance.md);
 - answers a connection past `JM_MAX_CONNECTIONS` with 503 and Retry-After and closes it at once,
   leaving the connections already open alone.
 

@@ -2,8 +2,8 @@
 
 A full (generation 2) collection walks every tracked object. The short-term tier holds hundreds of
 thousands of long-lived objects (records, id maps, cache entries), so on a loaded service each full
-collection stalled the event loop for 30 to 130 ms, more than once a second at 3,000 requests/s:
-that was the p99 of the mixed workload (measured with a `gc.callbacks` probe, issue 6). The policy
+collection stalled the event loop for tens of milliseconds, more than once a second under load: that
+was the p99 of the mixed workload (a `gc.callbacks` probe, issue 6; figures in docs/performance.md). The policy
 moves the survivors into the permanent generation every `gc_freeze_interval_s` (`gc.freeze()`, after
 a young collection so fresh garbage is not frozen), so a full collection only walks what arrived
 since. Objects frozen are still freed by reference counting; only *cyclic* garbage that was frozen

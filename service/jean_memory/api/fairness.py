@@ -5,7 +5,7 @@ or write slot and the other tenants get 503. Here, in the request guard (the one
 tenant before the body is read), each tenant gets
 
 - **a rate** (`JM_TENANT_RATE_LIMIT`, a sliding window per tenant kept by the `limits` library in
-  memory, about 5 µs a request): past it, 429 naming `tenant`, with Retry-After until the window has room;
+  memory, a few microseconds a request): past it, 429 naming `tenant`, with Retry-After until the window has room;
 - **a share of the slots** (`JM_TENANT_INFLIGHT_SHARE` of `JM_MAX_INFLIGHT_READS` and of
   `JM_MAX_INFLIGHT_WRITES`): a tenant holding its share gets 429 naming `tenant`, so the rest of the
   slots stay free for the others.

@@ -16,8 +16,8 @@
 - **All bodies share one budget** (`Settings.body_buffer_limit`): twenty clients streaming a body each
   cannot hold twenty limits' worth of RAM; past the budget a body gets 503 with Retry-After.
 - **Stalled and trickling bodies are cut** with 408 by the connection (`jean_memory.connections`),
-  which sees every byte arrive at no cost per request; a per-read `asyncio.timeout` here cost 6 µs
-  of the guard's 9 µs per small add.
+  which sees every byte arrive at no cost per request; a per-read `asyncio.timeout` here cost most
+  of the guard's time per small add (docs/performance.md, "Measurements behind design choices").
 
 A refusal has the shape of every other error (`{"detail", "errors": [{"field": "body", ...}]}`) and
 says `Connection: close` when the client may still be sending. The guard reads a body whole before it
@@ -25,9 +25,9 @@ calls the application (which would read it whole anyway, before any handler runs
 never reaches it. The request head (request line, headers, their count, the URL) is bounded earlier,
 by the connection protocol (`jean_memory.connections`): until it is complete no application runs.
 
-A plain ASGI middleware, as `telemetry/asgi.py` is: a Starlette `BaseHTTPMiddleware` costs about six
-times as much per request. Bodiless requests (GET, DELETE) pass with one scan of the headers; a small
-add costs about 3 µs more than without the guard.
+A plain ASGI middleware, as `telemetry/asgi.py` is: a Starlette `BaseHTTPMiddleware` costs several
+times as much per request. Bodiless requests (GET, DELETE) pass with one scan of the headers; what the
+guard adds to a small add is in docs/performance.md ("Measurements behind design choices").
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class RequestGuard:
 
         The application never holds a partial body: a refused one is dropped with this frame. (Refusing
         from inside the application's read left its chunks in a cycle of exceptions and frames, which
-        only the cyclic garbage collector frees; twenty refused bodies at once grew RSS by 150 MB.)
+        only the cyclic garbage collector frees, so refused bodies at once grew RSS by their full size.)
         """
         chunks: list[bytes] = []
         received = 0

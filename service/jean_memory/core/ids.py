@@ -2,9 +2,9 @@
 
 `uuid.uuid4()` reads the OS's random source once per id, and that read releases the GIL; under load, each
 release can hand the interpreter to a busy thread (the journal, the shuttle, an embedder) for up to its
-switch interval before the event loop gets it back. A profile of 1,000-item batch adds under py-spy
-(2026-11-26, this 2-core VM) put a quarter of the batch's time on the event loop in `uuid4`, about 25 us
-an id, where an idle call costs under 5. One read for the whole batch releases the GIL once.
+switch interval before the event loop gets it back. A py-spy profile of 1,000-item batch adds put a
+quarter of the batch's time on the event loop in `uuid4`, several times an idle call's cost
+(docs/performance.md). One read for the whole batch releases the GIL once.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from jean_memory.embedding.models import resolve_model_path, sentence_transforme
 
 
 class MiniLMEmbedder(Embedder):
-    """Costs about 14 ms a sentence here: run it off the event loop, in micro-batches."""
+    """Milliseconds a sentence on a CPU (docs/performance.md): run it off the event loop, in micro-batches."""
 
     inline = False
 

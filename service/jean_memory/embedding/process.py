@@ -1,12 +1,12 @@
 """Run an embedder in a child process, so the model never competes with the event loop for the GIL.
 
-Measured (issue 6, `jean-memory-dev capacity`): with MiniLM on a thread of the service's own process,
-the service embedded 83 % of what the bare model does on the same single torch thread, and Zipf
-searches had a p99 of 141 ms. Every torch operator releases and retakes the GIL, and CPython hands
-it over at most every 5 ms, so the model thread and the event loop kept stalling each other. In a
-child process the model has its own interpreter; the price is pickling texts and vectors over a
-pipe (tens of microseconds a batch). A child that dies is replaced and its batch retried once; a
-child whose parent died exits on its own (it never outlives a `kill -9` of the service).
+Measured (issue 6, `jean-memory-dev capacity`; figures in docs/performance.md): with MiniLM on a thread of
+the service's own process, the service embedded clearly less than the bare model on the same single torch
+thread, and Zipf searches had a p99 several times the target. Every torch operator releases and retakes
+the GIL, and CPython hands it over at most every 5 ms, so the model thread and the event loop kept
+stalling each other. In a child process the model has its own interpreter; the price is pickling texts and
+vectors over a pipe, small against a batch's inference. A child that dies is replaced and its batch
+retried once; a child whose parent died exits on its own (it never outlives a `kill -9` of the service).
 """
 
 from __future__ import annotations

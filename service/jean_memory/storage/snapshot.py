@@ -1,18 +1,18 @@
 """A big user's vectors on disk: an SQ8 index memory-mapped from its file, and the ids beside it.
 
 A user past `JM_STM_PARTIAL_USER_VECTORS` is searched through a snapshot of its vectors built from the
-store: FAISS 8-bit scalar quantisation trained on the user's own vectors (a quarter of float32, recall@10
-0.98 on a million MiniLM vectors), written once and then mapped read-only (`IO_FLAG_MMAP_IFC`), so
-opening a million-vector user costs milliseconds, the pages are the operating system's to cache or drop,
-and nothing is re-embedded after a restart.
+store: FAISS 8-bit scalar quantisation trained on the user's own vectors (a quarter of float32's size; its
+recall is in docs/performance.md, "Index at scale"), written once and then mapped read-only
+(`IO_FLAG_MMAP_IFC`), so opening a million-vector user costs milliseconds, the pages are the operating
+system's to cache or drop, and nothing is re-embedded after a restart.
 
-A flat SQ8 scan reads every code: 384 MB per query for a million 384-dimensional vectors, 43 ms on this
-VM. From `JM_STM_SNAPSHOT_IVF_VECTORS` vectors the snapshot is an inverted file over the same codes
-(IVF-SQ8, `SnapshotShape`): k-means lists trained on a sample spread over the whole user, and a search
-probes `probe_ratio` of the lists nearest the query. On the million hash-embedder vectors of the goals
-benchmark (`jean-memory-dev goals --section million`), 1,024 lists probed at 15 % gave search p50 10.2
-and p99 12.8 ms over HTTP at recall@10 0.987, against 50.4 / 75.0 ms for the flat scan; text
-embeddings cluster far better than the hash embedder's, so the same share recalls more.
+A flat SQ8 scan reads every code, a byte per dimension per vector on every query: at a million vectors
+memory bandwidth sets its latency. From `JM_STM_SNAPSHOT_IVF_VECTORS` vectors the snapshot is an inverted
+file over the same codes (IVF-SQ8, `SnapshotShape`): k-means lists trained on a sample spread over the
+whole user, and a search probes `probe_ratio` of the lists nearest the query: a fraction of the flat
+scan's time at nearly its recall (`jean-memory-dev goals --section million`; docs/performance.md, "A
+million memories"); text embeddings cluster far better than the hash embedder's, so the same share recalls
+more.
 
 The snapshot covers the store's rows up to a journal `seq`;
 what changed since (`seq > covered`) is applied on top by the caller (`UserIndex` keeps a small delta in

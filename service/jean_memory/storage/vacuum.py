@@ -1,7 +1,7 @@
 """Giving the journal's disk space back once a backlog has drained.
 
-SQLite never shrinks a file by itself: a journal that once held 200,000 unshipped rows kept its 309 MB
-after the shuttle had deleted them all. With `auto_vacuum=INCREMENTAL` the freed pages can be handed
+SQLite never shrinks a file by itself: a journal that once held a large backlog of unshipped rows kept
+its whole size after the shuttle had deleted them all. With `auto_vacuum=INCREMENTAL` the freed pages can be handed
 back a few at a time (`PRAGMA incremental_vacuum(N)` moves in-use pages from the end of the file into
 free slots and drops the tail), and a `wal_checkpoint(TRUNCATE)` then shrinks the main file and empties
 the WAL. All of it runs on the journal's own thread, in steps of `STEP_PAGES`, between group commits
