@@ -1,0 +1,1 @@
+"""Embedded mode: one process over a SQLite journal and long-term store (the default)."""

@@ -1,0 +1,129 @@
+"""Embedded mode's runtime: the journal, the memory shuttle and the long-term store behind the use cases.
+
+One process is the only writer: an add is durable once its journal row is committed, the shuttle ships
+journal rows to the long-term store and promotes users from it, and a resident user is current by
+construction. A large store's page-by-page integrity check runs after the start; damage it finds takes
+the service out of readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from jean_memory.background import BackgroundTask
+from jean_memory.config import IndexKind
+from jean_memory.core.admission import BacklogAdmission
+from jean_memory.core.caches import IdFilter
+from jean_memory.core.expiry import ExpirySweep
+from jean_memory.core.history import History, HistoryOps
+from jean_memory.core.housekeeping import Housekeeping
+from jean_memory.core.tiers import Tiers
+from jean_memory.core.vectors import JournalSink, VectorDelivery
+from jean_memory.core.warmup import Warmup
+from jean_memory.core.writes import WriteOps, Writes
+from jean_memory.faults import FaultSpec, FaultyStore
+from jean_memory.runtime import Shared
+from jean_memory.storage.integrity import check_data_files, check_deferred
+from jean_memory.storage.journal import Journal
+from jean_memory.storage.ltm.base import LongTermStore
+from jean_memory.storage.residency import PartialResidency
+from jean_memory.storage.shuttle import MemoryShuttle
+from jean_memory.storage.snapshot import SnapshotShape
+from jean_memory.storage.vector_index import UserIndex
+
+#: Re-check the store when no call to it has succeeded for this long.
+STORE_CHECK_AFTER_S = 5.0
+
+
+class EmbeddedRuntime:
+    def __init__(self, shared: Shared, store: LongTermStore) -> None:
+        s, m = shared.settings, shared.telemetry.metrics
+        self._shared = shared
+        self.store: LongTermStore = FaultyStore(store, shared.faults) if s.faults_enabled else store
+        self.journal = Journal(
+            s.journal_path, s.journal_sync, s.disk_full_retry_after_s, inline=s.journal_inline_commit
+        )
+        model_id = shared.worker.embedder.model_id
+        sink = JournalSink(self.journal, model_id, store_keeps_vectors=self.store.keeps_vectors)
+        self.vectors = VectorDelivery(shared.worker, sink, shared.stm, m.writes)
+        self.shuttle = MemoryShuttle(
+            s, self.journal, self.store, shared.stm, m.shuttle, m.ltm, m.errors, model_id,
+            self.vectors.schedule, shared.telemetry.roots,
+        )  # fmt: skip
+        self.residency: PartialResidency | None = None
+        if s.stm_partial_user_vectors and self.store.sqlite_path is not None:
+            dim = shared.worker.embedder.dim
+            self.residency = PartialResidency(
+                self.store.sqlite_path, s.data_dir / "index", shared.stm, dim, model_id,
+                s.stm_partial_user_vectors, lambda: UserIndex(dim, IndexKind.FLAT),
+                SnapshotShape(s.stm_snapshot_ivf_vectors, s.stm_snapshot_probe_ratio),
+            )  # fmt: skip
+            self.shuttle.residency = self.residency
+        self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)
+        backlogs = BacklogAdmission(s, shared.worker, lambda: self.journal.pending, s.journal_max_pending, m.admission)
+        self.writes: WriteOps = Writes(
+            self.journal, shared.stm, self.shuttle, self.ids, self.vectors, shared.dedupe, shared.gate, backlogs,
+            shared.write_limit, shared.telemetry,
+        )  # fmt: skip
+        self.tiers: Tiers = self.shuttle
+        self.history: HistoryOps = History(self.journal, self.store, shared.read_limit)
+        self.expiry = ExpirySweep(
+            self.journal, self.store, shared.stm, self.shuttle, shared.gate, m.lifecycle, s.expiry_sweep_s
+        )
+        self.warmup = Warmup(
+            self.journal, self.store, shared.stm, self.shuttle, self.ids, self.vectors, m.errors,
+            warm_users=s.stm_warm_users,
+        )  # fmt: skip
+        self.housekeeping = Housekeeping(
+            shared.stm, shared.gc, self.shuttle.check_store,
+            lambda: time.monotonic() - self.shuttle.last_store_ok > STORE_CHECK_AFTER_S,
+            self.residency.upkeep if self.residency is not None else None,
+        )  # fmt: skip
+        #: Files a background integrity check found damaged ({role: problem}).
+        self.damaged: dict[str, str] = {}
+        self._integrity = BackgroundTask("integrity")
+
+    async def start(self) -> None:
+        # A damaged file stops the start here; a large store's page-by-page check is deferred.
+        deferred = await asyncio.to_thread(check_data_files, self._shared.settings)
+        await self.journal.start()
+        await self.store.start()
+        await self._shared.worker.warm_up()
+        self._shared.worker.start()
+        self.shuttle.start()
+        await self.shuttle.check_store()
+        self.warmup.start()
+        self.expiry.start()
+        if deferred:
+            self._integrity.start(self._check_in_background(deferred))
+        self.housekeeping.start()
+
+    async def _check_in_background(self, files: list[tuple[str, Path]]) -> None:
+        """A large store's integrity check, after the start: damage takes the service out of readiness."""
+        damaged = await asyncio.to_thread(check_deferred, files, self._shared.settings.startup_check)
+        for role in damaged:
+            self._shared.telemetry.metrics.disk.damaged.labels(role).set(1)
+        self.damaged.update(damaged)
+
+    async def close(self) -> None:
+        self._integrity.cancel()  # its thread finishes its read; nothing waits for it
+        await self.housekeeping.close()
+        await self.warmup.close()
+        await self.expiry.close()
+        await self.shuttle.close(drain_timeout_s=self._shared.settings.shutdown_drain_s)
+        await self._shared.worker.close()
+        await self.journal.close()
+        if self.residency is not None:
+            self.residency.close()
+        await self.store.close()
+
+    def readiness(self) -> dict[str, bool]:
+        checks = {"tiers_loaded": self.warmup.done, "ltm_reachable": self.shuttle.store_ok}
+        if self.damaged:
+            checks["files_sound"] = False
+        return checks
+
+    def apply_faults(self, spec: FaultSpec) -> None:
+        """Nothing inside: the store's and the use cases' faults wrap their edges (`FaultyStore`...)."""
