@@ -56,6 +56,7 @@ def test_restarting_replaces_the_running_task() -> None:
 
 def test_every_survives_failed_rounds_and_logs_them(caplog: pytest.LogCaptureFixture) -> None:
     rounds: list[int] = []
+    done = asyncio.Event()
 
     async def step() -> None:
         rounds.append(len(rounds))
@@ -63,12 +64,13 @@ def test_every_survives_failed_rounds_and_logs_them(caplog: pytest.LogCaptureFix
             raise Unavailable("store unreachable")
         if len(rounds) == 2:
             raise RuntimeError("a bug")
+        if len(rounds) == 4:
+            done.set()
 
     async def scenario() -> None:
         task = BackgroundTask("periodic")
         task.start(every(0.001, step, log, "probe round", postponed=(Unavailable,)))
-        while len(rounds) < 4:
-            await asyncio.sleep(0.001)
+        await asyncio.wait_for(done.wait(), 10)
         await task.close()
 
     with caplog.at_level(logging.WARNING, logger="test_background"):

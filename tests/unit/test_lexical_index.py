@@ -131,29 +131,3 @@ def test_a_user_written_and_never_searched_keeps_no_change_log() -> None:
         assert user.matches(await user.current(), "word") == {f"w{n}" for n in range(10 * BUILD_ON_LOOP_BELOW)}
 
     asyncio.run(scenario())
-
-
-def test_a_written_user_is_built_before_its_first_search_and_only_once() -> None:
-    """The tier starts a never-searched user's first build once its writes pause (`prepare`), so the
-    first search finds that build instead of waiting for a whole one; later builds are the searches'."""
-
-    async def scenario() -> None:
-        user = User(BUILD_ON_LOOP_BELOW * 2)
-        assert user.index.prepare(user.order, user.records)
-        assert not user.index.prepare(user.order, user.records)  # one in flight: left alone
-        for _ in range(500):
-            if user.index.built is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert user.index.built is not None and user.index.built.generation == user.index.generation
-        assert await user.current() is user.index.built  # the first search waits for nothing
-        user.put("m0", "lantern harbour")
-        assert not user.index.prepare(user.order, user.records)  # built: the searches patch and rebuild
-        assert user.matches(await user.current(), "harbour") == {"m0"}
-
-    asyncio.run(scenario())
-
-
-def test_a_small_user_is_left_to_its_first_search() -> None:
-    user = User(BUILD_ON_LOOP_BELOW - 1)
-    assert not user.index.prepare(user.order, user.records)

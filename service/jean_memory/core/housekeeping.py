@@ -40,7 +40,6 @@ class Housekeeping:
 
     async def _round(self) -> None:
         self._stm.evict_over_budget()
-        self._stm.index_texts()
         self._gc.tick()
         if self._probe_due():
             await self._probe_store()

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -56,6 +57,11 @@ CONTEXT = 1
 CONTEXT_WINDOW_S = 600.0
 
 _local = threading.local()
+
+#: Builds run one at a time, on this thread: a build is mostly Python (bm25s's vocabulary and matrix), so
+#: it holds the GIL, and several at once (every user written by an import) would leave the event loop a
+#: sliver of the interpreter; one at a time, the loop keeps its share and users are built in turn.
+_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical-build")
 
 T = TypeVar("T")
 
@@ -253,12 +259,10 @@ def patched(
 class LexicalIndex:
     """One user's BM25 index: rebuilt on demand after its texts change, patched meanwhile (module doc)."""
 
-    __slots__ = ("_building", "_changes", "_stems", "built", "changed_at", "generation")
+    __slots__ = ("_building", "_changes", "_stems", "built", "generation")
 
     def __init__(self) -> None:
         self.generation = 0
-        #: When a text last changed (monotonic seconds): a first build waits for the writes to pause.
-        self.changed_at = 0.0
         self.built: Built | None = None
         self._building: tuple[int, asyncio.Future[Built]] | None = None
         #: Each memory changed since the last build, with the generation of its last change (and when).
@@ -268,7 +272,6 @@ class LexicalIndex:
     def changed(self, memory_id: str | None = None) -> None:
         """A text was added, replaced or removed (`memory_id`; None: the whole user): the index is stale."""
         self.generation += 1
-        self.changed_at = time.monotonic()
         if memory_id is None or self.built is None:
             return
         self._changes[memory_id] = (self.generation, time.monotonic())
@@ -305,15 +308,6 @@ class LexicalIndex:
             self._stems = StemCache(built)
         return patched(self._stems, changes, order, records, now)
 
-    def prepare(self, order: Sequence[tuple[float, str]], records: Mapping[str, Memory]) -> bool:
-        """Start the first build of this index, in a worker thread, so the user's first searches find a
-        build (or patch it) instead of all waiting for a whole one. Only the first: an index dropped since
-        (`changed`: written, never searched) is built again by a search, as a small user is by its first."""
-        if self.built is not None or self._building is not None or len(order) < BUILD_ON_LOOP_BELOW:
-            return False
-        self._start(self.generation, order, records, time.time())
-        return True
-
     def _start(
         self, generation: int, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], now: float
     ) -> asyncio.Future[Built]:
@@ -322,7 +316,10 @@ class LexicalIndex:
             return self._building[1]
         words = self.built.words if self.built is not None else {}
         # Copies of the order and the mapping (C-speed), so writes landing meanwhile change neither.
-        fut = asyncio.ensure_future(asyncio.to_thread(build, generation, list(order), dict(records), words, now))
+        loop = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(
+            loop.run_in_executor(_BUILDER, build, generation, list(order), dict(records), words, now)
+        )
         fut.add_done_callback(self._landed)
         self._building = (generation, fut)
         return fut

@@ -36,8 +36,6 @@ from jean_memory.telemetry.metrics import StmMetrics
 #: A resident user with this many memories or more has a filter scanned in a worker thread: each
 #: memory costs one comparison per filter key, and the loop serves every other tenant meanwhile.
 MATCH_ON_LOOP_BELOW = 2000
-#: How long a user's writes must pause before its first lexical build starts (`index_texts`).
-TEXT_INDEX_QUIET_S = 0.25
 
 
 def _matching(records: Iterable[tuple[str, Memory]], filters: JsonObject) -> list[str]:
@@ -118,8 +116,6 @@ class ShortTermTier:
         #: One counter for every space's `version`: a space made again (after an eviction or a forget)
         #: never repeats a version an older space had, so a result cached under it cannot match.
         self._versions = itertools.count(1)
-        #: Users written since they were made resident whose lexical index has never been built.
-        self._unindexed: set[str] = set()
 
     # ---- spaces ----------------------------------------------------------------------------
     def space(self, user_id: str) -> UserSpace:
@@ -194,22 +190,6 @@ class ShortTermTier:
             self._nbytes_cache = (0.0, 0)
         return evicted
 
-    def index_texts(self, quiet_s: float = TEXT_INDEX_QUIET_S) -> int:
-        """Start the first lexical build of each user written and not searched since it became resident,
-        once its writes paused for `quiet_s` (a batch or a promotion lands whole first): a whole build
-        costs a fraction of a millisecond per memory, and a first search that finds none waits for it
-        with every search of that user queued behind. Returns how many builds it started."""
-        started = 0
-        now = time.monotonic()
-        for user_id in list(self._unindexed):
-            space = self._users.get(user_id)
-            if space is None or isinstance(space.records, PartialRecords) or space.text_index.built is not None:
-                self._unindexed.discard(user_id)
-            elif (space.loading is None or space.loading.done()) and now - space.text_index.changed_at >= quiet_s:
-                started += space.text_index.prepare(space.order, space.records)
-                self._unindexed.discard(user_id)
-        return started
-
     # ---- records ---------------------------------------------------------------------------
     def put(self, space: UserSpace, memory: Memory) -> None:
         """Insert or replace a record (its vector arrives later through `set_vectors`)."""
@@ -224,8 +204,6 @@ class ShortTermTier:
         space.deleted.discard(memory.id)
         if old is None or old.content != memory.content or old.created_at != memory.created_at:
             space.text_index.changed(memory.id)
-            if space.text_index.built is None:
-                self._unindexed.add(space.user_id)
         if old is not None and old.content != memory.content:
             # A new text: the old text's vector must not rank it; until the new one lands it is pending.
             space.index.remove(memory.id)

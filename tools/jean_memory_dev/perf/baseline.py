@@ -359,7 +359,8 @@ def targets_table(report: dict[str, Any]) -> str:
         vector = loads.get("search_hot_vector")
         if vector and vector["p99_ms"]:
             ratio = hot["p99_ms"] / vector["p99_ms"]
-            ok += f"; hybrid p99 / vector-only p99 {ratio:.2f}x {'≤' if ratio <= TARGETS['hybrid_over_vector'] else '>'} 1.5"
+            within = "≤" if ratio <= TARGETS["hybrid_over_vector"] else ">"
+            ok += f"; hybrid p99 / vector-only p99 {ratio:.2f}x {within} 1.5"
         hit = res.get("cache_hit_rate")
         if hit is not None:
             ok += f"; cache hit rate (Zipf) {hit:.3f} {'≥' if hit >= TARGETS['cache_hit_rate'] else '<'} 0.9"
