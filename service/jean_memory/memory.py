@@ -114,11 +114,17 @@ def content_fingerprint(content: str, metadata: JsonObject, salience: float, exp
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
+#: What a journaled change does: upsert, an add or an update (its revision says which); delete and expire,
+#: the memory goes; vector, a vector for a row the store holds; forget, every memory of the user goes (the
+#: memory's id is empty). One type for the journal's rows and the operations read back from them.
+WriteKind = Literal["upsert", "delete", "expire", "vector", "forget"]
+
+
 @dataclass(slots=True)
 class WriteOp:
     """A journaled change, shipped in order to the long-term store by the shuttle."""
 
     seq: int
-    kind: Literal["upsert", "delete", "vector"]
+    kind: WriteKind
     memory: Memory
     journaled_at: float = field(default=0.0)

@@ -21,12 +21,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.errors import InsufficientStorage
-from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row, memory_key
+from jean_memory.memory import ROW_COLUMNS, Memory, WriteKind, WriteOp, memory_from_row, memory_key
 from jean_memory.storage import disk, vacuum
 from jean_memory.storage.sqlite_writer import SingleWriter
 
@@ -76,10 +76,6 @@ INLINE_MAX_BYTES = 16 * 1024
 #: deletes, a backfill of vectors) leaves no more than this on disk once it is checkpointed (it was 64 MiB,
 #: and a drained journal kept 7 to 12 MB of WAL in some runs of tests/hostile/test_disk_hygiene.py).
 WAL_SIZE_LIMIT = 4 * 2**20
-
-#: upsert: an add or an update (its revision says which); delete, expire: the memory goes; vector: a
-#: vector for a stored row; forget: every memory of the user goes (the memory's id is empty).
-Kind = Literal["upsert", "delete", "expire", "vector", "forget"]
 
 
 def _row_to_op(row: tuple[Any, ...]) -> WriteOp:
@@ -145,7 +141,7 @@ class Journal:
         return self.writer.call(fn)
 
     # ---- writes ----------------------------------------------------------------------------
-    async def append(self, ops: Sequence[tuple[Kind, Memory]]) -> list[int]:
+    async def append(self, ops: Sequence[tuple[WriteKind, Memory]]) -> list[int]:
         """Durably journal writes in one transaction; returns their sequence numbers."""
         now = time.time()
         try:
@@ -266,7 +262,7 @@ class Journal:
         return int(await self._call(lambda c: c.execute("SELECT count(*) FROM dead_letter").fetchone()[0]))
 
 
-def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[Kind, Memory]], now: float) -> list[int]:
+def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[WriteKind, Memory]], now: float) -> list[int]:
     seqs = []
     for kind, m in ops:
         cur = conn.execute(
