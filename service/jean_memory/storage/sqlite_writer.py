@@ -5,9 +5,9 @@ thread drains everything queued into one transaction (group commit), so under lo
 one commit, and a group that fails is run again a task at a time so one bad task fails alone.
 
 Inline commits (`inline=True`): a small task that finds nothing queued or running on the thread commits
-on the caller's (the event loop's) thread itself. Measured on the idle path, each of the two hand-offs
-(waking the thread, then waking the loop with the result) cost about as much as a millisecond here, while
-the commit itself, with no fsync, costs tens of microseconds. Order is kept: a task goes inline only
+on the caller's (the event loop's) thread itself: on the idle path each of the two hand-offs (waking the
+thread, then waking the loop with the result) cost far more than the commit itself with no fsync
+(docs/performance.md, "Measurements behind design choices"). Order is kept: a task goes inline only
 when every task submitted before it has completed. The loop must never wait on a disk flush, so the
 connection does not checkpoint by itself (`wal_autocheckpoint=0`, set by the opener): the thread
 checkpoints when idle, and at least every `CHECKPOINT_EVERY_COMMITS`.
