@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import numpy as np
@@ -31,25 +31,34 @@ from jean_memory.telemetry.metrics import ClusterMetrics
 
 log = logging.getLogger(__name__)
 
-#: A group with more text than this (contents and metadata, in characters) sends it ahead in slices
-#: (`_write_staged`): asyncpg encodes a statement's arguments in one event-loop callback, and 1,000
-#: items of maximum size (40 MB) held the loop for 30 to 110 ms of CPU there.
+#: A group of more items than this, or with more text (contents and metadata, in characters), is sent
+#: ahead in slices (`_write_staged`): asyncpg encodes a statement's arguments in one event-loop callback,
+#: and 1,000 items held the loop there for 3 to 4 ms of CPU, 30 to 110 ms at maximum size (40 MB).
+STAGE_ITEMS = 256
 STAGE_CHARS = 1 << 20
-#: Characters of text per staging statement: about a millisecond of the event loop to encode.
+#: Per staging statement, at most: about a millisecond of the event loop to encode.
+STAGE_SLICE_ITEMS = 128
 STAGE_SLICE_CHARS = 1 << 19
 
 _COLUMNS = "k, status, version, revision, content, metadata::text, salience, created_at, updated_at, expires_at, n"
 _WRITE = f"SELECT {_COLUMNS} FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12)"
-#: The same call with the texts taken from the transaction's staging table, in item order.
-_WRITE_STAGED = (
-    f"SELECT {_COLUMNS} FROM jm_write($1, $2, $3, $4,"
-    " (SELECT array_agg(content ORDER BY n) FROM jm_staged), (SELECT array_agg(metadata ORDER BY n) FROM jm_staged),"
-    " $5, $6, $7, $8, $9, $10)"
-)
 _STAGE_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS jm_staged (n INT PRIMARY KEY, content TEXT, metadata JSONB) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS jm_staged_items (n INT PRIMARY KEY, req INT, kind TEXT, user_id TEXT, id TEXT,"
+    " content TEXT, metadata JSONB, salience FLOAT8, t FLOAT8, expires FLOAT8, set_expiry BOOLEAN)"
+    " ON COMMIT DELETE ROWS"
 )
-_STAGE = "INSERT INTO jm_staged SELECT * FROM unnest($1::int[], $2::text[], $3::jsonb[])"
+_STAGE = (
+    "INSERT INTO jm_staged_items SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::jsonb[], $8::float8[], $9::float8[], $10::float8[], $11::boolean[])"
+)
+#: The same call with the items taken from the transaction's staging table, in item order.
+_WRITE_STAGED = (
+    f"SELECT {_COLUMNS} FROM (SELECT array_agg(req ORDER BY n) a1, array_agg(kind ORDER BY n) a2,"
+    " array_agg(user_id ORDER BY n) a3, array_agg(id ORDER BY n) a4, array_agg(content ORDER BY n) a5,"
+    " array_agg(metadata ORDER BY n) a6, array_agg(salience ORDER BY n) a7, array_agg(t ORDER BY n) a8,"
+    " array_agg(expires ORDER BY n) a9, array_agg(set_expiry ORDER BY n) a10 FROM jm_staged_items) s,"
+    " jm_write(s.a1, s.a2, s.a3, s.a4, s.a5, s.a6, s.a7, s.a8, s.a9, s.a10, $1, $2)"
+)
 
 Kind = Literal["add", "update", "delete", "forget"]
 Status = Literal[
@@ -241,15 +250,11 @@ class GroupCommitter:
                 await slices.pause()
                 payload += len(op.content or "") + len(metadata[-1] or "")
         start = time.perf_counter()
-        if payload <= STAGE_CHARS:
-            rows = await self._pg.fetch(
-                _WRITE,
-                req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry, self._replica,
-                self._lease,
-            )  # fmt: skip
+        columns = (req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry)
+        if len(req) <= STAGE_ITEMS and payload <= STAGE_CHARS:
+            rows = await self._pg.fetch(_WRITE, *columns, self._replica, self._lease)
         else:
-            args = (req, kind, users, ids, salience, times, expires, set_expiry, self._replica, self._lease)
-            rows = await self._pg.run(lambda conn: _write_staged(conn, contents, metadata, args))
+            rows = await self._pg.run(lambda conn: _write_staged(conn, columns, (self._replica, self._lease)))
         took = time.perf_counter() - start
         self._metrics.commit_duration.observe(took)
         if self._ltm_write is not None:
@@ -274,20 +279,23 @@ async def _nothing(group: list[Committed]) -> None:
 
 
 async def _write_staged(
-    conn: asyncpg.Connection, contents: list[str | None], metadata: list[str | None], args: tuple[object, ...]
+    conn: asyncpg.Connection, columns: tuple[list[Any], ...], args: tuple[str, float]
 ) -> list[asyncpg.Record]:
-    """`jm_write` for a group with much text: the texts go first into a temporary table, a slice per
-    statement (the event loop runs between them), and the call reads them from there, in the same
-    transaction, so the group is still one commit and one version per user."""
+    """`jm_write` for a large group: its items go first into a temporary table, a slice per statement
+    (the event loop runs between them), and the call reads them from there, in the same transaction, so
+    the group is still one commit and one version per user."""
+    contents, metadata = columns[4], columns[5]
     async with conn.transaction():
         await conn.execute(_STAGE_TABLE)
         start = 0
         while start < len(contents):
             end, chars = start, 0
-            while end < len(contents) and (end == start or chars < STAGE_SLICE_CHARS):
+            while (
+                end < len(contents) and end - start < STAGE_SLICE_ITEMS and (end == start or chars < STAGE_SLICE_CHARS)
+            ):
                 chars += len(contents[end] or "") + len(metadata[end] or "")
                 end += 1
-            await conn.execute(_STAGE, list(range(start + 1, end + 1)), contents[start:end], metadata[start:end])
+            await conn.execute(_STAGE, list(range(start + 1, end + 1)), *(column[start:end] for column in columns))
             start = end
         rows: list[asyncpg.Record] = await conn.fetch(_WRITE_STAGED, *args)
         return rows

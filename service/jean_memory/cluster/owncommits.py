@@ -101,20 +101,23 @@ class OwnCommits:
         half way between two versions, and no catch-up writes older rows over the group's. False when the
         copy was let go of before the changes were in."""
         before: dict[str, Memory | None] = {}
+        built: list[Memory | None] = []
         for op, outcome in changes:
             if op.id not in before:
                 before[op.id] = space.records.get(op.id)
             if outcome.status == "deleted":
                 self._stm.remove(space, op.id)
+                built.append(None)
             else:
-                self._stm.put(space, _memory(space.user_id, op, outcome))
+                built.append(memory := _memory(space.user_id, op, outcome))
+                self._stm.put(space, memory)
             if slices.due():
                 await slices.next_slice()
                 if not self._stm.is_current(space):
                     return False
         space.cluster_version = version
         self._outcomes["applied"].inc()
-        texts = _new_texts(space.user_id, changes, before)
+        texts = _new_texts(space.user_id, changes, before, built)
         if texts:
             self._queue.claimed(len(texts))
         for start in range(0, len(texts), _VECTORS_PER_SLICE):
@@ -139,19 +142,26 @@ class OwnCommits:
 
 
 def _new_texts(
-    user_id: str, changes: Sequence[tuple[Op, Outcome]], before: dict[str, Memory | None]
+    user_id: str,
+    changes: Sequence[tuple[Op, Outcome]],
+    before: dict[str, Memory | None],
+    built: Sequence[Memory | None] | None = None,
 ) -> list[tuple[Memory, np.ndarray | None]]:
-    """The memories whose text this group set (their last state in it), with a vector computed already."""
+    """The memories whose text this group set (their last state in it), with a vector computed already
+    (`built`: each change's memory, when the caller made them already)."""
     last: dict[str, tuple[Memory, np.ndarray | None] | None] = {}
-    for op, outcome in changes:
+    for n, (op, outcome) in enumerate(changes):
         if outcome.status == "deleted":
             last[op.id] = None
-        elif outcome.status == "inserted" or (op.content is not None and _text_changed(op.id, outcome, before, last)):
-            last[op.id] = (_memory(user_id, op, outcome), op.vector if outcome.status == "inserted" else None)
+            continue
+        memory = built[n] if built is not None else None
+        if outcome.status == "inserted" or (op.content is not None and _text_changed(op.id, outcome, before, last)):
+            last[op.id] = (memory or _memory(user_id, op, outcome), op.vector if outcome.status == "inserted" else None)
         elif op.id in last and last[op.id] is not None:
             previous = last[op.id]
             assert previous is not None
-            last[op.id] = (_memory(user_id, op, outcome), previous[1])  # metadata only: the text still needs it
+            # metadata only: the text still needs its vector
+            last[op.id] = (memory or _memory(user_id, op, outcome), previous[1])
     return [t for t in last.values() if t is not None]
 
 
