@@ -18,7 +18,7 @@ import pytest
 
 from jean_memory_dev.drill import FAULTS, coverage, run, table
 from jean_memory_dev.drill.bounds import SLACK_S, Timing, deadman_bound_s, detection_bound_s, resolution_bound_s
-from jean_memory_dev.drill.faults import cluster, deadman, full_embedded
+from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded
 from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
 from jean_memory_dev.drill.report import DrillResult, markdown
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load
@@ -36,7 +36,7 @@ def test_every_alert_of_the_catalogue_has_a_drill() -> None:
 
 
 def test_faults_are_well_formed() -> None:
-    faults = [*FAULTS, *full_embedded(), *cluster(), deadman()]
+    faults = [*FAULTS, *full_embedded(), *cluster_faults(), deadman()]
     assert len({f.name for f in faults}) == len(faults)
     for fault in faults:
         assert fault.expect and fault.actions and fault.describe()
@@ -128,7 +128,7 @@ def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
     assert not is_flush_race(resolved_twice, waits), "two resolutions without a re-fire: a dedup failure"
 
 
-@pytest.mark.slow
+@pytest.mark.drill
 @pytest.mark.timeout(2400)  # minutes here (the embedded stack, then the cluster): past the 600 s default
 def test_fire_drill(tmp_path: Path) -> None:
     result = run(tmp_path / "drill", full=False, healthy_s=60)

@@ -319,8 +319,32 @@ class Monitoring:
             time.sleep(0.5)
 
     def start_prometheus(self) -> None:
+        """Start every Prometheus replica that is not running; the running ones reload their (rendered
+        again) configuration."""
         for prom in self.prometheus:
-            prom.start()
+            if prom.running:
+                prom.reload()
+            else:
+                prom.start()
+
+    def scrape(self, targets: Mapping[str, str]) -> None:
+        """Point the Prometheus replicas at `targets` (the scrape-target variables, as for `render`): a
+        monitoring shared by stacks started one after the other (the drill's embedded run, then its cluster)."""
+        self.render(targets)
+        self.start_prometheus()
+
+    def scrape_nothing(self, timeout_s: float = 30.0) -> None:
+        """Stop scraping any stack, and wait until every running Prometheus replica has dropped the targets
+        (its scrape manager applies a new target set up to 5 s after a reload): a stack taken down on purpose
+        then raises no alert (a target down, a canary failing)."""
+        self.scrape({})
+        own = {"prometheus", "alertmanager"}
+        deadline = time.monotonic() + timeout_s
+        for prom in (p for p in self.prometheus if p.running):
+            while prom.active_jobs() - own:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{prom.folder.name} still scrapes {sorted(prom.active_jobs() - own)}")
+                time.sleep(0.2)
 
     def stop(self) -> None:
         for prom in self.prometheus:
@@ -357,11 +381,14 @@ class NativeStack:
     #: `canary.interval_seconds`, the drill's with `fast`), scraped as its own job.
     canary: bool = False
     exporters: bool = False
+    #: A monitoring already started (its alerting at least) and shared with other stacks (the drill's):
+    #: `up()` points its Prometheus at this stack, `down()` points it away and leaves it running.
+    shared: Monitoring | None = None
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
         self.config = self.folder / "config"
-        self.monitoring = Monitoring(self.folder, self.ports, fast=self.fast, ha=self.ha)
+        self.monitoring = self.shared or Monitoring(self.folder, self.ports, fast=self.fast, ha=self.ha)
         self.receiver = self.monitoring.receiver
         self.alertmanager = self.monitoring.alertmanagers[0]
         self.prometheus = self.monitoring.prometheus[0]
@@ -397,7 +424,8 @@ class NativeStack:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.render()
         try:
-            self.monitoring.start_alerting()
+            if self.shared is None:
+                self.monitoring.start_alerting()
             for exporter in (self.node_exporter, self.blackbox):
                 if exporter:
                     exporter.start()
@@ -417,7 +445,8 @@ class NativeStack:
     ) -> dict[str, ReceiverProcess | AlertmanagerServer | ServiceProcess | PrometheusServer | CanaryProcess | Exporter]:
         canary = {"canary": self.canary_process} if self.canary else {}
         exporters = {e.folder.name: e for e in (self.node_exporter, self.blackbox) if e}
-        return {**self.monitoring.processes(), "service": self.service, **canary, **exporters}
+        monitoring = self.monitoring.processes() if self.shared is None else {}
+        return {**monitoring, "service": self.service, **canary, **exporters}
 
     def urls(self) -> dict[str, str]:
         exporters = {f"{e.folder.name} metrics": f"{e.url}/metrics" for e in (self.node_exporter, self.blackbox) if e}
@@ -431,10 +460,15 @@ class NativeStack:
         }
 
     def down(self) -> None:
-        """Stop what this object started, or (from another process) what pids.json records."""
+        """Stop what this object started, or (from another process) what pids.json records. A shared
+        monitoring stops scraping this stack first (nothing pages about a stack taken down on purpose) and
+        keeps running."""
+        if self.shared is not None and any(p.running for p in self.monitoring.prometheus):
+            self.monitoring.scrape_nothing()
         self.canary_process.stop()
         self.service.stop()
-        self.monitoring.stop()
+        if self.shared is None:
+            self.monitoring.stop()
         for exporter in (self.node_exporter, self.blackbox):
             if exporter:
                 exporter.stop()

@@ -460,6 +460,32 @@ class PrometheusServer:
         wait_http(f"{self.url}/-/ready", 60, self.proc)
         return self
 
+    def reload(self, timeout_s: float = 30.0) -> None:
+        """SIGHUP: read the configuration again (scrape targets, rules) without a restart, which would drop
+        its alerts' state; returns once the reload succeeded (`/api/v1/status/runtimeinfo`)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"{self.folder.name} is not running")
+        before = self._runtime()["lastConfigTime"]
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            info = self._runtime()
+            if info["lastConfigTime"] != before:
+                if not info["reloadConfigSuccess"]:
+                    raise RuntimeError(f"{self.folder.name}: the configuration did not reload; see its log")
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.folder.name} did not reload its configuration in {timeout_s:g} s")
+
+    def active_jobs(self) -> set[str]:
+        """The jobs of the targets it scrapes now."""
+        data = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"}, timeout=5).json()["data"]
+        return {t["labels"]["job"] for t in data["activeTargets"]}
+
+    def _runtime(self) -> dict[str, Any]:
+        info: dict[str, Any] = httpx.get(f"{self.url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]
+        return info
+
     def query(self, promql: str) -> list[dict[str, object]]:
         r = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
         r.raise_for_status()
