@@ -19,6 +19,7 @@ names the drill of every alert.
     model.py         what a fault is (actions, expected alerts, consequences), what an action may ask (Target)
     actions.py       admin faults, processes paused or killed, load shapes
     faults.py        the faults of each run
+    infrafaults.py   the full cluster run's faults of PostgreSQL and HAProxy
     coverage.py      which drill raises each alert of the catalogue, and why the others are not drilled
     bounds.py        detection, resolution and settle bounds, derived from the intervals
     runner.py        one stack under drill (DrillRun): the phases, composing the three parts below

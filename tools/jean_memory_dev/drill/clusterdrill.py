@@ -16,7 +16,7 @@ Drills, in order (the quick run: 1 and 3; the full run: all):
 4. The faults of `faults.cluster_faults()`: a stalling replica (coherence lag), and (full run) every replica's
    model failing (the embedding queue goes stale).
 5. (Full run, which also runs PostgreSQL with a synchronous standby and the node, postgres and blackbox
-   exporters) the faults of `infrastructure()`: the standby stopped (JeanMemoryPostgresDown), connections
+   exporters) the faults of `infrafaults.infrastructure()`: the standby stopped (JeanMemoryPostgresDown), connections
    held open past the threshold (JeanMemoryPostgresConnectionsNearLimit), HAProxy stopped while every
    replica is healthy (JeanMemoryProbeFailing).
 """
@@ -33,6 +33,7 @@ from typing import Any
 from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
 from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, cluster_faults
+from jean_memory_dev.drill.infrafaults import infrastructure
 from jean_memory_dev.drill.model import Expect, Fault, Target
 from jean_memory_dev.drill.observer import wait_for
 from jean_memory_dev.drill.report import DrillResult
@@ -40,8 +41,7 @@ from jean_memory_dev.drill.runner import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.mixin.boards import Mode
 from jean_memory_dev.nativestack import Monitoring
-from jean_memory_dev.pgconnections import HeldConnections
-from jean_memory_dev.processes import AlertmanagerServer, PostgresServer
+from jean_memory_dev.processes import AlertmanagerServer
 
 
 class DrillCluster(ClusterStack):
@@ -298,7 +298,7 @@ class ClusterDrill(DrillRun):
             self.two_replicas_killed()
             if self.full:
                 self.replica_maintenance()
-                for fault in (*cluster_faults(), *infrastructure(self)):
+                for fault in (*cluster_faults(), *infrastructure(self.stack)):
                     self.engine.run_fault(fault)
         finally:
             self.load.stop()
@@ -346,119 +346,6 @@ class _Revive:
 
     def describe(self) -> str:
         return "the monitoring killed meanwhile restarted at clear"
-
-
-class _StopStandby:
-    """PostgreSQL's synchronous standby stopped (`pg_ctl stop -m fast`): commits on the primary wait for it."""
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-
-    def _standby(self) -> PostgresServer:
-        assert self.drill is not None
-        standby = self.drill.stack.standby_server
-        if standby is None:
-            raise RuntimeError("the standby fault needs ClusterStack(standby=True): the full drill")
-        return standby
-
-    def inject(self, run: Target) -> None:
-        self._standby().stop()
-
-    def clear(self, run: Target) -> None:
-        self._standby().start()
-
-    def describe(self) -> str:
-        return "the synchronous standby stopped (pg_ctl stop -m fast); commits wait for it"
-
-
-class _HoldConnections:
-    """A client holding idle connections to the primary until 90 % of max_connections are in use."""
-
-    RATIO = 0.9
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-        self.held: HeldConnections | None = None
-
-    def inject(self, run: Target) -> None:
-        assert self.drill is not None
-        self.held = HeldConnections(self.drill.stack.postgres.url).fill_to(self.RATIO)
-
-    def clear(self, run: Target) -> None:
-        if self.held is not None:
-            self.held.close()
-
-    def describe(self) -> str:
-        return f"idle connections held open until {self.RATIO:.0%} of the primary's max_connections are in use"
-
-
-class _StopHaproxy:
-    """HAProxy stopped: every replica healthy and scraped, none reachable through the front door."""
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-
-    def inject(self, run: Target) -> None:
-        assert self.drill is not None
-        self.drill.stack.haproxy.stop()
-
-    def clear(self, run: Target) -> None:
-        assert self.drill is not None
-        self.drill.stack.haproxy.start()
-        self.drill.stack.haproxy.wait_servers("UP")
-
-    def describe(self) -> str:
-        return "HAProxy stopped while every replica stays healthy"
-
-
-#: The postgres job's scrape interval in the drill's timing (nativestack.timing) and the exporter's retry.
-_PG_SCRAPE_S = 3.0 + 1.0
-
-
-def infrastructure(drill: ClusterDrill | None = None) -> tuple[Fault, ...]:
-    """The full cluster drill's faults of what the service stands on (`drill` None: for `faults.coverage()`,
-    which reads only the names and expectations)."""
-    writes_wait = frozenset(
-        a.value
-        for a in (
-            Alert.HIGH_LATENCY,
-            Alert.HIGH_ERROR_RATE,
-            Alert.AVAILABILITY_BUDGET_BURN,
-            Alert.LATENCY_BUDGET_BURN,
-            Alert.CREATION_LATENCY_HIGH,
-            Alert.TOO_FEW_REPLICAS_READY,
-            Alert.PROBE_FAILING,
-            Alert.LTM_UNREACHABLE,
-            Alert.EMBED_QUEUE_STALE,
-            Alert.ADMISSION_REJECTING,
-        )
-    )
-    scrape = (_PG_SCRAPE_S, "the postgres job is scraped every 3 s; the exporter takes ~1 s to see a server away")
-    return (
-        Fault(
-            "standby_stopped",
-            (_StopStandby(drill),),
-            (Expect.of(Alert.POSTGRES_DOWN),),
-            # Synchronous replication: every commit waits for the standby, so adds stall until it is back.
-            writes_wait,
-            onset={Alert.POSTGRES_DOWN: scrape},
-            recovery={Alert.POSTGRES_DOWN: scrape},
-        ),
-        Fault(
-            "connections_exhausted",
-            (_HoldConnections(drill),),
-            (Expect.of(Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT),),
-            # The replicas' pools cannot grow past what is left.
-            frozenset(a.value for a in (Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN)),
-            onset={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
-            recovery={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
-        ),
-        Fault(
-            "front_door_gone",
-            (_StopHaproxy(drill),),
-            (Expect.of(Alert.PROBE_FAILING),),
-        ),
-    )
 
 
 def _amtool(am: AlertmanagerServer, *args: str) -> str:

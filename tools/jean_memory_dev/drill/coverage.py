@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jean_memory_dev.drill.clusterdrill import infrastructure
 from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded, quick
+from jean_memory_dev.drill.infrafaults import infrastructure
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert
 
 

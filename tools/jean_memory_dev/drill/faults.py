@@ -115,7 +115,11 @@ def deadman() -> Fault:
 
 def full_embedded() -> tuple[Fault, ...]:
     """The embedded service's other alerts, each with a fault or load shape of its own."""
-    shuttle_stale_s, _ = _thresholds()
+    return quality_faults() + budget_faults() + resource_faults() + embedding_faults()
+
+
+def quality_faults() -> tuple[Fault, ...]:
+    """Ranking and retrieval degraded: the model's vectors made noise."""
     return (
         Fault(
             "embedding_noise",
@@ -163,6 +167,12 @@ def full_embedded() -> tuple[Fault, ...]:
                 Alert.RECALL_BUDGET_BURN: (golden.INTERVAL_S, "the next replay of the golden set"),
             },
         ),
+    )
+
+
+def budget_faults() -> tuple[Fault, ...]:
+    """Errors and refusals within a ticket's pace: a slow burn, an oversized client."""
+    return (
         Fault(
             "slow_burn",
             (
@@ -189,6 +199,13 @@ def full_embedded() -> tuple[Fault, ...]:
             (Expect.of(Alert.ADMISSION_REJECTING),),
             _names(Alert.OPERATION_BUDGET_BURN),
         ),
+    )
+
+
+def resource_faults() -> tuple[Fault, ...]:
+    """What the service stands on: CPU, the long-term store, its process, its short-term tier's budget."""
+    shuttle_stale_s, _ = _thresholds()
+    return (
         # Half the time stopped: by this point of the drill the load alone needs 0.25 to 0.28 CPU-seconds a
         # second (the full drill of 07:32), so the 150-of-200 ms stall of earlier runs (a quarter of the time
         # running) left no room at all: in two of four runs the queue grew until scrapes timed out for 80 s
@@ -263,6 +280,12 @@ def full_embedded() -> tuple[Fault, ...]:
             },
             recovery={Alert.STM_NEAR_BUDGET: (10.0, "the filler user is forgotten and the tier releases it")},
         ),
+    )
+
+
+def embedding_faults() -> tuple[Fault, ...]:
+    """The model slowed past its thresholds: throttled, then stalled past the canary's timeout."""
+    return (
         # Every embedding call 1 s longer (a throttled model): a round's search needs its query's vector and its
         # memory's, one or two batches, so every round's time to searchable is 1 to 2 s, past the 1 s threshold
         # by construction, and the SLO on it burns at a page's rate. The model still embeds ~64 texts a second
