@@ -26,7 +26,7 @@ import pytest
 
 from jean_memory_dev.exporters import BlackboxExporter, NodeExporter, PostgresExporter
 from jean_memory_dev.mixin import INFRASTRUCTURE_METRICS, Alert, load
-from jean_memory_dev.nativestack import render_monitoring
+from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.pgconnections import HeldConnections
 from jean_memory_dev.processes import (
     AlertmanagerServer,

@@ -50,7 +50,7 @@ def test_the_quick_faults_keep_their_bounds_formula() -> None:
     """The formula the quick drill has always had (the original five, and the blocked loop since): rate window
     + for + scrape + 2 evaluations + group_wait + group_interval + 10 s; resolution: rate window + 2
     evaluations + group_interval + 10 s. (With the HA pair, group_interval is 10 s instead of 2 s: see
-    nativestack.timing; group_wait is 1.5 s, half an evaluation off Prometheus's sends: see
+    monitoringconfig.timing; group_wait is 1.5 s, half an evaluation off Prometheus's sends: see
     alerts/alertmanager.yml.)"""
     t = Timing.fast()
     assert (t.scrape, t.evaluation, t.group_wait, t.group_interval) == (1, 1, 1.5, 10)

@@ -39,7 +39,7 @@ import httpx
 
 from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter, PostgresExporter
-from jean_memory_dev.nativestack import render_monitoring
+from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
     AlertmanagerServer,

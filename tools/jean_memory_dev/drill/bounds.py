@@ -26,7 +26,7 @@ from jean_memory_dev.mixin import BURN_ALERTS, Alert, Context, Severity, Variant
 from jean_memory_dev.mixin.catalogue import AlertRule
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.mixin.rules import catalogue_rules
-from jean_memory_dev.nativestack import FAST_PEER_TIMEOUT, FAST_RESEND_DELAY, deadman_after_s, timing
+from jean_memory_dev.monitoringconfig import FAST_PEER_TIMEOUT, FAST_RESEND_DELAY, deadman_after_s, timing
 
 #: Scheduling slack on a busy 2-core VM, added to every bound.
 SLACK_S = 10.0
@@ -34,7 +34,7 @@ SLACK_S = 10.0
 
 @dataclass(frozen=True)
 class Timing:
-    """The drill stack's intervals, in seconds (from `nativestack.timing(fast=True)`)."""
+    """The drill stack's intervals, in seconds (from `monitoringconfig.timing(fast=True)`)."""
 
     scrape: float
     evaluation: float

@@ -74,7 +74,7 @@ class _StopHaproxy:
         return "HAProxy stopped while every replica stays healthy"
 
 
-#: The postgres job's scrape interval in the drill's timing (nativestack.timing) and the exporter's retry.
+#: The postgres job's scrape interval in the drill's timing (monitoringconfig.timing) and the exporter's retry.
 _PG_SCRAPE_S = 3.0 + 1.0
 
 
