@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from jean_memory_dev.drill import FAULTS, coverage, run, table
-from jean_memory_dev.drill.bounds import SLACK_S, Timing, deadman_bound_s, detection_bound_s, resolution_bound_s
+from jean_memory_dev.drill.bounds import (
+    SLACK_S,
+    Timing,
+    deadman_bound_s,
+    detection_bound_s,
+    resolution_bound_s,
+    settle_s,
+)
 from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded
 from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
 from jean_memory_dev.drill.report import DrillResult, markdown
@@ -87,6 +94,19 @@ def test_burn_bounds_follow_the_windows() -> None:
     assert resolution_bound_s(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL) == 30 + 2 + t.group_interval + SLACK_S
     with pytest.raises(ValueError):
         detection_bound_s(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL, burn=3.0)  # never pages
+
+
+def test_settle_follows_the_alerts_a_fault_can_raise() -> None:
+    """After a fault, the drill waits the rate window plus the longest `for` of the alerts that fault can raise
+    (what it expects and its consequences; burn alerts aside: the drill waits for their pages to clear), not
+    the longest `for` of the whole catalogue."""
+    rate = duration_seconds(load().windows.fast.rate)
+    assert settle_s() == rate + 10 + 2  # every alert: the longest `for` of the fast rules is 10 s
+    flags = next(f for f in FAULTS if f.name == "flags")
+    assert settle_s(flags.allowed) == rate + 10 + 2  # JeanMemoryLowCacheHitRate waits 10 s
+    assert settle_s({Alert.LTM_UNREACHABLE.value, Alert.TELEMETRY_PIPELINE_BROKEN.value}) == rate + 5 + 2
+    assert settle_s(deadman().allowed) == rate + 2  # the dead man's switch is no rule of Prometheus's
+    assert settle_s({Alert.AVAILABILITY_BUDGET_BURN.value}) == rate + 2
 
 
 def test_dead_mans_switch_bound() -> None:
