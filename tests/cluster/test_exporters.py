@@ -26,7 +26,7 @@ import pytest
 
 from jean_memory_dev.exporters import BlackboxExporter, NodeExporter, PostgresExporter
 from jean_memory_dev.mixin import INFRASTRUCTURE_METRICS, Alert, load
-from jean_memory_dev.nativestack import render_monitoring
+from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.pgconnections import HeldConnections
 from jean_memory_dev.processes import (
     AlertmanagerServer,
@@ -252,7 +252,7 @@ def test_the_native_cluster_runs_the_exporters_and_their_boards_draw(tmp_path: P
     import math
 
     from jean_memory_dev.cluster import ClusterPorts, ClusterStack
-    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.drill.dashcheck import with_all_selected
     from jean_memory_dev.mixin.boards import EXPORTER_BOARDS
     from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 

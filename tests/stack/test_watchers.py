@@ -63,7 +63,7 @@ def test_every_query_of_the_monitoring_board_draws(monitoring: Monitoring) -> No
     import json
     import math
 
-    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.drill.dashcheck import with_all_selected
     from jean_memory_dev.mixin.boards import MONITORING
     from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 

@@ -5,8 +5,9 @@ reference docs, all generated from one typed config (`alerts/thresholds.yaml`) a
     context.py    the config seen from one variant, its values by name for `${name}` templates
     catalogue.py  every alert as a typed constant (how to add one: see its docstring)
     slos.py       the SLOs by name, and the series every SLO is recorded under (burn rates, period, metadata)
+    promql.py     the PromQL builders the rules, the dashboards and the drill share
     rules.py      recording and alert rules, production and the drill's fast copy
-    promtool.py   a firing and a silent promtool case per alert
+    promtool/     a firing and a silent promtool case per alert
     runbooks.py   runbooks from the Markdown templates in alerts/runbooks/templates/
     boards.py     dashboard uids and titles; dashboards/ the grafanalib modules
     links.py      each alert's link to the dashboard panel that answers it

@@ -35,7 +35,7 @@ from grafanalib.core import (
 from jean_memory_dev.mixin.boards import Board
 from jean_memory_dev.mixin.config import load
 from jean_memory_dev.mixin.context import Context
-from jean_memory_dev.mixin.rules import HTTP, api
+from jean_memory_dev.mixin.promql import HTTP, api
 
 CONFIG = load()
 PRODUCTION = Context(CONFIG)

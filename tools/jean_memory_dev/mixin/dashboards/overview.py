@@ -19,7 +19,7 @@ from jean_memory_dev.mixin.dashboards.common import (
     target,
     timeseries,
 )
-from jean_memory_dev.mixin.rules import cache_hit_ratio, error_ratio, operations_rate
+from jean_memory_dev.mixin.promql import cache_hit_ratio, error_ratio, operations_rate
 
 dashboard = make_dashboard(
     boards.OVERVIEW,

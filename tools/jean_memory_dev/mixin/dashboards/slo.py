@@ -7,7 +7,7 @@ design (`slos.JOB_LEVEL_RECORDS`; the canary is no replica): the replica filter 
 
 from jean_memory_dev.mixin import Alert, boards
 from jean_memory_dev.mixin.dashboards.common import PRODUCTION, SEL, SLO, make_dashboard, row, target, timeseries
-from jean_memory_dev.mixin.rules import canary_searchable_p99, slo_error_ratio, slo_slow_ratio
+from jean_memory_dev.mixin.promql import canary_searchable_p99, slo_error_ratio, slo_slow_ratio
 from jean_memory_dev.mixin.slos import (
     BUDGET_REMAINING,
     CANARY_ROUNDS,

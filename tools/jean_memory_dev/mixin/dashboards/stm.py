@@ -3,7 +3,7 @@
 
 from jean_memory_dev.mixin import boards
 from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, T, make_dashboard, quantiles, target, timeseries
-from jean_memory_dev.mixin.rules import cache_hit_ratio
+from jean_memory_dev.mixin.promql import cache_hit_ratio
 
 dashboard = make_dashboard(
     boards.STM,
