@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,6 +43,7 @@ from jean_memory_dev.drill.report import DrillResult
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load, runbook_url
 from jean_memory_dev.mixin.boards import EXPORTER_BOARDS, Mode, applies, board_of
 from jean_memory_dev.mixin.config import duration_seconds
+from jean_memory_dev.mixin.grafana import Request, as_sent
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 from jean_memory_dev.perf.workload import LOAD_QUERIES, query_pool
 from jean_memory_dev.processes import AlertmanagerServer, PrometheusServer, ReceiverProcess
@@ -53,13 +54,25 @@ ADMIN_TOKEN = "drill-admin-token-0123456789"  # a throwaway stack's token, never
 BURN_TICKETS = frozenset((a.value, Severity.WARNING.value) for a in BURN_ALERTS)
 
 
+def sent(board: dict[str, Any], expr: str) -> Request:
+    """A panel's query as Grafana sends it to the drill's Prometheus (scraped every `Timing.fast().scrape`, the
+    datasource's scrape interval) with every template variable of its dashboard on All (the variable's
+    `allValue`, `.*`: every replica, and series without the label) and `$__rate_interval` computed as
+    Grafana does for the board's default range (`mixin/dashboards/grafana.py`)."""
+    return as_sent(board, expr, Timing.fast().scrape)
+
+
 def with_all_selected(board: dict[str, Any], expr: str) -> str:
-    """A panel's query as Grafana sends it with every template variable of its dashboard on All (the
-    variable's `allValue`, `.*`: every replica, and series without the label)."""
-    variables = sorted(board.get("templating", {}).get("list", []), key=lambda v: -len(v["name"]))
-    for variable in variables:
-        expr = expr.replace(f"${variable['name']}", variable.get("allValue") or ".*")
-    return expr
+    """The text of `sent()`: what promtool parses."""
+    return sent(board, expr).expr
+
+
+def draws(prom: PrometheusServer, request: Request) -> bool:
+    """Whether the panel draws anything over its board's default range: a finite point (NaN draws nothing)
+    in any series of the range query Grafana sends."""
+    end = time.time()
+    result = prom.query_range(request.expr, end - request.range_seconds, end, request.step_seconds)
+    return any(math.isfinite(float(v)) for r in result for _, v in cast(list[list[Any]], r["values"]))
 
 
 def without_offsets(expr: str) -> str:
@@ -278,17 +291,18 @@ class DrillRun:
             self.fail(f"healthy load: {broken} fired and their figures failed over the whole {seconds:.0f} s window")
 
     def check_dashboards(self) -> None:
-        """Every panel query that applies to this mode returns data (a finite value: NaN draws nothing) from
-        this Prometheus, as Grafana sends it with every variable on All. Skipped: the collector's own panels
-        (no collector runs natively), panels of the other mode (`mixin.boards.applies`) and, where the run has
-        no exporters, their boards; Trends queries are checked as of now."""
+        """Every panel query that applies to this mode draws (a finite point over the board's range: NaN draws
+        nothing) from this Prometheus, as Grafana sends it with every variable on All (`sent()`). Skipped: the
+        collector's own panels (no collector runs natively), panels of the other mode (`mixin.boards.applies`)
+        and, where the run has no exporters, their boards; Trends queries are checked as of now."""
         checked, empty, skipped, other_mode, no_exporters = 0, [], set(), set(), set()
         for path in sorted(DASHBOARDS_JSON.glob("*.json")):
             board = json.loads(path.read_text())
             for panel in board["panels"]:
                 for target in panel.get("targets", []):
                     where = f"{path.stem} / {panel['title']}"
-                    expr = without_offsets(with_all_selected(board, target["expr"]))
+                    request = sent(board, without_offsets(target["expr"]))
+                    expr = request.expr
                     if "otelcol_" in expr:
                         skipped.add(where)
                         continue
@@ -299,7 +313,7 @@ class DrillRun:
                         no_exporters.add(where)
                         continue
                     checked += 1
-                    if not any(math.isfinite(float(r["value"][1])) for r in self.query(expr)):
+                    if not draws(self.live_prometheus()[0], request):
                         empty.append(f"{where}: {expr}")
         self.result.runs[self.mode]["dashboards"] = {
             "queries": checked,
