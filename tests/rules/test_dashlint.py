@@ -203,3 +203,39 @@ def test_the_rate_interval_is_grafanas() -> None:
     sent = as_sent(good_board(), good_board()["panels"][1]["targets"][0]["expr"], 15)
     assert sent.expr == 'sum(rate(x_total{code="5xx", instance=~".*"}[60s]))'
     assert (sent.range_seconds, sent.step_seconds) == (3600, 15)
+
+
+def test_a_board_with_log_panels_built_from_the_shared_helpers_passes() -> None:
+    """How an Errors board with a Loki panel complies: `make_dashboard(..., variables=[loki_variable()])` and
+    `logs()` beside the Prometheus panels."""
+    from jean_memory_dev.mixin.dashboards import to_json
+    from jean_memory_dev.mixin.dashboards.common import (
+        RATE,
+        SEL,
+        logs,
+        loki_variable,
+        make_dashboard,
+        target,
+        timeseries,
+    )
+
+    board = boards.Board("jm-probe-logs", "Jean Memory / Probe logs", "Errors and their log lines.")
+    built = make_dashboard(
+        board,
+        [
+            timeseries(
+                "Errors by type",
+                [target(f"sum by (type) (rate(jm_errors_total{{{SEL}}}[{RATE}]))", "{{type}}")],
+                (0, 0, 24, 8),
+                "ops",
+                description="Errors per second by type.",
+            ),
+            logs(
+                "Latest errors", '{service_name="jean-memory"} | json | level="ERROR"', (0, 8, 24, 8), "Newest first."
+            ),
+        ],
+        variables=[loki_variable()],
+    )
+    data = json.loads(to_json(built))
+    assert lint(data) == []
+    assert {v["name"]: v["query"] for v in data["templating"]["list"]}["loki"] == "loki"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from jean_memory.telemetry.metrics import metric_docs
-from jean_memory_dev.drill.base import with_all_selected
+from jean_memory_dev.drill.base import draws, sent, with_all_selected
 from jean_memory_dev.mixin import layout, load
 from jean_memory_dev.mixin.generate import outputs, problems
 from jean_memory_dev.processes import PrometheusServer
@@ -170,6 +170,15 @@ def test_prometheus_parses_every_rule_expression(prometheus: PrometheusServer) -
     assert not errors, errors
 
 
+def test_draws_tells_a_blank_panel_from_one_that_draws(prometheus: PrometheusServer) -> None:
+    """The drill's check (`drill.base.draws`), a range query over the board's range as Grafana sends it, is not
+    vacuous: a query over a series nobody exports draws nothing, NaN draws nothing, a constant draws."""
+    board = json.loads(DASHBOARDS[0].read_text())
+    assert draws(prometheus, sent(board, "vector(1)"))
+    assert not draws(prometheus, sent(board, "rate(no_such_series_total[$__rate_interval])"))
+    assert not draws(prometheus, sent(board, "vector(NaN)"))
+
+
 def test_prometheus_parses_every_dashboard_query(prometheus: PrometheusServer) -> None:
     errors = [(d, p, err) for d, p, expr in sent_exprs() if (err := parse_error(prometheus, expr))]
     assert not errors, errors
@@ -214,8 +223,8 @@ def test_every_dashboard_metric_exists() -> None:
         "version",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
-    for dash, panel, sent in sent_exprs():
-        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(sent))
+    for dash, panel, text in sent_exprs():
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(text))
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
             if token in words or token in records or re.fullmatch(r"e|\d+", token):
                 continue

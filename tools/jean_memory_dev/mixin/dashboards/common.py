@@ -35,6 +35,7 @@ from grafanalib.core import (
     Dashboard,
     DashboardLink,
     GridPos,
+    Logs,
     Panel,
     RowPanel,
     Stat,
@@ -106,6 +107,33 @@ class DatasourceVariable(Template):
 def datasource_variable() -> Template:
     """Which Prometheus the board reads: any Prometheus datasource, opened on the provisioned one."""
     return DatasourceVariable(name=DATASOURCE, label="Prometheus", query="prometheus", default=PROVISIONED_PROMETHEUS)
+
+
+#: The Loki datasource variable a board with log panels adds (`make_dashboard(..., variables=[loki_variable()])`)
+#: and its panels read; the lint accepts Loki panels and leaves their LogQL windows alone.
+LOKI_VARIABLE = "loki"
+LOKI = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
+
+
+def loki_variable(provisioned: str = "loki") -> Template:
+    """Which Loki a board's log panels read, opened on the provisioned one (its uid)."""
+    variable = DatasourceVariable(name=LOKI_VARIABLE, label="Loki", query="loki", default=provisioned)
+    return variable
+
+
+def logs(title: str, expr: str, pos: tuple[int, int, int, int], description: str) -> Logs:
+    """A log panel over LogQL from the Loki variable: the newest lines first, with their labels."""
+    x, y, w, h = pos
+    return Logs(
+        title=title,
+        dataSource=LOKI,
+        targets=[Target(expr=expr, refId="A", datasource=LOKI)],
+        gridPos=GridPos(h=h, w=w, x=x, y=y),
+        description=description,
+        showTime=True,
+        wrapLogMessages=True,
+        enableLogDetails=True,
+    )
 
 
 class ReplicaVariable(Template):
@@ -249,9 +277,11 @@ def make_dashboard(
     tags: Sequence[str] = (TAG,),
     refresh: str = "10s",
     since: str = "now-1h",
+    variables: Sequence[Template] = (),
 ) -> Dashboard:
-    """A dashboard with the datasource and replica variables, its description, links and annotations, UTC,
-    panel descriptions completed from the catalogue, panel ids assigned: how every dashboard is made."""
+    """A dashboard with the datasource and replica variables (then `variables`, such as `loki_variable()`), its
+    description, links and annotations, UTC, panel descriptions completed from the catalogue, panel ids
+    assigned: how every dashboard is made."""
     for panel in panels:
         if not isinstance(panel, RowPanel):
             complete(board, panel)
@@ -263,7 +293,7 @@ def make_dashboard(
         timezone="utc",
         refresh=refresh,
         time=Time(since, "now"),
-        templating=Templating([datasource_variable(), replica_variable()]),
+        templating=Templating([datasource_variable(), replica_variable(), *variables]),
         annotations=board_annotations(),
         links=board_links(),
         panels=list(panels),
