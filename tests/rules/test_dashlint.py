@@ -171,6 +171,14 @@ def test_a_loki_panel_is_accepted() -> None:
     assert lint(board, RUNBOOKS) == []
 
 
+def test_a_text_panel_needs_no_datasource_but_a_description() -> None:
+    board = good_board()
+    board["panels"].append({"type": "text", "title": "How to read this board", "description": "Read me first."})
+    assert lint(board, RUNBOOKS) == []
+    board["panels"][-1]["description"] = ""
+    assert lint(board, RUNBOOKS) == ["probe (Probe board) / panel 'How to read this board': no description"]
+
+
 def test_a_tempo_panel_is_not_prometheus() -> None:
     board = good_board()
     board["panels"][1]["datasource"] = {"type": "tempo", "uid": "tempo"}

@@ -141,8 +141,8 @@ def lint(
         where = f"{name} / panel {title!r}"
         if not str(panel.get("description", "")).strip():
             problems.append(f"{where}: no description")
-        if problem := _datasource_problem(board, panel.get("datasource")):
-            problems.append(f"{where}: {problem}")
+        if panel.get("targets") and (problem := _datasource_problem(board, panel.get("datasource"))):
+            problems.append(f"{where}: {problem}")  # a panel that queries nothing (text) reads no datasource
         for target in panel.get("targets", []):
             datasource = target.get("datasource", panel.get("datasource"))
             if problem := _datasource_problem(board, datasource):

@@ -86,7 +86,8 @@ ALERTMANAGER = {"type": "alertmanager", "uid": "alertmanager"}
 
 
 class DatasourceVariable(Template):
-    """A datasource variable (`type: datasource`): grafanalib writes query variables only."""
+    """A datasource variable (`type: datasource`): grafanalib writes query variables only. It opens on the
+    datasource `default` (a uid), shown by its label, which is the provisioned datasource's name."""
 
     def to_json_data(self) -> dict[str, Any]:
         return {
@@ -94,7 +95,7 @@ class DatasourceVariable(Template):
             "label": self.label,
             "type": "datasource",
             "query": self.query,
-            "current": {"selected": True, "text": "Prometheus", "value": self.default},
+            "current": {"selected": True, "text": self.label, "value": self.default},
             "hide": 0,
             "includeAll": False,
             "multi": False,
@@ -117,8 +118,7 @@ LOKI = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
 
 def loki_variable(provisioned: str = "loki") -> Template:
     """Which Loki a board's log panels read, opened on the provisioned one (its uid)."""
-    variable = DatasourceVariable(name=LOKI_VARIABLE, label="Loki", query="loki", default=provisioned)
-    return variable
+    return DatasourceVariable(name=LOKI_VARIABLE, label="Loki", query="loki", default=provisioned)
 
 
 def logs(title: str, expr: str, pos: tuple[int, int, int, int], description: str) -> Logs:
