@@ -172,7 +172,6 @@ def board_annotations() -> Annotations:
             "expr": expr,
             "iconColor": color,
             "name": name,
-            "step": "$__interval",
             "tagKeys": tags,
             "titleFormat": title,
             "useValueForTime": False,
