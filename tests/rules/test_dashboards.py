@@ -48,11 +48,15 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS_JSON.glob("*.json"))}
 
 
-def queries() -> Iterator[tuple[str, str, str]]:
+def queries(annotations: bool = False) -> Iterator[tuple[str, str, str]]:
+    """Every panel query (and, asked, every annotation's) as (uid, panel or annotation, expr)."""
     for uid, board in dashboards().items():
         for panel in board["panels"]:
             for target in panel.get("targets", []):
                 yield uid, panel["title"], target["expr"]
+        if annotations:
+            for a in board["annotations"]["list"]:
+                yield uid, f"annotation {a['name']}", a["expr"]
 
 
 def panels(uid: str) -> dict[str, dict[str, Any]]:
@@ -158,7 +162,7 @@ def test_the_drills_queries_are_valid_promql(tmp_path: Path) -> None:
     """The drill runs each query with every variable on All: nothing of Grafana's may be left, and
     promtool must parse what remains (each query wrapped as a rule)."""
     rules = []
-    for i, (uid, title, expr) in enumerate(queries()):
+    for i, (uid, title, expr) in enumerate(queries(annotations=True)):
         sent = with_all_selected(dashboards()[uid], expr)
         assert "$" not in sent, f"{uid} / {title}: {sent}"
         rules.append({"record": f"dashboard:query:{i}", "expr": sent})

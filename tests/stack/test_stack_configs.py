@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from jean_memory.telemetry.metrics import metric_docs
+from jean_memory_dev.drill.dashcheck import draws, sent, with_all_selected
 from jean_memory_dev.mixin import layout, load
 from jean_memory_dev.mixin.generate import outputs, problems
 from jean_memory_dev.processes import PrometheusServer
@@ -32,10 +33,22 @@ DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
 
 def dashboard_exprs() -> Iterator[tuple[str, str, dict]]:
+    """Every query of every panel, then every annotation's, as `(uid, where, target)`."""
     for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
             for t in panel.get("targets", []):
                 yield path.stem, panel["title"], t
+        for a in board["annotations"]["list"]:
+            if "expr" in a:
+                yield path.stem, f"annotation {a['name']}", a
+
+
+def sent_exprs() -> Iterator[tuple[str, str, str]]:
+    """The queries as Grafana sends them (`$__rate_interval` computed, variables on All), as the drill does."""
+    boards = {p.stem: json.loads(p.read_text()) for p in DASHBOARDS}
+    for uid, where, t in dashboard_exprs():
+        yield uid, where, with_all_selected(boards[uid], t["expr"])
 
 
 def rule_exprs() -> Iterator[str]:
@@ -157,8 +170,17 @@ def test_prometheus_parses_every_rule_expression(prometheus: PrometheusServer) -
     assert not errors, errors
 
 
+def test_draws_tells_a_blank_panel_from_one_that_draws(prometheus: PrometheusServer) -> None:
+    """The drill's check (`drill.dashcheck.draws`), a range query over the board's range as Grafana sends it, is not
+    vacuous: a query over a series nobody exports draws nothing, NaN draws nothing, a constant draws."""
+    board = json.loads(DASHBOARDS[0].read_text())
+    assert draws(prometheus, sent(board, "vector(1)"))
+    assert not draws(prometheus, sent(board, "rate(no_such_series_total[$__rate_interval])"))
+    assert not draws(prometheus, sent(board, "vector(NaN)"))
+
+
 def test_prometheus_parses_every_dashboard_query(prometheus: PrometheusServer) -> None:
-    errors = [(d, p, err) for d, p, t in dashboard_exprs() if (err := parse_error(prometheus, t["expr"]))]
+    errors = [(d, p, err) for d, p, expr in sent_exprs() if (err := parse_error(prometheus, expr))]
     assert not errors, errors
 
 
@@ -196,10 +218,13 @@ def test_every_dashboard_metric_exists() -> None:
         "mode",
         "rule_group",
         "integration",
+        "changes",  # the annotations: restarts and deploys
+        "unless",
+        "version",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
-    for dash, panel, t in dashboard_exprs():
-        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(t["expr"]))
+    for dash, panel, text in sent_exprs():
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(text))
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
             if token in words or token in records or re.fullmatch(r"e|\d+", token):
                 continue
@@ -247,9 +272,16 @@ def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     assert {"prometheus", "tempo", "alertmanager"} <= set(uids)
     prom = uids["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]
     assert prom == {"name": "trace_id", "datasourceUid": "tempo"}, "exemplars link to Tempo"
+    template = (ROOT / "prometheus/prometheus.yml").read_text()
+    scrape = re.search(r"scrape_interval: \$\{PROM_SCRAPE_INTERVAL:-(\w+)\}", template)
+    assert scrape and uids["prometheus"]["jsonData"]["timeInterval"] == scrape[1], "Grafana knows the scrape interval"
     assert uids["tempo"]["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    for path in DASHBOARDS:
+        variable = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}["datasource"]
+        assert variable["type"] == "datasource" and variable["query"] == "prometheus", path.stem
+        assert variable["current"]["value"] == "prometheus", f"{path.stem} opens on the provisioned Prometheus"
     for dash, panel, t in dashboard_exprs():
-        assert t["datasource"]["uid"] in uids, (dash, panel)
+        assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, (dash, panel)
     overview = json.loads((ROOT / "dashboards/json/jm-overview.json").read_text())
     panels = {p["title"]: p for p in overview["panels"]}
     for title in ("Memory creation latency", "Search latency"):

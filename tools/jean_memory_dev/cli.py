@@ -200,6 +200,7 @@ DELEGATED = {
     "cluster": "jean_memory_dev.cluster",
     "coherence": "jean_memory_dev.coherence.longform",
     "generate": "jean_memory_dev.mixin.generate",
+    "dashlint": "jean_memory_dev.mixin.dashlint",
 }
 
 

@@ -79,6 +79,14 @@ class PrometheusServer:
         result: list[dict[str, object]] = r.json()["data"]["result"]
         return result
 
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, object]]:
+        """A range query (what Grafana sends for a time series): each series with its `values`."""
+        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        r = httpx.get(f"{self.url}/api/v1/query_range", params=params, timeout=30)
+        r.raise_for_status()
+        result: list[dict[str, object]] = r.json()["data"]["result"]
+        return result
+
     def stop(self) -> None:
         stop_group(self.proc)
 
