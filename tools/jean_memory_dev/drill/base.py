@@ -53,13 +53,17 @@ ADMIN_TOKEN = "drill-admin-token-0123456789"  # a throwaway stack's token, never
 BURN_TICKETS = frozenset((a.value, Severity.WARNING.value) for a in BURN_ALERTS)
 
 
+#: Grafana's `$__rate_interval` as the drill fills it: the window the other panels' queries use.
+RATE_INTERVAL = load().windows.production.rate
+
+
 def with_all_selected(board: dict[str, Any], expr: str) -> str:
     """A panel's query as Grafana sends it with every template variable of its dashboard on All (the
     variable's `allValue`, `.*`: every replica, and series without the label)."""
     variables = sorted(board.get("templating", {}).get("list", []), key=lambda v: -len(v["name"]))
     for variable in variables:
         expr = expr.replace(f"${variable['name']}", variable.get("allValue") or ".*")
-    return expr
+    return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
 def without_offsets(expr: str) -> str:
@@ -289,7 +293,7 @@ class DrillRun:
                 for target in panel.get("targets", []):
                     where = f"{path.stem} / {panel['title']}"
                     expr = without_offsets(with_all_selected(board, target["expr"]))
-                    if "otelcol_" in expr:
+                    if "otelcol_" in expr or target["datasource"]["type"] == "loki":  # compose only
                         skipped.add(where)
                         continue
                     if not applies(board_of(path.stem), panel["title"], self.mode):

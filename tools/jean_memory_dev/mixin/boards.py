@@ -46,8 +46,9 @@ HOST = Board("jm-host", "Jean Memory / Host")
 POSTGRES = Board("jm-postgres", "Jean Memory / PostgreSQL")
 PROBES = Board("jm-probes", "Jean Memory / Probes")
 MONITORING = Board("jm-monitoring", "Jean Memory / Monitoring")
+ERRORS = Board("jm-errors", "Jean Memory / Errors")
 
-BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY, HOST, POSTGRES, PROBES, MONITORING)
+BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY, HOST, POSTGRES, PROBES, MONITORING, ERRORS)
 
 #: Boards drawn from the exporters (node, postgres, blackbox): empty where a stack runs none of them (the
 #: quick drill's stacks; the full cluster drill and `make cluster` run them).
