@@ -441,7 +441,8 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Share of requests traced; a caller's `traceparent` is continued, but its sampled flag is "
-        "obeyed only with `JM_TRACE_TRUST_PARENT`.",
+        "obeyed only with `JM_TRACE_TRUST_PARENT`. 1.0 where a collector tail-samples (compose): the decision is "
+        "then the collector's.",
     )
     trace_trust_parent: bool = Field(
         False,
