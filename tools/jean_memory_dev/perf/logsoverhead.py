@@ -9,7 +9,8 @@ fresh service process (hash embedder) driven by wrk on the add+search mix at a f
   and on: their difference is what logs export adds on this load (which logs few lines: the slow-operation
   line and any refused request);
 - the same pair with `JM_SLOW_OP_MS=0`, so that every operation writes its performance line: the bound for a
-  load that logs on every request.
+  load that logs on every request;
+- compose's configuration: every trace sent (sample 1.0, for the collector's tail sampling) with logs.
 
 "Points" are percentage points of the `off` throughput: `(1 - rps / rps_off) * 100`.
 """
@@ -36,6 +37,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "lean + OTLP + logs": {**EXPORT, "JM_OTLP_LOGS": "true"},
     "every op logged: lean + OTLP, logs off": {**EXPORT, **EVERY_OP, "JM_OTLP_LOGS": "false"},
     "every op logged: lean + OTLP + logs": {**EXPORT, **EVERY_OP, "JM_OTLP_LOGS": "true"},
+    "compose: sample 1.0 + OTLP + logs": {**EXPORT, "JM_TRACE_SAMPLE_RATIO": "1.0", "JM_OTLP_LOGS": "true"},
 }
 EXPORTING = {name for name, env in VARIANTS.items() if "OTEL_METRIC_EXPORT_INTERVAL" in env}
 #: (variant with logs export, the same without): the pairs whose difference is what logs export adds.
