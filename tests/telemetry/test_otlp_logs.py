@@ -9,13 +9,21 @@ and a memory's text that must not appear anywhere in what was exported.
 from __future__ import annotations
 
 import secrets
+import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from jean_memory.app import create_app
+from jean_memory.config import Settings
+from jean_memory.telemetry.core import Telemetry
+from jean_memory.telemetry.metrics import Metrics
+from jean_memory_dev.processes import free_port, wait_http
 from tests.conftest import StartService
 from tests.helpers import metric, wait_until
 from tests.telemetry.otlp_sink import OtlpSink
@@ -134,4 +142,42 @@ def test_blocked_export_drops_and_counts_logs(start_service: StartService) -> No
         assert metric(svc.url, "jm_telemetry_exports_total", signal="logs", result="failure") > 0
         assert not any(attrs(r).get("http.route") == "/v1/search" for _, r in records(sink))
     finally:
+        sink.close()
+
+
+def test_an_unexpected_error_is_logged_under_its_request_trace(tmp_path: Path) -> None:
+    """Starlette answers an unexpected exception outside the telemetry middleware; its lines still carry the
+    request's trace (in process: a route that raises is added to the real app)."""
+    sink = OtlpSink()
+    s = Settings(data_dir=tmp_path / "data", embedder="hash", port=free_port(), otlp_endpoint=sink.url,
+                 trace_sample_ratio=1.0)  # fmt: skip
+    app = create_app(s, telemetry=Telemetry(s, Metrics()))
+
+    async def boom() -> None:
+        raise RuntimeError("a bug with " + CONTENT)
+
+    app.add_api_route("/v1/boom", boom, methods=["GET"])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=s.port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{s.port}"
+    try:
+        wait_http(f"{url}/readyz", 60)
+        trace_id = secrets.token_hex(16)
+        assert httpx.get(f"{url}/v1/boom", headers=traceparent(trace_id), timeout=10).status_code == 500
+
+        def failed() -> list[LogRecord]:
+            return [r for _, r in records(sink) if r.trace_id.hex() == trace_id]
+
+        wait_until(lambda: len(failed()) == 2, 30, "the unexpected error's two lines over OTLP")
+        by_body = {r.body.string_value: r for r in failed()}
+        line = by_body["request failed: 500 RuntimeError"]
+        assert attrs(line)["http.route"] == "/v1/boom" and line.severity_text == "ERROR"
+        (trace_line,) = [r for b, r in by_body.items() if b.startswith("unhandled error on GET /v1/boom")]
+        assert attrs(trace_line)["exception.type"] == "RuntimeError"
+        assert CONTENT not in attrs(trace_line)["exception.stacktrace"], "frames only, not the message"
+        assert CONTENT.encode() not in b"".join(r.SerializeToString() for r in sink.logs)
+    finally:
+        server.should_exit = True
+        thread.join(30)
         sink.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Mount
 
@@ -15,6 +16,7 @@ from jean_memory.api.cursor import CURSOR_PATTERN
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import UNICODE_ERROR, USER_ID_PATTERN
 from jean_memory.errors import ServiceError
+from jean_memory.telemetry.asgi import SPAN_KEY
 
 log = logging.getLogger(__name__)
 #: The request-error lines: one per refused (4xx, INFO) or failed (5xx, ERROR) request that an exception
@@ -176,8 +178,12 @@ async def _http_error(request: Request, exc: HTTPException) -> FastJSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    log_error(request, 500, type(exc).__name__)
+    """Runs outside the telemetry middleware (Starlette's ServerErrorMiddleware): its lines are logged under
+    the request's span, kept in the scope, so they carry the request's trace id."""
+    span = request.scope.get(SPAN_KEY) or trace.INVALID_SPAN
+    with trace.use_span(span, end_on_exit=False):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log_error(request, 500, type(exc).__name__)
     return error_response(500, [(None, "internal error; it has been logged")])
 
 
