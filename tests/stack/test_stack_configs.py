@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,12 +34,14 @@ DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
 
 def dashboard_exprs() -> Iterator[tuple[str, str, dict]]:
-    """Every query of every panel, then every annotation's, as `(uid, where, target)`."""
+    """Every PromQL query of every panel, then every annotation's, as `(uid, where, target)` (LogQL targets,
+    Loki's, are checked by the Errors board's own test)."""
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
             for t in panel.get("targets", []):
-                yield path.stem, panel["title"], t
+                if t["datasource"]["type"] != "loki":
+                    yield path.stem, panel["title"], t
         for a in board["annotations"]["list"]:
             if "expr" in a:
                 yield path.stem, f"annotation {a['name']}", a
@@ -95,7 +98,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
         if name != "otel-collector":  # distroless: no shell to run a healthcheck in
             assert "healthcheck" in svc, f"{name}: no healthcheck"
     image_vars = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE")
-    image_vars += ("NODE_EXPORTER_IMAGE", "POSTGRES_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE")
+    image_vars += ("NODE_EXPORTER_IMAGE", "POSTGRES_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE", "LOKI_IMAGE")
     for image_var in (*image_vars, "POSTGRES_IMAGE", "HAPROXY_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
@@ -108,6 +111,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
         "jm-data",
         "prometheus-data",
         "tempo-data",
+        "loki-data",
         "grafana-data",
         "alertmanager-data",
         "pg-data",
@@ -252,6 +256,7 @@ def test_dashboards_are_generated_and_stable() -> None:
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
     assert sorted(uids) == [
         "jm-cluster",
+        "jm-errors",
         "jm-host",
         "jm-monitoring",
         "jm-overview",
@@ -269,7 +274,7 @@ def test_dashboards_are_generated_and_stable() -> None:
 def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     provisioned = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/datasources.yml").read_text())
     uids = {d["uid"]: d for d in provisioned["datasources"]}
-    assert {"prometheus", "tempo", "alertmanager"} <= set(uids)
+    assert {"prometheus", "tempo", "alertmanager", "loki"} <= set(uids)
     prom = uids["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]
     assert prom == {"name": "trace_id", "datasourceUid": "tempo"}, "exemplars link to Tempo"
     template = (ROOT / "prometheus/prometheus.yml").read_text()
@@ -296,23 +301,85 @@ def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     assert "Active alerts" in panels
 
 
+def merged(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """Two collector `--config` files as the collector merges them: maps key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in layer.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def collector_config() -> dict[str, Any]:
+    """The collector's effective config: the files compose passes, in its order."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    files = [a.removeprefix("--config=") for a in compose["services"]["otel-collector"]["command"]]
+    mounts = dict(reversed(v.split(":")[:2]) for v in compose["services"]["otel-collector"]["volumes"])
+    config: dict[str, Any] = {}
+    for f in files:
+        config = merged(config, yaml.safe_load((ROOT / mounts[f]).read_text()))
+    return config
+
+
 def test_collector_config_structure() -> None:
-    config = yaml.safe_load((ROOT / "otel-collector/config.yaml").read_text())
+    config = collector_config()
     pipelines = config["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics"}
+    assert set(pipelines) == {"traces", "metrics", "logs"}
     for name, pipeline in pipelines.items():
         for kind in ("receivers", "processors", "exporters"):
             for component in pipeline[kind]:
                 assert component in config[kind], f"{name}: {kind[:-1]} {component} is not defined"
-        assert pipeline["processors"] == ["memory_limiter", "batch"], "memory_limiter must come first"
+        assert pipeline["processors"][0] == "memory_limiter", "memory_limiter must come first"
+        assert pipeline["processors"][-1] == "batch", "batch last: after sampling, before export"
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "tail_sampling", "batch"]
+    assert pipelines["logs"]["exporters"] == ["otlphttp/loki"]
     assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
     assert "${env:TEMPO_OTLP_ENDPOINT}" in config["exporters"]["otlp/tempo"]["endpoint"]
     assert "${env:PROMETHEUS_OTLP_ENDPOINT}" in config["exporters"]["otlphttp/prometheus"]["metrics_endpoint"]
+    assert config["exporters"]["otlphttp/loki"]["endpoint"] == "${env:LOKI_OTLP_ENDPOINT}"
     for ext in config["service"]["extensions"]:
         assert ext in config["extensions"]
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     env = compose["services"]["otel-collector"]["environment"]
-    assert {"TEMPO_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT"} <= set(env), "every endpoint is set by compose"
+    assert {"TEMPO_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT", "LOKI_OTLP_ENDPOINT"} <= set(env), "every endpoint set"
+    assert env["LOKI_OTLP_ENDPOINT"] == "http://loki:3100/otlp", "Loki's native OTLP endpoint (3.x)"
+    assert compose["services"]["loki"]["command"] == ["-config.file=/etc/loki/loki.yaml"]
+    loki = yaml.safe_load((ROOT / "loki/loki.yaml").read_text())
+    assert loki["limits_config"]["allow_structured_metadata"] is True, "OTLP attributes need structured metadata"
+    assert loki["schema_config"]["configs"][-1]["schema"] == "v13"
+
+
+def test_tail_sampling_numbers_come_from_the_slos() -> None:
+    """Errors, every latency SLO's threshold on its routes, and the configured share of the rest; the
+    service sends every trace in compose, so the decision is the collector's."""
+    config = load()
+    policies = {p["name"]: p for p in collector_config()["processors"]["tail_sampling"]["policies"]}
+    assert policies["errors"] == {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}
+
+    def slow(name: str) -> tuple[list[str], float]:
+        route, latency = policies[name]["and"]["and_sub_policy"]
+        assert route["string_attribute"]["key"] == "http.route"
+        return route["string_attribute"]["values"], latency["latency"]["threshold_ms"] / 1000
+
+    assert slow("slower-than-latency-slo") == (["^/v1/.*"], config.slo.latency.threshold_seconds)
+    assert slow("slower-than-add-latency-slo") == (["/v1/memories"], config.slo.add_latency.threshold_seconds)
+    assert slow("slower-than-search-latency-slo") == (["/v1/search"], config.slo.search_latency.threshold_seconds)
+    rest = policies["probabilistic-rest"]["probabilistic"]["sampling_percentage"]
+    assert rest == config.tail_sampling.keep_percent
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name in ("service", "replica"):
+        assert compose["services"][name]["environment"]["JM_TRACE_SAMPLE_RATIO"] == "${JM_TRACE_SAMPLE_RATIO:-1.0}"
+
+
+def test_grafana_links_traces_and_logs_both_ways() -> None:
+    provisioned = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/datasources.yml").read_text())
+    uids = {d["uid"]: d for d in provisioned["datasources"]}
+    assert uids["loki"]["type"] == "loki" and uids["loki"]["url"] == "http://loki:3100"
+    (derived,) = uids["loki"]["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == "tempo" and derived["matcherType"] == "label"
+    assert derived["matcherRegex"] == "trace_id", "the OTLP record's trace id (structured metadata)"
+    to_logs = uids["tempo"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == "loki"
+    assert 'trace_id="$${__trace.traceId}"' in to_logs["query"]
 
 
 def test_tempo_config_structure() -> None:

@@ -109,8 +109,14 @@ MONITORING = Board(
     "The monitoring watching itself: Prometheus rule failures and ingestion, Alertmanager notifications, "
     "configuration reloads, the Alertmanager cluster and scrape targets. Open it when alerts stop arriving.",
 )
+ERRORS = Board(
+    "jm-errors",
+    "Jean Memory / Errors",
+    "What is failing and why: the error ratio, errors by type and by route, latency by status class with "
+    "exemplars to the failing requests' traces, and the latest error lines from Loki (compose).",
+)
 
-BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY, HOST, POSTGRES, PROBES, MONITORING)
+BOARDS = (OVERVIEW, STM, SHUTTLE, SLO, TELEMETRY, CLUSTER, TRENDS, QUALITY, HOST, POSTGRES, PROBES, MONITORING, ERRORS)
 
 #: Boards drawn from the exporters (node, postgres, blackbox): empty where a stack runs none of them (the
 #: quick drill's stacks; the full cluster drill and `make cluster` run them).
@@ -207,6 +213,9 @@ SYMPTOMS = (
         "errors (5xx)",
         (PanelRef(OVERVIEW, "Error rate"),),
         (
+            PanelRef(ERRORS, "Error rate by type"),
+            PanelRef(ERRORS, "Error rate by route"),
+            PanelRef(ERRORS, "Latest error lines"),
             PanelRef(SHUTTLE, "LTM up"),
             PanelRef(POSTGRES, "Servers up"),
             PanelRef(POSTGRES, "Connections vs max_connections"),
