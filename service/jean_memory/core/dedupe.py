@@ -47,7 +47,7 @@ class Deduplicator:
         await slices.next_slice()  # the embedder's last call ran in this callback: a fresh one for the rest
         pending_texts: dict[str, Memory] = {}
         for m in (*space.pending, *space.unembedded):
-            memory = space.records[m] if m in space.records else None
+            memory = space.records.get(m)
             if memory is not None and not memory.expired(now):
                 pending_texts[memory.content] = memory
             await slices.pause()
