@@ -17,9 +17,13 @@ fresh service process (hash embedder) driven by wrk on the add+search mix at a f
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +51,61 @@ PAIRS = (
 )
 
 
+def _sink_process(urls: Any, stop: Any) -> None:
+    sink = CountingSink()
+    urls.put(sink.url)
+    stop.wait()
+    sink.close()
+
+
+def record_cost(records: int = 20_000) -> dict[str, float]:
+    """CPU per log record in this process, stderr-style JSON line alone vs with the OTLP export (handler,
+    SDK batch, protobuf, HTTP POST to a receiver in another process): what a record costs the service,
+    measured without the wrk load, so the shared machine's noise cannot swamp it."""
+    from jean_memory.config import Settings
+    from jean_memory.telemetry.core import Telemetry
+    from jean_memory.telemetry.logs import JsonFormatter
+    from jean_memory.telemetry.metrics import Metrics
+
+    ctx = multiprocessing.get_context("spawn")
+    urls, stop = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_sink_process, args=(urls, stop), daemon=True)
+    child.start()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out: dict[str, float] = {}
+    try:
+        with open(os.devnull, "w") as devnull:
+            line = logging.StreamHandler(devnull)
+            line.setFormatter(JsonFormatter())
+            root.handlers[:] = [line]
+            root.setLevel(logging.INFO)
+            log = logging.getLogger("jean_memory.perf")
+            fields = {"metric_type": "search", "duration_ms": 51.2, "user": "0123456789abcdef", "cache_hit": False}
+            settings = Settings(otlp_endpoint=urls.get(timeout=30), otlp_metrics=False)
+            for name in ("stderr line only", "stderr line + OTLP export"):
+                telemetry = Telemetry(settings, Metrics()) if name.endswith("export") else None
+                if telemetry is not None:
+                    telemetry.start()
+                start = time.process_time()
+                for _ in range(records):
+                    log.warning("slow operation", extra=fields)
+                if telemetry is not None and telemetry.logs is not None:
+                    telemetry.logs.provider.force_flush()
+                out[name] = (time.process_time() - start) / records * 1e6
+                if telemetry is not None:
+                    telemetry.shutdown()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        stop.set()
+        child.join(10)
+    out["otlp_export_us_per_record"] = out["stderr line + OTLP export"] - out["stderr line only"]
+    return {k.replace(" ", "_").replace("+", "plus"): round(v, 2) for k, v in out.items()}
+
+
 def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> dict[str, Any]:
+    cost = record_cost()
     workload = WORKLOADS[1]
     workdir = Path(tempfile.mkdtemp(prefix="jm-logs-overhead-"))
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
@@ -73,6 +131,11 @@ def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> dict[st
     base = statistics.median(s["rps"] for s in samples["off"])
     rows = []
     points: dict[str, float] = {}
+    paired: dict[str, float] = {}
+    for on, off in PAIRS:  # per round, the twin started just before: slow drifts of the machine cancel
+        rounds_of = zip(samples[off], samples[on], samples["off"], strict=True)
+        per_round = [(o["rps"] - w["rps"]) / b["rps"] * 100 for o, w, b in rounds_of]
+        paired[on] = round(statistics.median(per_round), 1)
     for name in VARIANTS:
         runs = samples[name]
         rps = statistics.median(s["rps"] for s in runs)
@@ -98,6 +161,8 @@ def run(rounds: int = 3, seconds: float = 5.0, connections: int = 16) -> dict[st
         "connections": connections,
         "rows": rows,
         "logs_export_points_added": added,
+        "logs_export_points_added_paired": paired,
+        "record_cost_us": cost,
     }
 
 
@@ -114,5 +179,11 @@ def table(results: dict[str, Any]) -> str:
             f"{row['p50_ms']} | {row['p99_ms']} | {row['log_records_per_run']} | {row['rps_runs']} |"
         )
     for on, points in results["logs_export_points_added"].items():
-        lines.append(f"logs export adds {points} points ({on} vs its logs-off twin)")
+        paired = results["logs_export_points_added_paired"][on]
+        lines.append(f"logs export adds {points} points of medians, {paired} median of per-round pairs ({on})")
+    cost = results["record_cost_us"]
+    lines.append(
+        f"CPU per record: {cost['stderr_line_only']} us (stderr line), {cost['stderr_line_plus_OTLP_export']} us "
+        f"(with OTLP export): the export adds {cost['otlp_export_us_per_record']} us a record"
+    )
     return "\n".join(lines)
