@@ -1,5 +1,5 @@
 # Thin targets over scripts/: each one line, the scripts do the work.
-.PHONY: install install-service run test check generate stack cluster drill bench lint coherence
+.PHONY: install install-service run test check generate stack cluster drill drill-quick bench lint coherence
 
 install:        ## install Python dependencies and the system components (apt, as root)
 	scripts/install
@@ -30,6 +30,9 @@ cluster: install ## start PostgreSQL, three replicas in cluster mode behind HAPr
 
 coherence: install ## the history checker's long form: fresh clusters under every nemesis, then embedded mode (minutes)
 	scripts/coherence
+
+drill-quick: install  ## the quick fire drill alone, as `make test` runs it (pytest -m drill)
+	scripts/test -m drill
 
 drill: install  ## fire drills: inject each fault into the native stack, check the page arrives and resolves
 	scripts/drill

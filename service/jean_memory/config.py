@@ -441,7 +441,8 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Share of requests traced; a caller's `traceparent` is continued, but its sampled flag is "
-        "obeyed only with `JM_TRACE_TRUST_PARENT`.",
+        "obeyed only with `JM_TRACE_TRUST_PARENT`. 1.0 where a collector tail-samples (compose): the decision is "
+        "then the collector's.",
     )
     trace_trust_parent: bool = Field(
         False,
@@ -462,7 +463,7 @@ class Settings(BaseSettings):
     otlp_endpoint: str = Field(
         "",
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
-        description="`OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP base URL for traces and metrics; empty: no export.",
+        description="`OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP base URL for traces, metrics and logs; empty: no export.",
     )
     otlp_traces_endpoint: str = Field(
         "",
@@ -477,6 +478,15 @@ class Settings(BaseSettings):
     )
     otlp_metrics: bool = Field(
         True, description="Export metrics over OTLP when an endpoint is set (false: traces only, metrics by scrape)."
+    )
+    otlp_logs_endpoint: str = Field(
+        "",
+        validation_alias="OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        description="`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`: full URL for logs only (overrides the base URL).",
+    )
+    otlp_logs: bool = Field(
+        True,
+        description="Export logs over OTLP (the SDK's logs bridge, beside the stderr lines) when an endpoint is set.",
     )
     metric_export_interval_ms: int = Field(
         60000,
@@ -656,6 +666,23 @@ class Settings(BaseSettings):
         if self.otlp_metrics_endpoint:
             return self.otlp_metrics_endpoint
         return f"{self.otlp_endpoint.rstrip('/')}/v1/metrics" if self.otlp_endpoint else ""
+
+    @property
+    def logs_endpoint(self) -> str:
+        if not self.otlp_logs:
+            return ""
+        if self.otlp_logs_endpoint:
+            return self.otlp_logs_endpoint
+        return f"{self.otlp_endpoint.rstrip('/')}/v1/logs" if self.otlp_endpoint else ""
+
+    @property
+    def log_secrets(self) -> list[str]:
+        """Every secret a log message could quote: masked in what leaves the process over OTLP."""
+        keys = [self.ltm_api_key, self.admin_token, self.pseudonym_key]
+        secrets = [k.get_secret_value() for k in keys]
+        if self.ltm_url.get_secret_value():
+            secrets.append(urlsplit(self.ltm_url.get_secret_value()).password or "")
+        return [s for s in (*secrets, *self.tenant_keys) if s]
 
     @property
     def journal_path(self) -> Path:

@@ -26,7 +26,7 @@ import pytest
 
 from jean_memory_dev.exporters import BlackboxExporter, NodeExporter, PostgresExporter
 from jean_memory_dev.mixin import INFRASTRUCTURE_METRICS, Alert, load
-from jean_memory_dev.nativestack import render_monitoring
+from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.pgconnections import HeldConnections
 from jean_memory_dev.processes import (
     AlertmanagerServer,
@@ -249,10 +249,9 @@ def test_the_native_cluster_runs_the_exporters_and_their_boards_draw(tmp_path: P
     exporters scraped, and every query of their boards returning data, as Grafana sends it (variables on
     All), the way the drill checks the other boards."""
     import json
-    import math
 
     from jean_memory_dev.cluster import ClusterPorts, ClusterStack
-    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.drill.dashcheck import draws, sent
     from jean_memory_dev.mixin.boards import EXPORTER_BOARDS
     from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 
@@ -285,8 +284,7 @@ def test_the_native_cluster_runs_the_exporters_and_their_boards_draw(tmp_path: P
                 data = json.loads((DASHBOARDS_JSON / f"{board.uid}.json").read_text())
                 for panel in data["panels"]:
                     for t in panel.get("targets", []):
-                        result = stack.prometheus.query(with_all_selected(data, t["expr"]))
-                        if not any(math.isfinite(float(r["value"][1])) for r in result):  # type: ignore[index]
+                        if not draws(stack.prometheus, sent(data, t["expr"])):
                             empty.append(f"{board.uid} / {panel['title']}: {t['expr']}")
             return not empty
 

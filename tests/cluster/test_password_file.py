@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from jean_memory_dev.processes import PostgresServer, ServiceProcess, _pg_bin
+from jean_memory_dev.processes import PostgresServer, ServiceProcess, pg_bin
 from tests.cluster.conftest import StartReplica
 
 PASSWORD = "pg-Secret/with:odd@chars%20"
@@ -29,7 +29,7 @@ def require_password(postgres: PostgresServer, password: str) -> None:
         for line in hba.read_text().splitlines()
     ]
     hba.write_text("\n".join(lines) + "\n")
-    postgres._run(_pg_bin("pg_ctl"), "-D", str(postgres.data), "reload")
+    postgres._run(pg_bin("pg_ctl"), "-D", str(postgres.data), "reload")
 
 
 def test_the_store_password_comes_from_a_file(

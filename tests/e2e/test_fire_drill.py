@@ -17,8 +17,15 @@ from pathlib import Path
 import pytest
 
 from jean_memory_dev.drill import FAULTS, coverage, run, table
-from jean_memory_dev.drill.bounds import SLACK_S, Timing, deadman_bound_s, detection_bound_s, resolution_bound_s
-from jean_memory_dev.drill.faults import cluster, deadman, full_embedded
+from jean_memory_dev.drill.bounds import (
+    SLACK_S,
+    Timing,
+    deadman_bound_s,
+    detection_bound_s,
+    resolution_bound_s,
+    settle_s,
+)
+from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded
 from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
 from jean_memory_dev.drill.report import DrillResult, markdown
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load
@@ -36,7 +43,7 @@ def test_every_alert_of_the_catalogue_has_a_drill() -> None:
 
 
 def test_faults_are_well_formed() -> None:
-    faults = [*FAULTS, *full_embedded(), *cluster(), deadman()]
+    faults = [*FAULTS, *full_embedded(), *cluster_faults(), deadman()]
     assert len({f.name for f in faults}) == len(faults)
     for fault in faults:
         assert fault.expect and fault.actions and fault.describe()
@@ -50,7 +57,7 @@ def test_the_quick_faults_keep_their_bounds_formula() -> None:
     """The formula the quick drill has always had (the original five, and the blocked loop since): rate window
     + for + scrape + 2 evaluations + group_wait + group_interval + 10 s; resolution: rate window + 2
     evaluations + group_interval + 10 s. (With the HA pair, group_interval is 10 s instead of 2 s: see
-    nativestack.timing; group_wait is 1.5 s, half an evaluation off Prometheus's sends: see
+    monitoringconfig.timing; group_wait is 1.5 s, half an evaluation off Prometheus's sends: see
     alerts/alertmanager.yml.)"""
     t = Timing.fast()
     assert (t.scrape, t.evaluation, t.group_wait, t.group_interval) == (1, 1, 1.5, 10)
@@ -87,6 +94,19 @@ def test_burn_bounds_follow_the_windows() -> None:
     assert resolution_bound_s(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL) == 30 + 2 + t.group_interval + SLACK_S
     with pytest.raises(ValueError):
         detection_bound_s(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL, burn=3.0)  # never pages
+
+
+def test_settle_follows_the_alerts_a_fault_can_raise() -> None:
+    """After a fault, the drill waits the rate window plus the longest `for` of the alerts that fault can raise
+    (what it expects and its consequences; burn alerts aside: the drill waits for their pages to clear), not
+    the longest `for` of the whole catalogue."""
+    rate = duration_seconds(load().windows.fast.rate)
+    assert settle_s() == rate + 10 + 2  # every alert: the longest `for` of the fast rules is 10 s
+    flags = next(f for f in FAULTS if f.name == "flags")
+    assert settle_s(flags.allowed) == rate + 10 + 2  # JeanMemoryLowCacheHitRate waits 10 s
+    assert settle_s({Alert.LTM_UNREACHABLE.value, Alert.TELEMETRY_PIPELINE_BROKEN.value}) == rate + 5 + 2
+    assert settle_s(deadman().allowed) == rate + 2  # the dead man's switch is no rule of Prometheus's
+    assert settle_s({Alert.AVAILABILITY_BUDGET_BURN.value}) == rate + 2
 
 
 def test_dead_mans_switch_bound() -> None:
@@ -128,7 +148,7 @@ def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
     assert not is_flush_race(resolved_twice, waits), "two resolutions without a re-fire: a dedup failure"
 
 
-@pytest.mark.slow
+@pytest.mark.drill
 @pytest.mark.timeout(2400)  # minutes here (the embedded stack, then the cluster): past the 600 s default
 def test_fire_drill(tmp_path: Path) -> None:
     result = run(tmp_path / "drill", full=False, healthy_s=60)

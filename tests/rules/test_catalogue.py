@@ -16,7 +16,7 @@ from jean_memory.cluster.embedqueue import JANITOR_INTERVAL_S, QUEUE_STATE_INTER
 from jean_memory.config import Settings
 from jean_memory_dev.mixin import CATALOGUE, CLUSTER_ALERTS, Alert, ConfigError, Context, load, runbook_url
 from jean_memory_dev.mixin import catalogue as catalogue_module
-from jean_memory_dev.mixin.boards import PanelRef
+from jean_memory_dev.mixin.boards import SYMPTOMS, PanelRef
 from jean_memory_dev.mixin.context import PlaceholderError
 from jean_memory_dev.mixin.docs import TARGETS
 from jean_memory_dev.mixin.generate import orphans
@@ -114,6 +114,7 @@ def test_every_panel_named_exists_on_its_dashboard() -> None:
     }
     refs: list[PanelRef] = [ref for spec in CATALOGUE.values() for ref in spec.answers]
     refs += [ref for row in TARGETS for ref in row.panels]
+    refs += [ref for symptom in SYMPTOMS for ref in (*symptom.first, *symptom.then)]  # the on-call index
     for ref in refs:
         assert ref.panel in panels[ref.board.uid], f"{ref.board.title} has no panel {ref.panel!r}"
 

@@ -18,6 +18,7 @@ from jean_memory_dev.drill import with_all_selected
 from jean_memory_dev.mixin import boards, load
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON, recording_rules
 from jean_memory_dev.mixin.slos import JOB_LEVEL_RECORDS
+from jean_memory_dev.paths import ROOT
 
 JOB = load().service.job
 _INFRA = load().infrastructure
@@ -48,11 +49,17 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS_JSON.glob("*.json"))}
 
 
-def queries() -> Iterator[tuple[str, str, str]]:
+def queries(annotations: bool = False) -> Iterator[tuple[str, str, str]]:
+    """Every PromQL panel query (and, asked, every annotation's) as (uid, panel or annotation, expr); the Errors
+    board's LogQL target is Loki's."""
     for uid, board in dashboards().items():
         for panel in board["panels"]:
             for target in panel.get("targets", []):
-                yield uid, panel["title"], target["expr"]
+                if target["datasource"]["type"] != "loki":
+                    yield uid, panel["title"], target["expr"]
+        if annotations:
+            for a in board["annotations"]["list"]:
+                yield uid, f"annotation {a['name']}", a["expr"]
 
 
 def panels(uid: str) -> dict[str, dict[str, Any]]:
@@ -158,7 +165,7 @@ def test_the_drills_queries_are_valid_promql(tmp_path: Path) -> None:
     """The drill runs each query with every variable on All: nothing of Grafana's may be left, and
     promtool must parse what remains (each query wrapped as a rule)."""
     rules = []
-    for i, (uid, title, expr) in enumerate(queries()):
+    for i, (uid, title, expr) in enumerate(queries(annotations=True)):
         sent = with_all_selected(dashboards()[uid], expr)
         assert "$" not in sent, f"{uid} / {title}: {sent}"
         rules.append({"record": f"dashboard:query:{i}", "expr": sent})
@@ -178,3 +185,33 @@ def test_panels_of_one_mode_exist_and_say_why() -> None:
     assert boards.applies(boards.SHUTTLE, "LTM up", boards.Mode.CLUSTER)
     assert not boards.applies(boards.CLUSTER, "Commit latency", boards.Mode.EMBEDDED)
     assert boards.applies(boards.CLUSTER, "Up and ready by replica", boards.Mode.EMBEDDED)
+
+
+def test_errors_board_follows_the_dashboard_rules() -> None:
+    """The Errors board (error rates by type and route, exemplars, Loki's latest error lines) is built to the
+    rules every board is held to: `$__rate_interval`, datasource variables, descriptions, links to the other
+    boards and the runbook, annotations for alerts and restarts."""
+    board = dashboards()[boards.ERRORS.uid]
+    assert board["description"]
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == variables["loki"]["type"] == "datasource"
+    assert (variables["datasource"]["query"], variables["loki"]["query"]) == ("prometheus", "loki")
+    assert variables["instance"]["datasource"]["uid"] == "${datasource}"
+    for panel in board["panels"]:
+        assert panel["description"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] in ("${datasource}", "${loki}"), panel["title"]
+            if target["datasource"]["type"] == "prometheus":
+                windows = re.findall(r"\[([^\]]+)\]", target["expr"])
+                assert windows and set(windows) == {"$__rate_interval"}, (panel["title"], target["expr"])
+    by_title = panels(boards.ERRORS.uid)
+    assert any(t.get("exemplar") for t in by_title["Latency by status class (p99, exemplars)"]["targets"])
+    logs = by_title["Latest error lines"]
+    assert logs["type"] == "logs" and logs["datasource"] == {"type": "loki", "uid": "${loki}"}
+    assert logs["targets"][0]["expr"].startswith(f'{{service_name="{JOB}"}}'), "Loki's label for OTLP service.name"
+    links = {link["type"]: link for link in board["links"]}
+    assert links["dashboards"]["tags"] == ["jean-memory"]
+    runbook = links["link"]["url"]
+    assert (ROOT / "alerts" / "runbooks" / runbook.rsplit("/", 1)[1]).is_file()
+    annotations = {a["name"]: a["expr"] for a in board["annotations"]["list"]}
+    assert annotations["Alerts"].startswith("ALERTS{") and "process_start_time_seconds" in annotations["Restarts"]

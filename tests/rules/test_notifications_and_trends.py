@@ -13,7 +13,7 @@ from jean_memory_dev.mixin import CATALOGUE, Alert, load
 from jean_memory_dev.mixin.boards import TRENDS
 from jean_memory_dev.mixin.catalogue import ThresholdAlert
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON, alert_rules, recording_rules
-from jean_memory_dev.mixin.rules import TREND
+from jean_memory_dev.mixin.promql import TREND
 
 
 def rules(fast: bool = False) -> list[dict]:

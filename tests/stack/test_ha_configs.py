@@ -20,14 +20,8 @@ import yaml
 
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Variant, load, runbook_url
 from jean_memory_dev.mixin.config import duration_seconds
-from jean_memory_dev.nativestack import (
-    DEFAULT_RETENTION,
-    HA_ALERTMANAGERS,
-    HA_PROMETHEUS,
-    NativeStack,
-    StackPorts,
-    prometheus_args,
-)
+from jean_memory_dev.monitoringconfig import DEFAULT_RETENTION, prometheus_args
+from jean_memory_dev.nativestack import HA_ALERTMANAGERS, HA_PROMETHEUS, NativeStack, StackPorts
 from jean_memory_dev.processes import AlertmanagerServer, ReceiverProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

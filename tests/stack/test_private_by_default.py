@@ -78,9 +78,9 @@ def published(config: dict[str, Any]) -> dict[tuple[str, int], str]:
 
 def test_every_published_port_of_every_profile_binds_loopback_by_default() -> None:
     ports = published(compose_config())
-    assert len(ports) == 16, (
+    assert len(ports) == 17, (
         ports
-    )  # the default stack (canary and exporters included), the load, cluster and ha profiles
+    )  # the default stack (canary, exporters and Loki included), the load, cluster and ha profiles
     assert set(ports) >= AUTHENTICATED
     wide = {port: ip for port, ip in ports.items() if ip != "127.0.0.1"}
     assert not wide, f"published beyond this host by default: {wide}"

@@ -15,12 +15,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
 from jean_memory.telemetry.metrics import metric_docs
+from jean_memory_dev.drill.dashcheck import draws, sent, with_all_selected
 from jean_memory_dev.mixin import layout, load
 from jean_memory_dev.mixin.generate import outputs, problems
 from jean_memory_dev.processes import PrometheusServer
@@ -32,10 +34,24 @@ DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
 
 def dashboard_exprs() -> Iterator[tuple[str, str, dict]]:
+    """Every PromQL query of every panel, then every annotation's, as `(uid, where, target)` (LogQL targets,
+    Loki's, are checked by the Errors board's own test)."""
     for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
             for t in panel.get("targets", []):
-                yield path.stem, panel["title"], t
+                if t["datasource"]["type"] != "loki":
+                    yield path.stem, panel["title"], t
+        for a in board["annotations"]["list"]:
+            if "expr" in a:
+                yield path.stem, f"annotation {a['name']}", a
+
+
+def sent_exprs() -> Iterator[tuple[str, str, str]]:
+    """The queries as Grafana sends them (`$__rate_interval` computed, variables on All), as the drill does."""
+    boards = {p.stem: json.loads(p.read_text()) for p in DASHBOARDS}
+    for uid, where, t in dashboard_exprs():
+        yield uid, where, with_all_selected(boards[uid], t["expr"])
 
 
 def rule_exprs() -> Iterator[str]:
@@ -82,7 +98,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
         if name != "otel-collector":  # distroless: no shell to run a healthcheck in
             assert "healthcheck" in svc, f"{name}: no healthcheck"
     image_vars = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "OTELCOL_IMAGE", "TEMPO_IMAGE", "GRAFANA_IMAGE")
-    image_vars += ("NODE_EXPORTER_IMAGE", "POSTGRES_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE")
+    image_vars += ("NODE_EXPORTER_IMAGE", "POSTGRES_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE", "LOKI_IMAGE")
     for image_var in (*image_vars, "POSTGRES_IMAGE", "HAPROXY_IMAGE"):
         assert env[image_var] in {s.get("image") for s in config["services"].values()}, image_var
     assert config["services"]["prometheus"]["depends_on"]["config"]["condition"] == "service_completed_successfully"
@@ -95,6 +111,7 @@ def test_compose_pins_images_and_has_healthchecks_limits_volumes() -> None:
         "jm-data",
         "prometheus-data",
         "tempo-data",
+        "loki-data",
         "grafana-data",
         "alertmanager-data",
         "pg-data",
@@ -157,8 +174,17 @@ def test_prometheus_parses_every_rule_expression(prometheus: PrometheusServer) -
     assert not errors, errors
 
 
+def test_draws_tells_a_blank_panel_from_one_that_draws(prometheus: PrometheusServer) -> None:
+    """The drill's check (`drill.dashcheck.draws`), a range query over the board's range as Grafana sends it, is not
+    vacuous: a query over a series nobody exports draws nothing, NaN draws nothing, a constant draws."""
+    board = json.loads(DASHBOARDS[0].read_text())
+    assert draws(prometheus, sent(board, "vector(1)"))
+    assert not draws(prometheus, sent(board, "rate(no_such_series_total[$__rate_interval])"))
+    assert not draws(prometheus, sent(board, "vector(NaN)"))
+
+
 def test_prometheus_parses_every_dashboard_query(prometheus: PrometheusServer) -> None:
-    errors = [(d, p, err) for d, p, t in dashboard_exprs() if (err := parse_error(prometheus, t["expr"]))]
+    errors = [(d, p, err) for d, p, expr in sent_exprs() if (err := parse_error(prometheus, expr))]
     assert not errors, errors
 
 
@@ -196,10 +222,13 @@ def test_every_dashboard_metric_exists() -> None:
         "mode",
         "rule_group",
         "integration",
+        "changes",  # the annotations: restarts and deploys
+        "unless",
+        "version",
     }
     words |= {label for doc in metric_docs() for label in doc.labels}  # the service's own label names
-    for dash, panel, t in dashboard_exprs():
-        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(t["expr"]))
+    for dash, panel, text in sent_exprs():
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]|\boffset\s+\d+[smhdwy]', " ", without_grouping(text))
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
             if token in words or token in records or re.fullmatch(r"e|\d+", token):
                 continue
@@ -227,6 +256,7 @@ def test_dashboards_are_generated_and_stable() -> None:
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
     assert sorted(uids) == [
         "jm-cluster",
+        "jm-errors",
         "jm-host",
         "jm-monitoring",
         "jm-overview",
@@ -244,12 +274,19 @@ def test_dashboards_are_generated_and_stable() -> None:
 def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     provisioned = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/datasources.yml").read_text())
     uids = {d["uid"]: d for d in provisioned["datasources"]}
-    assert {"prometheus", "tempo", "alertmanager"} <= set(uids)
+    assert {"prometheus", "tempo", "alertmanager", "loki"} <= set(uids)
     prom = uids["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]
     assert prom == {"name": "trace_id", "datasourceUid": "tempo"}, "exemplars link to Tempo"
+    template = (ROOT / "prometheus/prometheus.yml").read_text()
+    scrape = re.search(r"scrape_interval: \$\{PROM_SCRAPE_INTERVAL:-(\w+)\}", template)
+    assert scrape and uids["prometheus"]["jsonData"]["timeInterval"] == scrape[1], "Grafana knows the scrape interval"
     assert uids["tempo"]["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    for path in DASHBOARDS:
+        variable = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}["datasource"]
+        assert variable["type"] == "datasource" and variable["query"] == "prometheus", path.stem
+        assert variable["current"]["value"] == "prometheus", f"{path.stem} opens on the provisioned Prometheus"
     for dash, panel, t in dashboard_exprs():
-        assert t["datasource"]["uid"] in uids, (dash, panel)
+        assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, (dash, panel)
     overview = json.loads((ROOT / "dashboards/json/jm-overview.json").read_text())
     panels = {p["title"]: p for p in overview["panels"]}
     for title in ("Memory creation latency", "Search latency"):
@@ -264,23 +301,85 @@ def test_dashboards_use_provisioned_datasources_and_show_targets() -> None:
     assert "Active alerts" in panels
 
 
+def merged(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """Two collector `--config` files as the collector merges them: maps key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in layer.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def collector_config() -> dict[str, Any]:
+    """The collector's effective config: the files compose passes, in its order."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    files = [a.removeprefix("--config=") for a in compose["services"]["otel-collector"]["command"]]
+    mounts = dict(reversed(v.split(":")[:2]) for v in compose["services"]["otel-collector"]["volumes"])
+    config: dict[str, Any] = {}
+    for f in files:
+        config = merged(config, yaml.safe_load((ROOT / mounts[f]).read_text()))
+    return config
+
+
 def test_collector_config_structure() -> None:
-    config = yaml.safe_load((ROOT / "otel-collector/config.yaml").read_text())
+    config = collector_config()
     pipelines = config["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics"}
+    assert set(pipelines) == {"traces", "metrics", "logs"}
     for name, pipeline in pipelines.items():
         for kind in ("receivers", "processors", "exporters"):
             for component in pipeline[kind]:
                 assert component in config[kind], f"{name}: {kind[:-1]} {component} is not defined"
-        assert pipeline["processors"] == ["memory_limiter", "batch"], "memory_limiter must come first"
+        assert pipeline["processors"][0] == "memory_limiter", "memory_limiter must come first"
+        assert pipeline["processors"][-1] == "batch", "batch last: after sampling, before export"
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "tail_sampling", "batch"]
+    assert pipelines["logs"]["exporters"] == ["otlphttp/loki"]
     assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
     assert "${env:TEMPO_OTLP_ENDPOINT}" in config["exporters"]["otlp/tempo"]["endpoint"]
     assert "${env:PROMETHEUS_OTLP_ENDPOINT}" in config["exporters"]["otlphttp/prometheus"]["metrics_endpoint"]
+    assert config["exporters"]["otlphttp/loki"]["endpoint"] == "${env:LOKI_OTLP_ENDPOINT}"
     for ext in config["service"]["extensions"]:
         assert ext in config["extensions"]
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     env = compose["services"]["otel-collector"]["environment"]
-    assert {"TEMPO_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT"} <= set(env), "every endpoint is set by compose"
+    assert {"TEMPO_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT", "LOKI_OTLP_ENDPOINT"} <= set(env), "every endpoint set"
+    assert env["LOKI_OTLP_ENDPOINT"] == "http://loki:3100/otlp", "Loki's native OTLP endpoint (3.x)"
+    assert compose["services"]["loki"]["command"] == ["-config.file=/etc/loki/loki.yaml"]
+    loki = yaml.safe_load((ROOT / "loki/loki.yaml").read_text())
+    assert loki["limits_config"]["allow_structured_metadata"] is True, "OTLP attributes need structured metadata"
+    assert loki["schema_config"]["configs"][-1]["schema"] == "v13"
+
+
+def test_tail_sampling_numbers_come_from_the_slos() -> None:
+    """Errors, every latency SLO's threshold on its routes, and the configured share of the rest; the
+    service sends every trace in compose, so the decision is the collector's."""
+    config = load()
+    policies = {p["name"]: p for p in collector_config()["processors"]["tail_sampling"]["policies"]}
+    assert policies["errors"] == {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}
+
+    def slow(name: str) -> tuple[list[str], float]:
+        route, latency = policies[name]["and"]["and_sub_policy"]
+        assert route["string_attribute"]["key"] == "http.route"
+        return route["string_attribute"]["values"], latency["latency"]["threshold_ms"] / 1000
+
+    assert slow("slower-than-latency-slo") == (["^/v1/.*"], config.slo.latency.threshold_seconds)
+    assert slow("slower-than-add-latency-slo") == (["/v1/memories"], config.slo.add_latency.threshold_seconds)
+    assert slow("slower-than-search-latency-slo") == (["/v1/search"], config.slo.search_latency.threshold_seconds)
+    rest = policies["probabilistic-rest"]["probabilistic"]["sampling_percentage"]
+    assert rest == config.tail_sampling.keep_percent
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name in ("service", "replica"):
+        assert compose["services"][name]["environment"]["JM_TRACE_SAMPLE_RATIO"] == "${JM_TRACE_SAMPLE_RATIO:-1.0}"
+
+
+def test_grafana_links_traces_and_logs_both_ways() -> None:
+    provisioned = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/datasources.yml").read_text())
+    uids = {d["uid"]: d for d in provisioned["datasources"]}
+    assert uids["loki"]["type"] == "loki" and uids["loki"]["url"] == "http://loki:3100"
+    (derived,) = uids["loki"]["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == "tempo" and derived["matcherType"] == "label"
+    assert derived["matcherRegex"] == "trace_id", "the OTLP record's trace id (structured metadata)"
+    to_logs = uids["tempo"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == "loki"
+    assert 'trace_id="$${__trace.traceId}"' in to_logs["query"]
 
 
 def test_tempo_config_structure() -> None:

@@ -61,18 +61,17 @@ def test_every_query_of_the_monitoring_board_draws(monitoring: Monitoring) -> No
     """The drills check every board that applies to their mode, this one in both: each query returns data
     from the HA monitoring alone (no service, no exporter), as Grafana sends it."""
     import json
-    import math
 
-    from jean_memory_dev.drill.base import with_all_selected
+    from jean_memory_dev.drill.dashcheck import draws, sent
     from jean_memory_dev.mixin.boards import MONITORING
     from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 
     prom = monitoring.prometheus[0]
     board = json.loads((DASHBOARDS_JSON / f"{MONITORING.uid}.json").read_text())
-    queries = [with_all_selected(board, t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
+    queries = [sent(board, t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
 
     def empty() -> list[str]:
-        return [q for q in queries if not any(math.isfinite(float(r["value"][1])) for r in prom.query(q))]  # type: ignore[index]
+        return [q.expr for q in queries if not draws(prom, q)]
 
     missing: list[str] = []
 

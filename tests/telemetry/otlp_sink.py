@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
@@ -53,11 +54,12 @@ def series_names(metric: metrics_pb2.Metric) -> set[str]:
 
 
 class OtlpSink:
-    """Accepts OTLP/HTTP protobuf on /v1/metrics and /v1/traces and keeps the decoded requests."""
+    """Accepts OTLP/HTTP protobuf on /v1/metrics, /v1/traces and /v1/logs and keeps the decoded requests."""
 
     def __init__(self) -> None:
         self.metrics: list[ExportMetricsServiceRequest] = []
         self.traces: list[ExportTraceServiceRequest] = []
+        self.logs: list[ExportLogsServiceRequest] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,6 +69,8 @@ class OtlpSink:
                     sink.metrics.append(ExportMetricsServiceRequest.FromString(body))
                 elif self.path.endswith("/v1/traces"):
                     sink.traces.append(ExportTraceServiceRequest.FromString(body))
+                elif self.path.endswith("/v1/logs"):
+                    sink.logs.append(ExportLogsServiceRequest.FromString(body))
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")

@@ -47,6 +47,22 @@ def test_import_contracts_see_a_real_edge(tmp_path: Path) -> None:
     assert "BROKEN" in result.stdout, result.stdout
 
 
+def test_the_tooling_contracts_see_its_graph(tmp_path: Path) -> None:
+    """The tooling's layer contracts (the drill's, the mixin's) read the tooling's real graph: an edge that exists
+    (the links read the dashboards' panels) breaks a contract that forbids it."""
+    config = tmp_path / "contracts.ini"
+    config.write_text(
+        "[importlinter]\nroot_packages =\n    jean_memory_dev\n\n"
+        "[importlinter:contract:probe]\nname = probe\ntype = forbidden\n"
+        "source_modules =\n    jean_memory_dev.mixin.links\nforbidden_modules =\n    jean_memory_dev.mixin.dashboards\n"
+    )
+    result = subprocess.run(
+        ["lint-imports", "--no-cache", "--config", str(config)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0, result.stdout
+    assert "BROKEN" in result.stdout, result.stdout
+
+
 #: The declarative tables, whose length is their content: every setting with its validation and description,
 #: every metric with its help text. Every other module of the service has one job and stays short.
 TABLES = {"config.py", "telemetry/metrics.py"}

@@ -58,8 +58,10 @@ def _save(args: argparse.Namespace, report: object) -> None:
 
 
 def _overhead(args: argparse.Namespace) -> int:
-
-    from jean_memory_dev.perf.overhead import run, table
+    if args.logs:
+        from jean_memory_dev.perf.logsoverhead import run, table
+    else:
+        from jean_memory_dev.perf.overhead import run, table
 
     results = run(rounds=args.rounds, seconds=args.seconds, connections=args.connections)
     print(table(results))
@@ -200,6 +202,7 @@ DELEGATED = {
     "cluster": "jean_memory_dev.cluster",
     "coherence": "jean_memory_dev.coherence.longform",
     "generate": "jean_memory_dev.mixin.generate",
+    "dashlint": "jean_memory_dev.mixin.dashlint",
 }
 
 
@@ -229,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--rounds", type=int, default=3)
     o.add_argument("--seconds", type=float, default=5.0)
     o.add_argument("--connections", type=int, default=16)
+    o.add_argument("--logs", action="store_true", help="logs export over OTLP on vs off, beside today's telemetry")
     o.add_argument("--save", metavar="NAME")
     o.add_argument("--results", default="perf-results")
     o.set_defaults(func=_overhead)

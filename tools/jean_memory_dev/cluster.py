@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +39,7 @@ import httpx
 
 from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
 from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter, PostgresExporter
-from jean_memory_dev.nativestack import render_monitoring
+from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.paths import ROOT
 from jean_memory_dev.processes import (
     AlertmanagerServer,
@@ -226,8 +227,7 @@ class ClusterStack:
         (self.folder / ".gitignore").write_text("# made by jean-memory-dev cluster: data, configs and logs\n*\n")
         self.render()
         try:
-            self.receiver.start()
-            self.alertmanager.start()
+            self._start_alerting()
             self._start_postgres()
             self._save_state()
             self._start_replicas()
@@ -238,12 +238,38 @@ class ClusterStack:
                 self.canary_process.start()
             for exporter in self.exporters:
                 exporter.start()
-            self.prometheus.start()
+            self._start_prometheus()
         except BaseException:
             self.down()
             raise
         self._save_state()
         return self.urls()
+
+    def _start_alerting(self) -> None:
+        """The receiver and Alertmanager, first: what the replicas' alerts go to."""
+        self.receiver.start()
+        self.alertmanager.start()
+
+    def _start_prometheus(self) -> None:
+        """Prometheus, last: it scrapes what is running."""
+        self.prometheus.start()
+
+    def _stop_monitoring(self, before_replicas: bool) -> None:
+        """Prometheus first (`before_replicas`: no alert about replicas going away on purpose), Alertmanager
+        and the receiver once the replicas have stopped."""
+        if before_replicas:
+            self.prometheus.stop()
+        else:
+            self.alertmanager.stop()
+            self.receiver.stop()
+
+    def _monitoring_processes(self) -> dict[str, subprocess.Popen[bytes] | None]:
+        """The monitoring's processes this cluster owns, by name (recorded in state.json for `down()`)."""
+        return {
+            "receiver": self.receiver.proc,
+            "alertmanager": self.alertmanager.proc,
+            "prometheus": self.prometheus.proc,
+        }
 
     def scrape_targets(self) -> dict[str, str]:
         """The scrape-target variables of prometheus/prometheus.yml: every replica, HAProxy, the canary and the
@@ -318,14 +344,13 @@ class ClusterStack:
     def down(self) -> None:
         """Stop what this object started, then (from another shell) what state.json records; remove a
         PostgreSQL folder made under /tmp. Replicas drain side by side, not one after the other."""
-        self.prometheus.stop()
+        self._stop_monitoring(before_replicas=True)
         self.canary_process.stop()
         for exporter in self.exporters:
             exporter.stop()
         self.haproxy.stop()
         _parallel([r.terminate for r in self.replicas])
-        self.alertmanager.stop()
-        self.receiver.stop()
+        self._stop_monitoring(before_replicas=False)
         state = self._read_state()
         if state:
             stop_groups(state["pids"].values())
@@ -385,12 +410,10 @@ class ClusterStack:
 
     def _save_state(self) -> None:
         procs = {
-            "receiver": self.receiver.proc,
-            "alertmanager": self.alertmanager.proc,
+            **self._monitoring_processes(),
             **{name: r.proc for name, r in zip(self.replica_names, self.replicas, strict=True)},
             "haproxy": self.haproxy.proc,
             "canary": self.canary_process.proc,
-            "prometheus": self.prometheus.proc,
             **{e.folder.name: e.proc for e in self.exporters},
         }
         pids = {name: proc.pid for name, proc in procs.items() if proc and proc.poll() is None}

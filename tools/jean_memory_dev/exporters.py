@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from jean_memory_dev.paths import ROOT
-from jean_memory_dev.processes import _kill, _spawn, _stop, free_port, wait_http
+from jean_memory_dev.processes import free_port, kill_group, spawn, stop_group, wait_http
 
 #: The blackbox exporter's config: the `http_readyz` module Prometheus's `blackbox` job asks for.
 BLACKBOX_CONFIG = ROOT / "blackbox-exporter" / "blackbox.yml"
@@ -62,7 +62,7 @@ class Exporter:
 
     def start(self) -> Exporter:
         cmd = [_binary(self.binary), f"--web.listen-address=127.0.0.1:{self.port}", *self.args()]
-        self.proc = _spawn(cmd, self.folder / f"{self.binary}.log", self.env())
+        self.proc = spawn(cmd, self.folder / f"{self.binary}.log", self.env())
         wait_http(f"{self.url}/metrics", 30, self.proc)
         return self
 
@@ -74,10 +74,10 @@ class Exporter:
         return r.text
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_group(self.proc)
 
     def kill(self) -> None:
-        _kill(self.proc)
+        kill_group(self.proc)
 
     @property
     def running(self) -> bool:

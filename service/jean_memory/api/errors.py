@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Mount
 
@@ -15,8 +16,12 @@ from jean_memory.api.cursor import CURSOR_PATTERN
 from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import UNICODE_ERROR, USER_ID_PATTERN
 from jean_memory.errors import ServiceError
+from jean_memory.telemetry.asgi import SPAN_KEY
 
 log = logging.getLogger(__name__)
+#: The request-error lines: one per refused (4xx, INFO) or failed (5xx, ERROR) request that an exception
+#: handler answers, with bounded structured fields (the route's template, never the path a client chose).
+requests_log = logging.getLogger("jean_memory.requests")
 
 
 #: A pattern a field breaks, in words: a raw regex in a message helps nobody.
@@ -54,6 +59,22 @@ def _printable(part: str) -> str:
     return part.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def log_error(request: Request, status: int, error_type: str) -> None:
+    """The request-error line: route template, method, status and error type as structured fields; never
+    the message (it may quote a client's input), never a header."""
+    route = getattr(request.scope.get("route"), "path", None)
+    fields = {
+        "http.route": route if isinstance(route, str) else "unmatched",
+        "http.request.method": request.method if request.method in METHODS else "_OTHER",
+        "http.response.status_code": status,
+        "error.type": error_type,
+    }
+    if status >= 500:
+        requests_log.error("request failed: %d %s", status, error_type, extra=fields)
+    else:
+        requests_log.info("request refused: %d %s", status, error_type, extra=fields)
+
+
 def error_response(
     status: int, errors: list[tuple[str | None, str]], headers: dict[str, str] | None = None
 ) -> FastJSONResponse:
@@ -66,7 +87,9 @@ async def _validation(request: Request, exc: RequestValidationError) -> FastJSON
     errs = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errs):
         msg = next(e.get("msg", "") for e in errs if e.get("type") == "json_invalid")
+        log_error(request, 400, "malformed_json")
         return error_response(400, [("body", f"malformed JSON ({msg})")])
+    log_error(request, 422, "validation")
     return error_response(422, describe_validation(errs))
 
 
@@ -97,6 +120,7 @@ async def _service_error(request: Request, exc: ServiceError) -> FastJSONRespons
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+    log_error(request, exc.status, exc.code)
     return error_response(exc.status, [(exc.field, message)], headers or None)
 
 
@@ -149,11 +173,17 @@ async def _http_error(request: Request, exc: HTTPException) -> FastJSONResponse:
         field, message = "method", f"{request.method} is not served at this path (allowed: {allowed or 'none'})"
     elif exc.status_code == 404 and message == "Not Found":
         field, message = "url", "no route serves this path"
+    log_error(request, exc.status_code, f"http_{exc.status_code}")
     return error_response(exc.status_code, [(field, message)], headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    """Runs outside the telemetry middleware (Starlette's ServerErrorMiddleware): its lines are logged under
+    the request's span, kept in the scope, so they carry the request's trace id."""
+    span = request.scope.get(SPAN_KEY) or trace.INVALID_SPAN
+    with trace.use_span(span, end_on_exit=False):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log_error(request, 500, type(exc).__name__)
     return error_response(500, [(None, "internal error; it has been logged")])
 
 

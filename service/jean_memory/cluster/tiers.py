@@ -65,10 +65,13 @@ class ClusterTiers:
         space = self._stm.space(user_id)
         cold = not space.loaded
         self._checks["cold" if cold else "current" if space.cluster_version >= target else "behind"].inc()
-        while not space.loaded or space.cluster_version < target:
-            if space.loading is None or space.loading.done():
-                space.loading = asyncio.ensure_future(self._refresh(space))
-            await asyncio.shield(space.loading)
+        while not space.loaded or space.cluster_version < target or space.applying is not None:
+            if space.applying is not None:  # this replica's own commit going in: read it whole
+                await asyncio.shield(space.applying)
+            else:
+                if space.loading is None or space.loading.done():
+                    space.loading = asyncio.ensure_future(self._refresh(space))
+                await asyncio.shield(space.loading)
             if not self._stm.is_current(space):  # evicted meanwhile: start over with a fresh space
                 space = self._stm.space(user_id)
         return space, cold
@@ -84,6 +87,7 @@ class ClusterTiers:
         if (
             space is not None
             and space.loaded
+            and space.applying is None
             and space.cluster_version == version - 1
             and all(mid in space.index or mid not in space.records for mid in ids)
         ):
@@ -109,6 +113,8 @@ class ClusterTiers:
         self._read_hist.observe(time.perf_counter() - start)
         version = int(rows[0][0] or 0) if rows else 0
         changes = await self._parse(space.user_id, rows)
+        while space.applying is not None:  # an own commit going in: this snapshot may be older than it
+            await asyncio.shield(space.applying)
         if not self._stm.is_current(space):
             return
         if space.loaded and version <= space.cluster_version:

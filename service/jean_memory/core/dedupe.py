@@ -43,14 +43,16 @@ class Deduplicator:
         """`space` is the user's current space (the caller made it complete and waited for its pending
         vectors)."""
         vectors = await self._worker.embed_now(list(contents))
-        pending_texts = {
-            space.records[m].content: space.records[m]
-            for m in (*space.pending, *space.unembedded)
-            if m in space.records and not space.records[m].expired(now)
-        }
+        slices = Slices()
+        await slices.next_slice()  # the embedder's last call ran in this callback: a fresh one for the rest
+        pending_texts: dict[str, Memory] = {}
+        for m in (*space.pending, *space.unembedded):
+            memory = space.records.get(m)
+            if memory is not None and not memory.expired(now):
+                pending_texts[memory.content] = memory
+            await slices.pause()
         verdicts: list[Verdict] = []
         first_with_text: dict[str, int] = {}
-        slices = Slices()
         for i, (content, vector) in enumerate(zip(contents, vectors, strict=True)):
             duplicate = pending_texts.get(content)
             if duplicate is None:

@@ -314,8 +314,10 @@ class Writes:
                     break
             self._embed(space, memories[start:end], seqs[start:end], vectors)
             start = end
-            if start < len(memories):
-                await slices.next_slice()  # the slice's known vectors are indexed before the next slice
+            if start < len(memories) or len(memories) > PUBLISH_SLICE:
+                # The slice's known vectors are indexed before the next slice; after a large batch's last
+                # one, its bookkeeping and response (a loop over every item each) start a callback afresh.
+                await slices.next_slice()
 
     def _embed(self, space: UserSpace, memories: list[Memory], seqs: list[int], vectors: dict[str, np.ndarray]) -> None:
         """Queue the vectors to compute; those computed on the write path (deduplication) land at once."""

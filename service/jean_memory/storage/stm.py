@@ -47,6 +47,7 @@ class UserSpace:
     """One user's slice of the short-term tier."""
 
     __slots__ = (
+        "applying",
         "cluster_version",
         "deleted",
         "index",
@@ -73,6 +74,9 @@ class UserSpace:
         self.text_index = LexicalIndex()
         self.loaded = False
         self.loading: asyncio.Future[None] | None = None
+        #: Cluster mode: this replica's own committed group going into the copy, a slice at a time
+        #: (`cluster.owncommits`); readers and catch-ups wait for it.
+        self.applying: asyncio.Future[None] | None = None
         #: ids deleted while a promotion was in flight, so the promotion does not resurrect them.
         self.deleted: set[str] = set()
         self.version = 0
@@ -180,7 +184,7 @@ class ShortTermTier:
             if total <= self.budget * 0.9 or len(self._users) <= 1:
                 break
             space = self._users[user_id]
-            if space.loading is not None and not space.loading.done():
+            if (space.loading is not None and not space.loading.done()) or space.applying is not None:
                 continue
             total -= space.nbytes
             del self._users[user_id]

@@ -26,6 +26,9 @@ _CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
+#: Where the request's span is kept in its scope: the handler of unexpected errors runs outside this
+#: middleware (in Starlette's ServerErrorMiddleware) and logs under it from there.
+SPAN_KEY = "jean_memory.span"
 
 
 def route_template(scope: Scope) -> str:
@@ -70,6 +73,7 @@ class TelemetryMiddleware:
         else:
             span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span))
+        scope[SPAN_KEY] = span
         REQUEST_SCOPE.set(scope)  # this request's own context: its callbacks are timed by route
         try:
             await self.app(scope, receive, send_wrapper)

@@ -18,6 +18,7 @@ from jean_memory import __version__
 from jean_memory.config import Settings, TelemetryMode
 from jean_memory.telemetry.logs import PerfLog
 from jean_memory.telemetry.metrics import Metrics
+from jean_memory.telemetry.otlp_logs import OtlpLogs, Scrubber
 from jean_memory.telemetry.otlp_metrics import OtlpMetricsBridge
 from jean_memory.telemetry.spans import RootSampler
 from jean_memory.telemetry.tracing import CountingSpanExporter, make_provider
@@ -67,6 +68,12 @@ class Telemetry:
         if metrics_exporter is not None and self.mode is not TelemetryMode.OFF:
             interval = settings.metric_export_interval_ms / 1000
             self.bridge = OtlpMetricsBridge(self.metrics, metrics_exporter, self.resource, interval)
+        self.logs: OtlpLogs | None = None
+        if settings.logs_endpoint and self.mode is not TelemetryMode.OFF:
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+            exporter = OTLPLogExporter(endpoint=settings.logs_endpoint, timeout=5)
+            self.logs = OtlpLogs(self.resource, exporter, self.metrics.pipeline, Scrubber(settings.log_secrets))
 
     def _span_exporter(self) -> Any:
         if not self.settings.traces_endpoint:
@@ -88,13 +95,19 @@ class Telemetry:
             self.span_exporter.blocked = blocked
         if self.bridge is not None:
             self.bridge.blocked = blocked
+        if self.logs is not None:
+            self.logs.exporter.blocked = blocked
 
     def start(self) -> None:
         if self.bridge:
             self.bridge.start()
+        if self.logs:
+            self.logs.install()
 
     def shutdown(self) -> None:
         if self.bridge:
             self.bridge.shutdown()
+        if self.logs:
+            self.logs.shutdown()
         if self.provider:
             self.provider.shutdown()

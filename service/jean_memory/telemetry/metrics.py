@@ -346,12 +346,12 @@ class DiskMetrics:
 
 
 class PipelineMetrics:
-    """The service's own telemetry pipeline: OTLP exports and dropped spans."""
+    """The service's own telemetry pipeline: OTLP exports, dropped spans and dropped log records."""
 
     def __init__(self, r: CollectorRegistry) -> None:
         self.exports = Counter(
             "jm_telemetry_exports_total",
-            "OTLP export attempts of this process, by signal (traces, metrics) and result (success, failure).",
+            "OTLP export attempts of this process, by signal (traces, metrics, logs) and result (success, failure).",
             ["signal", "result"],
             registry=r,
         )
@@ -360,7 +360,12 @@ class PipelineMetrics:
             "Spans dropped before export (the export queue was full or the export failed).",
             registry=r,
         )
-        for signal in ("traces", "metrics"):
+        self.dropped_logs = Counter(
+            "jm_telemetry_dropped_logs_total",
+            "Log records dropped before OTLP export (the export queue was full or the export failed).",
+            registry=r,
+        )
+        for signal in ("traces", "metrics", "logs"):
             for result in ("success", "failure"):
                 self.exports.labels(signal, result)
 

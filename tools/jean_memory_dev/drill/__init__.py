@@ -6,6 +6,9 @@ delivered to the receiver once and in time, then resolved.
     scripts/drill --quick      # the quick run of `make test` (tests/e2e/test_fire_drill.py)
     scripts/drill --docs       # also write the tables into docs/drills.md
 
+One monitoring stack in HA (two Prometheus replicas, three clustered Alertmanagers, the receiver) serves
+both runs: started once, its scrapes pointed at the embedded service, then at the cluster.
+
 The quick run: the embedded service, its five original faults (each also delivering the SLO burn page it
 causes), a blocked event loop and the dead man's switch; then the cluster (PostgreSQL, three replicas behind
 HAProxy): a replica killed under load within the SLO's error budget, two replicas killed while an
@@ -13,13 +16,20 @@ Alertmanager and a Prometheus die. The full run adds the embedded service's othe
 a silenced replica under maintenance, a stalling replica, every replica's model failing. `faults.coverage()`
 names the drill of every alert.
 
-    base.py      what every run shares: load, receiver, dashboards, the engine that runs one fault
-    bounds.py    detection and resolution bounds, derived from the intervals
-    faults.py    the faults: actions, expected alerts, consequences; coverage of the catalogue
-    actions.py   admin faults, processes paused or killed, load shapes
-    embedded.py  the native stack in HA, the embedded service
-    cluster.py   the cluster in HA
-    report.py    JSON report and Markdown tables
+    model.py         what a fault is (actions, expected alerts, consequences), what an action may ask (Target)
+    actions.py       admin faults, processes paused or killed, load shapes
+    faults.py        the faults of each run
+    infrafaults.py   the full cluster run's faults of PostgreSQL and HAProxy
+    coverage.py      which drill raises each alert of the catalogue, and why the others are not drilled
+    bounds.py        detection, resolution and settle bounds, derived from the intervals
+    runner.py        one stack under drill (DrillRun): the phases, composing the three parts below
+    loaddriver.py    the locust load
+    observer.py      Prometheus and the receiver, as the drill reads them
+    engine.py        the engine that injects one fault and checks what arrives
+    dashcheck.py     every dashboard query answered
+    embeddeddrill.py the embedded service
+    clusterdrill.py  the cluster
+    report.py        JSON report and Markdown tables
 """
 
 from __future__ import annotations
@@ -33,10 +43,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from jean_memory_dev.drill.base import with_all_selected
 from jean_memory_dev.drill.bounds import detection_bound_s, resolution_bound_s, settle_s
-from jean_memory_dev.drill.faults import coverage, quick
+from jean_memory_dev.drill.clusterdrill import ClusterDrill
+from jean_memory_dev.drill.coverage import coverage
+from jean_memory_dev.drill.dashcheck import with_all_selected
+from jean_memory_dev.drill.embeddeddrill import EmbeddedDrill
+from jean_memory_dev.drill.faults import quick
 from jean_memory_dev.drill.report import DrillResult, checks_table, coverage_table, table, tolerated_text, write_docs
+from jean_memory_dev.nativestack import Monitoring, StackPorts
 from jean_memory_dev.paths import ROOT
 
 __all__ = [
@@ -57,22 +71,24 @@ FAULTS = quick()
 
 
 def run(folder: Path, full: bool = False, healthy_s: float = 120.0, cluster: bool = True) -> DrillResult:
-    """Run the drill in `folder`: the embedded stack, then (unless `cluster=False`) the cluster. Every
-    process started is stopped, whatever happens; the JSON report is written to `folder/drill-report.json`."""
-    from jean_memory_dev.drill.cluster import ClusterDrill
-    from jean_memory_dev.drill.embedded import EmbeddedDrill
-
+    """Run the drill in `folder`: the embedded stack, then (unless `cluster=False`) the cluster, both under
+    one monitoring stack. Every process started is stopped, whatever happens; the JSON report is written
+    to `folder/drill-report.json`."""
     result = DrillResult(kind="full" if full else "quick")
     result.coverage = [asdict(c) for c in coverage()]
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
+    monitoring = Monitoring(folder / "monitoring", StackPorts.free(), fast=True, ha=True)
     try:
-        EmbeddedDrill(folder / "embedded", result, healthy_s=healthy_s, full=full).run()
+        monitoring.render({})  # Alertmanager's configuration; Prometheus scrapes once a stack is up
+        monitoring.start_alerting()
+        EmbeddedDrill(folder / "embedded", result, monitoring, healthy_s=healthy_s, full=full).run()
         if cluster is not False:
-            ClusterDrill(folder / "cluster", result, healthy_s=min(healthy_s, 60.0), full=full).run()
+            ClusterDrill(folder / "cluster", result, monitoring, healthy_s=min(healthy_s, 60.0), full=full).run()
     except Exception as exc:  # reported; every process was stopped by the runs' own `finally`
         result.failures.append(f"drill aborted: {exc!r}")
     finally:
+        monitoring.stop()
         result.duration_s = time.monotonic() - started
         (folder / "drill-report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result

@@ -13,14 +13,12 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from jean_memory_dev.background import Background
-
-if TYPE_CHECKING:
-    from jean_memory_dev.drill.base import DrillRun
+from jean_memory_dev.drill.model import Target
 
 
 @dataclass
@@ -31,10 +29,10 @@ class AdminFaults:
     what: str
     everywhere: bool = True
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         run.admin(self.spec)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         run.admin(None)
 
     def describe(self) -> str:
@@ -52,7 +50,7 @@ class Stall:
     replica: int | None = None
     _loop: Background = field(default_factory=Background, init=False, repr=False)
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         pid = run.service_process(self.replica).pid
 
         def pause() -> None:
@@ -64,7 +62,7 @@ class Stall:
 
         self._loop.start(pause, "stall", every_s=self.stop_s + self.run_s)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         self._loop.stop()
         os.kill(run.service_process(self.replica).pid, signal.SIGCONT)
 
@@ -80,10 +78,10 @@ class KillService:
 
     restart_env: dict[str, str] = field(default_factory=dict)
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         run.kill_service()
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         run.restart_service(self.restart_env)
 
     def describe(self) -> str:
@@ -95,11 +93,11 @@ class KillService:
 class StopPrometheus:
     """Every Prometheus replica stopped; cleared by starting them again (same data)."""
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         for prom in run.prometheus:
             prom.stop()
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         for prom in run.prometheus:
             prom.start()
 
@@ -116,12 +114,12 @@ class OversizedBatches:
     per_second: float
     _loop: Background = field(default_factory=Background, init=False, repr=False)
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         client = httpx.Client(base_url=run.front, timeout=30)
         body = {"user_id": "drill-bulk-loader", "items": [{"content": f"bulk note {i}"} for i in range(self.items)]}
         self._loop.start(lambda: client.post("/v1/memories/batch", json=body), "oversized-batches", 1 / self.per_second)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         self._loop.stop()
 
     def describe(self) -> str:
@@ -139,7 +137,7 @@ class HeavySearches:
     batch: int = 250
     _loop: Background = field(default_factory=Background, init=False, repr=False)
 
-    def prepare(self, run: DrillRun) -> None:
+    def prepare(self, run: Target) -> None:
         """Write the big user once, before the fault's clock starts: batches of `batch` (under the drill's
         embedding backlog), a well-behaved client's retry on 429."""
         client = httpx.Client(base_url=run.front, timeout=60)
@@ -157,7 +155,7 @@ class HeavySearches:
                     break
                 time.sleep(0.1)
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         client = httpx.Client(base_url=run.front, timeout=30)
 
         def search() -> None:
@@ -166,7 +164,7 @@ class HeavySearches:
 
         self._loop.start(search, "heavy-searches", every_s=1 / self.per_second)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         self._loop.stop()
 
     def describe(self) -> str:
@@ -189,7 +187,7 @@ class FillStm:
     user: str = "drill-stm-filler"
     _loop: Background = field(default_factory=Background, init=False, repr=False)
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         client = httpx.Client(base_url=run.front, timeout=60)
         used, budget = run.service_gauge("jm_stm_bytes"), run.service_gauge("jm_stm_budget_bytes")
         per_memory = self.content_bytes + 2000  # the record and its vector, as the tier counts them
@@ -204,7 +202,7 @@ class FillStm:
         search = {"user_id": self.user, "query": "stm drill filler", "k": 1}
         self._loop.start(lambda: client.post("/v1/search", json=search), "stm-filler-warm", every_s=1.0)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         self._loop.stop()
         client = httpx.Client(base_url=run.front, timeout=120)
         client.delete("/v1/memories", params={"user_id": self.user}).raise_for_status()  # forget the user

@@ -18,6 +18,7 @@ Resolution, from the fault's removal (for a restart: from the process being read
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -25,7 +26,7 @@ from jean_memory_dev.mixin import BURN_ALERTS, Alert, Context, Severity, Variant
 from jean_memory_dev.mixin.catalogue import AlertRule
 from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.mixin.rules import catalogue_rules
-from jean_memory_dev.nativestack import FAST_PEER_TIMEOUT, FAST_RESEND_DELAY, deadman_after_s, timing
+from jean_memory_dev.monitoringconfig import FAST_PEER_TIMEOUT, FAST_RESEND_DELAY, deadman_after_s, timing
 
 #: Scheduling slack on a busy 2-core VM, added to every bound.
 SLACK_S = 10.0
@@ -33,7 +34,7 @@ SLACK_S = 10.0
 
 @dataclass(frozen=True)
 class Timing:
-    """The drill stack's intervals, in seconds (from `nativestack.timing(fast=True)`)."""
+    """The drill stack's intervals, in seconds (from `monitoringconfig.timing(fast=True)`)."""
 
     scrape: float
     evaluation: float
@@ -135,9 +136,14 @@ def deadman_resolution_bound_s() -> float:
     return 2 * t.evaluation + t.group_wait + t.scrape + SLACK_S
 
 
-def settle_s() -> float:
-    """How long after a fault its consequences may still start firing: rate window + longest `for`
-    (the SLO burn alerts aside: the drill waits for their pages to clear, not their tickets)."""
+def settle_s(alerts: Iterable[str] | None = None) -> float:
+    """How long after a fault its consequences may still start firing: rate window + the longest `for` of
+    the alerts it can raise (`alerts`, by name: what a fault expects and its consequences; every alert of
+    the catalogue when not given). The SLO burn alerts aside: the drill waits for their pages to clear,
+    not their tickets; so is the dead man's switch, which is no rule."""
     ctx = fast()
-    longest = max(_for_s(r.for_) for r in catalogue_rules(ctx) if r.alert not in BURN_ALERTS)
+    rules = [r for r in catalogue_rules(ctx) if r.alert not in BURN_ALERTS]
+    if alerts is not None:
+        rules = [r for r in rules if r.alert.value in set(alerts)]
+    longest = max((_for_s(r.for_) for r in rules), default=0.0)
     return duration_seconds(ctx.rate) + longest + 2.0

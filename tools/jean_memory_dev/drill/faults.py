@@ -10,16 +10,19 @@ of the catalogue, and a test checks that none is left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
 from jean_memory.cluster.embedqueue import JANITOR_INTERVAL_S, QUEUE_STATE_INTERVAL_S
 from jean_memory_dev.drill import golden
-from jean_memory_dev.mixin import BURN_ALERTS, CATALOGUE, DEADMAN_ALERT, Alert, Severity, load
-
-if TYPE_CHECKING:
-    from jean_memory_dev.drill.base import DrillRun
+from jean_memory_dev.drill.actions import (
+    AdminFaults,
+    FillStm,
+    HeavySearches,
+    KillService,
+    OversizedBatches,
+    Stall,
+    StopPrometheus,
+)
+from jean_memory_dev.drill.model import Expect, Fault
+from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Severity, load
 
 #: The cluster drill's embedding lease (JM_CLUSTER_LEASE_S): short, so claims are taken over soon after the
 #: embedding fault is cleared.
@@ -32,65 +35,6 @@ CLUSTER_LEASE_S = 5.0
 #: tier at its budget and evicting ~13 users/s from the restart on: STMNearBudget rightly fired before the
 #: fault (an instant comparison, flapping across the eviction's 90 % floor, had hidden it).
 STM_DRILL_BUDGET = 256 * 2**20
-
-
-class Action(Protocol):
-    """One thing a fault does to the system, undone by `clear`."""
-
-    def inject(self, run: DrillRun) -> None: ...
-
-    def clear(self, run: DrillRun) -> None: ...
-
-    def describe(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Expect:
-    """An alert the fault must deliver: by name (an `Alert`, or the dead man's switch's page) and severity."""
-
-    name: str
-    severity: Severity
-
-    @classmethod
-    def of(cls, alert: Alert, severity: Severity | None = None) -> Expect:
-        """`severity` defaults to the alert's only one; a burn alert needs it said."""
-        if severity is None:
-            if alert in BURN_ALERTS:
-                raise ValueError(f"{alert}: say which severity (page or ticket) the fault must raise")
-            severity = CATALOGUE[alert].severity  # type: ignore[union-attr]
-        return cls(alert.value, severity)
-
-    @property
-    def alert(self) -> Alert | None:
-        return Alert(self.name) if self.name in Alert.__members__.values() else None
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault to inject, the alerts it must deliver, and the alerts it may also raise.
-
-    `burn` is the fault's SLO burn rate (its bad share over the budget), taken on the low side: it sets the
-    bound of an expected burn alert. `onset` and `recovery` add, per alert, what the fault needs before the
-    condition can hold and what the system needs to recover, each with its reason (shown in the report).
-    `failover`: the fault also kills the Alertmanager that would notify, so the bounds allow one peer timeout.
-    """
-
-    name: str
-    actions: tuple[Action, ...]
-    expect: tuple[Expect, ...]
-    related: frozenset[str] = frozenset()
-    burn: float | None = None
-    onset: Mapping[str, tuple[float, str]] = field(default_factory=dict)
-    recovery: Mapping[str, tuple[float, str]] = field(default_factory=dict)
-    failover: bool = False
-
-    def describe(self) -> str:
-        return "; ".join(a.describe() for a in self.actions)
-
-    @property
-    def allowed(self) -> frozenset[str]:
-        """Every alert name this fault may page with: what it expects and its consequences."""
-        return self.related | {e.name for e in self.expect}
 
 
 def _names(*alerts: Alert) -> frozenset[str]:
@@ -106,8 +50,6 @@ def quick() -> tuple[Fault, ...]:
     """The five original faults (their bounds unchanged; the three flags among them injected together), each
     also delivering the SLO burn page its errors or latency cause (the fast rules' burn windows), and the
     blocked event loop."""
-    from jean_memory_dev.drill.actions import AdminFaults
-
     return (
         Fault(
             "latency",
@@ -168,23 +110,16 @@ def quick() -> tuple[Fault, ...]:
 
 def deadman() -> Fault:
     """Every Prometheus replica stopped: only the dead man's switch beside them can page."""
-    from jean_memory_dev.drill.actions import StopPrometheus
-
     return Fault("prometheus_gone", (StopPrometheus(),), (Expect(DEADMAN_ALERT, Severity.CRITICAL),))
 
 
 def full_embedded() -> tuple[Fault, ...]:
     """The embedded service's other alerts, each with a fault or load shape of its own."""
-    from jean_memory_dev.drill.actions import (
-        AdminFaults,
-        FillStm,
-        HeavySearches,
-        KillService,
-        OversizedBatches,
-        Stall,
-    )
+    return quality_faults() + budget_faults() + resource_faults() + embedding_faults()
 
-    shuttle_stale_s, _ = _thresholds()
+
+def quality_faults() -> tuple[Fault, ...]:
+    """Ranking and retrieval degraded: the model's vectors made noise."""
     return (
         Fault(
             "embedding_noise",
@@ -232,6 +167,12 @@ def full_embedded() -> tuple[Fault, ...]:
                 Alert.RECALL_BUDGET_BURN: (golden.INTERVAL_S, "the next replay of the golden set"),
             },
         ),
+    )
+
+
+def budget_faults() -> tuple[Fault, ...]:
+    """Errors and refusals within a ticket's pace: a slow burn, an oversized client."""
+    return (
         Fault(
             "slow_burn",
             (
@@ -258,6 +199,13 @@ def full_embedded() -> tuple[Fault, ...]:
             (Expect.of(Alert.ADMISSION_REJECTING),),
             _names(Alert.OPERATION_BUDGET_BURN),
         ),
+    )
+
+
+def resource_faults() -> tuple[Fault, ...]:
+    """What the service stands on: CPU, the long-term store, its process, its short-term tier's budget."""
+    shuttle_stale_s, _ = _thresholds()
+    return (
         # Half the time stopped: by this point of the drill the load alone needs 0.25 to 0.28 CPU-seconds a
         # second (the full drill of 07:32), so the 150-of-200 ms stall of earlier runs (a quarter of the time
         # running) left no room at all: in two of four runs the queue grew until scrapes timed out for 80 s
@@ -332,6 +280,12 @@ def full_embedded() -> tuple[Fault, ...]:
             },
             recovery={Alert.STM_NEAR_BUDGET: (10.0, "the filler user is forgotten and the tier releases it")},
         ),
+    )
+
+
+def embedding_faults() -> tuple[Fault, ...]:
+    """The model slowed past its thresholds: throttled, then stalled past the canary's timeout."""
+    return (
         # Every embedding call 1 s longer (a throttled model): a round's search needs its query's vector and its
         # memory's, one or two batches, so every round's time to searchable is 1 to 2 s, past the 1 s threshold
         # by construction, and the SLO on it burns at a page's rate. The model still embeds ~64 texts a second
@@ -381,11 +335,9 @@ def full_embedded() -> tuple[Fault, ...]:
     )
 
 
-def cluster() -> tuple[Fault, ...]:
+def cluster_faults() -> tuple[Fault, ...]:
     """The cluster's alerts (the replica-down, too-few-ready and silence drills are run by the cluster
     drill itself: they also check the load's error budget, the HA failover and silences)."""
-    from jean_memory_dev.drill.actions import AdminFaults, Stall
-
     _, embed_stale_s = _thresholds()
     return (
         Fault(
@@ -416,78 +368,3 @@ def cluster() -> tuple[Fault, ...]:
             },
         ),
     )
-
-
-@dataclass(frozen=True)
-class Covered:
-    """How one alert of the catalogue is drilled: by which run and fault (or why it cannot be)."""
-
-    alert: str
-    runs: tuple[str, ...]
-    why_not: str = ""
-
-
-#: Drills the cluster run performs itself (see `cluster.py`), by the alerts they expect.
-CLUSTER_OWN = {
-    Alert.REPLICA_DOWN.value: (
-        "quick: replica_killed (ticket; kill -9 under load, the load's errors within the SLO budget)",
-        "full: replica_maintenance (silenced: not delivered)",
-    ),
-    Alert.TOO_FEW_REPLICAS_READY.value: (
-        "quick: two_replicas_killed (page; one Alertmanager and one Prometheus killed with kill -9 meanwhile)",
-    ),
-}
-
-
-#: Alerts no drill raises on this machine, and what covers them instead.
-NOT_DRILLED = {
-    Alert.HOST_DISK_ALMOST_FULL.value: "needs a host filesystem nearly full (the drill's is the shared machine's "
-    "disk); tests/cluster/test_exporters.py fills a real 8 MB tmpfs under the node exporter and sees it fire in a "
-    "real Prometheus, and promtool tests the rule",
-    Alert.HOST_DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
-    "on a falling series, the Host dashboard draws node_filesystem_avail_bytes",
-    Alert.HOST_MEMORY_PRESSURE.value: "needs the shared machine's memory nearly exhausted; promtool tests the rule, "
-    "tests/cluster/test_exporters.py checks the node exporter exposes the series it reads",
-    Alert.POSTGRES_REPLICATION_LAG.value: "needs a standby over 30 s behind; tests/cluster/test_exporters.py pauses a "
-    "real standby's replay while the primary commits and sees pg_replication_lag_seconds grow (and return to 0), "
-    "and promtool tests the rule",
-    Alert.RULE_EVALUATION_FAILURES.value: "tests/stack/test_watchers.py: a rule failing every evaluation "
-    "(many-to-many matching) loaded into the HA monitoring fires it",
-    Alert.NOTIFICATIONS_FAILING.value: "tests/stack/test_watchers.py: the receiver killed under the HA monitoring "
-    "fires it (the Watchdog's notifications fail)",
-    Alert.CONFIG_RELOAD_FAILED.value: "tests/stack/test_watchers.py: a rule file that does not parse, reloaded "
-    "(SIGHUP), fires it",
-    Alert.ALERTMANAGER_MEMBERS_MISSING.value: "tests/stack/test_watchers.py: one of three Alertmanagers killed fires "
-    "it on the two left (the quick cluster drill's two_replicas_killed raises it too, as a ticket)",
-    Alert.SCRAPE_TARGET_DOWN.value: "tests/stack/test_watchers.py: the killed Alertmanager's target fires it",
-    Alert.PROMETHEUS_NOT_INGESTING.value: "needs a Prometheus whose storage refuses samples (a full or read-only "
-    "disk); promtool tests the rule on a flat counter",
-    Alert.DISK_ALMOST_FULL.value: "needs the data folder on a nearly full filesystem (the drill's is the host's "
-    "disk); tests/hostile/test_full_disk.py fills a real 8 MB tmpfs under the service (507, recovery, "
-    "jm_disk_free_bytes) and promtool tests the rule",
-    Alert.DISK_FILLING_UP.value: "needs hours of steady growth toward a full filesystem; promtool tests the rule "
-    "on a falling series, the quality dashboard draws jm_disk_free_bytes",
-    Alert.ERROR_BUDGET_EXHAUSTED.value: "fires in the drill after the error faults have spent the fast rules' "
-    "10-minute period's budget, but clears only once the period has passed them (the drill does not wait a "
-    "period); promtool tests the rule and the period's recordings (budget left, metadata)",
-    Alert.DATA_FILE_DAMAGED.value: "needs a damaged store large enough to be checked after the start; "
-    "tests/hostile/test_corruption.py damages a real store's page and sees the background check set "
-    "jm_data_file_damaged and /readyz answer 503, and promtool tests the rule",
-}
-
-
-def coverage() -> list[Covered]:
-    """Every alert of the catalogue (and the dead man's switch's page), with the drills that raise it."""
-    runs: dict[str, list[str]] = {a.value: [] for a in Alert}
-    runs[DEADMAN_ALERT] = []
-    from jean_memory_dev.drill.cluster import infrastructure  # it imports this module
-
-    for tag, faults in (("quick", quick()), ("full", full_embedded()), ("full", (*cluster(), *infrastructure()))):
-        for fault in faults:
-            for e in fault.expect:
-                runs[e.name].append(f"{tag}: {fault.name} ({e.severity.route})")
-    runs[DEADMAN_ALERT].append(f"quick: {deadman().name} (page)")
-    runs[Alert.WATCHDOG.value].append("quick: every run waits for it; prometheus_gone stops it")
-    for name, drills in CLUSTER_OWN.items():
-        runs[name] += drills
-    return [Covered(name, tuple(found), NOT_DRILLED.get(name, "")) for name, found in runs.items()]

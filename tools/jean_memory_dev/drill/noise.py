@@ -14,7 +14,7 @@ from __future__ import annotations
 from jean_memory_dev.mixin import Alert, Severity, load
 from jean_memory_dev.mixin.config import Variant
 from jean_memory_dev.mixin.context import Context
-from jean_memory_dev.mixin.rules import (
+from jean_memory_dev.mixin.promql import (
     HTTP,
     api,
     canary_late_ratio,

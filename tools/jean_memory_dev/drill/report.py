@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,3 +200,23 @@ def write_docs(result: DrillResult, page: Path = DRILLS) -> None:
     summary between the summary's markers."""
     _replace_block(page, "drill", markdown(result))
     _replace_block(page, "drill-summary", summary_table(result))
+
+
+class RunLog:
+    """One run's (a mode's) part of the result: its summary (`result.runs[mode]`), its failures, its log lines
+    on stderr."""
+
+    def __init__(self, result: DrillResult, mode: str) -> None:
+        self.result = result
+        self.mode = mode
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.result.runs.setdefault(self.mode, {})
+
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')} {self.mode}] {message}", file=sys.stderr, flush=True)
+
+    def fail(self, message: str) -> None:
+        self.result.failures.append(message)
+        print(f"FAIL: {message}", file=sys.stderr, flush=True)

@@ -5,12 +5,15 @@ reference docs, all generated from one typed config (`alerts/thresholds.yaml`) a
     context.py    the config seen from one variant, its values by name for `${name}` templates
     catalogue.py  every alert as a typed constant (how to add one: see its docstring)
     slos.py       the SLOs by name, and the series every SLO is recorded under (burn rates, period, metadata)
+    promql.py     the PromQL builders the rules, the dashboards and the drill share
     rules.py      recording and alert rules, production and the drill's fast copy
-    promtool.py   a firing and a silent promtool case per alert
+    promtool/     a firing and a silent promtool case per alert
     runbooks.py   runbooks from the Markdown templates in alerts/runbooks/templates/
-    boards.py     dashboard uids and titles; dashboards/ the grafanalib modules
+    boards.py     dashboard uids, titles and descriptions, the symptom index; dashboards/ the grafanalib modules
+    grafana.py    what Grafana does to a panel's query ($__rate_interval, variables): tests and drills send the same
+    dashlint.py   the dashboards' lint (`make check`): rate windows, datasource variable, descriptions, links
     links.py      each alert's link to the dashboard panel that answers it
-    docs.py       docs/reference/{settings,metrics,monitoring}.md
+    docs.py       docs/reference/{settings,metrics,monitoring,dashboards}.md
     layout.py     where every source and output lives
     generate.py   `jean-memory-dev generate [--check]`
 

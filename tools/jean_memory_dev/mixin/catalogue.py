@@ -14,7 +14,7 @@ Adding an alert is three edits:
 1. here: a member of `Alert` and its entry in `CATALOGUE` (severity, `pending`, expression, summary,
    description, the panel that answers it); the order of `CATALOGUE` is the order of the rule file;
 2. `alerts/runbooks/templates/<AlertName>.md`: Meaning, Impact, Diagnose, Mitigate, Escalate;
-3. `promtool.py`: a case where it fires (labels and annotations checked) and one where it stays silent.
+3. `promtool/`: a case where it fires (labels and annotations checked) and one where it stays silent.
 
 Then `jean-memory-dev generate` writes the rules, runbook, tests and docs; `tests/rules` checks the rest.
 """

@@ -257,6 +257,14 @@ class Canary(_Model):
         return self.interval_seconds, self.search_timeout_seconds
 
 
+class TailSampling(_Model):
+    """The collector's tail-sampling policy beyond what the SLOs fix: the share of the rest, and its buffer."""
+
+    keep_percent: Annotated[float, Field(ge=0, le=100)]
+    decision_wait: Duration
+    num_traces: Annotated[int, Field(gt=0)]
+
+
 class Config(_Model):
     """`alerts/thresholds.yaml`, whole."""
 
@@ -269,6 +277,7 @@ class Config(_Model):
     slo: Slo
     canary: Canary
     infrastructure: Infrastructure
+    tail_sampling: TailSampling
 
     def windows_for(self, variant: Variant) -> Windows:
         return self.windows.production if variant is Variant.PRODUCTION else self.windows.fast

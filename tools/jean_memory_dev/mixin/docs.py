@@ -3,7 +3,10 @@
 - `settings.md`: every environment variable, from the service's `Settings` (names, defaults, meanings);
 - `metrics.md`: every metric family, from the service's registry (`metric_docs()`);
 - `monitoring.md`: each product target followed through metric, recording rule, alert, dashboard panel
-  and runbook, then the alert catalogue (severity, route, `for`, panel, runbook).
+  and runbook, then the alert catalogue (severity, route, `for`, panel, runbook);
+- `dashboards.md`: the on-call index from a symptom to the panels to open (`boards.SYMPTOMS`), every
+  dashboard with its description, and every panel with what it shows and the runbooks of its alerts, read
+  from the dashboards as built.
 
 Each is a whole file under a `GENERATED` line; the README links to them.
 """
@@ -28,6 +31,7 @@ from jean_memory_dev.paths import ROOT
 SETTINGS = layout.REFERENCE / "settings.md"
 METRICS = layout.REFERENCE / "metrics.md"
 MONITORING = layout.REFERENCE / "monitoring.md"
+DASHBOARDS = layout.REFERENCE / "dashboards.md"
 
 
 def _header(*sources: str) -> str:
@@ -236,8 +240,8 @@ TARGETS = (
 )
 
 
-def _runbook_link(alert: Alert) -> str:
-    target = os.path.relpath(layout.RUNBOOKS / alert.runbook, MONITORING.parent)
+def _runbook_link(alert: Alert, page: Path = MONITORING) -> str:
+    target = os.path.relpath(layout.RUNBOOKS / alert.runbook, page.parent)
     return f"[{alert}]({target})"
 
 
@@ -282,6 +286,63 @@ def monitoring_page(ctx: Context) -> str:
     )
 
 
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def symptoms_table() -> str:
+    rows = ["| symptom | open first | then |", "|---|---|---|"]
+    for s in boards.SYMPTOMS:
+        then = describe(s.then) + (f"; {s.also}" if s.also else "")
+        rows.append(f"| {s.seen} | {describe(s.first)} | {_cell(then)} |")
+    return "\n".join(rows)
+
+
+def dashboards_page() -> str:
+    """The dashboards as built: imported here, as they import the rules and the catalogue."""
+    from jean_memory_dev.mixin.dashboards import DASHBOARDS as BUILT
+    from jean_memory_dev.mixin.dashboards.common import answered_by
+
+    sources = "tools/jean_memory_dev/mixin/dashboards/"
+    json_dir = os.path.relpath(layout.DASHBOARDS_JSON, DASHBOARDS.parent)
+    index = ["| dashboard | JSON | what it answers |", "|---|---|---|"]
+    sections = []
+    for built in sorted(BUILT, key=lambda d: boards.BOARDS.index(boards.board_of(str(d.uid)))):
+        board = boards.board_of(str(built.uid))
+        index.append(f"| {board.short} | [`{board.uid}`]({json_dir}/{board.uid}.json) | {_cell(board.description)} |")
+        rows = ["| panel | what it shows | alerts (runbook) |", "|---|---|---|"]
+        for panel in built.panels:
+            if not getattr(panel, "targets", None):
+                continue  # a row
+            shows = _cell(str(panel.description).split("\n\n")[0])
+            alerts = ", ".join(_runbook_link(a, DASHBOARDS) for a in answered_by(board, panel.title)) or "-"
+            rows.append(f"| {panel.title} | {shows} | {alerts} |")
+        sections.append(f"### {board.short}\n\n{_cell(board.description)}\n\n" + "\n".join(rows))
+    return (
+        _header(sources, "tools/jean_memory_dev/mixin/boards.py")
+        + "# Dashboards\n\n"
+        + "Every board reads from its `datasource` variable (any Prometheus; it opens on the provisioned one, "
+        + "whose exemplars link to Tempo) and filters by its `instance` variable (the replicas); every rate "
+        + "window is Grafana's `$__rate_interval`. Each links to the other boards (the *Jean Memory* menu, "
+        + "keeping the time range and the variables) and to the runbooks; each panel an alert points to links "
+        + "to that alert's runbook. Annotations mark alerts firing, replica restarts and deploys (a version "
+        + "that was not running an interval earlier). `make check` lints all of it "
+        + "(`jean-memory-dev dashlint`).\n\n"
+        + "## Symptom to dashboard\n\n"
+        + symptoms_table()
+        + "\n\n## The dashboards\n\n"
+        + "\n".join(index)
+        + "\n\n## Their panels\n\n"
+        + "\n\n".join(sections)
+        + "\n"
+    )
+
+
 def pages(ctx: Context) -> dict[Path, str]:
     """Every reference page, by output path."""
-    return {SETTINGS: settings_page(), METRICS: metrics_page(), MONITORING: monitoring_page(ctx)}
+    return {
+        SETTINGS: settings_page(),
+        METRICS: metrics_page(),
+        MONITORING: monitoring_page(ctx),
+        DASHBOARDS: dashboards_page(),
+    }

@@ -5,7 +5,8 @@
 
 From `alerts/thresholds.yaml`, the catalogue, the runbook templates, the dashboards and the service's
 code: recording rules and alert rules (production and the drill's fast copy), the promtool tests, the
-runbooks, the dashboards' JSON, the service's thresholds module and `docs/reference/*.md`. Output is
+runbooks, the dashboards' JSON, the service's thresholds module, the collector's tail-sampling layer and
+`docs/reference/*.md` (with the index of the tests by module, `testindex.py`). Output is
 deterministic (insertion-ordered YAML, sorted-key JSON), so a diff means a source changed. An orphan is
 a file in a generated-only folder (`layout.GENERATED_DIRS`) that no source produces any more, such as
 the runbook of a renamed alert: `--check` reports it, a plain run deletes it.
@@ -18,11 +19,12 @@ import pprint
 import sys
 from pathlib import Path
 
-from jean_memory_dev.mixin import dashboards, docs, layout, promtool, rules, runbooks
+from jean_memory_dev.mixin import dashboards, docs, layout, promtool, rules, runbooks, sampling
 from jean_memory_dev.mixin.config import Config, Variant, load
 from jean_memory_dev.mixin.context import Context
 from jean_memory_dev.mixin.output import HEADER, to_yaml
 from jean_memory_dev.paths import ROOT
+from jean_memory_dev.testindex import INDEX, page
 
 
 def service_thresholds(config: Config) -> str:
@@ -36,6 +38,7 @@ def outputs(config: Config) -> dict[Path, str]:
     """Every generated file, by path, with the text it must have."""
     production, fast = Context(config, Variant.PRODUCTION), Context(config, Variant.FAST)
     out: dict[Path, str] = {layout.SERVICE_THRESHOLDS: service_thresholds(config)}
+    out[layout.COLLECTOR_SAMPLING] = to_yaml(sampling.collector_layer(config))
     for ctx in (production, fast):
         is_fast = ctx.variant is Variant.FAST
         out[layout.recording_rules(is_fast)] = to_yaml(rules.recording_rules(ctx))
@@ -44,6 +47,7 @@ def outputs(config: Config) -> dict[Path, str]:
     out.update(runbooks.runbooks(production))
     out.update({layout.DASHBOARDS_JSON / f"{uid}.json": text for uid, text in dashboards.render().items()})
     out.update(docs.pages(production))
+    out[INDEX] = page()
     return out
 
 

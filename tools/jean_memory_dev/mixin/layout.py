@@ -18,6 +18,8 @@ PROMTOOL_TESTS = ALERTS / "tests" / "jean-memory.test.yml"
 DASHBOARDS_JSON = DASHBOARDS / "json"
 REFERENCE = DOCS / "reference"
 SERVICE_THRESHOLDS = ROOT / "service" / "jean_memory" / "telemetry" / "thresholds.py"
+#: The collector's tail-sampling processor (a second `--config`, merged over otel-collector/config.yaml).
+COLLECTOR_SAMPLING = ROOT / "otel-collector" / "tail-sampling.yaml"
 
 #: Folders that hold nothing but generated files: a file in one that no source produces is an orphan.
 GENERATED_DIRS = (

@@ -15,6 +15,7 @@ from functools import cache
 
 from jean_memory_dev.mixin.boards import PanelRef
 from jean_memory_dev.mixin.config import Config
+from jean_memory_dev.mixin.dashboards import DASHBOARDS
 
 #: The dashboards' replica variable (`dashboards/common.py`): set from the alert's own label.
 INSTANCE_VARIABLE = "var-instance={{ $labels.instance }}"
@@ -22,9 +23,7 @@ INSTANCE_VARIABLE = "var-instance={{ $labels.instance }}"
 
 @cache
 def panel_ids() -> Mapping[tuple[str, str], int]:
-    """Every panel's id by (dashboard uid, panel title). Imported late: the dashboards import the rules."""
-    from jean_memory_dev.mixin.dashboards import DASHBOARDS
-
+    """Every panel's id by (dashboard uid, panel title)."""
     ids: dict[tuple[str, str], int] = {}
     for board in DASHBOARDS:
         for panel in board.panels:

@@ -10,27 +10,42 @@ The trend rules (`jm:trend_*`, production only, evaluated every `trends.interval
 plan's figures over `trends.window` as sums per replica (sums and counts, not ratios, and buckets, not
 quantiles), so that the Trends dashboard can add up the replicas it selects and compare with `offset`.
 The expressions a dashboard also draws (request and operation rates, the error and cache hit ratios,
-the SLO ratios) are built here from a selector and a grouping, so a panel filtered by replica and the
-rule an alert reads are one text:
+the SLO ratios) come from `promql`, so a panel filtered by replica and the rule an alert reads are one
+text:
 
-    >>> error_ratio('job="jean-memory"', "5m")                                   # the recording rule
-    >>> error_ratio('job="jean-memory", instance=~"$instance"', "5m", by=())    # a panel
     >>> groups = alert_rules(Context(load(), Variant.FAST))["groups"]
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from jean_memory_dev.mixin.catalogue import CATALOGUE, AlertRule, runbook_url
 from jean_memory_dev.mixin.config import Variant, duration_seconds
 from jean_memory_dev.mixin.context import Context
 from jean_memory_dev.mixin.links import panel_url
+from jean_memory_dev.mixin.promql import (
+    FIVE_XX,
+    HTTP,
+    JOB_INSTANCE,
+    api,
+    cache_hit_ratio,
+    canary_late_ratio,
+    canary_success_ratio,
+    creation_p99,
+    error_ratio,
+    operations_rate,
+    p99,
+    recall_miss_ratio,
+    requests_rate,
+    route_slow_ratio,
+    slo_error_ratio,
+    slo_slow_ratio,
+    total,
+    trend_name,
+)
 from jean_memory_dev.mixin.slos import (
     BUDGET_REMAINING,
-    CANARY_ROUNDS,
-    CANARY_SEARCHABLE,
     ROUTES,
     SLI_ERRORS,
     SLO_BUDGET,
@@ -39,74 +54,10 @@ from jean_memory_dev.mixin.slos import (
     SLOS,
 )
 
-HTTP = "http_server_request_duration_seconds"
-JOB: tuple[str, ...] = ("job",)
-#: The SLO's request counts keep the replica: the dashboards sum the ones their `instance` variable picks.
-JOB_INSTANCE: tuple[str, ...] = ("job", "instance")
-
 
 def _tag(ctx: Context) -> str:
     """Group-name suffix: the fast copy's groups must not collide with production's when both load."""
     return "" if ctx.variant is Variant.PRODUCTION else f".{ctx.variant}"
-
-
-def total(expr: str, by: Sequence[str] = JOB) -> str:
-    """`sum by (job) (expr)`; with no labels, `sum(expr)`: a panel's sum over the replicas it selects."""
-    return f"sum by ({', '.join(by)}) ({expr})" if by else f"sum({expr})"
-
-
-def api(sel: str) -> str:
-    """The selector narrowed to the public API (`/v1/...`): what the latency and SLO rules measure."""
-    return f'{sel}, http_route=~"/v1/.*"'
-
-
-def requests_rate(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    return total(f"rate({HTTP}_count{{{sel}}}[{window}])", by)
-
-
-def error_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """5xx share of requests; 0 (not "no data") while no 5xx series exists yet."""
-    requests = requests_rate(sel, window, by)
-    errors = total(f'rate({HTTP}_count{{{sel}, http_response_status_class="5xx"}}[{window}])', by)
-    return f"(\n  {errors}\n  or\n  0 * {requests}\n)\n/\n{requests}"
-
-
-def cache_hit_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """Every search looks in L1; on a miss it looks in L2. Model avoided = L1 hits + L2 hits."""
-    hits = total(f'rate(jm_cache_hits_total{{{sel}, level=~"l1|l2"}}[{window}])', by)
-    lookups = total(
-        f'rate(jm_cache_hits_total{{{sel}, level="l1"}}[{window}]) '
-        f'+ rate(jm_cache_misses_total{{{sel}, level="l1"}}[{window}])',
-        by,
-    )
-    return f"{hits}\n/\n{lookups}"
-
-
-def operations_rate(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """Memory creations plus searches per second: the product plan's throughput."""
-    creations = total(f"rate(jm_memory_creation_duration_seconds_count{{{sel}}}[{window}])", by)
-    searches = total(f"rate(jm_search_duration_seconds_count{{{sel}}}[{window}])", by)
-    return f"{creations}\n+\n{searches}"
-
-
-def slo_error_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """The availability SLI's bad share over `window`, from the per-replica counts recorded below."""
-    errors = total(f"jm:slo_availability_errors:rate{window}{{{sel}}}", by)
-    return f"{errors}\n/\n{total(f'jm:slo_requests:rate{window}{{{sel}}}', by)}"
-
-
-def slo_slow_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """The latency SLI's bad share over `window`: requests not faster than the threshold."""
-    good = total(f"jm:slo_latency_good:rate{window}{{{sel}}}", by)
-    return f"1 - (\n  {good}\n  /\n  {total(f'jm:slo_requests:rate{window}{{{sel}}}', by)}\n)"
-
-
-def recall_miss_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """The recall SLI's bad share over `window`: the golden set's expected ids not found in the top k (empty
-    while no replay runs: no golden set, or no replay in the window)."""
-    hits = total(f"rate(jm_golden_hits_total{{{sel}}}[{window}])", by)
-    expected = total(f"rate(jm_golden_expected_total{{{sel}}}[{window}])", by)
-    return f"1 - (\n  {hits}\n  /\n  ({expected} > 0)\n)"
 
 
 def slo_windows(ctx: Context) -> list[str]:
@@ -117,15 +68,6 @@ def slo_windows(ctx: Context) -> list[str]:
             if window not in seen:
                 seen.append(window)
     return seen
-
-
-def _p99(metric: str, sel: str, window: str) -> str:
-    return f"histogram_quantile(0.99, sum by (job, le) (rate({metric}_bucket{{{sel}}}[{window}])))"
-
-
-def creation_p99(sel: str, window: str) -> str:
-    """Memory creation p99 over `window` (the drill also reads it over its whole healthy window)."""
-    return _p99("jm_memory_creation_duration_seconds", sel, window)
 
 
 def recording_rules(ctx: Context) -> dict[str, Any]:
@@ -146,7 +88,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
             f"sum by (job) (rate(jm_memory_creation_duration_seconds_count{{{s}}}[{r}]))",
         },
         {"record": f"jm:creation_latency:p99_{r}", "expr": creation_p99(s, r)},
-        {"record": f"jm:search_latency:p99_{r}", "expr": _p99("jm_search_duration_seconds", s, r)},
+        {"record": f"jm:search_latency:p99_{r}", "expr": p99("jm_search_duration_seconds", s, r)},
         {
             "record": f"jm:hot_search_latency:p99_{r}",
             "expr": "histogram_quantile(0.99, sum by (job, le) "
@@ -166,7 +108,7 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
         # Cluster mode: commit on any replica -> change notification here (0 observations elsewhere: NaN).
         {
             "record": f"jm:cluster_invalidation_lag:p99_{r}",
-            "expr": _p99("jm_cluster_invalidation_lag_seconds", s, r),
+            "expr": p99("jm_cluster_invalidation_lag_seconds", s, r),
         },
     ]
     le = ctx.config.slo.latency.threshold_seconds
@@ -201,34 +143,6 @@ def recording_rules(ctx: Context) -> dict[str, Any]:
 
 
 # ---- SLOs per operation and over the period ---------------------------------------------------------------
-
-
-def le_label(seconds: float) -> str:
-    """A bucket boundary as prometheus-client writes it (`1` -> `1.0`, `0.025` -> `0.025`)."""
-    return repr(float(seconds))
-
-
-def route_slow_ratio(sel: str, route: str, le: float, window: str, by: Sequence[str] = JOB) -> str:
-    """A route's (POST) bad share: its requests not faster than `le`."""
-    r = f'{sel}, http_route="{route}", http_request_method="POST"'
-    good = total(f'rate({HTTP}_bucket{{{r}, le="{le}"}}[{window}])', by)
-    return f"1 - (\n  {good}\n  /\n  {total(f'rate({HTTP}_count{{{r}}}[{window}])', by)}\n)"
-
-
-def canary_success_ratio(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    """The share of the synthetic user's rounds that succeeded over `window`."""
-    good = total(f'rate({CANARY_ROUNDS}{{{sel}, result="success"}}[{window}])', by)
-    return f"{good}\n/\n{total(f'rate({CANARY_ROUNDS}{{{sel}}}[{window}])', by)}"
-
-
-def canary_late_ratio(sel: str, le: float, window: str, by: Sequence[str] = JOB) -> str:
-    """The share of rounds whose memory was not found by meaning within `le` (failed rounds included)."""
-    good = total(f'rate({CANARY_SEARCHABLE}_bucket{{{sel}, le="{le_label(le)}"}}[{window}])', by)
-    return f"1 - (\n  {good}\n  /\n  {total(f'rate({CANARY_ROUNDS}{{{sel}}}[{window}])', by)}\n)"
-
-
-def canary_searchable_p99(sel: str, window: str, by: Sequence[str] = JOB) -> str:
-    return f"histogram_quantile(0.99, {total(f'rate({CANARY_SEARCHABLE}_bucket{{{sel}}}[{window}])', (*by, 'le'))})"
 
 
 def sli_errors(ctx: Context, slo: str, window: str) -> str:
@@ -288,16 +202,6 @@ def slo_period_rules(ctx: Context) -> list[dict[str, Any]]:
             "expr": f"1 - (\n  {errors}\n  / on (slo) group_left ()\n  {SLO_BUDGET}\n)",
         },
     ]
-
-
-FIVE_XX = 'http_response_status_class="5xx"'
-#: The trend rules' prefix: what the Trends dashboard reads.
-TREND = "jm:trend_"
-
-
-def trend_name(figure: str, window: str, op: str = "rate") -> str:
-    """`trend_name("operations", "1h")` -> `jm:trend_operations:rate1h` (sums and counts are rates too)."""
-    return f"{TREND}{figure}:{op}{window}"
 
 
 def trend_rules(ctx: Context) -> list[dict[str, str]]:

@@ -15,8 +15,10 @@ Two measurements, side by side in one run:
 - **Index growth** (every build, in a process of its own): one user's index grown 128 vectors at a time
   past the switch to SQ8 at 20,000, a search after each add as a reader would; the longest add in CPU time.
 - **Cluster** (`--cluster`, every build): one replica over PostgreSQL timing its callbacks; the longest
-  callback of three 1,000-item batches (the group commit applied to the replica's copy), and of the first
-  list of that 3,000-memory user after a restart (its load), three restarts.
+  callback of three 1,000-item batches (the group commit applied to the replica's copy), of one batch of
+  1,000 maximum-size items, and of the first list of that 3,000-memory user after a restart (its load),
+  three restarts; then a replica in the production configuration, `/healthz` probed without and during
+  1,000-item batches of users it holds.
 """
 
 from __future__ import annotations
@@ -109,10 +111,10 @@ class Prober:
 
 
 def post_batch(c: httpx.Client, user: str, items: list[dict[str, Any]], dedupe: bool = False) -> list[str]:
-    """A batch add, waiting out 429s (the embedding backlog full) as a client should."""
+    """A batch add, waiting out 429s (the embedding backlog full) and 503s as a client should."""
     while True:
         r = c.post("/v1/memories/batch", json={"user_id": user, "items": items, "dedupe": dedupe})
-        if r.status_code != 429:
+        if r.status_code not in (429, 503):  # overloaded, or a commit that timed out: retry as told
             r.raise_for_status()
             return [str(i) for i in r.json()["ids"]]
         time.sleep(float(r.headers.get("retry-after", "0.2")))
@@ -300,8 +302,15 @@ def cluster(work: Path, env: dict[str, str], restarts: int = 3) -> dict[str, Any
                     )
                 time.sleep(3.0)  # the vectors stored, the copy advanced
                 out["batches"] = _longest_of(c.get("/debug/loop-holds").json())
+                c.delete("/debug/loop-holds")
+                rng = random.Random(3)
+                post_batch(c, "maxed", [{"content": text(rng, 32000), "metadata": {"note": "x" * 8000}}
+                                        for _ in range(1000)])  # fmt: skip
+                time.sleep(3.0)
+                out["maximum_batch"] = _longest_of(c.get("/debug/loop-holds").json())
         finally:
             svc.stop()
+        out["stall"] = _cluster_stall(work, {**env, "JM_CLUSTER": "true", "JM_LTM_URL": pg.url, "JM_REPLICA_ID": "r1"})
         for _ in range(restarts):
             svc = ServiceProcess(work / "r0", env=base, port=svc.port).start()
             try:
@@ -313,9 +322,35 @@ def cluster(work: Path, env: dict[str, str], restarts: int = 3) -> dict[str, Any
                 svc.stop()
     finally:
         pg.destroy()
+    print(f"  maximum-size batch {out['maximum_batch']['cpu_ms']:.2f} ms CPU ({out['maximum_batch']['whose']}); "
+          f"/healthz idle p50/p99/max {_fmt(out['stall']['idle'])}; batches {_fmt(out['stall']['batches'])}",
+          flush=True)  # fmt: skip
     print(f"  batches {out['batches']['cpu_ms']:.2f} ms CPU ({out['batches']['whose']}); cold list "
           + ", ".join(f"{h['cpu_ms']:.2f}" for h in out["cold_list"]) + " ms CPU", flush=True)  # fmt: skip
     return out
+
+
+def _cluster_stall(work: Path, env: dict[str, str], batches: int = 10, seed: int = 4) -> dict[str, Any]:
+    """A replica in the production configuration (uvloop, nothing timed): `/healthz` probed idle, then
+    during 1,000-item batch adds of three users it holds (their copies loaded, so each group goes in)."""
+    rng = random.Random(seed)
+    payloads = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(batches)]
+    svc = ServiceProcess(work / "stall", env=env).start()
+    try:
+        with httpx.Client(base_url=svc.url, timeout=120) as c:
+            for b in range(3):
+                c.get("/v1/memories", params={"user_id": f"stall-{b}", "limit": 1}).raise_for_status()
+            with Prober(svc.url) as idle:
+                time.sleep(3.0)
+            with Prober(svc.url) as busy:
+                for b, items in enumerate(payloads):
+                    post_batch(c, f"stall-{b % 3}", items)
+                time.sleep(2.0)  # the vectors embedded and stored
+    finally:
+        svc.stop()
+    idle_q, busy_q = quantiles(idle.latencies), quantiles(busy.latencies)
+    ratio = busy_q["p99_ms"] / idle_q["p99_ms"] if idle_q["p99_ms"] else 0.0
+    return {"idle": idle_q, "batches": busy_q, "p99_ratio": ratio}
 
 
 def _fmt(q: dict[str, float]) -> str:
@@ -375,4 +410,17 @@ def table(report: dict[str, Any]) -> str:
             ratio = f"{s['p99_ratio']:.2f}x" if phase != "no batches" else ""
             lines.append(f"| {name} | {phase} | {q['n']} | {q['p50_ms']:.2f} | {q['p99_ms']:.2f} | "
                          f"{q['max_ms']:.2f} | {ratio} |")  # fmt: skip
+    for name, c in report.get("cluster", {}).items():
+        s = c["stall"]
+        for phase, q in (("no batches", s["idle"]), ("during 1,000-item batches", s["batches"])):
+            ratio = f"{s['p99_ratio']:.2f}x" if phase != "no batches" else ""
+            lines.append(f"| {name}, cluster | {phase} | {q['n']} | {q['p50_ms']:.2f} | {q['p99_ms']:.2f} | "
+                         f"{q['max_ms']:.2f} | {ratio} |")  # fmt: skip
+    if report.get("cluster"):
+        lines += ["", "| build | cluster hold | CPU (ms) | wall (ms) | whose |", "|---|---|---|---|---|"]
+        for name, c in report["cluster"].items():
+            for label, h in (("3 batches of 1,000 x 250 chars", c["batches"]),
+                             ("batch of 1,000 x maximum size", c["maximum_batch"]),
+                             *((f"cold list {n + 1}", h) for n, h in enumerate(c["cold_list"]))):  # fmt: skip
+                lines.append(f"| {name} | {label} | {h['cpu_ms']:.2f} | {h['wall_ms']:.2f} | {h['whose']} |")
     return "\n".join(lines)

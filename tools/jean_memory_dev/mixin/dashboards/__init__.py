@@ -11,6 +11,7 @@ from typing import Any
 
 from jean_memory_dev.mixin.dashboards import (
     cluster,
+    errors,
     host,
     monitoring,
     overview,
@@ -31,6 +32,7 @@ DASHBOARDS: tuple[Any, ...] = tuple(
             m.dashboard
             for m in (
                 cluster,
+                errors,
                 host,
                 monitoring,
                 overview,

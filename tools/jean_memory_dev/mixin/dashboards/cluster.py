@@ -29,7 +29,7 @@ from jean_memory_dev.mixin.dashboards.common import (
     target,
     timeseries,
 )
-from jean_memory_dev.mixin.rules import error_ratio
+from jean_memory_dev.mixin.promql import error_ratio
 
 BY_REPLICA = f"{{{{{INSTANCE}}}}}"
 READY = CLUSTER.min_ready_replicas

@@ -1,7 +1,17 @@
-"""Shared pieces of the grafanalib dashboards: the config, datasources, the replica filter, panel builders.
+"""Shared pieces of the grafanalib dashboards: the config, the datasource and replica variables, the rate
+window, descriptions, links and annotations, panel builders.
 
-Thresholds come from the typed config (`alerts/thresholds.yaml`, production windows); datasource UIDs
-are fixed and match dashboards/provisioning/datasources/datasources.yml (a test checks both).
+Thresholds come from the typed config (`alerts/thresholds.yaml`). Every panel and query reads from the
+`datasource` variable (any Prometheus; it opens on the provisioned one, whose exemplars link to Tempo:
+dashboards/provisioning/datasources/datasources.yml), and every rate window is Grafana's `$__rate_interval`
+(`RATE`; see `grafana.py`), so a board draws on any scrape interval and zoom level. Recording rules keep
+their fixed windows; panels over recorded series (`jm:...:rate5m`) read them as recorded.
+
+`make_dashboard()` gives each board what `dashlint.py` checks: the board's description (`boards.py`), each
+panel's description completed from the catalogue (the service metrics it reads, with their help text; the
+alerts it answers, with their severity and summary) and links to those alerts' runbooks, the links to the
+other Jean Memory boards (by tag, keeping the time range and the variables), and the annotations: alerts
+firing, replica restarts, deploys (a version not running an interval earlier).
 
 Every dashboard is built by `make_dashboard()`, which gives it the `instance` variable (the replicas to show:
 several, or All), and every query over the service's series selects with `SEL`, which carries
@@ -14,13 +24,18 @@ per-replica request counts the SLO rules keep.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from grafanalib.core import (
     REFRESH_ON_TIME_RANGE_CHANGE,
+    Annotations,
     Dashboard,
+    DashboardLink,
     GridPos,
+    Logs,
     Panel,
     RowPanel,
     Stat,
@@ -32,15 +47,19 @@ from grafanalib.core import (
     TimeSeries,
 )
 
-from jean_memory_dev.mixin.boards import Board
-from jean_memory_dev.mixin.config import load
+from jean_memory.telemetry.metrics import metric_docs
+from jean_memory_dev.mixin.boards import Board, PanelRef
+from jean_memory_dev.mixin.catalogue import CATALOGUE, Alert, runbook_url
+from jean_memory_dev.mixin.config import Severity, load
 from jean_memory_dev.mixin.context import Context
-from jean_memory_dev.mixin.rules import HTTP, api
+from jean_memory_dev.mixin.grafana import DATASOURCE, RATE_INTERVAL
+from jean_memory_dev.mixin.promql import HTTP, api
 
 CONFIG = load()
 PRODUCTION = Context(CONFIG)
 JOB = PRODUCTION.job
-RATE = PRODUCTION.rate
+#: The window of every rate(), irate() and increase() on a panel: Grafana's, never a fixed one.
+RATE = RATE_INTERVAL
 T = CONFIG.targets
 TH = CONFIG.thresholds
 SLO = CONFIG.slo
@@ -56,9 +75,65 @@ SEL = f'{PRODUCTION.sel}, {INSTANCE}=~"${INSTANCE}"'
 #: job carries none (the empty alternative), so picking replicas hides only other replicas' alerts.
 ALERTS_SEL = f'alertstate="firing", service="{JOB}", {INSTANCE}=~"${INSTANCE}|"'
 
-PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+#: Every board's tag: the links between boards list the boards that carry it.
+TAG = "jean-memory"
+#: The provisioned Prometheus (its exemplars link to Tempo): what the datasource variable opens on.
+PROVISIONED_PROMETHEUS = "prometheus"
+#: Where every Prometheus panel and query reads: the datasource variable's pick.
+PROMETHEUS = {"type": "prometheus", "uid": f"${{{DATASOURCE}}}"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 ALERTMANAGER = {"type": "alertmanager", "uid": "alertmanager"}
+
+
+class DatasourceVariable(Template):
+    """A datasource variable (`type: datasource`): grafanalib writes query variables only. It opens on the
+    datasource `default` (a uid), shown by its label, which is the provisioned datasource's name."""
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": "datasource",
+            "query": self.query,
+            "current": {"selected": True, "text": self.label, "value": self.default},
+            "hide": 0,
+            "includeAll": False,
+            "multi": False,
+            "options": [],
+            "refresh": 1,
+            "regex": "",
+        }
+
+
+def datasource_variable() -> Template:
+    """Which Prometheus the board reads: any Prometheus datasource, opened on the provisioned one."""
+    return DatasourceVariable(name=DATASOURCE, label="Prometheus", query="prometheus", default=PROVISIONED_PROMETHEUS)
+
+
+#: The Loki datasource variable a board with log panels adds (`make_dashboard(..., variables=[loki_variable()])`)
+#: and its panels read; the lint accepts Loki panels and leaves their LogQL windows alone.
+LOKI_VARIABLE = "loki"
+LOKI = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
+
+
+def loki_variable(provisioned: str = "loki") -> Template:
+    """Which Loki a board's log panels read, opened on the provisioned one (its uid)."""
+    return DatasourceVariable(name=LOKI_VARIABLE, label="Loki", query="loki", default=provisioned)
+
+
+def logs(title: str, expr: str, pos: tuple[int, int, int, int], description: str) -> Logs:
+    """A log panel over LogQL from the Loki variable: the newest lines first, with their labels."""
+    x, y, w, h = pos
+    return Logs(
+        title=title,
+        dataSource=LOKI,
+        targets=[Target(expr=expr, refId="A", datasource=LOKI)],
+        gridPos=GridPos(h=h, w=w, x=x, y=y),
+        description=description,
+        showTime=True,
+        wrapLogMessages=True,
+        enableLogDetails=True,
+    )
 
 
 class ReplicaVariable(Template):
@@ -86,22 +161,140 @@ def replica_variable() -> Template:
     )
 
 
+def board_annotations() -> Annotations:
+    """Alerts firing (Prometheus's ALERTS, the replicas picked and the job's own), replica restarts (a new
+    process start time) and deploys (a version of jm_build_info not running one interval earlier)."""
+
+    def annotation(name: str, expr: str, title: str, color: str, tags: str = "") -> dict[str, Any]:
+        return {
+            "datasource": PROMETHEUS,
+            "enable": True,
+            "expr": expr,
+            "iconColor": color,
+            "name": name,
+            "tagKeys": tags,
+            "titleFormat": title,
+            "useValueForTime": False,
+        }
+
+    return Annotations(
+        [
+            annotation("Alerts", f"ALERTS{{{ALERTS_SEL}}}", "{{alertname}}", "red", "severity"),
+            annotation(
+                "Restarts",
+                f"changes(process_start_time_seconds{{{SEL}}}[{RATE}]) > 0",
+                "restart {{instance}}",
+                "orange",
+                "instance",
+            ),
+            annotation(
+                "Deploys",
+                f"count by (version) (jm_build_info{{{SEL}}})\nunless\n"
+                f"count by (version) (jm_build_info{{{SEL}}} offset {RATE})",
+                "deploy {{version}}",
+                "blue",
+                "version",
+            ),
+        ]
+    )
+
+
+def board_links() -> list[DashboardLink]:
+    """Every other Jean Memory board (by tag, in a menu), keeping the time range and the variables, and the
+    runbooks."""
+    return [
+        DashboardLink(
+            title="Jean Memory",
+            type="dashboards",
+            tags=[TAG],
+            asDropdown=True,
+            includeVars=True,
+            keepTime=True,
+        ),
+        DashboardLink(
+            title="Runbooks",
+            type="link",
+            uri=CONFIG.service.runbook_base_url,
+            icon="doc",
+            tooltip="One runbook per alert: meaning, impact, diagnosis, mitigation",
+            targetBlank=True,
+            keepTime=False,
+        ),
+    ]
+
+
+@cache
+def _metric_help() -> dict[str, str]:
+    return {d.name: d.help for d in metric_docs()}
+
+
+def metrics_read(panel: Panel) -> list[str]:
+    """The service's metric families a panel's queries read, in order of first use."""
+    names: dict[str, None] = {}
+    help_ = _metric_help()
+    for t in getattr(panel, "targets", []):
+        for token in re.findall(r"\b[a-zA-Z_][a-zA-Z0-9_]*(?=\s*[{\[)])", t.expr):
+            family = re.sub(r"_(bucket|count|sum)$", "", token)
+            if family in help_:
+                names[family] = None
+    return list(names)
+
+
+def answered_by(board: Board, title: str) -> list[Alert]:
+    """The alerts that name this panel among those that answer them (its `answers` in the catalogue)."""
+    ref = PanelRef(board, title)
+    return [alert for alert, spec in CATALOGUE.items() if ref in spec.answers]
+
+
+_ACTION = {Severity.CRITICAL: "pages", Severity.WARNING: "files a ticket"}
+
+
+def _what(alert: Alert) -> str:
+    """`pages: Jean Memory is down`: what the alert does and says, from its production rules."""
+    rules = CATALOGUE[alert].rules(PRODUCTION)
+    actions = " and ".join(dict.fromkeys(_ACTION.get(r.severity, "notifies") for r in rules))
+    return f"{actions}: {rules[-1].summary}"
+
+
+def complete(board: Board, panel: Panel) -> None:
+    """The panel's description completed from the catalogue, and links to the runbooks of its alerts."""
+    parts = [panel.description.strip()] if panel.description else []
+    read = metrics_read(panel)
+    if read:
+        parts.append("Reads " + "; ".join(f"`{m}`: {_metric_help()[m]}" for m in read))
+    alerts = answered_by(board, panel.title)
+    if alerts:
+        lines = [f"- **{a}** {_what(a)}" for a in alerts]
+        parts.append("Alerts that point here (their runbooks are linked on this panel):\n" + "\n".join(lines))
+        panel.links = [{"title": f"Runbook: {a}", "url": runbook_url(CONFIG, a), "targetBlank": True} for a in alerts]
+    panel.description = "\n\n".join(parts)
+
+
 def make_dashboard(
     board: Board,
     panels: Sequence[Panel],
-    tags: Sequence[str] = ("jean-memory",),
+    tags: Sequence[str] = (TAG,),
     refresh: str = "10s",
     since: str = "now-1h",
+    variables: Sequence[Template] = (),
 ) -> Dashboard:
-    """A dashboard with the replica variable, UTC, panel ids assigned: how every dashboard is made."""
+    """A dashboard with the datasource and replica variables (then `variables`, such as `loki_variable()`), its
+    description, links and annotations, UTC, panel descriptions completed from the catalogue, panel ids
+    assigned: how every dashboard is made."""
+    for panel in panels:
+        if not isinstance(panel, RowPanel):
+            complete(board, panel)
     return Dashboard(
         title=board.title,
         uid=board.uid,
+        description=board.description,
         tags=list(tags),
         timezone="utc",
         refresh=refresh,
         time=Time(since, "now"),
-        templating=Templating([replica_variable()]),
+        templating=Templating([datasource_variable(), replica_variable(), *variables]),
+        annotations=board_annotations(),
+        links=board_links(),
         panels=list(panels),
     ).auto_panel_ids()
 

@@ -19,7 +19,7 @@ from jean_memory_dev.mixin.dashboards.common import (
     target,
     timeseries,
 )
-from jean_memory_dev.mixin.rules import cache_hit_ratio, error_ratio, operations_rate
+from jean_memory_dev.mixin.promql import cache_hit_ratio, error_ratio, operations_rate
 
 dashboard = make_dashboard(
     boards.OVERVIEW,
@@ -90,6 +90,8 @@ dashboard = make_dashboard(
             (12, 15, 4, 7),
             "reqps",
             [Threshold("green", 0, 0.0), Threshold("red", 1, float(TH.admission_rejections_per_second))],
+            description="Requests per second refused with 429/503 because the service is at capacity. Red: "
+            "clients are being turned away; see Throughput and Event-loop lag (STM and caches) for why.",
         ),
         Table(
             title="Active alerts",

@@ -103,6 +103,9 @@ dashboard = make_dashboard(
             [target(f"jm_disk_free_bytes{{{SEL}}}", "{{instance}}")],
             (12, 16, 12, 8),
             "bytes",
+            description="Bytes free on the data folder's filesystem, by replica: with the share beside it, how "
+            "much room and how fast it goes. Free space by deleting old data or growing the volume before adds "
+            "get 507.",
         ),
         timeseries(
             "Data files damaged",

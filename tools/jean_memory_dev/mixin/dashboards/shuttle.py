@@ -12,6 +12,9 @@ dashboard = make_dashboard(
             (0, 0, 12, 8),
             "short",
             threshold=TH.shuttle_backlog_min,
+            description="Writes acknowledged from the journal and not yet in the long-term store. A level under "
+            "the line is normal batching; a climb that does not come back down means the store is slow or "
+            "refusing: look at LTM up and Retries and failures.",
         ),
         timeseries(
             "Oldest pending age",
@@ -19,6 +22,8 @@ dashboard = make_dashboard(
             (12, 0, 12, 8),
             "s",
             threshold=TH.shuttle_oldest_pending_seconds,
+            description="How long the oldest unshipped write has waited. It should stay near one batch interval; "
+            "rising steadily means the shuttle is stuck (the store down, a write it keeps retrying).",
         ),
         timeseries(
             "Batch size",
@@ -32,6 +37,8 @@ dashboard = make_dashboard(
             ],
             (0, 8, 8, 7),
             "short",
+            description="Writes per batch and batches per second: under load batches grow, so fewer round trips "
+            "carry more writes. Many tiny batches under load mean the store answers slowly.",
         ),
         timeseries(
             "Retries and failures",
@@ -42,15 +49,40 @@ dashboard = make_dashboard(
                     "failures/s retryable={{retryable}}",
                     "B",
                 ),
-                target(f"increase(jm_shuttle_dead_letters_total{{{SEL}}}[1h])", "dead letters (1h)", "C"),
+                target(f"rate(jm_shuttle_dead_letters_total{{{SEL}}}[{RATE}])", "dead letters/s", "C"),
             ],
             (8, 8, 8, 7),
             "short",
+            description="Batch retries and failed writes per second (retryable or not), and writes the store "
+            "refused for good (dead letters, parked in the journal). Any dead letter needs a look at the "
+            "service's logs for the store's error.",
         ),
         timeseries(
-            "LTM up", [target(f"jm_ltm_up{{{SEL}}}", "{{store}}")], (16, 8, 8, 7), "short", valueMin=0, valueMax=1
+            "LTM up",
+            [target(f"jm_ltm_up{{{SEL}}}", "{{store}}")],
+            (16, 8, 8, 7),
+            "short",
+            description="1 while the last call to the long-term store succeeded. At 0 writes wait in the journal "
+            "and reads of users not in the short-term tier fail with 503: check the store (its disk, or "
+            "PostgreSQL on the PostgreSQL board).",
+            valueMin=0,
+            valueMax=1,
         ),
-        timeseries("LTM write latency", quantiles("jm_ltm_write_duration_seconds", by="store"), (0, 15, 12, 7), "s"),
-        timeseries("LTM read latency", quantiles("jm_ltm_read_duration_seconds", by="store"), (12, 15, 12, 7), "s"),
+        timeseries(
+            "LTM write latency",
+            quantiles("jm_ltm_write_duration_seconds", by="store"),
+            (0, 15, 12, 7),
+            "s",
+            description="One batch write to the long-term store (p50/p95/p99): what the shuttle waits for. A rise "
+            "here comes before Pending writes climbs.",
+        ),
+        timeseries(
+            "LTM read latency",
+            quantiles("jm_ltm_read_duration_seconds", by="store"),
+            (12, 15, 12, 7),
+            "s",
+            description="One read from the long-term store (a promotion of a cold user, or a lookup): cold "
+            "searches wait for it. High while the hot tier is small means users are evicted and reloaded.",
+        ),
     ],
 )

@@ -6,8 +6,17 @@ selected (All: the job's, as the burn alerts see it). The period's panels and th
 design (`slos.JOB_LEVEL_RECORDS`; the canary is no replica): the replica filter leaves them as they are."""
 
 from jean_memory_dev.mixin import Alert, boards
-from jean_memory_dev.mixin.dashboards.common import PRODUCTION, SEL, SLO, make_dashboard, row, target, timeseries
-from jean_memory_dev.mixin.rules import canary_searchable_p99, slo_error_ratio, slo_slow_ratio
+from jean_memory_dev.mixin.dashboards.common import (
+    PRODUCTION,
+    RATE,
+    SEL,
+    SLO,
+    make_dashboard,
+    row,
+    target,
+    timeseries,
+)
+from jean_memory_dev.mixin.promql import canary_searchable_p99, slo_error_ratio, slo_slow_ratio
 from jean_memory_dev.mixin.slos import (
     BUDGET_REMAINING,
     CANARY_ROUNDS,
@@ -105,7 +114,7 @@ dashboard = make_dashboard(
             "Canary rounds by result",
             [
                 target(
-                    f"sum by (result) (rate({CANARY_ROUNDS}{{{PRODUCTION.canary_sel}}}[{PRODUCTION.rate}]))",
+                    f"sum by (result) (rate({CANARY_ROUNDS}{{{PRODUCTION.canary_sel}}}[{RATE}]))",
                     "{{result}}",
                 )
             ],
@@ -117,9 +126,9 @@ dashboard = make_dashboard(
         timeseries(
             "Canary time to searchable",
             [
-                target(canary_searchable_p99(PRODUCTION.canary_sel, PRODUCTION.rate), "p99"),
+                target(canary_searchable_p99(PRODUCTION.canary_sel, RATE), "p99"),
                 target(
-                    canary_searchable_p99(PRODUCTION.canary_sel, PRODUCTION.rate).replace("0.99", "0.5", 1),
+                    canary_searchable_p99(PRODUCTION.canary_sel, RATE).replace("0.99", "0.5", 1),
                     "p50",
                     "B",
                 ),

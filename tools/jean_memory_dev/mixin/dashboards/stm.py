@@ -3,7 +3,7 @@
 
 from jean_memory_dev.mixin import boards
 from jean_memory_dev.mixin.dashboards.common import RATE, SEL, TH, T, make_dashboard, quantiles, target, timeseries
-from jean_memory_dev.mixin.rules import cache_hit_ratio
+from jean_memory_dev.mixin.promql import cache_hit_ratio
 
 dashboard = make_dashboard(
     boards.STM,
@@ -27,6 +27,9 @@ dashboard = make_dashboard(
             (12, 0, 12, 8),
             "percentunit",
             threshold=TH.cache_hit_ratio_min,
+            description="Share of searches answered without the model, from the counters and from the "
+            "service's own gauge over its last 1000 searches. Low: queries do not repeat (new users, a "
+            "changed workload) or the caches are too small for the working set.",
             valueMin=0,
             valueMax=1,
         ),
@@ -36,12 +39,15 @@ dashboard = make_dashboard(
             (0, 8, 8, 7),
             "bytes",
             threshold=T.stm_bytes * TH.stm_budget_ratio,
+            description="RAM of the short-term tier against its budget: at the line it evicts cold users, who are "
+            "then reloaded from the long-term store (slower searches).",
         ),
         timeseries(
             "STM vectors and users",
             [target(f"jm_stm_vectors{{{SEL}}}", "vectors"), target(f"jm_stm_users{{{SEL}}}", "users", "B")],
             (8, 8, 8, 7),
             "short",
+            description="Vectors and users resident in the short-term tier: what its bytes are spent on.",
         ),
         timeseries(
             "Evictions and promotions",
@@ -51,8 +57,17 @@ dashboard = make_dashboard(
             ],
             (16, 8, 8, 7),
             "ops",
+            description="Users evicted to stay within budget and users promoted back from the long-term store. "
+            "Both high together is churn: the budget is too small for the users being served.",
         ),
-        timeseries("Embedding latency", quantiles("jm_embedding_duration_seconds"), (0, 15, 8, 7), "s"),
+        timeseries(
+            "Embedding latency",
+            quantiles("jm_embedding_duration_seconds"),
+            (0, 15, 8, 7),
+            "s",
+            description="Time the model takes for one micro-batch (p50/p95/p99): every cache-missing search "
+            "and every add's vector waits for it. A rise with flat traffic: the machine's CPU (Host board).",
+        ),
         timeseries(
             "Embedding batch size",
             [
@@ -64,12 +79,15 @@ dashboard = make_dashboard(
             ],
             (8, 15, 8, 7),
             "short",
+            description="Mean texts per micro-batch: under load the model batches more texts per call.",
         ),
         timeseries(
             "Embedding backlog",
             [target(f"jm_embedding_backlog{{{SEL}}}", "memories waiting for the model")],
             (16, 15, 8, 7),
             "short",
+            description="Memories waiting for their vector (found lexically meanwhile). Growing steadily: the "
+            "model cannot keep up with adds; see Embedding latency.",
         ),
         timeseries(
             "Time to searchable",

@@ -19,6 +19,8 @@ dashboard = make_dashboard(
             ],
             (0, 0, 12, 8),
             "ops",
+            description="The service's OTLP export attempts per second by signal and result: failures mean the "
+            "collector is down or refusing (see Collector refused).",
         ),
         timeseries(
             "Dropped spans",
@@ -26,6 +28,8 @@ dashboard = make_dashboard(
             (12, 0, 12, 8),
             "ops",
             threshold=0.0001,
+            description="Spans the service dropped before export (queue full or export failed): traces are "
+            "missing. Anything above zero: check the collector.",
         ),
         timeseries(
             "Collector refused",
@@ -51,6 +55,8 @@ dashboard = make_dashboard(
             ],
             (12, 8, 12, 8),
             "ops",
+            description="What the collector failed to send on to Tempo and Prometheus, by exporter: a backend "
+            "is down or unreachable.",
         ),
         timeseries(
             "Scrape health",

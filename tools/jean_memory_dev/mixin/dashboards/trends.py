@@ -16,7 +16,7 @@ from grafanalib.core import Panel
 
 from jean_memory_dev.mixin import boards
 from jean_memory_dev.mixin.dashboards.common import CONFIG, SEL, TH, T, make_dashboard, stat, target, timeseries
-from jean_memory_dev.mixin.rules import trend_name
+from jean_memory_dev.mixin.promql import trend_name
 
 WINDOW = CONFIG.trends.window
 COMPARE = CONFIG.trends.compare

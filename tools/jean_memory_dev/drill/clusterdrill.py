@@ -13,10 +13,10 @@ Drills, in order (the quick run: 1 and 3; the full run: all):
 3. `two_replicas_killed`: kill -9 of two replicas: JeanMemoryTooFewReplicasReady pages. While it is
    pending, the Alertmanager that would notify (position 0 of the cluster) and one Prometheus replica are
    killed too (kill -9): the page still arrives exactly once, from the survivors, and resolves.
-4. The faults of `faults.cluster()`: a stalling replica (coherence lag), and (full run) every replica's
+4. The faults of `faults.cluster_faults()`: a stalling replica (coherence lag), and (full run) every replica's
    model failing (the embedding queue goes stale).
 5. (Full run, which also runs PostgreSQL with a synchronous standby and the node, postgres and blackbox
-   exporters) the faults of `infrastructure()`: the standby stopped (JeanMemoryPostgresDown), connections
+   exporters) the faults of `infrafaults.infrastructure()`: the standby stopped (JeanMemoryPostgresDown), connections
    held open past the threshold (JeanMemoryPostgresConnectionsNearLimit), HAProxy stopped while every
    replica is healthy (JeanMemoryProbeFailing).
 """
@@ -32,31 +32,37 @@ from typing import Any
 
 from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
 from jean_memory_dev.drill import golden
-from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
-from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, Expect, Fault, cluster
+from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, cluster_faults
+from jean_memory_dev.drill.infrafaults import infrastructure
+from jean_memory_dev.drill.model import Expect, Fault, Target
+from jean_memory_dev.drill.observer import wait_for
 from jean_memory_dev.drill.report import DrillResult
+from jean_memory_dev.drill.runner import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.mixin.boards import Mode
-from jean_memory_dev.nativestack import Monitoring, StackPorts
-from jean_memory_dev.pgconnections import HeldConnections
-from jean_memory_dev.processes import AlertmanagerServer, PostgresServer, free_port
+from jean_memory_dev.nativestack import Monitoring
+from jean_memory_dev.processes import AlertmanagerServer
 
 
-class HAClusterStack(ClusterStack):
-    """`ClusterStack` with the monitoring in HA: its Prometheus, Alertmanager and receiver are the first of
-    a `Monitoring(ha=True)`, started by `ClusterStack.up()`; the other Alertmanagers join before PostgreSQL
-    starts, the second Prometheus after the first. (A subclass, so that the cluster launcher stays as
-    `make cluster` uses it.)"""
+class DrillCluster(ClusterStack):
+    """`ClusterStack` scraped by the drill's shared monitoring (a Prometheus pair, three clustered
+    Alertmanagers, the receiver, already running): `up()` points its Prometheus at the cluster, `down()`
+    points it away and leaves it running. (A subclass, so that the cluster launcher stays as `make cluster`
+    uses it.)"""
 
     def __init__(
         self,
         folder: Path,
+        monitoring: Monitoring,
         replicas: int,
         env: Mapping[str, str],
-        ports: ClusterPorts,
         standby: bool = False,
         exporters: bool = False,
     ) -> None:
+        ports = ClusterPorts.free()
+        ports.prometheus = monitoring.ports.prometheus
+        ports.alertmanager = monitoring.ports.alertmanager
+        ports.receiver = monitoring.ports.receiver
         super().__init__(
             folder,
             replicas=replicas,
@@ -67,31 +73,17 @@ class HAClusterStack(ClusterStack):
             exporters=exporters,
             canary=True,
         )
-        monitoring_ports = StackPorts(
-            service=0,
-            prometheus=ports.prometheus,
-            alertmanager=ports.alertmanager,
-            receiver=ports.receiver,
-            prometheus_peers=[free_port()],
-            alertmanager_peers=[free_port(), free_port()],
-            alertmanager_cluster=[free_port() for _ in range(3)],
-        )
-        self.monitoring = Monitoring(self.folder, monitoring_ports, fast=True, ha=True)
-        self.receiver = self.monitoring.receiver
-        self.alertmanager = self.monitoring.alertmanagers[0]
-        self.prometheus = self.monitoring.prometheus[0]
+        self.monitoring = monitoring
+        self.receiver = monitoring.receiver
+        self.alertmanager = monitoring.alertmanagers[0]
+        self.prometheus = monitoring.prometheus[0]
 
     def render(self) -> None:
-        self.monitoring.render(self.scrape_targets())
+        """HAProxy's configuration; the monitoring's is rendered when its scrapes are pointed here."""
         self.haproxy.render()
 
-    def _start_postgres(self) -> None:
-        """`up()` starts the receiver and the first Alertmanager, then PostgreSQL: the other Alertmanagers
-        join first, and the cluster settles before any Prometheus sends to it."""
-        for am in self.monitoring.alertmanagers[1:]:
-            am.start()
-        self.monitoring.wait_settled()
-        super()._start_postgres()
+    def _start_alerting(self) -> None:
+        """Already running: shared."""
 
     def _start_replicas(self) -> None:
         """Then the drill's golden users, before any Prometheus scrapes the replicas: a replay that ran before
@@ -99,22 +91,15 @@ class HAClusterStack(ClusterStack):
         super()._start_replicas()
         golden.seed(self.replicas[0].url)
 
-    def up(self) -> dict[str, str]:
-        urls = super().up()
-        try:
-            for prom in self.monitoring.prometheus[1:]:
-                prom.start()
-        except BaseException:
-            self.down()
-            raise
-        return urls | self.monitoring.urls()
+    def _start_prometheus(self) -> None:
+        self.monitoring.scrape(self.scrape_targets())
 
-    def down(self) -> None:
-        for prom in self.monitoring.prometheus[1:]:
-            prom.stop()
-        for am in self.monitoring.alertmanagers[1:]:
-            am.stop()
-        super().down()
+    def _stop_monitoring(self, before_replicas: bool) -> None:
+        if before_replicas and any(p.running for p in self.monitoring.prometheus):
+            self.monitoring.scrape_nothing()
+
+    def _monitoring_processes(self) -> dict[str, subprocess.Popen[bytes] | None]:
+        return {}
 
 
 class ClusterDrill(DrillRun):
@@ -126,12 +111,17 @@ class ClusterDrill(DrillRun):
     figures_must_hold = False
 
     def __init__(
-        self, folder: Path, result: DrillResult, healthy_s: float = 60.0, users: int = 10, full: bool = False
+        self,
+        folder: Path,
+        result: DrillResult,
+        monitoring: Monitoring,
+        healthy_s: float = 60.0,
+        users: int = 10,
+        full: bool = False,
     ) -> None:
-        super().__init__(folder, result, users=users, ha=True)
+        super().__init__(folder, result, monitoring, users=users)
         self.healthy_s = healthy_s
         self.full = full
-        ports = ClusterPorts.free()
         env = {
             "JM_EMBEDDER": "hash",
             "JM_FAULTS_ENABLED": "true",
@@ -139,7 +129,7 @@ class ClusterDrill(DrillRun):
             "JM_CLUSTER_LEASE_S": f"{CLUSTER_LEASE_S:g}",
             "JM_STM_WARM_USERS": "0",
             # Traces to the receiver (a stand-in collector); metrics are scraped, as in compose's cluster.
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports.receiver}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": monitoring.receiver.url,
             "JM_OTLP_METRICS": "false",
             "JM_TRACE_SAMPLE_RATIO": "0.1",
             # Every replica replays the golden set: less often than embedded, three replicas share two cores.
@@ -147,10 +137,7 @@ class ClusterDrill(DrillRun):
         }
         # The full run adds what the infrastructure faults need: a standby to stop, exporters to watch.
         self.exporters = full
-        self.stack = HAClusterStack(folder / "cluster", replicas=3, env=env, ports=ports, standby=full, exporters=full)
-        self.prometheus = self.stack.monitoring.prometheus
-        self.alertmanagers = self.stack.monitoring.alertmanagers
-        self.receiver = self.stack.monitoring.receiver
+        self.stack = DrillCluster(folder / "cluster", monitoring, replicas=3, env=env, standby=full, exporters=full)
 
     @property
     def front(self) -> str:
@@ -173,15 +160,15 @@ class ClusterDrill(DrillRun):
     def replica_killed(self) -> None:
         """kill -9 of one replica under load: a ticket, no page, the load's errors inside the SLO budget."""
         victim = 1
-        requests0, failures0 = self.load_totals()
+        requests0, failures0 = self.load.totals()
         fault = Fault(
             "replica_killed",
             (_Kill(self, [victim]),),
             (Expect.of(Alert.REPLICA_DOWN),),
         )
-        self.run_fault(fault)
+        self.engine.run_fault(fault)
         time.sleep(2)  # the stats history is written every second
-        requests1, failures1 = self.load_totals()
+        requests1, failures1 = self.load.totals()
         objective = load().slo.availability.objective
         budget = round(1 - objective, 6)
         requests, failures = requests1 - requests0, failures1 - failures0
@@ -205,27 +192,27 @@ class ClusterDrill(DrillRun):
                           "--author=fire-drill", "--comment=planned restart of " + replica_id(victim))  # fmt: skip
         start = time.time()
         try:
-            self.wait_for(lambda: all(_has_silence(a, silence) for a in self.alertmanagers), 15)
+            wait_for(lambda: all(_has_silence(a, silence) for a in self.alertmanagers), 15)
             self.stack.replicas[victim].terminate()
             expect = Expect.of(Alert.REPLICA_DOWN)
-            firing = self.wait_for(lambda: len(self.firing_on(expect)) == len(self.prometheus), 60)
-            suppressed = self.wait_for(
+            firing = wait_for(lambda: len(self.observer.firing_on(expect)) == len(self.prometheus), 60)
+            suppressed = wait_for(
                 lambda: all(_suppressed(a, Alert.REPLICA_DOWN, instance) for a in self.alertmanagers), 30
             )
             time.sleep(10)  # a notification would have been sent by now (group_wait, peer timeouts)
             delivered = [
                 a
-                for a in self.received()
+                for a in self.observer.received()
                 if a["received_at"] >= start and a["labels"].get("alertname") == Alert.REPLICA_DOWN
             ]
             self.stack.restart(victim)
-            cleared = self.wait_for(lambda: not self.firing_on(expect), 60)
+            cleared = wait_for(lambda: not self.observer.firing_on(expect), 60)
         finally:
             _amtool(am, "silence", "expire", silence)
-        expired = self.wait_for(lambda: not any(_has_silence(a, silence) for a in self.alertmanagers), 15)
+        expired = wait_for(lambda: not any(_has_silence(a, silence) for a in self.alertmanagers), 15)
         late = [
             a
-            for a in self.received()
+            for a in self.observer.received()
             if a["received_at"] >= start and a["labels"].get("alertname") == Alert.REPLICA_DOWN
         ]
         self.result.check(
@@ -237,7 +224,7 @@ class ClusterDrill(DrillRun):
             delivered=len(delivered) + len(late),
             resolved_after_restart=cleared is not None,
         )
-        self.settle()
+        self.engine.settle()
 
     def two_replicas_killed(self) -> None:
         """Two of three replicas killed: the page arrives once though the notifying Alertmanager and a
@@ -246,7 +233,7 @@ class ClusterDrill(DrillRun):
 
         def kill_monitoring() -> None:
             sel = f'ALERTS{{alertname="{Alert.TOO_FEW_REPLICAS_READY}"}}'
-            if self.wait_for(lambda: bool(self.query(sel)), 60, every_s=0.2) is None:
+            if wait_for(lambda: bool(self.observer.query(sel)), 60, every_s=0.2) is None:
                 killed["error"] = "never pending"
                 return
             first = _notifier(self.alertmanagers)
@@ -267,7 +254,7 @@ class ClusterDrill(DrillRun):
             failover=True,
         )
         watcher = threading.Thread(target=kill_monitoring)
-        rows = self.run_fault(fault, during=watcher.start)
+        rows = self.engine.run_fault(fault, during=watcher.start)
         watcher.join()
         for am in self.alertmanagers:
             if not am.running:
@@ -275,7 +262,7 @@ class ClusterDrill(DrillRun):
         for prom in self.prometheus:
             if not prom.running:
                 prom.start()
-        peers = self.wait_for(
+        peers = wait_for(
             lambda: all(len(a.status()["cluster"]["peers"]) == len(self.alertmanagers) for a in self.alertmanagers), 60
         )
         self.result.check(
@@ -292,7 +279,7 @@ class ClusterDrill(DrillRun):
     def ha_healthy(self) -> None:
         """Both Prometheus replicas evaluate (their Watchdog fires) and the three Alertmanagers see each other."""
         watchdog = f'ALERTS{{alertname="{Alert.WATCHDOG}"}}'
-        both = all(self.query(watchdog, p) for p in self.prometheus)
+        both = all(self.observer.query(watchdog, p) for p in self.prometheus)
         peers = [len(a.status()["cluster"]["peers"]) for a in self.alertmanagers]
         self.result.check("ha: both Prometheus replicas evaluate, three Alertmanagers clustered",
                           both and peers == [3, 3, 3], peers=peers)  # fmt: skip
@@ -311,10 +298,10 @@ class ClusterDrill(DrillRun):
             self.two_replicas_killed()
             if self.full:
                 self.replica_maintenance()
-                for fault in (*cluster(), *infrastructure(self)):
-                    self.run_fault(fault)
+                for fault in (*cluster_faults(), *infrastructure(self.stack)):
+                    self.engine.run_fault(fault)
         finally:
-            self.stop_load()
+            self.load.stop()
             self.stack.down()
 
 
@@ -325,11 +312,11 @@ class _Kill:
         self.drill = drill
         self.replicas = replicas
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         for i in self.replicas:
             self.drill.stack.kill(i)
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         for i in self.replicas:
             self.drill.stack.restart(i)
 
@@ -344,10 +331,10 @@ class _Revive:
     def __init__(self, drill: ClusterDrill) -> None:
         self.drill = drill
 
-    def inject(self, run: DrillRun) -> None:
+    def inject(self, run: Target) -> None:
         pass
 
-    def clear(self, run: DrillRun) -> None:
+    def clear(self, run: Target) -> None:
         for am in self.drill.alertmanagers:
             if not am.running:
                 am.start()
@@ -355,123 +342,10 @@ class _Revive:
             if not prom.running:
                 prom.start()
         ams = self.drill.alertmanagers  # the fault's own check reports whether the cluster became whole again
-        self.drill.wait_for(lambda: all(len(a.status()["cluster"]["peers"]) == len(ams) for a in ams), 60)
+        wait_for(lambda: all(len(a.status()["cluster"]["peers"]) == len(ams) for a in ams), 60)
 
     def describe(self) -> str:
         return "the monitoring killed meanwhile restarted at clear"
-
-
-class _StopStandby:
-    """PostgreSQL's synchronous standby stopped (`pg_ctl stop -m fast`): commits on the primary wait for it."""
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-
-    def _standby(self) -> PostgresServer:
-        assert self.drill is not None
-        standby = self.drill.stack.standby_server
-        if standby is None:
-            raise RuntimeError("the standby fault needs ClusterStack(standby=True): the full drill")
-        return standby
-
-    def inject(self, run: DrillRun) -> None:
-        self._standby().stop()
-
-    def clear(self, run: DrillRun) -> None:
-        self._standby().start()
-
-    def describe(self) -> str:
-        return "the synchronous standby stopped (pg_ctl stop -m fast); commits wait for it"
-
-
-class _HoldConnections:
-    """A client holding idle connections to the primary until 90 % of max_connections are in use."""
-
-    RATIO = 0.9
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-        self.held: HeldConnections | None = None
-
-    def inject(self, run: DrillRun) -> None:
-        assert self.drill is not None
-        self.held = HeldConnections(self.drill.stack.postgres.url).fill_to(self.RATIO)
-
-    def clear(self, run: DrillRun) -> None:
-        if self.held is not None:
-            self.held.close()
-
-    def describe(self) -> str:
-        return f"idle connections held open until {self.RATIO:.0%} of the primary's max_connections are in use"
-
-
-class _StopHaproxy:
-    """HAProxy stopped: every replica healthy and scraped, none reachable through the front door."""
-
-    def __init__(self, drill: ClusterDrill | None) -> None:
-        self.drill = drill
-
-    def inject(self, run: DrillRun) -> None:
-        assert self.drill is not None
-        self.drill.stack.haproxy.stop()
-
-    def clear(self, run: DrillRun) -> None:
-        assert self.drill is not None
-        self.drill.stack.haproxy.start()
-        self.drill.stack.haproxy.wait_servers("UP")
-
-    def describe(self) -> str:
-        return "HAProxy stopped while every replica stays healthy"
-
-
-#: The postgres job's scrape interval in the drill's timing (nativestack.timing) and the exporter's retry.
-_PG_SCRAPE_S = 3.0 + 1.0
-
-
-def infrastructure(drill: ClusterDrill | None = None) -> tuple[Fault, ...]:
-    """The full cluster drill's faults of what the service stands on (`drill` None: for `faults.coverage()`,
-    which reads only the names and expectations)."""
-    writes_wait = frozenset(
-        a.value
-        for a in (
-            Alert.HIGH_LATENCY,
-            Alert.HIGH_ERROR_RATE,
-            Alert.AVAILABILITY_BUDGET_BURN,
-            Alert.LATENCY_BUDGET_BURN,
-            Alert.CREATION_LATENCY_HIGH,
-            Alert.TOO_FEW_REPLICAS_READY,
-            Alert.PROBE_FAILING,
-            Alert.LTM_UNREACHABLE,
-            Alert.EMBED_QUEUE_STALE,
-            Alert.ADMISSION_REJECTING,
-        )
-    )
-    scrape = (_PG_SCRAPE_S, "the postgres job is scraped every 3 s; the exporter takes ~1 s to see a server away")
-    return (
-        Fault(
-            "standby_stopped",
-            (_StopStandby(drill),),
-            (Expect.of(Alert.POSTGRES_DOWN),),
-            # Synchronous replication: every commit waits for the standby, so adds stall until it is back.
-            writes_wait,
-            onset={Alert.POSTGRES_DOWN: scrape},
-            recovery={Alert.POSTGRES_DOWN: scrape},
-        ),
-        Fault(
-            "connections_exhausted",
-            (_HoldConnections(drill),),
-            (Expect.of(Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT),),
-            # The replicas' pools cannot grow past what is left.
-            frozenset(a.value for a in (Alert.HIGH_ERROR_RATE, Alert.AVAILABILITY_BUDGET_BURN)),
-            onset={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
-            recovery={Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT: scrape},
-        ),
-        Fault(
-            "front_door_gone",
-            (_StopHaproxy(drill),),
-            (Expect.of(Alert.PROBE_FAILING),),
-        ),
-    )
 
 
 def _amtool(am: AlertmanagerServer, *args: str) -> str:

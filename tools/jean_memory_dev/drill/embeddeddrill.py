@@ -1,5 +1,6 @@
-"""The embedded service under drill: the native stack in HA (two Prometheus replicas, three clustered
-Alertmanagers, the receiver as dead man's switch), the locust workload, and the faults.
+"""The embedded service under drill: the service and its canary, scraped by the drill's monitoring in HA
+(two Prometheus replicas, three clustered Alertmanagers, the receiver as dead man's switch: the
+`Monitoring` the run hands in), the locust workload, and the faults.
 
 Phases: warm up (caches start cold), a healthy window in which nothing but the Watchdog may reach the
 receiver, every dashboard query, the quick faults, then (full run) the other embedded faults, and last
@@ -12,11 +13,12 @@ import subprocess
 from pathlib import Path
 
 from jean_memory_dev.drill import golden
-from jean_memory_dev.drill.base import ADMIN_TOKEN, DrillRun
-from jean_memory_dev.drill.faults import Fault, deadman, full_embedded, quick
+from jean_memory_dev.drill.faults import deadman, full_embedded, quick
+from jean_memory_dev.drill.model import Fault
 from jean_memory_dev.drill.report import DrillResult
+from jean_memory_dev.drill.runner import ADMIN_TOKEN, DrillRun
 from jean_memory_dev.mixin.boards import Mode
-from jean_memory_dev.nativestack import NativeStack, StackPorts
+from jean_memory_dev.nativestack import Monitoring, NativeStack
 
 #: The embedding backlog of the drill's service (JM_EMBED_MAX_BACKLOG): the healthy load's batches (up to
 #: 50 items) never come near it; the `admission` fault's batches of 600 do not fit.
@@ -30,15 +32,15 @@ class EmbeddedDrill(DrillRun):
         self,
         folder: Path,
         result: DrillResult,
+        monitoring: Monitoring,
         healthy_s: float = 120.0,
         users: int = 10,
         full: bool = False,
-        ha: bool = True,
     ) -> None:
-        super().__init__(folder, result, users=users, ha=ha)
+        super().__init__(folder, result, monitoring, users=users)
         self.healthy_s = healthy_s
         self.full = full
-        ports = StackPorts.free()
+        ports = monitoring.ports
         receiver = f"http://127.0.0.1:{ports.receiver}"
         env = {
             "JM_EMBEDDER": "hash",
@@ -51,10 +53,9 @@ class EmbeddedDrill(DrillRun):
             "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
             **golden.env(folder / "golden.ndjson"),
         }
-        self.stack = NativeStack(folder / "stack", fast=True, ports=ports, service_env=env, ha=ha, canary=True)
-        self.prometheus = self.stack.monitoring.prometheus
-        self.alertmanagers = self.stack.monitoring.alertmanagers
-        self.receiver = self.stack.receiver
+        self.stack = NativeStack(
+            folder / "stack", fast=True, ports=ports, service_env=env, ha=self.ha, canary=True, shared=monitoring
+        )
 
     @property
     def front(self) -> str:
@@ -93,9 +94,9 @@ class EmbeddedDrill(DrillRun):
             self.healthy(self.healthy_s)
             self.check_dashboards()
             for fault in self.faults():
-                self.run_fault(fault)
+                self.engine.run_fault(fault)
                 if fault.name == "service_down":  # started again cold: warm up before the next fault
                     self.warm_up(label="after the restart")
         finally:
-            self.stop_load()
+            self.load.stop()
             self.stack.down()

@@ -1,19 +1,17 @@
 """promtool cases of the infrastructure alerts: the host, PostgreSQL, the probes and the monitoring itself.
 
-Kept beside `promtool.py` (which calls `cases()` from `Cases.all()`) so that the service's cases and these
+Kept apart from the service's cases (`service.py`) so that the service's cases and these
 grow apart without touching each other. As there, each alert fires on one input (labels and rendered
 annotations written by hand, as a person reads them) and stays silent on its neighbour.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jean_memory_dev.mixin.catalogue import INFRASTRUCTURE_LABELS, Alert
 from jean_memory_dev.mixin.config import Severity
-
-if TYPE_CHECKING:
-    from jean_memory_dev.mixin.promtool import Cases
+from jean_memory_dev.mixin.promtool.cases import Cases
 
 
 def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
@@ -21,19 +19,26 @@ def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
     return {"series": f"{name}{{{body}}}", "values": values}
 
 
+def _fired(
+    c: Cases, alert: Alert, severity: Severity, labels: dict[str, str], description: str, value: str
+) -> list[Any]:
+    return [
+        {
+            "exp_labels": c.labels(severity, **labels, **INFRASTRUCTURE_LABELS),
+            "exp_annotations": c.annotations(alert, description, value),
+        }
+    ]
+
+
 def cases(c: Cases) -> list[dict[str, Any]]:
     """Every infrastructure alert: one input where it fires, one where it stays silent."""
+    return [*host_cases(c), *postgres_cases(c), *probe_cases(c), *monitoring_cases(c), *target_cases(c)]
+
+
+def host_cases(c: Cases) -> list[dict[str, Any]]:
+    """The host: its filesystem full or filling, its memory under pressure."""
     infra = c.config.infrastructure
     out: list[dict[str, Any]] = []
-
-    def fired(alert: Alert, severity: Severity, labels: dict[str, str], description: str, value: str) -> list[Any]:
-        return [
-            {
-                "exp_labels": c.labels(severity, **labels, **INFRASTRUCTURE_LABELS),
-                "exp_annotations": c.annotations(alert, description, value),
-            }
-        ]
-
     # Host filesystem: 3 % of 100 GiB free pages; half free is silent.
     node = {"job": infra.node_job, "instance": "host:9100"}
     fs = {**node, "fstype": "ext4", "mountpoint": "/"}
@@ -44,7 +49,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("node_filesystem_size_bytes", fs, f"{total}x20"),
             _series("node_filesystem_readonly", fs, "0x20"),
         ]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.HOST_DISK_ALMOST_FULL,
             Severity.CRITICAL,
             fs,
@@ -61,7 +67,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("node_filesystem_size_bytes", fs, f"{total}x40"),
             _series("node_filesystem_readonly", fs, "0x40"),
         ]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.HOST_DISK_FILLING_UP,
             Severity.WARNING,
             fs,
@@ -75,7 +82,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("node_memory_MemAvailable_bytes", node, f"{available}x20"),
             _series("node_memory_MemTotal_bytes", node, f"{20 * 2**30}x20"),
         ]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.HOST_MEMORY_PRESSURE,
             Severity.WARNING,
             node,
@@ -85,10 +93,18 @@ def cases(c: Cases) -> list[dict[str, Any]]:
         )
         out.append(c.case(Alert.HOST_MEMORY_PRESSURE, series, "15m", exp if fires else []))
 
+    return out
+
+
+def postgres_cases(c: Cases) -> list[dict[str, Any]]:
+    """PostgreSQL: a server unreachable, connections near the limit, a standby behind."""
+    infra = c.config.infrastructure
+    out: list[dict[str, Any]] = []
     # PostgreSQL: the standby's exporter cannot reach it.
     standby = {"job": infra.postgres_job, "instance": "standby:9187"}
     for up, fires in ((0, True), (1, False)):
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.POSTGRES_DOWN,
             Severity.CRITICAL,
             standby,
@@ -105,7 +121,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("pg_stat_activity_count", {**primary, "datname": "postgres", "state": s}, f"{each}x20")
             for s in ("idle", "active")
         ] + [_series("pg_settings_max_connections", {**primary, "server": "127.0.0.1:5432"}, "100x20")]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.POSTGRES_CONNECTIONS_NEAR_LIMIT,
             Severity.WARNING,
             primary,
@@ -120,7 +137,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("pg_replication_lag_seconds", standby, f"{lag}x20"),
             _series("pg_replication_is_replica", standby, "1x20"),
         ]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.POSTGRES_REPLICATION_LAG,
             Severity.WARNING,
             standby,
@@ -130,10 +148,18 @@ def cases(c: Cases) -> list[dict[str, Any]]:
         )
         out.append(c.case(Alert.POSTGRES_REPLICATION_LAG, series, "10m", exp if fires else []))
 
+    return out
+
+
+def probe_cases(c: Cases) -> list[dict[str, Any]]:
+    """The probes: the front door failing pages, a replica's probe alone does not."""
+    infra = c.config.infrastructure
+    out: list[dict[str, Any]] = []
     # Probes: the front door failing pages; a replica's probe failing alone does not (ReplicaDown's job).
     front = {"job": infra.probe_job, "instance": "http://haproxy:8776/readyz", "role": infra.probe_front_role}
     replica = {"job": infra.probe_job, "instance": "http://replica-1:8766/readyz", "role": "replica"}
-    exp = fired(
+    exp = _fired(
+        c,
         Alert.PROBE_FAILING,
         Severity.CRITICAL,
         front,
@@ -145,12 +171,20 @@ def cases(c: Cases) -> list[dict[str, Any]]:
     silent = [_series("probe_success", front, "1x20"), _series("probe_success", replica, "0x20")]
     out.append(c.case(Alert.PROBE_FAILING, silent, "10m", []))
 
+    return out
+
+
+def monitoring_cases(c: Cases) -> list[dict[str, Any]]:
+    """The monitoring itself: rule evaluations, notifications, configuration reloads, Alertmanager's members."""
+    infra = c.config.infrastructure
+    out: list[dict[str, Any]] = []
     # The monitoring itself.
     prom = {"job": infra.prometheus_job, "instance": "prometheus-1:9090"}
     group = {**prom, "rule_group": "/etc/prometheus/alerts/jean-memory.alerts.yml;jean-memory.alerts"}
     for per_min, fires in ((60, True), (0, False)):
         series = [_series("prometheus_rule_evaluation_failures_total", group, f"0+{per_min}x20")]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.RULE_EVALUATION_FAILURES,
             Severity.CRITICAL,
             group,
@@ -163,7 +197,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
     webhook = {**am, "integration": "webhook"}
     for per_min, fires in ((120, True), (0, False)):
         series = [_series("alertmanager_notifications_failed_total", {**webhook, "reason": "other"}, f"0+{per_min}x20")]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.NOTIFICATIONS_FAILING,
             Severity.WARNING,
             webhook,
@@ -176,7 +211,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
         ("prometheus", prom, "prometheus_config_last_reload_successful"),
         ("alertmanager", am, "alertmanager_config_last_reload_successful"),
     ):
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.CONFIG_RELOAD_FAILED,
             Severity.CRITICAL,
             labels,
@@ -211,9 +247,19 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             for p in peers[:2]
         ]
         out.append(c.case(Alert.ALERTMANAGER_MEMBERS_MISSING, series, "10m", exp if fires else []))
+    return out
+
+
+def target_cases(c: Cases) -> list[dict[str, Any]]:
+    """A scrape target down, and a Prometheus that stopped ingesting."""
+    infra = c.config.infrastructure
+    node = {"job": infra.node_job, "instance": "host:9100"}
+    prom = {"job": infra.prometheus_job, "instance": "prometheus-1:9090"}
+    out: list[dict[str, Any]] = []
     # A target down: an exporter's is a ticket; the service's own are JeanMemoryDown's and ReplicaDown's.
     service = {"job": c.job, "instance": "a:8766"}
-    exp = fired(
+    exp = _fired(
+        c,
         Alert.SCRAPE_TARGET_DOWN,
         Severity.WARNING,
         node,
@@ -234,7 +280,8 @@ def cases(c: Cases) -> list[dict[str, Any]]:
             _series("prometheus_tsdb_head_samples_appended_total", {**prom, "type": "float"}, f"1000+{per_min}x20"),
             _series("prometheus_tsdb_head_samples_appended_total", {**prom, "type": "histogram"}, "0x20"),
         ]
-        exp = fired(
+        exp = _fired(
+            c,
             Alert.PROMETHEUS_NOT_INGESTING,
             Severity.WARNING,
             prom,
