@@ -36,7 +36,7 @@ from typing import Any, Literal
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.errors import InsufficientStorage
-from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row, memory_key
+from jean_memory.memory import ROW_COLUMNS, ROW_MARKS, Memory, WriteOp, memory_from_row, memory_key
 from jean_memory.storage import disk, vacuum
 
 _SCHEMA = """
@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS journal (
     journaled_at REAL NOT NULL,
     revision INTEGER NOT NULL DEFAULT 1,
     updated_at REAL,
-    expires_at REAL
+    expires_at REAL,
+    agent_id TEXT,
+    run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_user ON journal(user_id);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -74,7 +76,13 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = f"seq, kind, journaled_at, {ROW_COLUMNS}"
 #: Columns added after the first release, for journals made before them (added on open).
-_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
+_ADDED = {
+    "revision": "INTEGER NOT NULL DEFAULT 1",
+    "updated_at": "REAL",
+    "expires_at": "REAL",
+    "agent_id": "TEXT",
+    "run_id": "TEXT",
+}
 _MAX_GROUP = 2048
 #: Largest append committed inline: a single add or a small batch (a 1,000-item batch takes ~10 ms to
 #: insert, which is the journal thread's job, not the event loop's)...
@@ -444,7 +452,7 @@ def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[Kind, Memory]], n
     seqs = []
     for kind, m in ops:
         cur = conn.execute(
-            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, {ROW_MARKS})",
             (kind, now, *m.row()),
         )
         seqs.append(int(cur.lastrowid or 0))
