@@ -15,6 +15,7 @@ from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.errors import method_not_allowed
+from jean_memory.api.filtering import QUERY_PARAMETER, query_filter
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import (
     ADD_ERRORS,
@@ -103,10 +104,14 @@ router.add_api_route(
     "/memories/export",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}, **LIST_ERRORS},
+    openapi_extra=QUERY_PARAMETER,
 )
-async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> StreamingResponse:
-    """Every memory of the user as NDJSON, oldest first, streamed; each line is a valid batch-add item."""
-    memories = reads.export(owner_key(tenant, user_id))
+async def export_memories(
+    request: Request, user_id: UserIdQuery, reads: Reader, tenant: Tenant, settings: Config
+) -> StreamingResponse:
+    """Every memory of the user (with `filters`, those it selects) as NDJSON, oldest first, streamed; each
+    line is a valid batch-add item."""
+    memories = reads.export(owner_key(tenant, user_id), query_filter(request, settings))
     first = await anext(memories, None)  # errors (503, 429) before the 200 is sent
 
     async def lines() -> AsyncIterator[bytes]:
@@ -177,15 +182,33 @@ async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tena
     return Response(status_code=204)
 
 
-@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS)
-async def forget_user(user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> FastJSONResponse:
-    """Forget the user: every memory, from every tier, cache and the store of record (history too)."""
-    count = await writes.forget(owner_key(tenant, user_id))
+#: The query parameters a DELETE of the collection knows: any other (a typo of `filters`) is a 422, never a
+#: silent forget of the whole user.
+_DELETE_PARAMETERS = frozenset({"user_id", "filters"})
+
+
+@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS, openapi_extra=QUERY_PARAMETER)
+async def forget_user(
+    request: Request, user_id: UserIdQuery, writes: Writer, tenant: Tenant, settings: Config
+) -> FastJSONResponse:
+    """Forget the user: every memory, from every tier, cache and the store of record (history too). With
+    `filters`, delete only the memories it selects (journaled like deletes: durable when answered); the
+    count is in `forgotten` either way."""
+    unknown = sorted(set(request.query_params) - _DELETE_PARAMETERS)
+    if unknown:
+        raise Invalid(f"{unknown[0]}: not a parameter of this route (user_id, filters)", field=unknown[0])
+    filters = query_filter(request, settings)
+    if filters is None and "filters" in request.query_params:
+        raise Invalid("filters: selects every memory; to forget the user, leave filters out", field="filters")
+    owner = owner_key(tenant, user_id)
+    count = await (writes.forget(owner) if filters is None else writes.delete_matching(owner, filters))
     return FastJSONResponse({"user_id": user_id, "forgotten": count})
 
 
-@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS)
+@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS, openapi_extra=QUERY_PARAMETER)
 async def list_memories(
+    request: Request,
+    settings: Config,
     user_id: UserIdQuery,
     reads: Reader,
     tenant: Tenant,
@@ -194,8 +217,9 @@ async def list_memories(
         str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
 ) -> FastJSONResponse:
-    """The user's memories, newest first, a page at a time: pass `next_cursor` back as `cursor`."""
+    """The user's memories (with `filters`, those it selects), newest first, a page at a time: pass
+    `next_cursor` back as `cursor` (with the same `filters`)."""
     before = parse_cursor(cursor) if cursor else None
-    page = await reads.list_page(owner_key(tenant, user_id), limit, before)
+    page = await reads.list_page(owner_key(tenant, user_id), limit, before, query_filter(request, settings))
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

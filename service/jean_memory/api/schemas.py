@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -53,6 +54,12 @@ def _unicode(value: str) -> str:
 Text = Annotated[str, AfterValidator(_unicode)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
 Scalar = str | int | float | bool | None  # strings checked with the object, by `_check_json`
+#: Marks where the `Filter` component goes: pydantic cannot name a component it did not make, so
+#: `api/filtering.py` puts the reference in place of this marker.
+FILTER_MARK = "x-jm-filter"
+#: A filter (`jean_memory.filters`): any JSON object here, compiled with the settings' limits by the route;
+#: published as the `Filter` component (`api/filtering.py`).
+FilterObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object", FILTER_MARK: True})]
 
 
 def _not_bool(value: Any) -> Any:
@@ -242,10 +249,10 @@ class SearchRequest(BaseModel):
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
     k: Integer = Field(10, ge=1, le=100, description="How many results.")
-    filters: dict[str, Scalar] | None = Field(
+    filters: FilterObject | None = Field(
         None,
-        description="Metadata key: value pairs that must all match (at most JM_MAX_FILTER_KEYS keys of at most "
-        "JM_MAX_KEY_CHARS characters).",
+        description='Which memories to rank (applied before ranking): `{"kind": "health"}` or the operator '
+        "form, see the `Filter` schema (names of at most JM_MAX_KEY_CHARS characters).",
     )
 
     mode: Literal["hybrid", "vector", "lexical"] = Field(
@@ -308,7 +315,9 @@ class ExportLine(BaseModel):
 
 class Forgotten(BaseModel):
     user_id: str
-    forgotten: int = Field(description="How many memories the user had.")
+    forgotten: int = Field(
+        description="How many memories were deleted: all the user had, or (with `filters`) those the filter selected."
+    )
 
 
 class Version(BaseModel):

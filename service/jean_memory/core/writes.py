@@ -30,9 +30,10 @@ from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
+from jean_memory.filters import Filter
 from jean_memory.memory import JsonObject, Memory, memory_key
 from jean_memory.storage.journal import Journal
-from jean_memory.storage.partial import same_version
+from jean_memory.storage.partial import PartialRecords, same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -108,6 +109,8 @@ class WriteOps(Protocol):
     async def delete(self, user_id: str, memory_id: str) -> None: ...
 
     async def forget(self, user_id: str) -> int: ...
+
+    async def delete_matching(self, user_id: str, filters: Filter) -> int: ...
 
 
 def id_field(mode: str, index: int) -> str:
@@ -379,3 +382,25 @@ class Writes:
                 self._shuttle.wake()
         self._lifecycle.forgotten.inc(count)
         return count
+
+    async def delete_matching(self, user_id: str, filters: Filter) -> int:
+        """Delete the user's memories the filter selects (expired ones are the sweep's): one journal append of
+        their deletes, so the whole set is durable before the answer, then each leaves the tier; how many.
+        Exclusive, as a delete: no write of the user lands between the scan and the append."""
+        with self._limit.slot():
+            async with self._gate.exclusive(user_id):
+                space = await self._shuttle.hot(user_id)
+                now = time.time()
+                ids = await self._stm.matching(space, filters)
+                records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+                doomed = [m for i in ids if (m := records.get(i)) is not None and not m.expired(now)]
+                if not doomed:
+                    return 0
+                await self._journal.append([("delete", m) for m in doomed])
+                slices = Slices()
+                for memory in doomed:
+                    if same_version(space.records.get(memory.id), memory):
+                        self._stm.remove(space, memory.id)
+                    await slices.pause()
+                self._shuttle.wake()
+        return len(doomed)

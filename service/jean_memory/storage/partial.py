@@ -20,7 +20,8 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from jean_memory.memory import JsonObject, Memory
+from jean_memory.filters import Filter
+from jean_memory.memory import Memory
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
 
 #: Recently read records kept per partially resident user.
@@ -128,14 +129,15 @@ class PartialRecords:
         found = await asyncio.to_thread(self._reader.lexical, self.owner, match, limit + len(self.overlay))
         return [(i, s) for i, s in found if i not in self.overlay][:limit]
 
-    async def matching(self, filters: JsonObject) -> list[str]:
-        """Ids matching `filters`: the store's scan in a worker thread (it reads every row of the user: on
-        the event loop it stalled every other request, a filtered search of a 30,000-memory user at 3/s
-        starved a fire drill's service into timeouts), then the overlay applied here, on the loop."""
+    async def matching(self, filters: Filter) -> list[str]:
+        """Ids the filter selects: the store's scan in a worker thread (it reads every row of the user the
+        filter's SQL pre-filter lets through and checks each with the filter's predicate: on the event loop
+        it stalled every other request, a filtered search of a 30,000-memory user at 3/s starved a fire
+        drill's service into timeouts), then the overlay applied here, on the loop, with the same predicate."""
         ids = set(await asyncio.to_thread(self._reader.matching, self.owner, filters))
         for memory_id, memory in self.overlay.items():
             ids.discard(memory_id)
-            if memory is not None and all(memory.metadata.get(k) == v for k, v in filters.items()):
+            if memory is not None and filters.matches(memory):
                 ids.add(memory_id)
         return sorted(ids)
 

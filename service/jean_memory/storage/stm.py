@@ -26,7 +26,8 @@ import numpy as np
 
 from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
-from jean_memory.memory import JsonObject, Memory
+from jean_memory.filters import Filter
+from jean_memory.memory import Memory
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
@@ -38,9 +39,10 @@ from jean_memory.telemetry.metrics import StmMetrics
 MATCH_ON_LOOP_BELOW = 2000
 
 
-def _matching(records: Iterable[tuple[str, Memory]], filters: JsonObject) -> list[str]:
-    """Ids whose metadata holds every key: value of `filters` (a missing key reads as null)."""
-    return [mid for mid, m in records if all(m.metadata.get(key) == value for key, value in filters.items())]
+def _matching(records: Iterable[tuple[str, Memory]], filters: Filter) -> list[str]:
+    """Ids of the memories the filter selects (`jean_memory.filters`: one predicate on every path)."""
+    matches = filters.matches
+    return [mid for mid, m in records if matches(m)]
 
 
 class UserSpace:
@@ -303,8 +305,8 @@ class ShortTermTier:
             yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
 
     @staticmethod
-    async def matching(space: UserSpace, filters: JsonObject) -> list[str]:
-        """Ids of the user's memories whose metadata matches `filters` (a partially resident user's are
+    async def matching(space: UserSpace, filters: Filter) -> list[str]:
+        """Ids of the user's memories the filter selects (a partially resident user's are
         found by a scan of the store, off the event loop)."""
         if isinstance(space.records, PartialRecords):
             return await space.records.matching(filters)
