@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from jean_memory.filters import COMPARISONS
 from jean_memory_dev.processes import ServiceProcess
 from tests.conftest import StartService
 
