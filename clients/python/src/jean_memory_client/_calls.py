@@ -182,8 +182,28 @@ def forget(user_id: str, extra: Mapping[str, Any] | None) -> Call[int]:
     return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), _query(user_id, extra))
 
 
-def list_page(user_id: str, limit: int, cursor: str | None, extra: Mapping[str, Any] | None) -> Call[Page]:
+def delete_matching(user_id: str, filters: Mapping[str, Any], extra: Mapping[str, Any] | None) -> Call[int]:
+    if not filters:
+        raise ValueError("filters: name at least one condition (forget() deletes every memory)")
+    return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), _filtered(user_id, filters, extra))
+
+
+def _filtered(user_id: str, filters: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The query of a list, an export or a bulk delete: `filters` as the JSON text the service reads."""
     params = _query(user_id, extra)
+    if filters is not None:
+        params["filters"] = jsonlib.dumps(dict(filters), separators=(",", ":"), allow_nan=False)
+    return params
+
+
+def list_page(
+    user_id: str,
+    limit: int,
+    cursor: str | None,
+    extra: Mapping[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
+) -> Call[Page]:
+    params = _filtered(user_id, filters, extra)
     params["limit"] = limit
     if cursor is not None:
         params["cursor"] = cursor
@@ -207,9 +227,9 @@ def search(
     return Call("POST", "/v1/search", lambda r: SearchResults.from_json(r.json()), json=_merge(body, extra))
 
 
-def export(user_id: str, extra: Mapping[str, Any] | None) -> Call[None]:
+def export(user_id: str, extra: Mapping[str, Any] | None, filters: Mapping[str, Any] | None = None) -> Call[None]:
     """Opened as a stream by the clients; `read` is not used."""
-    return Call("GET", "/v1/memories/export", _none, _query(user_id, extra))
+    return Call("GET", "/v1/memories/export", _none, _filtered(user_id, filters, extra))
 
 
 def health() -> Call[bool]:

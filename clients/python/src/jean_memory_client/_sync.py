@@ -185,6 +185,12 @@ class JeanMemory:
         """Forget the user (every memory and its history); returns how many memories there were."""
         return self._send(calls.forget(user_id, extra))
 
+    def delete_matching(self, user_id: str, filters: Mapping[str, Any], *, extra: Extra = None) -> int:
+        """Delete the user's memories that `filters` selects (the service's filter grammar; at least one
+        condition: `forget` deletes everything); returns how many were deleted. Durable when it returns; a
+        retried call after a lost answer deletes nothing more and counts 0."""
+        return self._send(calls.delete_matching(user_id, filters, extra))
+
     # -- reads -----------------------------------------------------------------------------------
 
     def get(self, user_id: str, memory_id: str, *, extra: Extra = None) -> Memory:
@@ -221,25 +227,40 @@ class JeanMemory:
         }
         return self._send(calls.search(user_id, query, k, filters, ranking, extra))
 
-    def list(self, user_id: str, *, limit: int = 50, cursor: str | None = None, extra: Extra = None) -> Page:
-        """One page, newest first; pass `page.next_cursor` as `cursor` for the next (or use `iter_memories`)."""
-        return self._send(calls.list_page(user_id, limit, cursor, extra))
+    def list(
+        self,
+        user_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        extra: Extra = None,
+    ) -> Page:
+        """One page, newest first; pass `page.next_cursor` as `cursor` for the next, with the same `filters`
+        (or use `iter_memories`). `filters`: only the memories it selects (as `search`'s)."""
+        return self._send(calls.list_page(user_id, limit, cursor, extra, filters))
 
-    def iter_memories(self, user_id: str, *, page_size: int = 200, extra: Extra = None) -> Iterator[Memory]:
-        """Every memory of the user, newest first, a page at a time (each page retried on its own)."""
+    def iter_memories(
+        self, user_id: str, *, page_size: int = 200, filters: Mapping[str, Any] | None = None, extra: Extra = None
+    ) -> Iterator[Memory]:
+        """Every memory of the user (with `filters`, those it selects), newest first, a page at a time (each
+        page retried on its own)."""
         cursor: str | None = None
         while True:
-            page = self.list(user_id, limit=page_size, cursor=cursor, extra=extra)
+            page = self.list(user_id, limit=page_size, cursor=cursor, filters=filters, extra=extra)
             yield from page.items
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    def export(self, user_id: str, *, extra: Extra = None) -> Iterator[ExportedMemory]:
-        """Every memory of the user, oldest first, as the service streams them (NDJSON). Opening the
+    def export(
+        self, user_id: str, *, filters: Mapping[str, Any] | None = None, extra: Extra = None
+    ) -> Iterator[ExportedMemory]:
+        """Every memory of the user (with `filters`, those it selects), oldest first, as the service streams
+        them (NDJSON). Opening the
         stream is retried; a stream that breaks later raises `ExportInterrupted`. Close the iterator
         (or exhaust it) to release the connection."""
-        call = calls.export(user_id, extra)
+        call = calls.export(user_id, extra, filters)
         response = self._open(call)
         delivered = 0
         try:
