@@ -78,8 +78,9 @@ def components(settings: Settings | None) -> dict[str, Any]:
                 "$not": {"$ref": _REF + "Filter"},
                 **{name: {"$ref": _REF + "FilterTimeCondition"} for name in _TIME_FIELDS},
             },
-            # Any other name starting with `$` is an unknown operator (a 422).
-            "patternProperties": {"^\\$(?!(and|or|not)$)": False},
+            # Any other name starting with `$` is an unknown operator (a 422): the always-false schema, in the
+            # object form MCP clients port (a bare `false` is refused by the Inspector's strict check).
+            "patternProperties": {"^\\$(?!(and|or|not)$)": {"not": {}}},
             "additionalProperties": {"$ref": _REF + "FilterCondition"},
         },
         "FilterCondition": {
