@@ -384,6 +384,8 @@ def parse_filter_json(text: str, limits: Limits, path: str = "filters") -> Filte
         raw = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise FilterError(f"{path}: not valid JSON ({exc})", field=path) from None
+    except RecursionError:  # a few thousand brackets: the decoder's own recursion gives out first
+        raise FilterError(f"{path}: nested too deeply to read", field=path) from None
     if not isinstance(raw, dict):
         raise FilterError(f"{path}: must be a JSON object", field=path)
     return compile_filter(raw, limits, path)

@@ -164,6 +164,7 @@ def test_filters_sent_as_json_text() -> None:
         ('{"k": NaN}', "filters", "not valid JSON"),
         ('{"k": "\\ud800"}', "filters.k", "valid Unicode"),
         ('{"\\ud800": 1}', "filters", "valid Unicode"),
+        ('{"a":' * 1600 + "1" + "}" * 1600, "filters", "nested too deeply"),
     ]
     for text, path, words in cases:
         with pytest.raises(FilterError) as caught:
