@@ -15,6 +15,7 @@ from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.errors import method_not_allowed
+from jean_memory.api.filtering import QUERY_PARAMETER, query_filter
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import (
     ADD_ERRORS,
@@ -108,13 +109,20 @@ router.add_api_route(
     "/memories/export",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}, **LIST_ERRORS},
+    openapi_extra=QUERY_PARAMETER,
 )
 async def export_memories(
-    user_id: UserIdQuery, reads: Reader, tenant: Tenant, agent_id: AgentIdQuery = None, run_id: RunIdQuery = None
+    request: Request,
+    user_id: UserIdQuery,
+    reads: Reader,
+    tenant: Tenant,
+    settings: Config,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
 ) -> StreamingResponse:
-    """Every memory of the user (of the agent and/or run, when named) as NDJSON, oldest first, streamed; each
-    line is a valid batch-add item, its scope included."""
-    memories = reads.export(owner_key(tenant, user_id), Scope(agent_id, run_id))
+    """Every memory of the user (of the agent and/or run, when named; with `filters`, those of them it
+    selects) as NDJSON, oldest first, streamed; each line is a valid batch-add item, its scope included."""
+    memories = reads.export(owner_key(tenant, user_id), query_filter(request, settings), Scope(agent_id, run_id))
     first = await anext(memories, None)  # errors (503, 429) before the 200 is sent
 
     async def lines() -> AsyncIterator[bytes]:
@@ -186,23 +194,51 @@ async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tena
     return Response(status_code=204)
 
 
-@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS)
+#: The query parameters a DELETE of the collection knows: any other (a typo of `filters` or `run_id`) is a
+#: 422, never a silent forget of the whole user.
+_DELETE_PARAMETERS = frozenset({"user_id", "agent_id", "run_id", "filters"})
+
+
+@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS, openapi_extra=QUERY_PARAMETER)
 async def forget_user(
-    user_id: UserIdQuery, writes: Writer, tenant: Tenant, agent_id: AgentIdQuery = None, run_id: RunIdQuery = None
+    request: Request,
+    user_id: UserIdQuery,
+    writes: Writer,
+    tenant: Tenant,
+    settings: Config,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
 ) -> FastJSONResponse:
     """Forget the user: every memory, from every tier, cache and the store of record (history too). With
-    `agent_id` and/or `run_id`, only that scope's memories, each deleted as a DELETE of it would (its history
-    ends with the delete); the user's other memories stay."""
+    `agent_id` and/or `run_id`, only that scope's memories; with `filters`, only the memories (of the scope,
+    when named) it selects. Either way each goes as a DELETE of it would (journaled, durable when answered;
+    its history ends with the delete) and the user's other memories stay; the count is in `forgotten`."""
+    unknown = sorted(set(request.query_params) - _DELETE_PARAMETERS)
+    if unknown:
+        raise Invalid(
+            f"{unknown[0]}: not a parameter of this route (user_id, agent_id, run_id, filters)", field=unknown[0]
+        )
+    filters = query_filter(request, settings)
+    if filters is None and "filters" in request.query_params:
+        raise Invalid(
+            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
+        )
+    owner = owner_key(tenant, user_id)
     scope = Scope(agent_id, run_id)
-    count = await writes.forget(owner_key(tenant, user_id), scope)
+    if filters is None:
+        count = await writes.forget(owner, scope)
+    else:
+        count = await writes.delete_matching(owner, filters, scope)
     body: dict[str, object] = {"user_id": user_id, "forgotten": count}
     if scope:
         body.update(agent_id=agent_id, run_id=run_id)
     return FastJSONResponse(body)
 
 
-@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS)
+@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS, openapi_extra=QUERY_PARAMETER)
 async def list_memories(
+    request: Request,
+    settings: Config,
     user_id: UserIdQuery,
     reads: Reader,
     tenant: Tenant,
@@ -213,9 +249,11 @@ async def list_memories(
     agent_id: AgentIdQuery = None,
     run_id: RunIdQuery = None,
 ) -> FastJSONResponse:
-    """The user's memories (of the agent and/or run, when named), newest first, a page at a time: pass
-    `next_cursor` back as `cursor`, with the same scope."""
+    """The user's memories (of the agent and/or run, when named; with `filters`, those of them it selects),
+    newest first, a page at a time: pass `next_cursor` back as `cursor`, with the same scope and `filters`."""
     before = parse_cursor(cursor) if cursor else None
-    page = await reads.list_page(owner_key(tenant, user_id), limit, before, Scope(agent_id, run_id))
+    page = await reads.list_page(
+        owner_key(tenant, user_id), limit, before, query_filter(request, settings), Scope(agent_id, run_id)
+    )
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -57,6 +58,12 @@ ScopeId = UserId
 AGENT_ID = "The agent the memory belongs to, within its user (optional; the same rules as user_id)."
 RUN_ID = "The run (session) the memory belongs to, within its user (optional; the same rules as user_id)."
 Scalar = str | int | float | bool | None  # strings checked with the object, by `_check_json`
+#: Marks where the `Filter` component goes: pydantic cannot name a component it did not make, so
+#: `api/filtering.py` puts the reference in place of this marker.
+FILTER_MARK = "x-jm-filter"
+#: A filter (`jean_memory.filters`): any JSON object here, compiled with the settings' limits by the route;
+#: published as the `Filter` component (`api/filtering.py`).
+FilterObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object", FILTER_MARK: True})]
 
 
 def _not_bool(value: Any) -> Any:
@@ -250,10 +257,10 @@ class SearchRequest(BaseModel):
     k: Integer = Field(10, ge=1, le=100, description="How many results.")
     agent_id: ScopeId | None = Field(None, description="Only this agent's memories (default: every agent's).")
     run_id: ScopeId | None = Field(None, description="Only this run's memories (default: every run's).")
-    filters: dict[str, Scalar] | None = Field(
+    filters: FilterObject | None = Field(
         None,
-        description="Metadata key: value pairs that must all match (at most JM_MAX_FILTER_KEYS keys of at most "
-        "JM_MAX_KEY_CHARS characters).",
+        description='Which memories to rank (applied before ranking): `{"kind": "health"}` or the operator '
+        "form, see the `Filter` schema (names of at most JM_MAX_KEY_CHARS characters).",
     )
 
     mode: Literal["hybrid", "vector", "lexical"] = Field(
@@ -320,7 +327,10 @@ class ExportLine(BaseModel):
 
 class Forgotten(BaseModel):
     user_id: str
-    forgotten: int = Field(description="How many memories the user had (in the scope, when one was named).")
+    forgotten: int = Field(
+        description="How many memories were deleted: all the user had, or those of the scope (when one was named) "
+        "that `filters` selected (when given)."
+    )
     agent_id: str | None = Field(None, description="The agent whose memories were forgotten, when named.")
     run_id: str | None = Field(None, description="The run whose memories were forgotten, when named.")
 

@@ -52,12 +52,12 @@ def search_json(result: SearchResult) -> JsonObject:
 @router.post("/search", response_model=SearchOut, responses=SEARCH_ERRORS)
 async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: Config) -> FastJSONResponse:
     """The user's `k` memories best matching the query, best first: by meaning and by words fused (`mode`
-    hybrid, the default), or by either alone; `filters` match metadata exactly, before ranking. Reads its
-    own writes: a memory added before the search is found. Searches every scope of the user unless
-    `agent_id` and/or `run_id` restrict it."""
-    check_search(body, settings)
+    hybrid, the default), or by either alone; `filters` (the `Filter` grammar) select the memories ranked.
+    Reads its own writes: a memory added before the search is found. Searches every scope of the user
+    unless `agent_id` and/or `run_id` restrict it (the filters apply within the scope)."""
+    filters = check_search(body, settings)
     result = await reads.search(
-        owner_key(tenant, body.user_id), body.query, body.k, body.filters, options_of(body),
+        owner_key(tenant, body.user_id), body.query, body.k, filters, options_of(body),
         Scope(body.agent_id, body.run_id),
     )  # fmt: skip
     return FastJSONResponse(search_json(result))

@@ -28,9 +28,15 @@ from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.ids import new_ids
 from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
 from jean_memory.errors import Conflict
+from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
+
+#: Deletes of one bulk delete committed per transaction (a group commit takes at most JM_CLUSTER_COMMIT_MAX
+#: operations; smaller chunks let other requests' writes share the commits in between).
+DELETE_CHUNK = 256
 
 
 class ClusterWrites:
@@ -161,6 +167,23 @@ class ClusterWrites:
         if not scope:  # the metric counts whole users forgotten; a scope's memories go as deletes
             self._lifecycle.forgotten.inc(count)
         return count
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ALL) -> int:
+        """Delete the memories in `scope` the filter selects in this replica's copy (at least as new as PostgreSQL was
+        when the call began): their deletes committed `DELETE_CHUNK` to a transaction, each chunk durable
+        before the next; how many were deleted (one deleted meanwhile by another request is not counted).
+        A memory another replica updates during the call is deleted as a plain delete racing it would be."""
+        with self._limit.slot():
+            space = await self._tiers.hot(user_id)
+            now = time.time()
+            ids = await ShortTermTier.matching(space, filters, scope)
+            doomed = [i for i in ids if (m := space.records.get(i)) is not None and not m.expired(now)]
+            deleted = 0
+            for start in range(0, len(doomed), DELETE_CHUNK):
+                ops = [Op("delete", memory_id) for memory_id in doomed[start : start + DELETE_CHUNK]]
+                outcomes = await self._committer.submit(user_id, ops)
+                deleted += sum(1 for o in outcomes if o.status == "deleted")
+        return deleted
 
 
 def _from_outcome(memory_id: str, user_id: str, outcome: Outcome, fallback: Memory | None = None) -> Memory:

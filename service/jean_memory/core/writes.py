@@ -9,7 +9,8 @@ as the vector lands (lexically scored until then, see `reads`).
 An update journals the memory's next revision (the store keeps every revision in its history); a new
 text is searchable by its new vector only, never by the old one. Forgetting a user journals one
 `forget` and drops the user's space: the shuttle removes the user from the store, history included.
-Forgetting a scope (an agent's or a run's memories) journals a `delete` of each of its memories, so
+Forgetting a scope (an agent's or a run's memories) and a bulk delete by filter (`delete_matching`, of
+a scope or of the whole user) are one operation: it journals a `delete` of each memory selected, so
 every tier, the store and the history treat them as any delete (each keeps its history, ending in the
 delete), and the user's other memories stay.
 """
@@ -33,6 +34,7 @@ from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
+from jean_memory.filters import Filter
 from jean_memory.memory import ALL, JsonObject, Memory, Scope, memory_key
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.partial import PartialRecords, same_version
@@ -113,6 +115,8 @@ class WriteOps(Protocol):
     async def delete(self, user_id: str, memory_id: str) -> None: ...
 
     async def forget(self, user_id: str, scope: Scope = ...) -> int: ...
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ...) -> int: ...
 
 
 def id_field(mode: str, index: int) -> str:
@@ -375,7 +379,7 @@ class Writes:
         """Remove every memory of the user from every tier and the store (history too); how many there were.
         With a scope, only that scope's memories, each as a delete."""
         if scope:
-            return await self._forget_scope(user_id, scope)
+            return await self.delete_matching(user_id, None, scope)
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
@@ -389,19 +393,26 @@ class Writes:
         self._lifecycle.forgotten.inc(count)
         return count
 
-    async def _forget_scope(self, user_id: str, scope: Scope) -> int:
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ALL) -> int:
+        """Delete the user's memories in `scope` that the filter selects (None: all of the scope's): one
+        journal append of their deletes, so the whole set is durable before the answer, then each leaves the
+        tier, as a DELETE of each would (its history ends with the delete); how many live ones there were
+        (expired ones that match go too, uncounted, as the sweep would take them). Exclusive, as a delete:
+        no write of the user lands between the scan and the append."""
         with self._limit.slot():
-            async with self._gate.exclusive(user_id):  # no add of the user lands between the scan and the deletes
+            async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
-                ids = await self._stm.matching(space, None, scope)
-                found = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
-                memories = [m for i in ids if (m := found.get(i)) is not None]
-                if not memories:
+                ids = await self._stm.matching(space, filters, scope)
+                records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+                doomed = [m for i in ids if (m := records.get(i)) is not None]
+                if not doomed:
                     return 0
                 now = time.time()
-                await self._journal.append([("delete", m) for m in memories])
-                for memory in memories:
+                await self._journal.append([("delete", m) for m in doomed])
+                slices = Slices()
+                for memory in doomed:
                     if same_version(space.records.get(memory.id), memory):
                         self._stm.remove(space, memory.id)
+                    await slices.pause()
                 self._shuttle.wake()
-        return sum(1 for m in memories if not m.expired(now))
+        return sum(1 for m in doomed if not m.expired(now))

@@ -3,7 +3,7 @@
 Each tool takes the arguments of the `/v1` route it mirrors (the same pydantic types, so the same
 limits and the same words in a refusal), calls the same use case (`core/writes.py`, `core/reads.py`)
 and answers the route's JSON. Arguments are models with unknown fields refused: a scope (`agent_id`,
-`run_id`) or a filter grammar added to the `/v1` models later is one more field here, not a new tool.
+`run_id`) added to the `/v1` models later is one more field here, not a new tool.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
+from jean_memory.api.filtering import body_filter, self_contained
 from jean_memory.api.limits import check_item, check_search
 from jean_memory.api.schemas import (
     DEDUPE,
     TEXT_PATTERN,
     BatchItem,
+    FilterObject,
     Salience,
     ScopeId,
     SearchRequest,
@@ -112,6 +114,11 @@ class ListArgs(_Args):
     cursor: str | None = Field(
         None, max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page, to read on."
     )
+    filters: FilterObject | None = Field(
+        None,
+        description='Only the memories this filter selects: {"kind": "travel"}, or operators such as '
+        '{"created_at": {"$gte": "2024-05-01T00:00:00Z"}, "$or": [...]} (the same grammar as search_memories).',
+    )
 
 
 class UpdateArgs(UpdateMemory):
@@ -142,7 +149,7 @@ class ToolSpec:
     idempotent: bool = True
 
     def input_schema(self) -> dict[str, Any]:
-        schema = self.args.model_json_schema()
+        schema = self_contained(self.args.model_json_schema())
         schema.pop("title", None)
         schema.pop("description", None)
         return schema
@@ -187,9 +194,9 @@ async def _add(args: AddArgs, tenant: str, c: Container, settings: Settings) -> 
 
 
 async def _search(args: SearchArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
-    check_search(args, settings)
+    filters = check_search(args, settings)
     result = await c.reads.search(
-        owner_key(tenant, args.user_id), args.query, args.k, args.filters, options_of(args),
+        owner_key(tenant, args.user_id), args.query, args.k, filters, options_of(args),
         Scope(args.agent_id, args.run_id),
     )  # fmt: skip
     return search_json(result)
@@ -201,8 +208,9 @@ async def _get(args: MemoryRef, tenant: str, c: Container, settings: Settings) -
 
 async def _list(args: ListArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
     before = parse_cursor(args.cursor) if args.cursor else None
+    filters = body_filter(args.filters, settings)
     scope = Scope(args.agent_id, args.run_id)
-    page = await c.reads.list_page(owner_key(tenant, args.user_id), args.limit, before, scope)
+    page = await c.reads.list_page(owner_key(tenant, args.user_id), args.limit, before, filters, scope)
     next_cursor = make_cursor(page[-1]) if len(page) == args.limit else None
     return {"items": [m.public() for m in page], "next_cursor": next_cursor}
 
@@ -244,9 +252,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "search_memories",
         "Find a user's memories by meaning: the `k` closest to `query`, best first, each with its id, content, "
-        "score (cosine, higher is closer) and metadata. `filters` keeps only memories whose metadata has every "
-        "key: value given; `agent_id` and/or `run_id` keep only that agent's or run's (default: all the user's). "
-        "Use it before answering a question about the user.",
+        "score (cosine, higher is closer) and metadata. `agent_id` and/or `run_id` keep only that agent's or run's "
+        'memories (default: all the user\'s); `filters` keeps only the memories it selects: {"kind": "travel"} '
+        "(metadata equality), or operators ($eq $ne $in $nin $gt $gte $lt $lte $exists, $and $or $not) over "
+        "metadata keys and created_at, updated_at, expires_at (Unix seconds or ISO 8601), agent_id, run_id. Use "
+        "it before answering a question about the user.",
         SearchArgs,
         _search,
         read_only=True,
@@ -262,7 +272,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_memories",
         "List a user's memories (or only an agent's or a run's), newest first, a page at a time; pass `next_cursor` "
-        "back as `cursor` for the next page (null when there is none).",
+        "back as `cursor` for the next page (null when there is none). `filters` (as in search_memories) lists "
+        "only the memories it selects.",
         ListArgs,
         _list,
         read_only=True,

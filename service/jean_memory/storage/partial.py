@@ -20,7 +20,8 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from jean_memory.memory import ALL, JsonObject, Memory, Scope
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
 
 #: Recently read records kept per partially resident user.
@@ -128,17 +129,19 @@ class PartialRecords:
         found = await asyncio.to_thread(self._reader.lexical, self.owner, match, limit + len(self.overlay))
         return [(i, s) for i, s in found if i not in self.overlay][:limit]
 
-    async def matching(self, filters: JsonObject, scope: Scope = ALL, exact: bool = False) -> list[str]:
-        """Ids matching `filters`: the store's scan in a worker thread (it reads every row of the user: on
-        the event loop it stalled every other request, a filtered search of a 30,000-memory user at 3/s
-        starved a fire drill's service into timeouts), then the overlay applied here, on the loop."""
+    async def matching(self, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids in `scope` (with `exact`, exactly that scope) that the filter selects: the store's scan in a
+        worker thread (it reads every row of the user the scope's columns and the filter's SQL pre-filter
+        let through and checks each with the filter's predicate: on the event loop it stalled every other
+        request, a filtered search of a 30,000-memory user at 3/s starved a fire drill's service into
+        timeouts), then the overlay applied here, on the loop, with the same predicate."""
         ids = set(await asyncio.to_thread(self._reader.matching, self.owner, filters, scope, exact))
         for memory_id, memory in self.overlay.items():
             ids.discard(memory_id)
             if (
                 memory is not None
                 and (memory.scope == scope if exact else memory.in_scope(scope))
-                and all(memory.metadata.get(k) == v for k, v in filters.items())
+                and (filters is None or filters.matches(memory))
             ):
                 ids.add(memory_id)
         return sorted(ids)

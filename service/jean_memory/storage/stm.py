@@ -26,7 +26,8 @@ import numpy as np
 
 from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
-from jean_memory.memory import ALL, JsonObject, Memory, Scope
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
@@ -39,15 +40,15 @@ MATCH_ON_LOOP_BELOW = 2000
 
 
 def _matching(
-    records: Iterable[tuple[str, Memory]], filters: JsonObject | None, scope: Scope = ALL, exact: bool = False
+    records: Iterable[tuple[str, Memory]], filters: Filter | None, scope: Scope = ALL, exact: bool = False
 ) -> list[str]:
-    """Ids whose metadata holds every key: value of `filters` (a missing key reads as null), in `scope` (its
-    parts that are set; with `exact`, both parts equal, None matching None)."""
+    """Ids of the memories in `scope` (its parts that are set; with `exact`, both parts equal, None matching
+    None) that the filter selects (`jean_memory.filters`: one predicate on every path; None selects all)."""
+    matches = filters.matches if filters is not None else None
     return [
         mid
         for mid, m in records
-        if (m.scope == scope if exact else m.in_scope(scope))
-        and (not filters or all(m.metadata.get(key) == value for key, value in filters.items()))
+        if (m.scope == scope if exact else m.in_scope(scope)) and (matches is None or matches(m))
     ]
 
 
@@ -315,13 +316,11 @@ class ShortTermTier:
             yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
 
     @staticmethod
-    async def matching(
-        space: UserSpace, filters: JsonObject | None, scope: Scope = ALL, exact: bool = False
-    ) -> list[str]:
-        """Ids of the user's memories whose metadata matches `filters` and that are in `scope` (see
-        `_matching`; a partially resident user's are found by a scan of the store, off the event loop)."""
+    async def matching(space: UserSpace, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids of the user's memories in `scope` that the filter selects (see `_matching`; a partially
+        resident user's are found by a scan of the store, off the event loop)."""
         if isinstance(space.records, PartialRecords):
-            return await space.records.matching(filters or {}, scope, exact)
+            return await space.records.matching(filters, scope, exact)
         if len(space.records) < MATCH_ON_LOOP_BELOW:
             return _matching(space.records.items(), filters, scope, exact)
         # A copy of the references (fast, and safe from writes landing meanwhile), then the scan in a thread.

@@ -197,6 +197,20 @@ class AsyncJeanMemory:
         memories (each deleted; the rest stay); returns how many memories went."""
         return await self._send(calls.forget(user_id, extra, agent_id, run_id))
 
+    async def delete_matching(
+        self,
+        user_id: str,
+        filters: Mapping[str, Any],
+        *,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> int:
+        """Delete the user's memories (of the agent and/or run, when named) that `filters` selects (the
+        service's filter grammar; at least one condition: `forget` deletes everything); returns how many were
+        deleted. Durable when it returns; a retried call after a lost answer deletes nothing more and counts 0."""
+        return await self._send(calls.delete_matching(user_id, filters, extra, agent_id, run_id))
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, user_id: str, memory_id: str, *, extra: Extra = None) -> Memory:
@@ -242,27 +256,38 @@ class AsyncJeanMemory:
         *,
         limit: int = 50,
         cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         extra: Extra = None,
     ) -> Page:
-        """One page, newest first; pass `page.next_cursor` as `cursor` for the next (or use `iter_memories`)."""
-        return await self._send(calls.list_page(user_id, limit, cursor, extra, agent_id, run_id))
+        """One page, newest first; pass `page.next_cursor` as `cursor` for the next, with the same scope and
+        `filters` (or use `iter_memories`). `agent_id`/`run_id`: only that scope's memories; `filters`: only
+        the memories it selects (as `search`'s)."""
+        return await self._send(calls.list_page(user_id, limit, cursor, extra, filters, agent_id, run_id))
 
     async def iter_memories(
         self,
         user_id: str,
         *,
         page_size: int = 200,
+        filters: Mapping[str, Any] | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         extra: Extra = None,
     ) -> AsyncIterator[Memory]:
-        """Every memory of the user, newest first, a page at a time (each page retried on its own)."""
+        """Every memory of the user (of the scope, when named; with `filters`, those it selects), newest
+        first, a page at a time (each page retried on its own)."""
         cursor: str | None = None
         while True:
             page = await self.list(
-                user_id, limit=page_size, cursor=cursor, agent_id=agent_id, run_id=run_id, extra=extra
+                user_id,
+                limit=page_size,
+                cursor=cursor,
+                filters=filters,
+                agent_id=agent_id,
+                run_id=run_id,
+                extra=extra,
             )
             for memory in page.items:
                 yield memory
@@ -271,12 +296,19 @@ class AsyncJeanMemory:
             cursor = page.next_cursor
 
     async def export(
-        self, user_id: str, *, agent_id: str | None = None, run_id: str | None = None, extra: Extra = None
+        self,
+        user_id: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
     ) -> AsyncIterator[ExportedMemory]:
-        """Every memory of the user, oldest first, as the service streams them (NDJSON). Opening the
-        stream is retried; a stream that breaks later raises `ExportInterrupted`. Close the iterator
-        (`aclose()`, or exhaust it) to release the connection."""
-        call = calls.export(user_id, extra, agent_id, run_id)
+        """Every memory of the user (of the agent and/or run, when named; with `filters`, those of them it
+        selects), oldest first, as the service streams them (NDJSON). Opening the stream is retried; a stream
+        that breaks later raises `ExportInterrupted`. Close the iterator (`aclose()`, or exhaust it) to release
+        the connection."""
+        call = calls.export(user_id, extra, filters, agent_id, run_id)
         response = await self._open(call)
         delivered = 0
         try:

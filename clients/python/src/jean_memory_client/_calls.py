@@ -196,15 +196,37 @@ def forget(
     return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), params)
 
 
+def delete_matching(
+    user_id: str,
+    filters: Mapping[str, Any],
+    extra: Mapping[str, Any] | None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+) -> Call[int]:
+    if not filters:
+        raise ValueError("filters: name at least one condition (forget() deletes every memory, or a scope's)")
+    params = _scoped(_filtered(user_id, filters, extra), agent_id, run_id)
+    return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), params)
+
+
+def _filtered(user_id: str, filters: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The query of a list, an export or a bulk delete: `filters` as the JSON text the service reads."""
+    params = _query(user_id, extra)
+    if filters is not None:
+        params["filters"] = jsonlib.dumps(dict(filters), separators=(",", ":"), allow_nan=False)
+    return params
+
+
 def list_page(
     user_id: str,
     limit: int,
     cursor: str | None,
     extra: Mapping[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
 ) -> Call[Page]:
-    params = _scoped(_query(user_id, extra), agent_id, run_id)
+    params = _scoped(_filtered(user_id, filters, extra), agent_id, run_id)
     params["limit"] = limit
     if cursor is not None:
         params["cursor"] = cursor
@@ -231,10 +253,14 @@ def search(
 
 
 def export(
-    user_id: str, extra: Mapping[str, Any] | None, agent_id: str | None = None, run_id: str | None = None
+    user_id: str,
+    extra: Mapping[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
 ) -> Call[None]:
     """Opened as a stream by the clients; `read` is not used."""
-    return Call("GET", "/v1/memories/export", _none, _scoped(_query(user_id, extra), agent_id, run_id))
+    return Call("GET", "/v1/memories/export", _none, _scoped(_filtered(user_id, filters, extra), agent_id, run_id))
 
 
 def health() -> Call[bool]:

@@ -193,6 +193,20 @@ class JeanMemory:
         memories (each deleted; the rest stay); returns how many memories went."""
         return self._send(calls.forget(user_id, extra, agent_id, run_id))
 
+    def delete_matching(
+        self,
+        user_id: str,
+        filters: Mapping[str, Any],
+        *,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> int:
+        """Delete the user's memories (of the agent and/or run, when named) that `filters` selects (the
+        service's filter grammar; at least one condition: `forget` deletes everything); returns how many were
+        deleted. Durable when it returns; a retried call after a lost answer deletes nothing more and counts 0."""
+        return self._send(calls.delete_matching(user_id, filters, extra, agent_id, run_id))
+
     # -- reads -----------------------------------------------------------------------------------
 
     def get(self, user_id: str, memory_id: str, *, extra: Extra = None) -> Memory:
@@ -238,38 +252,58 @@ class JeanMemory:
         *,
         limit: int = 50,
         cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         extra: Extra = None,
     ) -> Page:
-        """One page, newest first; pass `page.next_cursor` as `cursor` for the next (or use `iter_memories`)."""
-        return self._send(calls.list_page(user_id, limit, cursor, extra, agent_id, run_id))
+        """One page, newest first; pass `page.next_cursor` as `cursor` for the next, with the same scope and
+        `filters` (or use `iter_memories`). `agent_id`/`run_id`: only that scope's memories; `filters`: only
+        the memories it selects (as `search`'s)."""
+        return self._send(calls.list_page(user_id, limit, cursor, extra, filters, agent_id, run_id))
 
     def iter_memories(
         self,
         user_id: str,
         *,
         page_size: int = 200,
+        filters: Mapping[str, Any] | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         extra: Extra = None,
     ) -> Iterator[Memory]:
-        """Every memory of the user, newest first, a page at a time (each page retried on its own)."""
+        """Every memory of the user (of the scope, when named; with `filters`, those it selects), newest
+        first, a page at a time (each page retried on its own)."""
         cursor: str | None = None
         while True:
-            page = self.list(user_id, limit=page_size, cursor=cursor, agent_id=agent_id, run_id=run_id, extra=extra)
+            page = self.list(
+                user_id,
+                limit=page_size,
+                cursor=cursor,
+                filters=filters,
+                agent_id=agent_id,
+                run_id=run_id,
+                extra=extra,
+            )
             yield from page.items
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
     def export(
-        self, user_id: str, *, agent_id: str | None = None, run_id: str | None = None, extra: Extra = None
+        self,
+        user_id: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
     ) -> Iterator[ExportedMemory]:
-        """Every memory of the user, oldest first, as the service streams them (NDJSON). Opening the
-        stream is retried; a stream that breaks later raises `ExportInterrupted`. Close the iterator
-        (or exhaust it) to release the connection."""
-        call = calls.export(user_id, extra, agent_id, run_id)
+        """Every memory of the user (of the agent and/or run, when named; with `filters`, those of them it
+        selects), oldest first, as the service streams them (NDJSON). Opening the stream is retried; a stream
+        that breaks later raises `ExportInterrupted`. Close the iterator (or exhaust it) to release the
+        connection."""
+        call = calls.export(user_id, extra, filters, agent_id, run_id)
         response = self._open(call)
         delivered = 0
         try:
