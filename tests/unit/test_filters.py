@@ -107,7 +107,12 @@ def test_the_memorys_own_fields() -> None:
     assert not selects({"expires_at": {"$gt": 0}}, m), "a memory that never expires has no expiry to compare"
     m.expires_at = 1_800_000_000.0
     assert selects({"expires_at": {"$lt": "2030-01-01T00:00:00Z"}}, m)
-    assert selects({"agent_id": None}, m), "no agent_id (before the scopes branch: never one)"
+    assert selects({"agent_id": None}, m) and selects({"run_id": {"$exists": False}}, m), "an unscoped memory"
+    m.agent_id, m.run_id = "planner", "r1"
+    assert selects({"agent_id": "planner", "run_id": {"$in": ["r0", "r1"]}}, m)
+    assert not selects({"agent_id": None}, m) and not selects({"run_id": {"$ne": "r1"}}, m)
+    assert selects({"run_id": {"$gt": "r0"}}, m), "scope ids are strings: ordered by code point"
+    assert not selects({"agent_id": 1}, m), "a number never equals a scope id"
 
 
 def test_plain_and_empty_filters() -> None:
@@ -192,6 +197,16 @@ FILTERS: list[dict[str, Any]] = [{"k": v} for v in VALUES if not isinstance(v, l
     {"k": 1, "created_at": {"$gte": 2}, "updated_at": {"$lt": 5}},
     {"expires_at": {"$gt": 3}},
     {'a"b': 1},
+    # agent_id and run_id: the columns, not the metadata (a metadata key `agent_id` is never read)
+    {"agent_id": "a"},
+    {"agent_id": None},
+    {"agent_id": 1},
+    {"run_id": "1"},
+    {"run_id": {"$in": ["a", 1, None]}},
+    {"run_id": {"$in": []}},
+    {"agent_id": {"$nin": ["a"]}},
+    {"$or": [{"agent_id": "a"}, {"k": 1}]},
+    {"$not": {"run_id": "a"}},
 ]
 
 
@@ -199,16 +214,24 @@ def test_the_sql_prefilter_keeps_every_row_the_predicate_keeps() -> None:
     """On the store, the filter's SQL narrows the scan and the predicate has the final word: so the SQL must
     let through every row the predicate selects (a superset), here over values of every JSON kind."""
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE memories (id TEXT, metadata TEXT, created_at REAL, updated_at REAL, expires_at REAL)")
+    db.execute(
+        "CREATE TABLE memories (id TEXT, metadata TEXT, created_at REAL, updated_at REAL, expires_at REAL,"
+        " agent_id TEXT, run_id TEXT)"
+    )
     rows: list[Memory] = []
+    scopes = [(None, None), ("a", "1"), ("1", "a"), ("b", None)]
     for n, value in enumerate(VALUES):
-        for other in (None, "a"):
-            for times in ((1.0, None, None), (3.0, 4.0, 9.0)):
-                meta = {"k": value, **({"j": other} if other else {}), 'a"b': value}
-                m = memory(meta, times[0], updated_at=times[1], expires_at=times[2])
+        for s, other in enumerate((None, "a")):
+            for t, times in enumerate(((1.0, None, None), (3.0, 4.0, 9.0))):
+                agent_id, run_id = scopes[(n + 2 * s + t) % len(scopes)]
+                meta = {"k": value, **({"j": other} if other else {}), 'a"b': value, "agent_id": "a"}
+                m = memory(meta, times[0], updated_at=times[1], expires_at=times[2], agent_id=agent_id, run_id=run_id)
                 m.id = f"{n}-{other}-{times[0]}"
                 rows.append(m)
-                db.execute("INSERT INTO memories VALUES (?, ?, ?, ?, ?)", (m.id, jsonutil.dumps_str(meta), *times))
+                db.execute(
+                    "INSERT INTO memories VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (m.id, jsonutil.dumps_str(meta), *times, agent_id, run_id),
+                )
     for raw in FILTERS:
         compiled = compile_filter(raw, Limits())
         assert compiled is not None
