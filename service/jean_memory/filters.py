@@ -150,8 +150,9 @@ _SQL_ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 def parse_time(text: str) -> float | None:
     """ISO 8601 as Unix seconds (a time without a zone is UTC), or None when it is not one."""
+    text = text.upper()  # RFC 3339 allows `t` and `z`
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         return None
     if moment.tzinfo is None:

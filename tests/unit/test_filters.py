@@ -176,6 +176,7 @@ def test_iso_times() -> None:
     assert parse_time("1970-01-01T00:00:10Z") == 10.0
     assert parse_time("1970-01-01T01:00:10+01:00") == 10.0
     assert parse_time("1970-01-01") == 0.0
+    assert parse_time("1970-01-01t00:00:10.5z") == 10.5
     assert parse_time("soon") is None
 
 
