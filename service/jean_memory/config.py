@@ -223,8 +223,8 @@ class Settings(BaseSettings):
     max_filter_clauses: int = Field(
         256,
         ge=1,
-        description="Most clauses in one `filters` (each comparison, each `$in`/`$nin` element and each nested "
-        "filter object counts), 422 past it: each is evaluated against every candidate memory.",
+        description="Most clauses in one `filters` (each comparison and each `$in`/`$nin` element counts; so many "
+        "filters at most in one `$and`/`$or`), 422 past it: each is evaluated against every candidate memory.",
     )
     max_key_chars: int = Field(
         256,

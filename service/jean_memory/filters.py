@@ -34,8 +34,9 @@ Values and their comparison:
   opposite.
 
 Bounds (settings): `JM_MAX_FILTER_DEPTH` nested objects, `JM_MAX_FILTER_CLAUSES` comparisons in all
-(each `$in` element and each nested filter object counts), `JM_MAX_FILTER_KEYS` entries per object,
-names at most `JM_MAX_KEY_CHARS` characters, string values at most `JM_MAX_METADATA_BYTES` characters.
+(each `$in` element counts; an empty filter, `{}`, selects everything and is folded away, costing
+nothing), `JM_MAX_FILTER_KEYS` entries per object, names at most `JM_MAX_KEY_CHARS` characters, string
+values at most `JM_MAX_METADATA_BYTES` characters.
 
 Metadata keys starting with `$` cannot be filtered on (such a name is read as an operator); before this
 grammar, `{"$k": v}` compared the key `$k`, and `true` equalled `1` (Python's comparison, now JSON's).
@@ -163,8 +164,9 @@ _SQL_ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 def parse_time(text: str) -> float | None:
     """ISO 8601 as Unix seconds (a time without a zone is UTC), or None when it is not one."""
+    text = text.upper()  # RFC 3339 allows `t` and `z`
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         return None
     if moment.tzinfo is None:
@@ -174,14 +176,17 @@ def parse_time(text: str) -> float | None:
 
 @dataclass(slots=True)
 class _Node:
-    """One compiled clause: its predicate and an SQL superset of it ("1" when none is known)."""
+    """One compiled clause: its predicate and an SQL superset of it ("1" when none is known); `const` when
+    the clause is the same for every memory (an empty filter, and what `$not`/`$or` make of one)."""
 
     test: Predicate
     sql: str = "1"
     params: list[Any] = field(default_factory=list)
+    const: bool | None = None
 
 
-_ALL = _Node(lambda m: True)
+_ALL = _Node(lambda m: True, const=True)
+_NONE = _Node(lambda m: False, "0", const=False)
 
 
 class _Compiler:
@@ -206,8 +211,6 @@ class _Compiler:
         self.depth(path, depth)
         if not isinstance(raw, dict):
             raise self.fail(path, "must be an object")
-        if depth > 1:
-            self.count(path)  # a nested filter is walked per memory too, even an empty one
         if len(raw) > self.limits.max_keys:
             raise self.fail(path, f"more than {self.limits.max_keys} keys (JM_MAX_FILTER_KEYS)")
         nodes: list[_Node] = []
@@ -226,16 +229,25 @@ class _Compiler:
     def logical(self, op: str, value: Any, path: str, depth: int) -> _Node:
         if op == "$not":
             inner = self.filter(value, path, depth + 1)
+            if inner.const is not None:
+                return _NONE if inner.const else _ALL
             return _Node(lambda m: not inner.test(m))
         if op not in ("$and", "$or"):
             raise self.fail(path, f"unknown operator {op!r} (expected one of {', '.join(LOGICAL)}, or a name)")
         if not isinstance(value, list) or not value:
             raise self.fail(path, "must be a non-empty list of filters")
         if len(value) > self.limits.max_clauses:
-            raise self.fail(path, f"more than {self.limits.max_clauses} clauses in all (JM_MAX_FILTER_CLAUSES)")
+            raise self.fail(path, f"more than {self.limits.max_clauses} filters (JM_MAX_FILTER_CLAUSES)")
         parts = [self.filter(item, f"{path}[{n}]", depth + 1) for n, item in enumerate(value)]
         if op == "$and":
             return _conjunction(parts)
+        if any(p.const is True for p in parts):
+            return _ALL
+        parts = [p for p in parts if p.const is not False]
+        if not parts:
+            return _NONE
+        if len(parts) == 1:
+            return parts[0]
         tests = [p.test for p in parts]
         if any(p.sql == "1" for p in parts):
             return _Node(lambda m: any(t(m) for t in tests))
@@ -297,6 +309,8 @@ class _Compiler:
         """A value to compare for equality: a JSON scalar (on a time field, ISO 8601 is read as Unix seconds)."""
         if isinstance(value, dict | list):
             raise self.fail(path, "must be a string, a number, a boolean or null (objects and arrays match nothing)")
+        if isinstance(value, bool) and name in TIME_FIELDS:
+            raise self.fail(path, "a time must be Unix seconds or an ISO 8601 string (2024-05-01T12:00:00Z)")
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(path, "numbers must be finite")
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
@@ -376,6 +390,10 @@ def _in(value: Any, literals: list[Any]) -> bool:
 
 
 def _conjunction(nodes: list[_Node]) -> _Node:
+    """All of the nodes; constant ones folded away, so an empty filter costs nothing per memory."""
+    if any(n.const is False for n in nodes):
+        return _NONE
+    nodes = [n for n in nodes if n.const is None]
     if not nodes:
         return _ALL
     if len(nodes) == 1:

@@ -142,6 +142,7 @@ def test_plain_and_empty_filters() -> None:
         ({"k" * 9: 1}, "filters." + "k" * 9, "longer than 8 characters"),
         ({"a": 1, "b": 2, "c": 3, "d": 4}, "filters", "more than 3 keys"),
         ({"created_at": {"$gt": "yesterday"}}, "filters.created_at.$gt", "ISO 8601"),
+        ({"expires_at": {"$nin": [1, True]}}, "filters.expires_at.$nin[1]", "ISO 8601"),
         ({"k": 2**1100}, "filters.k", "cannot be stored"),
         ({"k": {"$in": list(range(11))}}, "filters.k.$in", "more than 10 clauses"),
         ({"$not": {"$not": {"$not": {"$not": {"k": 1}}}}}, "filters.$not.$not.$not.$not", "deeper than 4"),
@@ -155,9 +156,17 @@ def test_each_error_names_its_path(raw: Any, path: str, words: str) -> None:
     assert refused.message.startswith(path + ": ") and words in refused.message, refused.message
 
 
-def test_nested_empty_filters_count_as_clauses() -> None:
-    """Empty objects cost a walk per memory too: they cannot be used to dodge the clause bound."""
-    assert "more than 10 clauses" in error({"$and": [{}] * 11}).message
+def test_empty_filters_are_folded_away() -> None:
+    """`{}` selects everything: folded at compile time, so a list of them costs nothing per memory (and
+    does not count against the clause bound), and `$not`/`$or` of one are constants too."""
+    many = compile_filter({"$and": [{}] * 10, "$not": {"$or": [{}] * 10}, "kind": "a"}, LIMITS)
+    assert many is not None and not many.matches(memory({"kind": "a"}))  # $not of everything: nothing
+    some = compile_filter({"$and": [{}] * 10, "$or": [{}] * 10, "kind": "a"}, LIMITS)
+    assert some is not None and some.matches(memory({"kind": "a"})) and not some.matches(memory({}))
+    assert "more than 10 filters" in error({"$or": [{}] * 11}).message
+    nothing = compile_filter({"$not": {"$and": [{}]}}, LIMITS)
+    assert nothing is not None and not nothing.matches(A) and nothing.sql == "0"
+    assert compile_filter({"$or": [{"$not": {}}, {"kind": "health"}]}, LIMITS).matches(A)  # type: ignore[union-attr]
 
 
 def test_filters_sent_as_json_text() -> None:
@@ -181,6 +190,7 @@ def test_iso_times() -> None:
     assert parse_time("1970-01-01T00:00:10Z") == 10.0
     assert parse_time("1970-01-01T01:00:10+01:00") == 10.0
     assert parse_time("1970-01-01") == 0.0
+    assert parse_time("1970-01-01t00:00:10.5z") == 10.5
     assert parse_time("soon") is None
 
 

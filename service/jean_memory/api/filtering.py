@@ -94,20 +94,29 @@ def components(settings: Settings | None) -> dict[str, Any]:
     }
 
 
-#: The `filters` query parameter of list, export and bulk delete (read by `query_filter`, not by FastAPI:
-#: a JSON-encoded parameter is declared with `content`, which FastAPI's own parameters cannot say).
-QUERY_PARAMETER: dict[str, Any] = {
-    "parameters": [
-        {
-            "name": "filters",
-            "in": "query",
-            "required": False,
-            "description": "A JSON object (URL-encoded), the grammar of `Filter`; at most "
-            f"{MAX_QUERY_FILTER_CHARS} characters.",
-            "content": {"application/json": {"schema": {"$ref": _REF + "Filter"}}},
-        }
-    ]
-}
+def _query_parameter(schema: dict[str, Any], words: str) -> dict[str, Any]:
+    return {
+        "parameters": [
+            {
+                "name": "filters",
+                "in": "query",
+                "required": False,
+                "description": "A JSON object (URL-encoded), the grammar of `Filter`; at most "
+                f"{MAX_QUERY_FILTER_CHARS} characters.{words}",
+                "content": {"application/json": {"schema": schema}},
+            }
+        ]
+    }
+
+
+#: The `filters` query parameter of list and export (read by `query_filter`, not by FastAPI: a JSON-encoded
+#: parameter is declared with `content`, which FastAPI's own parameters cannot say).
+QUERY_PARAMETER = _query_parameter({"$ref": _REF + "Filter"}, "")
+#: The bulk delete's: at least one entry (`{}` would select every memory: forgetting the user is without it).
+DELETE_PARAMETER = _query_parameter(
+    {"allOf": [{"$ref": _REF + "Filter"}], "minProperties": 1},
+    " Deletes only the memories it selects; without it, the user is forgotten.",
+)
 
 
 def with_references(schema: Any, ref: str = _REF) -> Any:

@@ -15,7 +15,7 @@ from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.errors import method_not_allowed
-from jean_memory.api.filtering import QUERY_PARAMETER, query_filter
+from jean_memory.api.filtering import DELETE_PARAMETER, QUERY_PARAMETER, query_filter
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import (
     ADD_ERRORS,
@@ -199,7 +199,7 @@ async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tena
 _DELETE_PARAMETERS = frozenset({"user_id", "agent_id", "run_id", "filters"})
 
 
-@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS, openapi_extra=QUERY_PARAMETER)
+@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS, openapi_extra=DELETE_PARAMETER)
 async def forget_user(
     request: Request,
     user_id: UserIdQuery,
