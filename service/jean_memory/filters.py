@@ -160,6 +160,8 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "$lte": lambda a, b: bool(a <= b),
 }
 _SQL_ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+#: The most values of a `$in` on a scope column put in the SQL pre-filter.
+_MAX_IN_SQL = 512
 
 
 def parse_time(text: str) -> float | None:
@@ -346,8 +348,9 @@ class _Compiler:
 
     @classmethod
     def in_sql(cls, name: str, literals: list[Any]) -> tuple[str, list[Any]]:
-        """`$in` on agent_id or run_id: any of the equalities, on the columns (elsewhere: no pre-filter)."""
-        if name not in SCOPE_COLUMNS:
+        """`$in` on agent_id or run_id: any of the equalities, on the columns (elsewhere, or past `_MAX_IN_SQL`
+        values, which SQLite's bound parameters could not all carry: no pre-filter)."""
+        if name not in SCOPE_COLUMNS or len(literals) > _MAX_IN_SQL:
             return "1", []
         parts = [cls.equal_sql(name, literal) for literal in literals]
         if not parts:
