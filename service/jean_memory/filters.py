@@ -132,27 +132,6 @@ def value_of(memory: Memory, name: str) -> Any:
     return memory.metadata.get(name, MISSING)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "other"
-
-
-def _equals(value: Any, literal: Any) -> bool:
-    if literal is None:
-        return value is MISSING or value is None
-    if value is MISSING:
-        return False
-    kind = _kind(literal)
-    return _kind(value) == kind and bool(value == literal)
-
-
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": lambda a, b: bool(a > b),
     "$gte": lambda a, b: bool(a >= b),
@@ -284,28 +263,31 @@ class _Compiler:
             if not isinstance(operand, bool):
                 raise self.fail(path, "must be true or false")
             return _Node(lambda m: (value_of(m, name) is not MISSING) is operand)
+        get = _getter(name)
         if op in ("$in", "$nin"):
             if not isinstance(operand, list):
                 raise self.fail(path, "must be a list of strings, numbers, booleans or nulls")
             self.count(path, max(0, len(operand) - 1))
             literals = [self.literal(name, item, f"{path}[{n}]") for n, item in enumerate(operand)]
+            keys = frozenset(_key(literal) for literal in literals)
             if op == "$in":
-                return _Node(lambda m: _in(value_of(m, name), literals), *self.in_sql(name, literals))
-            return _Node(lambda m: not _in(value_of(m, name), literals))
+                return _Node(lambda m: _key(get(m)) in keys, *self.in_sql(name, literals))
+            return _Node(lambda m: _key(get(m)) not in keys)
         if op in _ORDER:
             literal = self.ordered(name, operand, path)
             compare = _ORDER[op]
-            kind = _kind(literal)
+            types = (str,) if isinstance(literal, str) else (int, float)
 
             def ordered(m: Memory) -> bool:
-                value = value_of(m, name)
-                return value is not MISSING and _kind(value) == kind and compare(value, literal)
+                value = get(m)
+                return type(value) in types and compare(value, literal)
 
             return _Node(ordered, *self.ordered_sql(name, op, literal))
         literal = self.literal(name, operand, path)
+        equal = _equality(get, literal)
         if op == "$ne":
-            return _Node(lambda m: not _equals(value_of(m, name), literal))
-        return _Node(lambda m: _equals(value_of(m, name), literal), *self.equal_sql(name, literal))
+            return _Node(lambda m: not equal(m))
+        return _Node(equal, *self.equal_sql(name, literal))
 
     def literal(self, name: str, value: Any, path: str) -> Any:
         """A value to compare for equality: a JSON scalar (on a time field, ISO 8601 is read as Unix seconds)."""
@@ -341,7 +323,7 @@ class _Compiler:
     # ---- the SQL pre-filter: only what the store's columns and json_each read exactly as `matches` -------
     @staticmethod
     def ordered_sql(name: str, op: str, literal: Any) -> tuple[str, list[Any]]:
-        if name not in TIME_FIELDS or _kind(literal) != "number":
+        if name not in TIME_FIELDS or isinstance(literal, str):
             return "1", []
         column = "COALESCE(updated_at, created_at)" if name == "updated_at" else name
         return f"{column} {_SQL_ORDER[op]} ?", [float(literal)]
@@ -388,8 +370,39 @@ def _unicode(text: str) -> bool:
     return True
 
 
-def _in(value: Any, literals: list[Any]) -> bool:
-    return any(_equals(value, literal) for literal in literals)
+#: What a missing name and null read as in `_key`; and what no literal's key can equal (objects, arrays).
+_NULL: Any = ("null",)
+_OTHER: Any = object()
+
+
+def _key(value: Any) -> Any:
+    """A value's identity under filter equality, hashable: JSON's type and value (numbers by value, so 1 and
+    1.0 share a key; booleans apart from numbers; a missing name as null; objects and arrays never equal)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is float:
+        return ("n", value)
+    if kind is bool:
+        return ("b", value)
+    if value is None or value is MISSING:
+        return _NULL
+    return _OTHER
+
+
+def _getter(name: str) -> Callable[[Memory], Any]:
+    """How a predicate reads `name`: a metadata key straight from the dict (the hot path of every scan)."""
+    if name in FIELDS:
+        return lambda m: value_of(m, name)
+    return lambda m: m.metadata.get(name, MISSING)
+
+
+def _equality(get: Callable[[Memory], Any], literal: Any) -> Predicate:
+    """`$eq literal` as cheap as it can be: a string equals only a string, so one comparison does."""
+    if isinstance(literal, str):
+        return lambda m: bool(get(m) == literal)
+    key = _key(literal)
+    return lambda m: _key(get(m)) == key
 
 
 def _conjunction(nodes: list[_Node]) -> _Node:
