@@ -23,7 +23,9 @@ from jean_memory.api.params import (
     GET_ERRORS,
     LIST_ERRORS,
     UPDATE_ERRORS,
+    AgentIdQuery,
     MemoryId,
+    RunIdQuery,
     UserIdQuery,
 )
 from jean_memory.api.responses import FastJSONResponse
@@ -43,7 +45,7 @@ from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
 from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
-from jean_memory.memory import Memory, owner_key
+from jean_memory.memory import Memory, Scope, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1")
@@ -52,7 +54,10 @@ router = APIRouter(prefix="/v1")
 def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
     check_item(item.content, item.metadata, field, settings)
     memory_id = str(item.id) if item.id is not None else None
-    return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at)
+    return NewMemory(
+        item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at, item.agent_id,
+        item.run_id,
+    )  # fmt: skip
 
 
 @router.post("/memories", status_code=201, response_model=Created, responses={200: {"model": Created}, **ADD_ERRORS})
@@ -104,9 +109,12 @@ router.add_api_route(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}, **LIST_ERRORS},
 )
-async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> StreamingResponse:
-    """Every memory of the user as NDJSON, oldest first, streamed; each line is a valid batch-add item."""
-    memories = reads.export(owner_key(tenant, user_id))
+async def export_memories(
+    user_id: UserIdQuery, reads: Reader, tenant: Tenant, agent_id: AgentIdQuery = None, run_id: RunIdQuery = None
+) -> StreamingResponse:
+    """Every memory of the user (of the agent and/or run, when named) as NDJSON, oldest first, streamed; each
+    line is a valid batch-add item, its scope included."""
+    memories = reads.export(owner_key(tenant, user_id), Scope(agent_id, run_id))
     first = await anext(memories, None)  # errors (503, 429) before the 200 is sent
 
     async def lines() -> AsyncIterator[bytes]:
@@ -120,20 +128,21 @@ async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -
 
 
 def _export_line(memory: Memory) -> bytes:
-    return (
-        jsonutil.dumps(
-            {
-                "id": memory.id,
-                "content": memory.content,
-                "metadata": memory.metadata,
-                "salience": memory.salience,
-                "created_at": memory.created_at,
-                "expires_at": memory.expires_at,
-                "version": memory.revision,
-            }
-        )
-        + b"\n"
-    )
+    line = {
+        "id": memory.id,
+        "content": memory.content,
+        "metadata": memory.metadata,
+        "salience": memory.salience,
+        "created_at": memory.created_at,
+        "expires_at": memory.expires_at,
+        "version": memory.revision,
+    }
+    # Only when set, so a line of an unscoped memory stays an item an older release takes.
+    if memory.agent_id is not None:
+        line["agent_id"] = memory.agent_id
+    if memory.run_id is not None:
+        line["run_id"] = memory.run_id
+    return jsonutil.dumps(line) + b"\n"
 
 
 router.add_api_route(
@@ -178,10 +187,18 @@ async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tena
 
 
 @router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS)
-async def forget_user(user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> FastJSONResponse:
-    """Forget the user: every memory, from every tier, cache and the store of record (history too)."""
-    count = await writes.forget(owner_key(tenant, user_id))
-    return FastJSONResponse({"user_id": user_id, "forgotten": count})
+async def forget_user(
+    user_id: UserIdQuery, writes: Writer, tenant: Tenant, agent_id: AgentIdQuery = None, run_id: RunIdQuery = None
+) -> FastJSONResponse:
+    """Forget the user: every memory, from every tier, cache and the store of record (history too). With
+    `agent_id` and/or `run_id`, only that scope's memories, each deleted as a DELETE of it would (its history
+    ends with the delete); the user's other memories stay."""
+    scope = Scope(agent_id, run_id)
+    count = await writes.forget(owner_key(tenant, user_id), scope)
+    body: dict[str, object] = {"user_id": user_id, "forgotten": count}
+    if scope:
+        body.update(agent_id=agent_id, run_id=run_id)
+    return FastJSONResponse(body)
 
 
 @router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS)
@@ -193,9 +210,12 @@ async def list_memories(
     cursor: Annotated[
         str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
 ) -> FastJSONResponse:
-    """The user's memories, newest first, a page at a time: pass `next_cursor` back as `cursor`."""
+    """The user's memories (of the agent and/or run, when named), newest first, a page at a time: pass
+    `next_cursor` back as `cursor`, with the same scope."""
     before = parse_cursor(cursor) if cursor else None
-    page = await reads.list_page(owner_key(tenant, user_id), limit, before)
+    page = await reads.list_page(owner_key(tenant, user_id), limit, before, Scope(agent_id, run_id))
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

@@ -32,4 +32,12 @@ SEARCH_ERRORS = errors(*_ANY, *_BODY)
 UserIdQuery = Annotated[
     str, Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Owner of the memory.")
 ]
+AgentIdQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Only this agent's memories."),
+]
+RunIdQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Only this run's memories."),
+]
 MemoryId = Annotated[uuid.UUID, Path(description="The memory's UUID.")]

@@ -39,6 +39,7 @@ Status = Literal[
 class Op:
     """One operation of a write request. An add carries every field; an update None for a field it leaves
     as it is (`set_expiry` says whether `expires_at` applies); a delete or a forget only the id (or none).
+    `agent_id` and `run_id` are an add's scope, or the scope a forget is restricted to (None: any).
     `time` is the add's created_at or the update's updated_at; `vector`, an add's vector when the write
     path computed it already (deduplication), goes to the replica's copy, not to PostgreSQL."""
 
@@ -51,6 +52,8 @@ class Op:
     expires_at: float | None = None
     set_expiry: bool = False
     vector: np.ndarray | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +71,8 @@ class Outcome:
     updated_at: float | None = None
     expires_at: float | None = None
     count: int | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 #: One request of a committed group: its user, its operations and their outcomes, in commit order.
@@ -194,6 +199,8 @@ class GroupCommitter:
         times: list[float] = []
         expires: list[float | None] = []
         set_expiry: list[bool] = []
+        agents: list[str | None] = []
+        runs: list[str | None] = []
         for n, request in enumerate(group):
             for op in request.ops:
                 req.append(n)
@@ -206,12 +213,15 @@ class GroupCommitter:
                 times.append(op.time)
                 expires.append(op.expires_at)
                 set_expiry.append(op.set_expiry)
+                agents.append(op.agent_id)
+                runs.append(op.run_id)
         start = time.perf_counter()
         rows = await self._pg.fetch(
             "SELECT k, status, version, revision, content, metadata::text, salience, created_at, updated_at,"
-            " expires_at, n FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12)",
+            " expires_at, n, agent_id, run_id"
+            " FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12, $13::text[], $14::text[])",
             req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry, self._replica,
-            self._lease,
+            self._lease, agents, runs,
         )  # fmt: skip
         took = time.perf_counter() - start
         self._metrics.commit_duration.observe(took)

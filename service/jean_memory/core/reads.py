@@ -30,7 +30,7 @@ from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, 
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
-from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
+from jean_memory.memory import ALL, TENANT_SEPARATOR, JsonObject, Memory, Scope, memory_key
 from jean_memory.storage.lexical import Built, Patched, fts_query, tokenize
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
@@ -102,13 +102,16 @@ class ReadOps(Protocol):
 
     async def get(self, user_id: str, memory_id: str) -> Memory: ...
 
-    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]: ...
+    async def list_page(
+        self, user_id: str, limit: int, before: tuple[float, str] | None, scope: Scope = ...
+    ) -> list[Memory]: ...
 
     async def search(
-        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = ...
-    ) -> SearchResult: ...
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = ...,
+        scope: Scope = ...,
+    ) -> SearchResult: ...  # fmt: skip
 
-    def export(self, user_id: str) -> AsyncIterator[Memory]: ...
+    def export(self, user_id: str, scope: Scope = ...) -> AsyncIterator[Memory]: ...
 
 
 class Reads:
@@ -154,13 +157,15 @@ class Reads:
                 raise not_found(memory_id)
             return memory
 
-    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
-        """Newest first, strictly older than the position `before` (created_at, id)."""
+    async def list_page(
+        self, user_id: str, limit: int, before: tuple[float, str] | None, scope: Scope = ALL
+    ) -> list[Memory]:
+        """Newest first, strictly older than the position `before` (created_at, id), in `scope`."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            return await self._stm.page(space, limit, before, time.time())
+            return await self._stm.page(space, limit, before, time.time(), scope)
 
-    async def export(self, user_id: str) -> AsyncIterator[Memory]:
+    async def export(self, user_id: str, scope: Scope = ALL) -> AsyncIterator[Memory]:
         """Every memory of the user, oldest first, as a stream: the ids are taken once (a snapshot of the
         order), each record is read as the stream reaches it, so the response is never held whole."""
         with self._limit.slot():
@@ -168,18 +173,21 @@ class Reads:
         slices = Slices()
         async for chunk in self._stm.ascending(space):
             for memory in chunk:
-                if not memory.expired(time.time()):
+                if not memory.expired(time.time()) and memory.in_scope(scope):
                     yield memory
                 await slices.pause()
 
     async def search(
-        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
-    ) -> SearchResult:
+        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT,
+        scope: Scope = ALL,
+    ) -> SearchResult:  # fmt: skip
+        """The user's best `k` memories for the query, among those matching `filters` and in `scope` (all the
+        user's scopes by default)."""
         start = time.perf_counter()
         with self._limit.slot():
             space, cold = await self._tiers.current(user_id)
             query_key = digest(query)
-            cache_key = (user_id, space.version, query_key, k, filters_digest(filters), options.key())
+            cache_key = (user_id, space.version, query_key, k, filters_digest(filters), options.key(), scope)
             # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
             # for the current version cannot exist while writes are pending (each write bumps the version).
             cached = self._results.get(cache_key)
@@ -199,7 +207,7 @@ class Reads:
                     self._query_vectors.put(vector_key, qvec)
                 self._search_window.record(hit_l2)
                 await pending
-            allowed = await self._stm.matching(space, filters) if filters else None
+            allowed = await self._stm.matching(space, filters, scope) if filters or scope else None
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)

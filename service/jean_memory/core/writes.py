@@ -9,6 +9,9 @@ as the vector lands (lexically scored until then, see `reads`).
 An update journals the memory's next revision (the store keeps every revision in its history); a new
 text is searchable by its new vector only, never by the old one. Forgetting a user journals one
 `forget` and drops the user's space: the shuttle removes the user from the store, history included.
+Forgetting a scope (an agent's or a run's memories) journals a `delete` of each of its memories, so
+every tier, the store and the history treat them as any delete (each keeps its history, ending in the
+delete), and the user's other memories stay.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
-from jean_memory.memory import JsonObject, Memory, memory_key
+from jean_memory.memory import ALL, JsonObject, Memory, Scope, memory_key
 from jean_memory.storage.journal import Journal
-from jean_memory.storage.partial import same_version
+from jean_memory.storage.partial import PartialRecords, same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -53,6 +56,8 @@ class NewMemory:
     id: str | None = None
     created_at: float | None = None
     expires_at: float | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +112,7 @@ class WriteOps(Protocol):
 
     async def delete(self, user_id: str, memory_id: str) -> None: ...
 
-    async def forget(self, user_id: str) -> int: ...
+    async def forget(self, user_id: str, scope: Scope = ...) -> int: ...
 
 
 def id_field(mode: str, index: int) -> str:
@@ -206,7 +211,8 @@ class Writes:
         slices = Slices()
         for i, item in enumerate(items):
             memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
-                            item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+                            item.created_at or now, expires_at=item.expires_at, agent_id=item.agent_id,
+                            run_id=item.run_id)  # fmt: skip
             await slices.pause()
             if item.id is not None:
                 if item.id in first:
@@ -242,7 +248,7 @@ class Writes:
     ) -> list[tuple[int, Memory]]:  # fmt: skip
         """Drop the items that duplicate a memory (their outcome names it); keep the vectors of the rest."""
         space = await self._shuttle.hot(user_id)
-        verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now)
+        verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now, [m.scope for _, m in fresh])
         create, outcomes = dedupe_outcomes([m for _, m in fresh], verdicts)
         for n, stored in outcomes.items():
             out[fresh[n][0]] = stored
@@ -365,8 +371,11 @@ class Writes:
                     self._stm.remove(space, memory_id)
                 self._shuttle.wake()
 
-    async def forget(self, user_id: str) -> int:
-        """Remove every memory of the user from every tier and the store (history too); how many there were."""
+    async def forget(self, user_id: str, scope: Scope = ALL) -> int:
+        """Remove every memory of the user from every tier and the store (history too); how many there were.
+        With a scope, only that scope's memories, each as a delete."""
+        if scope:
+            return await self._forget_scope(user_id, scope)
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
@@ -379,3 +388,20 @@ class Writes:
                 self._shuttle.wake()
         self._lifecycle.forgotten.inc(count)
         return count
+
+    async def _forget_scope(self, user_id: str, scope: Scope) -> int:
+        with self._limit.slot():
+            async with self._gate.exclusive(user_id):  # no add of the user lands between the scan and the deletes
+                space = await self._shuttle.hot(user_id)
+                ids = await self._stm.matching(space, None, scope)
+                found = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+                memories = [m for i in ids if (m := found.get(i)) is not None]
+                if not memories:
+                    return 0
+                now = time.time()
+                await self._journal.append([("delete", m) for m in memories])
+                for memory in memories:
+                    if same_version(space.records.get(memory.id), memory):
+                        self._stm.remove(space, memory.id)
+                self._shuttle.wake()
+        return sum(1 for m in memories if not m.expired(now))

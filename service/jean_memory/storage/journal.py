@@ -26,7 +26,7 @@ from typing import Any
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.errors import InsufficientStorage
-from jean_memory.memory import ROW_COLUMNS, Memory, WriteKind, WriteOp, memory_from_row, memory_key
+from jean_memory.memory import ROW_COLUMNS, ROW_MARKS, Memory, WriteKind, WriteOp, memory_from_row, memory_key
 from jean_memory.storage import disk, vacuum
 from jean_memory.storage.sqlite_writer import SingleWriter
 
@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS journal (
     journaled_at REAL NOT NULL,
     revision INTEGER NOT NULL DEFAULT 1,
     updated_at REAL,
-    expires_at REAL
+    expires_at REAL,
+    agent_id TEXT,
+    run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_user ON journal(user_id);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -65,7 +67,13 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = f"seq, kind, journaled_at, {ROW_COLUMNS}"
 #: Columns added after the first release, for journals made before them (added on open).
-_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
+_ADDED = {
+    "revision": "INTEGER NOT NULL DEFAULT 1",
+    "updated_at": "REAL",
+    "expires_at": "REAL",
+    "agent_id": "TEXT",
+    "run_id": "TEXT",
+}
 #: Largest append committed inline: a single add or a small batch (a 1,000-item batch takes ~10 ms to
 #: insert, which is the journal thread's job, not the event loop's)...
 INLINE_MAX_OPS = 8
@@ -266,7 +274,7 @@ def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[WriteKind, Memory
     seqs = []
     for kind, m in ops:
         cur = conn.execute(
-            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, {ROW_MARKS})",
             (kind, now, *m.row()),
         )
         seqs.append(int(cur.lastrowid or 0))

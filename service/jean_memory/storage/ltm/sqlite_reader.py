@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from jean_memory.memory import ROW_COLUMNS, JsonObject, Memory, memory_from_row
+from jean_memory.memory import ALL, ROW_COLUMNS, JsonObject, Memory, Scope, memory_from_row
 
 _SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
 #: SQLite binds at most 32766 parameters; ids are asked in chunks well below.
@@ -35,6 +35,21 @@ def readonly_connection(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def scope_clause(scope: Scope, exact: bool = False) -> tuple[str, list[object]]:
+    """SQL (" AND ...", or "") and its parameters restricting rows to `scope`: each part that is set, or with
+    `exact` both parts, None as NULL (the columns are indexed with the user: `memories_user_run`,
+    `memories_user_agent`)."""
+    sql = ""
+    params: list[object] = []
+    for column, value in (("agent_id", scope.agent_id), ("run_id", scope.run_id)):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+        elif exact:
+            sql += f" AND {column} IS NULL"
+    return sql, params
 
 
 class SqliteRecordReader:
@@ -77,28 +92,33 @@ class SqliteRecordReader:
         )
         return [(str(mid), float(score)) for mid, score in rows]
 
-    def page(self, owner: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
-        """Newest first, strictly older than `before` (created_at, id)."""
+    def page(self, owner: str, limit: int, before: tuple[float, str] | None, scope: Scope = ALL) -> list[Memory]:
+        """Newest first, strictly older than `before` (created_at, id), in `scope`."""
+        where, params = scope_clause(scope)
         if before is None:
             rows = (
                 self._c()
-                .execute(f"{_SELECT} WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (owner, limit))
+                .execute(
+                    f"{_SELECT} WHERE user_id = ?{where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                    (owner, *params, limit),
+                )
                 .fetchall()
             )
         else:
             rows = (
                 self._c()
                 .execute(
-                    f"{_SELECT} WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))"
+                    f"{_SELECT} WHERE user_id = ?{where} AND (created_at < ? OR (created_at = ? AND id < ?))"
                     " ORDER BY created_at DESC, id DESC LIMIT ?",
-                    (owner, before[0], before[0], before[1], limit),
+                    (owner, *params, before[0], before[0], before[1], limit),
                 )
                 .fetchall()
             )
         return [memory_from_row(r) for r in rows]
 
-    def matching(self, owner: str, filters: JsonObject) -> list[str]:
-        """Ids whose metadata holds every key: value (JSON scalars, compared as the tier does).
+    def matching(self, owner: str, filters: JsonObject, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids whose metadata holds every key: value (JSON scalars, compared as the tier does), in `scope`
+        (see `scope_clause`).
 
         Unlike the point reads, this scans every row of the user (tens of milliseconds for 30,000 rows,
         seconds for a million), so callers run it off the event loop: it opens its own connection, safe
@@ -121,9 +141,10 @@ class SqliteRecordReader:
                 if isinstance(value, int) and not -(2**63) <= value < 2**63:
                     value = float(value)  # as SQLite reads a JSON integer past 64 bits
                 params += [key, value]
-        sql = f"SELECT id FROM memories WHERE user_id = ? AND {' AND '.join(clauses)}"
+        where, scoped = scope_clause(scope, exact)
+        sql = f"SELECT id FROM memories WHERE user_id = ?{where}{''.join(f' AND {c}' for c in clauses)}"
         with readonly_connection(self.path) as conn:
-            return [r[0] for r in conn.execute(sql, (owner, *params))]
+            return [r[0] for r in conn.execute(sql, (owner, *scoped, *params))]
 
     def expired(self, owner: str, now: float) -> list[Memory]:
         rows = (
