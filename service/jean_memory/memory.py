@@ -76,7 +76,8 @@ class Memory:
 
     def approx_bytes(self) -> int:
         """RAM this record costs in the short-term tier, for the memory budget (object overhead included)."""
-        return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata)
+        scope = len(self.agent_id or "") + len(self.run_id or "")
+        return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata) + scope
 
     def row(self) -> tuple[Any, ...]:
         """The stored columns, in the order the journal and the SQLite store both use (`ROW_COLUMNS`)."""

@@ -94,6 +94,7 @@ def test_a_data_folder_of_the_previous_release_gains_scopes_in_place(
         scoped = c.post("/v1/memories", json={"user_id": "u", "content": "a new memory about the harbour",
                                               "run_id": "s1", "agent_id": "bot"}).json()["id"]  # fmt: skip
     assert {"agent_id", "run_id"} <= _columns(data / "journal.db", "journal")
+    assert {"agent_id", "run_id"} <= _columns(data / "journal.db", "dead_letter")
     assert {"agent_id", "run_id"} <= _columns(data / "ltm.db", "memories")
     assert {"agent_id", "run_id"} <= _columns(data / "ltm.db", "memory_history")
     with sqlite3.connect(data / "ltm.db") as conn:

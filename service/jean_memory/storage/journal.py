@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     salience REAL NOT NULL,
     created_at REAL NOT NULL,
     error TEXT NOT NULL,
-    parked_at REAL NOT NULL
+    parked_at REAL NOT NULL,
+    agent_id TEXT,
+    run_id TEXT
 );
 """
 log = logging.getLogger(__name__)
@@ -143,6 +145,10 @@ class Journal:
         for column, decl in _ADDED.items():
             if column not in present:
                 conn.execute(f"ALTER TABLE journal ADD COLUMN {column} {decl}")
+        parked = {r[1] for r in conn.execute("PRAGMA table_info(dead_letter)")}
+        for column in ("agent_id", "run_id"):  # a parked write keeps its scope
+            if column not in parked:
+                conn.execute(f"ALTER TABLE dead_letter ADD COLUMN {column} TEXT")
         return conn
 
     def _call(self, fn: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
@@ -222,12 +228,18 @@ class Journal:
                 op.memory.created_at,
                 error,
                 now,
+                op.memory.agent_id,
+                op.memory.run_id,
             )
             for op in ops
         ]
 
         def move(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR REPLACE INTO dead_letter VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO dead_letter (seq, kind, id, user_id, content, metadata, salience, created_at,"
+                " error, parked_at, agent_id, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             conn.executemany("DELETE FROM journal WHERE seq = ?", [(r[0],) for r in rows])
 
         await self._call(move)
