@@ -5,8 +5,12 @@ rest, and the scope survives a restart, a partially resident user and an export 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -244,3 +248,36 @@ def test_scopes_survive_a_restart_whole_or_partially_resident(start_service: Sta
         again = c.post("/v1/search", json={"user_id": "big", "query": "fact 4 about topic4", "k": 20,
                                            "run_id": "run1"}).json()["results"]  # fmt: skip
         assert again == []
+
+
+def test_a_backup_restored_keeps_the_scopes(start_service: StartService, tmp_path: Path) -> None:
+    """`jean-memory backup` beside a running service, `restore` into a new folder: the scopes come back,
+    shipped and journaled memories alike."""
+    source = tmp_path / "source"
+    service = start_service(data_dir=source)
+    with httpx.Client(base_url=service.url, timeout=30) as c:
+        ids = seed(c, "u")
+        _wait_shipped(c)
+        late = add(c, "u", "the flight leaves at midnight", run_id="run-a")["id"]
+        made = subprocess.run(
+            [sys.executable, "-m", "jean_memory", "backup", str(tmp_path / "backup")],
+            env={**os.environ, "JM_DATA_DIR": str(source)}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    restored = tmp_path / "restored"
+    done = subprocess.run(
+        [sys.executable, "-m", "jean_memory", "restore", str(tmp_path / "backup")],
+        env={**os.environ, "JM_DATA_DIR": str(restored)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=start_service(data_dir=restored).url, timeout=30) as c:
+        assert listed(c, "u", run_id="run-a") == {ids["a"], late}
+        assert {h["id"] for h in search(c, "u", agent_id="x")} == {ids["a"], ids["b"]}
+
+
+def test_no_scope_is_ever_a_metric_label(client: httpx.Client, user: str) -> None:
+    add(client, user, "a memory of a scope with a telltale name", agent_id="agent-telltale", run_id="run-telltale")
+    search(client, user, run_id="run-telltale")
+    client.get("/v1/memories", params={"user_id": user, "agent_id": "agent-telltale"})
+    client.delete("/v1/memories", params={"user_id": user, "run_id": "run-telltale"})
+    assert "telltale" not in client.get("/metrics").text
