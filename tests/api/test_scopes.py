@@ -248,6 +248,10 @@ def test_scopes_survive_a_restart_whole_or_partially_resident(start_service: Sta
         again = c.post("/v1/search", json={"user_id": "big", "query": "fact 4 about topic4", "k": 20,
                                            "run_id": "run1"}).json()["results"]  # fmt: skip
         assert again == []
+        dup = {"user_id": "big", "content": "fact 5 about topic5", "dedupe": True}
+        same = c.post("/v1/memories", json={**dup, "run_id": "run2"})
+        assert same.status_code == 200 and same.json()["id"] == ids[5], "a duplicate within its run"
+        assert c.post("/v1/memories", json={**dup, "run_id": "run0"}).status_code == 201, "not across runs"
 
 
 def test_a_backup_restored_keeps_the_scopes(start_service: StartService, tmp_path: Path) -> None:

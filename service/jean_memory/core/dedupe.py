@@ -23,6 +23,7 @@ import numpy as np
 from jean_memory.cooperative import Slices
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 
 
@@ -52,8 +53,14 @@ class Deduplicator:
         pending = [space.records[m] for m in (*space.pending, *space.unembedded) if m in space.records]
         pending_texts = {(m.content, m.scope): m for m in pending if not m.expired(now)}
         # Per scope, the ids a duplicate may be among: exactly that scope's (a scan of the user, or of the
-        # store for a partially resident user).
-        allowed = {scope: await self._stm.matching(space, None, scope, exact=True) for scope in set(scopes)}
+        # store for a partially resident user); None, the whole index: an unscoped item of a partially
+        # resident user with no scoped memory at all (its scan would read every row of the store).
+        allowed: dict[Scope, list[str] | None] = {}
+        for scope in set(scopes):
+            if not scope and isinstance(space.records, PartialRecords) and not space.records.has_scoped():
+                allowed[scope] = None
+            else:
+                allowed[scope] = await self._stm.matching(space, None, scope, exact=True)
         verdicts: list[Verdict] = []
         first_with_text: dict[tuple[str, Scope], int] = {}
         slices = Slices()
@@ -61,7 +68,7 @@ class Deduplicator:
             scope = scopes[i]
             duplicate = pending_texts.get((content, scope))
             among = allowed[scope]
-            if duplicate is None and among:
+            if duplicate is None and (among is None or among):
                 hits = self._stm.search(space, vector, 1, among, now)
                 if hits and hits[0][1] >= self.threshold:
                     duplicate = hits[0][0]

@@ -143,6 +143,11 @@ class PartialRecords:
                 ids.add(memory_id)
         return sorted(ids)
 
+    def has_scoped(self) -> bool:
+        """Whether any memory of the user has an agent or a run (the store's answer from its indexes)."""
+        live = [m for m in self.overlay.values() if m is not None]
+        return any(m.scope for m in live) or self._reader.has_scoped(self.owner)
+
     async def expired(self, now: float) -> list[Memory]:
         """The memories whose expiry has come: the store's found in a worker thread (a scan of the user)."""
         stored = await asyncio.to_thread(self._reader.expired, self.owner, now)

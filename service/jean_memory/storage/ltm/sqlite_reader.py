@@ -154,6 +154,14 @@ class SqliteRecordReader:
         )
         return [memory_from_row(r) for r in rows]
 
+    def has_scoped(self, owner: str) -> bool:
+        """Whether any stored memory of the user has an agent or a run (two partial-index lookups)."""
+        c = self._c()
+        return any(
+            c.execute(f"SELECT 1 FROM memories WHERE user_id = ? AND {column} IS NOT NULL LIMIT 1", (owner,)).fetchone()
+            for column in ("agent_id", "run_id")
+        )
+
     def count(self, owner: str) -> int:
         return int(self._c().execute("SELECT count(*) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
 
