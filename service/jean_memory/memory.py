@@ -152,6 +152,12 @@ def content_fingerprint(
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
+#: What a journaled change does: upsert, an add or an update (its revision says which); delete and expire,
+#: the memory goes; vector, a vector for a row the store holds; forget, every memory of the user goes (the
+#: memory's id is empty). One type for the journal's rows and the operations read back from them.
+WriteKind = Literal["upsert", "delete", "expire", "vector", "forget"]
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """A part of a user's memories: those of one agent and/or one run (None: any). The empty scope is all
@@ -173,6 +179,6 @@ class WriteOp:
     """A journaled change, shipped in order to the long-term store by the shuttle."""
 
     seq: int
-    kind: Literal["upsert", "delete", "vector"]
+    kind: WriteKind
     memory: Memory
     journaled_at: float = field(default=0.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jean_memory.config import JournalSync
 from jean_memory.memory import Memory
-from jean_memory.storage import journal as journal_module
+from jean_memory.storage import sqlite_writer
 from jean_memory.storage.journal import Journal
 
 
@@ -91,10 +91,10 @@ def test_inline_commits_never_checkpoint_on_the_loop_and_the_thread_does(tmp_pat
             await journal.append([("upsert", memory(i))])
         assert journal.inline_commits == 300
         for _ in range(40):  # the thread checkpoints once it has been idle for CHECKPOINT_IDLE_S
-            if journal._checkpointed_at == journal.commits:
+            if journal.writer.checkpointed_at == journal.commits:
                 break
-            await asyncio.sleep(journal_module.CHECKPOINT_IDLE_S)
-        assert journal._checkpointed_at == journal.commits
+            await asyncio.sleep(sqlite_writer.CHECKPOINT_IDLE_S)
+        assert journal.writer.checkpointed_at == journal.commits
         reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:  # everything the WAL held is in the main file: a reader without the WAL still sees it
             _busy, wal_frames, copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -45,3 +45,21 @@ def test_import_contracts_see_a_real_edge(tmp_path: Path) -> None:
     )
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout, result.stdout
+
+
+#: The declarative tables, whose length is their content: every setting with its validation and description,
+#: every metric with its help text. Every other module of the service has one job and stays short.
+TABLES = {"config.py", "telemetry/metrics.py"}
+MAX_MODULE_LINES = 450
+
+
+def test_no_service_module_does_too_many_jobs() -> None:
+    """A service module past the limit is doing more than one job: split it by job, as the journal's writer
+    thread (`storage/sqlite_writer.py`) was split from the journal's schema and queries."""
+    package = ROOT / "service" / "jean_memory"
+    long = {
+        str(path.relative_to(package)): n
+        for path in sorted(package.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert set(long) <= TABLES, {m: n for m, n in long.items() if m not in TABLES}

@@ -48,38 +48,41 @@ class EmbeddedRuntime:
         model_id = shared.worker.embedder.model_id
         sink = JournalSink(self.journal, model_id, store_keeps_vectors=self.store.keeps_vectors)
         self.vectors = VectorDelivery(shared.worker, sink, shared.stm, m.writes)
-        self.shuttle = MemoryShuttle(
-            s, self.journal, self.store, shared.stm, m.shuttle, m.ltm, m.errors, model_id,
-            self.vectors.schedule, shared.telemetry.roots,
-        )  # fmt: skip
         self.residency: PartialResidency | None = None
         if s.stm_partial_user_vectors and self.store.sqlite_path is not None:
             dim = shared.worker.embedder.dim
             self.residency = PartialResidency(
-                self.store.sqlite_path, s.data_dir / "index", shared.stm, dim, model_id,
-                s.stm_partial_user_vectors, lambda: UserIndex(dim, IndexKind.FLAT),
-                SnapshotShape(s.stm_snapshot_ivf_vectors, s.stm_snapshot_probe_ratio),
+                store_path=self.store.sqlite_path, root=s.data_dir / "index", stm=shared.stm, dim=dim,
+                model=model_id, threshold=s.stm_partial_user_vectors,
+                new_delta=lambda: UserIndex(dim, IndexKind.FLAT),
+                shape=SnapshotShape(s.stm_snapshot_ivf_vectors, s.stm_snapshot_probe_ratio),
             )  # fmt: skip
-            self.shuttle.residency = self.residency
+        self.shuttle = MemoryShuttle(
+            settings=s, journal=self.journal, store=self.store, stm=shared.stm, metrics=m.shuttle,
+            ltm_metrics=m.ltm, errors=m.errors, model_id=model_id, schedule_embedding=self.vectors.schedule,
+            roots=shared.telemetry.roots, residency=self.residency,
+        )  # fmt: skip
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)
         backlogs = BacklogAdmission(s, shared.worker, lambda: self.journal.pending, s.journal_max_pending, m.admission)
         self.writes: WriteOps = Writes(
-            self.journal, shared.stm, self.shuttle, self.ids, self.vectors, shared.dedupe, shared.gate, backlogs,
-            shared.write_limit, shared.telemetry,
+            journal=self.journal, stm=shared.stm, shuttle=self.shuttle, ids=self.ids, vectors=self.vectors,
+            dedupe=shared.dedupe, gate=shared.gate, backlogs=backlogs, limit=shared.write_limit,
+            telemetry=shared.telemetry,
         )  # fmt: skip
         self.tiers: Tiers = self.shuttle
         self.history: HistoryOps = History(self.journal, self.store, shared.read_limit)
         self.expiry = ExpirySweep(
-            self.journal, self.store, shared.stm, self.shuttle, shared.gate, m.lifecycle, s.expiry_sweep_s
-        )
+            journal=self.journal, store=self.store, stm=shared.stm, shuttle=self.shuttle, gate=shared.gate,
+            metrics=m.lifecycle, interval_s=s.expiry_sweep_s,
+        )  # fmt: skip
         self.warmup = Warmup(
-            self.journal, self.store, shared.stm, self.shuttle, self.ids, self.vectors, m.errors,
-            warm_users=s.stm_warm_users,
+            journal=self.journal, store=self.store, stm=shared.stm, shuttle=self.shuttle, ids=self.ids,
+            vectors=self.vectors, errors=m.errors, warm_users=s.stm_warm_users,
         )  # fmt: skip
         self.housekeeping = Housekeeping(
-            shared.stm, shared.gc, self.shuttle.check_store,
-            lambda: time.monotonic() - self.shuttle.last_store_ok > STORE_CHECK_AFTER_S,
-            self.residency.upkeep if self.residency is not None else None,
+            stm=shared.stm, gc=shared.gc, probe_store=self.shuttle.check_store,
+            probe_due=lambda: time.monotonic() - self.shuttle.last_store_ok > STORE_CHECK_AFTER_S,
+            upkeep=self.residency.upkeep if self.residency is not None else None,
         )  # fmt: skip
         #: Files a background integrity check found damaged ({role: problem}).
         self.damaged: dict[str, str] = {}

@@ -58,6 +58,7 @@ class MemoryShuttle:
         model_id: str,
         schedule_embedding: ScheduleEmbedding,
         roots: Any = None,
+        residency: PartialResidency | None = None,
     ) -> None:
         self._s = settings
         self._journal = journal
@@ -79,8 +80,8 @@ class MemoryShuttle:
         self.shipped = 0
         self.oldest_pending_at: float | None = None
         self._draining = False
-        #: Set by the composition root when big users may be partially resident (SQLite store, embedded mode).
-        self.residency: PartialResidency | None = None
+        #: Where big users may be partially resident (a SQLite store): loads them in part (`_load`).
+        self.residency = residency
         metrics.pending.set_function(lambda: self._journal.pending)
         metrics.oldest_age.set_function(self._oldest_pending_age)
         self._drained = asyncio.Event()

@@ -7,8 +7,9 @@ into HNSW or 8-bit scalar quantisation (SQ8, a quarter of the memory). Deletes l
 searches skip, and the index is compacted once a fifth of it is dead.
 
 A large user's storage is never moved on the event loop. A flat or SQ8 index keeps its vectors in one
-buffer, which FAISS grows by copying every vector (3.7 to 6.5 ms on the loop at about 4,100 vectors, and
-the switch to SQ8 at the threshold, trained and encoded there, 30 ms). So from `INLINE_ROWS` vectors
+buffer, which FAISS grows by copying every vector, and the switch to SQ8 at the threshold trains and
+encodes the whole user: both held the loop for milliseconds (docs/performance.md, "Measurements behind
+design choices"). So from `INLINE_ROWS` vectors
 on, the buffer's room is reserved ahead (`_capacity`, counted in `nbytes`), and once it is three
 quarters full a worker thread builds the replacement, the larger buffer or the SQ8 index, from the rows
 present when it started (FAISS releases the interpreter while it copies, trains and encodes; rows added
@@ -150,7 +151,7 @@ def _caught_up(source: faiss.Index, target: faiss.Index, start: int, end: int) -
 
 
 def _retire(index: faiss.Index) -> None:
-    """Free a replaced index in the worker: unmapping its tens of megabytes took 9 ms here. (The caller
+    """Free a replaced index in the worker: unmapping its tens of megabytes took milliseconds. (The caller
     drops its own reference right after; the worker needs the interpreter first, so it is the last.)"""
     box = [index]
     del index
