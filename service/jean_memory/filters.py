@@ -13,9 +13,8 @@ Grammar (mongo-like, as mem0 and Chroma filters):
   plain value).
 - `{"$and": [f, ...]}`, `{"$or": [f, ...]}` (non-empty lists of filters), `{"$not": f}`.
 
-Names: `created_at`, `updated_at`, `expires_at`, `agent_id` and `run_id` are the memory's own fields
-(`agent_id` and `run_id` its scope, as `jean_memory.memory.Scope` restricts it: a scope is the implicit
-`{"agent_id": a, "run_id": r}` of its set parts, and the filter applies within it); any other name is a
+Names: `created_at`, `updated_at`, `expires_at`, `agent_id` and `run_id` (its `Scope`, which reads as the
+filter `{"agent_id": a, "run_id": r}` of its set parts) are the memory's own fields; any other name is a
 top-level metadata key. A name starting with `$` is an operator (unknown: 422).
 
 Values and their comparison:
@@ -139,8 +138,7 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "$lte": lambda a, b: bool(a <= b),
 }
 _SQL_ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-#: The most values of a `$in` on a scope column put in the SQL pre-filter.
-_MAX_IN_SQL = 512
+_MAX_IN_SQL = 512  # the most values of a `$in` on a scope column put in the SQL pre-filter
 
 
 def parse_time(text: str) -> float | None:
@@ -328,16 +326,14 @@ class _Compiler:
         column = "COALESCE(updated_at, created_at)" if name == "updated_at" else name
         return f"{column} {_SQL_ORDER[op]} ?", [float(literal)]
 
-    @classmethod
-    def in_sql(cls, name: str, literals: list[Any]) -> tuple[str, list[Any]]:
-        """`$in` on agent_id or run_id: any of the equalities, on the columns (elsewhere, or past `_MAX_IN_SQL`
-        values, which SQLite's bound parameters could not all carry: no pre-filter)."""
+    @staticmethod
+    def in_sql(name: str, literals: list[Any]) -> tuple[str, list[Any]]:
+        """`$in` on agent_id or run_id, on the columns (elsewhere, or past `_MAX_IN_SQL` values: none)."""
         if name not in SCOPE_COLUMNS or len(literals) > _MAX_IN_SQL:
             return "1", []
-        parts = [cls.equal_sql(name, literal) for literal in literals]
-        if not parts:
-            return "0", []
-        return "(" + " OR ".join(f"({sql})" for sql, _ in parts) + ")", [x for _, params in parts for x in params]
+        texts = [x for x in literals if isinstance(x, str)]  # a column of strings: nothing else equals it
+        null = f" OR {name} IS NULL" if any(x is None for x in literals) else ""
+        return f"({name} IN ({', '.join('?' * len(texts))}){null})", texts
 
     @staticmethod
     def equal_sql(name: str, literal: Any) -> tuple[str, list[Any]]:
