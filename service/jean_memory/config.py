@@ -211,7 +211,20 @@ class Settings(BaseSettings):
         "few hundred tokens; a longer query would cost memory and time, not precision.",
     )
     max_filter_keys: int = Field(
-        32, ge=1, description="Most keys in one search's `filters` (422); each is matched against every candidate."
+        32, ge=1, description="Most keys in one object of a `filters` (422); each is matched against every candidate."
+    )
+    max_filter_depth: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Deepest nesting of one `filters` object (its `$and`/`$or`/`$not` and operator objects, the "
+        "top level being 1); deeper is a 422 naming the clause.",
+    )
+    max_filter_clauses: int = Field(
+        256,
+        ge=1,
+        description="Most clauses in one `filters` (each comparison and each `$in`/`$nin` element counts; so many "
+        "filters at most in one `$and`/`$or`), 422 past it: each is evaluated against every candidate memory.",
     )
     max_key_chars: int = Field(
         256,

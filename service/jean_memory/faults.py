@@ -47,7 +47,8 @@ from jean_memory.core.reads import QueryEmbedding, ReadOps, SearchResult
 from jean_memory.core.writes import NewMemory, Patch, Stored, WriteOps
 from jean_memory.embedding.base import Embedder
 from jean_memory.errors import LtmError, ServiceError
-from jean_memory.memory import JsonObject, Memory, WriteOp
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope, WriteOp
 from jean_memory.storage.ltm.base import LongTermStore
 
 OPERATIONS = ("add", "search", "get", "list", "delete", "update", "forget", "export", "history")
@@ -151,9 +152,13 @@ class FaultyWrites:
         await self._faults.before("delete")
         await self._inner.delete(user_id, memory_id)
 
-    async def forget(self, user_id: str) -> int:
+    async def forget(self, user_id: str, scope: Scope = ALL) -> int:
         await self._faults.before("forget")
-        return await self._inner.forget(user_id)
+        return await self._inner.forget(user_id, scope)
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ALL) -> int:
+        await self._faults.before("delete")
+        return await self._inner.delete_matching(user_id, filters, scope)
 
 
 class FaultyReads:
@@ -167,21 +172,25 @@ class FaultyReads:
         await self._faults.before("get")
         return await self._inner.get(user_id, memory_id)
 
-    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
+    async def list_page(
+        self, user_id: str, limit: int, before: tuple[float, str] | None, filters: Filter | None = None,
+        scope: Scope = ALL,
+    ) -> list[Memory]:  # fmt: skip
         await self._faults.before("list")
-        return await self._inner.list_page(user_id, limit, before)
+        return await self._inner.list_page(user_id, limit, before, filters, scope)
 
     async def search(
-        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
-    ) -> SearchResult:
+        self, user_id: str, query: str, k: int, filters: Filter | None, options: SearchOptions = DEFAULT,
+        scope: Scope = ALL,
+    ) -> SearchResult:  # fmt: skip
         await self._faults.before("search")
         if self._faults.spec.lexical_off and options.mode != "vector":
             options = dataclasses.replace(options, mode="vector")
-        return await self._inner.search(user_id, query, k, filters, options)
+        return await self._inner.search(user_id, query, k, filters, options, scope)
 
-    async def export(self, user_id: str) -> AsyncIterator[Memory]:
+    async def export(self, user_id: str, filters: Filter | None = None, scope: Scope = ALL) -> AsyncIterator[Memory]:
         await self._faults.before("export")
-        async for memory in self._inner.export(user_id):
+        async for memory in self._inner.export(user_id, filters, scope):
             yield memory
 
 

@@ -35,7 +35,9 @@ class Memory:
 
     `user_id` is the owner key (tenant-scoped, see `owner_key`). `revision` counts the memory's versions
     (1 when added, +1 per update: the API's `version`); `updated_at` is when the last version was written;
-    `expires_at` (Unix seconds) is when it stops being returned, None for never.
+    `expires_at` (Unix seconds) is when it stops being returned, None for never. `agent_id` and `run_id`
+    are the memory's scope within its user (mem0's agent and session): optional, stored as columns of their
+    own (indexed), set when the memory is added and never moved by an update.
     """
 
     id: str
@@ -49,17 +51,33 @@ class Memory:
     revision: int = 1
     updated_at: float | None = None
     expires_at: float | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
     def fingerprint(self) -> str:
-        """What makes two writes of one id the same write (idempotency): content, metadata, salience, expiry."""
-        return content_fingerprint(self.content, self.metadata, self.salience, self.expires_at)
+        """What makes two writes of one id the same write (idempotency): content, metadata, salience, expiry
+        and scope (a retry in another run is a conflict, as one with another text)."""
+        return content_fingerprint(
+            self.content, self.metadata, self.salience, self.expires_at, self.agent_id, self.run_id
+        )
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.agent_id, self.run_id)
+
+    def in_scope(self, scope: Scope) -> bool:
+        """Whether the memory is in `scope` (each of its parts that is set must match)."""
+        return (scope.agent_id is None or scope.agent_id == self.agent_id) and (
+            scope.run_id is None or scope.run_id == self.run_id
+        )
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
     def approx_bytes(self) -> int:
         """RAM this record costs in the short-term tier, for the memory budget (object overhead included)."""
-        return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata)
+        scope = len(self.agent_id or "") + len(self.run_id or "")
+        return 240 + len(self.content) + len(self.id) + len(self.user_id) + 64 * len(self.metadata) + scope
 
     def row(self) -> tuple[Any, ...]:
         """The stored columns, in the order the journal and the SQLite store both use (`ROW_COLUMNS`)."""
@@ -75,6 +93,8 @@ class Memory:
             self.revision,
             self.updated_at,
             self.expires_at,
+            self.agent_id,
+            self.run_id,
         )
 
     def public(self) -> JsonObject:
@@ -88,19 +108,27 @@ class Memory:
             "updated_at": self.updated_at if self.updated_at is not None else self.created_at,
             "expires_at": self.expires_at,
             "version": self.revision,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
         }
 
 
 #: The columns of `Memory.row()`, for the SQL that stores them.
-ROW_COLUMNS = "id, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at"
+ROW_COLUMNS = (
+    "id, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at,"
+    " agent_id, run_id"
+)
+#: Placeholders for the columns of `ROW_COLUMNS`.
+ROW_MARKS = ", ".join("?" * len(ROW_COLUMNS.split(",")))
 
 
 def memory_from_row(row: Sequence[Any]) -> Memory:
     """A memory from the columns of `ROW_COLUMNS` (metadata as JSON text)."""
-    mid, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at = row
+    (mid, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at, expires_at,
+     agent_id, run_id) = row  # fmt: skip
     return Memory(
         mid, user_id, content, jsonutil.loads(metadata), salience, created_at, embedding, model,
-        revision or 1, updated_at, expires_at,
+        revision or 1, updated_at, expires_at, agent_id, run_id,
     )  # fmt: skip
 
 
@@ -109,8 +137,18 @@ def memory_key(user_id: str, memory_id: str) -> str:
     return f"{user_id}\x00{memory_id}"
 
 
-def content_fingerprint(content: str, metadata: JsonObject, salience: float, expires_at: float | None = None) -> str:
-    blob = jsonutil.dumps([content, metadata, salience, expires_at], sort_keys=True)
+def content_fingerprint(
+    content: str,
+    metadata: JsonObject,
+    salience: float,
+    expires_at: float | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+) -> str:
+    parts: list[Any] = [content, metadata, salience, expires_at]
+    if agent_id is not None or run_id is not None:  # an unscoped memory's fingerprint is as before
+        parts += [agent_id, run_id]
+    blob = jsonutil.dumps(parts, sort_keys=True)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
@@ -118,6 +156,22 @@ def content_fingerprint(content: str, metadata: JsonObject, salience: float, exp
 #: the memory goes; vector, a vector for a row the store holds; forget, every memory of the user goes (the
 #: memory's id is empty). One type for the journal's rows and the operations read back from them.
 WriteKind = Literal["upsert", "delete", "expire", "vector", "forget"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A part of a user's memories: those of one agent and/or one run (None: any). The empty scope is all
+    of them."""
+
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.agent_id is not None or self.run_id is not None
+
+
+#: Every memory of the user.
+ALL = Scope()
 
 
 @dataclass(slots=True)

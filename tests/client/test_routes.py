@@ -109,6 +109,31 @@ def test_pagination_and_export_iterate_everything(
     assert again == {x.id: (x.content, x.created_at) for x in exported}
 
 
+def test_filters_on_search_list_export_and_bulk_delete(
+    shared_service: ServiceProcess, make_client: MakeClient, user: str
+) -> None:
+    m = make_client(shared_service.url)
+    items = [NewMemory(f"note {i}", {"kind": "a" if i % 3 else "b", "n": i}, created_at=1_700_000_000 + i)
+             for i in range(12)]  # fmt: skip
+    ids = m.add_batch(user, items).ids
+    chosen = {"kind": "a", "n": {"$gte": 4}}
+    want = {ids[i] for i in range(12) if i % 3 and i >= 4}
+    assert {h.id for h in m.search(user, "note", k=20, filters=chosen)} == want
+    assert {x.id for x in m.list(user, limit=100, filters=chosen).items} == want
+    assert {x.id for x in m.iter_memories(user, page_size=2, filters=chosen)} == want
+    assert {x.id for x in m.export(user, filters={"$or": [chosen, {"created_at": {"$lt": 1_700_000_001}}]})} == {
+        *want,
+        ids[0],
+    }
+    with pytest.raises(ValidationError) as refused:
+        m.list(user, filters={"n": {"$gt": None}})
+    assert refused.value.field == "filters.n.$gt"
+    with pytest.raises(ValueError):
+        m.delete_matching(user, {})
+    assert m.delete_matching(user, chosen) == len(want)
+    assert len(list(m.iter_memories(user))) == 12 - len(want)
+
+
 def test_errors_name_the_field(shared_service: ServiceProcess, make_client: MakeClient, user: str) -> None:
     m = make_client(shared_service.url)
     with pytest.raises(ValidationError) as blank:

@@ -4,7 +4,9 @@ The previous release bound a stored vector to a `content_version` that several u
 commit could share (`jm_set_vectors`); vectors are now bound to the MD5 of their text
 (`jm_store_vectors`). A replica starting on the old database drops the old function (an old replica
 still calling it fails to store, and its rows are re-embedded after their lease), serves the rows and
-vectors written before, and stores new vectors under the new binding.
+vectors written before, and stores new vectors under the new binding. The database is written with the
+tables and the 12-argument `jm_write` of the release before scopes (`previous_schema.py`), which predate
+this release as the old vector function does.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import asyncpg
 import httpx
 import pytest
 
-from jean_memory.cluster.schema import EXPIRE_FUNCTION, SCHEMA, WRITE_FUNCTION
 from jean_memory.embedding.hashing import HashEmbedder
 from jean_memory_dev.processes import PostgresServer
 from tests.cluster.conftest import StartReplica
+from tests.cluster.previous_schema import EXPIRE_FUNCTION, SCHEMA, WRITE_FUNCTION
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -175,3 +175,17 @@ def test_a_big_users_words_are_searched_in_the_store_and_the_overlay(
     wait_shipped(c)  # now in the store: the same answers from its index
     assert set(lexical(c, "topic5")) == expected
     assert lexical(c, "giraffes") == [ids[5]]
+
+
+def test_dedupe_of_a_partially_resident_user_without_scopes_finds_its_stored_duplicate(
+    make_client: MakeClient, big_user: tuple[Path, list[str]]
+) -> None:
+    """No memory of the big user has a scope: an unscoped deduplicated add searches the whole index (no scan
+    of the store for the scope) and names the stored memory it repeats; in a run, it is not a duplicate."""
+    data, ids = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    body = {"user_id": "big", "content": "big fact 7 about topic0", "dedupe": True}
+    same = c.post("/v1/memories", json=body)
+    assert same.status_code == 200 and same.json()["id"] == ids[7]
+    assert metric(c, "jm_stm_mapped_bytes") > 0
+    assert c.post("/v1/memories", json={**body, "run_id": "r"}).status_code == 201

@@ -71,10 +71,12 @@ def test_lone_surrogate_is_422_naming_the_field(
 
 
 def test_wrong_type_under_a_surrogate_key_is_named_without_it(client: httpx.Client) -> None:
-    """The key is named as pydantic reads it (replacement characters), so the answer is still JSON."""
+    """The key is never quoted back as it came (no encoder can write it): pydantic names it with replacement
+    characters, the filter grammar (where an object under a name is an operator object, not a wrong type)
+    names the object; either way the answer is JSON."""
     r = send(client, "POST", "/v1/search", f'{{"user_id": "u", "query": "q", "filters": {{"{BAD}": {{"n": 1}}}}}}')
     assert r.status_code == 422, r.text
-    assert all(f.startswith("filters.") for f in fields(r)), r.text
+    assert fields(r) and all(f == "filters" or f.startswith("filters.") for f in fields(r)), r.text
 
 
 def test_a_valid_surrogate_pair_is_text(client: httpx.Client, user: str) -> None:

@@ -136,6 +136,13 @@ def test_every_tool_end_to_end(keyed: ServiceProcess) -> None:
             assert len(rest["items"]) == 1
             listed = {m["id"] for m in page["items"] + rest["items"]}
             assert first["id"] in listed and chosen in listed
+            travel_or_work = {"$or": [{"topic": {"$in": ["travel"]}}, {"topic": {"$exists": False}}]}
+            only = await call(client, "list_memories", {"user_id": user, "filters": travel_or_work})
+            assert {m["id"] for m in only["items"]} == {first["id"], chosen}  # the filter grammar of /v1
+            hits = await call(client, "search_memories", {"user_id": user, "query": "Alice", "filters": travel_or_work})
+            assert {r["id"] for r in hits["results"]} == {first["id"], chosen}
+            bad = await refused(client, "list_memories", {"user_id": user, "filters": {"topic": {"$like": "t"}}})
+            assert bad["status"] == 422 and fields(bad) == ["filters.topic.$like"]
 
             assert await call(client, "delete_memory", {"user_id": user, "id": chosen}) == {
                 "id": chosen,

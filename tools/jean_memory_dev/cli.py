@@ -133,6 +133,15 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filterbench(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.filterbench import run, table
+
+    report = run(memories=args.memories, searches=args.searches)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
 def _mcpbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.mcpbench import run, table
 
@@ -289,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("--save", metavar="NAME")
     lb.add_argument("--results", default="perf-results")
     lb.set_defaults(func=_lifecyclebench)
+    fb = sub.add_parser("filterbench", help="filtered search of one large user, resident and partially resident")
+    fb.add_argument("--memories", type=int, default=100_000, help="the user's size")
+    fb.add_argument("--searches", type=int, default=40, help="searches per filter and residency")
+    fb.add_argument("--save", metavar="NAME")
+    fb.add_argument("--results", default="perf-results")
+    fb.set_defaults(func=_filterbench)
     mb = sub.add_parser("mcpbench", help="an MCP tool call beside the same /v1 request, at a stated rate")
     mb.add_argument("--rounds", type=int, default=3)
     mb.add_argument("--seconds", type=float, default=5.0, help="length of each operation's load")

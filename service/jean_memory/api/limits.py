@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from jean_memory import jsonutil
+from jean_memory.api import filtering
+from jean_memory.api.filtering import body_filter
 from jean_memory.api.schemas import SearchRequest
 from jean_memory.config import Settings
 from jean_memory.errors import Invalid
+from jean_memory.filters import Filter
 
 
 def check_item(content: str | None, metadata: dict[str, Any] | None, prefix: str, settings: Settings) -> None:
@@ -35,38 +38,22 @@ def check_item(content: str | None, metadata: dict[str, Any] | None, prefix: str
         )
 
 
-def check_search(body: SearchRequest, settings: Settings) -> None:
-    """The query's length, and the filters' size: both are paid for on every candidate, per search."""
+def check_search(body: SearchRequest, settings: Settings) -> Filter | None:
+    """The query's length, and the filter, compiled within its limits (both are paid for on every candidate,
+    per search): the compiled filter, or None."""
     if len(body.query) > settings.max_query_chars:
         raise Invalid(f"query: longer than {settings.max_query_chars} characters", field="query")
-    filters = body.filters or {}
-    if len(filters) > settings.max_filter_keys:
-        raise Invalid(f"filters: more than {settings.max_filter_keys} keys", field="filters")
-    for key, value in filters.items():
-        if len(key) > settings.max_key_chars:
-            raise Invalid(f"filters: a key longer than {settings.max_key_chars} characters", field="filters")
-        if isinstance(value, str) and len(value) > settings.max_metadata_bytes:
-            raise Invalid(
-                f"filters: a value longer than {settings.max_metadata_bytes} characters (it could never match)",
-                field="filters",
-            )
+    return body_filter(body.filters, settings)
 
 
 def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Write the limits in force into the OpenAPI schema (`maxLength`, `maxProperties`), so a client
-    validating against it and the server agree. The key length is stated in the descriptions only:
-    `propertyNames` sends schemathesis's generator (under CPython 3.11.7's threads) into an interpreter
-    bug (`SystemError: AST constructor recursion depth mismatch`, gh-106905)."""
+    """Write the limits in force into the OpenAPI schema (`maxLength`, `maxProperties`, the `Filter`
+    components), so a client validating against it and the server agree. The key length is stated in the
+    descriptions only: `propertyNames` sends schemathesis's generator (under CPython 3.11.7's threads) into an
+    interpreter bug (`SystemError: AST constructor recursion depth mismatch`, gh-106905)."""
     models = schema.get("components", {}).get("schemas", {})
     search = models.get("SearchRequest", {}).get("properties", {})
     if "query" in search:
         search["query"]["maxLength"] = settings.max_query_chars
-    if "filters" in search:
-        for option in search["filters"].get("anyOf", [search["filters"]]):
-            if option.get("type") == "object":
-                option["maxProperties"] = settings.max_filter_keys
-                # a string value longer than any metadata could hold is refused
-                for value in option.get("additionalProperties", {}).get("anyOf", []):
-                    if value.get("type") == "string":
-                        value["maxLength"] = settings.max_metadata_bytes
-    return schema
+    models.update(filtering.components(settings))
+    return dict(filtering.with_references(schema))

@@ -15,6 +15,7 @@ from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.errors import method_not_allowed
+from jean_memory.api.filtering import DELETE_PARAMETER, QUERY_PARAMETER, query_filter
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import (
     ADD_ERRORS,
@@ -23,7 +24,9 @@ from jean_memory.api.params import (
     GET_ERRORS,
     LIST_ERRORS,
     UPDATE_ERRORS,
+    AgentIdQuery,
     MemoryId,
+    RunIdQuery,
     UserIdQuery,
 )
 from jean_memory.api.responses import FastJSONResponse
@@ -43,7 +46,7 @@ from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
 from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
-from jean_memory.memory import Memory, owner_key
+from jean_memory.memory import Memory, Scope, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1")
@@ -52,7 +55,10 @@ router = APIRouter(prefix="/v1")
 def _new(item: _Item, field: str, settings: Settings) -> NewMemory:
     check_item(item.content, item.metadata, field, settings)
     memory_id = str(item.id) if item.id is not None else None
-    return NewMemory(item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at)
+    return NewMemory(
+        item.content, item.metadata, item.salience, memory_id, item.created_at, item.expires_at, item.agent_id,
+        item.run_id,
+    )  # fmt: skip
 
 
 @router.post("/memories", status_code=201, response_model=Created, responses={200: {"model": Created}, **ADD_ERRORS})
@@ -103,10 +109,20 @@ router.add_api_route(
     "/memories/export",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {"schema": ExportLine.model_json_schema()}}}, **LIST_ERRORS},
+    openapi_extra=QUERY_PARAMETER,
 )
-async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -> StreamingResponse:
-    """Every memory of the user as NDJSON, oldest first, streamed; each line is a valid batch-add item."""
-    memories = reads.export(owner_key(tenant, user_id))
+async def export_memories(
+    request: Request,
+    user_id: UserIdQuery,
+    reads: Reader,
+    tenant: Tenant,
+    settings: Config,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
+) -> StreamingResponse:
+    """Every memory of the user (of the agent and/or run, when named; with `filters`, those of them it
+    selects) as NDJSON, oldest first, streamed; each line is a valid batch-add item, its scope included."""
+    memories = reads.export(owner_key(tenant, user_id), query_filter(request, settings), Scope(agent_id, run_id))
     first = await anext(memories, None)  # errors (503, 429) before the 200 is sent
 
     async def lines() -> AsyncIterator[bytes]:
@@ -120,20 +136,21 @@ async def export_memories(user_id: UserIdQuery, reads: Reader, tenant: Tenant) -
 
 
 def _export_line(memory: Memory) -> bytes:
-    return (
-        jsonutil.dumps(
-            {
-                "id": memory.id,
-                "content": memory.content,
-                "metadata": memory.metadata,
-                "salience": memory.salience,
-                "created_at": memory.created_at,
-                "expires_at": memory.expires_at,
-                "version": memory.revision,
-            }
-        )
-        + b"\n"
-    )
+    line = {
+        "id": memory.id,
+        "content": memory.content,
+        "metadata": memory.metadata,
+        "salience": memory.salience,
+        "created_at": memory.created_at,
+        "expires_at": memory.expires_at,
+        "version": memory.revision,
+    }
+    # Only when set, so a line of an unscoped memory stays an item an older release takes.
+    if memory.agent_id is not None:
+        line["agent_id"] = memory.agent_id
+    if memory.run_id is not None:
+        line["run_id"] = memory.run_id
+    return jsonutil.dumps(line) + b"\n"
 
 
 router.add_api_route(
@@ -177,15 +194,51 @@ async def delete_memory(id: MemoryId, user_id: UserIdQuery, writes: Writer, tena
     return Response(status_code=204)
 
 
-@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS)
-async def forget_user(user_id: UserIdQuery, writes: Writer, tenant: Tenant) -> FastJSONResponse:
-    """Forget the user: every memory, from every tier, cache and the store of record (history too)."""
-    count = await writes.forget(owner_key(tenant, user_id))
-    return FastJSONResponse({"user_id": user_id, "forgotten": count})
+#: The query parameters a DELETE of the collection knows: any other (a typo of `filters` or `run_id`) is a
+#: 422, never a silent forget of the whole user.
+_DELETE_PARAMETERS = frozenset({"user_id", "agent_id", "run_id", "filters"})
 
 
-@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS)
+@router.delete("/memories", response_model=Forgotten, responses=FORGET_ERRORS, openapi_extra=DELETE_PARAMETER)
+async def forget_user(
+    request: Request,
+    user_id: UserIdQuery,
+    writes: Writer,
+    tenant: Tenant,
+    settings: Config,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
+) -> FastJSONResponse:
+    """Forget the user: every memory, from every tier, cache and the store of record (history too). With
+    `agent_id` and/or `run_id`, only that scope's memories; with `filters`, only the memories (of the scope,
+    when named) it selects. Either way each goes as a DELETE of it would (journaled, durable when answered;
+    its history ends with the delete) and the user's other memories stay; the count is in `forgotten`."""
+    unknown = sorted(set(request.query_params) - _DELETE_PARAMETERS)
+    if unknown:
+        raise Invalid(
+            f"{unknown[0]}: not a parameter of this route (user_id, agent_id, run_id, filters)", field=unknown[0]
+        )
+    filters = query_filter(request, settings)
+    if filters is None and "filters" in request.query_params:
+        raise Invalid(
+            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
+        )
+    owner = owner_key(tenant, user_id)
+    scope = Scope(agent_id, run_id)
+    if filters is None:
+        count = await writes.forget(owner, scope)
+    else:
+        count = await writes.delete_matching(owner, filters, scope)
+    body: dict[str, object] = {"user_id": user_id, "forgotten": count}
+    if scope:
+        body.update(agent_id=agent_id, run_id=run_id)
+    return FastJSONResponse(body)
+
+
+@router.get("/memories", response_model=MemoryPage, responses=LIST_ERRORS, openapi_extra=QUERY_PARAMETER)
 async def list_memories(
+    request: Request,
+    settings: Config,
     user_id: UserIdQuery,
     reads: Reader,
     tenant: Tenant,
@@ -193,9 +246,14 @@ async def list_memories(
     cursor: Annotated[
         str | None, Query(max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
+    agent_id: AgentIdQuery = None,
+    run_id: RunIdQuery = None,
 ) -> FastJSONResponse:
-    """The user's memories, newest first, a page at a time: pass `next_cursor` back as `cursor`."""
+    """The user's memories (of the agent and/or run, when named; with `filters`, those of them it selects),
+    newest first, a page at a time: pass `next_cursor` back as `cursor`, with the same scope and `filters`."""
     before = parse_cursor(cursor) if cursor else None
-    page = await reads.list_page(owner_key(tenant, user_id), limit, before)
+    page = await reads.list_page(
+        owner_key(tenant, user_id), limit, before, query_filter(request, settings), Scope(agent_id, run_id)
+    )
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
     return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})

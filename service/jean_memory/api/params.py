@@ -24,12 +24,22 @@ _BODY = (400, 408, 413)
 ADD_ERRORS = errors(*_ANY, *_BODY, 409, 507)  # 409: an id reused with other content; 507: the disk is full
 UPDATE_ERRORS = errors(*_ANY, *_BODY, 404, 507)
 DELETE_ERRORS = errors(*_ANY, 404, 507)
-FORGET_ERRORS = errors(*_ANY, 507)
+#: A URL past the guard's limit (414): the routes whose `filters` query parameter can carry one.
+_URL = (414,)
+FORGET_ERRORS = errors(*_ANY, *_URL, 507)
 GET_ERRORS = errors(*_ANY, 404)
-LIST_ERRORS = errors(*_ANY)
+LIST_ERRORS = errors(*_ANY, *_URL)
 SEARCH_ERRORS = errors(*_ANY, *_BODY)
 
 UserIdQuery = Annotated[
     str, Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Owner of the memory.")
+]
+AgentIdQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Only this agent's memories."),
+]
+RunIdQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN, description="Only this run's memories."),
 ]
 MemoryId = Annotated[uuid.UUID, Path(description="The memory's UUID.")]

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -52,7 +53,17 @@ def _unicode(value: str) -> str:
 #: Every string a client sends is one of these (or inside a JSON value, checked by `_check_json`).
 Text = Annotated[str, AfterValidator(_unicode)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
+#: An agent's or a run's id: the same rules as a user id.
+ScopeId = UserId
+AGENT_ID = "The agent the memory belongs to, within its user (optional; the same rules as user_id)."
+RUN_ID = "The run (session) the memory belongs to, within its user (optional; the same rules as user_id)."
 Scalar = str | int | float | bool | None  # strings checked with the object, by `_check_json`
+#: Marks where the `Filter` component goes: pydantic cannot name a component it did not make, so
+#: `api/filtering.py` puts the reference in place of this marker.
+FILTER_MARK = "x-jm-filter"
+#: A filter (`jean_memory.filters`): any JSON object here, compiled with the settings' limits by the route;
+#: published as the `Filter` component (`api/filtering.py`).
+FilterObject = Annotated[dict[str, Any], WithJsonSchema({"type": "object", FILTER_MARK: True})]
 
 
 def _not_bool(value: Any) -> Any:
@@ -156,6 +167,8 @@ class _Item(BaseModel):
         description="Unix time from which the memory is never returned again (default: never); must be in the "
         "future when sent.",
     )
+    agent_id: ScopeId | None = Field(None, description=AGENT_ID + " Set once: an update cannot move it.")
+    run_id: ScopeId | None = Field(None, description=RUN_ID + " Set once: an update cannot move it.")
 
     _content = field_validator("content")(_check_content)
     _metadata = field_validator("metadata")(_check_json)
@@ -208,7 +221,7 @@ class AddBatch(BatchHead):
 
 class UpdateMemory(BaseModel):
     """Any of the fields, at least one; a field left out (or null) is unchanged, but `expires_at: null`
-    removes the expiry."""
+    removes the expiry. A memory's scope (`agent_id`, `run_id`) cannot be changed: sending it is a 422."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
@@ -242,10 +255,12 @@ class SearchRequest(BaseModel):
         json_schema_extra={"pattern": TEXT_PATTERN},
     )
     k: Integer = Field(10, ge=1, le=100, description="How many results.")
-    filters: dict[str, Scalar] | None = Field(
+    agent_id: ScopeId | None = Field(None, description="Only this agent's memories (default: every agent's).")
+    run_id: ScopeId | None = Field(None, description="Only this run's memories (default: every run's).")
+    filters: FilterObject | None = Field(
         None,
-        description="Metadata key: value pairs that must all match (at most JM_MAX_FILTER_KEYS keys of at most "
-        "JM_MAX_KEY_CHARS characters).",
+        description='Which memories to rank (applied before ranking): `{"kind": "health"}` or the operator '
+        "form, see the `Filter` schema (names of at most JM_MAX_KEY_CHARS characters).",
     )
 
     mode: Literal["hybrid", "vector", "lexical"] = Field(
@@ -292,6 +307,8 @@ class MemoryOut(BaseModel):
     updated_at: float
     expires_at: float | None
     version: int = Field(description="1 when added, +1 per update.")
+    agent_id: str | None = Field(description=AGENT_ID)
+    run_id: str | None = Field(description=RUN_ID)
 
 
 class ExportLine(BaseModel):
@@ -304,11 +321,18 @@ class ExportLine(BaseModel):
     created_at: float
     expires_at: float | None
     version: int
+    agent_id: str | None = Field(None, description=AGENT_ID + " Absent when unset.")
+    run_id: str | None = Field(None, description=RUN_ID + " Absent when unset.")
 
 
 class Forgotten(BaseModel):
     user_id: str
-    forgotten: int = Field(description="How many memories the user had.")
+    forgotten: int = Field(
+        description="How many memories were deleted: all the user had, or those of the scope (when one was named) "
+        "that `filters` selected (when given)."
+    )
+    agent_id: str | None = Field(None, description="The agent whose memories were forgotten, when named.")
+    run_id: str | None = Field(None, description="The run whose memories were forgotten, when named.")
 
 
 class Version(BaseModel):
@@ -319,6 +343,8 @@ class Version(BaseModel):
     metadata: dict[str, Any]
     salience: float
     expires_at: float | None
+    agent_id: str | None = Field(None, description=AGENT_ID)
+    run_id: str | None = Field(None, description=RUN_ID)
 
 
 class HistoryOut(BaseModel):
@@ -346,6 +372,8 @@ class SearchHitOut(BaseModel):
     content: str
     score: float
     metadata: dict[str, Any]
+    agent_id: str | None = Field(description=AGENT_ID)
+    run_id: str | None = Field(description=RUN_ID)
     tier: str = Field(description="stm (indexed), pending (vector not ready: scored by its words alone).")
     explain: SearchExplain | None = Field(None, description="Each leg's part of the score, when asked for.")
 

@@ -11,7 +11,7 @@ from jean_memory.api.responses import FastJSONResponse
 from jean_memory.api.schemas import SearchOut, SearchRequest
 from jean_memory.core.fusion import SearchOptions
 from jean_memory.core.reads import SearchResult
-from jean_memory.memory import JsonObject, owner_key
+from jean_memory.memory import JsonObject, Scope, owner_key
 
 #: Authentication is added by `create_app` only when keys are configured, so the schema says the truth.
 router = APIRouter(prefix="/v1")
@@ -38,6 +38,8 @@ def search_json(result: SearchResult) -> JsonObject:
                 "content": h.memory.content,
                 "score": h.score,
                 "metadata": h.memory.metadata,
+                "agent_id": h.memory.agent_id,
+                "run_id": h.memory.run_id,
                 "tier": h.tier,
                 **({"explain": h.explain} if h.explain is not None else {}),
             }
@@ -50,8 +52,12 @@ def search_json(result: SearchResult) -> JsonObject:
 @router.post("/search", response_model=SearchOut, responses=SEARCH_ERRORS)
 async def search(body: SearchRequest, reads: Reader, tenant: Tenant, settings: Config) -> FastJSONResponse:
     """The user's `k` memories best matching the query, best first: by meaning and by words fused (`mode`
-    hybrid, the default), or by either alone; `filters` match metadata exactly, before ranking. Reads its
-    own writes: a memory added before the search is found."""
-    check_search(body, settings)
-    result = await reads.search(owner_key(tenant, body.user_id), body.query, body.k, body.filters, options_of(body))
+    hybrid, the default), or by either alone; `filters` (the `Filter` grammar) select the memories ranked.
+    Reads its own writes: a memory added before the search is found. Searches every scope of the user
+    unless `agent_id` and/or `run_id` restrict it (the filters apply within the scope)."""
+    filters = check_search(body, settings)
+    result = await reads.search(
+        owner_key(tenant, body.user_id), body.query, body.k, filters, options_of(body),
+        Scope(body.agent_id, body.run_id),
+    )  # fmt: skip
     return FastJSONResponse(search_json(result))

@@ -40,24 +40,31 @@ STAGE_CHARS = 1 << 20
 STAGE_SLICE_ITEMS = 128
 STAGE_SLICE_CHARS = 1 << 19
 
-_COLUMNS = "k, status, version, revision, content, metadata::text, salience, created_at, updated_at, expires_at, n"
-_WRITE = f"SELECT {_COLUMNS} FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12)"
+_COLUMNS = (
+    "k, status, version, revision, content, metadata::text, salience, created_at, updated_at, expires_at, n,"
+    " agent_id, run_id"
+)
+_WRITE = (
+    f"SELECT {_COLUMNS}"
+    " FROM jm_write($1, $2, $3, $4, $5, $6::jsonb[], $7, $8, $9, $10, $11, $12, $13::text[], $14::text[])"
+)
 _STAGE_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS jm_staged_items (n INT PRIMARY KEY, req INT, kind TEXT, user_id TEXT, id TEXT,"
-    " content TEXT, metadata JSONB, salience FLOAT8, t FLOAT8, expires FLOAT8, set_expiry BOOLEAN)"
-    " ON COMMIT DELETE ROWS"
+    " content TEXT, metadata JSONB, salience FLOAT8, t FLOAT8, expires FLOAT8, set_expiry BOOLEAN, agent_id TEXT,"
+    " run_id TEXT) ON COMMIT DELETE ROWS"
 )
 _STAGE = (
     "INSERT INTO jm_staged_items SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[], $7::jsonb[], $8::float8[], $9::float8[], $10::float8[], $11::boolean[])"
+    " $6::text[], $7::jsonb[], $8::float8[], $9::float8[], $10::float8[], $11::boolean[], $12::text[], $13::text[])"
 )
 #: The same call with the items taken from the transaction's staging table, in item order.
 _WRITE_STAGED = (
     f"SELECT {_COLUMNS} FROM (SELECT array_agg(req ORDER BY n) a1, array_agg(kind ORDER BY n) a2,"
     " array_agg(user_id ORDER BY n) a3, array_agg(id ORDER BY n) a4, array_agg(content ORDER BY n) a5,"
     " array_agg(metadata ORDER BY n) a6, array_agg(salience ORDER BY n) a7, array_agg(t ORDER BY n) a8,"
-    " array_agg(expires ORDER BY n) a9, array_agg(set_expiry ORDER BY n) a10 FROM jm_staged_items) s,"
-    " jm_write(s.a1, s.a2, s.a3, s.a4, s.a5, s.a6, s.a7, s.a8, s.a9, s.a10, $1, $2)"
+    " array_agg(expires ORDER BY n) a9, array_agg(set_expiry ORDER BY n) a10, array_agg(agent_id ORDER BY n) a11,"
+    " array_agg(run_id ORDER BY n) a12 FROM jm_staged_items) s,"
+    " jm_write(s.a1, s.a2, s.a3, s.a4, s.a5, s.a6, s.a7, s.a8, s.a9, s.a10, $1, $2, s.a11, s.a12)"
 )
 
 Kind = Literal["add", "update", "delete", "forget"]
@@ -70,6 +77,7 @@ Status = Literal[
 class Op:
     """One operation of a write request. An add carries every field; an update None for a field it leaves
     as it is (`set_expiry` says whether `expires_at` applies); a delete or a forget only the id (or none).
+    `agent_id` and `run_id` are an add's scope, or the scope a forget is restricted to (None: any).
     `time` is the add's created_at or the update's updated_at; `vector`, an add's vector when the write
     path computed it already (deduplication), goes to the replica's copy, not to PostgreSQL."""
 
@@ -82,6 +90,8 @@ class Op:
     expires_at: float | None = None
     set_expiry: bool = False
     vector: np.ndarray | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +109,8 @@ class Outcome:
     updated_at: float | None = None
     expires_at: float | None = None
     count: int | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 #: One request of a committed group: its user, its operations and their outcomes, in commit order.
@@ -235,6 +247,8 @@ class GroupCommitter:
         set_expiry: list[bool] = []
         payload = 0
         slices = Slices()  # a group of large items took 100 ms to lay out (its metadata serialized) at once
+        agents: list[str | None] = []
+        runs: list[str | None] = []
         for n, request in enumerate(group):
             for op in request.ops:
                 req.append(n)
@@ -247,12 +261,14 @@ class GroupCommitter:
                 times.append(op.time)
                 expires.append(op.expires_at)
                 set_expiry.append(op.set_expiry)
+                agents.append(op.agent_id)
+                runs.append(op.run_id)
                 await slices.pause()
                 payload += len(op.content or "") + len(metadata[-1] or "")
         start = time.perf_counter()
-        columns = (req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry)
+        columns = (req, kind, users, ids, contents, metadata, salience, times, expires, set_expiry, agents, runs)
         if len(req) <= STAGE_ITEMS and payload <= STAGE_CHARS:
-            rows = await self._pg.fetch(_WRITE, *columns, self._replica, self._lease)
+            rows = await self._pg.fetch(_WRITE, *columns[:10], self._replica, self._lease, *columns[10:])
         else:
             rows = await self._pg.run(lambda conn: _write_staged(conn, columns, (self._replica, self._lease)))
         took = time.perf_counter() - start

@@ -30,7 +30,7 @@ from jean_memory.cluster.committer import Committed, Op, Outcome
 from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
 from jean_memory.cooperative import Slices
 from jean_memory.core.vectors import VectorDelivery
-from jean_memory.memory import Memory
+from jean_memory.memory import Memory, Scope
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import ClusterMetrics
 
@@ -66,7 +66,7 @@ class OwnCommits:
             await self._user(user_id, version, changes, slices)
 
     async def _user(self, user_id: str, version: int, changes: list[tuple[Op, Outcome]], slices: Slices) -> None:
-        forgets = [n for n, (_, outcome) in enumerate(changes) if outcome.status == "forgotten"]
+        forgets = [n for n, (op, outcome) in enumerate(changes) if outcome.status == "forgotten" and not _scope(op)]
         if forgets:
             # The copy is dropped (a later read loads the user afresh); only what was written after the
             # forget still exists to embed.
@@ -110,6 +110,13 @@ class OwnCommits:
             if outcome.status == "deleted":
                 self._stm.remove(space, op.id)
                 built.append(None)
+            elif outcome.status == "forgotten":  # a scope forgotten: its memories go, as deletes
+                scope = _scope(op)
+                records = space.records  # a replica's copies are whole (no partial residency in cluster mode)
+                assert isinstance(records, dict)
+                for memory_id in [i for i, m in records.items() if m.in_scope(scope)]:
+                    self._stm.remove(space, memory_id)
+                built.append(None)
             else:
                 built.append(memory := _memory(space.user_id, op, outcome))
                 self._stm.put(space, memory)
@@ -145,6 +152,10 @@ class OwnCommits:
         for memory, _ in texts:
             self._vectors.schedule_detached(memory, version)
             await slices.pause()
+
+
+def _scope(op: Op) -> Scope:
+    return Scope(op.agent_id, op.run_id)
 
 
 async def _new_texts(
@@ -189,10 +200,10 @@ def _memory(user_id: str, op: Op, outcome: Outcome) -> Memory:
     if outcome.status == "inserted":
         return Memory(
             op.id, user_id, op.content or "", op.metadata or {}, op.salience or 0.0, op.time,
-            revision=1, expires_at=op.expires_at,
+            revision=1, expires_at=op.expires_at, agent_id=op.agent_id, run_id=op.run_id,
         )  # fmt: skip
     return Memory(
         op.id, user_id, outcome.content or "", outcome.metadata or {}, outcome.salience or 0.0,
         outcome.created_at or 0.0, revision=outcome.revision or 1, updated_at=outcome.updated_at,
-        expires_at=outcome.expires_at,
+        expires_at=outcome.expires_at, agent_id=outcome.agent_id, run_id=outcome.run_id,
     )  # fmt: skip

@@ -52,16 +52,19 @@ CREATE TABLE IF NOT EXISTS jm_user_versions (
 # One group commit. Items arrive ordered by request (p_req); a request's items are first checked (an
 # add whose id holds other content: the whole request is a conflict and writes nothing), then applied.
 # Kinds: add, update (NULL fields are unchanged; p_set_expiry says whether expires_at is set), delete,
-# forget (every memory and version of the user). Each change leaves a history row. Returns one row per
-# item: its status, the user's version after the commit, the memory as stored (for repeats and updates)
-# and, for a forget, how many memories went.
+# forget (every memory and version of the user; with p_agent and/or p_run, only that scope's memories,
+# each deleted as a delete is). An add's scope (p_agent, p_run) is part of what makes a retry the same
+# write. Each change leaves a history row. Returns one row per item: its status, the user's version after
+# the commit, the memory as stored (for repeats and updates) and, for a forget, how many memories went.
+# The previous release's 12-argument jm_write is left in place for its replicas during a rolling upgrade.
 WRITE_FUNCTION = """
 CREATE OR REPLACE FUNCTION jm_write(
     p_req INT[], p_kind TEXT[], p_user TEXT[], p_id TEXT[], p_content TEXT[], p_metadata JSONB[],
-    p_salience FLOAT8[], p_time FLOAT8[], p_expires FLOAT8[], p_set_expiry BOOLEAN[], p_replica TEXT, p_lease FLOAT8
+    p_salience FLOAT8[], p_time FLOAT8[], p_expires FLOAT8[], p_set_expiry BOOLEAN[], p_replica TEXT, p_lease FLOAT8,
+    p_agent TEXT[], p_run TEXT[]
 ) RETURNS TABLE (
     k INT, status TEXT, version BIGINT, revision BIGINT, content TEXT, metadata JSONB, salience FLOAT8,
-    created_at FLOAT8, updated_at FLOAT8, expires_at FLOAT8, n BIGINT
+    created_at FLOAT8, updated_at FLOAT8, expires_at FLOAT8, n BIGINT, agent_id TEXT, run_id TEXT
 ) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -98,21 +101,25 @@ BEGIN
         bad := false;
         FOR j IN i..last LOOP  -- check: an add whose id holds other content makes the request a conflict
             IF p_kind[j] = 'add' THEN
-                SELECT m.content, m.metadata, m.salience, m.expires_at INTO r FROM memories m
+                SELECT m.content, m.metadata, m.salience, m.expires_at, m.agent_id, m.run_id INTO r FROM memories m
                     WHERE m.user_id = p_user[j] AND m.id = p_id[j] AND NOT m.deleted FOR UPDATE;
                 IF FOUND AND NOT (r.content = p_content[j] AND r.metadata = p_metadata[j] AND r.salience = p_salience[j]
-                                  AND r.expires_at IS NOT DISTINCT FROM p_expires[j]) THEN
+                                  AND r.expires_at IS NOT DISTINCT FROM p_expires[j]
+                                  AND r.agent_id IS NOT DISTINCT FROM p_agent[j]
+                                  AND r.run_id IS NOT DISTINCT FROM p_run[j]) THEN
                     bad := true;
                 END IF;
             END IF;
         END LOOP;
         FOR j IN i..last LOOP
             k := j; version := v; revision := NULL; content := NULL; metadata := NULL; salience := NULL;
-            created_at := NULL; updated_at := NULL; expires_at := NULL; n := NULL;
+            created_at := NULL; updated_at := NULL; expires_at := NULL; n := NULL; agent_id := NULL; run_id := NULL;
             now_epoch := extract(epoch FROM clock_timestamp());
             IF bad THEN
                 SELECT m.content IS NOT NULL AND NOT (m.content = p_content[j] AND m.metadata = p_metadata[j]
-                       AND m.salience = p_salience[j] AND m.expires_at IS NOT DISTINCT FROM p_expires[j]) AS differs
+                       AND m.salience = p_salience[j] AND m.expires_at IS NOT DISTINCT FROM p_expires[j]
+                       AND m.agent_id IS NOT DISTINCT FROM p_agent[j]
+                       AND m.run_id IS NOT DISTINCT FROM p_run[j]) AS differs
                     INTO r FROM memories m WHERE m.user_id = p_user[j] AND m.id = p_id[j] AND NOT m.deleted;
                 status := CASE WHEN FOUND AND r.differs THEN 'conflict' ELSE 'skipped' END;
                 version := NULL;
@@ -122,26 +129,28 @@ BEGIN
                 IF FOUND THEN
                     status := 'existing'; revision := r.revision; content := r.content; metadata := r.metadata;
                     salience := r.salience; created_at := r.created_at; updated_at := r.updated_at;
-                    expires_at := r.expires_at;
+                    expires_at := r.expires_at; agent_id := r.agent_id; run_id := r.run_id;
                     RETURN NEXT;
                 ELSE
                     INSERT INTO memories AS m (id, user_id, content, metadata, salience, created_at, embedding, model,
                                                revision, updated_at, expires_at, version, content_version, deleted,
-                                               deleted_at, queued_at, claimed_by, claim_expires)
+                                               deleted_at, queued_at, claimed_by, claim_expires, agent_id, run_id)
                         VALUES (p_id[j], p_user[j], p_content[j], p_metadata[j], p_salience[j], p_time[j], NULL, NULL,
                                 1, NULL, p_expires[j], v, v, false, NULL, clock_timestamp(), p_replica,
-                                clock_timestamp() + make_interval(secs => p_lease))
+                                clock_timestamp() + make_interval(secs => p_lease), p_agent[j], p_run[j])
                         ON CONFLICT (user_id, id) DO UPDATE SET  -- only a tombstone can be here: revive it
                             content = excluded.content, metadata = excluded.metadata,
                             salience = excluded.salience, created_at = excluded.created_at, embedding = NULL,
                             model = NULL, revision = 1, updated_at = NULL, expires_at = excluded.expires_at,
                             version = v, content_version = v, deleted = false, deleted_at = NULL,
                             queued_at = excluded.queued_at, claimed_by = excluded.claimed_by,
-                            claim_expires = excluded.claim_expires;
+                            claim_expires = excluded.claim_expires, agent_id = excluded.agent_id,
+                            run_id = excluded.run_id;
                     INSERT INTO memory_history VALUES (p_user[j], p_id[j], 1, 'add', p_time[j], p_content[j],
-                                                       p_metadata[j], p_salience[j], p_expires[j])
+                                                       p_metadata[j], p_salience[j], p_expires[j], p_agent[j], p_run[j])
                         ON CONFLICT DO NOTHING;
-                    status := 'inserted'; revision := 1; created_at := p_time[j];
+                    status := 'inserted'; revision := 1; created_at := p_time[j]; agent_id := p_agent[j];
+                    run_id := p_run[j];
                     RETURN NEXT;
                 END IF;
             ELSIF p_kind[j] = 'update' THEN
@@ -174,11 +183,11 @@ BEGIN
                         WHERE m.user_id = p_user[j] AND m.id = p_id[j];
                     INSERT INTO memory_history VALUES (p_user[j], p_id[j], r.revision + 1, 'update',
                         greatest(p_time[j], coalesce(r.updated_at, r.created_at)), new_content, new_metadata,
-                        new_salience, new_expires) ON CONFLICT DO NOTHING;
+                        new_salience, new_expires, r.agent_id, r.run_id) ON CONFLICT DO NOTHING;
                     status := 'updated'; revision := r.revision + 1;
                 END IF;
-                SELECT m.content, m.metadata, m.salience, m.created_at, m.updated_at, m.expires_at
-                    INTO content, metadata, salience, created_at, updated_at, expires_at
+                SELECT m.content, m.metadata, m.salience, m.created_at, m.updated_at, m.expires_at, m.agent_id, m.run_id
+                    INTO content, metadata, salience, created_at, updated_at, expires_at, agent_id, run_id
                     FROM memories m WHERE m.user_id = p_user[j] AND m.id = p_id[j];
                 RETURN NEXT;
             ELSIF p_kind[j] = 'delete' THEN
@@ -186,14 +195,32 @@ BEGIN
                                       embedding = NULL, claimed_by = NULL, claim_expires = NULL
                     WHERE m.user_id = p_user[j] AND m.id = p_id[j] AND NOT m.deleted
                           AND (m.expires_at IS NULL OR m.expires_at > now_epoch)
-                    RETURNING m.revision, m.content, m.metadata, m.salience, m.expires_at INTO r;
+                    RETURNING m.revision, m.content, m.metadata, m.salience, m.expires_at, m.agent_id, m.run_id INTO r;
                 IF FOUND THEN
                     INSERT INTO memory_history VALUES (p_user[j], p_id[j], r.revision, 'delete', now_epoch,
-                        r.content, r.metadata, r.salience, r.expires_at) ON CONFLICT DO NOTHING;
+                        r.content, r.metadata, r.salience, r.expires_at, r.agent_id, r.run_id) ON CONFLICT DO NOTHING;
                     status := 'deleted';
                 ELSE
                     status := 'missing';
                 END IF;
+                RETURN NEXT;
+            ELSIF p_agent[j] IS NOT NULL OR p_run[j] IS NOT NULL THEN
+                -- forget a scope: each of its memories deleted as a delete is (a tombstone and a history row),
+                -- so replicas catch up incrementally; the user's other memories stay
+                WITH gone AS (
+                    UPDATE memories m SET deleted = true, deleted_at = clock_timestamp(), version = v,
+                                          embedding = NULL, claimed_by = NULL, claim_expires = NULL
+                        WHERE m.user_id = p_user[j] AND NOT m.deleted
+                              AND (p_agent[j] IS NULL OR m.agent_id = p_agent[j])
+                              AND (p_run[j] IS NULL OR m.run_id = p_run[j])
+                        RETURNING m.user_id, m.id, m.revision, m.content, m.metadata, m.salience, m.expires_at,
+                                  m.agent_id, m.run_id
+                ), history AS (
+                    INSERT INTO memory_history SELECT g.user_id, g.id, g.revision, 'delete', now_epoch, g.content,
+                        g.metadata, g.salience, g.expires_at, g.agent_id, g.run_id FROM gone g ON CONFLICT DO NOTHING
+                )
+                SELECT count(*) FILTER (WHERE g.expires_at IS NULL OR g.expires_at > now_epoch) INTO n FROM gone g;
+                status := 'forgotten';
                 RETURN NEXT;
             ELSE  -- forget: the user's memories and their history go; replicas reload (purge horizon)
                 SELECT count(*) INTO n FROM memories m WHERE m.user_id = p_user[j] AND NOT m.deleted
@@ -235,10 +262,11 @@ BEGIN
             UPDATE memories m SET deleted = true, deleted_at = clock_timestamp(), version = v, embedding = NULL,
                                   claimed_by = NULL, claim_expires = NULL
             WHERE m.user_id = u AND NOT m.deleted AND m.expires_at IS NOT NULL AND m.expires_at <= now_epoch
-            RETURNING m.user_id, m.id, m.revision, m.content, m.metadata, m.salience, m.expires_at
+            RETURNING m.user_id, m.id, m.revision, m.content, m.metadata, m.salience, m.expires_at, m.agent_id,
+                      m.run_id
         ), history AS (
             INSERT INTO memory_history SELECT g.user_id, g.id, g.revision, 'expire', now_epoch, g.content,
-                g.metadata, g.salience, g.expires_at FROM gone g ON CONFLICT DO NOTHING
+                g.metadata, g.salience, g.expires_at, g.agent_id, g.run_id FROM gone g ON CONFLICT DO NOTHING
         )
         SELECT count(*) INTO changed FROM gone;
         removed := removed + changed;
@@ -294,20 +322,20 @@ END $$;
 # the rows changed after a version (an incremental catch-up; tombstones included).
 LOAD_USER = """
 SELECT uv.version, uv.purged_version, m.id, m.content, m.metadata::text, m.salience, m.created_at, m.embedding,
-       m.model, m.deleted, m.content_version, m.revision, m.updated_at, m.expires_at
+       m.model, m.deleted, m.content_version, m.revision, m.updated_at, m.expires_at, m.agent_id, m.run_id
 FROM (SELECT $1::text AS user_id) q
 LEFT JOIN jm_user_versions uv ON uv.user_id = q.user_id
 LEFT JOIN memories m ON m.user_id = q.user_id AND NOT m.deleted
 """
 CHANGES_SINCE = """
 SELECT uv.version, uv.purged_version, m.id, m.content, m.metadata::text, m.salience, m.created_at, m.embedding,
-       m.model, m.deleted, m.content_version, m.revision, m.updated_at, m.expires_at
+       m.model, m.deleted, m.content_version, m.revision, m.updated_at, m.expires_at, m.agent_id, m.run_id
 FROM (SELECT $1::text AS user_id) q
 LEFT JOIN jm_user_versions uv ON uv.user_id = q.user_id
 LEFT JOIN memories m ON m.user_id = q.user_id AND m.version > $2
 """
 HISTORY = """
-SELECT revision, event, at, content, metadata::text, salience, expires_at FROM memory_history
+SELECT revision, event, at, content, metadata::text, salience, expires_at, agent_id, run_id FROM memory_history
 WHERE user_id = $1 AND id = $2 ORDER BY at, revision
 """
 VERSIONS = "SELECT user_id, version FROM jm_user_versions WHERE user_id = ANY($1::text[])"

@@ -144,14 +144,14 @@ class ClusterTiers:
         out: list[_Change] = []
         for row in rows:
             mid, content, metadata, salience, created_at, embedding, model, deleted = row[2:10]
-            revision, updated_at, expires_at = row[11:14]
+            revision, updated_at, expires_at, agent_id, run_id = row[11:16]
             if mid is None:
                 continue  # the user exists with no (changed) memories
             memory = None
             if not deleted:
                 memory = Memory(
                     mid, user_id, content, jsonutil.loads(metadata), salience, created_at,
-                    revision=revision, updated_at=updated_at, expires_at=expires_at,
+                    revision=revision, updated_at=updated_at, expires_at=expires_at, agent_id=agent_id, run_id=run_id,
                 )  # fmt: skip
             out.append(_Change(mid, memory, embedding, model))
             await slices.pause()

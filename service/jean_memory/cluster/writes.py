@@ -28,9 +28,15 @@ from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.ids import new_ids
 from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
 from jean_memory.errors import Conflict
-from jean_memory.memory import Memory
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
+
+#: Deletes of one bulk delete committed per transaction (a group commit takes at most JM_CLUSTER_COMMIT_MAX
+#: operations; smaller chunks let other requests' writes share the commits in between).
+DELETE_CHUNK = 256
 
 
 class ClusterWrites:
@@ -76,7 +82,8 @@ class ClusterWrites:
         slices = Slices()
         for i, item in enumerate(items):
             memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
-                            item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+                            item.created_at or now, expires_at=item.expires_at, agent_id=item.agent_id,
+                            run_id=item.run_id)  # fmt: skip
             await slices.pause()
             if item.id is not None and item.id in first:
                 if unique[first[item.id]].fingerprint() != memory.fingerprint():
@@ -92,12 +99,23 @@ class ClusterWrites:
         create = list(range(len(unique)))
         if dedupe:
             space = await self._tiers.hot(user_id)
-            verdicts = await self._dedupe.judge(space, [m.content for m in unique], now)
+            verdicts = await self._dedupe.judge(space, [m.content for m in unique], now, [m.scope for m in unique])
             create, results = dedupe_outcomes(unique, verdicts)
             self._lifecycle.deduplicated.inc(len(results))
             vectors = {n: verdicts[n].vector for n in create}
         ops = [
-            Op("add", m.id, m.content, m.metadata, m.salience, m.created_at, m.expires_at, vector=vectors.get(n))
+            Op(
+                "add",
+                m.id,
+                m.content,
+                m.metadata,
+                m.salience,
+                m.created_at,
+                m.expires_at,
+                vector=vectors.get(n),
+                agent_id=m.agent_id,
+                run_id=m.run_id,
+            )
             for n, m in ((n, unique[n]) for n in create)
         ]
         outcomes: list[Outcome] = []
@@ -141,12 +159,31 @@ class ClusterWrites:
         if outcome.status == "missing":
             raise not_found(memory_id)
 
-    async def forget(self, user_id: str) -> int:
+    async def forget(self, user_id: str, scope: Scope = ALL) -> int:
         with self._limit.slot():
-            (outcome,) = await self._committer.submit(user_id, [Op("forget")])
+            op = Op("forget", agent_id=scope.agent_id, run_id=scope.run_id)
+            (outcome,) = await self._committer.submit(user_id, [op])
         count = outcome.count or 0
-        self._lifecycle.forgotten.inc(count)
+        if not scope:  # the metric counts whole users forgotten; a scope's memories go as deletes
+            self._lifecycle.forgotten.inc(count)
         return count
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ALL) -> int:
+        """Delete the memories in `scope` the filter selects in this replica's copy (at least as new as PostgreSQL was
+        when the call began): their deletes committed `DELETE_CHUNK` to a transaction, each chunk durable
+        before the next; how many were deleted (one deleted meanwhile by another request is not counted).
+        A memory another replica updates during the call is deleted as a plain delete racing it would be."""
+        with self._limit.slot():
+            space = await self._tiers.hot(user_id)
+            now = time.time()
+            ids = await ShortTermTier.matching(space, filters, scope)
+            doomed = [i for i in ids if (m := space.records.get(i)) is not None and not m.expired(now)]
+            deleted = 0
+            for start in range(0, len(doomed), DELETE_CHUNK):
+                ops = [Op("delete", memory_id) for memory_id in doomed[start : start + DELETE_CHUNK]]
+                outcomes = await self._committer.submit(user_id, ops)
+                deleted += sum(1 for o in outcomes if o.status == "deleted")
+        return deleted
 
 
 def _from_outcome(memory_id: str, user_id: str, outcome: Outcome, fallback: Memory | None = None) -> Memory:
@@ -161,4 +198,6 @@ def _from_outcome(memory_id: str, user_id: str, outcome: Outcome, fallback: Memo
         revision=outcome.revision or 1,
         updated_at=outcome.updated_at,
         expires_at=outcome.expires_at,
+        agent_id=outcome.agent_id if outcome.agent_id is not None or base is None else base.agent_id,
+        run_id=outcome.run_id if outcome.run_id is not None or base is None else base.run_id,
     )

@@ -39,7 +39,15 @@ class History:
                 elif op.kind in RECORDED:
                     m = op.memory
                     entry = HistoryEntry(
-                        m.revision, event_of(op), time_of(op), m.content, m.metadata, m.salience, m.expires_at
+                        m.revision,
+                        event_of(op),
+                        time_of(op),
+                        m.content,
+                        m.metadata,
+                        m.salience,
+                        m.expires_at,
+                        m.agent_id,
+                        m.run_id,
                     )
                     if entry not in entries:  # shipped while we read: the store has it already
                         entries.append(entry)

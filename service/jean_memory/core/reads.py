@@ -22,7 +22,6 @@ from typing import Protocol
 
 import numpy as np
 
-from jean_memory import jsonutil
 from jean_memory.cooperative import Slices
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
@@ -30,7 +29,8 @@ from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, 
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
-from jean_memory.memory import TENANT_SEPARATOR, JsonObject, Memory, memory_key
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
 from jean_memory.storage.lexical import Built, Patched, fts_query, tokenize
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
@@ -68,9 +68,9 @@ def vector_bytes(vector: np.ndarray) -> int:
     return int(vector.nbytes) + 112
 
 
-def filters_digest(filters: JsonObject | None) -> bytes:
+def filters_digest(filters: Filter | None) -> bytes:
     """The filters' part of an L1 key: a digest of their canonical JSON (sorted keys), not the values."""
-    return digest(jsonutil.dumps(filters, sort_keys=True)) if filters else b""
+    return digest(filters.canonical) if filters is not None else b""
 
 
 def tenant_of(owner: str) -> str:
@@ -102,13 +102,17 @@ class ReadOps(Protocol):
 
     async def get(self, user_id: str, memory_id: str) -> Memory: ...
 
-    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]: ...
+    async def list_page(
+        self, user_id: str, limit: int, before: tuple[float, str] | None, filters: Filter | None = None,
+        scope: Scope = ...,
+    ) -> list[Memory]: ...  # fmt: skip
 
     async def search(
-        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = ...
-    ) -> SearchResult: ...
+        self, user_id: str, query: str, k: int, filters: Filter | None, options: SearchOptions = ...,
+        scope: Scope = ...,
+    ) -> SearchResult: ...  # fmt: skip
 
-    def export(self, user_id: str) -> AsyncIterator[Memory]: ...
+    def export(self, user_id: str, filters: Filter | None = None, scope: Scope = ...) -> AsyncIterator[Memory]: ...
 
 
 class Reads:
@@ -154,32 +158,53 @@ class Reads:
                 raise not_found(memory_id)
             return memory
 
-    async def list_page(self, user_id: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
-        """Newest first, strictly older than the position `before` (created_at, id)."""
+    async def list_page(
+        self, user_id: str, limit: int, before: tuple[float, str] | None, filters: Filter | None = None,
+        scope: Scope = ALL,
+    ) -> list[Memory]:  # fmt: skip
+        """Newest first, strictly older than the position `before` (created_at, id), in `scope`; with
+        `filters`, only the memories it selects (found by the same scan as a filtered search's, then ordered:
+        a page costs a pass over the user, as a filtered search does)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
-            return await self._stm.page(space, limit, before, time.time())
+            now = time.time()
+            if filters is None:
+                return await self._stm.page(space, limit, before, now, scope)
+            ids = await self._stm.matching(space, filters, scope)
+            records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+            found = [
+                m for i in ids
+                if (m := records.get(i)) is not None and not m.expired(now)
+                and (before is None or (m.created_at, m.id) < before) and m.in_scope(scope) and filters.matches(m)
+            ]  # fmt: skip
+            found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+            return found[:limit]
 
-    async def export(self, user_id: str) -> AsyncIterator[Memory]:
-        """Every memory of the user, oldest first, as a stream: the ids are taken once (a snapshot of the
-        order), each record is read as the stream reaches it, so the response is never held whole."""
+    async def export(self, user_id: str, filters: Filter | None = None, scope: Scope = ALL) -> AsyncIterator[Memory]:
+        """Every memory of the user in `scope` (with `filters`, those it selects), oldest first, as a stream:
+        the ids are taken once (a snapshot of the order), each record is read as the stream reaches it, so
+        the response is never held whole."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
         slices = Slices()
         async for chunk in self._stm.ascending(space):
             for memory in chunk:
-                if not memory.expired(time.time()):
+                selected = memory.in_scope(scope) and (filters is None or filters.matches(memory))
+                if selected and not memory.expired(time.time()):
                     yield memory
                 await slices.pause()
 
     async def search(
-        self, user_id: str, query: str, k: int, filters: JsonObject | None, options: SearchOptions = DEFAULT
-    ) -> SearchResult:
+        self, user_id: str, query: str, k: int, filters: Filter | None, options: SearchOptions = DEFAULT,
+        scope: Scope = ALL,
+    ) -> SearchResult:  # fmt: skip
+        """The user's best `k` memories for the query, among those in `scope` (all the user's scopes by
+        default) that `filters` selects."""
         start = time.perf_counter()
         with self._limit.slot():
             space, cold = await self._tiers.current(user_id)
             query_key = digest(query)
-            cache_key = (user_id, space.version, query_key, k, filters_digest(filters), options.key())
+            cache_key = (user_id, space.version, query_key, k, filters_digest(filters), options.key(), scope)
             # Always consulted, so L1 lookups count every search (the hit-rate rule relies on it); an entry
             # for the current version cannot exist while writes are pending (each write bumps the version).
             cached = self._results.get(cache_key)
@@ -199,7 +224,7 @@ class Reads:
                     self._query_vectors.put(vector_key, qvec)
                 self._search_window.record(hit_l2)
                 await pending
-            allowed = await self._stm.matching(space, filters) if filters else None
+            allowed = await self._stm.matching(space, filters, scope) if filters is not None or scope else None
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)

@@ -9,6 +9,10 @@ as the vector lands (lexically scored until then, see `reads`).
 An update journals the memory's next revision (the store keeps every revision in its history); a new
 text is searchable by its new vector only, never by the old one. Forgetting a user journals one
 `forget` and drops the user's space: the shuttle removes the user from the store, history included.
+Forgetting a scope (an agent's or a run's memories) and a bulk delete by filter (`delete_matching`, of
+a scope or of the whole user) are one operation: it journals a `delete` of each memory selected, so
+every tier, the store and the history treat them as any delete (each keeps its history, ending in the
+delete), and the user's other memories stay.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.errors import Conflict, NotFound
-from jean_memory.memory import JsonObject, Memory, memory_key
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, JsonObject, Memory, Scope, memory_key
 from jean_memory.storage.journal import Journal
-from jean_memory.storage.partial import same_version
+from jean_memory.storage.partial import PartialRecords, same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -53,6 +58,8 @@ class NewMemory:
     id: str | None = None
     created_at: float | None = None
     expires_at: float | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +114,9 @@ class WriteOps(Protocol):
 
     async def delete(self, user_id: str, memory_id: str) -> None: ...
 
-    async def forget(self, user_id: str) -> int: ...
+    async def forget(self, user_id: str, scope: Scope = ...) -> int: ...
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ...) -> int: ...
 
 
 def id_field(mode: str, index: int) -> str:
@@ -206,7 +215,8 @@ class Writes:
         slices = Slices()
         for i, item in enumerate(items):
             memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
-                            item.created_at or now, expires_at=item.expires_at)  # fmt: skip
+                            item.created_at or now, expires_at=item.expires_at, agent_id=item.agent_id,
+                            run_id=item.run_id)  # fmt: skip
             await slices.pause()
             if item.id is not None:
                 if item.id in first:
@@ -242,7 +252,7 @@ class Writes:
     ) -> list[tuple[int, Memory]]:  # fmt: skip
         """Drop the items that duplicate a memory (their outcome names it); keep the vectors of the rest."""
         space = await self._shuttle.hot(user_id)
-        verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now)
+        verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now, [m.scope for _, m in fresh])
         create, outcomes = dedupe_outcomes([m for _, m in fresh], verdicts)
         for n, stored in outcomes.items():
             out[fresh[n][0]] = stored
@@ -367,8 +377,11 @@ class Writes:
                     self._stm.remove(space, memory_id)
                 self._shuttle.wake()
 
-    async def forget(self, user_id: str) -> int:
-        """Remove every memory of the user from every tier and the store (history too); how many there were."""
+    async def forget(self, user_id: str, scope: Scope = ALL) -> int:
+        """Remove every memory of the user from every tier and the store (history too); how many there were.
+        With a scope, only that scope's memories, each as a delete."""
+        if scope:
+            return await self.delete_matching(user_id, None, scope)
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
                 space = await self._shuttle.hot(user_id)
@@ -381,3 +394,27 @@ class Writes:
                 self._shuttle.wake()
         self._lifecycle.forgotten.inc(count)
         return count
+
+    async def delete_matching(self, user_id: str, filters: Filter | None, scope: Scope = ALL) -> int:
+        """Delete the user's memories in `scope` that the filter selects (None: all of the scope's): one
+        journal append of their deletes, so the whole set is durable before the answer, then each leaves the
+        tier, as a DELETE of each would (its history ends with the delete); how many live ones there were
+        (expired ones that match go too, uncounted, as the sweep would take them). Exclusive, as a delete:
+        no write of the user lands between the scan and the append."""
+        with self._limit.slot():
+            async with self._gate.exclusive(user_id):
+                space = await self._shuttle.hot(user_id)
+                ids = await self._stm.matching(space, filters, scope)
+                records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+                doomed = [m for i in ids if (m := records.get(i)) is not None]
+                if not doomed:
+                    return 0
+                now = time.time()
+                await self._journal.append([("delete", m) for m in doomed])
+                slices = Slices()
+                for memory in doomed:
+                    if same_version(space.records.get(memory.id), memory):
+                        self._stm.remove(space, memory.id)
+                    await slices.pause()
+                self._shuttle.wake()
+        return sum(1 for m in doomed if not m.expired(now))

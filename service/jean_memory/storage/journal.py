@@ -26,7 +26,7 @@ from typing import Any
 from jean_memory import jsonutil
 from jean_memory.config import JournalSync
 from jean_memory.errors import InsufficientStorage
-from jean_memory.memory import ROW_COLUMNS, Memory, WriteKind, WriteOp, memory_from_row, memory_key
+from jean_memory.memory import ROW_COLUMNS, ROW_MARKS, Memory, WriteKind, WriteOp, memory_from_row, memory_key
 from jean_memory.storage import disk, vacuum
 from jean_memory.storage.sqlite_writer import SingleWriter
 
@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS journal (
     journaled_at REAL NOT NULL,
     revision INTEGER NOT NULL DEFAULT 1,
     updated_at REAL,
-    expires_at REAL
+    expires_at REAL,
+    agent_id TEXT,
+    run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_user ON journal(user_id);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -58,14 +60,22 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     salience REAL NOT NULL,
     created_at REAL NOT NULL,
     error TEXT NOT NULL,
-    parked_at REAL NOT NULL
+    parked_at REAL NOT NULL,
+    agent_id TEXT,
+    run_id TEXT
 );
 """
 log = logging.getLogger(__name__)
 
 _COLUMNS = f"seq, kind, journaled_at, {ROW_COLUMNS}"
 #: Columns added after the first release, for journals made before them (added on open).
-_ADDED = {"revision": "INTEGER NOT NULL DEFAULT 1", "updated_at": "REAL", "expires_at": "REAL"}
+_ADDED = {
+    "revision": "INTEGER NOT NULL DEFAULT 1",
+    "updated_at": "REAL",
+    "expires_at": "REAL",
+    "agent_id": "TEXT",
+    "run_id": "TEXT",
+}
 #: Largest append committed inline: a single add or a small batch (a 1,000-item batch takes ~10 ms to
 #: insert, which is the journal thread's job, not the event loop's)...
 INLINE_MAX_OPS = 8
@@ -135,6 +145,10 @@ class Journal:
         for column, decl in _ADDED.items():
             if column not in present:
                 conn.execute(f"ALTER TABLE journal ADD COLUMN {column} {decl}")
+        parked = {r[1] for r in conn.execute("PRAGMA table_info(dead_letter)")}
+        for column in ("agent_id", "run_id"):  # a parked write keeps its scope
+            if column not in parked:
+                conn.execute(f"ALTER TABLE dead_letter ADD COLUMN {column} TEXT")
         return conn
 
     def _call(self, fn: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
@@ -214,12 +228,18 @@ class Journal:
                 op.memory.created_at,
                 error,
                 now,
+                op.memory.agent_id,
+                op.memory.run_id,
             )
             for op in ops
         ]
 
         def move(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR REPLACE INTO dead_letter VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO dead_letter (seq, kind, id, user_id, content, metadata, salience, created_at,"
+                " error, parked_at, agent_id, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             conn.executemany("DELETE FROM journal WHERE seq = ?", [(r[0],) for r in rows])
 
         await self._call(move)
@@ -266,7 +286,7 @@ def _insert_rows(conn: sqlite3.Connection, ops: Sequence[tuple[WriteKind, Memory
     seqs = []
     for kind, m in ops:
         cur = conn.execute(
-            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO journal (kind, journaled_at, {ROW_COLUMNS}) VALUES (?, ?, {ROW_MARKS})",
             (kind, now, *m.row()),
         )
         seqs.append(int(cur.lastrowid or 0))

@@ -20,7 +20,8 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from jean_memory.memory import JsonObject, Memory
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
 
 #: Recently read records kept per partially resident user.
@@ -98,16 +99,16 @@ class PartialRecords:
         return sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
 
     # ---- reads that walk the user --------------------------------------------------------------------
-    async def page(self, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
-        """Newest first, strictly older than `before`, expired left out: the store's page (read and parsed in a
-        worker thread) with the overlay applied (asked for enough more to make up for the overlay's deletes
-        and the expired)."""
+    async def page(self, limit: int, before: tuple[float, str] | None, now: float, scope: Scope = ALL) -> list[Memory]:
+        """Newest first, strictly older than `before`, expired and out of `scope` left out: the store's page of
+        the scope (read and parsed in a worker thread) with the overlay applied (asked for enough more to make
+        up for the overlay's deletes and the expired)."""
         want = limit + len(self.overlay) + 16
         while True:
-            stored = await asyncio.to_thread(self._reader.page, self.owner, want, before)
+            stored = await asyncio.to_thread(self._reader.page, self.owner, want, before, scope)
             rows: dict[str, Memory] = {m.id: m for m in stored}
             for memory_id, memory in self.overlay.items():
-                if memory is None:
+                if memory is None or not memory.in_scope(scope):
                     rows.pop(memory_id, None)
                 elif before is None or (memory.created_at, memory.id) < before:
                     rows[memory_id] = memory
@@ -128,16 +129,27 @@ class PartialRecords:
         found = await asyncio.to_thread(self._reader.lexical, self.owner, match, limit + len(self.overlay))
         return [(i, s) for i, s in found if i not in self.overlay][:limit]
 
-    async def matching(self, filters: JsonObject) -> list[str]:
-        """Ids matching `filters`: the store's scan in a worker thread (it reads every row of the user: on
-        the event loop it stalled every other request, a filtered search of a 30,000-memory user at 3/s
-        starved a fire drill's service into timeouts), then the overlay applied here, on the loop."""
-        ids = set(await asyncio.to_thread(self._reader.matching, self.owner, filters))
+    async def matching(self, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids in `scope` (with `exact`, exactly that scope) that the filter selects: the store's scan in a
+        worker thread (it reads every row of the user the scope's columns and the filter's SQL pre-filter
+        let through and checks each with the filter's predicate: on the event loop it stalled every other
+        request, a filtered search of a 30,000-memory user at 3/s starved a fire drill's service into
+        timeouts), then the overlay applied here, on the loop, with the same predicate."""
+        ids = set(await asyncio.to_thread(self._reader.matching, self.owner, filters, scope, exact))
         for memory_id, memory in self.overlay.items():
             ids.discard(memory_id)
-            if memory is not None and all(memory.metadata.get(k) == v for k, v in filters.items()):
+            if (
+                memory is not None
+                and (memory.scope == scope if exact else memory.in_scope(scope))
+                and (filters is None or filters.matches(memory))
+            ):
                 ids.add(memory_id)
         return sorted(ids)
+
+    def has_scoped(self) -> bool:
+        """Whether any memory of the user has an agent or a run (the store's answer from its indexes)."""
+        live = [m for m in self.overlay.values() if m is not None]
+        return any(m.scope for m in live) or self._reader.has_scoped(self.owner)
 
     async def expired(self, now: float) -> list[Memory]:
         """The memories whose expiry has come: the store's found in a worker thread (a scan of the user)."""

@@ -26,7 +26,8 @@ import numpy as np
 
 from jean_memory.config import Settings
 from jean_memory.cooperative import Slices
-from jean_memory.memory import JsonObject, Memory
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex
@@ -38,9 +39,17 @@ from jean_memory.telemetry.metrics import StmMetrics
 MATCH_ON_LOOP_BELOW = 2000
 
 
-def _matching(records: Iterable[tuple[str, Memory]], filters: JsonObject) -> list[str]:
-    """Ids whose metadata holds every key: value of `filters` (a missing key reads as null)."""
-    return [mid for mid, m in records if all(m.metadata.get(key) == value for key, value in filters.items())]
+def _matching(
+    records: Iterable[tuple[str, Memory]], filters: Filter | None, scope: Scope = ALL, exact: bool = False
+) -> list[str]:
+    """Ids of the memories in `scope` (its parts that are set; with `exact`, both parts equal, None matching
+    None) that the filter selects (`jean_memory.filters`: one predicate on every path; None selects all)."""
+    matches = filters.matches if filters is not None else None
+    return [
+        mid
+        for mid, m in records
+        if (m.scope == scope if exact else m.in_scope(scope)) and (matches is None or matches(m))
+    ]
 
 
 class UserSpace:
@@ -257,17 +266,21 @@ class ShortTermTier:
 
     # ---- reads -----------------------------------------------------------------------------
     @staticmethod
-    async def page(space: UserSpace, limit: int, before: tuple[float, str] | None, now: float) -> list[Memory]:
-        """Newest first, strictly older than the cursor `before`, expired memories left out."""
+    async def page(
+        space: UserSpace, limit: int, before: tuple[float, str] | None, now: float, scope: Scope = ALL
+    ) -> list[Memory]:
+        """Newest first, strictly older than the cursor `before`, expired memories and those outside `scope`
+        left out (a scope's page walks the order in steps of at least 256 until it is full, without pausing:
+        the order must not move under it)."""
         if isinstance(space.records, PartialRecords):
-            return await space.records.page(limit, before, now)
+            return await space.records.page(limit, before, now, scope)
         end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
         out: list[Memory] = []
         while end > 0 and len(out) < limit:
-            start = max(0, end - (limit - len(out)))
+            start = max(0, end - max(limit - len(out), 256 if scope else 0))
             for _, mid in reversed(space.order[start:end]):
                 memory = space.records[mid]
-                if not memory.expired(now):
+                if not memory.expired(now) and memory.in_scope(scope) and len(out) < limit:
                     out.append(memory)
             end = start
         return out
@@ -307,15 +320,15 @@ class ShortTermTier:
             yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
 
     @staticmethod
-    async def matching(space: UserSpace, filters: JsonObject) -> list[str]:
-        """Ids of the user's memories whose metadata matches `filters` (a partially resident user's are
-        found by a scan of the store, off the event loop)."""
+    async def matching(space: UserSpace, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids of the user's memories in `scope` that the filter selects (see `_matching`; a partially
+        resident user's are found by a scan of the store, off the event loop)."""
         if isinstance(space.records, PartialRecords):
-            return await space.records.matching(filters)
+            return await space.records.matching(filters, scope, exact)
         if len(space.records) < MATCH_ON_LOOP_BELOW:
-            return _matching(space.records.items(), filters)
+            return _matching(space.records.items(), filters, scope, exact)
         # A copy of the references (fast, and safe from writes landing meanwhile), then the scan in a thread.
-        return await asyncio.to_thread(_matching, list(space.records.items()), filters)
+        return await asyncio.to_thread(_matching, list(space.records.items()), filters, scope, exact)
 
     def search(
         self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | None, now: float

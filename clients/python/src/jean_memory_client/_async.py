@@ -113,10 +113,13 @@ class AsyncJeanMemory:
         id: str | None = None,
         created_at: float | None = None,
         expires_at: float | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
         dedupe: bool = False,
         extra: Extra = None,
     ) -> Created:
-        """Add one memory (durable when this returns). Without `id`, one is chosen here."""
+        """Add one memory (durable when this returns), in the scope of `agent_id` and/or `run_id` when given.
+        Without `id`, one is chosen here."""
         return await self._send(
             calls.add(
                 user_id,
@@ -126,6 +129,8 @@ class AsyncJeanMemory:
                 id=id,
                 created_at=created_at,
                 expires_at=expires_at,
+                agent_id=agent_id,
+                run_id=run_id,
                 dedupe=dedupe,
                 extra=extra,
             )
@@ -185,9 +190,26 @@ class AsyncJeanMemory:
         """Delete a memory; `NotFound` if the user has none with this id."""
         await self._send(calls.delete(user_id, memory_id, extra))
 
-    async def forget(self, user_id: str, *, extra: Extra = None) -> int:
-        """Forget the user (every memory and its history); returns how many memories there were."""
-        return await self._send(calls.forget(user_id, extra))
+    async def forget(
+        self, user_id: str, *, agent_id: str | None = None, run_id: str | None = None, extra: Extra = None
+    ) -> int:
+        """Forget the user (every memory and its history), or with `agent_id` and/or `run_id` only that scope's
+        memories (each deleted; the rest stay); returns how many memories went."""
+        return await self._send(calls.forget(user_id, extra, agent_id, run_id))
+
+    async def delete_matching(
+        self,
+        user_id: str,
+        filters: Mapping[str, Any],
+        *,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> int:
+        """Delete the user's memories (of the agent and/or run, when named) that `filters` selects (the
+        service's filter grammar; at least one condition: `forget` deletes everything); returns how many were
+        deleted. Durable when it returns; a retried call after a lost answer deletes nothing more and counts 0."""
+        return await self._send(calls.delete_matching(user_id, filters, extra, agent_id, run_id))
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -204,6 +226,8 @@ class AsyncJeanMemory:
         *,
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
         mode: Mode | None = None,
         explain: bool | None = None,
         min_score: float | None = None,
@@ -214,7 +238,8 @@ class AsyncJeanMemory:
     ) -> SearchResults:
         """The `k` memories that best match `query`; `filters` are sent to the service as they are. The
         ranking options are the service's (`mode`: `hybrid`, its default, `vector` or `lexical`; `explain`
-        adds each leg's part to every hit); each is sent only when given."""
+        adds each leg's part to every hit); each is sent only when given. `agent_id` and/or `run_id` restrict
+        it to that scope (default: every scope of the user)."""
         ranking = {
             "mode": mode,
             "explain": explain,
@@ -223,28 +248,67 @@ class AsyncJeanMemory:
             "recency_half_life_s": recency_half_life_s,
             "salience_boost": salience_boost,
         }
-        return await self._send(calls.search(user_id, query, k, filters, ranking, extra))
+        return await self._send(calls.search(user_id, query, k, filters, ranking, extra, agent_id, run_id))
 
-    async def list(self, user_id: str, *, limit: int = 50, cursor: str | None = None, extra: Extra = None) -> Page:
-        """One page, newest first; pass `page.next_cursor` as `cursor` for the next (or use `iter_memories`)."""
-        return await self._send(calls.list_page(user_id, limit, cursor, extra))
+    async def list(
+        self,
+        user_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> Page:
+        """One page, newest first; pass `page.next_cursor` as `cursor` for the next, with the same scope and
+        `filters` (or use `iter_memories`). `agent_id`/`run_id`: only that scope's memories; `filters`: only
+        the memories it selects (as `search`'s)."""
+        return await self._send(calls.list_page(user_id, limit, cursor, extra, filters, agent_id, run_id))
 
-    async def iter_memories(self, user_id: str, *, page_size: int = 200, extra: Extra = None) -> AsyncIterator[Memory]:
-        """Every memory of the user, newest first, a page at a time (each page retried on its own)."""
+    async def iter_memories(
+        self,
+        user_id: str,
+        *,
+        page_size: int = 200,
+        filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> AsyncIterator[Memory]:
+        """Every memory of the user (of the scope, when named; with `filters`, those it selects), newest
+        first, a page at a time (each page retried on its own)."""
         cursor: str | None = None
         while True:
-            page = await self.list(user_id, limit=page_size, cursor=cursor, extra=extra)
+            page = await self.list(
+                user_id,
+                limit=page_size,
+                cursor=cursor,
+                filters=filters,
+                agent_id=agent_id,
+                run_id=run_id,
+                extra=extra,
+            )
             for memory in page.items:
                 yield memory
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    async def export(self, user_id: str, *, extra: Extra = None) -> AsyncIterator[ExportedMemory]:
-        """Every memory of the user, oldest first, as the service streams them (NDJSON). Opening the
-        stream is retried; a stream that breaks later raises `ExportInterrupted`. Close the iterator
-        (`aclose()`, or exhaust it) to release the connection."""
-        call = calls.export(user_id, extra)
+    async def export(
+        self,
+        user_id: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        extra: Extra = None,
+    ) -> AsyncIterator[ExportedMemory]:
+        """Every memory of the user (of the agent and/or run, when named; with `filters`, those of them it
+        selects), oldest first, as the service streams them (NDJSON). Opening the stream is retried; a stream
+        that breaks later raises `ExportInterrupted`. Close the iterator (`aclose()`, or exhaust it) to release
+        the connection."""
+        call = calls.export(user_id, extra, filters, agent_id, run_id)
         response = await self._open(call)
         delivered = 0
         try:

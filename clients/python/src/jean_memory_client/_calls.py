@@ -127,10 +127,12 @@ def add(
     id: str | None,
     created_at: float | None,
     expires_at: float | None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
     dedupe: bool,
     extra: Mapping[str, Any] | None,
 ) -> Call[Created]:
-    body = NewMemory(content, metadata, salience, id, created_at, expires_at).to_json()
+    body = NewMemory(content, metadata, salience, id, created_at, expires_at, agent_id, run_id).to_json()
     body["user_id"] = user_id
     if dedupe:
         body["dedupe"] = True
@@ -148,6 +150,15 @@ def add_batch(
 
 def _query(user_id: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
     return _merge({"user_id": user_id}, extra)
+
+
+def _scoped(body: dict[str, Any], agent_id: str | None, run_id: str | None) -> dict[str, Any]:
+    """`body` restricted to a scope: each part sent only when given (none: every scope of the user)."""
+    if agent_id is not None:
+        body["agent_id"] = agent_id
+    if run_id is not None:
+        body["run_id"] = run_id
+    return body
 
 
 def get(user_id: str, memory_id: str, extra: Mapping[str, Any] | None) -> Call[Memory]:
@@ -178,12 +189,44 @@ def delete(user_id: str, memory_id: str, extra: Mapping[str, Any] | None) -> Cal
     return Call("DELETE", f"/v1/memories/{memory_id}", _none, _query(user_id, extra), missing_ok=True)
 
 
-def forget(user_id: str, extra: Mapping[str, Any] | None) -> Call[int]:
-    return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), _query(user_id, extra))
+def forget(
+    user_id: str, extra: Mapping[str, Any] | None, agent_id: str | None = None, run_id: str | None = None
+) -> Call[int]:
+    params = _scoped(_query(user_id, extra), agent_id, run_id)
+    return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), params)
 
 
-def list_page(user_id: str, limit: int, cursor: str | None, extra: Mapping[str, Any] | None) -> Call[Page]:
+def delete_matching(
+    user_id: str,
+    filters: Mapping[str, Any],
+    extra: Mapping[str, Any] | None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+) -> Call[int]:
+    if not filters:
+        raise ValueError("filters: name at least one condition (forget() deletes every memory, or a scope's)")
+    params = _scoped(_filtered(user_id, filters, extra), agent_id, run_id)
+    return Call("DELETE", "/v1/memories", lambda r: int(r.json()["forgotten"]), params)
+
+
+def _filtered(user_id: str, filters: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The query of a list, an export or a bulk delete: `filters` as the JSON text the service reads."""
     params = _query(user_id, extra)
+    if filters is not None:
+        params["filters"] = jsonlib.dumps(dict(filters), separators=(",", ":"), allow_nan=False)
+    return params
+
+
+def list_page(
+    user_id: str,
+    limit: int,
+    cursor: str | None,
+    extra: Mapping[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+) -> Call[Page]:
+    params = _scoped(_filtered(user_id, filters, extra), agent_id, run_id)
     params["limit"] = limit
     if cursor is not None:
         params["cursor"] = cursor
@@ -197,19 +240,27 @@ def search(
     filters: Mapping[str, Any] | None,
     ranking: Mapping[str, Any],
     extra: Mapping[str, Any] | None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
 ) -> Call[SearchResults]:
     """`ranking`: the search's ranking options (`mode`, `explain`, `min_score`, the boosts), each sent only
     when given, so the service's defaults hold otherwise."""
-    body: JsonObject = {"user_id": user_id, "query": query, "k": k}
+    body: JsonObject = _scoped({"user_id": user_id, "query": query, "k": k}, agent_id, run_id)
     if filters is not None:
         body["filters"] = dict(filters)
     body.update({name: value for name, value in ranking.items() if value is not None})
     return Call("POST", "/v1/search", lambda r: SearchResults.from_json(r.json()), json=_merge(body, extra))
 
 
-def export(user_id: str, extra: Mapping[str, Any] | None) -> Call[None]:
+def export(
+    user_id: str,
+    extra: Mapping[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+) -> Call[None]:
     """Opened as a stream by the clients; `read` is not used."""
-    return Call("GET", "/v1/memories/export", _none, _query(user_id, extra))
+    return Call("GET", "/v1/memories/export", _none, _scoped(_filtered(user_id, filters, extra), agent_id, run_id))
 
 
 def health() -> Call[bool]:

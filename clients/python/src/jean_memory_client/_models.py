@@ -53,6 +53,9 @@ class NewMemory:
     id: str | None = None
     created_at: float | None = None
     expires_at: float | None = None
+    #: The memory's scope within its user: the agent and the run (session) it belongs to.
+    agent_id: str | None = None
+    run_id: str | None = None
     #: Fields this client does not name yet (a newer service's), sent as they are.
     extra: JsonObject | None = None
 
@@ -69,6 +72,10 @@ class NewMemory:
             body["created_at"] = self.created_at
         if self.expires_at is not None:
             body["expires_at"] = self.expires_at
+        if self.agent_id is not None:
+            body["agent_id"] = self.agent_id
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
         if self.extra:
             body.update(self.extra)
         return body
@@ -112,6 +119,9 @@ class Memory(_Open):
     updated_at: float
     expires_at: float | None
     version: int
+    #: The agent and the run (session) the memory belongs to (None: unscoped).
+    agent_id: str | None = None
+    run_id: str | None = None
     extra: JsonObject = field(default_factory=dict)
 
 
@@ -145,6 +155,8 @@ class Version(_Open):
     metadata: JsonObject
     salience: float
     expires_at: float | None
+    agent_id: str | None = None
+    run_id: str | None = None
     extra: JsonObject = field(default_factory=dict)
 
 
@@ -174,6 +186,8 @@ class SearchHit(_Open):
     tier: str
     #: Each leg's part of the score (`vector`, `lexical`, ...), when the search asked for `explain`.
     explain: JsonObject | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
     extra: JsonObject = field(default_factory=dict)
 
 
@@ -211,11 +225,15 @@ class ExportedMemory(_Open):
     created_at: float
     expires_at: float | None
     version: int
+    agent_id: str | None = None
+    run_id: str | None = None
     extra: JsonObject = field(default_factory=dict)
 
     def as_item(self) -> NewMemory:
-        return NewMemory(self.content, self.metadata, self.salience, self.id, self.created_at, self.expires_at,
-                         dict(self.extra) or None)  # fmt: skip
+        return NewMemory(
+            self.content, self.metadata, self.salience, self.id, self.created_at, self.expires_at,
+            agent_id=self.agent_id, run_id=self.run_id, extra=dict(self.extra) or None,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

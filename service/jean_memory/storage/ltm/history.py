@@ -27,6 +27,8 @@ class HistoryEntry:
     metadata: JsonObject
     salience: float
     expires_at: float | None
+    agent_id: str | None = None
+    run_id: str | None = None
 
     def public(self) -> JsonObject:
         return {
@@ -37,6 +39,8 @@ class HistoryEntry:
             "metadata": self.metadata,
             "salience": self.salience,
             "expires_at": self.expires_at,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
         }
 
 
@@ -55,7 +59,8 @@ def time_of(op: WriteOp) -> float:
 
 
 def history_rows(ops: Sequence[WriteOp]) -> list[tuple[Any, ...]]:
-    """(user_id, id, revision, event, at, content, metadata, salience, expires_at) for each recorded op."""
+    """(user_id, id, revision, event, at, content, metadata, salience, expires_at, agent_id, run_id) for each
+    recorded op."""
     return [
         (
             op.memory.user_id,
@@ -67,6 +72,8 @@ def history_rows(ops: Sequence[WriteOp]) -> list[tuple[Any, ...]]:
             jsonutil.dumps_str(op.memory.metadata),
             op.memory.salience,
             op.memory.expires_at,
+            op.memory.agent_id,
+            op.memory.run_id,
         )
         for op in ops
         if op.kind in RECORDED
@@ -74,8 +81,9 @@ def history_rows(ops: Sequence[WriteOp]) -> list[tuple[Any, ...]]:
 
 
 def entry_from_row(row: Sequence[Any]) -> HistoryEntry:
-    revision, event, at, content, metadata, salience, expires_at = row
-    return HistoryEntry(revision, event, at, content, jsonutil.loads(metadata), salience, expires_at)
+    """An entry from (revision, event, at, content, metadata, salience, expires_at, agent_id, run_id)."""
+    revision, event, at, content, metadata, salience, expires_at, agent_id, run_id = row
+    return HistoryEntry(revision, event, at, content, jsonutil.loads(metadata), salience, expires_at, agent_id, run_id)
 
 
 def runs(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:

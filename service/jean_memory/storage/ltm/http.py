@@ -27,7 +27,14 @@ def _memory(d: dict[str, Any]) -> Memory:
     return Memory(
         d["id"], d["user_id"], d["content"], d.get("metadata") or {}, d.get("salience", 0.5), d["created_at"],
         revision=d.get("version", 1), updated_at=d.get("updated_at"), expires_at=d.get("expires_at"),
+        agent_id=d.get("agent_id"), run_id=d.get("run_id"),
     )  # fmt: skip
+
+
+def _scope_fields(m: Memory) -> dict[str, str]:
+    """The memory's scope as item fields, only those set (an unscoped memory's item is as before, so an
+    older remote still takes it)."""
+    return {k: v for k, v in (("agent_id", m.agent_id), ("run_id", m.run_id)) if v is not None}
 
 
 class HttpStore(LongTermStore):
@@ -103,6 +110,7 @@ class HttpStore(LongTermStore):
                             "salience": m.salience,
                             "created_at": m.created_at,
                             "expires_at": m.expires_at,
+                            **_scope_fields(m),
                         }
                         for m in memories[i : i + _BATCH]
                     ]
@@ -132,7 +140,17 @@ class HttpStore(LongTermStore):
         if response.status_code == 404:
             return []
         return [
-            HistoryEntry(v["version"], v["event"], v["at"], v["content"], v["metadata"], v["salience"], v["expires_at"])
+            HistoryEntry(
+                v["version"],
+                v["event"],
+                v["at"],
+                v["content"],
+                v["metadata"],
+                v["salience"],
+                v["expires_at"],
+                v.get("agent_id"),
+                v.get("run_id"),
+            )
             for v in response.json()["versions"]
         ]
 

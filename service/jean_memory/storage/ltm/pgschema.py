@@ -23,6 +23,8 @@ ALTER TABLE memories ADD COLUMN IF NOT EXISTS revision BIGINT NOT NULL DEFAULT 1
 ALTER TABLE memories ADD COLUMN IF NOT EXISTS updated_at DOUBLE PRECISION;
 ALTER TABLE memories ADD COLUMN IF NOT EXISTS expires_at DOUBLE PRECISION;
 ALTER TABLE memories ADD COLUMN IF NOT EXISTS deleted BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE memories ADD COLUMN IF NOT EXISTS agent_id TEXT;
+ALTER TABLE memories ADD COLUMN IF NOT EXISTS run_id TEXT;
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_created ON memories(created_at);
 CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL AND NOT deleted;
@@ -38,6 +40,10 @@ CREATE TABLE IF NOT EXISTS memory_history (
     expires_at DOUBLE PRECISION,
     UNIQUE (user_id, id, revision, event, at)
 );
+ALTER TABLE memory_history ADD COLUMN IF NOT EXISTS agent_id TEXT;
+ALTER TABLE memory_history ADD COLUMN IF NOT EXISTS run_id TEXT;
+CREATE INDEX IF NOT EXISTS memories_user_run ON memories(user_id, run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_user_agent ON memories(user_id, agent_id) WHERE agent_id IS NOT NULL;
 """
 #: Stores made before ids were scoped by user were keyed by `id` alone; re-key them (idempotent).
 MIGRATE_KEY = """
@@ -53,9 +59,9 @@ END $$;
 #: The columns of `Memory.row()` as PostgreSQL returns them (metadata as JSON text).
 SELECT = (
     "SELECT id, user_id, content, metadata::text, salience, created_at, embedding, model, revision, updated_at,"
-    " expires_at FROM memories"
+    " expires_at, agent_id, run_id FROM memories"
 )
 HISTORY = """
-SELECT revision, event, at, content, metadata::text, salience, expires_at FROM memory_history
+SELECT revision, event, at, content, metadata::text, salience, expires_at, agent_id, run_id FROM memory_history
 WHERE user_id = $1 AND id = $2 ORDER BY at, revision
 """

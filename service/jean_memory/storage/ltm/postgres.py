@@ -21,12 +21,14 @@ from jean_memory.storage.ltm.pgschema import HISTORY, MIGRATE_KEY, SCHEMA, SELEC
 # One statement for a whole run of upserts: arrays in, unnest, one round trip.
 _UPSERT = """
 INSERT INTO memories (id, user_id, content, metadata, salience, created_at, embedding, model, revision, updated_at,
-                      expires_at, deleted)
+                      expires_at, agent_id, run_id, deleted)
 SELECT *, false FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::float8[], $6::float8[],
-                            $7::bytea[], $8::text[], $9::int8[], $10::float8[], $11::float8[])
+                            $7::bytea[], $8::text[], $9::int8[], $10::float8[], $11::float8[], $12::text[],
+                            $13::text[])
 ON CONFLICT (user_id, id) DO UPDATE SET content = excluded.content,
     metadata = excluded.metadata, salience = excluded.salience, created_at = excluded.created_at,
     revision = excluded.revision, updated_at = excluded.updated_at, expires_at = excluded.expires_at, deleted = false,
+    agent_id = excluded.agent_id, run_id = excluded.run_id,
     embedding = CASE WHEN excluded.content <> memories.content THEN excluded.embedding
                      ELSE coalesce(excluded.embedding, memories.embedding) END,
     model = CASE WHEN excluded.content <> memories.content OR excluded.embedding IS NOT NULL THEN excluded.model
@@ -42,8 +44,9 @@ DELETE FROM memories AS m USING unnest($1::text[], $2::text[]) AS d(user_id, id)
 WHERE m.user_id = d.user_id AND m.id = d.id
 """
 _HISTORY = """
-INSERT INTO memory_history SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::float8[],
-                                                $6::text[], $7::jsonb[], $8::float8[], $9::float8[])
+INSERT INTO memory_history (user_id, id, revision, event, at, content, metadata, salience, expires_at, agent_id, run_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::float8[], $6::text[], $7::jsonb[],
+                     $8::float8[], $9::float8[], $10::text[], $11::text[])
 ON CONFLICT DO NOTHING
 """
 _SELECT = f"{SELECT} WHERE NOT deleted AND"

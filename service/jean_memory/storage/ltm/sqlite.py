@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from jean_memory.errors import LtmError
-from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row, memory_key
+from jean_memory.memory import ROW_COLUMNS, ROW_MARKS, Memory, WriteOp, memory_from_row, memory_key
 from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.ltm.history import HistoryEntry, entry_from_row, history_rows, latest, runs
 
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS memories (
     updated_at REAL,
     expires_at REAL,
     seq INTEGER NOT NULL DEFAULT 0,
+    agent_id TEXT,
+    run_id TEXT,
     PRIMARY KEY (user_id, id)
 )"""
 _SCHEMA = f"""{_TABLE};
@@ -46,6 +48,8 @@ CREATE TABLE IF NOT EXISTS memory_history (
     metadata TEXT NOT NULL,
     salience REAL NOT NULL,
     expires_at REAL,
+    agent_id TEXT,
+    run_id TEXT,
     UNIQUE (user_id, id, revision, event, at)
 );
 """
@@ -54,6 +58,8 @@ _LATE_INDEXES = """
 CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS memories_user_seq ON memories(user_id, seq);
 CREATE INDEX IF NOT EXISTS memories_user_order ON memories(user_id, created_at, id);
+CREATE INDEX IF NOT EXISTS memories_user_run ON memories(user_id, run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_user_agent ON memories(user_id, agent_id) WHERE agent_id IS NOT NULL;
 """
 #: Columns added after the first release, for stores made before them.
 _ADDED = {
@@ -62,7 +68,12 @@ _ADDED = {
     "expires_at": "REAL",
     # The journal seq of the row's last change: what a user's index snapshot covers (`storage/snapshot.py`).
     "seq": "INTEGER NOT NULL DEFAULT 0",
+    # The memory's scope within its user (`Memory.agent_id`, `Memory.run_id`); None for older rows.
+    "agent_id": "TEXT",
+    "run_id": "TEXT",
 }
+#: ...and to the history, so a version keeps the scope it was written in.
+_HISTORY_ADDED = {"agent_id": "TEXT", "run_id": "TEXT"}
 #: The lexical index of the store (SQLite FTS5, Porter stemmer), kept by triggers on `memories`: searches of
 #: a partially resident user, whose texts are not in RAM, rank its stored memories by their words with it.
 _FTS = (
@@ -77,7 +88,7 @@ _FTS = (
     " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
 )
 _UPSERT = (
-    f"INSERT INTO memories ({ROW_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO memories ({ROW_COLUMNS}, seq) VALUES ({ROW_MARKS}, ?)"
     " ON CONFLICT(user_id, id) DO UPDATE"
     " SET content=excluded.content, metadata=excluded.metadata, salience=excluded.salience,"
     " created_at=excluded.created_at, revision=excluded.revision, updated_at=excluded.updated_at,"
@@ -89,7 +100,10 @@ _UPSERT = (
     " THEN excluded.model ELSE memories.model END"
 )
 _SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
-_HISTORY = "INSERT OR IGNORE INTO memory_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HISTORY = (
+    "INSERT OR IGNORE INTO memory_history (user_id, id, revision, event, at, content, metadata, salience,"
+    " expires_at, agent_id, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _migrate_primary_key(conn: sqlite3.Connection) -> None:
@@ -120,6 +134,10 @@ def _add_columns(conn: sqlite3.Connection) -> None:
     for column, decl in _ADDED.items():
         if column not in present:
             conn.execute(f"ALTER TABLE memories ADD COLUMN {column} {decl}")
+    present = {r[1] for r in conn.execute("PRAGMA table_info(memory_history)")}
+    for column, decl in _HISTORY_ADDED.items():
+        if column not in present:
+            conn.execute(f"ALTER TABLE memory_history ADD COLUMN {column} {decl}")
     conn.executescript(_LATE_INDEXES)
 
 
@@ -251,8 +269,8 @@ class SqliteStore(LongTermStore):
     async def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         rows = await self._run(
             lambda c: c.execute(
-                "SELECT revision, event, at, content, metadata, salience, expires_at FROM memory_history"
-                " WHERE user_id = ? AND id = ? ORDER BY at, revision",
+                "SELECT revision, event, at, content, metadata, salience, expires_at, agent_id, run_id"
+                " FROM memory_history WHERE user_id = ? AND id = ? ORDER BY at, revision",
                 (user_id, memory_id),
             ).fetchall()
         )

@@ -14,9 +14,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from jean_memory.memory import ROW_COLUMNS, JsonObject, Memory, memory_from_row
+from jean_memory.filters import Filter
+from jean_memory.memory import ALL, ROW_COLUMNS, Memory, Scope, memory_from_row
 
 _SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
+#: The same rows without their vectors (1.5 KB a memory that a filter never reads).
+_SCAN = f"SELECT {ROW_COLUMNS.replace('embedding', 'NULL AS embedding')} FROM memories"
 #: SQLite binds at most 32766 parameters; ids are asked in chunks well below.
 _CHUNK = 900
 
@@ -35,6 +38,21 @@ def readonly_connection(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def scope_clause(scope: Scope, exact: bool = False) -> tuple[str, list[object]]:
+    """SQL (" AND ...", or "") and its parameters restricting rows to `scope`: each part that is set, or with
+    `exact` both parts, None as NULL (the columns are indexed with the user: `memories_user_run`,
+    `memories_user_agent`)."""
+    sql = ""
+    params: list[object] = []
+    for column, value in (("agent_id", scope.agent_id), ("run_id", scope.run_id)):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+        elif exact:
+            sql += f" AND {column} IS NULL"
+    return sql, params
 
 
 class SqliteRecordReader:
@@ -77,53 +95,51 @@ class SqliteRecordReader:
         )
         return [(str(mid), float(score)) for mid, score in rows]
 
-    def page(self, owner: str, limit: int, before: tuple[float, str] | None) -> list[Memory]:
-        """Newest first, strictly older than `before` (created_at, id)."""
+    def page(self, owner: str, limit: int, before: tuple[float, str] | None, scope: Scope = ALL) -> list[Memory]:
+        """Newest first, strictly older than `before` (created_at, id), in `scope`."""
+        where, params = scope_clause(scope)
         if before is None:
             rows = (
                 self._c()
-                .execute(f"{_SELECT} WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (owner, limit))
+                .execute(
+                    f"{_SELECT} WHERE user_id = ?{where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                    (owner, *params, limit),
+                )
                 .fetchall()
             )
         else:
             rows = (
                 self._c()
                 .execute(
-                    f"{_SELECT} WHERE user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))"
+                    f"{_SELECT} WHERE user_id = ?{where} AND (created_at < ? OR (created_at = ? AND id < ?))"
                     " ORDER BY created_at DESC, id DESC LIMIT ?",
-                    (owner, before[0], before[0], before[1], limit),
+                    (owner, *params, before[0], before[0], before[1], limit),
                 )
                 .fetchall()
             )
         return [memory_from_row(r) for r in rows]
 
-    def matching(self, owner: str, filters: JsonObject) -> list[str]:
-        """Ids whose metadata holds every key: value (JSON scalars, compared as the tier does).
+    def matching(self, owner: str, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
+        """Ids of the user's stored memories in `scope` (see `scope_clause`: the indexed columns) that the
+        filter selects: its SQL pre-filter narrows the scan (JSON1's json_each for metadata equality, the
+        columns for time bounds and agent_id/run_id equality), its predicate has the final word on each row
+        let through, so the store answers exactly as the short-term tier does.
 
-        Unlike the point reads, this scans every row of the user (tens of milliseconds for 30,000 rows,
-        seconds for a million), so callers run it off the event loop: it opens its own connection, safe
-        in any thread."""
-        clauses: list[str] = []
-        params: list[object] = []
-        for key, value in filters.items():
-            # The key is bound as a value and compared with json_each's `key`, never spliced into a JSON
-            # path: a path has no escape for `"`, so `a"b` never matched and `x"."y` was an SQL error.
-            # As in memory (`metadata.get(key) == value`): null matches a missing key too, and objects
-            # and arrays match no scalar.
-            if value is None:
-                clauses.append("NOT EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ? AND type <> 'null')")
-                params.append(key)
-            else:
-                clauses.append(
-                    "EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ? AND type NOT IN ('object', 'array')"
-                    " AND atom = ?)"
-                )
-                if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                    value = float(value)  # as SQLite reads a JSON integer past 64 bits
-                params += [key, value]
-        sql = f"SELECT id FROM memories WHERE user_id = ? AND {' AND '.join(clauses)}"
+        Unlike the point reads, this scans the user's rows (tens of milliseconds for 30,000 rows, seconds
+        for a million), so callers run it off the event loop: it opens its own connection, safe in any
+        thread."""
+        where, scoped = scope_clause(scope, exact)
         with readonly_connection(self.path) as conn:
-            return [r[0] for r in conn.execute(sql, (owner, *params))]
+            if filters is None:  # a scope alone: the columns say it all, no row is parsed
+                ids = conn.execute(f"SELECT id FROM memories WHERE user_id = ?{where}", (owner, *scoped))
+                return [r[0] for r in ids]
+            sql = f"{_SCAN} WHERE user_id = ?{where} AND ({filters.sql})"
+            matches = filters.matches
+            out: list[str] = []
+            cursor = conn.execute(sql, (owner, *scoped, *filters.params))
+            while rows := cursor.fetchmany(1000):
+                out.extend(m.id for r in rows if matches(m := memory_from_row(r)))
+        return out
 
     def expired(self, owner: str, now: float) -> list[Memory]:
         rows = (
@@ -132,6 +148,14 @@ class SqliteRecordReader:
             .fetchall()
         )
         return [memory_from_row(r) for r in rows]
+
+    def has_scoped(self, owner: str) -> bool:
+        """Whether any stored memory of the user has an agent or a run (two partial-index lookups)."""
+        c = self._c()
+        return any(
+            c.execute(f"SELECT 1 FROM memories WHERE user_id = ? AND {column} IS NOT NULL LIMIT 1", (owner,)).fetchone()
+            for column in ("agent_id", "run_id")
+        )
 
     def count(self, owner: str) -> int:
         return int(self._c().execute("SELECT count(*) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
