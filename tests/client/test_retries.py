@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,33 @@ class Retries:
 
     def of(self, kind: type[BaseException]) -> list[tuple[Any, float]]:
         return [(e, w) for e, w in self.seen if isinstance(e, kind)]
+
+
+class ReleaseOnRefusal(Retries):
+    """Closes the connections holding the cap once the client has been turned away (503) a first time."""
+
+    def __init__(self, held: list[socket.socket]) -> None:
+        super().__init__()
+        self._held = held
+
+    def __call__(self, exc: BaseException, attempt: int, wait_s: float) -> None:
+        super().__call__(exc, attempt, wait_s)
+        if isinstance(exc, ServiceUnavailable):
+            for held in self._held:
+                held.close()
+
+
+def _wait_until_capped(port: int) -> None:
+    """Until a new connection is refused with 503: the service has accepted and counted the held ones."""
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.create_connection(("127.0.0.1", port)) as probe:
+            probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            status = probe.recv(64)
+        if status.startswith(b"HTTP/1.1 503"):
+            return
+        assert time.monotonic() < deadline, f"the connection cap was never reached: {status!r}"
+        time.sleep(0.05)
 
 
 def patient(retries: Retries) -> RetryPolicy:
@@ -159,11 +187,13 @@ def test_a_503_storm_in_the_middle_of_an_import(
 def test_the_connection_cap_is_waited_out(start_service: StartService, make_client: MakeClient, user: str) -> None:
     # Past JM_MAX_CONNECTIONS a new connection is answered 503 with Retry-After at once, before any
     # application code: the client waits as asked and gets in once a connection is free.
+    # The held connections are freed once the client has been refused, not after a fixed time: on a loaded
+    # machine a timer could free them before the client's first try, which then never met the cap.
     svc = start_service({"JM_MAX_CONNECTIONS": "2", "JM_KEEP_ALIVE_TIMEOUT_S": "30", "JM_HEADER_TIMEOUT_S": "30"})
     held = [socket.create_connection(("127.0.0.1", svc.port)) for _ in range(2)]
-    retries = Retries()
+    _wait_until_capped(svc.port)  # the service has counted both held connections
+    retries = ReleaseOnRefusal(held)
     m = make_client(svc.url, retry=patient(retries))
-    threading.Timer(2.5, lambda: [s.close() for s in held]).start()
     created = m.add(user, "in after the wait")
     assert m.get(user, created.id).content == "in after the wait"
     refused = retries.of(ServiceUnavailable)
