@@ -37,7 +37,7 @@ from jean_memory_dev.drill.infrafaults import infrastructure
 from jean_memory_dev.drill.model import Expect, Fault, Target
 from jean_memory_dev.drill.observer import wait_for
 from jean_memory_dev.drill.report import DrillResult
-from jean_memory_dev.drill.runner import ADMIN_TOKEN, DrillRun
+from jean_memory_dev.drill.runner import SERVICE_ENV, DrillRun
 from jean_memory_dev.mixin import Alert, load
 from jean_memory_dev.mixin.boards import Mode
 from jean_memory_dev.nativestack import Monitoring
@@ -119,19 +119,13 @@ class ClusterDrill(DrillRun):
         users: int = 10,
         full: bool = False,
     ) -> None:
-        super().__init__(folder, result, monitoring, users=users)
-        self.healthy_s = healthy_s
-        self.full = full
+        super().__init__(folder, result, monitoring, healthy_s=healthy_s, full=full, users=users)
         env = {
-            "JM_EMBEDDER": "hash",
-            "JM_FAULTS_ENABLED": "true",
-            "JM_ADMIN_TOKEN": ADMIN_TOKEN,
+            **SERVICE_ENV,
             "JM_CLUSTER_LEASE_S": f"{CLUSTER_LEASE_S:g}",
-            "JM_STM_WARM_USERS": "0",
             # Traces to the receiver (a stand-in collector); metrics are scraped, as in compose's cluster.
             "OTEL_EXPORTER_OTLP_ENDPOINT": monitoring.receiver.url,
             "JM_OTLP_METRICS": "false",
-            "JM_TRACE_SAMPLE_RATIO": "0.1",
             # Every replica replays the golden set: less often than embedded, three replicas share two cores.
             **golden.env(folder / "golden.ndjson", interval_s=2 * golden.INTERVAL_S),
         }

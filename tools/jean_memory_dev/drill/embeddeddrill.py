@@ -16,7 +16,7 @@ from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.faults import deadman, full_embedded, quick
 from jean_memory_dev.drill.model import Fault
 from jean_memory_dev.drill.report import DrillResult
-from jean_memory_dev.drill.runner import ADMIN_TOKEN, DrillRun
+from jean_memory_dev.drill.runner import SERVICE_ENV, DrillRun
 from jean_memory_dev.mixin.boards import Mode
 from jean_memory_dev.nativestack import Monitoring, NativeStack
 
@@ -37,19 +37,13 @@ class EmbeddedDrill(DrillRun):
         users: int = 10,
         full: bool = False,
     ) -> None:
-        super().__init__(folder, result, monitoring, users=users)
-        self.healthy_s = healthy_s
-        self.full = full
+        super().__init__(folder, result, monitoring, healthy_s=healthy_s, full=full, users=users)
         ports = monitoring.ports
         receiver = f"http://127.0.0.1:{ports.receiver}"
         env = {
-            "JM_EMBEDDER": "hash",
-            "JM_FAULTS_ENABLED": "true",
-            "JM_ADMIN_TOKEN": ADMIN_TOKEN,
+            **SERVICE_ENV,
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver,
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "JM_TRACE_SAMPLE_RATIO": "0.1",
-            "JM_STM_WARM_USERS": "0",
             "JM_EMBED_MAX_BACKLOG": str(EMBED_MAX_BACKLOG),
             **golden.env(folder / "golden.ndjson"),
         }

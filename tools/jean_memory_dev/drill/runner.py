@@ -34,6 +34,15 @@ from jean_memory_dev.perf.workload import LOAD_QUERIES, query_pool
 from jean_memory_dev.processes import AlertmanagerServer, PrometheusServer
 
 ADMIN_TOKEN = "drill-admin-token-0123456789"  # a throwaway stack's token, never a production one
+#: What every drilled service runs with, in both modes: the hash embedder (no model to load), the admin
+#: routes the faults are injected through, one trace in ten, and no warm promotions at start.
+SERVICE_ENV = {
+    "JM_EMBEDDER": "hash",
+    "JM_FAULTS_ENABLED": "true",
+    "JM_ADMIN_TOKEN": ADMIN_TOKEN,
+    "JM_TRACE_SAMPLE_RATIO": "0.1",
+    "JM_STM_WARM_USERS": "0",
+}
 
 
 class DrillRun:
@@ -51,9 +60,14 @@ class DrillRun:
     #: their boards (`boards.EXPORTER_BOARDS`) draw nothing and are skipped, and reported so.
     exporters = False
 
-    def __init__(self, folder: Path, result: DrillResult, monitoring: Monitoring, users: int = 10) -> None:
+    def __init__(
+        self, folder: Path, result: DrillResult, monitoring: Monitoring, *, healthy_s: float, full: bool, users: int
+    ) -> None:
         self.folder = folder
         self.result = result
+        #: How long the healthy window lasts; whether the full drill's faults run too.
+        self.healthy_s = healthy_s
+        self.full = full
         self.monitoring = monitoring
         self.ha = monitoring.ha
         self.report = RunLog(result, self.mode)
