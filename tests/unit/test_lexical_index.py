@@ -131,3 +131,30 @@ def test_a_user_written_and_never_searched_keeps_no_change_log() -> None:
         assert user.matches(await user.current(), "word") == {f"w{n}" for n in range(10 * BUILD_ON_LOOP_BELOW)}
 
     asyncio.run(scenario())
+
+
+def test_a_dropped_build_lends_its_stems_to_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole build after a dropped one stems only the texts written since: the unchanged texts' stems
+    are the dropped build's, and its size is still counted while they are held."""
+    from jean_memory.storage import lexical
+
+    async def scenario() -> None:
+        user = User(BUILD_ON_LOOP_BELOW)
+        first = await user.current()
+        assert isinstance(first, Built) and first.nbytes > 0
+        for n in range(10 * BUILD_ON_LOOP_BELOW):
+            user.put(f"w{n}", f"word {n}")
+        assert user.index.built is None and user.index.nbytes == first.nbytes
+        stemmed: list[str] = []
+        real = lexical.tokenize
+
+        def counting(texts: list[str]) -> list[list[str]]:
+            stemmed.extend(texts)
+            return real(texts)
+
+        monkeypatch.setattr(lexical, "tokenize", counting)
+        rebuilt = await user.current()
+        assert sorted(stemmed) == sorted(f"word {n}" for n in range(10 * BUILD_ON_LOOP_BELOW))
+        assert user.matches(rebuilt, "note") == set(user.records) - {f"w{n}" for n in range(10 * BUILD_ON_LOOP_BELOW)}
+
+    asyncio.run(scenario())

@@ -111,6 +111,9 @@ class Built:
     words: dict[str, tuple[str, list[str]]]
     #: The average document length (words, context included) the weights were computed with.
     avgdl: float = 1.0
+    #: RAM of the index, counted once when built (`measure`): a build never changes, and the memory
+    #: accounting reads every resident user's size on the event loop (evictions, scrapes).
+    nbytes: int = 0
 
     def scores(self, query_words: list[str]) -> np.ndarray:
         if self.bm25 is None or not query_words:
@@ -141,15 +144,6 @@ class Built:
             total += math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf / (norm + tf)
         return total
 
-    @property
-    def nbytes(self) -> int:
-        """RAM of the index (the BM25 matrix and vocabulary; the cached words at a flat rate per word)."""
-        size = 64 * len(self.ids) + sum(8 + 24 * len(w) for _, w in self.words.values())
-        if self.bm25 is not None:
-            size += sum(int(a.nbytes) for a in self.bm25.scores.values() if isinstance(a, np.ndarray))
-            size += 80 * len(self.bm25.vocab_dict)
-        return size
-
 
 def build(
     generation: int, order: Sequence[tuple[float, str]], records: Mapping[str, Memory],
@@ -175,7 +169,18 @@ def build(
         index.index(corpus, show_progress=False)
     avgdl = sum(map(len, corpus)) / len(corpus) if corpus else 1.0
     position = {mid: i for i, mid in enumerate(ids)}
-    return Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl)
+    built = Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl)
+    built.nbytes = measure(built)
+    return built
+
+
+def measure(built: Built) -> int:
+    """RAM of a build (the BM25 matrix and vocabulary; the cached words at a flat rate per word)."""
+    size = 64 * len(built.ids) + sum(8 + 24 * len(w) for _, w in built.words.values())
+    if built.bm25 is not None:
+        size += sum(int(a.nbytes) for a in built.bm25.scores.values() if isinstance(a, np.ndarray))
+        size += 80 * len(built.bm25.vocab_dict)
+    return size
 
 
 def _back(items: Sequence[T], at: int) -> Iterator[T]:
@@ -259,7 +264,7 @@ def patched(
 class LexicalIndex:
     """One user's BM25 index: rebuilt on demand after its texts change, patched meanwhile (module doc)."""
 
-    __slots__ = ("_building", "_changes", "_stems", "built", "generation")
+    __slots__ = ("_building", "_changes", "_stems", "_words", "_words_bytes", "built", "generation")
 
     def __init__(self) -> None:
         self.generation = 0
@@ -268,6 +273,9 @@ class LexicalIndex:
         #: Each memory changed since the last build, with the generation of its last change (and when).
         self._changes: dict[str, tuple[int, float]] = {}
         self._stems: StemCache | None = None
+        #: The stems of the last build, kept when it is dropped (`changed`), for the next build to reuse.
+        self._words: dict[str, tuple[str, list[str]]] = {}
+        self._words_bytes = 0
 
     def changed(self, memory_id: str | None = None) -> None:
         """A text was added, replaced or removed (`memory_id`; None: the whole user): the index is stale."""
@@ -276,11 +284,14 @@ class LexicalIndex:
             return
         self._changes[memory_id] = (self.generation, time.monotonic())
         if len(self._changes) > max(4 * REBUILD_MIN_CHANGES, len(self.built.ids)):
-            self.built, self._changes, self._stems = None, {}, None  # written, never searched: built whole next
+            # Written, never searched: built whole next, from the stems it already has (a text unchanged
+            # is not stemmed again; on a busy user, stemming everything anew held the GIL for long).
+            self._words, self._words_bytes = self.built.words, self.built.nbytes
+            self.built, self._changes, self._stems = None, {}, None
 
     @property
     def nbytes(self) -> int:
-        return self.built.nbytes if self.built is not None else 0
+        return self.built.nbytes if self.built is not None else self._words_bytes
 
     async def current(self, order: Sequence[tuple[float, str]], records: Mapping[str, Memory]) -> Built | Patched:
         """The index of the user's texts as they are now (`order`: (created_at, id) ascending)."""
@@ -293,7 +304,7 @@ class LexicalIndex:
         if built is not None and built.generation == generation:
             return built
         if len(order) < BUILD_ON_LOOP_BELOW:
-            result = build(generation, order, records, built.words if built is not None else {}, now)
+            result = build(generation, order, records, built.words if built is not None else self._words, now)
             self._swap(result)
             return result
         # Every change logged is newer than the build: `_swap` forgets the ones a build holds.
@@ -314,7 +325,7 @@ class LexicalIndex:
         """A build of the user as it is now, in a worker thread (the one already running when it is as new)."""
         if self._building is not None and (self._building[0] >= generation or not self._building[1].done()):
             return self._building[1]
-        words = self.built.words if self.built is not None else {}
+        words = self.built.words if self.built is not None else self._words
         # Copies of the order and the mapping (C-speed), so writes landing meanwhile change neither.
         loop = asyncio.get_running_loop()
         fut = asyncio.ensure_future(
@@ -341,5 +352,5 @@ class LexicalIndex:
         """Take a finished build (never an older one than held), and forget the changes it holds."""
         if self.built is not None and result.generation < self.built.generation:
             return
-        self.built = result
+        self.built, self._words, self._words_bytes = result, {}, 0
         self._changes = {mid: c for mid, c in self._changes.items() if c[0] > result.generation}
