@@ -12,11 +12,15 @@ drill, and the bounds are derived from the intervals as the docs say.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from jean_memory_dev.drill import FAULTS, coverage, run, table
+from jean_memory_dev.drill import FAULTS, coverage, machine, run, table
 from jean_memory_dev.drill.bounds import (
     SLACK_S,
     Timing,
@@ -146,6 +150,26 @@ def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
     assert not is_flush_race(unresolved, waits), "the sequence must end resolved"
     resolved_twice = _sequence((0, "firing", a), (30, "resolved", a), (40, "resolved", b))
     assert not is_flush_race(resolved_twice, waits), "two resolutions without a re-fire: a dedup failure"
+
+
+def test_the_machine_share_tells_a_starved_process_from_a_sleeping_one() -> None:
+    """The healthy window's report reads the kernel's own counts: a process that only sleeps waits for no
+    CPU; with twice as many busy processes as cores, each waits for one about half the time."""
+    cores = os.cpu_count() or 1
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * cores)]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)
+        watching = machine.watch([busy[0].pid, sleeper.pid])
+        time.sleep(2.0)
+        share = watching.end()
+    finally:
+        for proc in (*busy, sleeper):
+            proc.kill()
+            proc.wait()
+    assert share.run_queue_wait_share[sleeper.pid] < 0.01
+    assert share.run_queue_wait_share[busy[0].pid] > 0.25
+    assert 0.0 <= share.steal_share < 1.0
 
 
 @pytest.mark.drill

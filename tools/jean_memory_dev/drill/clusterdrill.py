@@ -146,6 +146,9 @@ class ClusterDrill(DrillRun):
             raise RuntimeError(f"replica {replica} is not running")
         return proc
 
+    def service_processes(self) -> list[subprocess.Popen[bytes]]:
+        return [r.proc for r in self.stack.replicas if r.proc is not None and r.proc.poll() is None]
+
     def instance(self, i: int) -> str:
         """Replica `i`'s Prometheus `instance` label."""
         return f"127.0.0.1:{self.stack.ports.replicas[i]}"

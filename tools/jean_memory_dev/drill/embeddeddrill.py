@@ -64,6 +64,10 @@ class EmbeddedDrill(DrillRun):
             raise RuntimeError("the service is not running")
         return proc
 
+    def service_processes(self) -> list[subprocess.Popen[bytes]]:
+        proc = self.stack.service.proc
+        return [proc] if proc is not None and proc.poll() is None else []
+
     def kill_service(self) -> None:
         self.stack.service.kill()
 
