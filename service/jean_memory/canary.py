@@ -7,10 +7,10 @@ HAProxy, or that accepts writes it cannot find again, is seen here as a user see
 
 1. `POST /v1/memories` for the canary's own user (its API key binds it to its own tenant where keys are
    set), content with a fresh random marker;
-2. `POST /v1/search` for the marker every `poll` seconds until the new memory is among the results found
-   by meaning (a hit whose `tier` is not `pending`: the service scores a memory still waiting for its
-   vector lexically so that a fresh write is never invisible, but a write is *searchable* once its vector
-   is indexed); the time from sending the add to that answer is `jm_canary_time_to_searchable_seconds`;
+2. `POST /v1/search` (always the same question, `PROBE`) every `poll` seconds until the new memory is among
+   the results found by meaning (a hit whose `tier` is not `pending`: the service scores a memory still
+   waiting for its vector lexically so that a fresh write is never invisible, but a write is *searchable*
+   once its vector is indexed); the time from sending the add to that answer is `jm_canary_time_to_searchable_seconds`;
 3. `DELETE /v1/memories/{id}`, also after a round that failed, so the canary leaves nothing behind.
 
 A round's `result` is one of `RESULTS` (bounded: no ids or users in labels). Its thresholds and objectives
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 9465
 
 #: A round's outcome: the only values of `jm_canary_rounds_total{result}`.
+#: The canary's question, the same every round: the new memory is told apart by its id, and a question
+#: asked before costs the service no model run (a fresh one each round was a cache miss on every replica
+#: it reached, a share of the cache hit ratio that is the users' figure, not the canary's).
+PROBE = "canary probe: can a synthetic user find what it writes"
 RESULTS = ("success", "add_failed", "search_failed", "not_found", "delete_failed")
 
 #: Seconds from sending the add to the search that found it. Bounded at both ends by what matters: a
@@ -162,7 +166,7 @@ class Canary:
         found: float | None = None
         result = "not_found"
         deadline = sent + c.search_timeout_s
-        query = {"user_id": c.user_id, "query": f"canary probe {marker}", "k": 5}
+        query = {"user_id": c.user_id, "query": PROBE, "k": 5}
         cut = False  # whether the running search's timeout is the round's deadline
         try:
             while (left := deadline - time.perf_counter()) > 0:

@@ -18,8 +18,8 @@ from jean_memory_dev.processes import CanaryProcess, ServiceProcess, free_port
 
 ADMIN_TOKEN = "canary-test-admin-token-0123456789"
 CANARY_KEY = "canary-key-" + "k" * 32
-#: Every embedding call this much slower: a round's search needs its query's vector, so its time to
-#: searchable is at least this by construction (a lower bound, not a timing guess).
+#: Every embedding call this much slower: a round's memory is searchable once it has its vector, so its
+#: time to searchable is at least this by construction (a lower bound, not a timing guess).
 DELAY_S = 2.0
 
 
@@ -37,6 +37,15 @@ def figures(canary: CanaryProcess) -> tuple[float, float, float]:
             elif sample.name == "jm_canary_time_to_searchable_seconds_sum":
                 tts_sum = sample.value
     return ok, tts_sum, failed
+
+
+def query_embeddings(svc: ServiceProcess) -> float:
+    """How many searches needed their query embedded (L2 cache misses), from the service's /metrics."""
+    for family in text_string_to_metric_families(httpx.get(f"{svc.url}/metrics", timeout=5).text):
+        for sample in family.samples:
+            if sample.name == "jm_cache_misses_total" and sample.labels.get("level") == "l2":
+                return sample.value
+    return 0.0
 
 
 def rounds(canary: CanaryProcess, since: tuple[float, float, float], n: int, timeout_s: float) -> float:
@@ -64,6 +73,9 @@ def test_time_to_searchable_rises_under_an_embedding_delay_and_recovers(tmp_path
     try:
         canary.start()
         healthy = rounds(canary, (0.0, 0.0, 0.0), 3, 60)
+        # The same question every round: embedded once, then answered from the cache, so the canary does
+        # not lower the users' cache hit ratio.
+        assert query_embeddings(svc) == 1
 
         before = figures(canary)
         httpx.put(f"{svc.url}/admin/faults", json={"embed_delay_ms": DELAY_S * 1000}, headers=admin).raise_for_status()
