@@ -60,3 +60,37 @@ def test_the_tools_take_and_return_scopes(start_service: StartService) -> None:
             assert {m["id"] for m in left["items"]} == {second, plain}
 
     anyio.run(main)
+
+
+def test_forget_user_takes_a_filter(start_service: StartService) -> None:
+    """`forget_user` with `filters` deletes only the memories it selects (of the scope, when named), as
+    `DELETE /v1/memories?filters=` does; a filter that selects everything, or a bad clause, is refused."""
+    svc = start_service()
+    user = f"user-{uuid.uuid4()}"
+
+    async def main() -> None:
+        async with connect(svc) as client:
+            schema = {t.name: t.input_schema for t in (await client.list_tools()).tools}["forget_user"]
+            assert "filters" in schema["properties"]
+            added = await call(client, "add_memories", {"user_id": user, "items": [
+                {"content": "draft one", "metadata": {"kind": "draft"}},
+                {"content": "draft two", "metadata": {"kind": "draft"}, "run_id": "r1"},
+                {"content": "a keeper", "metadata": {"kind": "note"}, "run_id": "r1"},
+            ]})  # fmt: skip
+            one, two, keeper = (m["id"] for m in added["memories"])
+            drafts = {"user_id": user, "filters": {"kind": "draft"}}
+            assert await call(client, "forget_user", {**drafts, "run_id": "r1"}) == {
+                "user_id": user, "forgotten": 1, "agent_id": None, "run_id": "r1",
+            }  # fmt: skip
+            left = {m["id"] for m in (await call(client, "list_memories", {"user_id": user}))["items"]}
+            assert left == {one, keeper}
+            assert await call(client, "forget_user", drafts) == {"user_id": user, "forgotten": 1}
+            everything = await refused(client, "forget_user", {"user_id": user, "filters": {}})
+            assert everything["status"] == 422 and fields(everything) == ["filters"]
+            bad = await refused(client, "forget_user", {"user_id": user, "filters": {"kind": {"$gt": []}}})
+            assert bad["status"] == 422 and fields(bad) == ["filters.kind.$gt"]
+            left = {m["id"] for m in (await call(client, "list_memories", {"user_id": user}))["items"]}
+            assert left == {keeper}
+            assert two not in left
+
+    anyio.run(main)

@@ -132,6 +132,11 @@ class ForgetArgs(_Args):
     user_id: UserId = Field(description="The user to forget: every one of their memories is deleted, for good.")
     agent_id: ScopeId | None = Field(None, description="Forget only this agent's memories (the rest stay).")
     run_id: ScopeId | None = Field(None, description="Forget only this run's memories, e.g. a finished session.")
+    filters: FilterObject | None = Field(
+        None,
+        description='Forget only the memories this filter selects (of the agent or run, when named): {"kind": '
+        '"draft"}, or operators as in search_memories, e.g. {"created_at": {"$lt": "2024-01-01T00:00:00Z"}}.',
+    )
 
 
 #: A tool's body: the validated arguments, the tenant, the collaborators; the result is the `/v1` JSON.
@@ -232,7 +237,16 @@ async def _delete(args: MemoryRef, tenant: str, c: Container, settings: Settings
 
 async def _forget(args: ForgetArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
     scope = Scope(args.agent_id, args.run_id)
-    count = await c.writes.forget(owner_key(tenant, args.user_id), scope)
+    owner = owner_key(tenant, args.user_id)
+    filters = body_filter(args.filters, settings)
+    if filters is None and args.filters is not None:
+        raise Invalid(
+            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
+        )
+    if filters is None:
+        count = await c.writes.forget(owner, scope)
+    else:
+        count = await c.writes.delete_matching(owner, filters, scope)
     out: dict[str, Any] = {"user_id": args.user_id, "forgotten": count}
     if scope:
         out.update(agent_id=args.agent_id, run_id=args.run_id)
@@ -295,8 +309,9 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "forget_user",
         "Forget a user entirely: every memory and its history, permanently; or, with `run_id` and/or `agent_id`, "
-        "only that run's or agent's memories (e.g. a session's scratch memories when it ends). Returns how many "
-        "memories went. Forget a whole user only when the user asks to be forgotten.",
+        "only that run's or agent's memories (e.g. a session's scratch memories when it ends); or, with `filters`, "
+        "only the memories it selects. Returns how many memories went. Forget a whole user only when the user asks "
+        "to be forgotten.",
         ForgetArgs,
         _forget,
         destructive=True,
