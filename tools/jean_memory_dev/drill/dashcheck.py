@@ -35,12 +35,15 @@ def with_all_selected(board: dict[str, Any], expr: str) -> str:
     return sent(board, expr).expr
 
 
-def draws(prom: PrometheusServer, request: Request) -> bool:
+def draws(prom: PrometheusServer, request: Request, since: float = 0.0) -> bool:
     """Whether the panel draws anything over its board's default range: a finite point (NaN draws nothing)
-    in any series of the range query Grafana sends."""
+    in any series of the range query Grafana sends, at `since` (Unix seconds) or later. The drill's
+    Prometheus outlives a stack: the cluster run's panels must draw from the cluster's own time, not from
+    the embedded run's series still inside the board's range."""
     end = time.time()
     result = prom.query_range(request.expr, end - request.range_seconds, end, request.step_seconds)
-    return any(math.isfinite(float(v)) for r in result for _, v in cast(list[list[Any]], r["values"]))
+    values = (v for r in result for at, v in cast(list[list[Any]], r["values"]) if float(at) >= since)
+    return any(math.isfinite(float(v)) for v in values)
 
 
 def without_offsets(expr: str) -> str:
@@ -49,9 +52,12 @@ def without_offsets(expr: str) -> str:
     return re.sub(r"\s+offset\s+\d+[smhdwy]", "", expr)
 
 
-def check_dashboards(prom: Callable[[], PrometheusServer], mode: Mode, exporters: bool) -> dict[str, Any]:
+def check_dashboards(
+    prom: Callable[[], PrometheusServer], mode: Mode, exporters: bool, since: float = 0.0
+) -> dict[str, Any]:
     """The summary of the check (see the module's docstring): `queries` checked, `empty` ones (each with
-    its expression), and what was skipped and why. `prom` gives a live Prometheus to ask."""
+    its expression), and what was skipped and why. `prom` gives a live Prometheus to ask; only points at
+    `since` or later count (`draws`)."""
     checked, empty, skipped, other_mode, no_exporters = 0, [], set(), set(), set()
     for path in sorted(DASHBOARDS_JSON.glob("*.json")):
         board = json.loads(path.read_text())
@@ -68,7 +74,7 @@ def check_dashboards(prom: Callable[[], PrometheusServer], mode: Mode, exporters
                     no_exporters.add(where)
                 else:
                     checked += 1
-                    if not draws(prom(), request):
+                    if not draws(prom(), request, since):
                         empty.append(f"{where}: {expr}")
     return {
         "queries": checked,

@@ -74,6 +74,8 @@ class DrillRun:
         self.observer = AlertObserver(monitoring)
         self.load = LoadDriver(folder, users)
         self.engine = FaultEngine(self, self.observer, self.report, ha=self.ha, tolerated=self.tolerated)
+        #: When this run's stack began to serve load (Unix seconds): Prometheus's figures before it are another's.
+        self.started_at = time.time()
 
     @property
     def prometheus(self) -> list[PrometheusServer]:
@@ -125,6 +127,7 @@ class DrillRun:
 
     def start_load(self) -> None:
         """The golden users first (the service replays their searches from its start), then the load."""
+        self.started_at = time.time()
         golden.seed(self.front)
         self.load.start(self.front)
 
@@ -209,7 +212,8 @@ class DrillRun:
 
     def check_dashboards(self) -> None:
         """Every panel query that applies to this mode draws (`dashcheck`)."""
-        summary = check_dashboards(lambda: self.observer.live_prometheus()[0], self.mode, self.exporters)
+        live = self.observer.live_prometheus
+        summary = check_dashboards(lambda: live()[0], self.mode, self.exporters, since=self.started_at)
         self.report.summary["dashboards"] = summary
         if summary["empty"]:
             self.report.fail(
