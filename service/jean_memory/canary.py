@@ -10,7 +10,8 @@ HAProxy, or that accepts writes it cannot find again, is seen here as a user see
 2. `POST /v1/search` (always the same question, `PROBE`) every `poll` seconds until the new memory is among
    the results found by meaning (a hit whose `tier` is not `pending`: the service scores a memory still
    waiting for its vector lexically so that a fresh write is never invisible, but a write is *searchable*
-   once its vector is indexed); the time from sending the add to that answer is `jm_canary_time_to_searchable_seconds`;
+   once its vector is indexed); the time from sending the add to that answer is
+   `jm_canary_time_to_searchable_seconds`;
 3. `DELETE /v1/memories/{id}`, also after a round that failed, so the canary leaves nothing behind.
 
 A round's `result` is one of `RESULTS` (bounded: no ids or users in labels). Its thresholds and objectives
@@ -40,11 +41,11 @@ log = logging.getLogger(__name__)
 #: compose.yaml and the native stack read it from here or must agree, which tests/stack checks).
 DEFAULT_PORT = 9465
 
-#: A round's outcome: the only values of `jm_canary_rounds_total{result}`.
 #: The canary's question, the same every round: the new memory is told apart by its id, and a question
 #: asked before costs the service no model run (a fresh one each round was a cache miss on every replica
 #: it reached, a share of the cache hit ratio that is the users' figure, not the canary's).
 PROBE = "canary probe: can a synthetic user find what it writes"
+#: A round's outcome: the only values of `jm_canary_rounds_total{result}`.
 RESULTS = ("success", "add_failed", "search_failed", "not_found", "delete_failed")
 
 #: Seconds from sending the add to the search that found it. Bounded at both ends by what matters: a

@@ -147,6 +147,16 @@ def body_filter(raw: dict[str, Any] | None, settings: Settings) -> Filter | None
     return compile_filter(raw, Limits.of(settings))
 
 
+def bulk_delete_filter(filters: Filter | None, given: bool) -> Filter | None:
+    """A bulk delete's compiled filter (None: none `given`, forget the user or the scope). A filter given
+    that selects every memory (`{}`) is refused: forgetting everything is said by leaving it out."""
+    if filters is None and given:
+        raise Invalid(
+            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
+        )
+    return filters
+
+
 def query_filter(request: Request, settings: Settings) -> Filter | None:
     """The `filters` query parameter, compiled; None when absent. Given twice, or too long: a 422."""
     values = request.query_params.getlist("filters")

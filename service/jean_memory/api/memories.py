@@ -15,7 +15,7 @@ from jean_memory.api import batchbody
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
 from jean_memory.api.deps import Config, HistoryReader, Reader, Tenant, Writer
 from jean_memory.api.errors import method_not_allowed
-from jean_memory.api.filtering import DELETE_PARAMETER, QUERY_PARAMETER, query_filter
+from jean_memory.api.filtering import DELETE_PARAMETER, QUERY_PARAMETER, bulk_delete_filter, query_filter
 from jean_memory.api.limits import check_item
 from jean_memory.api.params import (
     ADD_ERRORS,
@@ -218,11 +218,7 @@ async def forget_user(
         raise Invalid(
             f"{unknown[0]}: not a parameter of this route (user_id, agent_id, run_id, filters)", field=unknown[0]
         )
-    filters = query_filter(request, settings)
-    if filters is None and "filters" in request.query_params:
-        raise Invalid(
-            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
-        )
+    filters = bulk_delete_filter(query_filter(request, settings), "filters" in request.query_params)
     owner = owner_key(tenant, user_id)
     scope = Scope(agent_id, run_id)
     if filters is None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from jean_memory.api.cursor import CURSOR_PATTERN, make_cursor, parse_cursor
-from jean_memory.api.filtering import body_filter, self_contained
+from jean_memory.api.filtering import body_filter, bulk_delete_filter, self_contained
 from jean_memory.api.limits import check_item, check_search
 from jean_memory.api.schemas import (
     DEDUPE,
@@ -238,11 +238,7 @@ async def _delete(args: MemoryRef, tenant: str, c: Container, settings: Settings
 async def _forget(args: ForgetArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
     scope = Scope(args.agent_id, args.run_id)
     owner = owner_key(tenant, args.user_id)
-    filters = body_filter(args.filters, settings)
-    if filters is None and args.filters is not None:
-        raise Invalid(
-            "filters: selects every memory; to forget the user or a scope, leave filters out", field="filters"
-        )
+    filters = bulk_delete_filter(body_filter(args.filters, settings), args.filters is not None)
     if filters is None:
         count = await c.writes.forget(owner, scope)
     else:
