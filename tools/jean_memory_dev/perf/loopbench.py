@@ -9,9 +9,11 @@ Two measurements, side by side in one run:
   operation itself and of the background work it caused (embedding, vector delivery, the shuttle), in CPU
   and in wall time.
 - **Stall.** The production configuration (uvloop, nothing timed): `/healthz` probed every few
-  milliseconds, alternately with nothing else running and while 1,000-item batch adds run one after
-  another; p50, p99 and max of the probes in each phase, rounds interleaved so both phases see the same
-  machine.
+  milliseconds from a process of its own (`prober.py`), alternately with nothing else running and while
+  1,000-item batch adds run one after another; p50, p99 and max of the probes in each phase, rounds
+  interleaved so both phases see the same machine. The control round sends the same batches but probes
+  an idle service beside: the share of the stall that is the machine's (cores shared with the loaded
+  service's threads and the benchmark's client), not the loop's.
 - **Index growth** (every build, in a process of its own): one user's index grown 128 vectors at a time
   past the switch to SQ8 at 20,000, a search after each add as a reader would; the longest add in CPU time.
 - **Cluster** (`--cluster`, every build): one replica over PostgreSQL timing its callbacks; the longest
@@ -36,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from jean_memory_dev.background import Background
+from jean_memory_dev.perf.prober import Prober
 from jean_memory_dev.processes import PostgresServer, ServiceProcess
 
 _WORDS = (
@@ -85,29 +87,6 @@ def quantiles(samples: list[float]) -> dict[str, float]:
         "p99_ms": 1e3 * xs[min(len(xs) - 1, int(0.99 * len(xs)))],
         "max_ms": 1e3 * xs[-1],
     }
-
-
-class Prober:
-    """`/healthz` every `PROBE_EVERY_S` from a thread, each probe's latency kept."""
-
-    def __init__(self, url: str) -> None:
-        self.latencies: list[float] = []
-        self._client = httpx.Client(base_url=url, timeout=30)
-        self._loop = Background()
-
-    def _probe(self) -> None:
-        start = time.perf_counter()
-        self._client.get("/healthz")
-        self.latencies.append(time.perf_counter() - start)
-
-    def __enter__(self) -> Prober:
-        self._client.get("/healthz")  # the connection is open before the first measured probe
-        self._loop.start(self._probe, "healthz-probe", every_s=PROBE_EVERY_S)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._loop.stop()
-        self._client.close()
 
 
 def post_batch(c: httpx.Client, user: str, items: list[dict[str, Any]], dedupe: bool = False) -> list[str]:
@@ -206,36 +185,49 @@ def holds(work: Path, memories: int, seed: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
-def _stall_round(work: Path, name: str, env: dict[str, str], payloads: list[list[dict[str, Any]]]) -> tuple[
-    list[float], list[float]
-]:  # fmt: skip
-    """One variant's round: /healthz probed for a few seconds idle, then while the batches run."""
+def _stall_round(
+    work: Path, name: str, env: dict[str, str], payloads: list[list[dict[str, Any]]], control: bool = False
+) -> tuple[list[float], list[float]]:
+    """One variant's round: /healthz probed for a few seconds idle, then while the batches run. With
+    `control`, the probes go to a second, idle service of the same build beside the loaded one: what the
+    machine alone (cores shared with the batches' service and client) does to a request nobody delays."""
     svc = ServiceProcess(work / f"stall-{name}", env=env).start()
+    beside = ServiceProcess(work / f"stall-{name}-beside", env=env).start() if control else None
     try:
+        probed = (beside or svc).url
         with httpx.Client(base_url=svc.url, timeout=120) as c:
-            with Prober(svc.url) as idle:
+            with Prober(probed, PROBE_EVERY_S) as idle:
                 time.sleep(3.0)
-            with Prober(svc.url) as busy:
+            with Prober(probed, PROBE_EVERY_S) as busy:
                 for b, items in enumerate(payloads):
                     post_batch(c, f"stall-{b % 3}", items)
                 wait_idle(c)
     finally:
         svc.stop()
+        if beside is not None:
+            beside.stop()
     return idle.latencies, busy.latencies
+
+
+#: The stall's control: probes of an idle service beside the one taking the batches.
+CONTROL = "control: an idle service beside"
 
 
 def stall(work: Path, rounds: int, batches: int, builds: dict[str, dict[str, str]], seed: int = 2) -> dict[str, Any]:
     """`/healthz` latency without and during 1,000-item batch adds, for each variant (the environment its
-    service runs with: another checkout's `PYTHONPATH`, a setting), rounds interleaved and their order
-    alternated, so every variant sees the same machine."""
+    service runs with: another checkout's `PYTHONPATH`, a setting) and for the control (this build's
+    batches, an idle service probed), rounds interleaved and their order alternated, so every variant
+    sees the same machine."""
     rng = random.Random(seed)
-    samples: dict[str, dict[str, list[float]]] = {name: {"idle": [], "batches": []} for name in builds}
+    variants = {**builds, CONTROL: builds["this build"]}
+    samples: dict[str, dict[str, list[float]]] = {name: {"idle": [], "batches": []} for name in variants}
     per_round: list[dict[str, Any]] = []
     for n in range(rounds):
         payloads = [[{"content": text(rng, 250)} for _ in range(1000)] for _ in range(batches)]
-        order = list(builds) if n % 2 == 0 else list(reversed(builds))
+        order = list(variants) if n % 2 == 0 else list(reversed(variants))
         for name in order:
-            idle, busy = _stall_round(work, f"{name.replace(' ', '-')}-{n}", builds[name], payloads)
+            slug = "control" if name == CONTROL else name.replace(" ", "-")
+            idle, busy = _stall_round(work, f"{slug}-{n}", variants[name], payloads, control=name == CONTROL)
             samples[name]["idle"] += idle
             samples[name]["batches"] += busy
             idle_q, busy_q = quantiles(idle), quantiles(busy)
@@ -340,9 +332,9 @@ def _cluster_stall(work: Path, env: dict[str, str], batches: int = 10, seed: int
         with httpx.Client(base_url=svc.url, timeout=120) as c:
             for b in range(3):
                 c.get("/v1/memories", params={"user_id": f"stall-{b}", "limit": 1}).raise_for_status()
-            with Prober(svc.url) as idle:
+            with Prober(svc.url, PROBE_EVERY_S) as idle:
                 time.sleep(3.0)
-            with Prober(svc.url) as busy:
+            with Prober(svc.url, PROBE_EVERY_S) as busy:
                 for b, items in enumerate(payloads):
                     post_batch(c, f"stall-{b % 3}", items)
                 time.sleep(2.0)  # the vectors embedded and stored
@@ -404,7 +396,7 @@ def table(report: dict[str, Any]) -> str:
         "| build | /healthz probes | n | p50 (ms) | p99 (ms) | max (ms) | p99 during / without |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in report["builds"]:
+    for name in [*report["builds"], *([CONTROL] if CONTROL in report["stall"] else [])]:
         s = report["stall"][name]
         for phase, q in (("no batches", s["idle"]), ("during 1,000-item batches", s["batches"])):
             ratio = f"{s['p99_ratio']:.2f}x" if phase != "no batches" else ""
