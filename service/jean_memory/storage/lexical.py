@@ -114,6 +114,8 @@ class Built:
     #: RAM of the index, counted once when built (`measure`): a build never changes, and the memory
     #: accounting reads every resident user's size on the event loop (evictions, scrapes).
     nbytes: int = 0
+    #: The part of `nbytes` that is the stemmed words: what is still held once the build is dropped.
+    words_nbytes: int = 0
 
     def scores(self, query_words: list[str]) -> np.ndarray:
         if self.bm25 is None or not query_words:
@@ -170,13 +172,19 @@ def build(
     avgdl = sum(map(len, corpus)) / len(corpus) if corpus else 1.0
     position = {mid: i for i, mid in enumerate(ids)}
     built = Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl)
+    built.words_nbytes = words_nbytes(built.words)
     built.nbytes = measure(built)
     return built
 
 
+def words_nbytes(words: Mapping[str, tuple[str, list[str]]]) -> int:
+    """RAM of cached stems, at a flat rate per word (the texts themselves are the records')."""
+    return sum(8 + 24 * len(w) for _, w in words.values())
+
+
 def measure(built: Built) -> int:
-    """RAM of a build (the BM25 matrix and vocabulary; the cached words at a flat rate per word)."""
-    size = 64 * len(built.ids) + sum(8 + 24 * len(w) for _, w in built.words.values())
+    """RAM of a build (the BM25 matrix and vocabulary, and its cached words: `words_nbytes`)."""
+    size = 64 * len(built.ids) + built.words_nbytes
     if built.bm25 is not None:
         size += sum(int(a.nbytes) for a in built.bm25.scores.values() if isinstance(a, np.ndarray))
         size += 80 * len(built.bm25.vocab_dict)
@@ -286,7 +294,7 @@ class LexicalIndex:
         if len(self._changes) > max(4 * REBUILD_MIN_CHANGES, len(self.built.ids)):
             # Written, never searched: built whole next, from the stems it already has (a text unchanged
             # is not stemmed again; on a busy user, stemming everything anew held the GIL for long).
-            self._words, self._words_bytes = self.built.words, self.built.nbytes
+            self._words, self._words_bytes = self.built.words, self.built.words_nbytes
             self.built, self._changes, self._stems = None, {}, None
 
     @property
