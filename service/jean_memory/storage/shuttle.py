@@ -264,6 +264,9 @@ class MemoryShuttle:
         return True
 
     async def _load(self, space: UserSpace) -> None:
+        # The journal's ops first, then the store (which a batch may be shipping to meanwhile): an op
+        # shipped in between is in both, applied twice to the same result; the other way round, it
+        # could be in neither (read from the store before it landed, from the journal after it left).
         journal_ops = await self._journal.for_user(space.user_id)
         residency = self.residency
         if (

@@ -1,4 +1,5 @@
-"""SQLite long-term store: the embedded default, one file, one connection on one thread."""
+"""SQLite long-term store: the embedded default, one file; writes on one connection and thread, whole-user
+loads on a read-only connection and thread of their own."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from jean_memory.errors import LtmError
 from jean_memory.memory import ROW_COLUMNS, ROW_MARKS, Memory, WriteOp, memory_from_row, memory_key
 from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.ltm.history import HistoryEntry, entry_from_row, history_rows, latest, runs
+from jean_memory.storage.ltm.sqlite_reader import readonly_uri
 
 T = TypeVar("T")
 
@@ -203,19 +205,32 @@ class SqliteStore(LongTermStore):
         self.sqlite_path = self.path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltm-sqlite")
         self._conn: sqlite3.Connection | None = None
+        #: Whole-user loads (a cold read's promotion) on their own thread and read-only connection: on the
+        #: writer's, a cold read waited behind the shuttle's batch in flight. In WAL mode the writer never
+        #: blocks them, and each load sees every batch committed before it began (see `MemoryShuttle._load`
+        #: for why that is enough).
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltm-sqlite-load")
+        self._load_conn: sqlite3.Connection | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on(self._executor, lambda: self._conn, fn)
+
+    async def _on(
+        self, executor: ThreadPoolExecutor, conn_of: Callable[[], sqlite3.Connection | None],
+        fn: Callable[[sqlite3.Connection], T],
+    ) -> T:  # fmt: skip
         def call() -> T:
-            if self._conn is None:
+            conn = conn_of()
+            if conn is None:
                 raise LtmError("sqlite store is closed", retryable=False)
             try:
-                return fn(self._conn)
+                return fn(conn)
             except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.rollback()
+                if conn.in_transaction:
+                    conn.rollback()
                 raise LtmError(f"sqlite: {exc}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def start(self) -> None:
         def open_db() -> None:
@@ -229,7 +244,12 @@ class SqliteStore(LongTermStore):
             _add_lexical_index(conn)
             self._conn = conn
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
+        def open_loads() -> None:  # after the writer's: the file exists and its schema is current
+            self._load_conn = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, open_db)
+        await loop.run_in_executor(self._loader, open_loads)
 
     async def close(self) -> None:
         def close_db() -> None:
@@ -237,7 +257,15 @@ class SqliteStore(LongTermStore):
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
+        def close_loads() -> None:
+            if self._load_conn is not None:
+                self._load_conn.close()
+                self._load_conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._loader, close_loads)
+        self._loader.shutdown(wait=True)
+        await loop.run_in_executor(self._executor, close_db)
         self._executor.shutdown(wait=True)
 
     async def ping(self) -> None:
@@ -247,9 +275,11 @@ class SqliteStore(LongTermStore):
         await self._run(functools.partial(_apply, ops=ops))
 
     async def load_user(self, user_id: str) -> list[Memory]:
-        # Parsed on the store's thread: a user's thousands of rows held the event loop for tens of ms.
-        return await self._run(
-            lambda c: [memory_from_row(r) for r in c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall()]
+        # Parsed on the loads' thread: a user's thousands of rows held the event loop for tens of ms.
+        return await self._on(
+            self._loader,
+            lambda: self._load_conn,
+            lambda c: [memory_from_row(r) for r in c.execute(f"{_SELECT} WHERE user_id = ?", (user_id,)).fetchall()],
         )
 
     async def get(self, user_id: str, memory_id: str) -> Memory | None:
