@@ -121,7 +121,7 @@ def test_dead_mans_switch_bound() -> None:
 
 
 def test_the_docs_table_lists_every_alert() -> None:
-    """What `scripts/drill --docs` writes into docs/operations.md names every alert, drilled or not."""
+    """What `scripts/drill --docs` writes into docs/drills.md names every alert, drilled or not."""
     result = DrillResult()
     result.coverage = [{"alert": c.alert, "runs": list(c.runs), "why_not": c.why_not} for c in coverage()]
     text = markdown(result)

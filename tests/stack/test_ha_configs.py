@@ -228,7 +228,7 @@ def test_a_cluster_notifies_once_and_names_the_peer_that_sent_it(tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_silence_made_with_amtool_on_one_peer_holds_on_every_peer(tmp_path: Path) -> None:
-    """The documented maintenance silence (docs/operations.md), against a real cluster of two."""
+    """The documented maintenance silence (docs/alerting.md), against a real cluster of two."""
     peers = _cluster_of_two(tmp_path)
     try:
         instance = "127.0.0.1:8767"

@@ -175,7 +175,7 @@ def _copy_online(src: Path, dst: Path, role: str, pages: int, pause_s: float) ->
 def backup(settings: Settings, dest: Path, *, pages: int = 1024, pause_s: float = 0.002) -> dict[str, Any]:
     """Copy the embedded mode's files into `dest` (a new or empty folder); returns the manifest written."""
     if settings.cluster:
-        raise BackupError("cluster mode keeps nothing local: back up PostgreSQL (docs/operations.md)")
+        raise BackupError("cluster mode keeps nothing local: back up PostgreSQL (docs/backup.md)")
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     if any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: back up into a new folder")
