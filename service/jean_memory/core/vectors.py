@@ -21,7 +21,6 @@ import numpy as np
 
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import Memory
-from jean_memory.storage.journal import Journal
 from jean_memory.storage.partial import same_version
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import WriteMetrics
@@ -36,25 +35,6 @@ class VectorSink(Protocol):
     def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None: ...
 
     def backfill(self, memories: Sequence[Memory]) -> None: ...
-
-
-class JournalSink:
-    """Embedded mode: vectors ride on their journal rows; promoted memories are backfilled."""
-
-    def __init__(self, journal: Journal, model_id: str, *, store_keeps_vectors: bool) -> None:
-        self._journal = journal
-        self._model_id = model_id
-        self._backfill = store_keeps_vectors
-
-    def store(self, items: Sequence[tuple[Memory, int, np.ndarray]]) -> None:
-        self._journal.attach_embeddings(
-            [(seq, vector.tobytes(), self._model_id) for _, seq, vector in items],
-            row_bytes=sum(memory.approx_bytes() for memory, _, _ in items),
-        )
-
-    def backfill(self, memories: Sequence[Memory]) -> None:
-        if self._backfill and memories:
-            self._journal.backfill_vectors(memories)
 
 
 class VectorDelivery:

@@ -16,13 +16,16 @@ from jean_memory.background import BackgroundTask
 from jean_memory.config import IndexKind
 from jean_memory.core.admission import BacklogAdmission
 from jean_memory.core.caches import IdFilter
-from jean_memory.core.history import History, HistoryOps
+from jean_memory.core.history import HistoryOps
 from jean_memory.core.housekeeping import Housekeeping
 from jean_memory.core.tiers import Tiers
-from jean_memory.core.vectors import JournalSink, VectorDelivery
-from jean_memory.core.writes import WriteOps, Writes
+from jean_memory.core.vectors import VectorDelivery
+from jean_memory.core.writes import WriteOps
 from jean_memory.embedded.expiry import ExpirySweep
+from jean_memory.embedded.history import History
+from jean_memory.embedded.journalsink import JournalSink
 from jean_memory.embedded.warmup import Warmup
+from jean_memory.embedded.writes import Writes
 from jean_memory.faults import FaultSpec, FaultyStore
 from jean_memory.runtime import Shared
 from jean_memory.storage.integrity import check_data_files, check_deferred
