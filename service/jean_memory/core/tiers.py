@@ -1,6 +1,6 @@
 """What reads need from the tiers: the user's space, complete and current, before answering.
 
-Embedded mode (`MemoryShuttle`): the replica is the only writer, so a resident space is current; a
+Embedded mode (`embedded/tiers.py`): the replica is the only writer, so a resident space is current; a
 space that is not loaded is promoted from the store first. Cluster mode (`cluster.tiers`): other
 replicas write too, so every read first checks the user's version in PostgreSQL and catches up.
 """

@@ -14,6 +14,7 @@ import time
 
 from jean_memory.background import BackgroundTask, every
 from jean_memory.core.gate import UserGate
+from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.errors import LtmError, ServiceError
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
@@ -34,6 +35,7 @@ class ExpirySweep:
         journal: Journal,
         store: LongTermStore,
         stm: ShortTermTier,
+        tiers: EmbeddedTiers,
         shuttle: MemoryShuttle,
         gate: UserGate,
         metrics: LifecycleMetrics,
@@ -43,6 +45,7 @@ class ExpirySweep:
         self._journal = journal
         self._store = store
         self._stm = stm
+        self._tiers = tiers
         self._shuttle = shuttle
         self._expired = metrics.expired
         self._interval = interval_s
@@ -62,7 +65,7 @@ class ExpirySweep:
         removed = 0
         for user_id in sorted(users):
             async with self._gate.exclusive(user_id):  # an update extending an expiry is not overtaken
-                space = await self._shuttle.hot(user_id)
+                space = await self._tiers.hot(user_id)
                 due = await self._stm.expired(space, now)
                 if not due:
                     continue

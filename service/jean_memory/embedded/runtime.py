@@ -24,6 +24,7 @@ from jean_memory.core.writes import WriteOps
 from jean_memory.embedded.expiry import ExpirySweep
 from jean_memory.embedded.history import History
 from jean_memory.embedded.journalsink import JournalSink
+from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.embedded.warmup import Warmup
 from jean_memory.embedded.writes import Writes
 from jean_memory.faults import FaultSpec, FaultyStore
@@ -34,6 +35,7 @@ from jean_memory.storage.ltm.base import LongTermStore
 from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.snapshot import SnapshotShape
+from jean_memory.storage.storehealth import StoreHealth
 from jean_memory.storage.vector_index import UserIndex
 
 #: Re-check the store when no call to it has succeeded for this long.
@@ -60,31 +62,37 @@ class EmbeddedRuntime:
                 new_delta=lambda: UserIndex(dim, IndexKind.FLAT),
                 shape=SnapshotShape(s.stm_snapshot_ivf_vectors, s.stm_snapshot_probe_ratio),
             )  # fmt: skip
+        self.health = StoreHealth(self.store, m.ltm.up)
         self.shuttle = MemoryShuttle(
-            settings=s, journal=self.journal, store=self.store, stm=shared.stm, metrics=m.shuttle,
-            ltm_metrics=m.ltm, errors=m.errors, model_id=model_id, schedule_embedding=self.vectors.schedule,
-            roots=shared.telemetry.roots, residency=self.residency,
+            settings=s, journal=self.journal, store=self.store, health=self.health, metrics=m.shuttle,
+            ltm_metrics=m.ltm, errors=m.errors, roots=shared.telemetry.roots,
         )  # fmt: skip
+        tiers = EmbeddedTiers(
+            journal=self.journal, store=self.store, stm=shared.stm, health=self.health,
+            promotions=m.shuttle.promotions, ltm_metrics=m.ltm, errors=m.errors, model_id=model_id,
+            schedule_embedding=self.vectors.schedule, tracer=shared.telemetry.roots.tracer,
+            residency=self.residency,
+        )  # fmt: skip
+        self.tiers: Tiers = tiers
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=self.store.enumerable)
         backlogs = BacklogAdmission(s, shared.worker, lambda: self.journal.pending, s.journal_max_pending, m.admission)
         self.writes: WriteOps = Writes(
-            journal=self.journal, stm=shared.stm, shuttle=self.shuttle, ids=self.ids, vectors=self.vectors,
-            dedupe=shared.dedupe, gate=shared.gate, backlogs=backlogs, limit=shared.write_limit,
+            journal=self.journal, stm=shared.stm, tiers=tiers, shuttle=self.shuttle, ids=self.ids,
+            vectors=self.vectors, dedupe=shared.dedupe, gate=shared.gate, backlogs=backlogs, limit=shared.write_limit,
             telemetry=shared.telemetry,
         )  # fmt: skip
-        self.tiers: Tiers = self.shuttle
         self.history: HistoryOps = History(self.journal, self.store, shared.read_limit)
         self.expiry = ExpirySweep(
-            journal=self.journal, store=self.store, stm=shared.stm, shuttle=self.shuttle, gate=shared.gate,
-            metrics=m.lifecycle, interval_s=s.expiry_sweep_s,
+            journal=self.journal, store=self.store, stm=shared.stm, tiers=tiers, shuttle=self.shuttle,
+            gate=shared.gate, metrics=m.lifecycle, interval_s=s.expiry_sweep_s,
         )  # fmt: skip
         self.warmup = Warmup(
-            journal=self.journal, store=self.store, stm=shared.stm, shuttle=self.shuttle, ids=self.ids,
+            journal=self.journal, store=self.store, stm=shared.stm, tiers=tiers, ids=self.ids,
             vectors=self.vectors, errors=m.errors, warm_users=s.stm_warm_users,
         )  # fmt: skip
         self.housekeeping = Housekeeping(
-            stm=shared.stm, gc=shared.gc, probe_store=self.shuttle.check_store,
-            probe_due=lambda: time.monotonic() - self.shuttle.last_store_ok > STORE_CHECK_AFTER_S,
+            stm=shared.stm, gc=shared.gc, probe_store=self.health.check,
+            probe_due=lambda: time.monotonic() - self.health.last_ok > STORE_CHECK_AFTER_S,
             upkeep=self.residency.upkeep if self.residency is not None else None,
         )  # fmt: skip
         #: Files a background integrity check found damaged ({role: problem}).
@@ -99,7 +107,7 @@ class EmbeddedRuntime:
         await self._shared.worker.warm_up()
         self._shared.worker.start()
         self.shuttle.start()
-        await self.shuttle.check_store()
+        await self.health.check()
         self.warmup.start()
         self.expiry.start()
         if deferred:
@@ -126,7 +134,7 @@ class EmbeddedRuntime:
         await self.store.close()
 
     def readiness(self) -> dict[str, bool]:
-        checks = {"tiers_loaded": self.warmup.done, "ltm_reachable": self.shuttle.store_ok}
+        checks = {"tiers_loaded": self.warmup.done, "ltm_reachable": self.health.store_ok}
         if self.damaged:
             checks["files_sound"] = False
         return checks

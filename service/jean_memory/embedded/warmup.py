@@ -15,9 +15,9 @@ import logging
 from jean_memory.background import BackgroundTask
 from jean_memory.core.caches import IdFilter
 from jean_memory.core.vectors import VectorDelivery
+from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
-from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class Warmup:
         journal: Journal,
         store: LongTermStore,
         stm: ShortTermTier,
-        shuttle: MemoryShuttle,
+        tiers: EmbeddedTiers,
         ids: IdFilter,
         vectors: VectorDelivery,
         errors: object,
@@ -39,7 +39,7 @@ class Warmup:
         self._journal = journal
         self._store = store
         self._stm = stm
-        self._shuttle = shuttle
+        self._tiers = tiers
         self._ids = ids
         self._vectors = vectors
         self._errors = errors
@@ -77,7 +77,7 @@ class Warmup:
             for user_id in await self._store.recent_users(self._warm_users):
                 if self._stm.nbytes > 0.8 * self._stm.budget:
                     break
-                await self._shuttle.promote(self._stm.space(user_id))
+                await self._tiers.promote(self._stm.space(user_id))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -26,6 +26,7 @@ from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
+from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.errors import Conflict
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope, memory_key
@@ -46,6 +47,7 @@ class Writes:
         self,
         journal: Journal,
         stm: ShortTermTier,
+        tiers: EmbeddedTiers,
         shuttle: MemoryShuttle,
         ids: IdFilter,
         vectors: VectorDelivery,
@@ -58,6 +60,7 @@ class Writes:
         self._gate = gate
         self._journal = journal
         self._stm = stm
+        self._tiers = tiers
         self._shuttle = shuttle
         self._ids = ids
         self._vectors = vectors
@@ -84,7 +87,7 @@ class Writes:
             return None
         if not self._ids.may_exist(key):
             return None
-        space = await self._shuttle.hot(user_id)
+        space = await self._tiers.hot(user_id)
         return space.records.get(memory_id)
 
     async def add(
@@ -148,7 +151,7 @@ class Writes:
         now: float,
     ) -> list[tuple[int, Memory]]:  # fmt: skip
         """Drop the items that duplicate a memory (their outcome names it); keep the vectors of the rest."""
-        space = await self._shuttle.hot(user_id)
+        space = await self._tiers.hot(user_id)
         verdicts = await self._dedupe.judge(space, [m.content for _, m in fresh], now, [m.scope for _, m in fresh])
         create, outcomes = dedupe_outcomes([m for _, m in fresh], verdicts)
         for n, stored in outcomes.items():
@@ -241,7 +244,7 @@ class Writes:
         """The memory's next revision (or the memory unchanged, when the patch changes nothing: a retry)."""
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
-                space = await self._shuttle.hot(user_id)
+                space = await self._tiers.hot(user_id)
                 current = space.records.get(memory_id)
                 now = time.time()
                 if current is None or current.expired(now):
@@ -265,7 +268,7 @@ class Writes:
             # Exclusive, as an update: an update journaled between our read and our append would leave
             # its revision in the tier after the delete was acknowledged (issue 20, embedded mode).
             async with self._gate.exclusive(user_id):
-                space = await self._shuttle.hot(user_id)
+                space = await self._tiers.hot(user_id)
                 memory = space.records.get(memory_id)
                 if memory is None or memory.expired(time.time()):
                     raise not_found(memory_id)
@@ -281,13 +284,13 @@ class Writes:
             return await self.delete_matching(user_id, None, scope)
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
-                space = await self._shuttle.hot(user_id)
+                space = await self._tiers.hot(user_id)
                 now = time.time()
                 count = await self._stm.count(space, now)
                 await self._journal.append([("forget", Memory("", user_id, "", {}, 0.0, now))])
                 self._stm.drop(user_id)
-                if self._shuttle.residency is not None:
-                    self._shuttle.residency.forget(user_id)
+                if self._tiers.residency is not None:
+                    self._tiers.residency.forget(user_id)
                 self._shuttle.wake()
         self._lifecycle.forgotten.inc(count)
         return count
@@ -300,7 +303,7 @@ class Writes:
         no write of the user lands between the scan and the append."""
         with self._limit.slot():
             async with self._gate.exclusive(user_id):
-                space = await self._shuttle.hot(user_id)
+                space = await self._tiers.hot(user_id)
                 ids = await self._stm.matching(space, filters, scope)
                 records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
                 doomed = [m for i in ids if (m := records.get(i)) is not None]

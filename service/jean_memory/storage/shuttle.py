@@ -1,14 +1,11 @@
-"""The memory shuttle: journal -> long-term store in batches, and long-term store -> STM on access.
+"""The memory shuttle: journal -> long-term store in batches (the way back, store -> short-term tier on a
+user's first access, is `embedded/tiers.py`).
 
 Shipping: read the journal in sequence order, take the prefix that is ready (deletes, memories with
 their vector, or memories that waited `shuttle_embed_wait_s` for one), write it to the store in one
 call, then delete it from the journal. While the store fails, retry the same batch with exponential
 backoff and jitter (tenacity), forever: the journal on disk is the queue and nothing is dropped.
 Writes the store refuses for good are retried one by one and parked in the dead-letter table.
-
-Promotion: the first read of a user who is not resident loads their memories from the store and
-their unshipped journal rows, merges them under the writes made meanwhile, and indexes the vectors
-(re-embedding those made by another model or kept by a store without vectors).
 """
 
 from __future__ import annotations
@@ -17,28 +14,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
 
 from jean_memory.config import Settings
-from jean_memory.errors import LtmError, Unavailable
-from jean_memory.memory import Memory, WriteOp
+from jean_memory.errors import LtmError
+from jean_memory.memory import WriteOp
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
-from jean_memory.storage.residency import PartialResidency
-from jean_memory.storage.stm import ShortTermTier, UserSpace
+from jean_memory.storage.storehealth import StoreHealth
 from jean_memory.telemetry.metrics import LtmMetrics, ShuttleMetrics
 from jean_memory.telemetry.spans import RootSampler, child_span
 
 log = logging.getLogger(__name__)
-
-#: Called with memories whose vectors must be (re)computed, and their journal seqs (0: not journaled).
-ScheduleEmbedding = Callable[[UserSpace, list[Memory], list[int]], None]
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -51,37 +43,26 @@ class MemoryShuttle:
         settings: Settings,
         journal: Journal,
         store: LongTermStore,
-        stm: ShortTermTier,
+        health: StoreHealth,
         metrics: ShuttleMetrics,
         ltm_metrics: LtmMetrics,
         errors: Counter,
-        model_id: str,
-        schedule_embedding: ScheduleEmbedding,
         roots: Any = None,
-        residency: PartialResidency | None = None,
     ) -> None:
         self._s = settings
         self._journal = journal
         self._store = store
-        self._stm = stm
+        self._health = health
         self._m = metrics
         self._errors = errors
-        self._model_id = model_id
-        self._schedule_embedding = schedule_embedding
         self._roots = roots or RootSampler(trace.NoOpTracer(), 0.0)
         self._tracer = self._roots.tracer
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._up = ltm_metrics.up.labels(store.kind)
         self._write_hist = ltm_metrics.write_duration.labels(store.kind)
-        self._read_hist = ltm_metrics.read_duration.labels(store.kind)
-        self.store_ok = False
-        self.last_store_ok = 0.0
         self.shipped = 0
         self.oldest_pending_at: float | None = None
         self._draining = False
-        #: Where big users may be partially resident (a SQLite store): loads them in part (`_load`).
-        self.residency = residency
         metrics.pending.set_function(lambda: self._journal.pending)
         metrics.oldest_age.set_function(self._oldest_pending_age)
         self._drained = asyncio.Event()
@@ -122,21 +103,6 @@ class MemoryShuttle:
 
     def wake(self) -> None:
         self._wake.set()
-
-    def _mark(self, ok: bool) -> None:
-        self.store_ok = ok
-        self._up.set(1 if ok else 0)
-        if ok:
-            self.last_store_ok = time.monotonic()
-
-    async def check_store(self) -> bool:
-        try:
-            await self._store.ping()
-        except LtmError:
-            self._mark(False)
-            return False
-        self._mark(True)
-        return True
 
     # ---- shipping --------------------------------------------------------------------------
     def _ready_prefix(self, ops: list[WriteOp]) -> list[WriteOp]:
@@ -186,12 +152,12 @@ class MemoryShuttle:
                 span.set_attribute("jm.batch_size", len(ops))
                 await self._store.apply(ops)
         except LtmError as exc:
-            self._mark(False)
+            self._health.mark(False)
             self._m.failures.labels("true" if exc.retryable else "false").inc()
             self._errors.labels("ltm", "write", "retryable" if exc.retryable else "rejected").inc()
             raise
         self._write_hist.observe(time.perf_counter() - start)
-        self._mark(True)
+        self._health.mark(True)
 
     async def _write_retrying(self, ops: Sequence[WriteOp]) -> None:
         """Write, retrying with backoff while the failure is retryable.
@@ -236,103 +202,3 @@ class MemoryShuttle:
         self.shipped += len(ops)
         if self._draining and not self._journal.pending:
             self._drained.set()
-
-    # ---- promotion -------------------------------------------------------------------------
-    #: The journal and this tier are the only writers: a resident record is current (see `core.tiers`).
-    authoritative = True
-
-    async def current(self, user_id: str) -> tuple[UserSpace, bool]:
-        """The user's space, complete: promoted from the store first if it is not (most recently used)."""
-        space = self._stm.space(user_id)
-        if space.loaded:
-            return space, False
-        with child_span(self._tracer, "stm.promote"):
-            cold = await self.promote(space)
-        return space, cold
-
-    async def hot(self, user_id: str) -> UserSpace:
-        space, _ = await self.current(user_id)
-        return space
-
-    async def promote(self, space: UserSpace) -> bool:
-        """Make the space complete; True when this call had to wait for a load (a cold read)."""
-        if space.loaded:
-            return False
-        if space.loading is None or (space.loading.done() and space.loading.exception() is not None):
-            space.loading = asyncio.ensure_future(self._load(space))
-        await asyncio.shield(space.loading)
-        return True
-
-    async def _load(self, space: UserSpace) -> None:
-        # The journal's ops first, then the store (which a batch may be shipping to meanwhile): an op
-        # shipped in between is in both, applied twice to the same result; the other way round, it
-        # could be in neither (read from the store before it landed, from the journal after it left).
-        journal_ops = await self._journal.for_user(space.user_id)
-        residency = self.residency
-        if (
-            residency is not None
-            and not any(op.kind == "forget" for op in journal_ops)  # the store still holds what is forgotten
-            and await residency.is_big(space.user_id)
-        ):
-            start = time.perf_counter()
-            try:
-                await residency.load(space, journal_ops, self._schedule_embedding)
-            except Exception:
-                log.exception("partial residency failed for a user; loading the user whole")
-            else:
-                self._read_hist.observe(time.perf_counter() - start)
-                self._m.promotions.inc()
-                self._stm.evict_over_budget()
-                return
-        start = time.perf_counter()
-        try:
-            stored = await self._store.load_user(space.user_id)
-        except LtmError as exc:
-            self._mark(False)
-            self._errors.labels("ltm", "promote", "unavailable").inc()
-            raise Unavailable(f"long-term store unavailable: {exc}") from exc
-        self._read_hist.observe(time.perf_counter() - start)
-        self._mark(True)
-        merged: dict[str, Memory] = {m.id: m for m in stored}
-        seq_of: dict[str, int] = {}
-        for op in journal_ops:  # applied as the store will apply them when they ship
-            if op.kind in ("delete", "expire"):
-                merged.pop(op.memory.id, None)
-                seq_of.pop(op.memory.id, None)
-            elif op.kind == "forget":
-                merged.clear()
-                seq_of.clear()
-            elif op.kind == "vector":
-                current = merged.get(op.memory.id)
-                if current is not None and current.revision == op.memory.revision:  # update-only, as in the store
-                    current.embedding = op.memory.embedding
-                    current.model = op.memory.model
-            else:
-                previous = merged.get(op.memory.id)
-                if op.memory.embedding is None and previous is not None and previous.content == op.memory.content:
-                    op.memory.embedding, op.memory.model = previous.embedding, previous.model  # same text, same vector
-                merged[op.memory.id] = op.memory
-                seq_of[op.memory.id] = op.seq
-        if not self._stm.is_current(space):
-            return  # evicted while loading; the next access starts again
-        ids: list[str] = []
-        vectors: list[np.ndarray] = []
-        without: list[Memory] = []
-        for mid, memory in merged.items():
-            if mid in space.records or mid in space.deleted:
-                continue  # a write made since the space was created wins
-            if memory.embedding is not None and memory.model == self._model_id:
-                ids.append(mid)
-                vectors.append(np.frombuffer(memory.embedding, dtype=np.float32))
-            else:
-                without.append(memory)
-            memory.embedding = None  # the index holds the vector; do not keep a second copy
-            self._stm.put(space, memory)
-        if ids:
-            self._stm.set_vectors(space, ids, np.vstack(vectors))
-        if without:
-            self._schedule_embedding(space, without, [seq_of.get(m.id, 0) for m in without])
-        space.loaded = True
-        space.deleted.clear()
-        self._m.promotions.inc()
-        self._stm.evict_over_budget()
