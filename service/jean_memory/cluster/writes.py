@@ -26,12 +26,20 @@ from jean_memory.cooperative import Slices
 from jean_memory.core.admission import BacklogAdmission, ConcurrencyLimit
 from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.ids import new_ids
-from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
+from jean_memory.core.writes import (
+    NewMemory,
+    Patch,
+    Stored,
+    dedupe_outcomes,
+    id_field,
+    not_found,
+    observe_creation,
+)
 from jean_memory.errors import Conflict
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.stm import ShortTermTier
-from jean_memory.telemetry.core import Telemetry, current_exemplar
+from jean_memory.telemetry.core import Telemetry
 from jean_memory.telemetry.spans import child_span
 
 #: Deletes of one bulk delete committed per transaction (a group commit takes at most JM_CLUSTER_COMMIT_MAX
@@ -56,7 +64,6 @@ class ClusterWrites:
         self._limit = limit
         self._telemetry = telemetry
         self._tracer = telemetry.tracer
-        self._creation = telemetry.metrics.writes.creation_duration
         self._lifecycle = telemetry.metrics.lifecycle
 
     async def add(
@@ -65,12 +72,7 @@ class ClusterWrites:
         start = time.perf_counter()
         with self._limit.slot(), self._backlogs.admit(len(items)):
             out = await self._add(user_id, items, mode, dedupe)
-        elapsed = time.perf_counter() - start
-        self._creation.labels(mode).observe(elapsed, current_exemplar())
-        self._telemetry.window.record("creation", elapsed)
-        self._telemetry.perf.maybe_log(
-            f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
-        )
+        observe_creation(self._telemetry, mode, start, user_id, items)
         return out
 
     async def _add(self, user_id: str, items: Sequence[NewMemory], mode: str, dedupe: bool) -> list[Stored]:

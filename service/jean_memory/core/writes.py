@@ -11,6 +11,7 @@ and list at once, and searchable as soon as the vector lands (lexically scored u
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +20,7 @@ from jean_memory.core.dedupe import Verdict
 from jean_memory.errors import NotFound
 from jean_memory.filters import Filter
 from jean_memory.memory import JsonObject, Memory, Scope
+from jean_memory.telemetry.core import Telemetry, current_exemplar
 
 
 @dataclass(slots=True)
@@ -115,3 +117,14 @@ def dedupe_outcomes(candidates: list[Memory], verdicts: list[Verdict]) -> tuple[
         else:
             create.append(n)
     return create, outcome
+
+
+def observe_creation(telemetry: Telemetry, mode: str, start: float, user_id: str, items: Sequence[NewMemory]) -> None:
+    """An add's time since `start`, in both modes alike: the creation histogram (with the trace as its
+    exemplar), the window behind `/metrics/dashboard`, and the slow-operation log."""
+    elapsed = time.perf_counter() - start
+    telemetry.metrics.writes.creation_duration.labels(mode).observe(elapsed, current_exemplar())
+    telemetry.window.record("creation", elapsed)
+    telemetry.perf.maybe_log(
+        f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
+    )

@@ -25,7 +25,15 @@ from jean_memory.core.dedupe import Deduplicator
 from jean_memory.core.gate import UserGate
 from jean_memory.core.ids import new_ids
 from jean_memory.core.vectors import VectorDelivery
-from jean_memory.core.writes import NewMemory, Patch, Stored, dedupe_outcomes, id_field, not_found
+from jean_memory.core.writes import (
+    NewMemory,
+    Patch,
+    Stored,
+    dedupe_outcomes,
+    id_field,
+    not_found,
+    observe_creation,
+)
 from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.errors import Conflict
 from jean_memory.filters import Filter
@@ -34,7 +42,7 @@ from jean_memory.storage.journal import Journal
 from jean_memory.storage.partial import PartialRecords, same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
-from jean_memory.telemetry.core import Telemetry, current_exemplar
+from jean_memory.telemetry.core import Telemetry
 from jean_memory.telemetry.spans import child_span
 
 #: Most memories published into the tier per slice: a deduplicated batch's vectors, known already, are
@@ -69,7 +77,6 @@ class Writes:
         self._limit = limit
         self._telemetry = telemetry
         self._tracer = telemetry.tracer
-        self._creation = telemetry.metrics.writes.creation_duration
         self._lifecycle = telemetry.metrics.lifecycle
         #: Writes being journaled, by memory key: a concurrent write of the same id waits for this one. One
         #: future per append (it resolves to the append's memories by key), not one per memory.
@@ -98,12 +105,7 @@ class Writes:
         with self._limit.slot(), self._backlogs.admit(len(items)):
             async with self._gate.shared(user_id):
                 out = await self._add(user_id, items, mode, dedupe)
-        elapsed = time.perf_counter() - start
-        self._creation.labels(mode).observe(elapsed, current_exemplar())
-        self._telemetry.window.record("creation", elapsed)
-        self._telemetry.perf.maybe_log(
-            f"memory_creation_{mode}", start, user_id, sum(len(i.content) for i in items), cache_hit=False
-        )
+        observe_creation(self._telemetry, mode, start, user_id, items)
         return out
 
     async def _add(self, user_id: str, items: Sequence[NewMemory], mode: str, dedupe: bool) -> list[Stored]:
