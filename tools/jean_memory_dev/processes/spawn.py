@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,11 +20,42 @@ import httpx
 
 from jean_memory_dev.paths import SCRIPTS
 
+#: The kernel's ephemeral ports: where it takes the local port of every outgoing connection.
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Ports handed out by this process, never handed out twice.
+_handed_out: set[int] = set()
+_random = random.Random()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, for a process started later, chosen below the kernel's ephemeral range.
+
+    A port from that range (what binding to port 0 gives) stays free only until some outgoing
+    connection, of any process, takes it as its local port; the process it was meant for then fails to
+    bind (seen in the suite: a cluster replica's "address already in use" seconds after its port was
+    chosen). Below the range no connection takes it by chance.
+    """
+    low = _ephemeral_low()
+    first = max(1024, low - 12000)
+    for _ in range(200):
+        port = _random.randrange(first, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port between {first} and {low}")
 
 
 def render_config(template: Path, out: Path, env: Mapping[str, str]) -> Path:
