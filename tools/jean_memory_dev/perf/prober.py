@@ -19,20 +19,7 @@ from types import TracebackType
 
 import httpx
 
-
-def probe(url: str, every_s: float, stop: threading.Event) -> list[float]:
-    """Latencies of `/healthz`, one probe starting every `every_s` (back to back when one runs late)."""
-    latencies: list[float] = []
-    with httpx.Client(base_url=url, timeout=30) as client:
-        client.get("/healthz")  # the connection is open before the first measured probe
-        due = time.monotonic()
-        while not stop.is_set():
-            start = time.perf_counter()
-            client.get("/healthz")
-            latencies.append(time.perf_counter() - start)
-            due = max(due + every_s, time.monotonic())
-            stop.wait(due - time.monotonic())
-    return latencies
+from jean_memory_dev.background import Background
 
 
 class Prober:
@@ -60,13 +47,28 @@ class Prober:
 
 
 def main() -> None:
+    """Probe at the pace given (`Background`, the tools' paced loop) until SIGTERM. A probe that raised
+    (refused, timed out) fails the run (exit 1) rather than leaving a gap in the latencies."""
     url, every_s = sys.argv[1], float(sys.argv[2])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    latencies: list[float] = []
     with httpx.Client(base_url=url, timeout=30) as client:
-        client.get("/healthz")
-    print("ready", flush=True)
-    json.dump(probe(url, every_s, stop), sys.stdout)
+        client.get("/healthz")  # the connection is open before the first measured probe
+
+        def step() -> None:
+            start = time.perf_counter()
+            client.get("/healthz")
+            latencies.append(time.perf_counter() - start)
+
+        loop = Background()
+        loop.start(step, "healthz-probe", every_s=every_s)
+        print("ready", flush=True)
+        stop.wait()
+        loop.stop()
+    if loop.errors:
+        sys.exit(f"probes failed: {loop.errors[:3]}")
+    json.dump(latencies, sys.stdout)
 
 
 if __name__ == "__main__":
