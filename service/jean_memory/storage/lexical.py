@@ -171,8 +171,9 @@ def build(
         index.index(corpus, show_progress=False)
     avgdl = sum(map(len, corpus)) / len(corpus) if corpus else 1.0
     position = {mid: i for i, mid in enumerate(ids)}
-    built = Built(generation, min(expiries, default=None), ids, position, index, fresh, avgdl)
-    built.words_nbytes = words_nbytes(built.words)
+    built = Built(
+        generation, min(expiries, default=None), ids, position, index, fresh, avgdl, words_nbytes=words_nbytes(fresh)
+    )
     built.nbytes = measure(built)
     return built
 

@@ -207,7 +207,7 @@ class SqliteStore(LongTermStore):
         self._conn: sqlite3.Connection | None = None
         #: Whole-user loads (a cold read's promotion) on their own thread and read-only connection: on the
         #: writer's, a cold read waited behind the shuttle's batch in flight. In WAL mode the writer never
-        #: blocks them, and each load sees every batch committed before it began (see `MemoryShuttle._load`
+        #: blocks them, and each load sees every batch committed before it began (see `EmbeddedTiers._load`
         #: for why that is enough).
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltm-sqlite-load")
         self._load_conn: sqlite3.Connection | None = None
