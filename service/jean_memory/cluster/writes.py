@@ -83,9 +83,7 @@ class ClusterWrites:
         minted = new_ids(sum(1 for item in items if not item.id))
         slices = Slices()
         for i, item in enumerate(items):
-            memory = Memory(item.id or next(minted), user_id, item.content, item.metadata, item.salience,
-                            item.created_at or now, expires_at=item.expires_at, agent_id=item.agent_id,
-                            run_id=item.run_id)  # fmt: skip
+            memory = item.memory(item.id or next(minted), user_id, now)
             await slices.pause()
             if item.id is not None and item.id in first:
                 if unique[first[item.id]].fingerprint() != memory.fingerprint():

@@ -36,6 +36,14 @@ class NewMemory:
     agent_id: str | None = None
     run_id: str | None = None
 
+    def memory(self, memory_id: str, user_id: str, now: float) -> Memory:
+        """The memory this item makes, under `memory_id` (its own or one minted for it), written `now`
+        unless it says when: one place for both modes, so a field added to an item reaches both."""
+        return Memory(
+            memory_id, user_id, self.content, self.metadata, self.salience, self.created_at or now,
+            expires_at=self.expires_at, agent_id=self.agent_id, run_id=self.run_id,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class Patch:
