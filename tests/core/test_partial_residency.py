@@ -4,13 +4,16 @@ plus a RAM delta, records read from the store on demand. Every operation answers
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import pytest
 from starlette.testclient import TestClient
 
+from jean_memory.core import postfilter, reads
 from jean_memory.storage import residency
 from tests.core.conftest import MakeClient
 
@@ -155,26 +158,68 @@ def lexical(c: TestClient, query: str, k: int = 100) -> list[str]:
     return [h["id"] for h in r.json()["results"]]
 
 
-def test_a_big_users_words_are_searched_in_the_store_and_the_overlay(
-    make_client: MakeClient, big_user: tuple[Path, list[str]]
+def test_a_big_users_words_are_searched_in_its_snapshot_and_since(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The stored texts through the store's FTS5 index, the overlay's in RAM; the overlay's version wins."""
+    """The snapshot's texts through its BM25, the texts changed since in RAM, the changed version winning:
+    exact before the store has the writes, after, across a restart, and after a compaction."""
     data, ids = big_user
-    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c = make_client(data, **opts)
     topic5 = {ids[i] for i in range(BIG) if i % 7 == 5}
     assert set(lexical(c, "topic5")) == topic5
     assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user is partially resident"
+    assert (snapshot_of(data) / "bm25").is_dir(), "the snapshot holds the user's BM25"
     c.patch(f"/v1/memories/{ids[5]}", params={"user_id": "big"}, json={"content": "corrected fact about giraffes"})
+    c.patch(f"/v1/memories/{ids[19]}", params={"user_id": "big"}, json={"metadata": {"half": 7}})  # same text
     assert c.delete(f"/v1/memories/{ids[12]}", params={"user_id": "big"}).status_code == 204
     new = c.post("/v1/memories", json={"user_id": "big", "content": "zebras about topic5"}).json()["id"]
     expected = (topic5 - {ids[5], ids[12]}) | {new}
-    assert set(lexical(c, "topic5")) == expected
-    assert lexical(c, "giraffes") == [ids[5]]
-    hybrid = c.post("/v1/search", json={"user_id": "big", "query": "giraffes", "k": 3, "explain": True}).json()
-    assert hybrid["results"][0]["id"] == ids[5] and hybrid["results"][0]["explain"]["lexical"] > 0
-    wait_shipped(c)  # now in the store: the same answers from its index
-    assert set(lexical(c, "topic5")) == expected
-    assert lexical(c, "giraffes") == [ids[5]]
+
+    def same_answers() -> None:
+        found = lexical(c, "topic5")
+        assert set(found) == expected and len(found) == len(expected), "each memory once"
+        assert lexical(c, "giraffes") == [ids[5]]
+        filtered = c.post(
+            "/v1/search",
+            json={"user_id": "big", "query": "topic5", "k": 100, "mode": "lexical", "filters": {"half": 1}},
+        ).json()["results"]
+        assert {h["id"] for h in filtered} == {i for i in expected - {ids[19]} if i in ids and ids.index(i) % 2}
+        hybrid = c.post("/v1/search", json={"user_id": "big", "query": "giraffes", "k": 3, "explain": True}).json()
+        assert hybrid["results"][0]["id"] == ids[5] and hybrid["results"][0]["explain"]["lexical"] > 0
+
+    same_answers()
+    wait_shipped(c)  # now in the store
+    same_answers()
+    c.__exit__(None, None, None)
+    c = make_client(data, **opts)  # the changes since the snapshot read back from the store
+    same_answers()
+    monkeypatch.setattr(residency, "COMPACT_MIN", 20)
+    before = json.loads(snapshot_of(data).joinpath("meta.json").read_text())["count"]
+    c.post("/v1/memories/batch", json={"user_id": "big", "items": [{"content": f"later {i}"} for i in range(40)]})
+    wait_shipped(c)
+    deadline = time.monotonic() + 20
+    while json.loads(snapshot_of(data).joinpath("meta.json").read_text())["count"] == before:
+        assert time.monotonic() < deadline, "no compaction"
+        time.sleep(0.2)
+    same_answers()  # the new snapshot holds the changes
+
+
+def test_a_snapshot_of_the_previous_format_is_built_again_with_its_lexical_index(
+    make_client: MakeClient, big_user: tuple[Path, list[str]]
+) -> None:
+    """A snapshot written by the release before the lexical index (format 1, no `bm25/`) is not used: the
+    user's snapshot is built again, so its texts are searchable."""
+    data, ids = big_user
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    assert ids[40] in lexical(c, "topic5")
+    c.__exit__(None, None, None)
+    folder = snapshot_of(data)
+    shutil.rmtree(folder / "bm25")
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "format": 1}))
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    assert ids[40] in lexical(c, "topic5")
+    assert (folder / "bm25").is_dir() and json.loads((folder / "meta.json").read_text())["format"] == 2
 
 
 def test_dedupe_of_a_partially_resident_user_without_scopes_finds_its_stored_duplicate(
@@ -189,3 +234,49 @@ def test_dedupe_of_a_partially_resident_user_without_scopes_finds_its_stored_dup
     assert same.status_code == 200 and same.json()["id"] == ids[7]
     assert metric(c, "jm_stm_mapped_bytes") > 0
     assert c.post("/v1/memories", json={**body, "run_id": "r"}).status_code == 201
+
+
+def test_a_filtered_search_of_a_big_user_checks_candidates_and_answers_as_its_scan(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter checked on each leg's best candidates, asked for again until the pools are full, gives
+    the ranking that checking it on every memory gives (the store's scan), scores and order included,
+    with recent writes (changed texts, a changed filter field, deletes) both ways."""
+    data, ids = big_user
+    c = make_client(data, **opts)
+    c.patch(f"/v1/memories/{ids[8]}", params={"user_id": "big"}, json={"content": "giraffes about topic1"})
+    c.patch(f"/v1/memories/{ids[10]}", params={"user_id": "big"}, json={"metadata": {"half": 1}})
+    assert c.delete(f"/v1/memories/{ids[11]}", params={"user_id": "big"}).status_code == 204
+    cases = [
+        ({"created_at": {"$lt": 1040}}, "big fact about topic1"),  # 40 of 300, unrelated to the ranking
+        ({"half": 1}, "giraffes topic1"),
+        ({"$or": [{"half": 0}, {"created_at": {"$gte": 1290}}]}, "fact 17"),
+        ({"created_at": {"$gte": 1299}}, "topic3"),  # one memory: more candidates than the user
+    ]
+    calls: list[bool] = []
+    real = reads.selected
+
+    async def counted(*args: Any, **kwargs: Any) -> list[str] | None:
+        found = await real(*args, **kwargs)
+        calls.append(found is not None)
+        return found
+
+    async def scan(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    def answers() -> list[list[tuple[str, float]]]:
+        out = []
+        for filters, query in cases:
+            for mode in ("hybrid", "vector", "lexical"):
+                body = {"user_id": "big", "query": query, "k": 5, "mode": mode, "filters": filters}
+                hits = c.post("/v1/search", json=body).json()["results"]
+                out.append([(h["id"], round(h["score"], 5)) for h in hits])
+        return out
+
+    monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)  # a first round too small: asked for again
+    monkeypatch.setattr(reads, "selected", counted)
+    checked = answers()
+    assert calls and all(calls), "every search was answered from candidates"
+    monkeypatch.setattr(reads, "selected", scan)
+    assert answers() == checked
+    assert all(ids[11] != i for hits in checked for i, _ in hits)

@@ -136,7 +136,7 @@ def _lifecyclebench(args: argparse.Namespace) -> int:
 def _filterbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.filterbench import run, table
 
-    report = run(memories=args.memories, searches=args.searches)
+    report = run(memories=args.memories, searches=args.searches, against=args.against, cache=args.cache)
     print(table(report))
     _save(args, report)
     return 0
@@ -300,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     lb.set_defaults(func=_lifecyclebench)
     fb = sub.add_parser("filterbench", help="filtered search of one large user, resident and partially resident")
     fb.add_argument("--memories", type=int, default=100_000, help="the user's size")
-    fb.add_argument("--searches", type=int, default=40, help="searches per filter and residency")
+    fb.add_argument("--searches", type=int, default=40, help="searches per filter, mode and build")
+    fb.add_argument("--against", type=Path, metavar="CHECKOUT", help="another checkout, measured side by side")
+    fb.add_argument("--cache", type=Path, metavar="DIR", help="keep the seeded data folder here")
     fb.add_argument("--save", metavar="NAME")
     fb.add_argument("--results", default="perf-results")
     fb.set_defaults(func=_filterbench)

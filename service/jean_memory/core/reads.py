@@ -26,13 +26,15 @@ from jean_memory.cooperative import Slices
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, fused
+from jean_memory.core.postfilter import Ranking, selected
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
-from jean_memory.storage.lexical import Built, Patched, fts_query, tokenize
+from jean_memory.storage.lexical import Built, Patched, tokenize
 from jean_memory.storage.partial import PartialRecords
+from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -224,7 +226,7 @@ class Reads:
                     self._query_vectors.put(vector_key, qvec)
                 self._search_window.record(hit_l2)
                 await pending
-            allowed = await self._stm.matching(space, filters, scope) if filters is not None or scope else None
+            allowed = await self._allowed(space, query, qvec, k, filters, scope, options)
             with child_span(self._tracer, "stm.search") as span:
                 span.set_attribute("jm.k", k)
                 span.set_attribute("jm.index", space.index.kind.value)
@@ -233,6 +235,46 @@ class Reads:
             if not (space.pending or space.unembedded) and self._results.enabled:
                 self._results.put(cache_key, hits)
             return self._finish(hits, "ltm" if cold else "stm", start, user_id, query, cache_hit=hit_l2)
+
+    async def _allowed(
+        self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, filters: Filter | None, scope: Scope,
+        options: SearchOptions,
+    ) -> list[str] | None:  # fmt: skip
+        """The ids the legs may rank (None: all): those the filter and the scope select (`matching`); for a
+        partially resident user, the selected among each leg's best candidates where they suffice
+        (`core.postfilter`: no scan of the store)."""
+        if filters is None and not scope:
+            return None
+        partial, index = space.records, space.index
+        if filters is not None and isinstance(partial, PartialRecords) and isinstance(index, LayeredIndex):
+            now = time.time()
+            rankings: list[Ranking] = []
+            if qvec is not None:
+                rankings.append(lambda n: self._by_vector(index, qvec, n))
+            if options.mode != "vector" or space.pending or space.unembedded:
+                words = tokenize([query])[0]
+                rankings.append(lambda n: self._by_snapshot_words(partial, index, words, n))
+                rankings.append(lambda n: self._by_changed_words(space, partial, query, n, now))
+            found = await selected(rankings, lambda ids: partial.select(ids, filters, scope, now), max(POOL, 2 * k))
+            if found is not None:
+                return found
+        return await self._stm.matching(space, filters, scope)
+
+    @staticmethod
+    async def _by_vector(index: LayeredIndex, qvec: np.ndarray, n: int) -> list[str]:
+        return [i for i, _ in index.search(qvec, n)]
+
+    @staticmethod
+    async def _by_snapshot_words(partial: PartialRecords, index: LayeredIndex, words: list[str], n: int) -> list[str]:
+        found = await asyncio.to_thread(index.lexical_top, words, n, None, partial.since_ids, len(partial.since_ids))
+        return [i for i, _ in found]
+
+    async def _by_changed_words(
+        self, space: UserSpace, partial: PartialRecords, query: str, n: int, now: float
+    ) -> list[str]:
+        order, records = partial.lexical_view()
+        built = await space.text_index.current(order, records)
+        return [m.id for m, _ in (await self._bm25(built, records, query, n, None, now))[0]]
 
     async def _rank(
         self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, allowed: list[str] | None,
@@ -288,30 +330,35 @@ class Reads:
         self, space: UserSpace, query: str, pool: int, allowed: list[str] | None, now: float
     ) -> tuple[list[tuple[Memory, float]], float]:
         """The user's best `pool` memories by BM25 (expired and filtered-out ones left out), and the best
-        BM25 among them. A partially resident user's texts are not in RAM: its stored memories are ranked
-        by the store's FTS5 index, its overlay (the writes not in the store yet) by BM25 in RAM, each
-        divided by its own best (the two BM25s count over different sets of texts)."""
-        records: Mapping[str, Memory]
-        stored: list[tuple[Memory, float]] = []
+        BM25 among them (a partially resident user's: see `_partial_lexical`)."""
         if isinstance(space.records, PartialRecords):
-            partial = space.records
-            records = {i: m for i, m in partial.overlay.items() if m is not None}
-            order = sorted((m.created_at, i) for i, m in records.items())
-            found = await partial.lexical(fts_query(query), pool)
-            if allowed is not None:
-                permitted = set(allowed)
-                found = [(i, s) for i, s in found if i in permitted]
-            best = found[0][1] if found else 0.0
-            rows = partial.get_many([i for i, _ in found])
-            stored = [(m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)]
-        else:
-            records, order = space.records, space.order
+            return await self._partial_lexical(space, space.records, query, pool, allowed, now)
+        built = await space.text_index.current(space.order, space.records)
+        return await self._bm25(built, space.records, query, pool, allowed, now)
+
+    async def _partial_lexical(
+        self, space: UserSpace, partial: PartialRecords, query: str, pool: int, allowed: list[str] | None,
+        now: float,
+    ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
+        """A partially resident user's texts are not in RAM: those its snapshot holds are ranked by the
+        snapshot's BM25 (in a worker thread; the memories changed since score nothing there), the changed
+        ones (`PartialRecords.since`) by BM25 in RAM; each divided by its own best (the two BM25s count over
+        different sets of texts), the changed version winning."""
+        index = space.index
+        if not isinstance(index, LayeredIndex):
+            raise TypeError("a partially resident user is searched through its snapshot")
+        words = tokenize([query])[0]
+        found = await asyncio.to_thread(
+            index.lexical_top, words, pool, allowed, partial.since_ids, len(partial.since_ids)
+        )
+        rows = partial.get_many([i for i, _ in found])
+        best = found[0][1] if found else 0.0
+        merged = {i: (m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)}
+        order, records = partial.lexical_view()
         built = await space.text_index.current(order, records)
-        if stored:  # a partially resident user: the store's and the overlay's, each on its own best
-            overlay, best = await self._bm25(built, records, query, pool, allowed, now)
-            merged = stored + [(m, s / best) for m, s in overlay]
-            return sorted(merged, key=lambda h: -h[1]), 1.0  # each source's pool whole: ties must not cut one
-        return await self._bm25(built, records, query, pool, allowed, now)
+        changed, best = await self._bm25(built, records, query, pool, allowed, now)
+        merged.update((m.id, (m, s / best)) for m, s in changed)
+        return sorted(merged.values(), key=lambda h: -h[1]), 1.0
 
     async def _bm25(
         self, built: Built | Patched, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,

@@ -91,13 +91,6 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return out
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 query for `text`: its words (English stopwords dropped), each quoted, any of them (FTS5's
-    Porter tokenizer stems them as it stemmed the stored texts)."""
-    words = dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in _STOP)
-    return " OR ".join(f'"{w}"' for w in words)
-
-
 @dataclass(slots=True)
 class Built:
     """One build: BM25 over `ids` (time order), and the stemmed words of each text it saw."""
@@ -149,10 +142,10 @@ class Built:
 
 def build(
     generation: int, order: Sequence[tuple[float, str]], records: Mapping[str, Memory],
-    words: dict[str, tuple[str, list[str]]], now: float,
+    words: dict[str, tuple[str, list[str]]], now: float, context: int = CONTEXT,
 ) -> Built:  # fmt: skip
     """BM25 over the user's live texts in time order (`order`, `records`: copies the caller took at
-    `generation`), reusing the stems of texts the last build saw."""
+    `generation`), reusing the stems of texts the last build saw; each with `context` lenders' words."""
     live = [m for _, mid in order if (m := records.get(mid)) is not None and not m.expired(now)]
     expiries = [m.expires_at for m in live if m.expires_at is not None]
     docs = [(m.id, m.content) for m in live]
@@ -162,7 +155,7 @@ def build(
         fresh[mid] = (text, stems)
     ids = [mid for mid, _ in docs]
     corpus = [
-        [*fresh[m.id][1], *(w for before in lenders(m, _back(live, i)) for w in fresh[before.id][1])]
+        [*fresh[m.id][1], *(w for before in lenders(m, _back(live, i), context) for w in fresh[before.id][1])]
         for i, m in enumerate(live)
     ]
     index: bm25s.BM25 | None = None
@@ -197,11 +190,11 @@ def _back(items: Sequence[T], at: int) -> Iterator[T]:
     return (items[j] for j in range(at - 1, -1, -1))
 
 
-def lenders(memory: Memory, earlier: Iterable[Memory]) -> list[Memory]:
+def lenders(memory: Memory, earlier: Iterable[Memory], context: int = CONTEXT) -> list[Memory]:
     """The memories that lend `memory` their words: of the live ones before it (`earlier`, nearest first),
-    the first `CONTEXT`, each written strictly earlier and at most `CONTEXT_WINDOW_S` before it."""
+    the first `context`, each written strictly earlier and at most `CONTEXT_WINDOW_S` before it."""
     out: list[Memory] = []
-    for before in itertools.islice(earlier, CONTEXT):
+    for before in itertools.islice(earlier, context):
         if not 0 < memory.created_at - before.created_at <= CONTEXT_WINDOW_S:
             break
         out.append(before)
@@ -209,13 +202,14 @@ def lenders(memory: Memory, earlier: Iterable[Memory]) -> list[Memory]:
 
 
 def document(
-    memory: Memory, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], stems: StemCache, now: float
-) -> list[str]:
+    memory: Memory, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], stems: StemCache, now: float,
+    context: int = CONTEXT,
+) -> list[str]:  # fmt: skip
     """One memory's lexical document as a build would make it: its words and its `lenders`' (the live
     memories before it in `order`, as a build sees them)."""
     at = bisect.bisect_left(order, (memory.created_at, memory.id))
     earlier = (m for _, mid in _back(order, at) if (m := records.get(mid)) is not None and not m.expired(now))
-    return [*stems(memory), *(w for before in lenders(memory, earlier) for w in stems(before))]
+    return [*stems(memory), *(w for before in lenders(memory, earlier, context) for w in stems(before))]
 
 
 class StemCache:
@@ -257,7 +251,7 @@ class Patched:
 
 def patched(
     stems: StemCache, changed: Sequence[str], order: Sequence[tuple[float, str]], records: Mapping[str, Memory],
-    now: float,
+    now: float, context: int = CONTEXT,
 ) -> Patched:  # fmt: skip
     """The build behind `stems` with the memories in `changed` (ids changed since it was built) taken out
     and the live ones among them scored apart."""
@@ -266,16 +260,19 @@ def patched(
     live = [m for mid in changed if (m := records.get(mid)) is not None and not m.expired(now)]
     ids = base.ids + [m.id for m in live]
     extra = {m.id: len(base.ids) + i for i, m in enumerate(live)}
-    documents = [document(m, order, records, stems, now) for m in live]
+    documents = [document(m, order, records, stems, now, context) for m in live]
     return Patched(base, ids, ChainMap(extra, base.position), np.asarray(void, dtype=np.intp), documents)
 
 
 class LexicalIndex:
     """One user's BM25 index: rebuilt on demand after its texts change, patched meanwhile (module doc)."""
 
-    __slots__ = ("_building", "_changes", "_stems", "_words", "_words_bytes", "built", "generation")
+    __slots__ = ("_building", "_changes", "_context", "_stems", "_words", "_words_bytes", "built", "generation")
 
-    def __init__(self) -> None:
+    def __init__(self, context: int = CONTEXT) -> None:
+        #: Lenders per memory: 0 where the index holds only some of the user's memories (a partially
+        #: resident user's changes), whose neighbours in it are not the memories written before them.
+        self._context = context
         self.generation = 0
         self.built: Built | None = None
         self._building: tuple[int, asyncio.Future[Built]] | None = None
@@ -313,7 +310,8 @@ class LexicalIndex:
         if built is not None and built.generation == generation:
             return built
         if len(order) < BUILD_ON_LOOP_BELOW:
-            result = build(generation, order, records, built.words if built is not None else self._words, now)
+            words = built.words if built is not None else self._words
+            result = build(generation, order, records, words, now, self._context)
             self._swap(result)
             return result
         # Every change logged is newer than the build: `_swap` forgets the ones a build holds.
@@ -326,7 +324,7 @@ class LexicalIndex:
             self._start(generation, order, records, now)
         if self._stems is None or self._stems.built is not built:
             self._stems = StemCache(built)
-        return patched(self._stems, changes, order, records, now)
+        return patched(self._stems, changes, order, records, now, self._context)
 
     def _start(
         self, generation: int, order: Sequence[tuple[float, str]], records: Mapping[str, Memory], now: float
@@ -338,7 +336,7 @@ class LexicalIndex:
         # Copies of the order and the mapping (C-speed), so writes landing meanwhile change neither.
         loop = asyncio.get_running_loop()
         fut = asyncio.ensure_future(
-            loop.run_in_executor(_BUILDER, build, generation, list(order), dict(records), words, now)
+            loop.run_in_executor(_BUILDER, build, generation, list(order), dict(records), words, now, self._context)
         )
         fut.add_done_callback(self._landed)
         self._building = (generation, fut)

@@ -9,6 +9,10 @@ memory-mapped snapshot plus a RAM delta, `storage/snapshot.py`) but not its mill
 - a bounded **cache** (LRU) keeps recently read records, so a hot memory is read once;
 - anything else is read from the SQLite store with a primary-key lookup (`SqliteRecordReader`).
 
+Beside them, `since` keeps every memory changed since the user's snapshot was built (None: deleted), as
+last written, without its vector: the texts the snapshot's lexical index does not hold, ranked in RAM. It
+is not pruned: it goes when a new snapshot holds it (compaction), so it is bounded as the snapshot's delta.
+
 Housekeeping prunes the overlay: an entry the store now holds as it is (same revision and content), or
 a delete the store has applied, is dropped. A get, the top-k of a search and a page of a list therefore
 cost a few lookups, whatever the user's size; only rare operations (forget, export) walk the store.
@@ -17,6 +21,7 @@ cost a few lookups, whatever the user's size; only rare operations (forget, expo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
@@ -44,6 +49,12 @@ class PartialRecords:
         self.overlay: dict[str, Memory | None] = {}
         self._cache: OrderedDict[str, Memory] = OrderedDict()
         self._cache_size = cache_size
+        self.since: dict[str, Memory | None] = {}
+        #: `since`'s ids in the order they first changed (appended only, until the next snapshot).
+        self.since_ids: list[str] = []
+        self._since_bytes = 0
+        self._since_version = 0
+        self._view: tuple[int, list[tuple[float, str]], dict[str, Memory]] = (0, [], {})
 
     # ---- the mapping the short-term tier and the use cases use ---------------------------------------
     def get(self, memory_id: str, default: Memory | None = None) -> Memory | None:
@@ -84,19 +95,57 @@ class PartialRecords:
         return memory
 
     def __setitem__(self, memory_id: str, memory: Memory) -> None:
-        self.overlay[memory_id] = memory
-        self._cache.pop(memory_id, None)
+        self.written(memory_id, memory)
 
     def pop(self, memory_id: str, default: Memory | None = None) -> Memory | None:
         old = self.get(memory_id)
-        self.overlay[memory_id] = None
-        self._cache.pop(memory_id, None)
+        self.written(memory_id, None)
         return old if old is not None else default
+
+    def written(self, memory_id: str, memory: Memory | None) -> None:
+        """A write not in the store yet (None: a delete): it wins over the store, and is a change since the
+        snapshot."""
+        self.overlay[memory_id] = memory
+        self._cache.pop(memory_id, None)
+        self._changed(memory_id, memory)
+
+    def _changed(self, memory_id: str, memory: Memory | None) -> None:
+        if memory is not None and memory.embedding is not None:
+            memory = dataclasses.replace(memory, embedding=None)
+        old = self.since.get(memory_id)
+        if memory_id not in self.since:
+            self.since_ids.append(memory_id)
+        self._since_bytes += (memory.approx_bytes() if memory is not None else 64) - (
+            old.approx_bytes() if old is not None else 64 if memory_id in self.since else 0
+        )
+        self.since[memory_id] = memory
+        self._since_version += 1
+
+    def changed_since_snapshot(self, stored: Sequence[Memory]) -> None:
+        """A new snapshot (or the first): `since` becomes what the store changed after it (`stored`) with this
+        process's writes not in the store yet on top."""
+        self.since, self.since_ids, self._since_bytes = {}, [], 0
+        for memory in stored:
+            self._changed(memory.id, memory)
+        for memory_id, latest in self.overlay.items():
+            self._changed(memory_id, latest)
+
+    def lexical_view(self) -> tuple[list[tuple[float, str]], dict[str, Memory]]:
+        """The live memories of `since` and their (created_at, id) order: what the user's in-RAM lexical
+        index ranks (made again only after a change)."""
+        version, order, live = self._view
+        if version != self._since_version:
+            live = {i: m for i, m in self.since.items() if m is not None}
+            order = sorted((m.created_at, i) for i, m in live.items())
+            self._view = (self._since_version, order, live)
+        return order, live
 
     @property
     def nbytes(self) -> int:
+        """RAM: the overlay's records and the cache's (the overlay's are `since`'s too), `since`'s others."""
         live = [m for m in self.overlay.values() if m is not None]
-        return sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
+        cached = sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
+        return cached + max(0, self._since_bytes - sum(m.approx_bytes() for m in live))
 
     # ---- reads that walk the user --------------------------------------------------------------------
     async def page(self, limit: int, before: tuple[float, str] | None, now: float, scope: Scope = ALL) -> list[Memory]:
@@ -121,14 +170,6 @@ class PartialRecords:
                 return page
             want *= 2
 
-    async def lexical(self, match: str, limit: int) -> list[tuple[str, float]]:
-        """The stored memories best matching an FTS5 query (the store's lexical index, read in a worker
-        thread), those the overlay replaced or deleted left out: the overlay's own are ranked apart."""
-        if not match:
-            return []
-        found = await asyncio.to_thread(self._reader.lexical, self.owner, match, limit + len(self.overlay))
-        return [(i, s) for i, s in found if i not in self.overlay][:limit]
-
     async def matching(self, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
         """Ids in `scope` (with `exact`, exactly that scope) that the filter selects: the store's scan in a
         worker thread (it reads every row of the user the scope's columns and the filter's SQL pre-filter
@@ -145,6 +186,28 @@ class PartialRecords:
             ):
                 ids.add(memory_id)
         return sorted(ids)
+
+    async def select(self, ids: Sequence[str], filters: Filter, scope: Scope, now: float) -> set[str]:
+        """Which of `ids` are live, unexpired, in `scope` and selected by the filter: those changed since the
+        snapshot (`since`, which holds every write the store may not have yet) checked here, the others by
+        the store in a worker thread."""
+        out: set[str] = set()
+        stored: list[str] = []
+        for memory_id in ids:
+            if memory_id in self.since:
+                memory = self.since[memory_id]
+                if (
+                    memory is not None
+                    and not memory.expired(now)
+                    and memory.in_scope(scope)
+                    and filters.matches(memory)
+                ):
+                    out.add(memory_id)
+            else:
+                stored.append(memory_id)
+        if stored:
+            out.update(await asyncio.to_thread(self._reader.select, self.owner, stored, filters, scope, now))
+        return out
 
     def has_scoped(self) -> bool:
         """Whether any memory of the user has an agent or a run (the store's answer from its indexes)."""

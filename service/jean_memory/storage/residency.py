@@ -28,6 +28,7 @@ import numpy as np
 
 from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
 from jean_memory.storage import snapshot
+from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_connection
 from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.snapshot import LayeredIndex, Snapshot, SnapshotShape
@@ -50,8 +51,9 @@ Schedule = Callable[[UserSpace, list[Memory], list[int]], None]
 
 def _vector_chunks(
     path: Path, owner: str, model: str, unembedded: list[Memory]
-) -> Iterator[tuple[list[str], np.ndarray, int]]:
-    """The user's stored vectors of `model`, in chunks; rows without one are collected in `unembedded`."""
+) -> Iterator[tuple[list[str], np.ndarray, int, list[str]]]:
+    """The user's stored vectors of `model` and their texts, in chunks; rows without one are collected in
+    `unembedded`."""
     with readonly_connection(path) as conn:
         after = 0
         while True:
@@ -65,6 +67,7 @@ def _vector_chunks(
             after = rows[-1][0]
             ids: list[str] = []
             vectors: list[bytes] = []
+            texts: list[str] = []
             top = 0
             for row in rows:
                 memory = memory_from_row(row[2:])
@@ -72,11 +75,12 @@ def _vector_chunks(
                 if memory.embedding is not None and memory.model == model:
                     ids.append(memory.id)
                     vectors.append(memory.embedding)
+                    texts.append(memory.content)
                 else:
                     memory.embedding = None
                     unembedded.append(memory)
             if ids:
-                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), top
+                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), top, texts
 
 
 def _training_sample(path: Path, owner: str, model: str, shape: SnapshotShape) -> tuple[int, np.ndarray | None]:
@@ -184,13 +188,15 @@ class PartialResidency:
                 unembedded.append(memory)
         if fresh_ids:
             index.add(fresh_ids, np.vstack(fresh_vectors))
+        records.changed_since_snapshot(changed)
+        space.text_index = LexicalIndex(context=0)  # it ranks the changed memories only
         space.records = records
         space.index = index
         seq_of: dict[str, int] = {}
         for op in journal_ops:  # the user's unshipped writes: the overlay, and their vectors
             memory = op.memory
             if op.kind in ("delete", "expire"):
-                records.overlay[memory.id] = None
+                records.written(memory.id, None)
                 index.remove(memory.id)
                 seq_of.pop(memory.id, None)
             elif op.kind == "vector":
@@ -199,7 +205,7 @@ class PartialResidency:
                     index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
             elif op.kind == "upsert":
                 previous = records.get(memory.id)
-                records.overlay[memory.id] = memory
+                records.written(memory.id, memory)
                 if memory.embedding is not None and memory.model == self._model:
                     index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
                 elif previous is None or previous.content != memory.content:
@@ -228,7 +234,8 @@ class PartialResidency:
             records, index = space.records, space.index
             if not isinstance(records, PartialRecords) or not isinstance(index, LayeredIndex):
                 continue
-            records.prune()
+            if space.user_id not in self._compacting:  # a compaction reads the overlay when it swaps
+                records.prune()
             grown = index.delta_size >= max(COMPACT_MIN, COMPACT_RATIO * len(index.base))
             if grown and space.user_id not in self._compacting:
                 self._compacting.add(space.user_id)
@@ -263,6 +270,9 @@ class PartialResidency:
                 if latest is None or memory_id not in old:
                     index.remove(memory_id)
             space.index = index
+            if isinstance(records, PartialRecords):
+                records.changed_since_snapshot(changed)
+                space.text_index.changed()
             log.info("rebuilt the index snapshot of a user with %d vectors; delta %d -> %d", len(base),
                      old.delta_size, index.delta_size)  # fmt: skip
         except Exception:

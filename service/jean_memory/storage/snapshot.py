@@ -22,6 +22,7 @@ RAM and tombstones in the snapshot).
                                      ids.npy       position -> id (36-byte UUIDs)
                                      sorted.npy    the ids sorted, and order.npy their positions (lookups)
                                      meta.json     owner, covered seq, count, dim, model
+                                     bm25/         BM25 over the same memories' texts (`lexical_snapshot`)
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +41,12 @@ import faiss
 import numpy as np
 
 from jean_memory.config import IndexKind
+from jean_memory.storage import lexical_snapshot
+from jean_memory.storage.lexical_snapshot import LexicalBuilder
 from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex, new_index
 
-FORMAT = 1
+#: 2: with the lexical index (`bm25/`); a snapshot of another format is built again.
+FORMAT = 2
 ID_BYTES = 36  # a UUID in its canonical text form
 #: Training vectors per inverted list (FAISS warns under 39; more buys little and costs k-means time).
 IVF_TRAIN_PER_LIST = 64
@@ -112,6 +117,7 @@ class Snapshot:
         self.ids: np.ndarray = np.load(folder / "ids.npy", mmap_mode="r")
         self._sorted: np.ndarray = np.load(folder / "sorted.npy", mmap_mode="r")
         self._order: np.ndarray = np.load(folder / "order.npy", mmap_mode="r")
+        self.lexical = lexical_snapshot.load(folder)
 
     def __len__(self) -> int:
         return self.meta.count
@@ -119,7 +125,7 @@ class Snapshot:
     @property
     def nbytes(self) -> int:
         """Bytes on disk (mapped, not counted against the tier's RAM budget)."""
-        return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
 
     def position(self, memory_id: str) -> int | None:
         key = memory_id.encode()
@@ -127,6 +133,14 @@ class Snapshot:
         if i < len(self._sorted) and self._sorted[i] == key:
             return int(self._order[i])
         return None
+
+    def positions(self, memory_ids: Sequence[str]) -> np.ndarray:
+        """The positions of those of `memory_ids` the snapshot holds (one vectorised lookup)."""
+        if not memory_ids:
+            return np.empty(0, dtype=np.int64)
+        keys = np.array([m.encode() for m in memory_ids], dtype=self._sorted.dtype)
+        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        return np.asarray(self._order[at[self._sorted[at] == keys]], dtype=np.int64)
 
     def id_at(self, position: int) -> str:
         return bytes(self.ids[position]).decode()
@@ -159,19 +173,21 @@ def build(
     owner: str,
     dim: int,
     model: str,
-    chunks: Iterable[tuple[list[str], np.ndarray, int]],
+    chunks: Iterable[tuple[list[str], np.ndarray, int, list[str]]],
     shape: SnapshotShape,
     count: int = 0,
     sample: np.ndarray | None = None,
 ) -> Snapshot | None:
-    """Write a snapshot from (ids, float32 vectors, max seq) chunks, atomically: a reader sees the old
-    snapshot or the new one, never half of one. With about `count` vectors and a training `sample` of
-    `shape.training_size(count)` spread over them, an IVF one; else flat, its quantiser trained on the
-    first chunk. None when there is nothing to index or an id is not a UUID."""
+    """Write a snapshot from (ids, float32 vectors, max seq, texts) chunks, atomically: a reader sees the
+    old snapshot or the new one, never half of one; the texts are indexed for BM25 beside the vectors.
+    With about `count` vectors and a training `sample` of `shape.training_size(count)` spread over them,
+    an IVF one; else flat, its quantiser trained on the first chunk. None when there is nothing to index
+    or an id is not a UUID."""
     index: faiss.Index | None = None
     ids: list[bytes] = []
     seq = 0
-    for chunk_ids, vectors, chunk_seq in chunks:
+    texts = LexicalBuilder()
+    for chunk_ids, vectors, chunk_seq, chunk_texts in chunks:
         if not chunk_ids:
             continue
         if any(len(i) != ID_BYTES for i in chunk_ids):
@@ -183,6 +199,7 @@ def build(
             index = new_index(IndexKind.SQ8, dim, sample=first)
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         ids.extend(i.encode() for i in chunk_ids)
+        texts.add(chunk_texts)
         seq = max(seq, chunk_seq)
     if index is None or not ids:
         return None
@@ -195,6 +212,7 @@ def build(
         np.save(tmp / "ids.npy", id_array)
         np.save(tmp / "sorted.npy", id_array[order])
         np.save(tmp / "order.npy", order.astype(np.int64))
+        texts.write(tmp)
         meta = SnapshotMeta(owner, seq, len(ids), dim, model)
         (tmp / "meta.json").write_text(json.dumps(meta.__dict__))
         old = folder.with_name(folder.name + ".old")
@@ -220,12 +238,15 @@ class LayeredIndex:
     merges; tombstoned positions are skipped (asked for enough more to fill k).
     """
 
-    __slots__ = ("_dead", "base", "delta")
+    __slots__ = ("_dead", "_void", "_void_lock", "base", "delta")
 
     def __init__(self, base: Snapshot, delta: UserIndex) -> None:
         self.base = base
         self.delta = delta
         self._dead: set[int] = set()
+        #: The snapshot positions of the first n ids changed since it (`lexical_top`), found once each.
+        self._void: tuple[int, np.ndarray] = (0, np.empty(0, dtype=np.int64))
+        self._void_lock = threading.Lock()
 
     @property
     def kind(self) -> IndexKind:
@@ -286,6 +307,24 @@ class LayeredIndex:
                 hits.append((self.base.id_at(int(position)), float(score)))
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
+
+    def lexical_top(
+        self, words: list[str], pool: int, allowed: list[str] | None, changed: Sequence[str], upto: int
+    ) -> list[tuple[str, float]]:
+        """The snapshot's best `pool` texts for the stemmed query `words` by its BM25, ids and scores (with
+        `allowed`, among those ids). The first `upto` of `changed` (the ids changed since the snapshot, in
+        the order they first changed: `PartialRecords.since_ids`) score nothing: the snapshot holds an old
+        text of theirs, or one deleted since. Safe in a worker thread."""
+        if self.base.lexical is None:
+            return []
+        with self._void_lock:
+            done, void = self._void
+            if upto > done:
+                void = np.concatenate([void, self.base.positions(changed[done:upto])])
+                self._void = (upto, void)
+        permitted = self.base.positions(allowed) if allowed is not None else None
+        positions, scores = lexical_snapshot.top(self.base.lexical, words, pool, void, permitted)
+        return [(self.base.id_at(int(p)), float(s)) for p, s in zip(positions, scores, strict=True)]
 
     def _search_subset(self, q: np.ndarray, k: int, allowed: list[str]) -> list[tuple[str, float]]:
         hits = self.delta.search(q[0], k, [m for m in allowed if m in self.delta])

@@ -20,6 +20,8 @@ from jean_memory.memory import ALL, ROW_COLUMNS, Memory, Scope, memory_from_row
 _SELECT = f"SELECT {ROW_COLUMNS} FROM memories"
 #: The same rows without their vectors (1.5 KB a memory that a filter never reads).
 _SCAN = f"SELECT {ROW_COLUMNS.replace('embedding', 'NULL AS embedding')} FROM memories"
+#: The same rows without their texts either: all a filter reads (metadata, times, scope).
+_FILTER_VIEW = "SELECT " + ROW_COLUMNS.replace("embedding", "NULL").replace("content", "''") + " FROM memories"
 #: SQLite binds at most 32766 parameters; ids are asked in chunks well below.
 _CHUNK = 900
 
@@ -80,21 +82,6 @@ class SqliteRecordReader:
             out.update((r[0], memory_from_row(r)) for r in rows)
         return out
 
-    def lexical(self, owner: str, match: str, limit: int) -> list[tuple[str, float]]:
-        """The user's best `limit` stored memories for an FTS5 query (`match`), with their BM25 (higher is
-        better: FTS5's own is negated)."""
-        rows = (
-            self._c()
-            .execute(
-                "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts JOIN memories m"
-                " ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.user_id = ?"
-                " ORDER BY score DESC LIMIT ?",
-                (match, owner, limit),
-            )
-            .fetchall()
-        )
-        return [(str(mid), float(score)) for mid, score in rows]
-
     def page(self, owner: str, limit: int, before: tuple[float, str] | None, scope: Scope = ALL) -> list[Memory]:
         """Newest first, strictly older than `before` (created_at, id), in `scope`."""
         where, params = scope_clause(scope)
@@ -139,6 +126,24 @@ class SqliteRecordReader:
             cursor = conn.execute(sql, (owner, *scoped, *filters.params))
             while rows := cursor.fetchmany(1000):
                 out.extend(m.id for r in rows if matches(m := memory_from_row(r)))
+        return out
+
+    def select(self, owner: str, ids: Sequence[str], filters: Filter, scope: Scope, now: float) -> list[str]:
+        """Which of `ids` (stored memories of the user) are unexpired at `now`, in `scope` and selected by
+        the filter: primary-key lookups with the filter's SQL pre-filter, the rows it lets through parsed
+        for its predicate without their texts (no filter reads one). Safe in any thread (its own connection)."""
+        where, scoped = scope_clause(scope)
+        out: list[str] = []
+        with readonly_connection(self.path) as conn:
+            for i in range(0, len(ids), _CHUNK):
+                chunk = list(ids[i : i + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"{_FILTER_VIEW} WHERE user_id = ? AND id IN ({marks}){where}"
+                    f" AND (expires_at IS NULL OR expires_at > ?) AND ({filters.sql})",
+                    (owner, *chunk, *scoped, now, *filters.params),
+                )
+                out.extend(m.id for r in rows if filters.matches(m := memory_from_row(r)))
         return out
 
     def expired(self, owner: str, now: float) -> list[Memory]:

@@ -1,0 +1,53 @@
+"""A filtered search of a partially resident user without scanning it: the filter checked on candidates.
+
+The exact way to a filtered search is to find every memory the filter selects (`matching`) and rank among
+them. A partially resident user's records are in the store, so that is a scan of all its rows, and it
+grows with the user. But where a filter selects a fair share of the user, each leg's best selected
+memories are among its best memories anyway: each leg ranks the user without the filter (`Ranking`), the
+filter is checked on those candidates only (`Check`: lookups by id), and more are asked for until the leg
+has its pool of selected ones or its ranking ends. The selected candidates are then what the legs rank:
+the same top k as after a scan, since every selected memory better than a leg's pool is among that
+leg's candidates. A filter too narrow to fill the pools within `MAX_CANDIDATES` falls back to the scan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+
+#: The best `n` ids of one leg, without the filter, best first (fewer only when the leg has no more).
+Ranking = Callable[[int], Awaitable[list[str]]]
+#: Which of these ids the filter (and the scope, expiry) selects.
+Check = Callable[[list[str]], Awaitable[set[str]]]
+
+#: Candidates per pool slot asked for first.
+FIRST_ROUND = 4
+#: Candidates per leg past which a scan is the cheaper way.
+MAX_CANDIDATES = 8192
+#: Headroom over the share the last round selected, when asking again.
+MARGIN = 1.5
+
+
+async def selected(rankings: Sequence[Ranking], check: Check, pool: int) -> list[str] | None:
+    """Each leg's best `pool` selected memories (all it has where fewer), together; None where a leg needs
+    more than `MAX_CANDIDATES` candidates (the caller scans instead)."""
+    verdict: dict[str, bool] = {}
+    chosen: set[str] = set()
+    for rank in rankings:
+        want = pool * FIRST_ROUND
+        while True:
+            ranked = await rank(want)
+            new = [i for i in ranked if i not in verdict]
+            if new:
+                ok = await check(new)
+                verdict.update((i, i in ok) for i in new)
+            hits = [i for i in ranked if verdict[i]]
+            if len(hits) >= pool or len(ranked) < want:
+                chosen.update(hits[:pool])
+                break
+            if want >= MAX_CANDIDATES:
+                return None
+            share = len(hits) / len(ranked)
+            guess = math.ceil(MARGIN * pool / share) if share else 16 * want
+            want = min(MAX_CANDIDATES, max(2 * want, guess))
+    return sorted(chosen)

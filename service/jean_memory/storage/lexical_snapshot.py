@@ -1,0 +1,83 @@
+"""A big user's lexical index on disk: BM25 over the texts its vector snapshot holds, position for position.
+
+A partially resident user's texts are not in RAM. Ranking them through the store's FTS5 index scored every
+row holding any query word (FTS5 has no top-k pruning) and joined each to its user: the cost grew with
+the user, and a common word on a big user made every search wait for the store. Instead, the snapshot
+build (`storage/snapshot.py`) also writes a BM25 matrix (`bm25s`, the same scoring and Snowball stems as a
+resident user's `storage/lexical.py`) over the texts of the memories it indexes, in the snapshot's
+position order, and a search maps it read-only: a query costs a few vector operations over the postings
+of its words, in C.
+
+What changed since the snapshot (new, replaced, deleted texts) is not here: those positions are the
+snapshot's tombstones, scored as nothing, and the changed texts are ranked in RAM
+(`PartialRecords.since`, through the user's `LexicalIndex`).
+
+    <snapshot folder>/bm25/   bm25s's own files (`BM25.save`): the CSC matrix, vocabulary, parameters
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+from bm25s.tokenization import Tokenized
+
+from jean_memory.storage.lexical import tokenize
+
+FOLDER = "bm25"
+
+
+class LexicalBuilder:
+    """Collects a snapshot's texts chunk by chunk as token ids (a stem's id is its first appearance), so
+    the build never holds the strings of the whole user at once."""
+
+    def __init__(self) -> None:
+        self._vocab: dict[str, int] = {}
+        self._docs: list[list[int]] = []
+
+    def add(self, texts: Sequence[str]) -> None:
+        vocab = self._vocab
+        for stems in tokenize(texts):
+            self._docs.append([vocab.setdefault(s, len(vocab)) for s in stems])
+
+    def write(self, folder: Path) -> bool:
+        """Index and save the texts added (in order: document i is the snapshot's position i); False, and
+        nothing written, when no text had a word."""
+        if not self._vocab:
+            return False
+        index = bm25s.BM25()
+        index.index(Tokenized(ids=self._docs, vocab=self._vocab), show_progress=False)
+        index.save(str(folder / FOLDER), show_progress=False)
+        return True
+
+
+def load(folder: Path) -> bm25s.BM25 | None:
+    """The snapshot's BM25, memory-mapped; None when it has none (no text had a word)."""
+    path = folder / FOLDER
+    if not path.is_dir():
+        return None
+    return bm25s.BM25.load(str(path), mmap=True, show_progress=False, verbosity=0)
+
+
+def top(
+    index: bm25s.BM25, words: list[str], pool: int, void: np.ndarray, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the `pool` best texts for the stemmed query `words`, best first, and their BM25
+    (positions in `void` score nothing; with `allowed`, only those positions may score)."""
+    known = [w for w in words if w in index.vocab_dict]
+    if not known:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    scores = np.asarray(index.get_scores(known), dtype=np.float32)
+    if len(void):
+        scores[void] = 0.0
+    if allowed is not None:
+        kept = np.zeros_like(scores)
+        kept[allowed] = scores[allowed]
+        scores = kept
+    matched = np.flatnonzero(scores > 0)
+    if len(matched) > pool:
+        matched = matched[np.argpartition(-scores[matched], pool - 1)[:pool]]
+    best = matched[np.argsort(-scores[matched], kind="stable")]
+    return best, scores[best]
