@@ -57,46 +57,57 @@ def test_postgres_store_is_rekeyed() -> None:
         server.destroy()
 
 
-#: The memories table as the release before the lexical index wrote it (every column, no `memories_fts`).
-PREVIOUS_TABLE = """CREATE TABLE memories (id TEXT NOT NULL, user_id TEXT NOT NULL, content TEXT NOT NULL,
-metadata TEXT NOT NULL, salience REAL NOT NULL, created_at REAL NOT NULL, embedding BLOB, model TEXT,
-revision INTEGER NOT NULL DEFAULT 1, updated_at REAL, expires_at REAL, seq INTEGER NOT NULL DEFAULT 0,
-PRIMARY KEY (user_id, id))"""
+#: The memories table and its FTS5 index as the previous release wrote them (`git show 8d761cb:service/
+#: jean_memory/storage/ltm/sqlite.py`): the index kept by triggers on every write of a text.
+PREVIOUS_SCHEMA = (
+    """CREATE TABLE memories (id TEXT NOT NULL, user_id TEXT NOT NULL, content TEXT NOT NULL,
+    metadata TEXT NOT NULL, salience REAL NOT NULL, created_at REAL NOT NULL, embedding BLOB, model TEXT,
+    revision INTEGER NOT NULL DEFAULT 1, updated_at REAL, expires_at REAL, seq INTEGER NOT NULL DEFAULT 0,
+    agent_id TEXT, run_id TEXT, PRIMARY KEY (user_id, id))""",
+    "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', content_rowid='rowid',"
+    " tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN"
+    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN"
+    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content); END",
+    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories WHEN old.content <> new.content BEGIN"
+    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);"
+    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+)
 
 
-def _words(path: Path, match: str) -> list[tuple[str, str]]:
+def _fts_objects(path: Path) -> list[str]:
     with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "SELECT m.user_id, m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
-            " WHERE memories_fts MATCH ? ORDER BY m.user_id, m.id",
-            (match,),
-        ).fetchall()
-    return [(u, i) for u, i in rows]
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'memories_fts%'")]
 
 
-def test_sqlite_store_gains_its_lexical_index_in_place(tmp_path: Path) -> None:
-    """A store of the previous release: every old text is indexed on start, and later writes keep it exact."""
+def test_sqlite_store_of_the_previous_release_loses_its_unread_fts5_index(tmp_path: Path) -> None:
+    """A store the previous release wrote (rows indexed by FTS5, kept by triggers): on start the index and
+    its triggers go, every row stays, and later writes, edits and deletes work without them."""
     path = tmp_path / "ltm.db"
     with sqlite3.connect(path) as conn:
-        conn.execute(PREVIOUS_TABLE)
+        for statement in PREVIOUS_SCHEMA:
+            conn.execute(statement)
         conn.executemany(
             "INSERT INTO memories (id, user_id, content, metadata, salience, created_at)"
             " VALUES (?, ?, ?, '{}', 0.5, 1)",
             [("m1", "alice", "running along the river"), ("m2", "alice", "cello lessons"), ("m3", "bob", "he runs")],
         )
+    assert "memories_fts" in _fts_objects(path)
 
     async def writes() -> None:
         store = SqliteStore(str(path))
         await store.start()
         try:
-            assert _words(path, "run") == [("alice", "m1"), ("bob", "m3")]  # stemmed: runs, running
+            assert _fts_objects(path) == [], "the index, its shadow tables and its triggers are gone"
+            assert [m.content for m in await store.load_user("alice")] == [
+                "running along the river", "cello lessons"
+            ]  # fmt: skip
             edited = Memory("m2", "alice", "cello and running", {}, 0.5, 1.0, revision=2)
             gone = Memory("m1", "alice", "", {}, 0.5, 1.0)
             await store.apply([WriteOp(1, "upsert", edited), WriteOp(2, "delete", gone)])
-            assert _words(path, "run") == [("alice", "m2"), ("bob", "m3")]
-            assert _words(path, "lesson") == []
-            await store.apply([WriteOp(3, "forget", Memory("", "bob", "", {}, 0.5, 1.0))])
-            assert _words(path, "run") == [("alice", "m2")]
+            assert [m.content for m in await store.load_user("alice")] == ["cello and running"]
+            assert (await store.get("bob", "m3")) is not None
         finally:
             await store.close()
 
@@ -105,8 +116,10 @@ def test_sqlite_store_gains_its_lexical_index_in_place(tmp_path: Path) -> None:
 
 
 async def _reopen(path: Path) -> None:
-    """A second start finds the index made and leaves it as it is."""
+    """A second start finds nothing to drop and leaves the rows as they are."""
     store = SqliteStore(str(path))
     await store.start()
-    await store.close()
-    assert _words(path, "run") == [("alice", "m2")]
+    try:
+        assert (await store.get("alice", "m2")) is not None and _fts_objects(path) == []
+    finally:
+        await store.close()

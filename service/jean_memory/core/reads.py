@@ -285,13 +285,23 @@ class Reads:
         now = time.time()
         pool = max(POOL, 2 * k)
         candidates: dict[str, tuple[Memory, Legs]] = {}
-        if qvec is not None:
-            for memory, score in self._stm.search(space, qvec, pool, allowed, now):
-                candidates[memory.id] = (memory, Legs(score, 0.0))
-        best_lexical = 0.0
         waiting = bool(space.pending or space.unembedded)
+        lexical_leg: asyncio.Task[tuple[list[tuple[Memory, float]], float]] | None = None
         if options.mode != "vector" or waiting:
-            lexical, best_lexical = await self._lexical_leg(space, query, pool, allowed, now)
+            # Started first: where it scores in a worker thread (a big user), that runs beside the vector leg.
+            lexical_leg = asyncio.ensure_future(self._lexical_leg(space, query, pool, allowed, now))
+            await asyncio.sleep(0)
+        try:
+            if qvec is not None:
+                for memory, score in self._stm.search(space, qvec, pool, allowed, now):
+                    candidates[memory.id] = (memory, Legs(score, 0.0))
+        except BaseException:
+            if lexical_leg is not None:
+                lexical_leg.cancel()
+            raise
+        best_lexical = 0.0
+        if lexical_leg is not None:
+            lexical, best_lexical = await lexical_leg
             unscored: list[str] = []
             for memory, score in lexical:
                 found = candidates.get(memory.id)

@@ -27,6 +27,8 @@ from bm25s.tokenization import Tokenized
 from jean_memory.storage.lexical import tokenize
 
 FOLDER = "bm25"
+#: One score in this many is sampled to find how high the best ones start (`_floor`).
+SAMPLE_STRIDE = 32
 
 
 class LexicalBuilder:
@@ -76,8 +78,24 @@ def top(
         kept = np.zeros_like(scores)
         kept[allowed] = scores[allowed]
         scores = kept
-    matched = np.flatnonzero(scores > 0)
+    matched = np.flatnonzero(scores >= _floor(scores, pool))
     if len(matched) > pool:
         matched = matched[np.argpartition(-scores[matched], pool - 1)[:pool]]
     best = matched[np.argsort(-scores[matched], kind="stable")]
     return best, scores[best]
+
+
+def _floor(scores: np.ndarray, pool: int) -> float:
+    """A score the `pool` best positive scores all reach, as high as cheaply known: on a big user a
+    common word scores most texts, and sorting them all out cost more than the scoring. Every
+    `SAMPLE_STRIDE`-th score is a sample; its `2 * pool / SAMPLE_STRIDE`-th best leaves about twice `pool`
+    texts above it. Where fewer than `pool` reach that, the floor is any positive score (exact either way)."""
+    tiny = float(np.finfo(np.float32).tiny)
+    if len(scores) < SAMPLE_STRIDE * pool * 4:
+        return tiny
+    sample = scores[::SAMPLE_STRIDE]
+    nth = max(1, 2 * pool // SAMPLE_STRIDE)
+    floor = float(np.partition(sample, len(sample) - nth)[len(sample) - nth])
+    if floor <= 0 or np.count_nonzero(scores >= floor) < pool:
+        return tiny
+    return floor

@@ -189,13 +189,13 @@ class PartialRecords:
 
     async def select(self, ids: Sequence[str], filters: Filter, scope: Scope, now: float) -> set[str]:
         """Which of `ids` are live, unexpired, in `scope` and selected by the filter: those changed since the
-        snapshot (`since`, which holds every write the store may not have yet) checked here, the others by
-        the store in a worker thread."""
+        snapshot (`since`, which holds every write the store may not have yet) or cached checked here, the
+        others by the store in a worker thread."""
         out: set[str] = set()
         stored: list[str] = []
         for memory_id in ids:
-            if memory_id in self.since:
-                memory = self.since[memory_id]
+            if memory_id in self.since or memory_id in self._cache:
+                memory = self.since[memory_id] if memory_id in self.since else self._cache[memory_id]
                 if (
                     memory is not None
                     and not memory.expired(now)

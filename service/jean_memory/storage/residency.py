@@ -3,15 +3,17 @@
 When a promotion finds a user with at least `JM_STM_PARTIAL_USER_VECTORS` memories in the SQLite store,
 the shuttle asks this module instead of loading every row:
 
-1. the user's snapshot (`storage/snapshot.py`) is mapped if one covers this model, else built from the
-   store in a worker thread (vectors streamed in chunks, never all in RAM);
+1. the user's snapshot (`storage/snapshot.py`: its vectors and the BM25 of their texts) is mapped if one
+   covers this model, else built from the store in a worker thread (streamed in chunks);
 2. the store's rows changed since the snapshot's `seq` are caught up: their vectors go to the RAM delta,
-   rows without a vector are tombstoned in the snapshot and queued for the model;
-3. the journal's unshipped writes of the user become the overlay of its `PartialRecords`.
+   rows without a vector are tombstoned in the snapshot and queued for the model, and all of them are
+   the changes its `PartialRecords` ranks by their words in RAM (`since`);
+3. the journal's unshipped writes of the user become the overlay of its `PartialRecords` (and changes).
 
 The space then holds a `LayeredIndex` and `PartialRecords`: its RAM cost is the overlay, a bounded record
-cache and the delta, whatever the user's size, so a big user never evicts everyone else. Housekeeping
-prunes overlays and rebuilds a snapshot whose delta has grown past `COMPACT_RATIO` of it.
+cache, the changes since the snapshot and the delta, whatever the user's size, so a big user never evicts
+everyone else. Housekeeping prunes overlays (not during a compaction, which reads the overlay when it
+swaps) and rebuilds a snapshot whose delta has grown past `COMPACT_RATIO` of it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ log = logging.getLogger(__name__)
 CHUNK = 20_000
 #: Row ids per query while reading an IVF snapshot's training sample (under SQLite's parameter limit).
 SAMPLE_BATCH = 500
-#: Rebuild a snapshot once its RAM delta holds this share of it (and at least `COMPACT_MIN` vectors).
+#: Rebuild a snapshot once its RAM delta, or the changes since it, reach this share of it (and at least
+#: `COMPACT_MIN`).
 COMPACT_RATIO = 0.1
 COMPACT_MIN = 20_000
 
@@ -236,7 +239,8 @@ class PartialResidency:
                 continue
             if space.user_id not in self._compacting:  # a compaction reads the overlay when it swaps
                 records.prune()
-            grown = index.delta_size >= max(COMPACT_MIN, COMPACT_RATIO * len(index.base))
+            changes = max(index.delta_size, len(records.since))  # edits of metadata and deletes grow `since` only
+            grown = changes >= max(COMPACT_MIN, COMPACT_RATIO * len(index.base))
             if grown and space.user_id not in self._compacting:
                 self._compacting.add(space.user_id)
                 asyncio.get_running_loop().create_task(self._compact(space))

@@ -76,18 +76,13 @@ _ADDED = {
 }
 #: ...and to the history, so a version keeps the scope it was written in.
 _HISTORY_ADDED = {"agent_id": "TEXT", "run_id": "TEXT"}
-#: The lexical index of the store (SQLite FTS5, Porter stemmer), kept by triggers on `memories`: searches of
-#: a partially resident user, whose texts are not in RAM, rank its stored memories by their words with it.
-_FTS = (
-    "CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', content_rowid='rowid',"
-    " tokenize='porter unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN"
-    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
-    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN"
-    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content); END",
-    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories WHEN old.content <> new.content BEGIN"
-    " INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);"
-    " INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END",
+#: The FTS5 index of `memories` and its triggers, as releases before the snapshot's BM25 made them: it ranked
+#: a partially resident user's words, scoring every row holding any query word; nothing reads it now.
+_FTS_OBJECTS = (
+    ("trigger", "memories_fts_insert"),
+    ("trigger", "memories_fts_delete"),
+    ("trigger", "memories_fts_update"),
+    ("table", "memories_fts"),
 )
 _UPSERT = (
     f"INSERT INTO memories ({ROW_COLUMNS}, seq) VALUES ({ROW_MARKS}, ?)"
@@ -143,16 +138,16 @@ def _add_columns(conn: sqlite3.Connection) -> None:
     conn.executescript(_LATE_INDEXES)
 
 
-def _add_lexical_index(conn: sqlite3.Connection) -> None:
-    """Stores made before the lexical index get it on start: the table, its triggers, and every existing
-    text indexed (`rebuild`), in one transaction (a crash midway leaves no half-built index)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone():
+def _drop_fts_index(conn: sqlite3.Connection) -> None:
+    """Stores of the releases that searched a big user's words with FTS5 lose that index on start (a big
+    user's words are in its snapshot now, `storage/lexical_snapshot.py`): its triggers wrote every text a
+    second time, for an index nothing reads. One transaction; the rows are untouched."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone():
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _FTS:
-            conn.execute(statement)
-        conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+        for kind, name in _FTS_OBJECTS:
+            conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -241,7 +236,7 @@ class SqliteStore(LongTermStore):
             _migrate_primary_key(conn)
             conn.executescript(_SCHEMA)
             _add_columns(conn)
-            _add_lexical_index(conn)
+            _drop_fts_index(conn)
             self._conn = conn
 
         def open_loads() -> None:  # after the writer's: the file exists and its schema is current
