@@ -236,12 +236,18 @@ def test_dedupe_of_a_partially_resident_user_without_scopes_finds_its_stored_dup
     assert c.post("/v1/memories", json={**body, "run_id": "r"}).status_code == 201
 
 
+@pytest.mark.parametrize("sample", [0, postfilter.SAMPLE], ids=["rounds", "estimated"])
 def test_a_filtered_search_of_a_big_user_checks_candidates_and_answers_as_its_scan(
-    make_client: MakeClient, big_user: tuple[Path, list[str]], opts: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    make_client: MakeClient,
+    big_user: tuple[Path, list[str]],
+    opts: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    sample: int,
 ) -> None:
-    """The filter checked on each leg's best candidates, asked for again until the pools are full, gives
-    the ranking that checking it on every memory gives (the store's scan), scores and order included,
-    with recent writes (changed texts, a changed filter field, deletes) both ways."""
+    """The filter checked on each leg's best candidates, asked for again until the pools are full (first
+    rounds too small, or sized from a sample of the user), gives the ranking that checking it on every
+    memory gives (the store's scan), scores and order included, with recent writes (changed texts, a
+    changed filter field, deletes) both ways."""
     data, ids = big_user
     c = make_client(data, **opts)
     c.patch(f"/v1/memories/{ids[8]}", params={"user_id": "big"}, json={"content": "giraffes about topic1"})
@@ -273,7 +279,8 @@ def test_a_filtered_search_of_a_big_user_checks_candidates_and_answers_as_its_sc
                 out.append([(h["id"], round(h["score"], 5)) for h in hits])
         return out
 
-    monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)  # a first round too small: asked for again
+    monkeypatch.setattr(postfilter, "SAMPLE", sample)
+    monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)  # without a sample, a first round too small
     monkeypatch.setattr(reads, "selected", counted)
     checked = answers()
     assert calls and all(calls), "every search was answered from candidates"

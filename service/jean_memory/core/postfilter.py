@@ -5,7 +5,9 @@ them. A partially resident user's records are in the store, so that is a scan of
 grows with the user. But where a filter selects a fair share of the user, each leg's best selected
 memories are among its best memories anyway: each leg ranks the user without the filter (`Ranking`), the
 filter is checked on those candidates only (`Check`: lookups by id), and more are asked for until the leg
-has its pool of selected ones or its ranking ends. The selected candidates are then what the legs rank:
+has its pool of selected ones or its ranking ends. How many to ask for first comes from the share of a
+random sample of the user that the filter selects (`SAMPLE`), as a query planner estimates selectivity:
+most searches then need one round per leg. The selected candidates are then what the legs rank:
 the same top k as after a scan, since every selected memory better than a leg's pool is among that
 leg's candidates. A filter too narrow to fill the pools within `MAX_CANDIDATES` falls back to the scan.
 """
@@ -20,7 +22,9 @@ Ranking = Callable[[int], Awaitable[list[str]]]
 #: Which of these ids the filter (and the scope, expiry) selects.
 Check = Callable[[list[str]], Awaitable[set[str]]]
 
-#: Candidates per pool slot asked for first.
+#: Memories sampled to estimate the share the filter selects (0: no estimate).
+SAMPLE = 256
+#: Candidates per pool slot asked for first, without an estimate.
 FIRST_ROUND = 4
 #: Candidates per leg past which a scan is the cheaper way.
 MAX_CANDIDATES = 8192
@@ -28,13 +32,30 @@ MAX_CANDIDATES = 8192
 MARGIN = 1.5
 
 
-async def selected(rankings: Sequence[Ranking], check: Check, pool: int) -> list[str] | None:
+async def estimate(sample: list[str], check: Check) -> float | None:
+    """The share of `sample` (memories drawn at random) that the filter selects; None without a sample."""
+    if not sample:
+        return None
+    return len(await check(sample)) / len(sample)
+
+
+def first_round(pool: int, share: float | None) -> int:
+    """Candidates to ask a leg for first: enough for `pool` selected ones at the estimated `share`, with
+    `MARGIN`; all it may ask for where the sample held none."""
+    if share is None:
+        return pool * FIRST_ROUND
+    if not share:
+        return MAX_CANDIDATES
+    return min(MAX_CANDIDATES, max(pool, math.ceil(MARGIN * pool / share)))
+
+
+async def selected(rankings: Sequence[Ranking], check: Check, pool: int, share: float | None) -> list[str] | None:
     """Each leg's best `pool` selected memories (all it has where fewer), together; None where a leg needs
-    more than `MAX_CANDIDATES` candidates (the caller scans instead)."""
+    more than `MAX_CANDIDATES` candidates (the caller scans instead). `share`: `estimate`'s."""
     verdict: dict[str, bool] = {}
     chosen: set[str] = set()
     for rank in rankings:
-        want = pool * FIRST_ROUND
+        want = first_round(pool, share)
         while True:
             ranked = await rank(want)
             new = [i for i in ranked if i not in verdict]

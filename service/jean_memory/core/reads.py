@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from jean_memory.cooperative import Slices
+from jean_memory.core import postfilter
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, fused
-from jean_memory.core.postfilter import Ranking, selected
+from jean_memory.core.postfilter import Ranking, estimate, selected
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
@@ -255,7 +256,12 @@ class Reads:
                 words = tokenize([query])[0]
                 rankings.append(lambda n: self._by_snapshot_words(partial, index, words, n))
                 rankings.append(lambda n: self._by_changed_words(space, partial, query, n, now))
-            found = await selected(rankings, lambda ids: partial.select(ids, filters, scope, now), max(POOL, 2 * k))
+
+            def check(ids: list[str]) -> Awaitable[set[str]]:
+                return partial.select(ids, filters, scope, now)
+
+            share = await estimate(index.sample(postfilter.SAMPLE), check)
+            found = await selected(rankings, check, max(POOL, 2 * k), share)
             if found is not None:
                 return found
         return await self._stm.matching(space, filters, scope)

@@ -308,6 +308,13 @@ class LayeredIndex:
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
+    def sample(self, n: int) -> list[str]:
+        """Up to `n` ids of the snapshot drawn at random (for estimates; those changed since are included)."""
+        if not n or not len(self.base):
+            return []
+        positions = np.random.default_rng().choice(len(self.base), size=min(n, len(self.base)), replace=False)
+        return [self.base.id_at(int(p)) for p in positions]
+
     def lexical_top(
         self, words: list[str], pool: int, allowed: list[str] | None, changed: Sequence[str], upto: int
     ) -> list[tuple[str, float]]:

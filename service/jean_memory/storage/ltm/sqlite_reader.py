@@ -150,9 +150,12 @@ class SqliteRecordReader:
             return [m.id for r in rows if filters.matches(m := memory_from_row(r))]
 
     def expired(self, owner: str, now: float) -> list[Memory]:
+        """The user's memories whose expiry has come, found through the expiry index (`+user_id` keeps the
+        planner off the user's own indexes: through one, it read every row of a million-memory user, most
+        of a second, on every sweep)."""
         rows = (
             self._c()
-            .execute(f"{_SELECT} WHERE user_id = ? AND expires_at IS NOT NULL AND expires_at <= ?", (owner, now))
+            .execute(f"{_SELECT} WHERE expires_at IS NOT NULL AND expires_at <= ? AND +user_id = ?", (now, owner))
             .fetchall()
         )
         return [memory_from_row(r) for r in rows]
