@@ -167,7 +167,10 @@ class PartialResidency:
         folder = snapshot.folder_for(self._root, owner)
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
-        base = snapshot.load(folder, owner, self._dim, self._model, self._shape)
+        # Off the loop: the BM25 vocabulary is parsed from JSON (a word per distinct term of the user).
+        base = await loop.run_in_executor(
+            self._executor, snapshot.load, folder, owner, self._dim, self._model, self._shape
+        )
         unembedded: list[Memory] = []
         if base is None:
             base = await loop.run_in_executor(self._executor, self._build, folder, owner, unembedded)

@@ -302,9 +302,12 @@ class LayeredIndex:
         hits = self.delta.search(query, k)
         want = k + len(self._dead)
         scores, positions = self.base.search(q, want)
-        for score, position in zip(scores[0], positions[0], strict=True):
-            if position >= 0 and int(position) not in self._dead:
-                hits.append((self.base.id_at(int(position)), float(score)))
+        found, kept = positions[0], scores[0]
+        live = found >= 0
+        if self._dead:  # vectorised: a filtered search's rounds ask for thousands
+            live &= ~np.isin(found, np.fromiter(self._dead, dtype=np.int64, count=len(self._dead)))
+        ids = self.base.ids[found[live]].tolist()
+        hits += [(i.decode(), s) for i, s in zip(ids, kept[live].tolist(), strict=True)]
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
