@@ -49,6 +49,7 @@ class PartialRecords:
         self.overlay: dict[str, Memory | None] = {}
         self._cache: OrderedDict[str, Memory] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_bytes = 0
         self.since: dict[str, Memory | None] = {}
         #: `since`'s ids in the order they first changed (appended only, until the next snapshot).
         self.since_ids: list[str] = []
@@ -81,9 +82,11 @@ class PartialRecords:
         return out
 
     def _remember(self, memory: Memory) -> None:
+        old = self._cache.pop(memory.id, None)
         self._cache[memory.id] = memory
+        self._cache_bytes += memory.approx_bytes() - (old.approx_bytes() if old is not None else 0)
         if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            self._cache_bytes -= self._cache.popitem(last=False)[1].approx_bytes()
 
     def __contains__(self, memory_id: object) -> bool:
         return isinstance(memory_id, str) and self.get(memory_id) is not None
@@ -106,7 +109,9 @@ class PartialRecords:
         """A write not in the store yet (None: a delete): it wins over the store, and is a change since the
         snapshot."""
         self.overlay[memory_id] = memory
-        self._cache.pop(memory_id, None)
+        cached = self._cache.pop(memory_id, None)
+        if cached is not None:
+            self._cache_bytes -= cached.approx_bytes()
         self._changed(memory_id, memory)
 
     def _changed(self, memory_id: str, memory: Memory | None) -> None:
@@ -121,14 +126,24 @@ class PartialRecords:
         self.since[memory_id] = memory
         self._since_version += 1
 
-    def changed_since_snapshot(self, stored: Sequence[Memory]) -> None:
-        """A new snapshot (or the first): `since` becomes what the store changed after it (`stored`) with this
-        process's writes not in the store yet on top."""
-        self.since, self.since_ids, self._since_bytes = {}, [], 0
-        for memory in stored:
-            self._changed(memory.id, memory)
-        for memory_id, latest in self.overlay.items():
-            self._changed(memory_id, latest)
+    @staticmethod
+    def since_of(stored: Sequence[Memory]) -> tuple[dict[str, Memory | None], int]:
+        """`since` for the changes the store holds after a snapshot (`stored`), without their vectors, and
+        its size: made in a worker thread (a bulk import leaves hundreds of thousands)."""
+        since: dict[str, Memory | None] = {
+            m.id: dataclasses.replace(m, embedding=None) if m.embedding is not None else m for m in stored
+        }
+        return since, sum(m.approx_bytes() for m in since.values() if m is not None)
+
+    def changed_since_snapshot(self, since: dict[str, Memory | None], nbytes: int) -> None:
+        """A new snapshot (or the first): `since` becomes what the store changed after it (`since_of`) with
+        this process's writes not in the store yet on top."""
+        before = self.since
+        self.since, self.since_ids, self._since_bytes = since, list(since), nbytes
+        self._since_version += 1
+        for memory_id, latest in self.overlay.items():  # the vector-less copy `before` holds, where it has one
+            kept = before.get(memory_id)
+            self._changed(memory_id, kept if kept is not None and latest is not None else latest)
 
     def lexical_view(self) -> tuple[list[tuple[float, str]], dict[str, Memory]]:
         """The live memories of `since` and their (created_at, id) order: what the user's in-RAM lexical
@@ -142,10 +157,10 @@ class PartialRecords:
 
     @property
     def nbytes(self) -> int:
-        """RAM: the overlay's records and the cache's (the overlay's are `since`'s too), `since`'s others."""
-        live = [m for m in self.overlay.values() if m is not None]
-        cached = sum(m.approx_bytes() for m in (*live, *self._cache.values())) + 64 * len(self.overlay)
-        return cached + max(0, self._since_bytes - sum(m.approx_bytes() for m in live))
+        """RAM: `since`'s records (the overlay's are among them) and the cache's, kept as running counts: every
+        scrape and eviction check reads it on the event loop, and summing a bulk import's overlay there
+        stalled the service for seconds."""
+        return self._since_bytes + self._cache_bytes + 64 * len(self.overlay)
 
     # ---- reads that walk the user --------------------------------------------------------------------
     async def page(self, limit: int, before: tuple[float, str] | None, now: float, scope: Scope = ALL) -> list[Memory]:

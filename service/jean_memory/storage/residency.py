@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,40 @@ def _changes_since(path: Path, owner: str, seq: int) -> list[Memory]:
         return [memory_from_row(r) for r in (*rows, *unembedded)]
 
 
+@dataclass
+class CatchUp:
+    """What the store changed after a snapshot, made ready in a worker thread for the swap on the event
+    loop (a bulk import leaves hundreds of thousands of rows: one at a time on the loop, seconds)."""
+
+    #: Rows with a vector of the model: added to the delta (their snapshot positions tombstoned).
+    ids: list[str]
+    vectors: np.ndarray | None
+    #: Rows without one (their vector cleared): tombstoned, and queued for the model at a load.
+    stale: list[Memory]
+    #: Every changed row without its vector, and its size: the user's `PartialRecords.since`.
+    since: dict[str, Memory | None]
+    since_bytes: int
+
+    def apply(self, index: LayeredIndex) -> None:
+        if self.ids and self.vectors is not None:
+            index.add(self.ids, self.vectors)
+        for memory in self.stale:
+            index.remove(memory.id)
+
+
+def _catch_up(path: Path, owner: str, seq: int, model: str) -> CatchUp:
+    changed = _changes_since(path, owner, seq)
+    fresh = [m for m in changed if m.embedding is not None and m.model == model]
+    vectors = np.frombuffer(b"".join(m.embedding or b"" for m in fresh), dtype=np.float32) if fresh else None
+    since, nbytes = PartialRecords.since_of(changed)
+    stale = [m for m in changed if not (m.embedding is not None and m.model == model)]
+    for memory in stale:
+        memory.embedding = None
+    return CatchUp(
+        [m.id for m in fresh], vectors.reshape(len(fresh), -1) if vectors is not None else None, stale, since, nbytes
+    )
+
+
 class PartialResidency:
     def __init__(
         self,
@@ -181,20 +216,13 @@ class PartialResidency:
         if base is None:
             raise RuntimeError("no vectors to snapshot")  # the caller falls back to a whole load
         index = LayeredIndex(base, delta)
-        changed = await loop.run_in_executor(self._executor, _changes_since, self._store_path, owner, base.meta.seq)
-        fresh_ids: list[str] = []
-        fresh_vectors: list[np.ndarray] = []
-        for memory in changed:  # rows the store changed since the snapshot (and rows still without a vector)
-            if memory.embedding is not None and memory.model == self._model:
-                fresh_ids.append(memory.id)
-                fresh_vectors.append(np.frombuffer(memory.embedding, dtype=np.float32))
-            else:
-                index.remove(memory.id)
-                memory.embedding = None
-                unembedded.append(memory)
-        if fresh_ids:
-            index.add(fresh_ids, np.vstack(fresh_vectors))
-        records.changed_since_snapshot(changed)
+        # Rows the store changed since the snapshot, and rows still without a vector.
+        caught = await loop.run_in_executor(
+            self._executor, _catch_up, self._store_path, owner, base.meta.seq, self._model
+        )
+        caught.apply(index)
+        unembedded += caught.stale
+        records.changed_since_snapshot(caught.since, caught.since_bytes)
         space.text_index = LexicalIndex(context=0)  # it ranks the changed memories only
         space.records = records
         space.index = index
@@ -259,16 +287,14 @@ class PartialResidency:
             )
             if base is None:
                 return
-            changed = await loop.run_in_executor(self._executor, _changes_since, self._store_path, owner, base.meta.seq)
+            caught = await loop.run_in_executor(
+                self._executor, _catch_up, self._store_path, owner, base.meta.seq, self._model
+            )
             old, records = space.index, space.records
             if not self._stm.is_current(space) or not isinstance(old, LayeredIndex):
                 return
             index = LayeredIndex(base, self._new_delta())
-            for memory in changed:
-                if memory.embedding is not None and memory.model == self._model:
-                    index.add([memory.id], np.frombuffer(memory.embedding, dtype=np.float32).reshape(1, -1))
-                else:
-                    index.remove(memory.id)
+            caught.apply(index)
             overlay = records.overlay if isinstance(records, PartialRecords) else {}
             unshipped = [i for i, m in overlay.items() if m is not None and i in old.delta]
             if unshipped:
@@ -278,7 +304,7 @@ class PartialResidency:
                     index.remove(memory_id)
             space.index = index
             if isinstance(records, PartialRecords):
-                records.changed_since_snapshot(changed)
+                records.changed_since_snapshot(caught.since, caught.since_bytes)
                 space.text_index.changed()
             log.info("rebuilt the index snapshot of a user with %d vectors; delta %d -> %d", len(base),
                      old.delta_size, index.delta_size)  # fmt: skip

@@ -280,8 +280,7 @@ class LayeredIndex:
         return len(self.delta)
 
     def add(self, memory_ids: list[str], vectors: np.ndarray) -> None:
-        for memory_id in memory_ids:
-            self._tombstone_base(memory_id)
+        self._dead.update(self.base.positions(memory_ids).tolist())  # one lookup for a catch-up's thousands
         self.delta.add(memory_ids, vectors)
 
     def remove(self, memory_id: str) -> bool:
