@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,34 @@ def test_a_big_users_words_are_searched_in_its_snapshot_and_since(
         assert time.monotonic() < deadline, "no compaction"
         time.sleep(0.2)
     same_answers()  # the new snapshot holds the changes
+
+
+def test_a_row_changed_while_its_snapshot_is_built_is_caught_up(
+    make_client: MakeClient, big_user: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build reads the user in chunks, each its own read: a row of the first chunk changed after that
+    chunk was read, then a row of a later chunk changed, must still be found by the catch-up (the snapshot
+    once covered the highest seq among its chunks, which passed the first change)."""
+    data, ids = big_user
+    monkeypatch.setattr(residency, "CHUNK", 100)
+    read = residency._vector_chunks
+
+    def chunks_with_writes_between(*args: Any) -> Any:
+        for n, chunk in enumerate(read(*args)):
+            yield chunk
+            if n == 0:
+                with sqlite3.connect(data / "ltm.db") as conn:
+                    for memory_id, text in ((ids[5], "rewritten about okapis"), (ids[250], "big fact 250 again")):
+                        conn.execute(
+                            "UPDATE memories SET content = ?, seq = (SELECT max(seq) + 1 FROM memories) WHERE id = ?",
+                            (text, memory_id),
+                        )
+
+    monkeypatch.setattr(residency, "_vector_chunks", chunks_with_writes_between)
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    assert lexical(c, "okapis") == [ids[5]]
+    assert ids[5] not in lexical(c, "topic5"), "its old text is not searched"
+    assert metric(c, "jm_stm_mapped_bytes") > 0, "the big user is partially resident"
 
 
 def test_a_snapshot_of_the_previous_format_is_built_again_with_its_lexical_index(

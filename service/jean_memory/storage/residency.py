@@ -55,15 +55,14 @@ Schedule = Callable[[UserSpace, list[Memory], list[int]], None]
 
 def _vector_chunks(
     path: Path, owner: str, model: str, unembedded: list[Memory]
-) -> Iterator[tuple[list[str], np.ndarray, int, list[str]]]:
+) -> Iterator[tuple[list[str], np.ndarray, list[str]]]:
     """The user's stored vectors of `model` and their texts, in chunks; rows without one are collected in
     `unembedded`."""
     with readonly_connection(path) as conn:
         after = 0
         while True:
             rows = conn.execute(
-                f"SELECT rowid, seq, {ROW_COLUMNS} FROM memories"
-                " WHERE user_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                f"SELECT rowid, {ROW_COLUMNS} FROM memories WHERE user_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
                 (owner, after, CHUNK),
             ).fetchall()
             if not rows:
@@ -72,10 +71,8 @@ def _vector_chunks(
             ids: list[str] = []
             vectors: list[bytes] = []
             texts: list[str] = []
-            top = 0
             for row in rows:
-                memory = memory_from_row(row[2:])
-                top = max(top, row[1])
+                memory = memory_from_row(row[1:])
                 if memory.embedding is not None and memory.model == model:
                     ids.append(memory.id)
                     vectors.append(memory.embedding)
@@ -84,7 +81,14 @@ def _vector_chunks(
                     memory.embedding = None
                     unembedded.append(memory)
             if ids:
-                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), top, texts
+                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), texts
+
+
+def _covered_seq(path: Path, owner: str) -> int:
+    """The seq of the user's latest change in the store (its seq index): what a snapshot built from now on
+    covers."""
+    with readonly_connection(path) as conn:
+        return int(conn.execute("SELECT coalesce(max(seq), 0) FROM memories WHERE user_id = ?", (owner,)).fetchone()[0])
 
 
 def _training_sample(path: Path, owner: str, model: str, shape: SnapshotShape) -> tuple[int, np.ndarray | None]:
@@ -254,9 +258,10 @@ class PartialResidency:
         space.deleted.clear()
 
     def _build(self, folder: Path, owner: str, unembedded: list[Memory]) -> Snapshot | None:
+        seq = _covered_seq(self._store_path, owner)  # before any row is read
         count, sample = _training_sample(self._store_path, owner, self._model, self._shape)
         chunks = _vector_chunks(self._store_path, owner, self._model, unembedded)
-        return snapshot.build(folder, owner, self._dim, self._model, chunks, self._shape, count, sample)
+        return snapshot.build(folder, owner, self._dim, self._model, chunks, self._shape, seq, count, sample)
 
     def forget(self, owner: str) -> None:
         """The user was forgotten: its snapshot goes too."""

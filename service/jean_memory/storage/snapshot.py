@@ -173,21 +173,24 @@ def build(
     owner: str,
     dim: int,
     model: str,
-    chunks: Iterable[tuple[list[str], np.ndarray, int, list[str]]],
+    chunks: Iterable[tuple[list[str], np.ndarray, list[str]]],
     shape: SnapshotShape,
+    seq: int,
     count: int = 0,
     sample: np.ndarray | None = None,
 ) -> Snapshot | None:
-    """Write a snapshot from (ids, float32 vectors, max seq, texts) chunks, atomically: a reader sees the
-    old snapshot or the new one, never half of one; the texts are indexed for BM25 beside the vectors.
+    """Write a snapshot from (ids, float32 vectors, texts) chunks, atomically: a reader sees the old
+    snapshot or the new one, never half of one; the texts are indexed for BM25 beside the vectors. It
+    covers the store up to `seq`, read before the first chunk: a row changed while the chunks are read has
+    a later seq, so the catch-up after the build finds it (the highest seq among the chunks would pass a
+    row changed after its chunk was read).
     With about `count` vectors and a training `sample` of `shape.training_size(count)` spread over them,
     an IVF one; else flat, its quantiser trained on the first chunk. None when there is nothing to index
     or an id is not a UUID."""
     index: faiss.Index | None = None
     ids: list[bytes] = []
-    seq = 0
     texts = LexicalBuilder()
-    for chunk_ids, vectors, chunk_seq, chunk_texts in chunks:
+    for chunk_ids, vectors, chunk_texts in chunks:
         if not chunk_ids:
             continue
         if any(len(i) != ID_BYTES for i in chunk_ids):
@@ -200,7 +203,6 @@ def build(
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         ids.extend(i.encode() for i in chunk_ids)
         texts.add(chunk_texts)
-        seq = max(seq, chunk_seq)
     if index is None or not ids:
         return None
     folder.parent.mkdir(parents=True, exist_ok=True)
