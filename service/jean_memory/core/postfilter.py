@@ -22,6 +22,11 @@ Ranking = Callable[[int], Awaitable[list[str]]]
 #: Which of these ids the filter (and the scope, expiry) selects.
 Check = Callable[[list[str]], Awaitable[set[str]]]
 
+class Incomplete(Exception):
+    """A ranking that ended before it ranked every memory (an inverted file's probed lists ran out): the
+    candidates it gave are not all the best selected ones, so the caller scans."""
+
+
 #: Memories sampled to estimate the share the filter selects (0: no estimate).
 SAMPLE = 256
 #: Candidates per pool slot asked for first, without an estimate.
@@ -51,13 +56,17 @@ def first_round(pool: int, share: float | None) -> int:
 
 async def selected(rankings: Sequence[Ranking], check: Check, pool: int, share: float | None) -> list[str] | None:
     """Each leg's best `pool` selected memories (all it has where fewer), together; None where a leg needs
-    more than `MAX_CANDIDATES` candidates (the caller scans instead). `share`: `estimate`'s."""
+    more than `MAX_CANDIDATES` candidates or its ranking is `Incomplete` (the caller scans instead).
+    `share`: `estimate`'s."""
     verdict: dict[str, bool] = {}
     chosen: set[str] = set()
     for rank in rankings:
         want = first_round(pool, share)
         while True:
-            ranked = await rank(want)
+            try:
+                ranked = await rank(want)
+            except Incomplete:
+                return None
             new = [i for i in ranked if i not in verdict]
             if new:
                 ok = await check(new)

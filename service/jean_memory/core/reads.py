@@ -15,6 +15,7 @@ collapse in retrieval quality shows on the dashboards before agents complain.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,11 +32,12 @@ from jean_memory.core.postfilter import Ranking, estimate, selected
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
+from jean_memory.filter_masks import compile_mask
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
 from jean_memory.storage.lexical import Built, Patched, tokenize
 from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex
+from jean_memory.storage.snapshot import LayeredIndex, Selection
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -233,6 +235,8 @@ class Reads:
                 span.set_attribute("jm.index", space.index.kind.value)
                 span.set_attribute("jm.mode", options.mode)
                 hits = await self._rank(space, query, qvec, k, allowed, options)
+            if isinstance(allowed, Selection) and filters is not None:  # its strings were compared by digest
+                hits = [h for h in hits if filters.matches(h.memory)]
             if not (space.pending or space.unembedded) and self._results.enabled:
                 self._results.put(cache_key, hits)
             return self._finish(hits, "ltm" if cold else "stm", start, user_id, query, cache_hit=hit_l2)
@@ -240,15 +244,18 @@ class Reads:
     async def _allowed(
         self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, filters: Filter | None, scope: Scope,
         options: SearchOptions,
-    ) -> list[str] | None:  # fmt: skip
-        """The ids the legs may rank (None: all): those the filter and the scope select (`matching`); for a
-        partially resident user, the selected among each leg's best candidates where they suffice
-        (`core.postfilter`: no scan of the store)."""
+    ) -> list[str] | Selection | None:  # fmt: skip
+        """The ids the legs may rank (None: all): those the filter and the scope select (`matching`). For a
+        partially resident user, its selection from its snapshot's columns (`_selection`), else the selected
+        among each leg's best candidates where they suffice (`core.postfilter`): no scan of the store."""
         if filters is None and not scope:
             return None
         partial, index = space.records, space.index
         if filters is not None and isinstance(partial, PartialRecords) and isinstance(index, LayeredIndex):
             now = time.time()
+            chosen = await self._selection(partial, index, filters, scope, now)
+            if chosen is not None:
+                return chosen
             rankings: list[Ranking] = []
             if qvec is not None:
                 rankings.append(lambda n: self._by_vector(index, qvec, n))
@@ -267,8 +274,34 @@ class Reads:
         return await self._stm.matching(space, filters, scope)
 
     @staticmethod
+    async def _selection(
+        partial: PartialRecords, index: LayeredIndex, filters: Filter, scope: Scope, now: float
+    ) -> Selection | None:
+        """What the filter selects of a partially resident user, in a worker thread: the snapshot's positions
+        from its columns (`filter_masks`), the memories changed since by the predicate. None where the
+        columns cannot answer the filter (the caller checks candidates instead)."""
+        mask = compile_mask(json.loads(filters.canonical))
+        since_ids, upto = partial.since_ids, len(partial.since_ids)
+        changed = list(partial.since.items())  # a copy, taken on the loop
+
+        def select() -> Selection | None:
+            base = index.selection(mask, scope, now, since_ids, upto)
+            if base is None:
+                return None
+            chosen = [
+                i for i, m in changed
+                if m is not None and not m.expired(now) and m.in_scope(scope) and filters.matches(m)
+            ]  # fmt: skip
+            return Selection(base, chosen)
+
+        return await asyncio.to_thread(select)
+
+    @staticmethod
     async def _by_vector(index: LayeredIndex, qvec: np.ndarray, n: int) -> list[str]:
-        return [i for i, _ in index.search(qvec, n)]
+        found = [i for i, _ in index.search(qvec, n)]
+        if len(found) < min(n, len(index)):  # the inverted lists it probed ran out: not a ranking of all
+            raise postfilter.Incomplete
+        return found
 
     @staticmethod
     async def _by_snapshot_words(partial: PartialRecords, index: LayeredIndex, words: list[str], n: int) -> list[str]:
@@ -283,7 +316,7 @@ class Reads:
         return [m.id for m, _ in (await self._bm25(built, records, query, n, None, now))[0]]
 
     async def _rank(
-        self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, allowed: list[str] | None,
+        self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, allowed: list[str] | Selection | None,
         options: SearchOptions,
     ) -> list[SearchHit]:  # fmt: skip
         """The top k of the fused ranking (`core.fusion`): each leg's best `POOL` (or 2k) candidates, their
@@ -339,21 +372,23 @@ class Reads:
                     "salience": salience,
                 }
             hits.append(SearchHit(memory, score, tier, legs.vector, explain))
-        hits.sort(key=lambda h: -h.score)
+        hits.sort(key=lambda h: (-h.score, h.memory.id))  # ties by id: every path to a ranking orders them alike
         return hits[:k]
 
     async def _lexical_leg(
-        self, space: UserSpace, query: str, pool: int, allowed: list[str] | None, now: float
+        self, space: UserSpace, query: str, pool: int, allowed: list[str] | Selection | None, now: float
     ) -> tuple[list[tuple[Memory, float]], float]:
         """The user's best `pool` memories by BM25 (expired and filtered-out ones left out), and the best
         BM25 among them (a partially resident user's: see `_partial_lexical`)."""
         if isinstance(space.records, PartialRecords):
             return await self._partial_lexical(space, space.records, query, pool, allowed, now)
+        if isinstance(allowed, Selection):
+            raise TypeError("a selection is of a partially resident user")
         built = await space.text_index.current(space.order, space.records)
         return await self._bm25(built, space.records, query, pool, allowed, now)
 
     async def _partial_lexical(
-        self, space: UserSpace, partial: PartialRecords, query: str, pool: int, allowed: list[str] | None,
+        self, space: UserSpace, partial: PartialRecords, query: str, pool: int, allowed: list[str] | Selection | None,
         now: float,
     ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
         """A partially resident user's texts are not in RAM: those its snapshot holds are ranked by the
@@ -372,7 +407,8 @@ class Reads:
         merged = {i: (m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)}
         order, records = partial.lexical_view()
         built = await space.text_index.current(order, records)
-        changed, best = await self._bm25(built, records, query, pool, allowed, now)
+        among = allowed.changed if isinstance(allowed, Selection) else allowed
+        changed, best = await self._bm25(built, records, query, pool, among, now)
         merged.update((m.id, (m, s / best)) for m, s in changed)
         return sorted(merged.values(), key=lambda h: -h[1]), 1.0
 

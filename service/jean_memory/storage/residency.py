@@ -55,9 +55,9 @@ Schedule = Callable[[UserSpace, list[Memory], list[int]], None]
 
 def _vector_chunks(
     path: Path, owner: str, model: str, unembedded: list[Memory]
-) -> Iterator[tuple[list[str], np.ndarray, list[str]]]:
-    """The user's stored vectors of `model` and their texts, in chunks; rows without one are collected in
-    `unembedded`."""
+) -> Iterator[tuple[list[str], np.ndarray, list[Memory]]]:
+    """The user's stored vectors of `model` and their memories, in chunks; rows without one are collected
+    in `unembedded`."""
     with readonly_connection(path) as conn:
         after = 0
         while True:
@@ -70,18 +70,18 @@ def _vector_chunks(
             after = rows[-1][0]
             ids: list[str] = []
             vectors: list[bytes] = []
-            texts: list[str] = []
+            kept: list[Memory] = []
             for row in rows:
                 memory = memory_from_row(row[1:])
                 if memory.embedding is not None and memory.model == model:
                     ids.append(memory.id)
                     vectors.append(memory.embedding)
-                    texts.append(memory.content)
+                    kept.append(memory)
                 else:
                     memory.embedding = None
                     unembedded.append(memory)
             if ids:
-                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), texts
+                yield ids, np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(ids), -1), kept
 
 
 def _covered_seq(path: Path, owner: str) -> int:

@@ -23,6 +23,7 @@ RAM and tombstones in the snapshot).
                                      sorted.npy    the ids sorted, and order.npy their positions (lookups)
                                      meta.json     owner, covered seq, count, dim, model
                                      bm25/         BM25 over the same memories' texts (`lexical_snapshot`)
+                                     fields/       the fields filters name, as columns (`snapshot_fields`)
 """
 
 from __future__ import annotations
@@ -40,18 +41,26 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from jean_memory import filter_masks
 from jean_memory.config import IndexKind
-from jean_memory.storage import lexical_snapshot
+from jean_memory.filter_masks import Mask
+from jean_memory.memory import Memory, Scope
+from jean_memory.storage import lexical_snapshot, snapshot_fields
 from jean_memory.storage.lexical_snapshot import LexicalBuilder
+from jean_memory.storage.snapshot_fields import FieldsBuilder
 from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex, new_index
 
-#: 2: with the lexical index (`bm25/`); a snapshot of another format is built again.
-FORMAT = 2
+#: 2: with the lexical index (`bm25/`); 3: with the filter columns (`fields/`). A snapshot of another
+#: format is built again.
+FORMAT = 3
 ID_BYTES = 36  # a UUID in its canonical text form
 #: Training vectors per inverted list (FAISS warns under 39; more buys little and costs k-means time).
 IVF_TRAIN_PER_LIST = 64
 IVF_MIN_LISTS = 64
 IVF_MAX_LISTS = 4096
+#: A filter's selection up to this many snapshot positions is ranked exactly (every inverted list is
+#: searched, scoring only the selected); a bigger one probes the lists an unfiltered search probes.
+EXACT_SELECTION = 100_000
 
 
 @dataclass(frozen=True)
@@ -112,12 +121,14 @@ class Snapshot:
         self.index = faiss.read_index(str(folder / "codes.faiss"), faiss.IO_FLAG_MMAP_IFC)
         ivf = faiss.try_extract_index_ivf(self.index)
         self.lists = int(ivf.nlist) if ivf is not None else 0
+        self.probes = shape.probes(self.lists) if ivf is not None else 0
         if ivf is not None:
-            ivf.nprobe = shape.probes(self.lists)
+            ivf.nprobe = self.probes
         self.ids: np.ndarray = np.load(folder / "ids.npy", mmap_mode="r")
         self._sorted: np.ndarray = np.load(folder / "sorted.npy", mmap_mode="r")
         self._order: np.ndarray = np.load(folder / "order.npy", mmap_mode="r")
         self.lexical = lexical_snapshot.load(folder)
+        self.fields = snapshot_fields.load(folder)
 
     def __len__(self) -> int:
         return self.meta.count
@@ -173,14 +184,15 @@ def build(
     owner: str,
     dim: int,
     model: str,
-    chunks: Iterable[tuple[list[str], np.ndarray, list[str]]],
+    chunks: Iterable[tuple[list[str], np.ndarray, list[Memory]]],
     shape: SnapshotShape,
     seq: int,
     count: int = 0,
     sample: np.ndarray | None = None,
 ) -> Snapshot | None:
-    """Write a snapshot from (ids, float32 vectors, texts) chunks, atomically: a reader sees the old
-    snapshot or the new one, never half of one; the texts are indexed for BM25 beside the vectors. It
+    """Write a snapshot from (ids, float32 vectors, memories) chunks, atomically: a reader sees the old
+    snapshot or the new one, never half of one; the texts are indexed for BM25 beside the vectors, and
+    the fields a filter names are written as columns. It
     covers the store up to `seq`, read before the first chunk: a row changed while the chunks are read has
     a later seq, so the catch-up after the build finds it (the highest seq among the chunks would pass a
     row changed after its chunk was read).
@@ -190,7 +202,8 @@ def build(
     index: faiss.Index | None = None
     ids: list[bytes] = []
     texts = LexicalBuilder()
-    for chunk_ids, vectors, chunk_texts in chunks:
+    fields = FieldsBuilder()
+    for chunk_ids, vectors, memories in chunks:
         if not chunk_ids:
             continue
         if any(len(i) != ID_BYTES for i in chunk_ids):
@@ -202,7 +215,8 @@ def build(
             index = new_index(IndexKind.SQ8, dim, sample=first)
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         ids.extend(i.encode() for i in chunk_ids)
-        texts.add(chunk_texts)
+        texts.add([m.content for m in memories])
+        fields.add(memories)
     if index is None or not ids:
         return None
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +229,7 @@ def build(
         np.save(tmp / "sorted.npy", id_array[order])
         np.save(tmp / "order.npy", order.astype(np.int64))
         texts.write(tmp)
+        fields.write(tmp)
         meta = SnapshotMeta(owner, seq, len(ids), dim, model)
         (tmp / "meta.json").write_text(json.dumps(meta.__dict__))
         old = folder.with_name(folder.name + ".old")
@@ -230,6 +245,20 @@ def build(
 
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a filter (with the scope and expiry) selects of a partially resident user, without listing
+    the snapshot's ids: its positions as a mask (those changed since left out: their current version is
+    among `changed`), and the ids of the memories changed since that it selects."""
+
+    base: np.ndarray
+    changed: list[str]
+
+    @property
+    def count(self) -> int:
+        return int(np.count_nonzero(self.base)) + len(self.changed)
 
 
 class LayeredIndex:
@@ -296,8 +325,12 @@ class LayeredIndex:
         self._dead.add(position)
         return True
 
-    def search(self, query: np.ndarray, k: int, allowed: list[str] | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: list[str] | Selection | None = None
+    ) -> list[tuple[str, float]]:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if isinstance(allowed, Selection):
+            return self._search_selection(q, k, allowed)
         if allowed is not None:
             return self._search_subset(q, k, allowed)
         hits = self.delta.search(query, k)
@@ -320,7 +353,7 @@ class LayeredIndex:
         return [self.base.id_at(int(p)) for p in positions]
 
     def lexical_top(
-        self, words: list[str], pool: int, allowed: list[str] | None, changed: Sequence[str], upto: int
+        self, words: list[str], pool: int, allowed: list[str] | Selection | None, changed: Sequence[str], upto: int
     ) -> list[tuple[str, float]]:
         """The snapshot's best `pool` texts for the stemmed query `words` by its BM25, ids and scores (with
         `allowed`, among those ids). The first `upto` of `changed` (the ids changed since the snapshot, in
@@ -328,14 +361,62 @@ class LayeredIndex:
         text of theirs, or one deleted since. Safe in a worker thread."""
         if self.base.lexical is None:
             return []
+        void = self._voided(changed, upto)
+        if isinstance(allowed, Selection):
+            permitted: np.ndarray | None = allowed.base
+        else:
+            permitted = self.base.positions(allowed) if allowed is not None else None
+        positions, scores = lexical_snapshot.top(self.base.lexical, words, pool, void, permitted)
+        return [(self.base.id_at(int(p)), float(s)) for p, s in zip(positions, scores, strict=True)]
+
+    def _voided(self, changed: Sequence[str], upto: int) -> np.ndarray:
+        """The snapshot positions of the first `upto` ids changed since it, each looked up once."""
         with self._void_lock:
             done, void = self._void
             if upto > done:
                 void = np.concatenate([void, self.base.positions(changed[done:upto])])
                 self._void = (upto, void)
-        permitted = self.base.positions(allowed) if allowed is not None else None
-        positions, scores = lexical_snapshot.top(self.base.lexical, words, pool, void, permitted)
-        return [(self.base.id_at(int(p)), float(s)) for p, s in zip(positions, scores, strict=True)]
+            return void
+
+    def selection(self, mask: Mask, scope: Scope, now: float, changed: Sequence[str], upto: int) -> np.ndarray | None:
+        """The snapshot positions the filter `mask` selects in `scope`, unexpired at `now`, from the snapshot's
+        columns; the first `upto` of `changed` (as in `lexical_top`) left out. None where the snapshot has no
+        columns or they cannot answer the filter. Safe in a worker thread."""
+        fields = self.base.fields
+        if fields is None:
+            return None
+        selected = mask(fields)
+        if selected is None:
+            return None
+        selected &= filter_masks.in_scope(fields, scope) & filter_masks.unexpired(fields, now)
+        selected[self._voided(changed, upto)] = False
+        dead = list(self._dead)
+        selected[dead] = False
+        return selected
+
+    def _search_selection(self, q: np.ndarray, k: int, selection: Selection) -> list[tuple[str, float]]:
+        """The best `k` of a selection: the changed ones in the delta, the snapshot's through a bitmap of the
+        selected positions (FAISS scores only those). The snapshot's finds are scored as `_search_subset`
+        scores them (their reconstructed vectors), so a selection and a list of its ids rank alike."""
+        hits = self.delta.search(q[0], k, [m for m in selection.changed if m in self.delta])
+        chosen = int(np.count_nonzero(selection.base))
+        if chosen:
+            bits = np.packbits(selection.base, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(selection.base), faiss.swig_ptr(bits))
+            # `selector` and `bits` outlive the search: the parameters only point at them.
+            params = faiss.SearchParameters()
+            if self.base.lists:
+                params = ivf = faiss.SearchParametersIVF()
+                ivf.nprobe = self.base.lists if chosen <= EXACT_SELECTION else self.base.probes
+            params.sel = selector
+            _, found = self.base.index.search(q, min(chosen, 2 * k), params=params)
+            positions = found[0][found[0] >= 0]
+            if len(positions):
+                scores = self.base.reconstruct(positions) @ q[0]
+                ids = self.base.ids[positions].tolist()
+                hits += [(i.decode(), s) for i, s in zip(ids, scores.tolist(), strict=True)]
+        hits.sort(key=lambda h: -h[1])
+        return hits[:k]
 
     def _search_subset(self, q: np.ndarray, k: int, allowed: list[str]) -> list[tuple[str, float]]:
         hits = self.delta.search(q[0], k, [m for m in allowed if m in self.delta])

@@ -30,7 +30,7 @@ from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex
+from jean_memory.storage.snapshot import LayeredIndex, Selection
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
 
@@ -331,14 +331,20 @@ class ShortTermTier:
         return await asyncio.to_thread(_matching, list(space.records.items()), filters, scope, exact)
 
     def search(
-        self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | None, now: float
+        self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | Selection | None, now: float
     ) -> list[tuple[Memory, float]]:
         """Top-k by cosine among the user's indexed memories (among `allowed` ids when given: `matching`'s
         answer to a filter, applied before ranking), expired memories never returned (asked again for more
         when some in the first k had expired)."""
         want = k
         while True:
-            hits = space.index.search(query, want, allowed)
+            index = space.index
+            if isinstance(allowed, Selection) and isinstance(index, LayeredIndex):
+                hits = index.search(query, want, allowed)
+            elif isinstance(allowed, Selection):
+                raise TypeError("a selection is of a partially resident user's snapshot")
+            else:
+                hits = index.search(query, want, allowed)
             if isinstance(space.records, PartialRecords):
                 records = space.records.get_many([m for m, _ in hits])  # the top-k's records, in one lookup
             else:
