@@ -22,6 +22,7 @@ Ranking = Callable[[int], Awaitable[list[str]]]
 #: Which of these ids the filter (and the scope, expiry) selects.
 Check = Callable[[list[str]], Awaitable[set[str]]]
 
+
 class Incomplete(Exception):
     """A ranking that ended before it ranked every memory (an inverted file's probed lists ran out): the
     candidates it gave are not all the best selected ones, so the caller scans."""
