@@ -42,13 +42,18 @@ def text_digest(text: str) -> int:
 @dataclass(frozen=True, slots=True)
 class Entries:
     """One name's values over the positions that have it (ascending): its kind, its number (a boolean as
-    0 or 1) and its string's digest. `exact`: every number is an exact float64."""
+    0 or 1) and its string's digest. `exact`: every number is an exact float64. `dense`: every position
+    has it, in order (`positions` is then not needed, and empty)."""
 
     positions: np.ndarray
     kind: np.ndarray
     number: np.ndarray
     digest: np.ndarray
     exact: bool = True
+    dense: bool = False
+
+    def __len__(self) -> int:
+        return len(self.kind)
 
 
 class Columns(Protocol):
@@ -71,9 +76,13 @@ _ORDER: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
 }
 
 
-def _scatter(columns: Columns, positions: np.ndarray) -> np.ndarray:
+def _scatter(columns: Columns, found: Entries, hit: np.ndarray) -> np.ndarray:
+    """The positions of the entries `hit` marks, as a mask over all positions (a name every memory has is
+    already one: its entries are every position, in order)."""
+    if found.dense or len(found.positions) == columns.size:
+        return np.asarray(hit, dtype=bool)
     mask = np.zeros(columns.size, dtype=bool)
-    mask[positions] = True
+    mask[found.positions[hit]] = True
     return mask
 
 
@@ -93,26 +102,36 @@ def _number(value: Any) -> float | None:
 
 def equal(columns: Columns, name: str, literal: Any) -> np.ndarray | None:
     """`$eq`: the value has the literal's JSON type and equals it; null matches a missing name too."""
+    return any_of(columns, name, [literal])
+
+
+def any_of(columns: Columns, name: str, literals: list[Any]) -> np.ndarray | None:
+    """`$in`: any of the literals `$eq`, in one pass over the name's entries per JSON type."""
     found = columns.entries(name)
-    if literal is None:
-        mask = np.ones(columns.size, dtype=bool)
-        mask[found.positions[found.kind != NULL]] = False
-        return mask
-    if isinstance(literal, str):
-        hit = (found.kind == TEXT) & (found.digest == np.uint64(text_digest(literal)))
-    elif isinstance(literal, bool):
-        hit = (found.kind == BOOLEAN) & (found.number == float(literal))
-    else:
-        number = _number(literal)
-        if number is None or not found.exact:
-            return None
-        hit = (found.kind == NUMBER) & (found.number == number)
-    return _scatter(columns, found.positions[hit])
+    texts = [np.uint64(text_digest(x)) for x in literals if isinstance(x, str)]
+    flags = [float(x) for x in literals if isinstance(x, bool)]
+    exact = [_number(x) for x in literals if isinstance(x, int | float) and not isinstance(x, bool)]
+    numbers = [x for x in exact if x is not None]
+    if exact and (len(numbers) < len(exact) or not found.exact):
+        return None
+    hit = np.zeros(len(found), dtype=bool)
+    if texts:  # only a string has a digest (never 0)
+        hit |= found.digest == texts[0] if len(texts) == 1 else np.isin(found.digest, texts)
+    for kind, values in ((BOOLEAN, flags), (NUMBER, numbers)):
+        if values:
+            hit |= (found.kind == kind) & (
+                found.number == values[0] if len(values) == 1 else np.isin(found.number, values)
+            )
+    if any(x is None for x in literals):  # null: a null value, or no value
+        hit |= found.kind == NULL
+        return _scatter(columns, found, hit) | ~present(columns, name)
+    return _scatter(columns, found, hit)
 
 
 def present(columns: Columns, name: str) -> np.ndarray:
     """`$exists true`: a metadata key there (even as null), a field not null."""
-    return _scatter(columns, columns.entries(name).positions)
+    found = columns.entries(name)
+    return _scatter(columns, found, np.ones(len(found), dtype=bool))
 
 
 def ordered(columns: Columns, name: str, op: str, literal: Any) -> np.ndarray | None:
@@ -125,7 +144,7 @@ def ordered(columns: Columns, name: str, op: str, literal: Any) -> np.ndarray | 
     if number is None or not found.exact:
         return None
     hit = (found.kind == NUMBER) & _ORDER[op](found.number, number)
-    return _scatter(columns, found.positions[hit])
+    return _scatter(columns, found, hit)
 
 
 def in_scope(columns: Columns, scope: Scope) -> np.ndarray:
@@ -142,9 +161,7 @@ def in_scope(columns: Columns, scope: Scope) -> np.ndarray:
 def unexpired(columns: Columns, now: float) -> np.ndarray:
     """The positions not expired at `now`, as `Memory.expired`."""
     found = columns.entries("expires_at")
-    mask = np.ones(columns.size, dtype=bool)
-    mask[found.positions[found.number <= now]] = False
-    return mask
+    return ~_scatter(columns, found, found.number <= now)
 
 
 class _Unanswerable(Exception):
@@ -196,9 +213,7 @@ def _operator(name: str, op: str, operand: Any, columns: Columns) -> np.ndarray:
         found = present(columns, name)
         return found if operand else ~found
     if op in ("$in", "$nin"):
-        mask = np.zeros(columns.size, dtype=bool)
-        for item in operand:
-            mask |= _known(equal(columns, name, _literal(name, item)))
+        mask = _known(any_of(columns, name, [_literal(name, item) for item in operand]))
         return mask if op == "$in" else ~mask
     if op in _ORDER:
         return _known(ordered(columns, name, op, _literal(name, operand)))

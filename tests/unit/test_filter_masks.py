@@ -86,6 +86,8 @@ def test_scopes_and_expiry_over_columns(population: tuple[list[Memory], Fields])
         assert in_scope(fields, scope).tolist() == [m.in_scope(scope) for m in items], scope
     for now in (0.0, 4_000_000_000.0, 4_100_000_000.0, 5_000_000_000.0):
         assert unexpired(fields, now).tolist() == [not m.expired(now) for m in items], now
+    held = sum(bool(m.agent_id) + bool(m.run_id) + bool(m.expires_at) for m in items)
+    assert fields.nbytes == 16 * held, "the sparse fields gathered are counted (the times are mapped views)"
 
 
 def test_too_many_keys_write_no_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -143,23 +143,36 @@ class Fields:
             return _EMPTY
         start, end, exact = where
         return Entries(
-            self._positions[start:end], self._kind[start:end], self._number[start:end], self._digest[start:end],
-            bool(exact),
+            np.asarray(self._positions[start:end]), np.asarray(self._kind[start:end]),
+            np.asarray(self._number[start:end]), np.asarray(self._digest[start:end]), bool(exact),
         )  # fmt: skip
 
     def _field(self, name: str) -> Entries:
-        """A field's entries, made once per snapshot (dense for the times, where present for the rest)."""
+        """A field's entries, made once per snapshot: the times every memory has are views of the mapped
+        column (no copy); the rest where present (their positions and values in RAM: `nbytes`)."""
         if name in ("agent_id", "run_id"):
             digests = np.asarray(self._scopes[:, 0 if name == "agent_id" else 1])
             positions = np.flatnonzero(digests)
-            return Entries(
-                positions, np.full(len(positions), TEXT, np.int8), np.zeros(len(positions)), digests[positions]
-            )
-        values = np.asarray(self._times[:, ("created_at", "updated_at", "expires_at").index(name)])
+            n = len(positions)
+            kind, number = np.broadcast_to(np.int8(TEXT), (n,)), np.broadcast_to(np.float64(0), (n,))
+            return Entries(positions, kind, number, digests[positions])
+        values = self._times[:, ("created_at", "updated_at", "expires_at").index(name)]
+        if name != "expires_at":
+            n = len(values)
+            kind = np.broadcast_to(np.int8(NUMBER), (n,))
+            return Entries(np.empty(0, np.int64), kind, values, np.broadcast_to(np.uint64(0), (n,)), dense=True)
         positions = np.flatnonzero(~np.isnan(values))
+        n = len(positions)
         return Entries(
-            positions, np.full(len(positions), NUMBER, np.int8), values[positions], np.zeros(len(positions), np.uint64)
-        )
+            positions, np.broadcast_to(np.int8(NUMBER), (n,)), np.asarray(values[positions]),
+            np.broadcast_to(np.uint64(0), (n,)),
+        )  # fmt: skip
+
+    @property
+    def nbytes(self) -> int:
+        """RAM the fields' entries made so far hold (mapped columns not counted)."""
+        # A sparse field holds its positions and one gathered column: digests (scopes) or times (expiry).
+        return sum(2 * e.positions.nbytes for e in self._fields.values() if not e.dense)
 
 
 def load(folder: Path) -> Fields | None:

@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
+from jean_memory.embedding.hashing import HashEmbedder
+from jean_memory.filters import Limits, compile_filter
+from jean_memory.memory import Memory
 from jean_memory_dev.perf.baseline import machine_facts
 from jean_memory_dev.perf.goals.builds import add_batches, settle
 from jean_memory_dev.perf.workload import sentence
@@ -60,10 +64,46 @@ RESIDENT_UP_TO = 200_000
 MODES = ("hybrid", "vector")
 
 
-def _time(client: httpx.Client, filters: dict[str, Any] | None, searches: int, mode: str) -> dict[str, float]:
+class Exact:
+    """Exact search of the seeded memories, for the vector rows' recall: their float32 hash vectors (the
+    service's embedder), each filter's selection by the grammar's own predicate."""
+
+    def __init__(self, n: int) -> None:
+        seeded = items(n)
+        self._embedder = HashEmbedder(384)
+        self._row = {item["content"]: i for i, item in enumerate(seeded)}
+        self._memories = [
+            Memory(str(i), "big", item["content"], item["metadata"], 0.5, item["created_at"])
+            for i, item in enumerate(seeded)
+        ]
+        texts = [item["content"] for item in seeded]
+        self._vectors = np.vstack([self._embedder.embed(texts[i : i + 50_000]) for i in range(0, n, 50_000)])
+        self._selected: dict[str, np.ndarray] = {}
+
+    def recall(self, name: str, filters: dict[str, Any] | None, queries: list[str], found: list[list[str]]) -> float:
+        """recall@10: the share of the results whose exact score reaches the query's tenth best among the
+        memories the filter selects (so ties at the tenth count as found)."""
+        if name not in self._selected:
+            compiled = compile_filter(filters, Limits())
+            picked = [i for i, m in enumerate(self._memories) if compiled is None or compiled.matches(m)]
+            self._selected[name] = np.array(picked, dtype=np.int64)
+        chosen = self._selected[name]
+        hits = 0
+        for query, contents in zip(queries, found, strict=True):
+            scores = self._vectors @ self._embedder.embed([query])[0]
+            tenth = -np.partition(-scores[chosen], 9)[9]
+            hits += sum(1 for content in contents if scores[self._row[content]] >= tenth - 1e-5)
+        return round(hits / (10 * len(queries)), 4)
+
+
+def _time(
+    client: httpx.Client, filters: dict[str, Any] | None, searches: int, mode: str
+) -> tuple[dict[str, float], list[str], list[list[str]]]:
+    """Latencies, and the queries with their results' contents."""
     rng = random.Random(11)
     took: list[float] = []
-    found = 0
+    queries: list[str] = []
+    found: list[list[str]] = []
     for _ in range(searches):
         body: dict[str, Any] = {"user_id": "big", "query": sentence(rng), "k": 10, "mode": mode}
         if filters is not None:
@@ -72,13 +112,15 @@ def _time(client: httpx.Client, filters: dict[str, Any] | None, searches: int, m
         r = client.post("/v1/search", json=body)
         took.append(time.perf_counter() - start)
         r.raise_for_status()
-        found += len(r.json()["results"])
+        queries.append(body["query"])
+        found.append([h["content"] for h in r.json()["results"]])
     took.sort()
-    return {
+    stats = {
         "p50_ms": round(1000 * statistics.median(took), 2),
         "p99_ms": round(1000 * took[int(0.99 * (len(took) - 1))], 2),
-        "mean_results": found / searches,
+        "mean_results": sum(len(f) for f in found) / searches,
     }
+    return stats, queries, found
 
 
 def _seeded(memories: int, cache: Path) -> tuple[Path, float | None]:
@@ -100,8 +142,9 @@ def _seeded(memories: int, cache: Path) -> tuple[Path, float | None]:
     return data, seconds
 
 
-def _measure(data: Path, env: dict[str, str], searches: int) -> dict[str, Any]:
-    """One build serving `data` (its snapshot built anew): the first search, then every filter and mode."""
+def _measure(data: Path, env: dict[str, str], searches: int, exact: Exact) -> dict[str, Any]:
+    """One build serving `data` (its snapshot built anew): the first search, then every filter and mode
+    (recall@10 against `exact` in vector mode)."""
     shutil.rmtree(data / "index", ignore_errors=True)
     svc = ServiceProcess(data, env={**ENV, **env}).start(timeout_s=900)
     out: dict[str, Any] = {}
@@ -112,11 +155,13 @@ def _measure(data: Path, env: dict[str, str], searches: int) -> dict[str, Any]:
             out["first_search_s"] = round(time.perf_counter() - start, 2)
             mapped = [ln for ln in c.get("/metrics").text.splitlines() if ln.startswith("jm_stm_mapped_bytes ")]
             out["mapped_bytes"] = float(mapped[0].rsplit(" ", 1)[1]) if mapped else 0.0
-            out["searches"] = {
-                f"{name} / {mode}": {"selects": share, **_time(c, f, searches, mode)}
-                for name, (f, share) in FILTERS.items()
-                for mode in MODES
-            }
+            out["searches"] = {}
+            for name, (f, share) in FILTERS.items():
+                for mode in MODES:
+                    stats, queries, found = _time(c, f, searches, mode)
+                    if mode == "vector":
+                        stats["recall_at_10"] = exact.recall(name, f, queries, found)
+                    out["searches"][f"{name} / {mode}"] = {"selects": share, **stats}
     finally:
         svc.stop()
     return out
@@ -134,13 +179,15 @@ def run(
         builds: dict[str, dict[str, str]] = {"this build": {}}
         if against is not None:
             builds[f"against {against.name}"] = {"PYTHONPATH": str(against.resolve() / "service")}
+        exact = Exact(memories)
         for name, env in builds.items():
-            measured = _measure(data, {**env, **partial}, searches)
+            measured = _measure(data, {**env, **partial}, searches, exact)
             if not measured["mapped_bytes"]:
                 raise RuntimeError("the user was not partially resident: nothing new would be measured")
             report["runs"][f"{name}, partially resident"] = measured
         if memories <= RESIDENT_UP_TO:
-            report["runs"]["this build, resident"] = _measure(data, {"JM_STM_PARTIAL_USER_VECTORS": "0"}, searches)
+            resident = {"JM_STM_PARTIAL_USER_VECTORS": "0"}
+            report["runs"]["this build, resident"] = _measure(data, resident, searches, exact)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
@@ -150,7 +197,7 @@ def table(report: dict[str, Any]) -> str:
     runs = report["runs"]
     lines = [
         f"filterbench: one user of {report['memories']:,} memories, {report['searches_each']} searches each "
-        "(closed loop, k=10, hash embedder), p50 / p99 ms",
+        "(closed loop, k=10, hash embedder), p50 / p99 ms; in vector mode, recall@10 against exact search",
         "| search | selects | " + " | ".join(runs) + " |",
         "|---|---|" + "---|" * len(runs),
         "| first search (builds the snapshot) | | "
@@ -158,6 +205,11 @@ def table(report: dict[str, Any]) -> str:
         + " |",
     ]
     for key, first in next(iter(runs.values()))["searches"].items():
-        cells = " | ".join(f"{r['searches'][key]['p50_ms']} / {r['searches'][key]['p99_ms']}" for r in runs.values())
+        cells = " | ".join(_cell(r["searches"][key]) for r in runs.values())
         lines.append(f"| {key} | {first['selects']:.1%} | {cells} |")
     return "\n".join(lines)
+
+
+def _cell(row: dict[str, Any]) -> str:
+    recall = f", recall {row['recall_at_10']}" if "recall_at_10" in row else ""
+    return f"{row['p50_ms']} / {row['p99_ms']}{recall}"
