@@ -1,6 +1,8 @@
 """A filtered search of a partially resident user without scanning it: the filter checked on candidates.
 
-The exact way to a filtered search is to find every memory the filter selects (`matching`) and rank among
+The first way is the user's snapshot columns (`filter_masks`, `storage/snapshot_fields.py`): they answer
+most filters for every memory at once. This is the second, for a filter they cannot answer (an ordering
+of strings, numbers past float64's exact integers, a user with too many metadata keys). The exact way to a filtered search is to find every memory the filter selects (`matching`) and rank among
 them. A partially resident user's records are in the store, so that is a scan of all its rows, and it
 grows with the user. But where a filter selects a fair share of the user, each leg's best selected
 memories are among its best memories anyway: each leg ranks the user without the filter (`Ranking`), the
@@ -9,7 +11,9 @@ has its pool of selected ones or its ranking ends. How many to ask for first com
 random sample of the user that the filter selects (`SAMPLE`), as a query planner estimates selectivity:
 most searches then need one round per leg. The selected candidates are then what the legs rank:
 the same top k as after a scan, since every selected memory better than a leg's pool is among that
-leg's candidates. A filter too narrow to fill the pools within `MAX_CANDIDATES` falls back to the scan.
+leg's candidates (up to the order of memories tied at a pool's edge). A filter too narrow to fill the
+pools within `MAX_CANDIDATES`, or a ranking that ends before it ranked every memory (an inverted file's
+probed lists), falls back to the scan.
 """
 
 from __future__ import annotations
