@@ -14,7 +14,7 @@ import faiss
 import pytest
 from starlette.testclient import TestClient
 
-from jean_memory.core import postfilter, reads
+from jean_memory.core import partial_search, postfilter
 from jean_memory.storage import residency, snapshot
 from tests.core.conftest import MakeClient
 
@@ -307,7 +307,7 @@ def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_can
         ({"created_at": {"$gte": 1299}}, "topic3"),  # one memory: more candidates than the user
     ]
     calls: list[str] = []
-    real_selection, real_selected = reads.Reads._selection, reads.selected
+    real_selection, real_selected = partial_search.selection, partial_search.selected
 
     async def by_columns(*args: Any) -> Any:
         found = await real_selection(*args)
@@ -334,17 +334,17 @@ def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_can
 
     monkeypatch.setattr(postfilter, "SAMPLE", sample)
     monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)  # without a sample, a first round too small
-    monkeypatch.setattr(reads.Reads, "_selection", staticmethod(by_columns))
-    monkeypatch.setattr(reads, "selected", by_candidates)
+    monkeypatch.setattr(partial_search, "selection", by_columns)
+    monkeypatch.setattr(partial_search, "selected", by_candidates)
     from_columns = answers()
     assert calls and set(calls) == {"columns"}, "every search was answered from the columns"
-    monkeypatch.setattr(reads.Reads, "_selection", staticmethod(scan))
+    monkeypatch.setattr(partial_search, "selection", scan)
     from_candidates = answers()
     if opts["stm_snapshot_ivf_vectors"]:  # where the lists it probes run out, an inverted file is scanned
         assert "candidates" in calls and set(calls) <= {"candidates", "none"}, calls
     else:
         assert calls and set(calls) == {"candidates"}, "every search was answered from candidates"
-    monkeypatch.setattr(reads, "selected", scan)
+    monkeypatch.setattr(partial_search, "selected", scan)
     from_scan = answers()
     assert [tied(hits) for hits in from_columns] == [tied(hits) for hits in from_scan]
     # Checked on candidates, the legs' pools are cut among fewer memories: where many tie at a pool's edge

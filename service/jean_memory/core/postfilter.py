@@ -2,8 +2,10 @@
 
 The first way is the user's snapshot columns (`filter_masks`, `storage/snapshot_fields.py`): they answer
 most filters for every memory at once. This is the second, for a filter they cannot answer (an ordering
-of strings, numbers past float64's exact integers, a user with too many metadata keys). The exact way to a filtered search is to find every memory the filter selects (`matching`) and rank among
-them. A partially resident user's records are in the store, so that is a scan of all its rows, and it
+of strings, numbers past float64's exact integers, a user with too many metadata keys).
+
+The exact way to a filtered search is to find every memory the filter selects (`matching`) and rank
+among them. A partially resident user's records are in the store, so that is a scan of all its rows, and it
 grows with the user. But where a filter selects a fair share of the user, each leg's best selected
 memories are among its best memories anyway: each leg ranks the user without the filter (`Ranking`), the
 filter is checked on those candidates only (`Check`: lookups by id), and more are asked for until the leg

@@ -15,29 +15,27 @@ collapse in retrieval quality shows on the dashboards before agents complain.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from jean_memory.cooperative import Slices
-from jean_memory.core import postfilter
+from jean_memory.core import partial_search
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, fused
-from jean_memory.core.postfilter import Ranking, estimate, selected
+from jean_memory.core.lexical_rank import ranked
 from jean_memory.core.tiers import Tiers
 from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
-from jean_memory.filter_masks import compile_mask
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
-from jean_memory.storage.lexical import Built, Patched, tokenize
 from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex, Selection
+from jean_memory.storage.selection import Selection
+from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -47,8 +45,6 @@ READ_YOUR_WRITES_WAIT_S = 0.1
 #: How many of the user's most recent pending memories a search moves to the front of the model's
 #: queue: the writes an agent is most likely to look for; older ones are scored lexically meanwhile.
 READ_YOUR_WRITES_PRIORITY = 16
-#: A user with this many lexical documents or more is scored by BM25 in a worker thread.
-SCORE_ON_LOOP_BELOW = 20_000
 
 
 @dataclass(slots=True)
@@ -246,74 +242,20 @@ class Reads:
         options: SearchOptions,
     ) -> list[str] | Selection | None:  # fmt: skip
         """The ids the legs may rank (None: all): those the filter and the scope select (`matching`). For a
-        partially resident user, its selection from its snapshot's columns (`_selection`), else the selected
-        among each leg's best candidates where they suffice (`core.postfilter`): no scan of the store."""
+        partially resident user, its selection from its snapshot's columns, else the selected among each
+        leg's best candidates where they suffice (`core.partial_search`): no scan of the store."""
         if filters is None and not scope:
             return None
         partial, index = space.records, space.index
         if filters is not None and isinstance(partial, PartialRecords) and isinstance(index, LayeredIndex):
             now = time.time()
-            chosen = await self._selection(partial, index, filters, scope, now)
+            chosen = await partial_search.selection(partial, index, filters, scope, now)
             if chosen is not None:
                 return chosen
-            rankings: list[Ranking] = []
-            if qvec is not None:
-                rankings.append(lambda n: self._by_vector(index, qvec, n))
-            if options.mode != "vector" or space.pending or space.unembedded:
-                words = tokenize([query])[0]
-                rankings.append(lambda n: self._by_snapshot_words(partial, index, words, n))
-                rankings.append(lambda n: self._by_changed_words(space, partial, query, n, now))
-
-            def check(ids: list[str]) -> Awaitable[set[str]]:
-                return partial.select(ids, filters, scope, now)
-
-            share = await estimate(index.sample(postfilter.SAMPLE), check)
-            found = await selected(rankings, check, max(POOL, 2 * k), share)
+            found = await partial_search.candidates(space, partial, index, query, qvec, k, filters, scope, options, now)
             if found is not None:
                 return found
         return await self._stm.matching(space, filters, scope)
-
-    @staticmethod
-    async def _selection(
-        partial: PartialRecords, index: LayeredIndex, filters: Filter, scope: Scope, now: float
-    ) -> Selection | None:
-        """What the filter selects of a partially resident user, in a worker thread: the snapshot's positions
-        from its columns (`filter_masks`), the memories changed since by the predicate. None where the
-        columns cannot answer the filter (the caller checks candidates instead)."""
-        mask = compile_mask(json.loads(filters.canonical))
-        since_ids, upto = partial.since_ids, len(partial.since_ids)
-        changed = list(partial.since.items())  # a copy, taken on the loop
-
-        def select() -> Selection | None:
-            base = index.selection(mask, scope, now, since_ids, upto)
-            if base is None:
-                return None
-            chosen = [
-                i for i, m in changed
-                if m is not None and not m.expired(now) and m.in_scope(scope) and filters.matches(m)
-            ]  # fmt: skip
-            return Selection(base, chosen)
-
-        return await asyncio.to_thread(select)
-
-    @staticmethod
-    async def _by_vector(index: LayeredIndex, qvec: np.ndarray, n: int) -> list[str]:
-        found = [i for i, _ in index.search(qvec, n)]
-        if len(found) < min(n, len(index)):  # the inverted lists it probed ran out: not a ranking of all
-            raise postfilter.Incomplete
-        return found
-
-    @staticmethod
-    async def _by_snapshot_words(partial: PartialRecords, index: LayeredIndex, words: list[str], n: int) -> list[str]:
-        found = await asyncio.to_thread(index.lexical_top, words, n, None, partial.since_ids, len(partial.since_ids))
-        return [i for i, _ in found]
-
-    async def _by_changed_words(
-        self, space: UserSpace, partial: PartialRecords, query: str, n: int, now: float
-    ) -> list[str]:
-        order, records = partial.lexical_view()
-        built = await space.text_index.current(order, records)
-        return [m.id for m, _ in (await self._bm25(built, records, query, n, None, now))[0]]
 
     async def _rank(
         self, space: UserSpace, query: str, qvec: np.ndarray | None, k: int, allowed: list[str] | Selection | None,
@@ -379,66 +321,13 @@ class Reads:
         self, space: UserSpace, query: str, pool: int, allowed: list[str] | Selection | None, now: float
     ) -> tuple[list[tuple[Memory, float]], float]:
         """The user's best `pool` memories by BM25 (expired and filtered-out ones left out), and the best
-        BM25 among them (a partially resident user's: see `_partial_lexical`)."""
+        BM25 among them (a partially resident user's: `partial_search.lexical`)."""
         if isinstance(space.records, PartialRecords):
-            return await self._partial_lexical(space, space.records, query, pool, allowed, now)
+            return await partial_search.lexical(space, space.records, query, pool, allowed, now)
         if isinstance(allowed, Selection):
             raise TypeError("a selection is of a partially resident user")
         built = await space.text_index.current(space.order, space.records)
-        return await self._bm25(built, space.records, query, pool, allowed, now)
-
-    async def _partial_lexical(
-        self, space: UserSpace, partial: PartialRecords, query: str, pool: int, allowed: list[str] | Selection | None,
-        now: float,
-    ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
-        """A partially resident user's texts are not in RAM: those its snapshot holds are ranked by the
-        snapshot's BM25 (in a worker thread; the memories changed since score nothing there), the changed
-        ones (`PartialRecords.since`) by BM25 in RAM; each divided by its own best (the two BM25s count over
-        different sets of texts), the changed version winning."""
-        index = space.index
-        if not isinstance(index, LayeredIndex):
-            raise TypeError("a partially resident user is searched through its snapshot")
-        words = tokenize([query])[0]
-        found = await asyncio.to_thread(
-            index.lexical_top, words, pool, allowed, partial.since_ids, len(partial.since_ids)
-        )
-        rows = partial.get_many([i for i, _ in found])
-        best = found[0][1] if found else 0.0
-        merged = {i: (m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)}
-        order, records = partial.lexical_view()
-        built = await space.text_index.current(order, records)
-        among = allowed.changed if isinstance(allowed, Selection) else allowed
-        changed, best = await self._bm25(built, records, query, pool, among, now)
-        merged.update((m.id, (m, s / best)) for m, s in changed)
-        return sorted(merged.values(), key=lambda h: -h[1]), 1.0
-
-    async def _bm25(
-        self, built: Built | Patched, records: Mapping[str, Memory], query: str, pool: int, allowed: list[str] | None,
-        now: float,
-    ) -> tuple[list[tuple[Memory, float]], float]:  # fmt: skip
-        if not built.ids:
-            return [], 0.0
-        words = tokenize([query])[0]
-        if len(built.ids) >= SCORE_ON_LOOP_BELOW:
-            scores = await asyncio.to_thread(built.scores, words)
-        else:
-            scores = built.scores(words)
-        if allowed is not None:
-            mask = np.zeros(len(built.ids), dtype=bool)
-            mask[[p for i in allowed if (p := built.position.get(i)) is not None]] = True
-            scores = np.where(mask, scores, 0.0)
-        matched = int(np.count_nonzero(scores > 0))
-        if not matched:
-            return [], 0.0
-        want = min(matched, pool)
-        order_idx = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
-        top = sorted((int(i) for i in order_idx if scores[i] > 0), key=lambda i: -scores[i])
-        out: list[tuple[Memory, float]] = []
-        for i in top:
-            memory = records.get(built.ids[i])
-            if memory is not None and not memory.expired(now):
-                out.append((memory, float(scores[i])))
-        return out, (out[0][1] if out else 0.0)
+        return await ranked(built, space.records, query, pool, allowed, now)
 
     def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,
                 cache_hit: bool = True) -> SearchResult:  # fmt: skip

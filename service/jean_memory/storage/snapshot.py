@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -48,6 +47,7 @@ from jean_memory.filter_masks import Mask
 from jean_memory.memory import Memory, Scope
 from jean_memory.storage import lexical_snapshot, snapshot_fields
 from jean_memory.storage.lexical_snapshot import LexicalBuilder
+from jean_memory.storage.selection import Selection, filtered_probes
 from jean_memory.storage.snapshot_fields import FieldsBuilder
 from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex, new_index
 
@@ -59,23 +59,6 @@ ID_BYTES = 36  # a UUID in its canonical text form
 IVF_TRAIN_PER_LIST = 64
 IVF_MIN_LISTS = 64
 IVF_MAX_LISTS = 4096
-#: A filter's selection is searched in more inverted lists than an unfiltered search: the best of a few
-#: percent of the user lie farther from the query, in lists further down. `filtered_probes`; measured in
-#: docs/performance.md ("A big user's search: words and filters").
-FILTERED_PROBES_MIN_FACTOR = 2.0
-FILTERED_PROBES_SHARE = 0.2
-#: Every list is searched (exact) where the probed ones would hold fewer than this many times the
-#: selected vectors asked for.
-SELECTED_PER_WANTED = 8
-
-
-def filtered_probes(lists: int, probes: int, chosen: int, count: int, want: int) -> int:
-    """Inverted lists to search for the best `want` of `chosen` selected vectors out of `count`: the
-    unfiltered search's `probes` times `max(2, sqrt(0.2 / share))` (twice as many at 5 to 20 %, about 4.5
-    times at 1 %), and all of them where those would hold too few of the selected."""
-    share = chosen / max(1, count)
-    probes = min(lists, round(probes * max(FILTERED_PROBES_MIN_FACTOR, math.sqrt(FILTERED_PROBES_SHARE / share))))
-    return probes if chosen * probes / lists >= SELECTED_PER_WANTED * want else lists
 
 
 @dataclass(frozen=True)
@@ -260,20 +243,6 @@ def build(
 
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """What a filter (with the scope and expiry) selects of a partially resident user, without listing
-    the snapshot's ids: its positions as a mask (those changed since left out: their current version is
-    among `changed`), and the ids of the memories changed since that it selects."""
-
-    base: np.ndarray
-    changed: list[str]
-
-    @property
-    def count(self) -> int:
-        return int(np.count_nonzero(self.base)) + len(self.changed)
 
 
 class LayeredIndex:

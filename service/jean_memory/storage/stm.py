@@ -30,7 +30,8 @@ from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex, Selection
+from jean_memory.storage.selection import Selection
+from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
 
