@@ -355,3 +355,52 @@ def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_can
         chosen = {json.loads(line)["id"] for line in r.text.splitlines()}
         assert all(i in chosen for hits in from_candidates[3 * n : 3 * n + 3] for i, _ in hits), filters
     assert all(ids[11] != i for hits in from_columns for i, _ in hits)
+
+
+def test_a_filtered_list_of_a_big_user_pages_from_its_columns_as_its_scan(
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filtered list page of a partially resident user, from its snapshot's columns, is the scan's: the
+    same memories in the same order, page after page, with memories that share a creation time (ordered
+    by id), recent writes and deletes."""
+    data = tmp_path / "data"
+    c = make_client(data, stm_partial_user_vectors=100)
+    items = [{"content": f"fact {i}", "metadata": {"half": i % 2}, "created_at": 1000.0 + i // 10} for i in range(BIG)]
+    ids = c.post("/v1/memories/batch", json={"user_id": "big", "items": items}).json()["ids"]
+    wait_shipped(c)
+    c.__exit__(None, None, None)
+    c = make_client(data, stm_partial_user_vectors=100, stm_warm_users=0)
+    c.patch(f"/v1/memories/{ids[31]}", params={"user_id": "big"}, json={"metadata": {"half": 0}})
+    assert c.delete(f"/v1/memories/{ids[33]}", params={"user_id": "big"}).status_code == 204
+    c.post("/v1/memories", json={"user_id": "big", "content": "new", "metadata": {"half": 1}, "created_at": 1005.0})
+    calls: list[bool] = []
+    real = partial_search.selection
+
+    async def counted(*args: Any) -> Any:
+        found = await real(*args)
+        calls.append(found is not None)
+        return found
+
+    def pages(filters: dict[str, Any]) -> list[list[str]]:
+        out: list[list[str]] = []
+        cursor: str | None = None
+        while True:
+            params = {"user_id": "big", "limit": "7", "filters": json.dumps(filters)}
+            if cursor:
+                params["cursor"] = cursor
+            body = c.get("/v1/memories", params=params).json()
+            out.append([m["id"] for m in body["items"]])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return out
+
+    async def scan(*args: Any) -> None:
+        return None
+
+    for filters in ({"half": 0}, {"half": 1, "created_at": {"$lt": 1020}}, {"half": {"$in": [0, 1]}}):
+        monkeypatch.setattr(partial_search, "selection", counted)
+        from_columns = pages(filters)
+        assert calls and all(calls), "answered from the columns"
+        monkeypatch.setattr(partial_search, "selection", scan)
+        assert pages(filters) == from_columns, filters
+    assert metric(c, "jm_stm_mapped_bytes") > 0

@@ -7,7 +7,8 @@ walks the user's memories one by one:
   since the snapshot by the predicate in RAM;
 - `candidates`: for a filter the columns cannot answer, the filter checked on each leg's best candidates
   (`core.postfilter`);
-- `lexical`: the snapshot's BM25 and the changed memories' BM25 in RAM, merged.
+- `lexical`: the snapshot's BM25 and the changed memories' BM25 in RAM, merged;
+- `page`: a page of a filtered list from a selection, newest first.
 """
 
 from __future__ import annotations
@@ -115,3 +116,21 @@ async def lexical(
     changed, best = await ranked(built, records, query, pool, among, now)
     merged.update((m.id, (m, s / best)) for m, s in changed)
     return sorted(merged.values(), key=lambda h: -h[1]), 1.0
+
+
+async def page(
+    partial: PartialRecords, index: LayeredIndex, chosen: Selection, filters: Filter, limit: int,
+    before: tuple[float, str] | None, now: float,
+) -> list[Memory]:  # fmt: skip
+    """The newest `limit` memories of a selection strictly before the position `before` (created_at, id):
+    the snapshot's found from its `created_at` column in a worker thread, then read by id; the changed ones
+    from RAM. Each is checked with the predicate again (the columns compare strings by digest)."""
+    stored = await asyncio.to_thread(index.base.newest, chosen.base, limit, before)
+    records = partial.get_many(stored)
+    changed = [m for i in chosen.changed if (m := partial.since.get(i)) is not None]
+    found = [
+        m for m in (*(records[i] for i in stored if i in records), *changed)
+        if (before is None or (m.created_at, m.id) < before) and not m.expired(now) and filters.matches(m)
+    ]  # fmt: skip
+    found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+    return found[:limit]

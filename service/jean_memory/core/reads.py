@@ -164,13 +164,19 @@ class Reads:
         scope: Scope = ALL,
     ) -> list[Memory]:  # fmt: skip
         """Newest first, strictly older than the position `before` (created_at, id), in `scope`; with
-        `filters`, only the memories it selects (found by the same scan as a filtered search's, then ordered:
-        a page costs a pass over the user, as a filtered search does)."""
+        `filters`, only the memories it selects: a partially resident user's from its snapshot's columns
+        (`partial_search.page`), else found by the same scan as a filtered search's, then ordered (a page
+        costs a pass over the user)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
             now = time.time()
             if filters is None:
                 return await self._stm.page(space, limit, before, now, scope)
+            partial, index = space.records, space.index
+            if isinstance(partial, PartialRecords) and isinstance(index, LayeredIndex):
+                chosen = await partial_search.selection(partial, index, filters, scope, now)
+                if chosen is not None:
+                    return await partial_search.page(partial, index, chosen, filters, limit, before, now)
             ids = await self._stm.matching(space, filters, scope)
             records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
             found = [

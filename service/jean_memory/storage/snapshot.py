@@ -154,6 +154,27 @@ class Snapshot:
     def id_at(self, position: int) -> str:
         return bytes(self.ids[position]).decode()
 
+    def newest(self, selected: np.ndarray, limit: int, before: tuple[float, str] | None) -> list[str]:
+        """The ids of the `limit` newest `selected` positions (by created_at, then id) strictly before the
+        position `before`, newest first, from the `created_at` column; [] without columns."""
+        if self.fields is None:
+            return []
+        created = self.fields.entries("created_at").number
+        positions = np.flatnonzero(selected)
+        if before is not None:
+            at = created[positions]
+            tied = positions[at == before[0]]
+            earlier = [p for p, i in zip(tied, self.ids[tied].tolist(), strict=True) if i.decode() < before[1]]
+            positions = np.concatenate([positions[at < before[0]], np.array(earlier, dtype=np.int64)])
+        if len(positions) > limit:  # the newest `limit`, and any tied with the last of them
+            at = created[positions]
+            positions = positions[at >= np.partition(at, len(at) - limit)[len(at) - limit]]
+        ranked = sorted(
+            ((float(created[p]), i.decode()) for p, i in zip(positions, self.ids[positions].tolist(), strict=True)),
+            reverse=True,
+        )
+        return [i for _, i in ranked[:limit]]
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(query, min(k, self.meta.count))  # type: ignore[no-any-return]
 

@@ -5,8 +5,8 @@ model is not what is measured), each with `kind` (one of 20: 5 % each) and `n` (
 keeps the data folder for later runs). Then each build (this one, and `against`: another checkout, by its
 `PYTHONPATH`) serves the same folder in turn, its snapshot built anew, and is timed searching one after
 the other (closed loop, one client: the latency a filter adds, not a throughput) in hybrid mode (the
-default) and vector mode, with filters selecting about 1 %, 5 % and 10 % in the plain and the operator
-forms:
+default) and vector mode, and listing pages of 20 (following the cursor), with filters selecting about
+1 %, 5 % and 10 % in the plain and the operator forms:
 
 - **partially resident** (`JM_STM_PARTIAL_USER_VECTORS` below the user's size, every user past it in a
   real deployment): vectors and BM25 from the user's snapshot, records from the store;
@@ -16,6 +16,7 @@ forms:
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import statistics
@@ -142,6 +143,27 @@ def _seeded(memories: int, cache: Path) -> tuple[Path, float | None]:
     return data, seconds
 
 
+def _time_list(client: httpx.Client, filters: dict[str, Any], pages: int) -> dict[str, float]:
+    """Latencies of `pages` filtered list pages of 20, one after the other, following the cursor (from the
+    first page again at the end)."""
+    took: list[float] = []
+    cursor: str | None = None
+    for _ in range(pages):
+        params = {"user_id": "big", "limit": "20", "filters": json.dumps(filters)}
+        if cursor is not None:
+            params["cursor"] = cursor
+        start = time.perf_counter()
+        r = client.get("/v1/memories", params=params)
+        took.append(time.perf_counter() - start)
+        r.raise_for_status()
+        cursor = r.json()["next_cursor"]
+    took.sort()
+    return {
+        "p50_ms": round(1000 * statistics.median(took), 2),
+        "p99_ms": round(1000 * took[int(0.99 * (len(took) - 1))], 2),
+    }
+
+
 def _measure(data: Path, env: dict[str, str], searches: int, exact: Exact) -> dict[str, Any]:
     """One build serving `data` (its snapshot built anew): the first search, then every filter and mode
     (recall@10 against `exact` in vector mode)."""
@@ -162,6 +184,8 @@ def _measure(data: Path, env: dict[str, str], searches: int, exact: Exact) -> di
                     if mode == "vector":
                         stats["recall_at_10"] = exact.recall(name, f, queries, found)
                     out["searches"][f"{name} / {mode}"] = {"selects": share, **stats}
+                if f is not None:
+                    out["searches"][f"{name} / list page"] = {"selects": share, **_time_list(c, f, searches)}
     finally:
         svc.stop()
     return out
