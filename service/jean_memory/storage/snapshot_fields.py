@@ -63,6 +63,7 @@ class FieldsBuilder:
         self._times: list[tuple[float, float, float]] = []
         self._scopes: list[tuple[int, int]] = []
         self._keys: dict[str, tuple[list[int], list[int], list[float], list[int], list[bool]]] = {}
+        self._too_many = False
 
     def add(self, memories: Sequence[Memory]) -> None:
         nan = float("nan")
@@ -77,12 +78,16 @@ class FieldsBuilder:
                 text_digest(memory.agent_id) if memory.agent_id is not None else 0,
                 text_digest(memory.run_id) if memory.run_id is not None else 0,
             ))  # fmt: skip
-            if len(self._keys) > MAX_KEYS:
+            if self._too_many:
                 continue
             for key, value in memory.metadata.items():
                 if key in FIELDS or key.startswith("$"):  # no filter reads these
                     continue
                 lists = self._keys.get(key)
+                if lists is None and len(self._keys) == MAX_KEYS:
+                    self._too_many = True  # no columns for this user: what was gathered goes now
+                    self._keys.clear()
+                    break
                 if lists is None:
                     lists = self._keys[key] = ([], [], [], [], [])
                 kind, number, digest, exact = _value(value)
@@ -94,7 +99,7 @@ class FieldsBuilder:
 
     def write(self, folder: Path) -> bool:
         """Save the columns (False, nothing written, past `MAX_KEYS` keys)."""
-        if len(self._keys) > MAX_KEYS or not self._times:
+        if self._too_many or not self._times:
             return False
         out = folder / FOLDER
         out.mkdir()
