@@ -13,11 +13,21 @@ snapshot's tombstones, scored as nothing, and the changed texts are ranked in RA
 (`PartialRecords.since`, through the user's `LexicalIndex`).
 
     <snapshot folder>/bm25/   bm25s's own files (`BM25.save`): the CSC matrix, vocabulary, parameters
+                      terms.npy, term_ids.npy   the vocabulary again, its stems sorted (as UTF-8, up to
+                                                `MAX_TERM_BYTES`) beside their ids: mapped, and looked
+                                                up by binary search
+                      long_terms.json           the few longer stems and their ids
+
+A million-memory user can have a million distinct stems. bm25s's own vocabulary is a JSON object it
+parses into a dict on load: half a gigabyte of RAM outside the tier's budget, and a second of parsing
+before the user's first search. The sorted arrays cost neither: the pages a lookup touches are read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -29,6 +39,32 @@ from jean_memory.storage.lexical import tokenize
 FOLDER = "bm25"
 #: One score in this many is sampled to find how high the best ones start (`_floor`).
 SAMPLE_STRIDE = 32
+#: Stems up to this many bytes are in the sorted arrays (a fixed-width array is as wide as its longest).
+MAX_TERM_BYTES = 64
+
+
+@dataclass(frozen=True)
+class SnapshotLexical:
+    """A snapshot's BM25 (its matrix mapped, no vocabulary dict) and its sorted vocabulary."""
+
+    index: bm25s.BM25
+    terms: np.ndarray
+    term_ids: np.ndarray
+    long_terms: dict[str, int]
+
+    def ids_of(self, words: Sequence[str]) -> list[int]:
+        """The token ids of those of `words` the vocabulary has, in order."""
+        out: list[int] = []
+        for word in words:
+            key = word.encode()
+            if len(key) > MAX_TERM_BYTES:
+                if word in self.long_terms:
+                    out.append(self.long_terms[word])
+                continue
+            at = int(np.searchsorted(self.terms, key))
+            if at < len(self.terms) and self.terms[at] == key:
+                out.append(int(self.term_ids[at]))
+        return out
 
 
 class LexicalBuilder:
@@ -51,27 +87,39 @@ class LexicalBuilder:
             return False
         index = bm25s.BM25()
         index.index(Tokenized(ids=self._docs, vocab=self._vocab), show_progress=False)
-        index.save(str(folder / FOLDER), show_progress=False)
+        out = folder / FOLDER
+        index.save(str(out), show_progress=False)
+        vocab: dict[str, int] = index.vocab_dict
+        short = sorted((stem.encode(), i) for stem, i in vocab.items() if len(stem.encode()) <= MAX_TERM_BYTES)
+        np.save(out / "terms.npy", np.array([t for t, _ in short], dtype=f"S{max(1, max(len(t) for t, _ in short))}"))
+        np.save(out / "term_ids.npy", np.array([i for _, i in short], dtype=np.int64))
+        (out / "long_terms.json").write_text(
+            json.dumps({stem: i for stem, i in vocab.items() if len(stem.encode()) > MAX_TERM_BYTES})
+        )
         return True
 
 
-def load(folder: Path) -> bm25s.BM25 | None:
-    """The snapshot's BM25, memory-mapped; None when it has none (no text had a word)."""
+def load(folder: Path) -> SnapshotLexical | None:
+    """The snapshot's BM25 and its sorted vocabulary, memory-mapped; None when it has none (no text had a
+    word)."""
     path = folder / FOLDER
     if not path.is_dir():
         return None
-    return bm25s.BM25.load(str(path), mmap=True, show_progress=False, verbosity=0)
+    index = bm25s.BM25.load(str(path), mmap=True, load_vocab=False, show_progress=False, verbosity=0)
+    terms = np.load(path / "terms.npy", mmap_mode="r")
+    term_ids = np.load(path / "term_ids.npy", mmap_mode="r")
+    return SnapshotLexical(index, terms, term_ids, json.loads((path / "long_terms.json").read_text()))
 
 
 def top(
-    index: bm25s.BM25, words: list[str], pool: int, void: np.ndarray, allowed: np.ndarray | None
+    lexical: SnapshotLexical, words: list[str], pool: int, void: np.ndarray, allowed: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the `pool` best texts for the stemmed query `words`, best first, and their BM25
     (positions in `void` score nothing; with `allowed`, only those positions may score)."""
-    known = [w for w in words if w in index.vocab_dict]
+    known = lexical.ids_of(words)
     if not known:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    scores = np.asarray(index.get_scores(known), dtype=np.float32)
+    scores = np.asarray(lexical.index.get_scores(known), dtype=np.float32)
     if len(void):
         scores[void] = 0.0
     if allowed is not None:
