@@ -16,12 +16,14 @@ default) and vector mode, and listing pages of 20 (following the cursor), with f
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,19 +111,28 @@ def _time(
         body: dict[str, Any] = {"user_id": "big", "query": sentence(rng), "k": 10, "mode": mode}
         if filters is not None:
             body["filters"] = filters
-        start = time.perf_counter()
-        r = client.post("/v1/search", json=body)
-        took.append(time.perf_counter() - start)
-        r.raise_for_status()
+        r = _timed(took, functools.partial(client.post, "/v1/search", json=body))
         queries.append(body["query"])
         found.append([h["content"] for h in r.json()["results"]])
-    took.sort()
-    stats = {
-        "p50_ms": round(1000 * statistics.median(took), 2),
-        "p99_ms": round(1000 * took[int(0.99 * (len(took) - 1))], 2),
-        "mean_results": sum(len(f) for f in found) / searches,
-    }
+    stats = {**_percentiles(took), "mean_results": sum(len(f) for f in found) / searches}
     return stats, queries, found
+
+
+def _timed(took: list[float], send: Callable[[], httpx.Response]) -> httpx.Response:
+    """`send()`'s response, its time appended to `took`."""
+    start = time.perf_counter()
+    r = send()
+    took.append(time.perf_counter() - start)
+    r.raise_for_status()
+    return r
+
+
+def _percentiles(took: list[float]) -> dict[str, float]:
+    ordered = sorted(took)
+    return {
+        "p50_ms": round(1000 * statistics.median(ordered), 2),
+        "p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 2),
+    }
 
 
 def _seeded(memories: int, cache: Path) -> tuple[Path, float | None]:
@@ -152,16 +163,8 @@ def _time_list(client: httpx.Client, filters: dict[str, Any], pages: int) -> dic
         params = {"user_id": "big", "limit": "20", "filters": json.dumps(filters)}
         if cursor is not None:
             params["cursor"] = cursor
-        start = time.perf_counter()
-        r = client.get("/v1/memories", params=params)
-        took.append(time.perf_counter() - start)
-        r.raise_for_status()
-        cursor = r.json()["next_cursor"]
-    took.sort()
-    return {
-        "p50_ms": round(1000 * statistics.median(took), 2),
-        "p99_ms": round(1000 * took[int(0.99 * (len(took) - 1))], 2),
-    }
+        cursor = _timed(took, functools.partial(client.get, "/v1/memories", params=params)).json()["next_cursor"]
+    return _percentiles(took)
 
 
 def _measure(data: Path, env: dict[str, str], searches: int, exact: Exact) -> dict[str, Any]:
