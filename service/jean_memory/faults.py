@@ -21,9 +21,11 @@ otherwise); without both, the `/admin/faults` routes do not exist. Faults:
   lexical index would leave it); with `noisy_vectors`, ranking has nothing sound left to stand on;
 - `loop_block_ms`: once a second the event loop is held this long, as a callback that computes would
   hold it (every request on the replica waits).
-- `commit_pause_ms` (cluster mode): a pause between PostgreSQL's answer to a group commit and the
+- `commit_pause_ms`: in cluster mode, a pause between PostgreSQL's answer to a group commit and the
   replica acting on it, as a stalled event loop or a preempted process makes, so that catch-ups
-  for other replicas' later commits overtake the commit's own result (the coherence tests' race).
+  for other replicas' later commits overtake the commit's own result (the coherence tests' race); in
+  embedded mode, the journal's writer thread answers each commit this much later, as a slow disk's
+  fsync would (every acknowledged write waits for it: the creation-latency alerts' fault).
 
 Faults wrap components at their edges (the write and read use cases, the long-term store), so no
 use case carries a fault hook; the composition root puts the wrappers in place only when enabled.
@@ -74,7 +76,9 @@ class FaultSpec(BaseModel):
     lexical_off: bool = Field(False, description="Rank every search by its vectors alone (no lexical leg).")
     loop_block_ms: float = Field(0.0, ge=0, le=5000, description="Hold the event loop this long once a second.")
     embed_delay_ms: float = Field(0.0, ge=0, le=60_000, description="Extra time every embedding call takes.")
-    commit_pause_ms: float = Field(0.0, ge=0, le=60_000, description="Cluster: pause after each group commit's answer.")
+    commit_pause_ms: float = Field(
+        0.0, ge=0, le=60_000, description="Pause after each commit: the journal's (embedded), PostgreSQL's (cluster)."
+    )
 
 
 class LoopBlocker:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.testclient import TestClient
 
 from tests.core.conftest import MakeClient
@@ -60,3 +62,18 @@ def test_shuttle_backlog_full_is_503(make_client: MakeClient) -> None:
     codes = [c.post("/v1/memories", json={"user_id": "b", "content": f"w{i}"}).status_code for i in range(5)]
     assert codes[:3] == [201, 201, 201] and codes[3:] == [503, 503]
     assert 'reason="shuttle_backlog"} 2.0' in c.get("/metrics").text
+
+
+def test_slow_commits_delay_every_acknowledged_write(make_client: MakeClient) -> None:
+    """`commit_pause_ms` in embedded mode: the journal's thread answers each commit that much later (a slow
+    disk's fsync), inline commits included (they stand aside for the thread), so an add is acknowledged no
+    sooner; cleared, the pause is gone."""
+    c = make_client(faults_enabled=True, admin_token=TOKEN)
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    assert c.put("/admin/faults", json={"commit_pause_ms": 300}, headers=admin).status_code == 200
+    for content in ("first", "second"):  # the second finds the writer idle: it would have gone inline
+        start = time.perf_counter()
+        assert c.post("/v1/memories", json={"user_id": "s", "content": content}).status_code == 201
+        assert time.perf_counter() - start >= 0.3
+    assert c.delete("/admin/faults", headers=admin).json()["commit_pause_ms"] == 0
+    assert c.post("/v1/memories", json={"user_id": "s", "content": "third"}).status_code == 201

@@ -140,4 +140,5 @@ class EmbeddedRuntime:
         return checks
 
     def apply_faults(self, spec: FaultSpec) -> None:
-        """Nothing inside: the store's and the use cases' faults wrap their edges (`FaultyStore`...)."""
+        """The journal's commit pause; the store's and the use cases' faults wrap their edges (`FaultyStore`...)."""
+        self.journal.writer.pause_s = spec.commit_pause_ms / 1000

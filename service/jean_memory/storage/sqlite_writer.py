@@ -81,6 +81,9 @@ class SingleWriter:
         #: ...retried when idle, or every CHECKPOINT_IDLE_S while writes keep the thread busy, from this time.
         self._truncate_at = 0.0
         self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        #: The fire drill's `commit_pause_ms` fault (a slow disk's fsync): the thread answers each group this
+        #: much later, and inline commits stand aside while it is set (the loop must not wait on it).
+        self.pause_s = 0.0
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -113,7 +116,7 @@ class SingleWriter:
     def commit_inline(self, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
         """Run `fn` in its own transaction on the calling (event-loop) thread when the writer's thread
         is idle with nothing pending; (False, None) when it is not, and the caller queues it instead."""
-        if not self.inline or self._conn is None or not self._conn_lock.acquire(blocking=False):
+        if not self.inline or self.pause_s or self._conn is None or not self._conn_lock.acquire(blocking=False):
             return False, None
         try:
             if self._submitted != self._completed:  # an earlier task is queued or running: keep the order
@@ -169,6 +172,8 @@ class SingleWriter:
             with self._conn_lock:
                 results = self._run_group(conn, group)
                 self._completed += len(group)  # before the writers resume: the next may then go inline
+            if self.pause_s:
+                time.sleep(self.pause_s)
             for (_, fut, task_loop), (result, error) in zip(group, results, strict=True):
                 if fut is not None and task_loop is not None:
                     task_loop.call_soon_threadsafe(_resolve, fut, result, error)
