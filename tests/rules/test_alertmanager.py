@@ -99,14 +99,23 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
                 # Another service (a cluster that is up): too few replicas ready holds back the replica tickets.
                 alert(Alert.TOO_FEW_REPLICAS_READY, "critical", "jm-cluster"),
                 alert(Alert.REPLICA_DOWN, "warning", "jm-cluster", instance="a:8766"),
+                # One alert name for every operation's SLO: a page on one silences that SLO's ticket only.
+                alert(Alert.OPERATION_BUDGET_BURN, "critical", "jm-ops", slo="canary_success"),
+                alert(Alert.OPERATION_BUDGET_BURN, "warning", "jm-ops", slo="canary_success"),
+                alert(Alert.OPERATION_BUDGET_BURN, "warning", "jm-ops", slo="add_latency"),
             ],
         ).raise_for_status()
         deadline = time.monotonic() + 15
         state: dict[tuple[str, str], bool] = {}
         while time.monotonic() < deadline:
             got = httpx.get(f"{am.url}/api/v2/alerts").json()
-            state = {(a["labels"]["alertname"], a["labels"]["severity"]): bool(a["status"]["inhibitedBy"]) for a in got}
-            ready = len(state) == 7 and state[(Alert.HIGH_ERROR_RATE, "critical")]
+            state = {
+                (a["labels"]["alertname"], a["labels"]["severity"] + a["labels"].get("slo", "")): bool(
+                    a["status"]["inhibitedBy"]
+                )
+                for a in got
+            }
+            ready = len(state) == 10 and state[(Alert.HIGH_ERROR_RATE, "critical")]
             if ready and state[(Alert.REPLICA_DOWN, "warning")]:
                 break
             time.sleep(0.2)
@@ -117,6 +126,9 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         assert not state[(Alert.WATCHDOG, "none")], "the Watchdog is never silenced"
         assert state[(Alert.REPLICA_DOWN, "warning")], "a replica's ticket is part of the too-few-ready page"
         assert not state[(Alert.TOO_FEW_REPLICAS_READY, "critical")]
+        assert state[(Alert.OPERATION_BUDGET_BURN, "warningcanary_success")], "the same SLO's ticket is silenced"
+        assert not state[(Alert.OPERATION_BUDGET_BURN, "warningadd_latency")], "another SLO's ticket is not"
+        assert not state[(Alert.OPERATION_BUDGET_BURN, "criticalcanary_success")]
     finally:
         am.stop()
 

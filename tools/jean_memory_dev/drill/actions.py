@@ -148,12 +148,7 @@ class HeavySearches:
                 {"content": f"archived note {i} about topic {i % 97}", "metadata": {"shard": f"s{i % 50}"}}
                 for i in range(start, min(self.memories, start + self.batch))
             ]
-            for _ in range(600):
-                r = client.post("/v1/memories/batch", json={"user_id": self.user, "items": items})
-                if r.status_code != 429:
-                    r.raise_for_status()
-                    break
-                time.sleep(0.1)
+            post_admitted(client, "/v1/memories/batch", {"user_id": self.user, "items": items})
 
     def inject(self, run: Target) -> None:
         client = httpx.Client(base_url=run.front, timeout=30)
@@ -172,6 +167,19 @@ class HeavySearches:
             f"{self.per_second:g} filtered searches/s over a user with {self.memories:,} memories "
             "(each scans every record)"
         )
+
+
+def post_admitted(client: httpx.Client, path: str, body: dict[str, Any], patience_s: float = 60.0) -> httpx.Response:
+    """POST as a well-behaved client: refused for now (429, 503), wait as its Retry-After says (a second at
+    most, so the drill's clock is not spent asleep) and send it again, for up to `patience_s`. A drill once
+    aborted here: its filler met the admission of a backlog an earlier fault had left."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        r = client.post(path, json=body)
+        if r.status_code not in (429, 503) or time.monotonic() > deadline:
+            r.raise_for_status()
+            return r
+        time.sleep(min(1.0, max(0.05, float(r.headers.get("retry-after") or 0.1))))
 
 
 @dataclass
@@ -195,9 +203,7 @@ class FillStm:
         text = ("stm drill filler " * (self.content_bytes // 17 + 1))[: self.content_bytes]
         for start in range(0, wanted, 25):
             n = min(25, wanted - start)
-            client.post(
-                "/v1/memories/batch", json={"user_id": self.user, "items": [{"content": text}] * n}
-            ).raise_for_status()
+            post_admitted(client, "/v1/memories/batch", {"user_id": self.user, "items": [{"content": text}] * n})
 
         search = {"user_id": self.user, "query": "stm drill filler", "k": 1}
         self._loop.start(lambda: client.post("/v1/search", json=search), "stm-filler-warm", every_s=1.0)
