@@ -28,3 +28,15 @@ def test_every_stem_is_found_short_long_and_not_ascii(tmp_path: Path) -> None:
         positions, scores = lexical_snapshot.top(lexical, tokenize([query])[0], 5, none, None)
         assert positions.tolist() == [expected] and scores[0] > 0, query
     assert lexical_snapshot.top(lexical, tokenize(["absent words"])[0], 5, none, None)[0].tolist() == []
+
+
+def test_a_vocabulary_of_long_stems_only(tmp_path: Path) -> None:
+    """bm25s adds its empty stem, so the sorted array is never empty; every real stem here is long."""
+    long_word = "y" * (MAX_TERM_BYTES + 1)
+    builder = LexicalBuilder()
+    builder.add([long_word])
+    assert builder.write(tmp_path)
+    lexical = lexical_snapshot.load(tmp_path)
+    assert lexical is not None and list(lexical.long_terms) == [long_word]
+    none = np.empty(0, dtype=np.int64)
+    assert lexical_snapshot.top(lexical, tokenize([long_word])[0], 5, none, None)[0].tolist() == [0]

@@ -19,8 +19,8 @@ snapshot's tombstones, scored as nothing, and the changed texts are ranked in RA
                       long_terms.json           the few longer stems and their ids
 
 A million-memory user can have a million distinct stems. bm25s's own vocabulary is a JSON object it
-parses into a dict on load: half a gigabyte of RAM outside the tier's budget, and a second of parsing
-before the user's first search. The sorted arrays cost neither: the pages a lookup touches are read.
+parses into a dict on load: RAM outside the tier's budget, and parsing before the user's first search
+(docs/performance.md measures both). The sorted arrays cost neither: the pages a lookup touches are read.
 """
 
 from __future__ import annotations
@@ -90,11 +90,13 @@ class LexicalBuilder:
         out = folder / FOLDER
         index.save(str(out), show_progress=False)
         vocab: dict[str, int] = index.vocab_dict
-        short = sorted((stem.encode(), i) for stem, i in vocab.items() if len(stem.encode()) <= MAX_TERM_BYTES)
-        np.save(out / "terms.npy", np.array([t for t, _ in short], dtype=f"S{max(1, max(len(t) for t, _ in short))}"))
+        encoded = [(stem, stem.encode(), i) for stem, i in vocab.items()]
+        short = sorted((key, i) for _, key, i in encoded if len(key) <= MAX_TERM_BYTES)
+        width = max((len(key) for key, _ in short), default=1)
+        np.save(out / "terms.npy", np.array([key for key, _ in short], dtype=f"S{width}"))
         np.save(out / "term_ids.npy", np.array([i for _, i in short], dtype=np.int64))
         (out / "long_terms.json").write_text(
-            json.dumps({stem: i for stem, i in vocab.items() if len(stem.encode()) > MAX_TERM_BYTES})
+            json.dumps({stem: i for stem, key, i in encoded if len(key) > MAX_TERM_BYTES})
         )
         return True
 

@@ -33,6 +33,11 @@ from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
 CACHE_SIZE = 4096
 
 
+def _without_vector(memory: Memory) -> Memory:
+    """`since` keeps a memory without its vector (the delta holds it, or the model will)."""
+    return dataclasses.replace(memory, embedding=None) if memory.embedding is not None else memory
+
+
 def same_version(a: Memory | None, b: Memory | None) -> bool:
     """Whether two copies are one version of one memory (object identity does not survive a re-read)."""
     if a is b:
@@ -115,8 +120,8 @@ class PartialRecords:
         self._changed(memory_id, memory)
 
     def _changed(self, memory_id: str, memory: Memory | None) -> None:
-        if memory is not None and memory.embedding is not None:
-            memory = dataclasses.replace(memory, embedding=None)
+        if memory is not None:
+            memory = _without_vector(memory)
         old = self.since.get(memory_id)
         if memory_id not in self.since:
             self.since_ids.append(memory_id)
@@ -130,9 +135,7 @@ class PartialRecords:
     def since_of(stored: Sequence[Memory]) -> tuple[dict[str, Memory | None], int]:
         """`since` for the changes the store holds after a snapshot (`stored`), without their vectors, and
         its size: made in a worker thread (a bulk import leaves hundreds of thousands)."""
-        since: dict[str, Memory | None] = {
-            m.id: dataclasses.replace(m, embedding=None) if m.embedding is not None else m for m in stored
-        }
+        since: dict[str, Memory | None] = {m.id: _without_vector(m) for m in stored}
         return since, sum(m.approx_bytes() for m in since.values() if m is not None)
 
     def changed_since_snapshot(self, since: dict[str, Memory | None], nbytes: int) -> None:
