@@ -31,6 +31,8 @@ from jean_memory_dev.drill.bounds import (
 )
 from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded
 from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
+from jean_memory_dev.drill.model import Expect
+from jean_memory_dev.drill.observer import matches
 from jean_memory_dev.drill.report import DrillResult, markdown
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load
 from jean_memory_dev.mixin.config import duration_seconds
@@ -150,6 +152,34 @@ def test_the_ha_flush_race_is_told_apart_from_a_real_duplicate() -> None:
     assert not is_flush_race(unresolved, waits), "the sequence must end resolved"
     resolved_twice = _sequence((0, "firing", a), (30, "resolved", a), (40, "resolved", b))
     assert not is_flush_race(resolved_twice, waits), "two resolutions without a re-fire: a dedup failure"
+
+
+def test_a_per_operation_burn_is_told_apart_by_its_slo() -> None:
+    """One alert name covers every operation's SLO: the drill expects one SLO's burn, and another SLO's alert
+    in the same notification (resolved, or firing) is not it. Counting them together once made the expected
+    page look notified only as resolved (the full drill of 12-07)."""
+    expect = Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL, slo="time_to_searchable")
+
+    def entry(slo: str, status: str) -> dict:
+        labels = {"alertname": Alert.OPERATION_BUDGET_BURN.value, "severity": "critical", "slo": slo}
+        return {"labels": labels, "status": status}
+
+    assert matches(entry("time_to_searchable", "firing"), expect)
+    assert not matches(entry("canary_success", "resolved"), expect)
+    assert str(expect) == "JeanMemoryOperationBudgetBurn{slo=time_to_searchable}"
+    with pytest.raises(ValueError):
+        Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)  # which SLO must burn is said
+    with pytest.raises(ValueError):
+        Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL, slo="nonsense")
+    with pytest.raises(ValueError):
+        Expect.of(Alert.HIGH_LATENCY, slo="add_latency")
+    every = [
+        e
+        for f in (*FAULTS, *full_embedded(), *cluster_faults())
+        for e in f.expect
+        if e.name == Alert.OPERATION_BUDGET_BURN
+    ]
+    assert every and all(e.slo for e in every)
 
 
 def test_the_machine_share_tells_a_starved_process_from_a_sleeping_one() -> None:

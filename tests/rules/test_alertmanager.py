@@ -129,6 +129,14 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
         assert state[(Alert.OPERATION_BUDGET_BURN, "warningcanary_success")], "the same SLO's ticket is silenced"
         assert not state[(Alert.OPERATION_BUDGET_BURN, "warningadd_latency")], "another SLO's ticket is not"
         assert not state[(Alert.OPERATION_BUDGET_BURN, "criticalcanary_success")]
+        # Each SLO's burn is its own group: a second SLO's page is not held for the first one's group_interval.
+        groups = httpx.get(f"{am.url}/api/v2/alerts/groups").json()
+        burns = [g["labels"] for g in groups if g["labels"].get("alertname") == Alert.OPERATION_BUDGET_BURN]
+        assert sorted((g.get("slo"), g["service"]) for g in burns) == [
+            ("add_latency", "jm-ops"),
+            ("canary_success", "jm-ops"),
+            ("canary_success", "jm-ops"),
+        ], burns
     finally:
         am.stop()
 

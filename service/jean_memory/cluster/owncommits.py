@@ -31,6 +31,7 @@ from jean_memory.cluster.embedqueue import SharedEmbeddingQueue
 from jean_memory.cooperative import Slices
 from jean_memory.core.vectors import VectorDelivery
 from jean_memory.memory import Memory, Scope
+from jean_memory.storage.records import WholeRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import ClusterMetrics
 
@@ -113,7 +114,7 @@ class OwnCommits:
             elif outcome.status == "forgotten":  # a scope forgotten: its memories go, as deletes
                 scope = _scope(op)
                 records = space.records  # a replica's copies are whole (no partial residency in cluster mode)
-                assert isinstance(records, dict)
+                assert isinstance(records, WholeRecords)
                 for memory_id in [i for i, m in records.items() if m.in_scope(scope)]:
                     self._stm.remove(space, memory_id)
                 built.append(None)

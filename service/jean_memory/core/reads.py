@@ -178,7 +178,7 @@ class Reads:
                 if chosen is not None:
                     return await partial_search.page(partial, index, chosen, filters, limit, before, now)
             ids = await self._stm.matching(space, filters, scope)
-            records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+            records = space.records.get_many(ids)
             found = [
                 m for i in ids
                 if (m := records.get(i)) is not None and not m.expired(now)
@@ -332,8 +332,9 @@ class Reads:
             return await partial_search.lexical(space, space.records, query, pool, allowed, now)
         if isinstance(allowed, Selection):
             raise TypeError("a selection is of a partially resident user")
-        built = await space.text_index.current(space.order, space.records)
-        return await ranked(built, space.records, query, pool, allowed, now)
+        order, records = space.records.lexical_view()
+        built = await space.text_index.current(order, records)
+        return await ranked(built, records, query, pool, allowed, now)
 
     def _finish(self, hits: list[SearchHit], tier: str, start: float, user_id: str, query: str,
                 cache_hit: bool = True) -> SearchResult:  # fmt: skip

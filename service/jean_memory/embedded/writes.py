@@ -39,7 +39,7 @@ from jean_memory.errors import Conflict
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope, memory_key
 from jean_memory.storage.journal import Journal
-from jean_memory.storage.partial import PartialRecords, same_version
+from jean_memory.storage.partial import same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry
@@ -88,8 +88,9 @@ class Writes:
         if key in self._inflight:
             return (await asyncio.shield(self._inflight[key]))[key]
         space = self._stm.peek(user_id)
-        if space is not None and memory_id in space.records:
-            return space.records[memory_id]
+        found = space.records.get(memory_id) if space is not None else None
+        if found is not None:
+            return found
         if space is not None and space.loaded:
             return None
         if not self._ids.may_exist(key):
@@ -305,7 +306,7 @@ class Writes:
             async with self._gate.exclusive(user_id):
                 space = await self._tiers.hot(user_id)
                 ids = await self._stm.matching(space, filters, scope)
-                records = space.records.get_many(ids) if isinstance(space.records, PartialRecords) else space.records
+                records = space.records.get_many(ids)
                 doomed = [m for i in ids if (m := records.get(i)) is not None]
                 if not doomed:
                     return 0

@@ -48,6 +48,10 @@ def same_version(a: Memory | None, b: Memory | None) -> bool:
 
 
 class PartialRecords:
+    """A partially resident user's `Records` (`storage/records.py`)."""
+
+    partial = True
+
     def __init__(self, owner: str, reader: SqliteRecordReader, cache_size: int = CACHE_SIZE) -> None:
         self.owner = owner
         self._reader = reader
@@ -104,6 +108,11 @@ class PartialRecords:
 
     def __setitem__(self, memory_id: str, memory: Memory) -> None:
         self.written(memory_id, memory)
+
+    def put(self, memory: Memory) -> Memory | None:
+        old = self.get(memory.id)
+        self.written(memory.id, memory)
+        return old
 
     def pop(self, memory_id: str, default: Memory | None = None) -> Memory | None:
         old = self.get(memory_id)

@@ -16,7 +16,6 @@ never evicts every other user. Its mapped bytes are reported apart (`jm_stm_mapp
 from __future__ import annotations
 
 import asyncio
-import bisect
 import itertools
 import time
 from collections import OrderedDict
@@ -25,32 +24,14 @@ from collections.abc import AsyncIterator, Iterable
 import numpy as np
 
 from jean_memory.config import Settings
-from jean_memory.cooperative import Slices
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
 from jean_memory.storage.lexical import LexicalIndex
-from jean_memory.storage.partial import PartialRecords
+from jean_memory.storage.records import Records, WholeRecords
 from jean_memory.storage.selection import Selection
 from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
-
-#: A resident user with this many memories or more has a filter scanned in a worker thread: each
-#: memory costs one comparison per filter key, and the loop serves every other tenant meanwhile.
-MATCH_ON_LOOP_BELOW = 2000
-
-
-def _matching(
-    records: Iterable[tuple[str, Memory]], filters: Filter | None, scope: Scope = ALL, exact: bool = False
-) -> list[str]:
-    """Ids of the memories in `scope` (its parts that are set; with `exact`, both parts equal, None matching
-    None) that the filter selects (`jean_memory.filters`: one predicate on every path; None selects all)."""
-    matches = filters.matches if filters is not None else None
-    return [
-        mid
-        for mid, m in records
-        if (m.scope == scope if exact else m.in_scope(scope)) and (matches is None or matches(m))
-    ]
 
 
 class UserSpace:
@@ -63,9 +44,7 @@ class UserSpace:
         "index",
         "loaded",
         "loading",
-        "order",
         "pending",
-        "record_bytes",
         "records",
         "text_index",
         "unembedded",
@@ -75,8 +54,8 @@ class UserSpace:
 
     def __init__(self, user_id: str, index: UserIndex) -> None:
         self.user_id = user_id
-        self.records: dict[str, Memory] | PartialRecords = {}
-        self.order: list[tuple[float, str]] = []  # (created_at, id), ascending
+        #: Whole (`WholeRecords`), or read from the store on demand for a partially resident user.
+        self.records: Records = WholeRecords()
         self.index: UserIndex | LayeredIndex = index
         #: id -> (embedding-worker key, future), for memories whose vector is not in the index yet.
         self.pending: dict[str, tuple[int, asyncio.Future[np.ndarray]]] = {}
@@ -90,7 +69,6 @@ class UserSpace:
         #: ids deleted while a promotion was in flight, so the promotion does not resurrect them.
         self.deleted: set[str] = set()
         self.version = 0
-        self.record_bytes = 0
         #: Ids with no vector and no computation in flight here: another replica is computing it (cluster
         #: mode), or the model failed on it; searches score them lexically until a vector lands.
         self.unembedded: set[str] = set()
@@ -99,15 +77,12 @@ class UserSpace:
 
     @property
     def partial(self) -> bool:
-        return isinstance(self.records, PartialRecords)
+        return self.records.partial
 
     @property
     def nbytes(self) -> int:
         """RAM this space costs (a partially resident user's mapped snapshot is counted apart)."""
-        lexical = self.text_index.nbytes
-        if isinstance(self.records, PartialRecords):
-            return self.records.nbytes + self.index.nbytes + lexical + 200
-        return self.record_bytes + self.index.nbytes + lexical + 16 * len(self.order) + 200
+        return self.records.nbytes + self.index.nbytes + self.text_index.nbytes + 200
 
     @property
     def mapped_bytes(self) -> int:
@@ -207,14 +182,7 @@ class ShortTermTier:
     # ---- records ---------------------------------------------------------------------------
     def put(self, space: UserSpace, memory: Memory) -> None:
         """Insert or replace a record (its vector arrives later through `set_vectors`)."""
-        old = space.records.get(memory.id)
-        if not space.partial:
-            if old is not None:
-                self._drop_order(space, old)
-                space.record_bytes -= old.approx_bytes()
-            bisect.insort(space.order, (memory.created_at, memory.id))
-            space.record_bytes += memory.approx_bytes()
-        space.records[memory.id] = memory
+        old = space.records.put(memory)
         space.deleted.discard(memory.id)
         if old is None or old.content != memory.content or old.created_at != memory.created_at:
             space.text_index.changed(memory.id)
@@ -225,9 +193,10 @@ class ShortTermTier:
 
     def clear(self, space: UserSpace) -> None:
         """Empty a space before it is loaded again from scratch (cluster mode's full reload)."""
-        if isinstance(space.records, PartialRecords):
+        records = space.records
+        if not isinstance(records, WholeRecords):
             raise TypeError("a partially resident space is reloaded by replacing it, not cleared")
-        for memory_id in list(space.records):
+        for memory_id in list(records):
             self.remove(space, memory_id)
         space.unembedded.clear()
 
@@ -240,18 +209,8 @@ class ShortTermTier:
             space.text_index.changed(memory_id)
         if not space.loaded:
             space.deleted.add(memory_id)
-        if memory is not None and not space.partial:
-            self._drop_order(space, memory)
-            space.record_bytes -= memory.approx_bytes()
         space.version = next(self._versions)
         return memory
-
-    @staticmethod
-    def _drop_order(space: UserSpace, memory: Memory) -> None:
-        key = (memory.created_at, memory.id)
-        i = bisect.bisect_left(space.order, key)
-        if i < len(space.order) and space.order[i] == key:
-            del space.order[i]
 
     def set_vectors(self, space: UserSpace, ids: list[str], vectors: np.ndarray) -> None:
         """Make memories searchable; ids deleted meanwhile are skipped."""
@@ -271,65 +230,31 @@ class ShortTermTier:
         space: UserSpace, limit: int, before: tuple[float, str] | None, now: float, scope: Scope = ALL
     ) -> list[Memory]:
         """Newest first, strictly older than the cursor `before`, expired memories and those outside `scope`
-        left out (a scope's page walks the order in steps of at least 256 until it is full, without pausing:
-        the order must not move under it)."""
-        if isinstance(space.records, PartialRecords):
-            return await space.records.page(limit, before, now, scope)
-        end = len(space.order) if before is None else bisect.bisect_left(space.order, before)
-        out: list[Memory] = []
-        while end > 0 and len(out) < limit:
-            start = max(0, end - max(limit - len(out), 256 if scope else 0))
-            for _, mid in reversed(space.order[start:end]):
-                memory = space.records[mid]
-                if not memory.expired(now) and memory.in_scope(scope) and len(out) < limit:
-                    out.append(memory)
-            end = start
-        return out
+        left out."""
+        return await space.records.page(limit, before, now, scope)
 
     @staticmethod
     async def expired(space: UserSpace, now: float) -> list[Memory]:
-        """The user's memories whose expiry has come: a resident user's looked at a slice at a time, a
-        partially resident user's found by the store in a worker thread."""
-        if isinstance(space.records, PartialRecords):
-            return await space.records.expired(now)
-        slices = Slices()
-        due: list[Memory] = []
-        for memory in list(space.records.values()):
-            if memory.expired(now):
-                due.append(memory)
-            await slices.pause()
-        return due
+        """The user's memories whose expiry has come (never holding the event loop for a big user)."""
+        return await space.records.expired(now)
 
     @staticmethod
     async def count(space: UserSpace, now: float) -> int:
         """The user's memories, expired ones left out."""
-        if isinstance(space.records, PartialRecords):
-            return await space.records.live_count(now)
-        return sum(1 for m in space.records.values() if not m.expired(now))
+        return await space.records.live_count(now)
 
     @staticmethod
-    async def ascending(space: UserSpace, chunk: int = 1000) -> AsyncIterator[list[Memory]]:
-        """Every record, oldest first, in chunks (a snapshot of the order: records removed meanwhile are
-        skipped); a partially resident user's are read from the store off the event loop."""
-        if isinstance(space.records, PartialRecords):
-            async for memories in space.records.ascending():
-                yield memories
-            return
-        order = list(space.order)
-        for start in range(0, len(order), chunk):
-            records = space.records
-            yield [m for _, mid in order[start : start + chunk] if (m := records.get(mid)) is not None]
+    async def ascending(space: UserSpace) -> AsyncIterator[list[Memory]]:
+        """Every record, oldest first, in chunks (records removed meanwhile are skipped); a partially resident
+        user's are read from the store off the event loop."""
+        async for memories in space.records.ascending():
+            yield memories
 
     @staticmethod
     async def matching(space: UserSpace, filters: Filter | None, scope: Scope = ALL, exact: bool = False) -> list[str]:
-        """Ids of the user's memories in `scope` that the filter selects (see `_matching`; a partially
-        resident user's are found by a scan of the store, off the event loop)."""
-        if isinstance(space.records, PartialRecords):
-            return await space.records.matching(filters, scope, exact)
-        if len(space.records) < MATCH_ON_LOOP_BELOW:
-            return _matching(space.records.items(), filters, scope, exact)
-        # A copy of the references (fast, and safe from writes landing meanwhile), then the scan in a thread.
-        return await asyncio.to_thread(_matching, list(space.records.items()), filters, scope, exact)
+        """Ids of the user's memories in `scope` (with `exact`: of exactly that scope) that the filter selects;
+        a big user's found off the event loop."""
+        return await space.records.matching(filters, scope, exact)
 
     def search(
         self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | Selection | None, now: float
@@ -346,10 +271,7 @@ class ShortTermTier:
                 raise TypeError("a selection is of a partially resident user's snapshot")
             else:
                 hits = index.search(query, want, allowed)
-            if isinstance(space.records, PartialRecords):
-                records = space.records.get_many([m for m, _ in hits])  # the top-k's records, in one lookup
-            else:
-                records = space.records
+            records = space.records.get_many([m for m, _ in hits])  # the top-k's records, in one lookup
             out = [(records[m], s) for m, s in hits if m in records and not records[m].expired(now)]
             if len(out) >= k or len(hits) < want:
                 return out[:k]

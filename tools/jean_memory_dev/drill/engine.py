@@ -96,7 +96,8 @@ class FaultEngine:
         self.log.result.faults += rows
         for r in rows:
             self.log.log(
-                f"{fault.name}: {r['alert']} ({r['route']}) detected {r['time_to_detect_s']} s "
+                f"{fault.name}: {r['alert']}{' ' + r['slo'] if r['slo'] else ''} ({r['route']}) "
+                f"detected {r['time_to_detect_s']} s "
                 f"(bound {r['detect_bound_s']:.0f}), resolved {r['time_to_resolve_s']} s "
                 f"(bound {r['resolve_bound_s']:.0f}), notified {r['notifications']}x"
             )
@@ -160,6 +161,7 @@ class FaultEngine:
             "fault": seen.fault.name,
             "what": seen.fault.describe(),
             "alert": e.name,
+            "slo": e.slo,
             "severity": str(e.severity),
             "route": e.severity.route,
             "time_to_detect_s": round(seen.detected[e], 1) if e in seen.detected else None,
@@ -191,7 +193,7 @@ class FaultEngine:
         senders_named: bool,
     ) -> None:
         """Fail the run where the row breaks a bound, was notified other than once, or lacks a link."""
-        where = f"{self.log.mode}/{seen.fault.name}: {e.name} ({e.severity})"
+        where = f"{self.log.mode}/{seen.fault.name}: {e} ({e.severity})"
         detect_bound, resolve_bound, _ = seen.bounds[e]
         if e not in seen.detected or seen.detected[e] > detect_bound:
             self.log.fail(f"{where} not delivered within {detect_bound:.0f} s ({row['time_to_detect_s']})")

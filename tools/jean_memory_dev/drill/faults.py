@@ -189,7 +189,7 @@ def budget_faults() -> tuple[Fault, ...]:
             (
                 Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.WARNING),
                 Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.WARNING),
-                Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.WARNING),
+                Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.WARNING, slo="canary_success"),
             ),
             burn=2.0,  # 3x the budget on both SLOs, taken low: a ticket's pace, well under the pages' 6x
         ),
@@ -309,7 +309,10 @@ def embedding_faults() -> tuple[Fault, ...]:
         Fault(
             "embedding_slow",
             (AdminFaults({"embed_delay_ms": 1000}, "every embedding call takes 1 s longer"),),
-            (Expect.of(Alert.TIME_TO_SEARCHABLE_HIGH), Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)),
+            (
+                Expect.of(Alert.TIME_TO_SEARCHABLE_HIGH),
+                Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL, slo="time_to_searchable"),
+            ),
             _names(
                 Alert.ADMISSION_REJECTING,
                 Alert.CANARY_FAILING,
@@ -328,7 +331,10 @@ def embedding_faults() -> tuple[Fault, ...]:
         Fault(
             "embedding_stalled",
             (AdminFaults({"embed_delay_ms": 6000}, "every embedding call takes 6 s longer"),),
-            (Expect.of(Alert.CANARY_FAILING), Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)),
+            (
+                Expect.of(Alert.CANARY_FAILING),
+                Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL, slo="canary_success"),
+            ),
             _names(
                 Alert.ADMISSION_REJECTING,
                 Alert.TIME_TO_SEARCHABLE_HIGH,

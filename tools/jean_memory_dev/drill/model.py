@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jean_memory_dev.mixin import BURN_ALERTS, CATALOGUE, Alert, Severity
+from jean_memory_dev.mixin.slos import OPERATION_SLOS
 from jean_memory_dev.processes import PrometheusServer
 
 
@@ -58,19 +59,35 @@ class Action(Protocol):
 
 @dataclass(frozen=True)
 class Expect:
-    """An alert the fault must deliver: by name (an `Alert`, or the dead man's switch's page) and severity."""
+    """An alert the fault must deliver: by name (an `Alert`, or the dead man's switch's page) and severity,
+    and for the alert that covers every operation's SLO, by its `slo` label: each SLO's burn is its own alert
+    (and its own Alertmanager group), and a fault that burns one may burn another as well."""
 
     name: str
     severity: Severity
+    slo: str | None = None
 
     @classmethod
-    def of(cls, alert: Alert, severity: Severity | None = None) -> Expect:
-        """`severity` defaults to the alert's only one; a burn alert needs it said."""
+    def of(cls, alert: Alert, severity: Severity | None = None, *, slo: str | None = None) -> Expect:
+        """`severity` defaults to the alert's only one; a burn alert needs it said, and the per-operation burn
+        alert its SLO."""
         if severity is None:
             if alert in BURN_ALERTS:
                 raise ValueError(f"{alert}: say which severity (page or ticket) the fault must raise")
             severity = CATALOGUE[alert].severity  # type: ignore[union-attr]
-        return cls(alert.value, severity)
+        if (alert == Alert.OPERATION_BUDGET_BURN) != (slo is not None):
+            raise ValueError(f"{alert}: an SLO label is said for {Alert.OPERATION_BUDGET_BURN} and it only")
+        if slo is not None and slo not in OPERATION_SLOS:
+            raise ValueError(f"{alert}: {slo!r} is not one of {OPERATION_SLOS}")
+        return cls(alert.value, severity, slo)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels that tell this alert apart from others of its name."""
+        return {"alertname": self.name, "severity": str(self.severity)} | ({"slo": self.slo} if self.slo else {})
+
+    def __str__(self) -> str:
+        return f"{self.name}{{slo={self.slo}}}" if self.slo else self.name
 
     @property
     def alert(self) -> Alert | None:

@@ -32,7 +32,8 @@ def names(alerts: Sequence[dict[str, Any]]) -> set[str]:
 
 
 def matches(alert: dict[str, Any], expect: Expect) -> bool:
-    return alert["labels"].get("alertname") == expect.name and alert["labels"].get("severity") == expect.severity
+    labels = alert["labels"]
+    return all(labels.get(k) == v for k, v in expect.labels.items())
 
 
 class AlertObserver:
@@ -97,7 +98,8 @@ class AlertObserver:
 
     def firing_on(self, expect: Expect) -> set[str]:
         """The Prometheus replicas (by folder name) on which the expected alert fires now."""
-        sel = f'ALERTS{{alertname="{expect.name}", severity="{expect.severity}", alertstate="firing"}}'
+        matchers = ", ".join(f'{k}="{v}"' for k, v in expect.labels.items())
+        sel = f'ALERTS{{{matchers}, alertstate="firing"}}'
         out = set()
         for prom in self.live_prometheus():
             try:
