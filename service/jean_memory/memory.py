@@ -182,3 +182,12 @@ class WriteOp:
     kind: WriteKind
     memory: Memory
     journaled_at: float = field(default=0.0)
+
+
+def same_version(a: Memory | None, b: Memory | None) -> bool:
+    """Whether two copies are one version of one memory (object identity does not survive a re-read)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return (a.id, a.revision, a.content, a.created_at) == (b.id, b.revision, b.content, b.created_at)

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from jean_memory.core import partial_search, postfilter
-from jean_memory.storage import residency, snapshot
+from jean_memory.storage.large import residency, snapshot
 from tests.core.conftest import MakeClient
 
 BIG = 300

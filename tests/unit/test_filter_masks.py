@@ -1,4 +1,4 @@
-"""A filter over a big user's columns (`filter_masks`, `storage/snapshot_fields`) selects exactly the
+"""A filter over a big user's columns (`filter_masks`, `storage/large/snapshot_fields`) selects exactly the
 memories its predicate selects, or says it cannot tell: random filters over memories of every JSON kind,
 scopes and expiry included."""
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from jean_memory.filter_masks import compile_mask, in_scope, unexpired
 from jean_memory.filters import Limits, compile_filter
 from jean_memory.memory import Memory, Scope
-from jean_memory.storage import snapshot_fields
-from jean_memory.storage.snapshot_fields import Fields, FieldsBuilder
+from jean_memory.storage.large import snapshot_fields
+from jean_memory.storage.large.filter_masks import compile_mask, in_scope, unexpired
+from jean_memory.storage.large.snapshot_fields import Fields, FieldsBuilder
 from tests.filtercases import SCOPE_FILTERS, as_memory, memories, random_filter, random_scope
 
 EXTRA: list[dict[str, Any]] = [

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jean_memory.storage import lexical_snapshot
+from jean_memory.storage.large import lexical_snapshot
+from jean_memory.storage.large.lexical_snapshot import MAX_TERM_BYTES, LexicalBuilder
 from jean_memory.storage.lexical import tokenize
-from jean_memory.storage.lexical_snapshot import MAX_TERM_BYTES, LexicalBuilder
 
 
 def test_every_stem_is_found_short_long_and_not_ascii(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from jean_memory.filters import Limits, compile_filter
 from jean_memory.memory import Memory, Scope, WriteOp
+from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.ltm.sqlite import SqliteStore
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
-from jean_memory.storage.partial import PartialRecords
 from jean_memory.storage.records import MATCH_ON_LOOP_BELOW, Records, WholeRecords
 from tests.filtercases import EXPIRES, T0, as_memory, memories, random_filter, random_scope
 

@@ -23,7 +23,7 @@ import numpy as np
 from jean_memory.cooperative import Slices
 from jean_memory.embedding.worker import EmbeddingWorker
 from jean_memory.memory import ALL, Memory, Scope
-from jean_memory.storage.partial import PartialRecords
+from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 
 

@@ -23,13 +23,13 @@ from jean_memory.core import postfilter
 from jean_memory.core.fusion import POOL, SearchOptions
 from jean_memory.core.lexical_rank import ranked
 from jean_memory.core.postfilter import Ranking, estimate, selected
-from jean_memory.filter_masks import compile_mask
 from jean_memory.filters import Filter
 from jean_memory.memory import Memory, Scope
+from jean_memory.storage.large.filter_masks import compile_mask
+from jean_memory.storage.large.records import PartialRecords
+from jean_memory.storage.large.selection import Selection
+from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.lexical import tokenize
-from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.selection import Selection
-from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.stm import UserSpace
 
 

@@ -1,6 +1,6 @@
 """A filtered search of a partially resident user without scanning it: the filter checked on candidates.
 
-The first way is the user's snapshot columns (`filter_masks`, `storage/snapshot_fields.py`): they answer
+The first way is the user's snapshot columns (`filter_masks`, `storage/large/snapshot_fields.py`): they answer
 most filters for every memory at once. This is the second, for a filter they cannot answer (an ordering
 of strings, numbers past float64's exact integers, a user with too many metadata keys).
 

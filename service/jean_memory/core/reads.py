@@ -33,9 +33,9 @@ from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
-from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.selection import Selection
-from jean_memory.storage.snapshot import LayeredIndex
+from jean_memory.storage.large.records import PartialRecords
+from jean_memory.storage.large.selection import Selection
+from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span

@@ -20,8 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from jean_memory.embedding.worker import EmbeddingWorker
-from jean_memory.memory import Memory
-from jean_memory.storage.partial import same_version
+from jean_memory.memory import Memory, same_version
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.metrics import WriteMetrics
 

@@ -16,9 +16,9 @@ from jean_memory.background import BackgroundTask, every
 from jean_memory.core.gate import UserGate
 from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.errors import LtmError, ServiceError
+from jean_memory.memory import same_version
 from jean_memory.storage.journal import Journal
 from jean_memory.storage.ltm.base import LongTermStore
-from jean_memory.storage.partial import same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier
 from jean_memory.telemetry.metrics import LifecycleMetrics

@@ -31,10 +31,10 @@ from jean_memory.faults import FaultSpec, FaultyStore
 from jean_memory.runtime import Shared
 from jean_memory.storage.integrity import check_data_files, check_deferred
 from jean_memory.storage.journal import Journal
+from jean_memory.storage.large.residency import PartialResidency
+from jean_memory.storage.large.snapshot import SnapshotShape
 from jean_memory.storage.ltm.base import LongTermStore
-from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.shuttle import MemoryShuttle
-from jean_memory.storage.snapshot import SnapshotShape
 from jean_memory.storage.storehealth import StoreHealth
 from jean_memory.storage.vector_index import UserIndex
 

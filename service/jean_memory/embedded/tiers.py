@@ -3,7 +3,7 @@
 The first read of a user who is not resident loads their memories from the store and their unshipped
 journal rows, merges them under the writes made meanwhile, and indexes the vectors (re-embedding those
 made by another model or kept by a store without vectors). A big user on a SQLite store is loaded in
-part (`storage/residency.py`). One process is the only writer, so a resident space is current.
+part (`storage/large/residency.py`). One process is the only writer, so a resident space is current.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from prometheus_client import Counter
 from jean_memory.errors import LtmError, Unavailable
 from jean_memory.memory import Memory
 from jean_memory.storage.journal import Journal
+from jean_memory.storage.large.residency import PartialResidency
 from jean_memory.storage.ltm.base import LongTermStore
-from jean_memory.storage.residency import PartialResidency
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.storage.storehealth import StoreHealth
 from jean_memory.telemetry.metrics import LtmMetrics

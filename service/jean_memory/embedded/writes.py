@@ -37,9 +37,8 @@ from jean_memory.core.writes import (
 from jean_memory.embedded.tiers import EmbeddedTiers
 from jean_memory.errors import Conflict
 from jean_memory.filters import Filter
-from jean_memory.memory import ALL, Memory, Scope, memory_key
+from jean_memory.memory import ALL, Memory, Scope, memory_key, same_version
 from jean_memory.storage.journal import Journal
-from jean_memory.storage.partial import same_version
 from jean_memory.storage.shuttle import MemoryShuttle
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry

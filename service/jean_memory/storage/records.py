@@ -3,7 +3,7 @@
 `Records` is what the short-term tier and the use cases ask of a user's records: lookups, writes, and the
 reads that walk them (a page, the expired, a count, every record in order, a filter's matches).
 `WholeRecords` holds a resident user's records in RAM with their creation order; `PartialRecords`
-(`storage/partial.py`) reads a user too big to hold from the store on demand. The tier delegates to
+(`storage/large/records.py`) reads a user too big to hold from the store on demand. The tier delegates to
 whichever the space holds instead of switching on its type.
 """
 

@@ -7,7 +7,7 @@ promotion (`MemoryShuttle.promote`). When the tier is over budget the least rece
 are dropped whole: everything they hold is already durable in the journal or the long-term store,
 so eviction loses nothing and the next access promotes them back.
 
-A user too big to hold (`JM_STM_PARTIAL_USER_VECTORS`) is *partially resident* (`storage/residency.py`):
+A user too big to hold (`JM_STM_PARTIAL_USER_VECTORS`) is *partially resident* (`storage/large/residency.py`):
 its vectors are searched through a memory-mapped snapshot and a RAM delta, and its records are read
 from the store on demand (`PartialRecords`), so its RAM cost stays small whatever its size and it
 never evicts every other user. Its mapped bytes are reported apart (`jm_stm_mapped_bytes`).
@@ -26,10 +26,10 @@ import numpy as np
 from jean_memory.config import Settings
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.storage.large.selection import Selection
+from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.records import Records, WholeRecords
-from jean_memory.storage.selection import Selection
-from jean_memory.storage.snapshot import LayeredIndex
 from jean_memory.storage.vector_index import UserIndex
 from jean_memory.telemetry.metrics import StmMetrics
 

@@ -68,7 +68,7 @@ _ADDED = {
     "revision": "INTEGER NOT NULL DEFAULT 1",
     "updated_at": "REAL",
     "expires_at": "REAL",
-    # The journal seq of the row's last change: what a user's index snapshot covers (`storage/snapshot.py`).
+    # The journal seq of the row's last change: what a user's index snapshot covers (`storage/large/snapshot.py`).
     "seq": "INTEGER NOT NULL DEFAULT 0",
     # The memory's scope within its user (`Memory.agent_id`, `Memory.run_id`); None for older rows.
     "agent_id": "TEXT",
@@ -140,7 +140,7 @@ def _add_columns(conn: sqlite3.Connection) -> None:
 
 def _drop_fts_index(conn: sqlite3.Connection) -> None:
     """Stores of the releases that searched a big user's words with FTS5 lose that index on start (a big
-    user's words are in its snapshot now, `storage/lexical_snapshot.py`): its triggers wrote every text a
+    user's words are in its snapshot now, `storage/large/lexical_snapshot.py`): its triggers wrote every text a
     second time, for an index nothing reads. One transaction; the rows are untouched."""
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone():
         return

@@ -2,7 +2,7 @@
 
 `filters.compile_filter` turns a filter into a predicate over one `Memory`; every path that holds
 records calls it. A partially resident user's records are not in RAM, so its snapshot keeps, beside its
-vectors, the fields a filter can name as columns (`storage/snapshot_fields.py`): the times and scopes
+vectors, the fields a filter can name as columns (`storage/large/snapshot_fields.py`): the times and scopes
 of every position, and each metadata key's scalar values. `compile_mask` reads an already validated
 filter (its canonical JSON) again and returns a function from those columns to a boolean array, one
 entry per position, with the same semantics as the predicate (pinned down by a test that compares the
@@ -57,7 +57,7 @@ class Entries:
 
 
 class Columns(Protocol):
-    """A user's fields by position (`storage/snapshot_fields.Fields`)."""
+    """A user's fields by position (`storage/large/snapshot_fields.Fields`)."""
 
     @property
     def size(self) -> int: ...

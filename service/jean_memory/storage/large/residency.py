@@ -3,7 +3,7 @@
 When a promotion finds a user with at least `JM_STM_PARTIAL_USER_VECTORS` memories in the SQLite store,
 the shuttle asks this module instead of loading every row:
 
-1. the user's snapshot (`storage/snapshot.py`: its vectors and the BM25 of their texts) is mapped if one
+1. the user's snapshot (`storage/large/snapshot.py`: its vectors and the BM25 of their texts) is mapped if one
    covers this model, else built from the store in a worker thread (streamed in chunks);
 2. the store's rows changed since the snapshot's `seq` are caught up: their vectors go to the RAM delta,
    rows without a vector are tombstoned in the snapshot and queued for the model, and all of them are
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
-from jean_memory.storage import snapshot
+from jean_memory.storage.large import snapshot
+from jean_memory.storage.large.records import PartialRecords
+from jean_memory.storage.large.snapshot import LayeredIndex, Snapshot, SnapshotShape
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_connection
-from jean_memory.storage.partial import PartialRecords
-from jean_memory.storage.snapshot import LayeredIndex, Snapshot, SnapshotShape
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.storage.vector_index import UserIndex
 

@@ -1,7 +1,7 @@
 """The records of a user too big to hold whole: what changed recently in RAM, the rest read on demand.
 
 A partially resident user (past `JM_STM_PARTIAL_USER_VECTORS`) keeps its vectors searchable (a
-memory-mapped snapshot plus a RAM delta, `storage/snapshot.py`) but not its million records. Its space's
+memory-mapped snapshot plus a RAM delta, `storage/large/snapshot.py`) but not its million records. Its space's
 `records` is this mapping instead of a dict:
 
 - the **overlay** holds every change not yet known to be in the store (writes of this process and the
@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
 from jean_memory.filters import Filter
-from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.memory import ALL, Memory, Scope, same_version
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader
 
 #: Recently read records kept per partially resident user.
@@ -36,15 +36,6 @@ CACHE_SIZE = 4096
 def _without_vector(memory: Memory) -> Memory:
     """`since` keeps a memory without its vector (the delta holds it, or the model will)."""
     return dataclasses.replace(memory, embedding=None) if memory.embedding is not None else memory
-
-
-def same_version(a: Memory | None, b: Memory | None) -> bool:
-    """Whether two copies are one version of one memory (object identity does not survive a re-read)."""
-    if a is b:
-        return True
-    if a is None or b is None:
-        return False
-    return (a.id, a.revision, a.content, a.created_at) == (b.id, b.revision, b.content, b.created_at)
 
 
 class PartialRecords:

@@ -41,14 +41,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from jean_memory import filter_masks
 from jean_memory.config import IndexKind
-from jean_memory.filter_masks import Mask
 from jean_memory.memory import Memory, Scope
-from jean_memory.storage import lexical_snapshot, snapshot_fields
-from jean_memory.storage.lexical_snapshot import LexicalBuilder
-from jean_memory.storage.selection import Selection, filtered_probes
-from jean_memory.storage.snapshot_fields import FieldsBuilder
+from jean_memory.storage.large import filter_masks, lexical_snapshot, snapshot_fields
+from jean_memory.storage.large.filter_masks import Mask
+from jean_memory.storage.large.lexical_snapshot import LexicalBuilder
+from jean_memory.storage.large.selection import Selection, filtered_probes
+from jean_memory.storage.large.snapshot_fields import FieldsBuilder
 from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex, new_index
 
 #: 2: with the lexical index (`bm25/`); 3: with the filter columns (`fields/`). A snapshot of another

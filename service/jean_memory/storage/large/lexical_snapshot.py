@@ -3,7 +3,7 @@
 A partially resident user's texts are not in RAM. Ranking them through the store's FTS5 index scored every
 row holding any query word (FTS5 has no top-k pruning) and joined each to its user: the cost grew with
 the user, and a common word on a big user made every search wait for the store. Instead, the snapshot
-build (`storage/snapshot.py`) also writes a BM25 matrix (`bm25s`, the same scoring and Snowball stems as a
+build (`storage/large/snapshot.py`) also writes a BM25 matrix (`bm25s`, the same scoring and Snowball stems as a
 resident user's `storage/lexical.py`) over the texts of the memories it indexes, in the snapshot's
 position order, and a search maps it read-only: a query costs a few vector operations over the postings
 of its words, in C.

@@ -2,7 +2,7 @@
 
 A filtered search of a partially resident user must know which memories the filter selects, and their
 records are in the store: checking candidates there costs a lookup each, and a filter selecting a few
-percent of a million memories needs thousands. So the snapshot build (`storage/snapshot.py`) also writes
+percent of a million memories needs thousands. So the snapshot build (`storage/large/snapshot.py`) also writes
 the fields a filter can name, as columns a search maps read-only and evaluates in a few vector
 operations (`filter_masks`):
 
@@ -28,9 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from jean_memory.filter_masks import BOOLEAN, EXACT_INTEGER, NULL, NUMBER, OTHER, TEXT, Entries, text_digest
 from jean_memory.filters import FIELDS
 from jean_memory.memory import Memory
+from jean_memory.storage.large.filter_masks import (
+    BOOLEAN,
+    EXACT_INTEGER,
+    NULL,
+    NUMBER,
+    OTHER,
+    TEXT,
+    Entries,
+    text_digest,
+)
 
 FOLDER = "fields"
 #: Past this many distinct metadata keys in one user, no columns are written (their index would be big).
