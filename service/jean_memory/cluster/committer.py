@@ -136,6 +136,7 @@ class GroupCommitter:
         max_pending: int,
         retry_after_s: int,
         ltm_write: Histogram | None = None,
+        on_committed: Callable[[list[Committed]], Awaitable[None]] | None = None,
     ) -> None:
         self._pg = pg
         self._metrics = metrics
@@ -153,7 +154,7 @@ class GroupCommitter:
         self.pending = 0
         #: Awaited with a whole committed group, in commit order, before any of its requests is answered, so
         #: the replica's copy takes the group's changes with the user's version (`OwnCommits`).
-        self.on_committed: Callable[[list[Committed]], Awaitable[None]] = _nothing
+        self._on_committed = on_committed or _nothing
         #: The fire drill's `commit_pause_ms` fault: a stall between PostgreSQL's answer and acting on it.
         self.pause_s = 0.0
 
@@ -220,7 +221,7 @@ class GroupCommitter:
                 continue
             try:
                 committed = [(r.user_id, r.ops, result) for r, result in zip(group, outcomes, strict=True)]
-                await self.on_committed(committed)
+                await self._on_committed(committed)
             except asyncio.CancelledError:
                 # Shutting down mid-apply: the commit is durable, so its requests get their outcomes (this
                 # replica's copies, half applied, go with the process).
@@ -291,7 +292,7 @@ class GroupCommitter:
 
 
 async def _nothing(group: list[Committed]) -> None:
-    """No copies to keep (the default until the container wires `OwnCommits`)."""
+    """No copies to keep (a committer without `OwnCommits`: a test's other replica)."""
 
 
 async def _write_staged(

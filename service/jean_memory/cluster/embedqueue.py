@@ -57,6 +57,7 @@ class SharedEmbeddingQueue:
         replica_id: str,
         lease_s: float,
         tombstone_retention_s: float,
+        on_stored: Callable[[str, int, list[str]], None],
     ) -> None:
         self._pg = pg
         self._worker = worker
@@ -71,7 +72,7 @@ class SharedEmbeddingQueue:
         self._own = metrics.embed_claims.labels("own")
         self._orphans = metrics.embed_claims.labels("orphan")
         #: Called with (user_id, version after the store, ids stored) so this replica's copy moves on too.
-        self.on_stored: Callable[[str, int, list[str]], None] = lambda user_id, version, ids: None
+        self._on_stored = on_stored
 
     def start(self) -> None:
         self._task.start(self._run())
@@ -119,7 +120,7 @@ class SharedEmbeddingQueue:
                 if refused:
                     self._metrics.vectors_refused.inc(refused)
                 if version is not None:
-                    self.on_stored(user_id, int(version), stored.get(user_id, []))
+                    self._on_stored(user_id, int(version), stored.get(user_id, []))
 
     async def _run(self) -> None:
         last_state = last_purge = 0.0

@@ -40,27 +40,28 @@ class ClusterRuntime:
         )  # fmt: skip
         # The store-of-record gauges and histograms every dashboard and the LTM alert read, as in embedded mode.
         m.ltm.up.labels("postgres").set_function(lambda: 1.0 if self.pg.ok else 0.0)
-        self.committer = GroupCommitter(
-            self.pg, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s, max_group=s.cluster_commit_max,
-            max_pending=s.cluster_max_pending, retry_after_s=s.retry_after_s,
-            ltm_write=m.ltm.write_duration.labels("postgres"),
-        )  # fmt: skip
-        self.queue = SharedEmbeddingQueue(
-            self.pg, shared.worker, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s,
-            tombstone_retention_s=s.cluster_tombstone_retention_s,
-        )  # fmt: skip
-        self.vectors = VectorDelivery(shared.worker, self.queue, shared.stm, m.writes)
+        # Built in the order they need each other, so nothing is wired after construction: the copies first,
+        # then the shared embedding queue that advances them, then the committer that keeps them current.
         self.versions = VersionCheck(self.pg, m.cluster)
         model_id = shared.worker.embedder.model_id
         self.cluster_tiers = ClusterTiers(self.pg, shared.stm, self.versions, m.cluster, m.ltm, model_id)
         self.tiers: Tiers = self.cluster_tiers
-        self.queue.on_stored = self.cluster_tiers.advance
+        self.queue = SharedEmbeddingQueue(
+            self.pg, shared.worker, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s,
+            tombstone_retention_s=s.cluster_tombstone_retention_s, on_stored=self.cluster_tiers.advance,
+        )  # fmt: skip
+        self.vectors = VectorDelivery(shared.worker, self.queue, shared.stm, m.writes)
+        self.committer = GroupCommitter(
+            self.pg, m.cluster, replica_id=replica, lease_s=s.cluster_lease_s, max_group=s.cluster_commit_max,
+            max_pending=s.cluster_max_pending, retry_after_s=s.retry_after_s,
+            ltm_write=m.ltm.write_duration.labels("postgres"),
+            on_committed=OwnCommits(shared.stm, self.vectors, self.queue, m.cluster).committed,
+        )  # fmt: skip
         self.listener = ChangeListener(self.pg, m.cluster, self.cluster_tiers.on_change)
         self.ids = IdFilter(s.bloom_capacity, m.caches, enabled=False)
         backlogs = BacklogAdmission(
             s, shared.worker, lambda: self.committer.pending, s.cluster_max_pending, m.admission
         )
-        self.committer.on_committed = OwnCommits(shared.stm, self.vectors, self.queue, m.cluster).committed
         self.writes: WriteOps = ClusterWrites(
             self.committer, self.cluster_tiers, shared.dedupe, backlogs, shared.write_limit, shared.telemetry
         )
