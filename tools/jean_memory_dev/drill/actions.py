@@ -184,29 +184,38 @@ def post_admitted(client: httpx.Client, path: str, body: dict[str, Any], patienc
 
 @dataclass
 class FillStm:
-    """One user writes large memories until the short-term tier holds `to_ratio` of its budget, and keeps
-    searching them (once a second) so that the tier holds them: unsearched, the filler would be the least
-    recently used user and the first evicted when the load promotes another, and the tier would drop
-    under the threshold within seconds. Cleared by deleting them. Size and budget come from the service's
-    own gauges."""
+    """One user writes memories until the short-term tier holds `to_ratio` of its budget, and keeps searching
+    them (once a second, from its first write on) so that the tier holds them: unsearched, the filler would be
+    the least recently used user and the first evicted when the load promotes another, and the tier would drop
+    under the threshold within seconds. Cleared by forgetting the user.
+
+    The tier is filled as a tenant with wide metadata fills it: each memory carries `metadata_keys` keys, which
+    the tier counts at their RAM cost (a dict entry each, `Memory.approx_bytes`), so the drill sends a fraction
+    of the bytes that texts alone would need. Filled with 30 KB texts, the filler wrote ~170 MB through the
+    journal, the model and the store at 2 to 3 MB/s, saturated the service (its latency paged) and met
+    admission's 429s for minutes (full drill of 2026-12-07). The gauges are read again after every batch, so
+    what the load promotes meanwhile counts toward the target too."""
 
     to_ratio: float
     content_bytes: int
+    metadata_keys: int = 0
     user: str = "drill-stm-filler"
+    #: How long the filling may take before the fault gives up on it (the detection bound then fails the row).
+    fill_timeout_s: float = 150.0
     _loop: Background = field(default_factory=Background, init=False, repr=False)
 
     def inject(self, run: Target) -> None:
         client = httpx.Client(base_url=run.front, timeout=60)
-        used, budget = run.service_gauge("jm_stm_bytes"), run.service_gauge("jm_stm_budget_bytes")
-        per_memory = self.content_bytes + 2000  # the record and its vector, as the tier counts them
-        wanted = max(0, int((self.to_ratio * budget - used) / per_memory))
+        budget = run.service_gauge("jm_stm_budget_bytes")
         text = ("stm drill filler " * (self.content_bytes // 17 + 1))[: self.content_bytes]
-        for start in range(0, wanted, 25):
-            n = min(25, wanted - start)
-            post_admitted(client, "/v1/memories/batch", {"user_id": self.user, "items": [{"content": text}] * n})
-
+        metadata = {f"k{i:03d}": 0 for i in range(self.metadata_keys)}
+        batch = {"user_id": self.user, "items": [{"content": text, "metadata": metadata}] * 25}
+        post_admitted(client, "/v1/memories/batch", batch)
         search = {"user_id": self.user, "query": "stm drill filler", "k": 1}
         self._loop.start(lambda: client.post("/v1/search", json=search), "stm-filler-warm", every_s=1.0)
+        deadline = time.monotonic() + self.fill_timeout_s
+        while run.service_gauge("jm_stm_bytes") < self.to_ratio * budget and time.monotonic() < deadline:
+            post_admitted(client, "/v1/memories/batch", batch)
 
     def clear(self, run: Target) -> None:
         self._loop.stop()
@@ -214,7 +223,8 @@ class FillStm:
         client.delete("/v1/memories", params={"user_id": self.user}).raise_for_status()  # forget the user
 
     def describe(self) -> str:
+        wide = f" with {self.metadata_keys} metadata keys each" if self.metadata_keys else ""
         return (
-            f"one user writes {self.content_bytes // 1000} KB memories until the short-term tier holds "
+            f"one user writes {self.content_bytes // 1000} KB memories{wide} until the short-term tier holds "
             f"{self.to_ratio:.0%} of its budget, and searches them each second; cleared by forgetting the user"
         )

@@ -282,16 +282,18 @@ def resource_faults() -> tuple[Fault, ...]:
             "stm_full",
             # The filler stays under the default JM_STM_PARTIAL_USER_VECTORS (20,000): with the 2,000 an earlier
             # restart set, its ~5,000 memories went partially resident once shipped and the tier let go of their
-            # records (0.97 -> 0.31 of the budget, full drill of 07:32). Writing up to ~170 MB saturates the
-            # service for ~40 s: the latency SLO's burn is its consequence, not an unrelated page.
-            (FillStm(to_ratio=0.93, content_bytes=30_000),),
+            # records (0.97 -> 0.31 of the budget, full drill of 07:32). Its memories are counted mostly for their
+            # 700 metadata keys (FillStm): ~3,500 of them fill ~170 MB of the tier from ~35 MB of requests, where
+            # 30 KB texts took ~170 MB and saturated the service. Writing still loads it: the latency SLO's
+            # burn is its consequence, not an unrelated page.
+            (FillStm(to_ratio=0.93, content_bytes=1000, metadata_keys=700),),
             (Expect.of(Alert.STM_NEAR_BUDGET),),
             _names(Alert.CREATION_LATENCY_HIGH, Alert.LATENCY_BUDGET_BURN, Alert.OPERATION_BUDGET_BURN),
             onset={
                 Alert.STM_NEAR_BUDGET: (
                     80.0,
-                    "the filler writes up to ~170 MB (93 % of 256 MB less what the tier holds) at 2 to 3 MB/s "
-                    "under the load",
+                    "the filler adds up to ~170 MB to the tier (93 % of 256 MB less what it holds), from a fifth "
+                    "of that in requests, under the load (detected after 40 s on 2026-12-07)",
                 )
             },
             recovery={Alert.STM_NEAR_BUDGET: (10.0, "the filler user is forgotten and the tier releases it")},
