@@ -208,7 +208,7 @@ def _bench(args: argparse.Namespace) -> int:
 DELEGATED = {
     "drill": "jean_memory_dev.drill",
     "stack": "jean_memory_dev.nativestack",
-    "cluster": "jean_memory_dev.cluster",
+    "cluster": "jean_memory_dev.clustercommand",
     "coherence": "jean_memory_dev.coherence.longform",
     "generate": "jean_memory_dev.mixin.generate",
     "dashlint": "jean_memory_dev.mixin.dashlint",

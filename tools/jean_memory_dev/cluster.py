@@ -1,9 +1,7 @@
 """The cluster without Docker: PostgreSQL, N replicas of the service in cluster mode, HAProxy in front,
 and the native stack's Prometheus (scraping every replica and HAProxy), Alertmanager and receiver.
 
-`make cluster` (= `scripts/cluster up`, = `jean-memory-dev cluster up`) starts it in `.cluster/`;
-`scripts/cluster down` stops it, from any shell (pids and ports are kept in `.cluster/state.json`).
-Tests and drills use the class:
+`make cluster` starts it in `.cluster/` (the command: `clustercommand.py`). Tests and drills use the class:
 
     stack = ClusterStack(tmp_path, replicas=2, env={"JM_EMBEDDER": "hash"}, fast=True)
     stack.up()
@@ -27,7 +25,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -369,7 +366,7 @@ class ClusterStack:
             "alertmanager": f"{self.alertmanager.url}/-/ready",
             "receiver": f"{self.receiver.url}/healthz",
         }
-        out = {"postgres": all(_listening(port) for port in self.ports.postgres)}
+        out = {"postgres": all(listening(port) for port in self.ports.postgres)}
         for name, url in checks.items():
             try:
                 out[name] = httpx.get(url, timeout=2).status_code == 200
@@ -426,7 +423,8 @@ def replica_id(i: int) -> str:
     return f"replica-{i + 1}"
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback `port`."""
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -449,53 +447,3 @@ def _parallel(calls: list[Callable[[], object]]) -> None:
         t.join()
     if errors:
         raise errors[0]
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="scripts/cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument(
-        "--replicas", type=int, default=int(os.environ.get("CLUSTER_REPLICAS", "3")), help="replicas (default 3)"
-    )
-    parser.add_argument("--standby", action="store_true", help="PostgreSQL with a synchronous streaming standby")
-    parser.add_argument("--fast", action="store_true", help="drill timing: fast rules, 1 s scrape and evaluation")
-    parser.add_argument("--folder", type=Path, default=ROOT / ".cluster", help="data, configs, logs (default .cluster)")
-    parser.add_argument("--no-exporters", action="store_true", help="without the node, postgres and blackbox exporters")
-    args = parser.parse_args(argv)
-    stack = ClusterStack(
-        args.folder,
-        replicas=args.replicas,
-        fast=args.fast,
-        standby=args.standby,
-        canary=True,
-        exporters=not args.no_exporters,
-    )
-    if args.command == "up":
-        if stack.state_file.exists():
-            print(f"a cluster is already running from {stack.folder}: scripts/cluster down first", file=sys.stderr)
-            return 1
-        busy = [p for p in (stack.ports.haproxy, stack.ports.haproxy_stats, stack.ports.prometheus) if _listening(p)]
-        busy += [p for p in (stack.ports.alertmanager, stack.ports.receiver) if _listening(p)]
-        if busy:
-            print(f"ports in use: {busy} (scripts/stack down? or set HAPROXY_PORT, ...)", file=sys.stderr)
-            return 1
-        for name, url in stack.up().items():
-            print(f"{name:30} {url}")
-        print(f"logs: {stack.logs}  stop: scripts/cluster down")
-        return 0
-    if args.command == "down":
-        stack.down()
-        return 0
-    if not stack.state_file.exists():
-        print(f"no cluster running from {stack.folder}", file=sys.stderr)
-        return 1
-    status = stack.status()
-    for name, ok in status.items():
-        print(f"{name:14} {'up' if ok else 'down'}")
-    return 0 if all(status.values()) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -191,10 +191,10 @@ class FillStm:
 
     The tier is filled as a tenant with wide metadata fills it: each memory carries `metadata_keys` keys, which
     the tier counts at their RAM cost (a dict entry each, `Memory.approx_bytes`), so the drill sends a fraction
-    of the bytes that texts alone would need. Filled with 30 KB texts, the filler wrote ~170 MB through the
-    journal, the model and the store at 2 to 3 MB/s, saturated the service (its latency paged) and met
-    admission's 429s for minutes (full drill of 2026-12-07). The gauges are read again after every batch, so
-    what the load promotes meanwhile counts toward the target too."""
+    of the bytes that texts alone would need. Filled with large texts instead, the filler pushed the whole
+    budget through the journal, the model and the store, saturated the service (its latency paged) and met
+    admission's 429s (docs/drills.md). The gauges are read again after every batch, so what the load promotes
+    meanwhile counts toward the target too."""
 
     to_ratio: float
     content_bytes: int
