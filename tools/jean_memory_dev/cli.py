@@ -58,6 +58,14 @@ def _save(args: argparse.Namespace, report: object) -> None:
 
 
 def _overhead(args: argparse.Namespace) -> int:
+    if args.canary:
+        from jean_memory_dev.perf.canaryoverhead import run as canary_run
+        from jean_memory_dev.perf.canaryoverhead import table as canary_table
+
+        report = canary_run(seconds=max(args.seconds, 30.0))
+        print(canary_table(report))
+        _save(args, report)
+        return 0
     if args.logs:
         from jean_memory_dev.perf.logsoverhead import run, table
     else:
@@ -242,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--seconds", type=float, default=5.0)
     o.add_argument("--connections", type=int, default=16)
     o.add_argument("--logs", action="store_true", help="logs export over OTLP on vs off, beside today's telemetry")
+    o.add_argument("--canary", action="store_true", help="the synthetic user's CPU and requests, by its accounts")
     o.add_argument("--save", metavar="NAME")
     o.add_argument("--results", default="perf-results")
     o.set_defaults(func=_overhead)
