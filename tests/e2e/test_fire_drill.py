@@ -166,7 +166,7 @@ def test_a_per_operation_burn_is_told_apart_by_its_slo() -> None:
 
     assert matches(entry("time_to_searchable", "firing"), expect)
     assert not matches(entry("canary_success", "resolved"), expect)
-    assert str(expect) == "JeanMemoryOperationBudgetBurn{slo=time_to_searchable}"
+    assert str(expect) == f"{Alert.OPERATION_BUDGET_BURN.value}{{slo=time_to_searchable}}"
     with pytest.raises(ValueError):
         Expect.of(Alert.OPERATION_BUDGET_BURN, Severity.CRITICAL)  # which SLO must burn is said
     with pytest.raises(ValueError):

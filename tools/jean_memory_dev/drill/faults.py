@@ -348,7 +348,11 @@ def embedding_faults() -> tuple[Fault, ...]:
                 Alert.HOT_SEARCH_LATENCY_HIGH,
             ),
             burn=50.0,  # every round fails against canary success's 1 % budget
-            onset={Alert.CANARY_FAILING: (6.0, "a round gives up after its 5 s search timeout")},
+            onset={
+                Alert.CANARY_FAILING: (6.0, "a round gives up after its 5 s search timeout"),
+                # The same wait before the first failed round: detected at 34 and 38 s of a 49 s bound without it.
+                Alert.OPERATION_BUDGET_BURN: (6.0, "a round gives up after its 5 s search timeout"),
+            },
             recovery={
                 Alert.CANARY_FAILING: (
                     12.0,
