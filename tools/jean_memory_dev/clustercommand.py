@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from jean_memory_dev.cluster import ClusterStack, listening
+from jean_memory_dev.nativestack import print_status
 from jean_memory_dev.paths import ROOT
 
 
@@ -54,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not stack.state_file.exists():
         print(f"no cluster running from {stack.folder}", file=sys.stderr)
         return 1
-    status = stack.status()
-    for name, ok in status.items():
-        print(f"{name:14} {'up' if ok else 'down'}")
-    return 0 if all(status.values()) else 1
+    return print_status(stack.status())
 
 
 if __name__ == "__main__":

@@ -395,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         stack.down()
         return 0
-    status = stack.status()
+    return print_status(stack.status())
+
+
+def print_status(status: dict[str, bool]) -> int:
+    """`status`'s answer, a line a process, and its exit code: 0 when everything is up."""
     for name, ok in status.items():
         print(f"{name:14} {'up' if ok else 'down'}")
     return 0 if all(status.values()) else 1
