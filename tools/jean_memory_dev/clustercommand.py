@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from jean_memory_dev.cluster import ClusterStack, listening
-from jean_memory_dev.nativestack import print_status
+from jean_memory_dev.nativestack import print_started, print_status
 from jean_memory_dev.paths import ROOT
 
 
@@ -45,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         if busy:
             print(f"ports in use: {busy} (scripts/stack down? or set HAPROXY_PORT, ...)", file=sys.stderr)
             return 1
-        for name, url in stack.up().items():
-            print(f"{name:30} {url}")
-        print(f"logs: {stack.logs}  stop: scripts/cluster down")
-        return 0
+        return print_started(stack.up(), stack.logs, "scripts/cluster down")
     if args.command == "down":
         stack.down()
         return 0

@@ -388,14 +388,19 @@ def main(argv: list[str] | None = None) -> int:
         if any(stack.status().values()):
             print("a stack is already running here: scripts/stack down first", file=sys.stderr)
             return 1
-        for name, url in stack.up().items():
-            print(f"{name:30} {url}")
-        print(f"logs: {stack.folder / 'logs'}  stop: scripts/stack down")
-        return 0
+        return print_started(stack.up(), stack.folder / "logs", "scripts/stack down")
     if args.command == "down":
         stack.down()
         return 0
     return print_status(stack.status())
+
+
+def print_started(urls: dict[str, str], logs: Path, stop: str) -> int:
+    """`up`'s answer: where each part listens, where its logs go and how to stop it; exit code 0."""
+    for name, url in urls.items():
+        print(f"{name:30} {url}")
+    print(f"logs: {logs}  stop: {stop}")
+    return 0
 
 
 def print_status(status: dict[str, bool]) -> int:

@@ -22,7 +22,7 @@ from jean_memory.memory import ALL, Memory, Scope
 #: memory costs one comparison per filter key, and the loop serves every other tenant meanwhile.
 MATCH_ON_LOOP_BELOW = 2000
 
-#: RAM per entry of the creation order (a tuple of a float and a shared id string) and per record's slot.
+#: RAM counted per entry of the creation order (a tuple of a float and an id string shared with the record).
 ORDER_ENTRY_BYTES = 16
 
 

@@ -185,7 +185,7 @@ def post_admitted(client: httpx.Client, path: str, body: dict[str, Any], patienc
 @dataclass
 class FillStm:
     """One user writes memories until the short-term tier holds `to_ratio` of its budget, and keeps searching
-    them (once a second, from its first write on) so that the tier holds them: unsearched, the filler would be
+    them (once a second, from before its first write) so that the tier holds them: unsearched, the filler would be
     the least recently used user and the first evicted when the load promotes another, and the tier would drop
     under the threshold within seconds. Cleared by forgetting the user.
 
@@ -210,7 +210,6 @@ class FillStm:
         text = ("stm drill filler " * (self.content_bytes // 17 + 1))[: self.content_bytes]
         metadata = {f"k{i:03d}": 0 for i in range(self.metadata_keys)}
         batch = {"user_id": self.user, "items": [{"content": text, "metadata": metadata}] * 25}
-        post_admitted(client, "/v1/memories/batch", batch)
         search = {"user_id": self.user, "query": "stm drill filler", "k": 1}
         self._loop.start(lambda: client.post("/v1/search", json=search), "stm-filler-warm", every_s=1.0)
         deadline = time.monotonic() + self.fill_timeout_s

@@ -24,7 +24,7 @@ from jean_memory_dev.drill.bounds import (
 from jean_memory_dev.drill.flushrace import UPSTREAM, deliveries, extra_after_resolution, is_flush_race
 from jean_memory_dev.drill.model import Expect, Fault, Target
 from jean_memory_dev.drill.observer import AlertObserver, matches, names, wait_for
-from jean_memory_dev.drill.report import RunLog
+from jean_memory_dev.drill.report import RunLog, named
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load, runbook_url
 
 #: A burn alert's ticket may outlive its fault by its long windows: the drill waits for pages to clear only.
@@ -96,7 +96,7 @@ class FaultEngine:
         self.log.result.faults += rows
         for r in rows:
             self.log.log(
-                f"{fault.name}: {r['alert']}{' ' + r['slo'] if r['slo'] else ''} ({r['route']}) "
+                f"{fault.name}: {named(r)} ({r['route']}) "
                 f"detected {r['time_to_detect_s']} s "
                 f"(bound {r['detect_bound_s']:.0f}), resolved {r['time_to_resolve_s']} s "
                 f"(bound {r['resolve_bound_s']:.0f}), notified {r['notifications']}x"

@@ -78,7 +78,7 @@ def _notified(row: dict[str, Any]) -> str:
     return f"{row['notifications']}x" + (f" (+{race} HA flush race)" if race else "")
 
 
-def _named(row: dict[str, Any]) -> str:
+def named(row: dict[str, Any]) -> str:
     """The alert's name, with the SLO where one name covers several (reports before 12-07 have no `slo`)."""
     return f"{row['alert']} ({row['slo']})" if row.get("slo") else str(row["alert"])
 
@@ -91,7 +91,7 @@ def table(result: DrillResult) -> str:
     ]
     for r in result.faults:
         lines.append(
-            f"| {r['run']} | {r['fault']} | {_named(r)} | {r['route']} | {_s(r['time_to_detect_s'])} "
+            f"| {r['run']} | {r['fault']} | {named(r)} | {r['route']} | {_s(r['time_to_detect_s'])} "
             f"({r['detect_bound_s']:.0f} s) | {_s(r['time_to_resolve_s'])} ({r['resolve_bound_s']:.0f} s) | "
             f"{_notified(r)} | {', '.join(r['unrelated_pages']) or 'none'} |"
         )

@@ -26,20 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from jean_memory_dev.mixin import load
-from jean_memory_dev.processes import CanaryProcess, ServiceProcess, free_port
+from jean_memory_dev.processes import CanaryProcess, ServiceProcess, cpu_seconds, free_port
 
 LEAN = {"JM_TELEMETRY": "lean", "JM_TRACE_SAMPLE_RATIO": "0.1"}
 #: The idle canary's interval: after its first round it only waits.
 IDLE_INTERVAL_S = 3600.0
-
-
-def _cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 def _canary_counts(canary: CanaryProcess) -> tuple[float, float]:
@@ -56,11 +50,11 @@ def _canary_counts(canary: CanaryProcess) -> tuple[float, float]:
 
 def _window(pids: list[int], seconds: float) -> tuple[list[float], float]:
     """CPU seconds each process used over `seconds` of wall time, and the wall time."""
-    before = [_cpu_s(p) for p in pids]
+    before = [cpu_seconds(p) for p in pids]
     start = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - start
-    return [_cpu_s(p) - b for p, b in zip(pids, before, strict=True)], elapsed
+    return [cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)], elapsed
 
 
 def run(seconds: float = 60.0, interval_s: float = 1.0) -> dict[str, Any]:

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from jean_memory_dev.perf.baseline import machine_facts
 from jean_memory_dev.perf.goals.builds import add_batches, settle
 from jean_memory_dev.perf.lifecyclebench import memory_id, text
 from jean_memory_dev.perf.loadgen import RequestFactory, open_loop
-from jean_memory_dev.processes import ServiceProcess
+from jean_memory_dev.processes import ServiceProcess, cpu_seconds
 
 ENV = {"JM_EMBEDDER": "hash", "JM_TRACE_SAMPLE_RATIO": "0.1"}
 HOT_USERS, PER_USER = 50, 100
@@ -118,11 +117,6 @@ def check_tools(url: str) -> None:
                     raise RuntimeError(f"mcpbench: the {op} tool call over {path} failed: {answer}")
 
 
-def _cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
 def run(
     rounds: int = 3, seconds: float = 5.0, rate: float = 500.0, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -138,11 +132,13 @@ def run(
         for r in range(rounds):
             for op, paths in factories(r).items():
                 for path in PATHS:
-                    cpu = _cpu_s(svc.proc.pid)
+                    cpu = cpu_seconds(svc.proc.pid)
                     load = open_loop(svc.url, paths[path], rate, seconds, f"{op} {path}", headers=headers(path, op))
                     result = asyncio.run(load)
                     row = result.summary()
-                    row["cpu_ms_per_request"] = round((_cpu_s(svc.proc.pid) - cpu) * 1000 / max(1, result.count), 4)
+                    row["cpu_ms_per_request"] = round(
+                        (cpu_seconds(svc.proc.pid) - cpu) * 1000 / max(1, result.count), 4
+                    )
                     rows[f"{op} {path}"].append(row)
                     progress(f"round {r + 1} {op} over {path}: p50 {result.pct(50):.2f} ms "
                              f"p99 {result.pct(99):.2f} ms cpu {row['cpu_ms_per_request']:.3f} ms/req")  # fmt: skip

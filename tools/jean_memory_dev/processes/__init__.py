@@ -18,6 +18,7 @@ from jean_memory_dev.processes.monitoring import AlertmanagerServer, PrometheusS
 from jean_memory_dev.processes.postgres import PostgresServer, ReplicatedPostgres, pg_bin, standby_settings
 from jean_memory_dev.processes.service import CanaryProcess, ServiceProcess
 from jean_memory_dev.processes.spawn import (
+    cpu_seconds,
     free_port,
     kill_group,
     render_config,
@@ -36,6 +37,7 @@ __all__ = [
     "ReceiverProcess",
     "ReplicatedPostgres",
     "ServiceProcess",
+    "cpu_seconds",
     "free_port",
     "kill_group",
     "pg_bin",

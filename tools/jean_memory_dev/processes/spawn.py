@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
+import psutil
 
 from jean_memory_dev.paths import SCRIPTS
 
@@ -146,6 +147,12 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) the process has used so far: what benchmarks difference over a window."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def children_of(pid: int) -> list[int]:
