@@ -12,6 +12,7 @@ drill, and the bounds are derived from the intervals as the docs say.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -21,21 +22,35 @@ from pathlib import Path
 import pytest
 
 from jean_memory_dev.drill import FAULTS, coverage, machine, run, table
+from jean_memory_dev.drill.actions import AdminFaults
 from jean_memory_dev.drill.bounds import (
     SLACK_S,
     Timing,
     deadman_bound_s,
     detection_bound_s,
+    fast,
+    reads_window,
     resolution_bound_s,
     settle_s,
 )
-from jean_memory_dev.drill.faults import cluster_faults, deadman, full_embedded
+from jean_memory_dev.drill.engine import firing_notifications, this_incident
+from jean_memory_dev.drill.faults import (
+    cluster_faults,
+    deadman,
+    error_ratio,
+    flags,
+    full_embedded,
+    latency,
+    loop_blocked,
+)
 from jean_memory_dev.drill.flushrace import Delivery, is_flush_race
 from jean_memory_dev.drill.model import Expect
 from jean_memory_dev.drill.observer import matches
 from jean_memory_dev.drill.report import DrillResult, markdown
+from jean_memory_dev.drill.together import together
 from jean_memory_dev.mixin import BURN_ALERTS, DEADMAN_ALERT, Alert, Severity, load
 from jean_memory_dev.mixin.config import duration_seconds
+from jean_memory_dev.mixin.rules import catalogue_rules
 
 
 def test_every_alert_of_the_catalogue_has_a_drill() -> None:
@@ -68,23 +83,38 @@ def test_the_quick_faults_keep_their_bounds_formula() -> None:
     t = Timing.fast()
     assert (t.scrape, t.evaluation, t.group_wait, t.group_interval) == (1, 1, 1.5, 10)
     expected = {
-        Alert.HIGH_LATENCY: 20 + 10 + 14.5 + 10,
         Alert.HIGH_ERROR_RATE: 20 + 10 + 14.5 + 10,
+        Alert.EVENT_LOOP_BLOCKED: 20 + 10 + 14.5 + 10,
+        Alert.HIGH_LATENCY: 20 + 10 + 14.5 + 10,
         Alert.LTM_UNREACHABLE: 20 + 5 + 14.5 + 10,
         Alert.LOW_CACHE_HIT_RATE: 20 + 10 + 14.5 + 10,
         Alert.TELEMETRY_PIPELINE_BROKEN: 20 + 5 + 14.5 + 10,
-        Alert.EVENT_LOOP_BLOCKED: 20 + 10 + 14.5 + 10,
     }
     assert [e.alert for f in FAULTS for e in f.expect if e.alert not in BURN_ALERTS] == list(expected)
     for alert, bound in expected.items():
         assert detection_bound_s(alert) == bound
-    flags = next(f for f in FAULTS if f.name == "flags")  # injected together, each still held to its own bound
-    assert {e.alert for e in flags.expect} == {
-        Alert.LTM_UNREACHABLE,
-        Alert.LOW_CACHE_HIT_RATE,
-        Alert.TELEMETRY_PIPELINE_BROKEN,
-    }
     assert resolution_bound_s() == 20 + 2 + 10 + 10
+
+
+def test_the_quick_faults_are_injected_two_by_two_where_independent() -> None:
+    """Each pair's flags go in one `PUT /admin/faults` (a second would replace the first), each fault keeps its
+    expected alerts and burn rate, and faults that could raise each other's alerts are refused."""
+    assert [f.name for f in FAULTS] == ["error_ratio+loop_blocked", "latency+flags"]
+    for pair, parts in zip(FAULTS, [(error_ratio(), loop_blocked()), (latency(), flags())], strict=True):
+        assert pair.expect == parts[0].expect + parts[1].expect
+        assert pair.burn == parts[0].burn
+        (action,) = pair.actions
+        assert isinstance(action, AdminFaults)
+        assert action.spec == parts[0].actions[0].spec | parts[1].actions[0].spec  # type: ignore[attr-defined]
+        assert not {e.name for e in pair.expect} & pair.related
+    with pytest.raises(ValueError, match="loop_blocked may raise what latency must deliver"):
+        together("x", latency(), loop_blocked())
+    with pytest.raises(ValueError, match="flags may raise what error_ratio must deliver"):
+        together("x", error_ratio(), flags())
+    with pytest.raises(ValueError, match="burn rate"):
+        together("x", latency(), error_ratio())
+    with pytest.raises(ValueError, match="set by two faults"):
+        together("x", flags(), dataclasses.replace(flags(), name="again", expect=()))
 
 
 def test_burn_bounds_follow_the_windows() -> None:
@@ -103,16 +133,26 @@ def test_burn_bounds_follow_the_windows() -> None:
 
 
 def test_settle_follows_the_alerts_a_fault_can_raise() -> None:
-    """After a fault, the drill waits the rate window plus the longest `for` of the alerts that fault can raise
-    (what it expects and its consequences; burn alerts aside: the drill waits for their pages to clear), not
-    the longest `for` of the whole catalogue."""
+    """After a fault, the drill waits the longest `for` of the alerts that fault can raise (what it expects
+    and its consequences), plus the rate window for those whose expression reads a window (an instant
+    condition such as `up == 0` cannot come true a window later), not the longest of the whole catalogue;
+    the burn alerts count for their window (the drill waits for their pages to clear)."""
     rate = duration_seconds(load().windows.fast.rate)
     assert settle_s() == rate + 10 + 2  # every alert: the longest `for` of the fast rules is 10 s
-    flags = next(f for f in FAULTS if f.name == "flags")
-    assert settle_s(flags.allowed) == rate + 10 + 2  # JeanMemoryLowCacheHitRate waits 10 s
+    assert settle_s(flags().allowed) == rate + 10 + 2  # JeanMemoryLowCacheHitRate waits 10 s
     assert settle_s({Alert.LTM_UNREACHABLE.value, Alert.TELEMETRY_PIPELINE_BROKEN.value}) == rate + 5 + 2
-    assert settle_s(deadman().allowed) == rate + 2  # the dead man's switch is no rule of Prometheus's
+    assert settle_s({Alert.LTM_UNREACHABLE.value}) == 5 + 2  # max(jm_ltm_up) == 0: no window
+    assert settle_s({Alert.REPLICA_DOWN.value}) == 10 + 2  # up == 0, for 10 s
+    assert settle_s(deadman().allowed) == 2  # the dead man's switch is no rule of Prometheus's
     assert settle_s({Alert.AVAILABILITY_BUDGET_BURN.value}) == rate + 2
+
+
+def test_which_rules_read_a_window() -> None:
+    rules = {r.alert: r for r in catalogue_rules(fast())}
+    windowed = [Alert.HIGH_ERROR_RATE, Alert.HIGH_LATENCY, Alert.CREATION_LATENCY_HIGH, Alert.EVENT_LOOP_BLOCKED]
+    assert all(reads_window(rules[a]) for a in windowed)  # a recorded ratio, a recorded p99, a rate()
+    instant = [Alert.REPLICA_DOWN, Alert.TOO_FEW_REPLICAS_READY, Alert.LTM_UNREACHABLE, Alert.SHUTTLE_STALE]
+    assert not any(reads_window(rules[a]) for a in instant)
 
 
 def test_dead_mans_switch_bound() -> None:
@@ -216,3 +256,21 @@ def test_fire_drill(tmp_path: Path) -> None:
     assert all(r["notifications"] == 1 for r in result.faults)
     assert result.checks and all(c["ok"] for c in result.checks)
     assert (tmp_path / "drill" / "drill-report.json").exists()
+
+
+def test_the_previous_incidents_resolution_is_not_this_faults() -> None:
+    """Injected two by two, a fault may expect an alert the fault before raised as a consequence: that
+    incident's resolution can reach the receiver after the next fault starts (the settle waits for
+    Prometheus, Alertmanager tells the receiver at its next group_interval tick). It closes the previous
+    incident, so the page that follows is still notified once; a second firing notification before this
+    incident's own resolution still counts twice."""
+
+    def got(at: float, status: str, notification: str) -> dict[str, object]:
+        return {"received_at": at, "status": status, "notification": notification}
+
+    stale, fired, resolved = got(1, "resolved", "n0"), got(2, "firing", "n1"), got(9, "resolved", "n2")
+    incident, earlier = this_incident([stale, fired, resolved])
+    assert (incident, earlier) == ([fired, resolved], [stale])
+    assert firing_notifications(incident) == {"n1"}
+    assert firing_notifications(this_incident([stale, fired, got(3, "firing", "n3"), resolved])[0]) == {"n1", "n3"}
+    assert this_incident([stale]) == ([], [stale])  # never fired: nothing of this incident

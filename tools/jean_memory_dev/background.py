@@ -1,10 +1,12 @@
-"""A loop on a thread, paced, from `start` to `stop`: load shapes, probes and scrapers share it."""
+"""Work on threads beside the caller's: a paced loop from `start` to `stop` (load shapes, probes and scrapers
+share it), one call waited for later (`Beside`), several calls at once (`side_by_side`). What a call raises is
+raised again in the caller's thread, where it is waited for."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class Background:
@@ -38,3 +40,36 @@ class Background:
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
+
+
+class Beside:
+    """One call on its own thread, started at once; `join()` waits for it and raises again what it raised."""
+
+    def __init__(self, call: Callable[[], object], name: str = "beside") -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # raised again by join(), in the caller's thread
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def side_by_side(calls: Sequence[Callable[[], object]]) -> None:
+    """Run the calls at once and wait for all of them; raise the first failure."""
+    started = [Beside(call, name=f"side-by-side-{i}") for i, call in enumerate(calls)]
+    errors: list[BaseException] = []
+    for beside in started:
+        try:
+            beside.join()
+        except BaseException as exc:  # every call is waited for before the first failure is raised
+            errors.append(exc)
+    if errors:
+        raise errors[0]

@@ -20,14 +20,14 @@ draining replica out before it stops serving, so a rolling restart drops no requ
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from jean_memory.canary import DEFAULT_PORT as CANARY_DEFAULT_PORT
+from jean_memory_dev.background import side_by_side
 from jean_memory_dev.exporters import BlackboxExporter, Exporter, NodeExporter, PostgresExporter
 from jean_memory_dev.monitoringconfig import render_monitoring
 from jean_memory_dev.paths import ROOT
@@ -314,7 +315,7 @@ class ClusterStack:
     def _start_replicas(self) -> None:
         """The first replica alone (it creates the schema), then the others side by side."""
         self.replicas[0].start()
-        _parallel([r.start for r in self.replicas[1:]])
+        side_by_side([r.start for r in self.replicas[1:]])
 
     def restart(self, i: int, timeout_s: float = 120.0) -> int | None:
         """Rolling restart of replica `i`: SIGTERM (it drains, finishes in flight, exits), then start it
@@ -325,6 +326,17 @@ class ClusterStack:
         self._save_state()
         self.haproxy.wait_servers("UP", [replica_id(i)], timeout_s)
         return code
+
+    def restart_together(self, replicas: list[int], timeout_s: float = 120.0) -> None:
+        """`restart` of several replicas side by side (they were killed together, so nothing is left to
+        drain in turn), then wait until HAProxy routes to every one of them."""
+        side_by_side([functools.partial(self._start_again, i, timeout_s) for i in replicas])
+        self._save_state()
+        self.haproxy.wait_servers("UP", [replica_id(i) for i in replicas], timeout_s)
+
+    def _start_again(self, i: int, timeout_s: float) -> None:
+        self.replicas[i].terminate(timeout_s)
+        self.replicas[i].start(timeout_s=timeout_s)
 
     def failover(self) -> PostgresServer:
         """kill -9 of the PostgreSQL primary and promotion of its synchronous standby (`standby=True`):
@@ -346,7 +358,7 @@ class ClusterStack:
         for exporter in self.exporters:
             exporter.stop()
         self.haproxy.stop()
-        _parallel([r.terminate for r in self.replicas])
+        side_by_side([r.terminate for r in self.replicas])
         self._stop_monitoring(before_replicas=False)
         state = self._read_state()
         if state:
@@ -428,22 +440,3 @@ def listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _parallel(calls: list[Callable[[], object]]) -> None:
-    """Run the calls side by side (replicas start and drain in parallel); re-raise the first failure."""
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            call()
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]

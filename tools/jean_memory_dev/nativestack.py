@@ -176,13 +176,14 @@ class Monitoring:
         out |= {prom.folder.name: prom for prom in self.prometheus}
         return out
 
-    def start_alerting(self) -> None:
+    def start_alerting(self, settle: bool = True) -> None:
         """The receiver, then the Alertmanagers (each joins the ones before it); in HA, wait until the
-        cluster has settled (every peer sees all the others), so that the first alerts meet one cluster."""
+        cluster has settled (every peer sees all the others), so that the first alerts meet one cluster.
+        `settle=False` leaves that wait to the caller (`wait_settled`), which starts what it drills meanwhile."""
         self.receiver.start()
         for am in self.alertmanagers:
             am.start()
-        if self.ha:
+        if self.ha and settle:
             self.wait_settled()
 
     def wait_settled(self, timeout_s: float = 60.0) -> None:

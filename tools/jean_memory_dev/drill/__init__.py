@@ -10,7 +10,8 @@ One monitoring stack in HA (two Prometheus replicas, three clustered Alertmanage
 both runs: started once, its scrapes pointed at the embedded service, then at the cluster.
 
 The quick run: the embedded service, its five original faults (each also delivering the SLO burn page it
-causes), a blocked event loop and the dead man's switch; then the cluster (PostgreSQL, three replicas behind
+causes) and a blocked event loop, independent ones injected together (`together.py`), and the dead man's
+switch, during which the cluster's processes start; then the cluster (PostgreSQL, three replicas behind
 HAProxy): a replica killed under load within the SLO's error budget, two replicas killed while an
 Alertmanager and a Prometheus die. The full run adds the embedded service's other alerts, and in the cluster
 a silenced replica under maintenance, a stalling replica, every replica's model failing. `faults.coverage()`
@@ -43,6 +44,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from jean_memory_dev.background import side_by_side
 from jean_memory_dev.drill.bounds import detection_bound_s, resolution_bound_s, settle_s
 from jean_memory_dev.drill.clusterdrill import ClusterDrill
 from jean_memory_dev.drill.coverage import coverage
@@ -79,16 +81,30 @@ def run(folder: Path, full: bool = False, healthy_s: float = 120.0, cluster: boo
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     monitoring = Monitoring(folder / "monitoring", StackPorts.free(), fast=True, ha=True)
+    cluster_run: ClusterDrill | None = None
+
+    def start_cluster() -> ClusterDrill:
+        """Made and started while the embedded run's last fault runs (the embedded stack's ports are taken
+        by then, so the cluster's free ports cannot collide with them)."""
+        nonlocal cluster_run
+        cluster_run = ClusterDrill(folder / "cluster", result, monitoring, healthy_s=min(healthy_s, 60.0), full=full)
+        cluster_run.start_stack()
+        return cluster_run
+
     try:
         monitoring.render({})  # Alertmanager's configuration; Prometheus scrapes once a stack is up
-        monitoring.start_alerting()
-        EmbeddedDrill(folder / "embedded", result, monitoring, healthy_s=healthy_s, full=full).run()
-        if cluster is not False:
-            ClusterDrill(folder / "cluster", result, monitoring, healthy_s=min(healthy_s, 60.0), full=full).run()
+        monitoring.start_alerting(settle=False)  # the embedded run waits for the cluster before its first fault
+        next_run = start_cluster if cluster else None
+        EmbeddedDrill(folder / "embedded", result, monitoring, healthy_s=healthy_s, full=full, next_run=next_run).run()
+        if cluster:
+            (cluster_run or start_cluster()).run()
     except Exception as exc:  # reported; every process was stopped by the runs' own `finally`
         result.failures.append(f"drill aborted: {exc!r}")
     finally:
-        monitoring.stop()
+        # The drill is over: Prometheus first (so the cluster's stop points no scrape away), then the rest of the
+        # monitoring and the cluster side by side: no alert counts any more.
+        side_by_side([prom.stop for prom in monitoring.prometheus])
+        side_by_side([monitoring.stop] + ([cluster_run.stop] if cluster_run is not None else []))
         result.duration_s = time.monotonic() - started
         (folder / "drill-report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result

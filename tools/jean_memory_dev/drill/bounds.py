@@ -18,6 +18,7 @@ Resolution, from the fault's removal (for a restart: from the process being read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -137,13 +138,27 @@ def deadman_resolution_bound_s() -> float:
 
 
 def settle_s(alerts: Iterable[str] | None = None) -> float:
-    """How long after a fault its consequences may still start firing: rate window + the longest `for` of
-    the alerts it can raise (`alerts`, by name: what a fault expects and its consequences; every alert of
-    the catalogue when not given). The SLO burn alerts aside: the drill waits for their pages to clear,
-    not their tickets; so is the dead man's switch, which is no rule."""
+    """How long after a fault its consequences may still start firing: the longest, over the alerts it can
+    raise (`alerts`, by name: what a fault expects and its consequences; every alert of the catalogue when
+    not given), of the alert's `for` plus the rate window where its expression reads a window (a rate, a
+    recorded windowed figure: such a condition can still come true a window after the fault is gone; an
+    instant one, `up == 0`, cannot), plus a scrape and an evaluation. The SLO burn alerts count for their
+    windows only: the drill waits for their pages to clear, not their tickets. The dead man's switch is no
+    rule."""
     ctx = fast()
-    rules = [r for r in catalogue_rules(ctx) if r.alert not in BURN_ALERTS]
-    if alerts is not None:
-        rules = [r for r in rules if r.alert.value in set(alerts)]
-    longest = max((_for_s(r.for_) for r in rules), default=0.0)
-    return duration_seconds(ctx.rate) + longest + 2.0
+    names = None if alerts is None else set(alerts)
+    raised = [r for r in catalogue_rules(ctx) if names is None or r.alert.value in names]
+    window = duration_seconds(ctx.rate)
+    burns = window if any(r.alert in BURN_ALERTS for r in raised) else 0.0
+    others = (_for_s(r.for_) + window * reads_window(r) for r in raised if r.alert not in BURN_ALERTS)
+    return max([burns, *others]) + 2.0
+
+
+#: A range selector (`[20s]`), or a recorded figure named for its window (`jm:http_errors:ratio_rate20s`,
+#: `jm:creation_latency:p99_20s`, `jm:api_latency:avg20s`).
+_WINDOW = re.compile(r"\[\d+[smhd]|\bjm:[a-z0-9_]+:[a-z0-9_]*?\d+[smhd]\b")
+
+
+def reads_window(rule: AlertRule) -> bool:
+    """Whether the rule's expression reads a window of samples, not only each series' latest."""
+    return bool(_WINDOW.search(rule.expr))

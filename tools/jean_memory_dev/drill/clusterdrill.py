@@ -23,6 +23,7 @@ Drills, in order (the quick run: 1 and 3; the full run: all):
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jean_memory_dev.background import Beside
 from jean_memory_dev.cluster import ClusterPorts, ClusterStack, replica_id
 from jean_memory_dev.drill import golden
 from jean_memory_dev.drill.faults import CLUSTER_LEASE_S, cluster_faults
@@ -46,9 +48,10 @@ from jean_memory_dev.processes import AlertmanagerServer
 
 class DrillCluster(ClusterStack):
     """`ClusterStack` scraped by the drill's shared monitoring (a Prometheus pair, three clustered
-    Alertmanagers, the receiver, already running): `up()` points its Prometheus at the cluster, `down()`
-    points it away and leaves it running. (A subclass, so that the cluster launcher stays as `make cluster`
-    uses it.)"""
+    Alertmanagers, the receiver, already running): `up()` starts the cluster's own processes only (it may run
+    while the previous run's drill has every Prometheus stopped), `scrape()` points the Prometheus pair at
+    it, `down()` points it away and leaves it running. (A subclass, so that the cluster launcher stays as
+    `make cluster` uses it.)"""
 
     def __init__(
         self,
@@ -92,6 +95,9 @@ class DrillCluster(ClusterStack):
         golden.seed(self.replicas[0].url)
 
     def _start_prometheus(self) -> None:
+        """Shared, and pointed here by `scrape()` once the drill's run begins."""
+
+    def scrape(self) -> None:
         self.monitoring.scrape(self.scrape_targets())
 
     def _stop_monitoring(self, before_replicas: bool) -> None:
@@ -132,6 +138,32 @@ class ClusterDrill(DrillRun):
         # The full run adds what the infrastructure faults need: a standby to stop, exporters to watch.
         self.exporters = full
         self.stack = DrillCluster(folder / "cluster", monitoring, replicas=3, env=env, standby=full, exporters=full)
+        self._starting: Beside | None = None
+        self._stopped = False
+
+    def start_stack(self) -> None:
+        """Start the cluster's processes (PostgreSQL, the replicas, HAProxy, the canary) in the background:
+        `run()` waits for them. The embedded run calls this during its last fault, when every Prometheus is
+        stopped and only the receiver is watched, so the start costs the drill no time of its own."""
+        self._starting = Beside(self.stack.up, name="cluster-start")  # on a failure up() stops what it started
+
+    def _wait_started(self) -> None:
+        if self._starting is None:
+            self.stack.up()
+        else:
+            self._starting.join()
+
+    def stop(self) -> None:
+        """Stop the load and every process of the cluster, once (a start in flight first finishes)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with self.report.timed("stop"):
+            if self._starting is not None:
+                with contextlib.suppress(Exception):  # a failed start stopped what it started, and was reported
+                    self._starting.join()
+            self.load.stop()
+            self.stack.down()
 
     @property
     def front(self) -> str:
@@ -251,7 +283,7 @@ class ClusterDrill(DrillRun):
             failover=True,
         )
         watcher = threading.Thread(target=kill_monitoring)
-        rows = self.engine.run_fault(fault, during=watcher.start)
+        rows = self.engine.run_fault(fault, during=watcher.start, settle=self.full)  # the quick run's last
         watcher.join()
         for am in self.alertmanagers:
             if not am.running:
@@ -285,25 +317,31 @@ class ClusterDrill(DrillRun):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.result.runs[self.mode] = {"replicas": 3, "prometheus": len(self.prometheus), "alertmanagers": 3}
         try:
-            self.stack.up()
-            self.start_load()
-            self.warm_up()
-            self.healthy(self.healthy_s)
-            self.check_dashboards()
+            with self.report.timed("start (what was left of it)"):
+                self._wait_started()
+                self.stack.scrape()
+            with self.report.timed("warm-up"):
+                self.start_load()
+                self.warm_up()
+            with self.report.timed("healthy window, dashboards"):
+                self.healthy(self.healthy_s, meanwhile=self.check_dashboards)
             self.ha_healthy()
-            self.replica_killed()
-            self.two_replicas_killed()
+            with self.report.timed("replica_killed"):
+                self.replica_killed()
+            with self.report.timed("two_replicas_killed"):
+                self.two_replicas_killed()
             if self.full:
                 self.replica_maintenance()
-                for fault in (*cluster_faults(), *infrastructure(self.stack)):
+                *faults, last = (*cluster_faults(), *infrastructure(self.stack))
+                for fault in faults:
                     self.engine.run_fault(fault)
+                self.engine.run_fault(last, settle=False)  # the drill's last fault: nothing left to mask
         finally:
-            self.load.stop()
-            self.stack.down()
+            self.load.stop()  # the processes: `stop()`, which the drill calls beside the monitoring's
 
 
 class _Kill:
-    """kill -9 of cluster replicas; cleared by restarting them (each waits until HAProxy routes to it)."""
+    """kill -9 of cluster replicas; cleared by restarting them side by side (until HAProxy routes to each)."""
 
     def __init__(self, drill: ClusterDrill, replicas: list[int]) -> None:
         self.drill = drill
@@ -314,8 +352,7 @@ class _Kill:
             self.drill.stack.kill(i)
 
     def clear(self, run: Target) -> None:
-        for i in self.replicas:
-            self.drill.stack.restart(i)
+        self.drill.stack.restart_together(self.replicas)
 
     def describe(self) -> str:
         return f"kill -9 of {', '.join(replica_id(i) for i in self.replicas)} under load"

@@ -3,13 +3,15 @@
 `Monitoring` the run hands in), the locust workload, and the faults.
 
 Phases: warm up (caches start cold), a healthy window in which nothing but the Watchdog may reach the
-receiver, every dashboard query, the quick faults, then (full run) the other embedded faults, and last
-the dead man's switch (every Prometheus replica stopped).
+receiver (every dashboard query is checked meanwhile), the quick faults, then (full run) the other embedded
+faults, and last the dead man's switch (every Prometheus replica stopped; the next run's processes start
+meanwhile).
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from jean_memory_dev.drill import golden
@@ -36,8 +38,12 @@ class EmbeddedDrill(DrillRun):
         healthy_s: float = 120.0,
         users: int = 10,
         full: bool = False,
+        next_run: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(folder, result, monitoring, healthy_s=healthy_s, full=full, users=users)
+        #: Started once the last fault (the dead man's switch: every Prometheus stopped) is injected: the next
+        #: run's processes come up meanwhile, while nothing but the receiver is watched.
+        self.next_run = next_run
         ports = monitoring.ports
         receiver = f"http://127.0.0.1:{ports.receiver}"
         env = {
@@ -78,6 +84,12 @@ class EmbeddedDrill(DrillRun):
     def faults(self) -> tuple[Fault, ...]:
         return quick() + (full_embedded() if self.full else ()) + (deadman(),)
 
+    def _start_next_run(self) -> None:
+        """Every Prometheus is stopped: the load no longer counts, and its CPU goes to the next run's start."""
+        self.load.stop()
+        if self.next_run is not None:
+            self.next_run()
+
     def run(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.result.runs[self.mode] = {
@@ -85,16 +97,25 @@ class EmbeddedDrill(DrillRun):
             "prometheus": len(self.prometheus),
             "alertmanagers": len(self.alertmanagers),
         }
-        self.stack.up()
+        with self.report.timed("start"):
+            self.stack.up()
         try:
-            self.start_load()
-            self.warm_up()
-            self.healthy(self.healthy_s)
-            self.check_dashboards()
-            for fault in self.faults():
-                self.engine.run_fault(fault)
-                if fault.name == "service_down":  # started again cold: warm up before the next fault
-                    self.warm_up(label="after the restart")
+            with self.report.timed("warm-up"):
+                self.start_load()
+                self.warm_up()
+            with self.report.timed("healthy window, dashboards"):
+                self.healthy(self.healthy_s, meanwhile=self.check_dashboards)
+            self.monitoring.wait_settled()  # started unsettled by the drill: its faults need one cluster
+            *faults, last = self.faults()
+            for fault in faults:
+                with self.report.timed(fault.name):
+                    self.engine.run_fault(fault)
+                    if fault.name == "service_down":  # started again cold: warm up before the next fault
+                        self.warm_up(label="after the restart")
+            # No settle after the last: the next run warms up until nothing fires, and begins with no fault.
+            with self.report.timed(last.name):
+                self.engine.run_fault(last, during=self._start_next_run, settle=False)
         finally:
-            self.load.stop()
-            self.stack.down()
+            with self.report.timed("stop"):
+                self.load.stop()
+                self.stack.down()

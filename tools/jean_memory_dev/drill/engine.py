@@ -49,6 +49,22 @@ def bounds(fault: Fault, expect: Expect) -> tuple[float, float, list[str]]:
     return detect, resolve, notes
 
 
+def this_incident(received: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(what the receiver got of one expected alert from its first firing on, what it got before).
+
+    A resolution received before the fault's alert first fired closes the previous incident: the fault
+    before raised the alert as a consequence, and a settle waits for Prometheus to stop firing, not for
+    Alertmanager's next group_interval tick that tells the receiver."""
+    first = min((a["received_at"] for a in received if a["status"] == "firing"), default=float("inf"))
+    return [a for a in received if a["received_at"] >= first], [a for a in received if a["received_at"] < first]
+
+
+def firing_notifications(incident: list[dict[str, Any]]) -> set[str]:
+    """The notifications that told the receiver the alert fires, before the first that told it resolved."""
+    first_resolved = min((a["received_at"] for a in incident if a["status"] == "resolved"), default=float("inf"))
+    return {a["notification"] for a in incident if a["status"] == "firing" and a["received_at"] < first_resolved}
+
+
 @dataclass
 class Timeline:
     """One fault's run as the engine saw it: when it started and was cleared, what arrived when, and on
@@ -82,9 +98,13 @@ class FaultEngine:
         self.ha = ha
         self.tolerated = tolerated
 
-    def run_fault(self, fault: Fault, during: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    def run_fault(
+        self, fault: Fault, during: Callable[[], None] | None = None, *, settle: bool = True
+    ) -> list[dict[str, Any]]:
         """Inject, check delivery, clear, check resolution, settle (see the module's docstring). `during`
-        runs once the fault is injected (the HA drill kills monitoring processes from it)."""
+        runs once the fault is injected (the HA drill kills monitoring processes from it; the embedded run
+        starts the cluster from it). `settle=False` where no fault follows: nothing is left to mask, and a
+        run's warm-up waits until nothing fires anyway."""
         for action in fault.actions:  # what must exist before the fault's clock starts (a big user...)
             prepare = getattr(action, "prepare", None)
             if prepare is not None:
@@ -101,7 +121,8 @@ class FaultEngine:
                 f"(bound {r['detect_bound_s']:.0f}), resolved {r['time_to_resolve_s']} s "
                 f"(bound {r['resolve_bound_s']:.0f}), notified {r['notifications']}x"
             )
-        self.settle(since=seen.cleared, fault=fault)
+        if settle:
+            self.settle(since=seen.cleared, fault=fault)
         return rows
 
     def _inject_and_detect(self, fault: Fault, during: Callable[[], None] | None) -> Timeline:
@@ -146,10 +167,12 @@ class FaultEngine:
     def _row(self, seen: Timeline, e: Expect) -> dict[str, Any]:
         detect_bound, resolve_bound, notes = seen.bounds[e]
         mine = [a for a in self.observer.received_since(seen.start) if matches(a, e)]  # one read of the receiver
+        mine, earlier = this_incident(mine)
+        if earlier:
+            notes = [*notes, "the previous incident's resolution arrived before it fired (not counted)"]
         firing = [a for a in mine if a["status"] == "firing"]
         resolved_alerts = [a for a in mine if a["status"] == "resolved"]
-        first_resolved = min((a["received_at"] for a in resolved_alerts), default=float("inf"))
-        notifications = {a["notification"] for a in firing if a["received_at"] < first_resolved}
+        notifications = firing_notifications(mine)
         sequence = deliveries(mine)
         resolutions = {a["notification"] for a in resolved_alerts if a["received_at"] >= seen.clearing}
         race = self.ha and len(resolutions) > 1 and is_flush_race(sequence, self.observer.peer_waits_s())

@@ -22,6 +22,7 @@ from jean_memory_dev.drill.actions import (
     StopPrometheus,
 )
 from jean_memory_dev.drill.model import Expect, Fault
+from jean_memory_dev.drill.together import together
 from jean_memory_dev.mixin import DEADMAN_ALERT, Alert, Severity, load
 
 #: The cluster drill's embedding lease (JM_CLUSTER_LEASE_S): short, so claims are taken over soon after the
@@ -47,63 +48,79 @@ def _thresholds() -> tuple[float, float]:
 
 
 def quick() -> tuple[Fault, ...]:
-    """The five original faults (their bounds unchanged; the three flags among them injected together), each
-    also delivering the SLO burn page its errors or latency cause (the fast rules' burn windows), and the
-    blocked event loop."""
+    """The five original faults (their bounds unchanged), each also delivering the SLO burn page its errors or
+    latency cause (the fast rules' burn windows), and the blocked event loop: injected two by two where
+    they are independent (`together`), so that one wait for detection, one for the resolutions and one
+    settle serve two faults."""
     return (
-        Fault(
-            "latency",
-            (AdminFaults({"latency_ms": {"add": 150, "search": 150, "get": 150, "list": 150}}, "+150 ms"),),
-            (Expect.of(Alert.HIGH_LATENCY), Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.CRITICAL)),
-            _names(Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH, Alert.OPERATION_BUDGET_BURN),
-            burn=50.0,  # at least 90 % of requests over 25 ms against a 1 % budget
+        together("error_ratio+loop_blocked", error_ratio(), loop_blocked()),
+        together("latency+flags", latency(), flags()),
+    )
+
+
+def latency() -> Fault:
+    """Every operation 150 ms slower."""
+    return Fault(
+        "latency",
+        (AdminFaults({"latency_ms": {"add": 150, "search": 150, "get": 150, "list": 150}}, "+150 ms"),),
+        (Expect.of(Alert.HIGH_LATENCY), Expect.of(Alert.LATENCY_BUDGET_BURN, Severity.CRITICAL)),
+        _names(Alert.CREATION_LATENCY_HIGH, Alert.SEARCH_LATENCY_HIGH, Alert.OPERATION_BUDGET_BURN),
+        burn=50.0,  # at least 90 % of requests over 25 ms against a 1 % budget
+    )
+
+
+def error_ratio() -> Fault:
+    """Three requests in ten answered with a 500."""
+    return Fault(
+        "error_ratio",
+        (AdminFaults({"error_ratio": {"add": 0.3, "search": 0.3, "get": 0.3}}, "30 % injected 500s"),),
+        (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
+        # Half of the canary's rounds meet an injected 500 (its add or its search): its SLO burns too.
+        _names(Alert.OPERATION_BUDGET_BURN),
+        burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
+    )
+
+
+def flags() -> Fault:
+    """Three independent flags: each breaks a different part (the long-term store, the caches, the OTLP
+    export) and raises its own alert, with its own bound, once; none of them moves the others' signals."""
+    return Fault(
+        "flags",
+        (
+            AdminFaults(
+                {"ltm_unreachable": True, "cache_disabled": True, "collector_unreachable": True},
+                "every long-term store call fails, L1 and L2 miss every lookup, every OTLP export fails",
+            ),
         ),
-        Fault(
-            "error_ratio",
-            (AdminFaults({"error_ratio": {"add": 0.3, "search": 0.3, "get": 0.3}}, "30 % injected 500s"),),
-            (Expect.of(Alert.HIGH_ERROR_RATE), Expect.of(Alert.AVAILABILITY_BUDGET_BURN, Severity.CRITICAL)),
-            # Half of the canary's rounds meet an injected 500 (its add or its search): its SLO burns too.
-            _names(Alert.OPERATION_BUDGET_BURN),
-            burn=150.0,  # about 27 % of requests fail against a 0.1 % budget
+        (
+            Expect.of(Alert.LTM_UNREACHABLE),
+            Expect.of(Alert.LOW_CACHE_HIT_RATE),
+            Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),
         ),
-        # Three independent flags, injected together: each breaks a different part (the long-term store, the
-        # caches, the OTLP export) and raises its own alert, with its own bound, once; none of them moves the
-        # others' signals. One inject, one wait for the resolutions and one settle instead of three.
-        Fault(
-            "flags",
-            (
-                AdminFaults(
-                    {"ltm_unreachable": True, "cache_disabled": True, "collector_unreachable": True},
-                    "every long-term store call fails, L1 and L2 miss every lookup, every OTLP export fails",
-                ),
-            ),
-            (
-                Expect.of(Alert.LTM_UNREACHABLE),
-                Expect.of(Alert.LOW_CACHE_HIT_RATE),
-                Expect.of(Alert.TELEMETRY_PIPELINE_BROKEN),
-            ),
-            _names(
-                Alert.HIGH_ERROR_RATE,
-                Alert.AVAILABILITY_BUDGET_BURN,
-                Alert.SHUTTLE_STALE,
-                Alert.SHUTTLE_BACKLOG_GROWING,
-                Alert.OPERATION_BUDGET_BURN,
-            ),
+        _names(
+            Alert.HIGH_ERROR_RATE,
+            Alert.AVAILABILITY_BUDGET_BURN,
+            Alert.SHUTTLE_STALE,
+            Alert.SHUTTLE_BACKLOG_GROWING,
+            Alert.OPERATION_BUDGET_BURN,
         ),
-        # A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
-        # second (about a tenth of its samples), and the requests that meet the block wait for it, so the
-        # latency SLO burns too (a sixth or so of requests over 25 ms).
-        Fault(
-            "loop_blocked",
-            (AdminFaults({"loop_block_ms": 150}, "the event loop held 150 ms once a second"),),
-            (Expect.of(Alert.EVENT_LOOP_BLOCKED),),
-            _names(
-                Alert.LATENCY_BUDGET_BURN,
-                Alert.HIGH_LATENCY,
-                Alert.CREATION_LATENCY_HIGH,
-                Alert.SEARCH_LATENCY_HIGH,
-                Alert.OPERATION_BUDGET_BURN,
-            ),
+    )
+
+
+def loop_blocked() -> Fault:
+    """A stand-in for a callback that computes: the 100 ms lag timer is late by up to 150 ms about once a
+    second (about a tenth of its samples), and the requests that meet the block wait for it, so the latency
+    SLO burns too (a sixth or so of requests over 25 ms)."""
+    return Fault(
+        "loop_blocked",
+        (AdminFaults({"loop_block_ms": 150}, "the event loop held 150 ms once a second"),),
+        (Expect.of(Alert.EVENT_LOOP_BLOCKED),),
+        _names(
+            Alert.LATENCY_BUDGET_BURN,
+            Alert.HIGH_LATENCY,
+            Alert.CREATION_LATENCY_HIGH,
+            Alert.SEARCH_LATENCY_HIGH,
+            Alert.OPERATION_BUDGET_BURN,
         ),
     )
 

@@ -1,4 +1,4 @@
-"""What the drill sees of the alerting: Prometheus's `ALERTS` on every live replica, and what the receiver
+"""What the drill sees of the alerting: the active alerts of every live Prometheus replica, and what the receiver
 was notified (through the Alertmanager cluster). Queries only: it injects nothing and fails nothing.
 """
 
@@ -86,25 +86,31 @@ class AlertObserver:
 
     def firing(self, pending: bool = False) -> set[tuple[str, str]]:
         """(alertname, severity) of what fires now on any live replica (with `pending`, also what is on its
-        way), the Watchdog aside."""
-        selector = "ALERTS" if pending else 'ALERTS{alertstate="firing"}'
+        way), the Watchdog aside. Read from each replica's rule manager (`active_alerts`), not the `ALERTS`
+        series: after a restart (the dead man's switch drill) that series still shows what fired before."""
         out: set[tuple[str, str]] = set()
         for prom in self.live_prometheus():
             try:
-                out |= {(r["metric"]["alertname"], r["metric"].get("severity", "")) for r in self.query(selector, prom)}
+                out |= {(a["labels"]["alertname"], a["labels"].get("severity", "")) for a in _active(prom, pending)}
             except httpx.HTTPError:
                 continue
         return {a for a in out if a[0] != Alert.WATCHDOG}
 
     def firing_on(self, expect: Expect) -> set[str]:
         """The Prometheus replicas (by folder name) on which the expected alert fires now."""
-        matchers = ", ".join(f'{k}="{v}"' for k, v in expect.labels.items())
-        sel = f'ALERTS{{{matchers}, alertstate="firing"}}'
         out = set()
         for prom in self.live_prometheus():
             try:
-                if self.query(sel, prom):
+                if any(_has_labels(a, expect.labels) for a in _active(prom, pending=False)):
                     out.add(prom.folder.name)
             except httpx.HTTPError:
                 continue
         return out
+
+
+def _active(prom: PrometheusServer, pending: bool) -> list[dict[str, Any]]:
+    return [a for a in prom.active_alerts() if pending or a["state"] == "firing"]
+
+
+def _has_labels(alert: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(alert["labels"].get(k) == v for k, v in labels.items())

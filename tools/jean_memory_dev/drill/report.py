@@ -11,6 +11,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,6 +223,18 @@ class RunLog:
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')} {self.mode}] {message}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Time one phase of the run (start, warm-up, a fault...): logged, and kept in the summary's `phases`,
+        in order, so that a report says where a drill's minutes went."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            took = round(time.monotonic() - start, 1)
+            self.summary.setdefault("phases", []).append({"phase": phase, "seconds": took})
+            self.log(f"{phase}: {took:.1f} s")
 
     def fail(self, message: str) -> None:
         self.result.failures.append(message)

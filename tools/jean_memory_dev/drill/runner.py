@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from jean_memory_dev.background import Beside
 from jean_memory_dev.drill import golden, machine
 from jean_memory_dev.drill.dashcheck import check_dashboards
 from jean_memory_dev.drill.engine import FaultEngine
@@ -169,17 +171,39 @@ class DrillRun:
 
         if wait_for(warm, timeout_s) is None:
             firing = sorted(self.observer.firing(pending=True) - self.tolerated)
-            self.report.fail(f"{label}: did not settle (firing: {firing})")
+            self.report.fail(f"{label}: did not settle (firing: {firing}; {self._errors_by_source(held)})")
 
-    def healthy(self, seconds: float) -> None:
+    def _errors_by_source(self, window: str) -> str:
+        """Which process answered 5xx over `window`, on which route: what a failed warm-up reports, so that
+        an availability alert that will not clear says whose errors hold it."""
+        expr = (
+            "sum by (instance, http_route) (increase(http_server_request_duration_seconds_count"
+            f'{{http_response_status_class="5xx"}}[{window}])) > 0'
+        )
+        try:
+            rows = self.observer.query(expr)
+        except (httpx.HTTPError, IndexError) as exc:
+            return f"5xx by source unknown: {exc!r}"
+        found = [
+            f"{r['metric'].get('instance')} {r['metric'].get('http_route')}: {float(r['value'][1]):.0f}" for r in rows
+        ]
+        return f"5xx over {window}: {', '.join(found) or 'none'}"
+
+    def healthy(self, seconds: float, meanwhile: Callable[[], None] | None = None) -> None:
         """Healthy load: no alert but the Watchdog may fire and reach the receiver (the resolution of one
         the cold start raised may still arrive, at Alertmanager's next group_interval tick). What the machine
         gave the service meanwhile (`machine`: CPU stolen, the loop threads' run-queue wait) is reported
-        beside the verdict, so that a failure says whether the service or its machine was slow."""
+        beside the verdict, so that a failure says whether the service or its machine was slow.
+
+        `meanwhile` runs in the window, beside the load (the dashboard check: queries to Prometheus only),
+        and the window lasts until it is done too."""
         summary = self.report.summary
         watching = machine.watch(p.pid for p in self.service_processes())
         start = time.time()
+        beside = Beside(meanwhile) if meanwhile is not None else None
         time.sleep(seconds)
+        if beside is not None:
+            beside.join()  # re-raises what it raised
         share = watching.end()
         firing = [
             a

@@ -79,6 +79,17 @@ class PrometheusServer:
         result: list[dict[str, object]] = r.json()["data"]["result"]
         return result
 
+    def active_alerts(self) -> list[dict[str, Any]]:
+        """`/api/v1/alerts`: what the rule manager holds active now (`state` pending or firing), with labels.
+
+        Not the `ALERTS` series: Prometheus writes no stale markers when it stops, so after a restart an
+        instant query still finds the alerts that fired before the stop for the 5-minute lookback, though
+        none of them fires any more."""
+        r = httpx.get(f"{self.url}/api/v1/alerts", timeout=10)
+        r.raise_for_status()
+        alerts: list[dict[str, Any]] = r.json()["data"]["alerts"]
+        return alerts
+
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, object]]:
         """A range query (what Grafana sends for a time series): each series with its `values`."""
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
