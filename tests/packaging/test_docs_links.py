@@ -60,3 +60,9 @@ def test_the_checker_sees_a_broken_link_and_a_missing_heading(tmp_path: Path) ->
         " [no heading](there.md#nowhere) [self](#here)\n\n# Here\n\n```\n[in a fence](ignored.md)\n```\n"
     )
     assert broken_links(page) == ["missing.md: no such file", "there.md#nowhere: no such heading"]
+
+
+def test_the_readme_stays_a_door() -> None:
+    """The README is the two commands, the API, the diagram and where things live, at most 12 KB: run logs
+    and tables of figures belong in docs/, one link away (a README that grows back into a log fails here)."""
+    assert len((ROOT / "README.md").read_bytes()) <= 12_000
