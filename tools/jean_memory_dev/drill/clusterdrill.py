@@ -160,7 +160,7 @@ class ClusterDrill(DrillRun):
         self._stopped = True
         with self.report.timed("stop"):
             if self._starting is not None:
-                with contextlib.suppress(Exception):  # a failed start stopped what it started, and was reported
+                with contextlib.suppress(Exception):  # a failed start stopped what it started; run() raises it
                     self._starting.join()
             self.load.stop()
             self.stack.down()
@@ -261,8 +261,9 @@ class ClusterDrill(DrillRun):
         killed: dict[str, Any] = {}
 
         def kill_monitoring() -> None:
-            sel = f'ALERTS{{alertname="{Alert.TOO_FEW_REPLICAS_READY}"}}'
-            if wait_for(lambda: bool(self.observer.query(sel)), 60, every_s=0.2) is None:
+            page = {"alertname": Alert.TOO_FEW_REPLICAS_READY.value}
+            live = self.observer.live_prometheus
+            if wait_for(lambda: self.observer.active_on(live()[0], page, pending=True), 60, every_s=0.2) is None:
                 killed["error"] = "never pending"
                 return
             first = _notifier(self.alertmanagers)
@@ -307,8 +308,8 @@ class ClusterDrill(DrillRun):
 
     def ha_healthy(self) -> None:
         """Both Prometheus replicas evaluate (their Watchdog fires) and the three Alertmanagers see each other."""
-        watchdog = f'ALERTS{{alertname="{Alert.WATCHDOG}"}}'
-        both = all(self.observer.query(watchdog, p) for p in self.prometheus)
+        watchdog = {"alertname": Alert.WATCHDOG.value}  # live state: `ALERTS` still shows it after a restart
+        both = all(self.observer.active_on(p, watchdog) for p in self.prometheus)
         peers = [len(a.status()["cluster"]["peers"]) for a in self.alertmanagers]
         self.result.check("ha: both Prometheus replicas evaluate, three Alertmanagers clustered",
                           both and peers == [3, 3, 3], peers=peers)  # fmt: skip

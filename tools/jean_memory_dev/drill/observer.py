@@ -101,11 +101,17 @@ class AlertObserver:
         out = set()
         for prom in self.live_prometheus():
             try:
-                if any(_has_labels(a, expect.labels) for a in _active(prom, pending=False)):
+                if self.active_on(prom, expect.labels):
                     out.add(prom.folder.name)
             except httpx.HTTPError:
                 continue
         return out
+
+    @staticmethod
+    def active_on(prom: PrometheusServer, labels: dict[str, str], pending: bool = False) -> bool:
+        """Whether an alert with these labels fires now on `prom` (with `pending`, or is on its way), as its
+        rule manager holds it (see `firing`)."""
+        return any(_has_labels(a, labels) for a in _active(prom, pending))
 
 
 def _active(prom: PrometheusServer, pending: bool) -> list[dict[str, Any]]:
