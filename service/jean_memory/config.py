@@ -403,6 +403,12 @@ class Settings(BaseSettings):
         description="Serve the API's pages, `/docs` (Swagger UI) and `/redoc`, with their assets from this "
         "process (no CDN: they work offline); false removes them. `/openapi.json` stays.",
     )
+    mcp_single_exchange: bool = Field(
+        True,
+        description="Serve a plain stateless 2025-era MCP request (`tools/call`, `tools/list`, `ping`) as one "
+        "exchange through the SDK's runner, without the SDK's per-request transport and task (the same answer, "
+        "a fraction of the cost); false hands every `/mcp` request to the SDK's session manager.",
+    )
     golden_set: Path | None = Field(
         None,
         description="Golden set (NDJSON: `user_id`, `query`, `expected_ids`, optional `tenant`), replayed every "

@@ -153,7 +153,7 @@ def _filterbench(args: argparse.Namespace) -> int:
 def _mcpbench(args: argparse.Namespace) -> int:
     from jean_memory_dev.perf.mcpbench import run, table
 
-    report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate)
+    report = run(rounds=args.rounds, seconds=args.seconds, rate=args.rate, generator=args.generator)
     print(table(report))
     _save(args, report)
     return 0
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     mb.add_argument("--rounds", type=int, default=3)
     mb.add_argument("--seconds", type=float, default=5.0, help="length of each operation's load")
     mb.add_argument("--rate", type=float, default=500.0, help="offered requests/s")
+    mb.add_argument("--generator", choices=("python", "hey"), default="python", help="who offers the load")
     mb.add_argument("--save", metavar="NAME")
     mb.add_argument("--results", default="perf-results")
     mb.set_defaults(func=_mcpbench)

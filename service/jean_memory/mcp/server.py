@@ -13,6 +13,9 @@
   structured content; nothing a caller sends becomes a JSON-RPC internal error or an HTTP 500.
 - **Stateless, JSON responses.** No session is kept between requests (any replica behind the load
   balancer can answer any call) and a result is one JSON body, not an event stream.
+- **One exchange per plain call.** A plain stateless 2025-era request (`tools/call`, `tools/list`, `ping`)
+  is served by `exchange.SingleExchange` through the SDK's runner without its per-request transport;
+  the rest goes to the SDK's session manager (`JM_MCP_SINGLE_EXCHANGE=false`: all of it).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import x_mcp_header_map
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent, Tool, ToolAnnotations
 from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
@@ -38,6 +42,7 @@ from jean_memory.api.guard import MCP_PATH as PATH
 from jean_memory.config import Settings
 from jean_memory.container import Container
 from jean_memory.errors import Invalid, ServiceError
+from jean_memory.mcp.exchange import SingleExchange
 from jean_memory.mcp.tools import BY_NAME, TOOLS, ToolSpec
 from jean_memory.telemetry.core import Telemetry
 from jean_memory.telemetry.metrics import MCP_OUTCOMES
@@ -100,12 +105,17 @@ class McpEndpoint:
         self._tracer = telemetry.tracer
         self._metrics = telemetry.metrics.mcp
         self._tools = tool_list()
-        # asked for on every modern-era `tools/call` (its `Mcp-Param-*` header check): built once
-        self._schemas = {tool.name: tool.input_schema for tool in self._tools}
+        # Asked for on every modern-era `tools/call`, only to check its `Mcp-Param-*` headers against the
+        # schema's `x-mcp-header` annotations. A schema without one has nothing to check, and walking it
+        # for none (the search tool's filter grammar) cost more than the search: those tools answer None.
+        self._schemas = {tool.name: tool.input_schema for tool in self._tools if x_mcp_header_map(tool.input_schema)}
+        # what the server's lifespan yields: one object, so both entries hand the runner the same state
+        self._lifespan_state: dict[str, Any] = {}
         self.server: Server[Any] = Server(
             NAME,
             version=__version__,
             instructions=INSTRUCTIONS,
+            lifespan=self._lifespan,
             get_tool_input_schema=lambda name: self._schemas.get(name),
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
@@ -126,11 +136,22 @@ class McpEndpoint:
             security_settings=security,
             max_request_body_size=settings.body_limit,
         )
+        self._entry: Any = self._session_manager
+        if settings.mcp_single_exchange:
+            self._entry = SingleExchange(
+                self.server, security, settings.body_limit, self._session_manager, self._lifespan_state,
+                served=self._metrics.requests.labels("single_exchange").inc,
+            )  # fmt: skip
+        self._by_session_manager = self._metrics.requests.labels("session_manager")
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         async with self.sessions.run():
             yield
+
+    @asynccontextmanager
+    async def _lifespan(self, server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        yield self._lifespan_state
 
     #: What the telemetry middleware labels its requests with (`telemetry/asgi.route_template` reads the
     #: route's `path`; FastAPI's router records only its own routes in the scope, not a plain ASGI one).
@@ -139,6 +160,10 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self
         TENANT.set(scope.get("state", {}).get("tenant", ""))
+        await self._entry(scope, receive, send)
+
+    async def _session_manager(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._by_session_manager.inc()
         await self.sessions.handle_request(scope, receive, send)
 
     async def _list_tools(self, ctx: Any, params: Any) -> ListToolsResult:

@@ -431,6 +431,9 @@ MCP_TOOLS = (
 )
 #: How a tool call ended: `ok`, or the error code of what refused it (`jean_memory.errors`), or `error`.
 MCP_OUTCOMES = ("ok", "invalid", "not_found", "conflict", "overloaded", "rate_limited", "unavailable", "error")
+#: Which entry served an MCP request: `single_exchange` (`jean_memory/mcp/exchange.py`) or the SDK's
+#: `session_manager` (everything else: initialize, notifications, the 2026 era, anything malformed).
+MCP_ENTRIES = ("single_exchange", "session_manager")
 
 
 class McpMetrics:
@@ -448,6 +451,12 @@ class McpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.requests = Counter(
+            "jm_mcp_requests_total", "Requests on the MCP endpoint by the entry that served them (bounded values).",
+            ["entry"], registry=r,
+        )  # fmt: skip
+        for entry in MCP_ENTRIES:
+            self.requests.labels(entry)
         for tool in MCP_TOOLS:  # an error ratio over them reads 0, not "no data"
             self.duration.labels(tool)
             self.calls.labels(tool, "ok")

@@ -25,8 +25,9 @@ def run_hey(
     seconds: float,
     method: str = "GET",
     body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Latency (ms) and status counts of `workers` x `rate_per_worker` requests/s for `seconds`."""
+    """Latency (ms) and status counts of `workers` x `rate_per_worker` requests/s for `seconds` (with `headers`)."""
     binary = shutil.which("hey")
     if not binary:
         raise FileNotFoundError("hey not found: run scripts/install-system")
@@ -34,6 +35,8 @@ def run_hey(
     args += ["-m", method, "-o", "csv", "-disable-compression"]
     if body is not None:
         args += ["-T", "application/json", "-d", json.dumps(body)]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
     out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     latencies: list[float] = []
     statuses: dict[str, int] = {}
@@ -49,6 +52,7 @@ def run_hey(
         "requests": requests,
         "p50_ms": round(float(np.percentile(arr, 50)), 3),
         "p90_ms": round(float(np.percentile(arr, 90)), 3),
+        "p95_ms": round(float(np.percentile(arr, 95)), 3),
         "p99_ms": round(float(np.percentile(arr, 99)), 3),
         "error_rate": round(1 - len(latencies) / requests, 5) if requests else None,
         "statuses": statuses,
