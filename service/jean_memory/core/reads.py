@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from jean_memory.cooperative import Slices
-from jean_memory.core import partial_search
+from jean_memory.core import partial_search, resident_search
 from jean_memory.core.admission import ConcurrencyLimit
 from jean_memory.core.caches import IdFilter, LevelCache, SearchCacheWindow, digest
 from jean_memory.core.fusion import DEFAULT, POOL, Legs, SearchOptions, boosts, fused
@@ -36,6 +36,7 @@ from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
 from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.large.selection import Selection
 from jean_memory.storage.large.snapshot import LayeredIndex
+from jean_memory.storage.records import WholeRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
@@ -165,8 +166,9 @@ class Reads:
     ) -> list[Memory]:  # fmt: skip
         """Newest first, strictly older than the position `before` (created_at, id), in `scope`; with
         `filters`, only the memories it selects: a partially resident user's from its snapshot's columns
-        (`partial_search.page`), else found by the same scan as a filtered search's, then ordered (a page
-        costs a pass over the user)."""
+        (`partial_search.page`), a resident user's by walking its order from the cursor where that fills
+        the page soon (`resident_search.page`), else found by the same scan as a filtered search's, then
+        ordered (a page costs a pass over the user)."""
         with self._limit.slot():
             space, _ = await self._tiers.current(user_id)
             now = time.time()
@@ -177,6 +179,10 @@ class Reads:
                 chosen = await partial_search.selection(partial, index, filters, scope, now)
                 if chosen is not None:
                     return await partial_search.page(partial, index, chosen, filters, limit, before, now)
+            if isinstance(partial, WholeRecords):
+                walked = resident_search.page(partial, filters, limit, before, now, scope)
+                if walked is not None:
+                    return walked
             ids = await self._stm.matching(space, filters, scope)
             records = space.records.get_many(ids)
             found = [
@@ -249,7 +255,9 @@ class Reads:
     ) -> list[str] | Selection | None:  # fmt: skip
         """The ids the legs may rank (None: all): those the filter and the scope select (`matching`). For a
         partially resident user, its selection from its snapshot's columns, else the selected among each
-        leg's best candidates where they suffice (`core.partial_search`): no scan of the store."""
+        leg's best candidates where they suffice (`core.partial_search`): no scan of the store. For a
+        resident user, the selected among the legs' candidates where that is cheaper than the scan
+        (`core.resident_search`)."""
         if filters is None and not scope:
             return None
         partial, index = space.records, space.index
@@ -259,6 +267,11 @@ class Reads:
             if chosen is not None:
                 return chosen
             found = await partial_search.candidates(space, partial, index, query, qvec, k, filters, scope, options, now)
+            if found is not None:
+                return found
+        if filters is not None and isinstance(partial, WholeRecords):
+            now = time.time()
+            found = await resident_search.candidates(space, partial, query, qvec, k, filters, scope, options, now)
             if found is not None:
                 return found
         return await self._stm.matching(space, filters, scope)
