@@ -16,7 +16,9 @@ from starlette.testclient import TestClient
 
 from jean_memory.core import partial_search, postfilter
 from jean_memory.storage.large import residency, snapshot
+from tests.core import rankings
 from tests.core.conftest import MakeClient
+from tests.core.rankings import tied
 
 BIG = 300
 
@@ -271,17 +273,6 @@ def test_dedupe_of_a_partially_resident_user_without_scopes_finds_its_stored_dup
     assert c.post("/v1/memories", json={**body, "run_id": "r"}).status_code == 201
 
 
-def tied(hits: list[tuple[str, float]]) -> list[tuple[float, frozenset[str] | int]]:
-    """A ranking up to the order of equal scores: each score with the ids that have it (how many, for the
-    last score: which of the memories tied there made the cut depends on the order they were met in)."""
-    scores = sorted({s for _, s in hits}, reverse=True)
-    groups = [frozenset(i for i, s in hits if s == score) for score in scores]
-    return [
-        (score, group if n < len(groups) - 1 else len(group))
-        for n, (score, group) in enumerate(zip(scores, groups, strict=True))
-    ]
-
-
 @pytest.mark.parametrize("sample", [0, postfilter.SAMPLE], ids=["rounds", "estimated"])
 def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_candidates(
     make_client: MakeClient,
@@ -324,13 +315,7 @@ def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_can
 
     def answers() -> list[list[tuple[str, float]]]:
         calls.clear()
-        out = []
-        for filters, query in cases:
-            for mode in ("hybrid", "vector", "lexical"):
-                body = {"user_id": "big", "query": query, "k": 5, "mode": mode, "filters": filters}
-                hits = c.post("/v1/search", json=body).json()["results"]
-                out.append([(h["id"], round(h["score"], 5)) for h in hits])
-        return out
+        return rankings.answers(c, "big", cases)
 
     monkeypatch.setattr(postfilter, "SAMPLE", sample)
     monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)  # without a sample, a first round too small
@@ -351,8 +336,7 @@ def test_a_filtered_search_of_a_big_user_answers_as_its_scan_from_columns_or_can
     # (these texts differ by a number), other tied memories may join a pool. So: as many, all selected.
     assert [len(hits) for hits in from_candidates] == [len(hits) for hits in from_scan]
     for n, (filters, _) in enumerate(cases):
-        r = c.get("/v1/memories/export", params={"user_id": "big", "filters": json.dumps(filters)})
-        chosen = {json.loads(line)["id"] for line in r.text.splitlines()}
+        chosen = rankings.selected(c, "big", filters)
         assert all(i in chosen for hits in from_candidates[3 * n : 3 * n + 3] for i, _ in hits), filters
     assert all(ids[11] != i for hits in from_columns for i, _ in hits)
 
@@ -381,26 +365,13 @@ def test_a_filtered_list_of_a_big_user_pages_from_its_columns_as_its_scan(
         calls.append(found is not None)
         return found
 
-    def pages(filters: dict[str, Any]) -> list[list[str]]:
-        out: list[list[str]] = []
-        cursor: str | None = None
-        while True:
-            params = {"user_id": "big", "limit": "7", "filters": json.dumps(filters)}
-            if cursor:
-                params["cursor"] = cursor
-            body = c.get("/v1/memories", params=params).json()
-            out.append([m["id"] for m in body["items"]])
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return out
-
     async def scan(*args: Any) -> None:
         return None
 
     for filters in ({"half": 0}, {"half": 1, "created_at": {"$lt": 1020}}, {"half": {"$in": [0, 1]}}):
         monkeypatch.setattr(partial_search, "selection", counted)
-        from_columns = pages(filters)
+        from_columns = rankings.pages(c, "big", filters, 7)
         assert calls and all(calls), "answered from the columns"
         monkeypatch.setattr(partial_search, "selection", scan)
-        assert pages(filters) == from_columns, filters
+        assert rankings.pages(c, "big", filters, 7) == from_columns, filters
     assert metric(c, "jm_stm_mapped_bytes") > 0

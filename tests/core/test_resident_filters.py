@@ -3,7 +3,6 @@ memory does: the filter checked on each leg's best candidates, and a page walked
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from jean_memory.core import postfilter, resident_search
+from tests.core import rankings
 from tests.core.conftest import MakeClient
-from tests.core.test_partial_residency import tied
+from tests.core.rankings import tied
 
 USER = 600
 
@@ -40,7 +40,7 @@ def resident(make_client: MakeClient, tmp_path: Path) -> tuple[TestClient, list[
     return c, ids
 
 
-CASES = [
+CASES: list[tuple[dict[str, Any], str]] = [
     ({"third": 0}, "giraffes topic1"),
     ({"$or": [{"third": 1}, {"n": {"$gte": 590}}]}, "fact 17 kelp"),
     ({"n": {"$lt": 150}}, "otters topic3"),
@@ -67,23 +67,14 @@ def test_a_filtered_search_answers_as_the_scan(
     async def scan(*args: Any, **kwargs: Any) -> None:
         return None
 
-    def answers() -> list[list[tuple[str, float]]]:
-        out = []
-        for filters, query in CASES:
-            for mode in ("hybrid", "vector", "lexical"):
-                body = {"user_id": "u", "query": query, "k": 5, "mode": mode, "filters": filters}
-                hits = c.post("/v1/search", json=body).json()["results"]
-                out.append([(h["id"], round(h["score"], 5)) for h in hits])
-        return out
-
     monkeypatch.setattr(postfilter, "SAMPLE", sample)
     monkeypatch.setattr(postfilter, "FIRST_ROUND", 1)
     monkeypatch.setattr(resident_search, "SCAN_SHARE", 100.0)  # tried whatever it costs
     monkeypatch.setattr(resident_search, "candidates", counted)
-    from_candidates = answers()
+    from_candidates = rankings.answers(c, "u", CASES)
     assert calls.count(True) >= len(CASES), calls  # most searches were answered from candidates
     monkeypatch.setattr(resident_search, "candidates", scan)
-    from_scan = answers()
+    from_scan = rankings.answers(c, "u", CASES)
     # The vector leg alone: the same ranking. Checked on candidates, the legs' pools are cut among fewer
     # memories: where many tie at a pool's edge (these texts share their words), other tied memories may
     # join a pool, and the fusion ranks the union of the pools. So with words: as many, all selected.
@@ -91,8 +82,7 @@ def test_a_filtered_search_answers_as_the_scan(
     assert [tied(hits) for hits in from_candidates[vector]] == [tied(hits) for hits in from_scan[vector]]
     assert [len(hits) for hits in from_candidates] == [len(hits) for hits in from_scan]
     for n, (filters, _) in enumerate(CASES):
-        r = c.get("/v1/memories/export", params={"user_id": "u", "filters": json.dumps(filters)})
-        chosen = {json.loads(line)["id"] for line in r.text.splitlines()}
+        chosen = rankings.selected(c, "u", filters)
         assert all(i in chosen for hits in from_candidates[3 * n : 3 * n + 3] for i, _ in hits), filters
     assert all(ids[11] != i for hits in from_candidates for i, _ in hits)
 
@@ -112,26 +102,13 @@ def test_a_filtered_list_walks_to_the_scans_pages(
         walked.append(found is not None)
         return found
 
-    def pages(filters: dict[str, Any], limit: int) -> list[list[str]]:
-        out: list[list[str]] = []
-        cursor: str | None = None
-        while True:
-            params = {"user_id": "u", "limit": str(limit), "filters": json.dumps(filters)}
-            if cursor:
-                params["cursor"] = cursor
-            body = c.get("/v1/memories", params=params).json()
-            out.append([m["id"] for m in body["items"]])
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return out
-
     monkeypatch.setattr(resident_search, "PAGE_CHECKS", checks)
     for filters, _ in CASES:
         for limit in (7, 50):
             monkeypatch.setattr(resident_search, "page", counted)
-            walk = pages(filters, limit)
+            walk = rankings.pages(c, "u", filters, limit)
             monkeypatch.setattr(resident_search, "page", lambda *args: None)
-            assert walk == pages(filters, limit), (filters, limit, checks)
+            assert walk == rankings.pages(c, "u", filters, limit), (filters, limit, checks)
     assert any(walked), "some pages were walked"
     if checks == 4:
         assert not all(walked), "some pages were left to the scan"

@@ -41,6 +41,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from jean_memory.memory import Memory
+from jean_memory.storage.bm25 import FastBM25
 
 #: Memories indexed on the event loop; a bigger user is built in a worker thread.
 BUILD_ON_LOOP_BELOW = 48
@@ -160,7 +161,7 @@ def build(
     ]
     index: bm25s.BM25 | None = None
     if any(corpus):
-        index = bm25s.BM25()
+        index = FastBM25()  # bm25s' index, built in numpy (storage/bm25.py)
         index.index(corpus, show_progress=False)
     avgdl = sum(map(len, corpus)) / len(corpus) if corpus else 1.0
     position = {mid: i for i, mid in enumerate(ids)}

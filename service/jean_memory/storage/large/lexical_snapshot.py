@@ -34,6 +34,7 @@ import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized
 
+from jean_memory.storage.bm25 import FastBM25
 from jean_memory.storage.lexical import tokenize
 
 FOLDER = "bm25"
@@ -85,7 +86,7 @@ class LexicalBuilder:
         nothing written, when no text had a word."""
         if not self._vocab:
             return False
-        index = bm25s.BM25()
+        index = FastBM25()  # bm25s' index, built in numpy (storage/bm25.py)
         index.index(Tokenized(ids=self._docs, vocab=self._vocab), show_progress=False)
         out = folder / FOLDER
         index.save(str(out), show_progress=False)
