@@ -192,3 +192,19 @@ def test_added_through_the_entry_is_stored(pair: tuple[ServiceProcess, ServicePr
     listed = httpx.get(f"{single.url}/v1/memories", params={"user_id": "fay"},
                        headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()  # fmt: skip
     assert [m["content"] for m in listed["items"]] == ["Fay's locker code is 4471"]
+
+
+def test_a_body_in_chunks_is_served_whole(pair: tuple[ServiceProcess, ServiceProcess]) -> None:
+    """A body sent in chunks (no Content-Length) is read to its end before the entry decides."""
+    single, sdk = pair
+    body = tool("get_memory", {"user_id": "dana", "id": MID})
+    headers = {**ERA_2025, "Authorization": f"Bearer {KEY}"}
+    answers = []
+    for svc in (single, sdk):
+        before = served_here(single)
+        chunks = iter([body[:10], body[10:50], body[50:]])
+        response = httpx.post(f"{svc.url}/mcp", content=chunks, headers=headers, timeout=30)
+        answers.append((response.status_code, normal(response.json())))
+        assert served_here(single) - before == (1 if svc is single else 0)
+    assert answers[0] == answers[1]
+    assert answers[0][1]["result"]["structuredContent"]["id"] == MID
