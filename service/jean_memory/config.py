@@ -405,9 +405,9 @@ class Settings(BaseSettings):
     )
     mcp_single_exchange: bool = Field(
         True,
-        description="Serve a plain stateless 2025-era MCP request (`tools/call`, `tools/list`, `ping`) as one "
-        "exchange through the SDK's runner, without the SDK's per-request transport and task (the same answer, "
-        "a fraction of the cost); false hands every `/mcp` request to the SDK's session manager.",
+        description="Serve a plain stateless MCP request of either protocol era (`tools/call`, `tools/list`, "
+        "`ping`) as one exchange through the SDK's runner, without the SDK's per-request transport and task (the "
+        "same answer, a fraction of the cost); false hands every `/mcp` request to the SDK's session manager.",
     )
     golden_set: Path | None = Field(
         None,

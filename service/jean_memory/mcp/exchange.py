@@ -189,10 +189,10 @@ class SingleExchange:
 
     def _declares_headers(self, message: JSONRPCRequest) -> bool:
         """Whether the called tool's schema names `Mcp-Param-*` headers (the SDK then checks them)."""
-        lookup = self._server.get_tool_input_schema
-        name = (message.params or {}).get("name")
         if message.method != "tools/call":
             return False
+        lookup = self._server.get_tool_input_schema
+        name = (message.params or {}).get("name")
         return lookup is None or (isinstance(name, str) and lookup(name) is not None)
 
     async def _serve(

@@ -13,9 +13,10 @@
   structured content; nothing a caller sends becomes a JSON-RPC internal error or an HTTP 500.
 - **Stateless, JSON responses.** No session is kept between requests (any replica behind the load
   balancer can answer any call) and a result is one JSON body, not an event stream.
-- **One exchange per plain call.** A plain stateless 2025-era request (`tools/call`, `tools/list`, `ping`)
-  is served by `exchange.SingleExchange` through the SDK's runner without its per-request transport;
-  the rest goes to the SDK's session manager (`JM_MCP_SINGLE_EXCHANGE=false`: all of it).
+- **One exchange per plain call.** A plain stateless request of either protocol era (`tools/call`,
+  `tools/list`, `ping`) is served by `exchange.SingleExchange` through the SDK's runner without its
+  per-request transport; the rest goes to the SDK's session manager (`JM_MCP_SINGLE_EXCHANGE=false`: all
+  of it).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class FastBM25(bm25s.BM25):  # type: ignore[misc]
     ) -> dict[str, Any]:
         n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
         lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=n_docs)
-        avg_doc_len = np.array(lengths).mean()  # as bm25s: np.float64 (nan for no documents)
+        avg_doc_len = lengths.mean()  # as bm25s: np.float64 (nan for no documents)
         tokens = np.fromiter(itertools.chain.from_iterable(corpus_token_ids), dtype=np.int64, count=int(lengths.sum()))
         docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
         pairs, counts = np.unique(docs * max(n_vocab, 1) + tokens, return_counts=True)

@@ -432,7 +432,7 @@ MCP_TOOLS = (
 #: How a tool call ended: `ok`, or the error code of what refused it (`jean_memory.errors`), or `error`.
 MCP_OUTCOMES = ("ok", "invalid", "not_found", "conflict", "overloaded", "rate_limited", "unavailable", "error")
 #: Which entry served an MCP request: `single_exchange` (`jean_memory/mcp/exchange.py`) or the SDK's
-#: `session_manager` (everything else: initialize, notifications, the 2026 era, anything malformed).
+#: `session_manager` (everything else: initialize, notifications, anything malformed or refused).
 MCP_ENTRIES = ("single_exchange", "session_manager")
 
 

@@ -129,16 +129,14 @@ HEY_WORKERS = 8
 
 
 def _offer(url: str, make: RequestFactory, rate: float, seconds: float, name: str, hdrs: dict[str, str] | None,
-           generator: str) -> tuple[dict[str, Any], int, str]:  # fmt: skip
-    """One run's summary, its request count and a line for the log, from the chosen generator."""
+           generator: str) -> dict[str, Any]:  # fmt: skip
+    """One run's summary (its `requests` counted), from the chosen generator."""
     if generator == "hey":
         method, route, body = make(1)
         row = run_hey(url + route, workers=HEY_WORKERS, rate_per_worker=rate / HEY_WORKERS, seconds=seconds,
                       method=method, body=body, headers=hdrs)  # fmt: skip
-        row["name"] = name
-        return row, row["requests"], f"p50 {row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms"
-    result = asyncio.run(open_loop(url, make, rate, seconds, name, headers=hdrs))
-    return result.summary(), result.count, f"p50 {result.pct(50):.2f} ms p99 {result.pct(99):.2f} ms"
+        return {**row, "name": name}
+    return asyncio.run(open_loop(url, make, rate, seconds, name, headers=hdrs)).summary()
 
 
 def run(
@@ -158,13 +156,13 @@ def run(
             for op, paths in factories(r).items():
                 for path in PATHS[r % len(PATHS) :] + PATHS[: r % len(PATHS)]:  # each path first in turn
                     cpu = cpu_seconds(svc.proc.pid)
-                    row, count, said = _offer(
-                        svc.url, paths[path], rate, seconds, f"{op} {path}", headers(path, op), generator
-                    )
+                    row = _offer(svc.url, paths[path], rate, seconds, f"{op} {path}", headers(path, op), generator)
                     settle(svc.url)  # the run's own background work (embedding, shipping) is its cost, not the next's
-                    row["cpu_ms_per_request"] = round((cpu_seconds(svc.proc.pid) - cpu) * 1000 / max(1, count), 4)
+                    spent = cpu_seconds(svc.proc.pid) - cpu
+                    row["cpu_ms_per_request"] = round(spent * 1000 / max(1, row["requests"]), 4)
                     rows[f"{op} {path}"].append(row)
-                    progress(f"round {r + 1} {op} over {path}: {said} cpu {row['cpu_ms_per_request']:.3f} ms/req")
+                    progress(f"round {r + 1} {op} over {path}: p50 {row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms "
+                             f"cpu {row['cpu_ms_per_request']:.3f} ms/req")  # fmt: skip
     finally:
         svc.terminate()
         shutil.rmtree(work, ignore_errors=True)
