@@ -3,7 +3,9 @@ finite point over the board's range: NaN draws nothing) from its Prometheus, as 
 every variable on All and `$__rate_interval` filled in.
 Skipped: the collector's own panels and the Loki panel (neither runs natively), panels of the other mode
 (`mixin.boards.applies`) and, where the run has no exporters, their boards; Trends queries are checked
-as of now.
+as of now. A query that draws nothing is asked again until the slowest rule group has evaluated since
+(`recorded_within_s`): the check runs beside the healthy window, and a recorded series (the Trends' hourly
+rates, evaluated once a minute) may not exist yet at its start.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from jean_memory_dev.drill.bounds import Timing
+from jean_memory_dev.mixin import load
 from jean_memory_dev.mixin.boards import EXPORTER_BOARDS, Mode, applies, board_of
+from jean_memory_dev.mixin.config import duration_seconds
 from jean_memory_dev.mixin.grafana import Request, as_sent
 from jean_memory_dev.mixin.layout import DASHBOARDS_JSON
 from jean_memory_dev.processes import PrometheusServer
@@ -52,13 +56,22 @@ def without_offsets(expr: str) -> str:
     return re.sub(r"\s+offset\s+\d+[smhdwy]", "", expr)
 
 
+def recorded_within_s() -> float:
+    """How long a recorded series may lag its inputs: the slowest rule group's interval (the trends group
+    runs at `trends.interval` in the drill's stack too, the others at the fast evaluation interval), and a
+    scrape."""
+    timing = Timing.fast()
+    return max(timing.evaluation, duration_seconds(load().trends.interval)) + timing.scrape
+
+
 def check_dashboards(
     prom: Callable[[], PrometheusServer], mode: Mode, exporters: bool, since: float = 0.0
 ) -> dict[str, Any]:
     """The summary of the check (see the module's docstring): `queries` checked, `empty` ones (each with
     its expression), and what was skipped and why. `prom` gives a live Prometheus to ask; only points at
     `since` or later count (`draws`)."""
-    checked, empty, skipped, other_mode, no_exporters = 0, [], set(), set(), set()
+    checked, waiting, skipped, other_mode, no_exporters = 0, [], set(), set(), set()
+    deadline = time.monotonic() + recorded_within_s()
     for path in sorted(DASHBOARDS_JSON.glob("*.json")):
         board = json.loads(path.read_text())
         for panel in board["panels"]:
@@ -75,7 +88,13 @@ def check_dashboards(
                 else:
                     checked += 1
                     if not draws(prom(), request, since):
-                        empty.append(f"{where}: {expr}")
+                        waiting.append((f"{where}: {expr}", request))
+    # A recorded series appears at its group's next evaluation after its inputs do: asked again until the
+    # slowest group has surely evaluated (the check runs beside the healthy window, early in the run).
+    while waiting and time.monotonic() < deadline:
+        time.sleep(Timing.fast().scrape)
+        waiting = [(text, request) for text, request in waiting if not draws(prom(), request, since)]
+    empty = [text for text, _ in waiting]
     return {
         "queries": checked,
         "empty": empty,
