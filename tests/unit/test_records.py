@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,11 @@ async def compare(whole: Records, partial: Records, rng: random.Random, ids: lis
     for memory_id in [*rng.sample(ids, 20), "absent"]:
         assert whole.get(memory_id) == partial.get(memory_id), memory_id
         assert (memory_id in whole) == (memory_id in partial)
+    asked = [*rng.sample(ids, 40), "absent"]
+    whole_read, partial_read = await whole.read_many(asked), await partial.read_many(asked)
+    assert {i: whole_read[i] for i in asked if i in whole_read} == {
+        i: partial_read[i] for i in asked if i in partial_read
+    }
     assert await collect(whole) == await collect(partial)
     for now in (T0, EXPIRES[0] + 1, EXPIRES[-1] + 1):
         assert await whole.live_count(now) == await partial.live_count(now)
@@ -110,3 +117,52 @@ def test_whole_records_keep_their_order_and_size_through_replacements() -> None:
     compiled = compile_filter({"n": 1}, Limits())
     found = asyncio.run(many.matching(compiled, Scope(agent_id="a")))
     assert sorted(found) == sorted(f"m{n}" for n in range(MATCH_ON_LOOP_BELOW + 10) if n % 3 == 1 and n % 2)
+
+
+class HeldReader(SqliteRecordReader):
+    """The real reader, its `get_many` in a worker thread held after its read until released: a read in
+    flight (the event loop's own calls, housekeeping's prune, go through)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, Memory]:
+        rows = super().get_many(owner, ids)
+        if threading.current_thread() is not threading.main_thread():
+            self.reading.set()
+            assert self.release.wait(10)
+        return rows
+
+
+def test_a_write_made_while_the_store_is_read_is_not_answered_by_that_read(tmp_path: Path) -> None:
+    """`read_many` reads the store in a worker thread. A write made meanwhile, shipped to the store and
+    pruned from the overlay before the read comes back, must not be answered (or cached) as the row that
+    read found: read after acknowledgement holds for a partially resident user's search too."""
+    old = Memory("m1", "u", "first text", {}, 0.5, 1.0)
+    other = Memory("m2", "u", "second text", {}, 0.5, 2.0)
+
+    async def scenario() -> None:
+        store = SqliteStore(str(tmp_path / "ltm.db"))
+        await store.start()
+        reader = HeldReader(tmp_path / "ltm.db")
+        try:
+            await store.apply([WriteOp(1, "upsert", old), WriteOp(2, "upsert", other)])
+            partial = PartialRecords("u", reader, cache_size=32)
+            reading = asyncio.ensure_future(partial.read_many(["m1", "m2", "absent"]))
+            assert await asyncio.to_thread(reader.reading.wait, 10)
+            new = dataclasses.replace(old, content="first text, revised", revision=2)
+            partial.put(new)  # acknowledged
+            await store.apply([WriteOp(3, "upsert", new)])  # shipped by the shuttle
+            assert partial.prune() == 1 and "m1" not in partial.overlay  # and pruned by housekeeping
+            reader.release.set()
+            answered = await reading
+            assert answered["m1"] == new and answered["m2"] == other and "absent" not in answered
+            assert partial.get("m1") == new  # nothing stale cached
+        finally:
+            reader.release.set()
+            reader.close()
+            await store.close()
+
+    asyncio.run(scenario())

@@ -74,7 +74,7 @@ class Deduplicator:
             duplicate = pending_texts.get((content, scope))
             among = allowed[scope]
             if duplicate is None and (among is None or among):
-                hits = self._stm.search(space, vector, 1, among, now)
+                hits = await self._stm.search(space, vector, 1, among, now)
                 if hits and hits[0][1] >= self.threshold:
                     duplicate = hits[0][0]
             same_as = None

@@ -26,9 +26,9 @@ from jean_memory.core.postfilter import Ranking, estimate, selected
 from jean_memory.filters import Filter
 from jean_memory.memory import Memory, Scope
 from jean_memory.storage.large.filter_masks import compile_mask
+from jean_memory.storage.large.layered import LayeredIndex
 from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.large.selection import Selection
-from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.lexical import tokenize
 from jean_memory.storage.stm import UserSpace
 
@@ -77,7 +77,7 @@ async def candidates(
 
 
 async def _by_vector(index: LayeredIndex, qvec: np.ndarray, n: int) -> list[str]:
-    found = [i for i, _ in index.search(qvec, n)]
+    found = [i for i, _ in await index.search_off_loop(qvec, n)]
     if len(found) < min(n, len(index)):  # the inverted lists it probed ran out: not a ranking of all
         raise postfilter.Incomplete
     return found
@@ -107,7 +107,7 @@ async def lexical(
         raise TypeError("a partially resident user is searched through its snapshot")
     words = tokenize([query])[0]
     found = await asyncio.to_thread(index.lexical_top, words, pool, allowed, partial.since_ids, len(partial.since_ids))
-    rows = partial.get_many([i for i, _ in found])
+    rows = await partial.read_many([i for i, _ in found])
     best = found[0][1] if found else 0.0
     merged = {i: (m, s / best) for i, s in found if (m := rows.get(i)) is not None and not m.expired(now)}
     order, records = partial.lexical_view()
@@ -126,7 +126,7 @@ async def page(
     the snapshot's found from its `created_at` column in a worker thread, then read by id; the changed ones
     from RAM. Each is checked with the predicate again (the columns compare strings by digest)."""
     stored = await asyncio.to_thread(index.base.newest, chosen.base, limit, before)
-    records = partial.get_many(stored)
+    records = await partial.read_many(stored)
     changed = [m for i in chosen.changed if (m := partial.since.get(i)) is not None]
     found = [
         m for m in (*(records[i] for i in stored if i in records), *changed)

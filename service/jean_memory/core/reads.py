@@ -33,9 +33,9 @@ from jean_memory.core.writes import not_found
 from jean_memory.embedding.base import Embedder
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, TENANT_SEPARATOR, Memory, Scope, memory_key
+from jean_memory.storage.large.layered import LayeredIndex
 from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.large.selection import Selection
-from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.records import WholeRecords
 from jean_memory.storage.stm import ShortTermTier, UserSpace
 from jean_memory.telemetry.core import Telemetry, current_exemplar
@@ -184,7 +184,7 @@ class Reads:
                 if walked is not None:
                     return walked
             ids = await self._stm.matching(space, filters, scope)
-            records = space.records.get_many(ids)
+            records = await space.records.read_many(ids)
             found = [
                 m for i in ids
                 if (m := records.get(i)) is not None and not m.expired(now)
@@ -293,7 +293,7 @@ class Reads:
             await asyncio.sleep(0)
         try:
             if qvec is not None:
-                for memory, score in self._stm.search(space, qvec, pool, allowed, now):
+                for memory, score in await self._stm.search(space, qvec, pool, allowed, now):
                     candidates[memory.id] = (memory, Legs(score, 0.0))
         except BaseException:
             if lexical_leg is not None:
@@ -312,7 +312,12 @@ class Reads:
                     if qvec is not None and memory.id in space.index:
                         unscored.append(memory.id)
             if unscored and qvec is not None:  # lexical finds: their cosine, exactly
-                for memory_id, score in space.index.search(qvec, len(unscored), unscored):
+                index = space.index
+                if isinstance(index, LayeredIndex):
+                    exact = await index.search_off_loop(qvec, len(unscored), unscored)
+                else:
+                    exact = index.search(qvec, len(unscored), unscored)
+                for memory_id, score in exact:
                     candidates[memory_id][1].vector = score
         hits: list[SearchHit] = []
         for memory, legs in candidates.values():

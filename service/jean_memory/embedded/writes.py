@@ -305,7 +305,7 @@ class Writes:
             async with self._gate.exclusive(user_id):
                 space = await self._tiers.hot(user_id)
                 ids = await self._stm.matching(space, filters, scope)
-                records = space.records.get_many(ids)
+                records = await space.records.read_many(ids)
                 doomed = [m for i in ids if (m := records.get(i)) is not None]
                 if not doomed:
                     return 0

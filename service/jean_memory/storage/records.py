@@ -38,6 +38,10 @@ class Records(Protocol):
         """The records of `ids` that exist, in one lookup (a mapping that may hold others too)."""
         ...
 
+    async def read_many(self, ids: Sequence[str]) -> Mapping[str, Memory]:
+        """`get_many` where the records may be in the store: read there without the event loop waiting."""
+        ...
+
     def __contains__(self, memory_id: object) -> bool: ...
 
     def put(self, memory: Memory) -> Memory | None:
@@ -120,6 +124,9 @@ class WholeRecords(Mapping[str, Memory]):
 
     def get_many(self, ids: Sequence[str]) -> Mapping[str, Memory]:
         return self._by_id  # every record is here: no copy
+
+    async def read_many(self, ids: Sequence[str]) -> Mapping[str, Memory]:
+        return self._by_id
 
     # ---- writes --------------------------------------------------------------------------------------
     def put(self, memory: Memory) -> Memory | None:

@@ -26,8 +26,8 @@ import numpy as np
 from jean_memory.config import Settings
 from jean_memory.filters import Filter
 from jean_memory.memory import ALL, Memory, Scope
+from jean_memory.storage.large.layered import LayeredIndex
 from jean_memory.storage.large.selection import Selection
-from jean_memory.storage.large.snapshot import LayeredIndex
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.records import Records, WholeRecords
 from jean_memory.storage.vector_index import UserIndex
@@ -256,22 +256,23 @@ class ShortTermTier:
         a big user's found off the event loop."""
         return await space.records.matching(filters, scope, exact)
 
-    def search(
+    async def search(
         self, space: UserSpace, query: np.ndarray, k: int, allowed: list[str] | Selection | None, now: float
     ) -> list[tuple[Memory, float]]:
         """Top-k by cosine among the user's indexed memories (among `allowed` ids when given: `matching`'s
         answer to a filter, applied before ranking), expired memories never returned (asked again for more
-        when some in the first k had expired)."""
+        when some in the first k had expired). A partially resident user's snapshot is searched, and its
+        records read from the store, in worker threads."""
         want = k
         while True:
             index = space.index
-            if isinstance(allowed, Selection) and isinstance(index, LayeredIndex):
-                hits = index.search(query, want, allowed)
+            if isinstance(index, LayeredIndex):
+                hits = await index.search_off_loop(query, want, allowed)
             elif isinstance(allowed, Selection):
                 raise TypeError("a selection is of a partially resident user's snapshot")
             else:
                 hits = index.search(query, want, allowed)
-            records = space.records.get_many([m for m, _ in hits])  # the top-k's records, in one lookup
+            records = await space.records.read_many([m for m, _ in hits])  # the top-k's records, in one lookup
             out = [(records[m], s) for m, s in hits if m in records and not records[m].expired(now)]
             if len(out) >= k or len(hits) < want:
                 return out[:k]

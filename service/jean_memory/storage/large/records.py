@@ -56,6 +56,8 @@ class PartialRecords:
         self._since_bytes = 0
         self._since_version = 0
         self._view: tuple[int, list[tuple[float, str]], dict[str, Memory]] = (0, [], {})
+        #: For each `read_many` reading the store now, the ids written meanwhile (`written`).
+        self._reading: list[set[str]] = []
 
     # ---- the mapping the short-term tier and the use cases use ---------------------------------------
     def get(self, memory_id: str, default: Memory | None = None) -> Memory | None:
@@ -79,6 +81,29 @@ class PartialRecords:
             for memory_id, memory in self._reader.get_many(self.owner, missing).items():
                 self._remember(memory)
                 out[memory_id] = memory
+        return out
+
+    async def read_many(self, ids: Sequence[str]) -> dict[str, Memory]:
+        """`get_many` with the store's rows read in a worker thread (a search's top k: about a millisecond of
+        SQLite on the event loop). A row read there is older than a write made meanwhile, which the
+        shuttle may even have shipped and housekeeping pruned from the overlay by the time it arrives:
+        such ids are answered afresh, never cached from that read."""
+        missing = [i for i in ids if i not in self.overlay and i not in self._cache]
+        if not missing:
+            return self.get_many(ids)
+        written: set[str] = set()
+        self._reading.append(written)
+        try:
+            rows = await asyncio.to_thread(self._reader.get_many, self.owner, missing)
+        finally:
+            self._reading.remove(written)
+        if len(rows) <= self._cache_size // 4:  # a bulk read (a delete by filter) would flush the cache
+            for memory_id, memory in rows.items():
+                if memory_id not in written and memory_id not in self._cache:
+                    self._remember(memory)
+        asked = set(missing)
+        out = self.get_many([i for i in ids if i not in asked or i in written])  # held here, or written: afresh
+        out.update((i, m) for i, m in rows.items() if i not in written)
         return out
 
     def _remember(self, memory: Memory) -> None:
@@ -114,6 +139,8 @@ class PartialRecords:
         """A write not in the store yet (None: a delete): it wins over the store, and is a change since the
         snapshot."""
         self.overlay[memory_id] = memory
+        for written in self._reading:
+            written.add(memory_id)
         cached = self._cache.pop(memory_id, None)
         if cached is not None:
             self._cache_bytes -= cached.approx_bytes()

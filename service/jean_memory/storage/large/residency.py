@@ -31,8 +31,9 @@ import numpy as np
 
 from jean_memory.memory import ROW_COLUMNS, Memory, WriteOp, memory_from_row
 from jean_memory.storage.large import snapshot
+from jean_memory.storage.large.layered import LayeredIndex
 from jean_memory.storage.large.records import PartialRecords
-from jean_memory.storage.large.snapshot import LayeredIndex, Snapshot, SnapshotShape
+from jean_memory.storage.large.snapshot import Snapshot, SnapshotShape
 from jean_memory.storage.lexical import LexicalIndex
 from jean_memory.storage.ltm.sqlite_reader import SqliteRecordReader, readonly_connection
 from jean_memory.storage.stm import ShortTermTier, UserSpace

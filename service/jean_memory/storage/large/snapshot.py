@@ -15,8 +15,8 @@ million memories"); text embeddings cluster far better than the hash embedder's,
 more.
 
 The snapshot covers the store's rows up to a journal `seq`;
-what changed since (`seq > covered`) is applied on top by the caller (`UserIndex` keeps a small delta in
-RAM and tombstones in the snapshot).
+what changed since (`seq > covered`) is applied on top by the caller (`layered.LayeredIndex` keeps a small
+delta in RAM and tombstones in the snapshot).
 
     <data>/index/<hash of the owner>/codes.faiss   the SQ8 index
                                      ids.npy       position -> id (36-byte UUIDs)
@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +41,11 @@ import faiss
 import numpy as np
 
 from jean_memory.config import IndexKind
-from jean_memory.memory import Memory, Scope
-from jean_memory.storage.large import filter_masks, lexical_snapshot, snapshot_fields
-from jean_memory.storage.large.filter_masks import Mask
+from jean_memory.memory import Memory
+from jean_memory.storage.large import lexical_snapshot, snapshot_fields
 from jean_memory.storage.large.lexical_snapshot import LexicalBuilder
-from jean_memory.storage.large.selection import Selection, filtered_probes
 from jean_memory.storage.large.snapshot_fields import FieldsBuilder
-from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, UserIndex, new_index
+from jean_memory.storage.vector_index import SQ8_MIN_TRAIN, new_index
 
 #: 2: with the lexical index (`bm25/`); 3: with the filter columns (`fields/`). A snapshot of another
 #: format is built again.
@@ -263,175 +260,3 @@ def build(
 
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
-
-
-class LayeredIndex:
-    """A big user's index: the memory-mapped snapshot, plus the vectors changed since in a RAM delta.
-
-    Same interface as `UserIndex`. A vector added for an id the snapshot holds replaces it (the snapshot
-    position is tombstoned); a removed id is tombstoned or dropped from the delta. A search asks both and
-    merges; tombstoned positions are skipped (asked for enough more to fill k).
-    """
-
-    __slots__ = ("_dead", "_void", "_void_lock", "base", "delta")
-
-    def __init__(self, base: Snapshot, delta: UserIndex) -> None:
-        self.base = base
-        self.delta = delta
-        self._dead: set[int] = set()
-        #: The snapshot positions of the first n ids changed since it (`lexical_top`), found once each.
-        self._void: tuple[int, np.ndarray] = (0, np.empty(0, dtype=np.int64))
-        self._void_lock = threading.Lock()
-
-    @property
-    def kind(self) -> IndexKind:
-        return IndexKind.SQ8
-
-    @property
-    def dim(self) -> int:
-        return self.delta.dim
-
-    def __len__(self) -> int:
-        return len(self.base) - len(self._dead) + len(self.delta)
-
-    def __contains__(self, memory_id: str) -> bool:
-        if memory_id in self.delta:
-            return True
-        position = self.base.position(memory_id)
-        return position is not None and position not in self._dead
-
-    @property
-    def nbytes(self) -> int:
-        """RAM: the delta, the tombstones, the filter fields gathered (the snapshot is mapped: `mapped_bytes`)."""
-        fields = self.base.fields.nbytes if self.base.fields is not None else 0
-        return self.delta.nbytes + 64 * len(self._dead) + 1024 + fields
-
-    @property
-    def mapped_bytes(self) -> int:
-        per_vector = self.dim + 2 * ID_BYTES + 8 + (8 if self.base.lists else 0)  # IVF lists keep an id per code
-        return self.base.meta.count * per_vector
-
-    @property
-    def delta_size(self) -> int:
-        return len(self.delta)
-
-    def add(self, memory_ids: list[str], vectors: np.ndarray) -> None:
-        self._dead.update(self.base.positions(memory_ids).tolist())  # one lookup for a catch-up's thousands
-        self.delta.add(memory_ids, vectors)
-
-    def remove(self, memory_id: str) -> bool:
-        removed = self.delta.remove(memory_id)
-        return self._tombstone_base(memory_id) or removed
-
-    def _tombstone_base(self, memory_id: str) -> bool:
-        position = self.base.position(memory_id)
-        if position is None or position in self._dead:
-            return False
-        self._dead.add(position)
-        return True
-
-    def search(
-        self, query: np.ndarray, k: int, allowed: list[str] | Selection | None = None
-    ) -> list[tuple[str, float]]:
-        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        if isinstance(allowed, Selection):
-            return self._search_selection(q, k, allowed)
-        if allowed is not None:
-            return self._search_subset(q, k, allowed)
-        hits = self.delta.search(query, k)
-        want = k + len(self._dead)
-        scores, positions = self.base.search(q, want)
-        found, kept = positions[0], scores[0]
-        live = found >= 0
-        if self._dead:  # vectorised: a filtered search's rounds ask for thousands
-            live &= ~np.isin(found, np.fromiter(self._dead, dtype=np.int64, count=len(self._dead)))
-        ids = self.base.ids[found[live]].tolist()
-        hits += [(i.decode(), s) for i, s in zip(ids, kept[live].tolist(), strict=True)]
-        hits.sort(key=lambda h: -h[1])
-        return hits[:k]
-
-    def sample(self, n: int) -> list[str]:
-        """Up to `n` ids of the snapshot drawn at random (for estimates; those changed since are included)."""
-        if not n or not len(self.base):
-            return []
-        positions = np.random.default_rng().choice(len(self.base), size=min(n, len(self.base)), replace=False)
-        return [self.base.id_at(int(p)) for p in positions]
-
-    def lexical_top(
-        self, words: list[str], pool: int, allowed: list[str] | Selection | None, changed: Sequence[str], upto: int
-    ) -> list[tuple[str, float]]:
-        """The snapshot's best `pool` texts for the stemmed query `words` by its BM25, ids and scores (with
-        `allowed`, among those ids). The first `upto` of `changed` (the ids changed since the snapshot, in
-        the order they first changed: `PartialRecords.since_ids`) score nothing: the snapshot holds an old
-        text of theirs, or one deleted since. Safe in a worker thread."""
-        if self.base.lexical is None:
-            return []
-        void = self._voided(changed, upto)
-        if isinstance(allowed, Selection):
-            permitted: np.ndarray | None = allowed.base
-        else:
-            permitted = self.base.positions(allowed) if allowed is not None else None
-        positions, scores = lexical_snapshot.top(self.base.lexical, words, pool, void, permitted)
-        return [(self.base.id_at(int(p)), float(s)) for p, s in zip(positions, scores, strict=True)]
-
-    def _voided(self, changed: Sequence[str], upto: int) -> np.ndarray:
-        """The snapshot positions of the first `upto` ids changed since it, each looked up once."""
-        with self._void_lock:
-            done, void = self._void
-            if upto > done:
-                void = np.concatenate([void, self.base.positions(changed[done:upto])])
-                self._void = (upto, void)
-            return void
-
-    def selection(self, mask: Mask, scope: Scope, now: float, changed: Sequence[str], upto: int) -> np.ndarray | None:
-        """The snapshot positions the filter `mask` selects in `scope`, unexpired at `now`, from the snapshot's
-        columns; the first `upto` of `changed` (as in `lexical_top`) left out. None where the snapshot has no
-        columns or they cannot answer the filter. Safe in a worker thread."""
-        fields = self.base.fields
-        if fields is None:
-            return None
-        selected = mask(fields)
-        if selected is None:
-            return None
-        selected &= filter_masks.in_scope(fields, scope) & filter_masks.unexpired(fields, now)
-        selected[self._voided(changed, upto)] = False
-        dead = list(self._dead)
-        selected[dead] = False
-        return selected
-
-    def _search_selection(self, q: np.ndarray, k: int, selection: Selection) -> list[tuple[str, float]]:
-        """The best `k` of a selection: the changed ones in the delta, the snapshot's through a bitmap of the
-        selected positions (FAISS scores only those; an inverted file in `filtered_probes` of its lists).
-        The snapshot's finds are scored as `_search_subset` scores them (their
-        reconstructed vectors), so a selection and a list of its ids rank alike."""
-        hits = self.delta.search(q[0], k, [m for m in selection.changed if m in self.delta])
-        chosen = int(np.count_nonzero(selection.base))
-        if chosen:
-            bits = np.packbits(selection.base, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(selection.base), faiss.swig_ptr(bits))
-            # `selector` and `bits` outlive the search: the parameters only point at them.
-            params = faiss.SearchParameters()
-            want = min(chosen, 2 * k)
-            if self.base.lists:
-                params = ivf = faiss.SearchParametersIVF()
-                ivf.nprobe = filtered_probes(self.base.lists, self.base.probes, chosen, len(self.base), want)
-            params.sel = selector
-            _, found = self.base.index.search(q, want, params=params)
-            positions = found[0][found[0] >= 0]
-            if len(positions):
-                scores = self.base.reconstruct(positions) @ q[0]
-                ids = self.base.ids[positions].tolist()
-                hits += [(i.decode(), s) for i, s in zip(ids, scores.tolist(), strict=True)]
-        hits.sort(key=lambda h: -h[1])
-        return hits[:k]
-
-    def _search_subset(self, q: np.ndarray, k: int, allowed: list[str]) -> list[tuple[str, float]]:
-        hits = self.delta.search(q[0], k, [m for m in allowed if m in self.delta])
-        positions = [p for p in (self.base.position(m) for m in allowed if m not in self.delta) if p is not None]
-        live = np.array([p for p in positions if p not in self._dead], dtype=np.int64)
-        if len(live):
-            scores = self.base.reconstruct(live) @ q[0]
-            top = np.argsort(-scores)[:k]
-            hits += [(self.base.id_at(int(live[i])), float(scores[i])) for i in top]
-        hits.sort(key=lambda h: -h[1])
-        return hits[:k]
