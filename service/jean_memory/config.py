@@ -436,6 +436,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Run one full collection over the frozen objects this often, reclaiming cyclic garbage (0: never).",
     )
+    gc_young_threshold: int = Field(
+        500,
+        ge=100,
+        le=100_000,
+        description="Allocations between two collections of the youngest generation (`gc.set_threshold`'s first; "
+        "CPython's default is 700). Applies with the freeze policy on.",
+    )
+    gc_middle_ratio: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Young collections between two collections of the middle generation, whose pause grows with it "
+        "(`gc.set_threshold`'s second; CPython's default is 10). Applies with the freeze policy on.",
+    )
     gil_switch_interval_ms: float = Field(
         5.0,
         gt=0,

@@ -65,7 +65,9 @@ class Container:
         self.query_vectors = LevelCache("l2", s.embedding_cache_size, m.caches, s.embedding_cache_bytes, vector_bytes)
         self.search_window = SearchCacheWindow(m.caches)
         self.loop_lag = LoopLagMonitor(m.runtime)
-        self.gc = GcPolicy(m.runtime, s.gc_freeze_interval_s, s.gc_full_collect_interval_s)
+        self.gc = GcPolicy(
+            m.runtime, s.gc_freeze_interval_s, s.gc_full_collect_interval_s, s.gc_young_threshold, s.gc_middle_ratio
+        )
         read_limit = ConcurrencyLimit("read", s.max_inflight_reads, s.retry_after_s, m.admission)
         shared = Shared(
             settings=s, telemetry=telemetry, faults=self.faults, stm=self.stm, worker=self.worker,

@@ -9,6 +9,15 @@ a young collection so fresh garbage is not frozen), so a full collection only wa
 since. Objects frozen are still freed by reference counting; only *cyclic* garbage that was frozen
 waits, until every `gc_full_collect_interval_s` the policy unfreezes and runs one full collection:
 one long pause, rarely, instead of many. Pauses are observed in `jm_gc_pause_seconds`.
+
+With the policy on, full collections are its own: CPython's automatic one is switched off (its threshold
+out of reach). Between two freezes a burst of writes (1,000-item batches back to back) leaves tens of
+thousands of survivors in the oldest generation, and the automatic full collection that walked them ran
+inside whichever callback allocated next: the longest holds of the event loop under batches
+(docs/performance.md). What it could have freed, cycles that died within a second of their promotion, is
+frozen at the next freeze and freed by the periodic full collection. The young generations' thresholds are smaller than
+CPython's for the same reason: a middle collection walks what three young ones left, not ten
+(`gc_young_threshold`, `gc_middle_ratio`).
 """
 
 from __future__ import annotations
@@ -23,11 +32,24 @@ from jean_memory.telemetry.metrics import RuntimeMetrics
 log = logging.getLogger(__name__)
 
 
+#: The oldest generation's threshold with the policy on: never reached, so no full collection starts by itself.
+NO_AUTOMATIC_FULL = 1 << 30
+
+
 class GcPolicy:
-    def __init__(self, metrics: RuntimeMetrics, freeze_interval_s: float, full_collect_interval_s: float) -> None:
+    def __init__(
+        self,
+        metrics: RuntimeMetrics,
+        freeze_interval_s: float,
+        full_collect_interval_s: float,
+        young_threshold: int = 500,
+        middle_ratio: int = 3,
+    ) -> None:
         self._metrics = metrics
         self._freeze_interval = freeze_interval_s
         self._full_interval = full_collect_interval_s
+        self._thresholds = (young_threshold, middle_ratio, NO_AUTOMATIC_FULL)
+        self._previous: tuple[int, int, int] | None = None
         now = time.monotonic()
         self._last_freeze = now
         self._last_full = now
@@ -43,10 +65,16 @@ class GcPolicy:
         gc.freeze()
         self._frozen = gc.get_freeze_count()  # walks the permanent generation: once, here
         self._metrics.gc_frozen_objects.set(self._frozen)
+        if self._freeze_interval:
+            self._previous = gc.get_threshold()
+            gc.set_threshold(*self._thresholds)
 
     def uninstall(self) -> None:
         if self._observe in gc.callbacks:
             gc.callbacks.remove(self._observe)
+        if self._previous is not None:
+            gc.set_threshold(*self._previous)
+            self._previous = None
 
     def _observe(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

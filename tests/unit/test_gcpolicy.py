@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from jean_memory.gcpolicy import GcPolicy, young_objects
+from jean_memory.gcpolicy import NO_AUTOMATIC_FULL, GcPolicy, young_objects
 from jean_memory.telemetry.metrics import Metrics
 
 
@@ -71,3 +71,23 @@ def test_full_collection_reclaims_frozen_cycles(policy: tuple[GcPolicy, Collecto
     p.tick()
     assert ref() is None, "the periodic full collection frees it"
     assert registry.get_sample_value("jm_gc_pause_seconds_count", {"generation": "2"}) >= 1
+
+
+def test_no_full_collection_starts_by_itself_while_the_policy_is_on() -> None:
+    """A burst of survivors (a batch's records) never sets off a full collection inside whatever callback
+    allocates next: full collections are the policy's own; uninstalling gives CPython's thresholds back."""
+    before = gc.get_threshold()
+    p = GcPolicy(Metrics(CollectorRegistry()).runtime, 1.0, 60.0, young_threshold=500, middle_ratio=3)
+    p.install()
+    try:
+        assert gc.get_threshold() == (500, 3, NO_AUTOMATIC_FULL)
+        full = gc.get_stats()[2]["collections"]
+        middle = gc.get_stats()[1]["collections"]
+        survivors = [Node() for _ in range(300_000)]
+        assert gc.get_stats()[2]["collections"] == full
+        assert gc.get_stats()[1]["collections"] > middle  # the young generations are still collected
+        del survivors
+    finally:
+        p.uninstall()
+        gc.unfreeze()
+    assert gc.get_threshold() == before
