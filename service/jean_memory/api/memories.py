@@ -43,7 +43,7 @@ from jean_memory.api.schemas import (
     _Item,
 )
 from jean_memory.config import Settings
-from jean_memory.cooperative import Slices
+from jean_memory.cooperative import Slices, mapped
 from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
 from jean_memory.memory import Memory, Scope, owner_key
@@ -252,4 +252,4 @@ async def list_memories(
         owner_key(tenant, user_id), limit, before, query_filter(request, settings), Scope(agent_id, run_id)
     )
     next_cursor = make_cursor(page[-1]) if len(page) == limit else None
-    return FastJSONResponse({"items": [m.public() for m in page], "next_cursor": next_cursor})
+    return FastJSONResponse({"items": await mapped(Memory.public, page), "next_cursor": next_cursor})

@@ -34,9 +34,10 @@ from jean_memory.api.schemas import (
 from jean_memory.api.search import options_of, search_json
 from jean_memory.config import Settings
 from jean_memory.container import Container
+from jean_memory.cooperative import mapped
 from jean_memory.core.writes import NewMemory, Patch
 from jean_memory.errors import Invalid
-from jean_memory.memory import Scope, owner_key
+from jean_memory.memory import Memory, Scope, owner_key
 
 USER_ID = "The user whose memories these are: every tool reads and writes one user's memories only."
 MEMORY_ID = "The memory's id (a UUID, as add_memories or search_memories returned it)."
@@ -217,7 +218,7 @@ async def _list(args: ListArgs, tenant: str, c: Container, settings: Settings) -
     scope = Scope(args.agent_id, args.run_id)
     page = await c.reads.list_page(owner_key(tenant, args.user_id), args.limit, before, filters, scope)
     next_cursor = make_cursor(page[-1]) if len(page) == args.limit else None
-    return {"items": [m.public() for m in page], "next_cursor": next_cursor}
+    return {"items": await mapped(Memory.public, page), "next_cursor": next_cursor}
 
 
 async def _update(args: UpdateArgs, tenant: str, c: Container, settings: Settings) -> dict[str, Any]:
