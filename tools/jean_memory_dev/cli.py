@@ -169,6 +169,15 @@ def _loopbench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedfloor(args: argparse.Namespace) -> int:
+    from jean_memory_dev.perf.schedfloor import run, table
+
+    report = run(args.rounds, args.seconds, args.load)
+    print(table(report))
+    _save(args, report)
+    return 0
+
+
 def _goals(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -334,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     lp.add_argument("--save", metavar="NAME")
     lp.add_argument("--results", default="perf-results")
     lp.set_defaults(func=_loopbench)
+    sf = sub.add_parser("schedfloor", help="the machine's wakeup latency beside busy processes, no service involved")
+    sf.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    sf.add_argument("--seconds", type=float, default=4.0, help="probing per case and round")
+    sf.add_argument("--load", type=int, default=2, help="busy processes beside the probes")
+    sf.add_argument("--save", metavar="NAME")
+    sf.add_argument("--results", default="perf-results")
+    sf.set_defaults(func=_schedfloor)
     rc = sub.add_parser("recall", help="LoCoMo recall through the service, beside BM25 and exact cosine")
     rc.add_argument("--embedder", choices=["hash", "minilm"], default="minilm")
     rc.add_argument("--conversations", type=int, metavar="N", help="the first N conversations (default: all)")
