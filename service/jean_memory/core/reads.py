@@ -37,7 +37,7 @@ from jean_memory.storage.large.layered import LayeredIndex
 from jean_memory.storage.large.records import PartialRecords
 from jean_memory.storage.large.selection import Selection
 from jean_memory.storage.records import WholeRecords
-from jean_memory.storage.stm import ShortTermTier, UserSpace
+from jean_memory.storage.stm import ShortTermTier, UserSpace, index_search
 from jean_memory.telemetry.core import Telemetry, current_exemplar
 from jean_memory.telemetry.spans import child_span
 
@@ -312,12 +312,7 @@ class Reads:
                     if qvec is not None and memory.id in space.index:
                         unscored.append(memory.id)
             if unscored and qvec is not None:  # lexical finds: their cosine, exactly
-                index = space.index
-                if isinstance(index, LayeredIndex):
-                    exact = await index.search_off_loop(qvec, len(unscored), unscored)
-                else:
-                    exact = index.search(qvec, len(unscored), unscored)
-                for memory_id, score in exact:
+                for memory_id, score in await index_search(space.index, qvec, len(unscored), unscored):
                     candidates[memory_id][1].vector = score
         hits: list[SearchHit] = []
         for memory, legs in candidates.values():

@@ -265,13 +265,7 @@ class ShortTermTier:
         records read from the store, in worker threads."""
         want = k
         while True:
-            index = space.index
-            if isinstance(index, LayeredIndex):
-                hits = await index.search_off_loop(query, want, allowed)
-            elif isinstance(allowed, Selection):
-                raise TypeError("a selection is of a partially resident user's snapshot")
-            else:
-                hits = index.search(query, want, allowed)
+            hits = await index_search(space.index, query, want, allowed)
             records = await space.records.read_many([m for m, _ in hits])  # the top-k's records, in one lookup
             out = [(records[m], s) for m, s in hits if m in records and not records[m].expired(now)]
             if len(out) >= k or len(hits) < want:
@@ -280,3 +274,15 @@ class ShortTermTier:
 
     def all_spaces(self) -> Iterable[UserSpace]:
         return self._users.values()
+
+
+async def index_search(
+    index: UserIndex | LayeredIndex, query: np.ndarray, k: int, allowed: list[str] | Selection | None
+) -> list[tuple[str, float]]:
+    """The best `k` ids of a user's index by cosine (among `allowed`): a partially resident user's snapshot
+    scanned in a worker thread, a resident user's index in RAM here."""
+    if isinstance(index, LayeredIndex):
+        return await index.search_off_loop(query, k, allowed)
+    if isinstance(allowed, Selection):
+        raise TypeError("a selection is of a partially resident user's snapshot")
+    return index.search(query, k, allowed)

@@ -21,6 +21,8 @@ import socket
 import time
 from typing import Any
 
+from jean_memory_dev.perf.loopbench import quantiles
+
 PROBE_EVERY_S = 0.005
 #: The busy processes' turns: compute for BUSY_S, then sleep for IDLE_S (seconds, drawn uniformly).
 BUSY_S = (0.0005, 0.003)
@@ -72,15 +74,6 @@ def probe(seconds: float, load: int, policy: int) -> list[float]:
     return waits
 
 
-def _quantiles(waits: list[float]) -> dict[str, float]:
-    ordered = sorted(waits)
-
-    def at(q: float) -> float:
-        return 1e3 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"probes": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": 1e3 * ordered[-1]}
-
-
 def run(rounds: int = 3, seconds: float = 4.0, load: int = 2) -> dict[str, Any]:
     """Idle, then beside `load` busy processes under each policy; rounds interleaved."""
     cases = [("idle machine", 0, os.SCHED_OTHER)] + [(f"{load} busy, {name}", load, p) for name, p in POLICIES.items()]
@@ -90,14 +83,15 @@ def run(rounds: int = 3, seconds: float = 4.0, load: int = 2) -> dict[str, Any]:
         for name, busy, policy in cases if n % 2 == 0 else list(reversed(cases)):
             waits = probe(seconds, busy, policy)
             pooled[name] += waits
-            out["rounds"].append({"round": n, "case": name, **_quantiles(waits)})
-            print(f"  round {n} {name}: " + _fmt(_quantiles(waits)), flush=True)
-    out["pooled"] = {name: _quantiles(waits) for name, waits in pooled.items()}
+            measured = quantiles(waits)
+            out["rounds"].append({"round": n, "case": name, **measured})
+            print(f"  round {n} {name}: " + _fmt(measured), flush=True)
+    out["pooled"] = {name: quantiles(waits) for name, waits in pooled.items()}
     return out
 
 
 def _fmt(q: dict[str, float]) -> str:
-    return f"p50 {q['p50_ms']:.3f} / p99 {q['p99_ms']:.3f} / max {q['max_ms']:.3f} ms ({q['probes']} probes)"
+    return f"p50 {q['p50_ms']:.3f} / p99 {q['p99_ms']:.3f} / max {q['max_ms']:.3f} ms ({q['n']} probes)"
 
 
 def table(report: dict[str, Any]) -> str:
